@@ -1,0 +1,35 @@
+//! The crate's error type: one typed sub-enum per thing that can fail.
+
+use crate::checkpoint::CheckpointError;
+use crate::note::NoteError;
+use crate::proof::{ConsistencyError, InclusionError};
+use crate::tiles::TilePathError;
+use crate::tlog_proof::TlogProofError;
+use crate::tree::PlanError;
+
+/// Any verification failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An inclusion proof failed.
+    #[error("inclusion proof: {0}")]
+    Inclusion(#[from] InclusionError),
+    /// A consistency proof failed.
+    #[error("consistency proof: {0}")]
+    Consistency(#[from] ConsistencyError),
+    /// A signed note failed.
+    #[error("signed note: {0}")]
+    Note(#[from] NoteError),
+    /// A checkpoint failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// A tlog-proof file failed.
+    #[error("tlog-proof: {0}")]
+    TlogProof(#[from] TlogProofError),
+    /// A proof could not be planned.
+    #[error("proof plan: {0}")]
+    Plan(#[from] PlanError),
+    /// A tile path was malformed.
+    #[error("tile path: {0}")]
+    TilePath(#[from] TilePathError),
+}
