@@ -1,1 +1,30 @@
+//! Agent Ledger's storage engine: an append-only RFC 9162 Merkle log.
+//!
+//! * [`Log`] accepts appends through a single sequencer thread that groups
+//!   concurrent appenders into one atomic, synced write (group commit) and
+//!   signs a C2SP checkpoint for every commit. An append returns only once
+//!   its entries, their tree nodes and the new head are durable.
+//! * Reads (entries, inclusion and consistency proofs, tiles, tlog-proof
+//!   files) are served from the store against the published head, using the
+//!   sans-io proof plans of the [`verifier`] crate, with O(log n) node reads.
+//! * [`store`] holds the narrow storage trait and its RocksDB and in-memory
+//!   implementations.
+//! * [`entry`] and [`canonical`] define the canonical leaf encoding
+//!   (docs/FORMAT.md).
+//!
+//! The log keeps no per-entry state in memory: the sequencer holds the right
+//! frontier (at most 64 hashes) and readers go to the store.
+#![forbid(unsafe_code)]
 
+pub mod canonical;
+pub mod entry;
+mod error;
+pub mod keys;
+mod log;
+mod sequencer;
+pub mod store;
+
+pub use entry::{EntryKind, Leaf, NewEntry};
+pub use error::Error;
+pub use log::{Head, Log, LogConfig, MAX_RANGE};
+pub use sequencer::{Appended, CommitObserver};

@@ -292,6 +292,14 @@ impl NoteSigner {
         Ok(signer)
     }
 
+    /// The Go `sumdb/note` private key string; keep it secret.
+    pub fn to_private_key(&self) -> String {
+        let mut raw = [0u8; 33];
+        raw[0] = ALG_ED25519;
+        raw[1..].copy_from_slice(self.key.as_bytes());
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, B64.encode(raw))
+    }
+
     /// The verifier key others use to check this signer.
     pub fn verifier_key(&self) -> VerifierKey {
         VerifierKey { name: self.name.clone(), id: self.id, key: self.key.verifying_key() }
@@ -337,6 +345,7 @@ mod tests {
     fn go_vector_signs_byte_for_byte() {
         let signer = NoteSigner::parse(GO_SIGNER).unwrap();
         assert_eq!(signer.verifier_key().to_string(), GO_VERIFIER);
+        assert_eq!(signer.to_private_key(), GO_SIGNER);
         assert_eq!(signer.sign(GO_TEXT).unwrap(), GO_NOTE);
     }
 

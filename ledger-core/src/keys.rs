@@ -1,0 +1,73 @@
+//! The log's signing key: loaded from a file, or generated on first start.
+//!
+//! The key file holds one line in the Go `sumdb/note` signer format,
+//! `PRIVATE+KEY+<origin>+<hex8 key id>+<base64(0x01 || seed)>`, and is created
+//! with mode 0600 (written to a temporary file, synced, then renamed).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use rand_core::OsRng;
+use verifier::note::NoteSigner;
+
+use crate::Error;
+
+/// Loads the signer at `path`, or creates one named `origin` if absent.
+/// An existing key for another origin is an error: it belongs to another log.
+pub fn load_or_create_signer(path: &Path, origin: &str) -> Result<NoteSigner, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let signer = NoteSigner::parse(&text).map_err(|e| Error::Config(format!("log key {}: {e}", path.display())))?;
+            let name = signer.verifier_key().name().to_owned();
+            if name != origin {
+                return Err(Error::Config(format!("log key {} is for origin {name:?}, not {origin:?}", path.display())));
+            }
+            Ok(signer)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer = NoteSigner::new(origin, SigningKey::generate(&mut OsRng)).map_err(|e| Error::Config(format!("origin {origin:?}: {e}")))?;
+            write_private(path, &signer.to_private_key())?;
+            Ok(signer)
+        }
+        Err(e) => Err(Error::Config(format!("reading log key {}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Config(format!("writing log key {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts.open(&tmp).map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_then_reloads_and_checks_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.key");
+        let a = load_or_create_signer(&path, "example.com/log").unwrap();
+        let b = load_or_create_signer(&path, "example.com/log").unwrap();
+        assert_eq!(a.verifier_key(), b.verifier_key());
+        assert!(matches!(load_or_create_signer(&path, "other.example/log"), Err(Error::Config(_))));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

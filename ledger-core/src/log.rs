@@ -1,0 +1,318 @@
+//! The log: appends through the sequencer, reads (entries, proofs,
+//! checkpoints, tiles) straight from the store against a published head.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
+use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
+use verifier::tiles::{self, TileKind, TilePath};
+use verifier::tlog_proof::TlogProof;
+use verifier::tree::{self, NodeId, ProofPlan};
+use verifier::Checkpoint;
+
+use crate::entry::NewEntry;
+use crate::sequencer::{self, Appended, CommitObserver, Frontier, Request};
+use crate::store::{CommitBatch, LogStore, RocksStore, StorageError, StoredHead};
+use crate::Error;
+
+/// Most entries one range read returns.
+pub const MAX_RANGE: u64 = 1000;
+
+/// Tunables of a log.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Checkpoint origin and key name, e.g. `ledger.example/agents`.
+    pub origin: String,
+    /// Largest canonical entry body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Bytes of entries that may wait for the sequencer before appends are
+    /// pushed back.
+    pub queue_bytes: usize,
+    /// Most entries grouped into one commit (a single larger append is never
+    /// split).
+    pub max_batch_entries: usize,
+    /// What a pushed-back client is told to wait.
+    pub retry_after: Duration,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            origin: "localhost/agent-ledger".into(),
+            max_body_bytes: 16 * 1024,
+            queue_bytes: 64 * 1024 * 1024,
+            max_batch_entries: 16 * 1024,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The published head: what readers may see and prove against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash at `size`.
+    pub root: Hash,
+    /// Signed C2SP checkpoint note for `size`.
+    pub checkpoint: Arc<str>,
+    /// Integrated time of the last entry.
+    pub integrated_time: u64,
+}
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn LogStore>,
+    pub signer: NoteSigner,
+    pub config: LogConfig,
+    pub observer: Option<Arc<dyn CommitObserver>>,
+    head: RwLock<Head>,
+}
+
+impl Shared {
+    pub fn publish(&self, head: Head) {
+        *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
+    }
+
+    fn head(&self) -> Head {
+        self.head.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// An append-only, verifiable log.
+pub struct Log {
+    shared: Arc<Shared>,
+    queue: Arc<Semaphore>,
+    sender: RwLock<Option<mpsc::UnboundedSender<Request>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("origin", &self.shared.config.origin).field("head", &self.shared.head()).finish()
+    }
+}
+
+impl Log {
+    /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`).
+    pub fn open_dir(data_dir: &Path, config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
+        let signer = crate::keys::load_or_create_signer(&data_dir.join("log.key"), &config.origin)?;
+        let store = RocksStore::open(&data_dir.join("db"))?;
+        Self::open(Arc::new(store), signer, config, observer)
+    }
+
+    /// Opens a log on `store`, recovering its head and checking that the
+    /// stored tree matches the stored, signed checkpoint.
+    pub fn open(store: Arc<dyn LogStore>, signer: NoteSigner, config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
+        if signer.verifier_key().name() != config.origin {
+            return Err(Error::Config(format!("signing key is named {:?} but the origin is {:?}", signer.verifier_key().name(), config.origin)));
+        }
+        let (frontier, head) = match store.head()? {
+            Some(stored) => recover(&*store, &signer.verifier_key(), &config.origin, stored)?,
+            None => {
+                let checkpoint = Checkpoint { origin: config.origin.clone(), size: 0, root: EMPTY_ROOT, extensions: Vec::new() };
+                let note = checkpoint.sign(&signer).map_err(|e| Error::Config(e.to_string()))?;
+                let stored = StoredHead { size: 0, integrated_time: 0, checkpoint: note.clone() };
+                store.commit(&CommitBatch { first_index: 0, entries: Vec::new(), nodes: Vec::new(), head: Some(stored) })?;
+                (Frontier::default(), Head { size: 0, root: EMPTY_ROOT, checkpoint: note.into(), integrated_time: 0 })
+            }
+        };
+        let permits = config.queue_bytes.min(Semaphore::MAX_PERMITS);
+        let last_time = head.integrated_time;
+        let shared = Arc::new(Shared { store, signer, config, observer, head: RwLock::new(head) });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("ledger-sequencer".into())
+            .spawn(move || sequencer::run(thread_shared, rx, frontier, last_time))
+            .map_err(|e| Error::Config(format!("starting the sequencer: {e}")))?;
+        Ok(Self { shared, queue: Arc::new(Semaphore::new(permits)), sender: RwLock::new(Some(tx)), sequencer: Mutex::new(Some(handle)) })
+    }
+
+    /// The log's configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.shared.config
+    }
+
+    /// The verifier key auditors use.
+    pub fn verifier_key(&self) -> VerifierKey {
+        self.shared.signer.verifier_key()
+    }
+
+    /// The latest published head.
+    pub fn head(&self) -> Head {
+        self.shared.head()
+    }
+
+    /// Bytes currently waiting for the sequencer.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.config.queue_bytes.min(Semaphore::MAX_PERMITS) - self.queue.available_permits()
+    }
+
+    /// Appends entries atomically at contiguous indices. Returns once they
+    /// are durable; fails fast with [`Error::Pushback`] when the queue is full.
+    pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
+        if entries.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let bytes: usize = entries.iter().map(NewEntry::queued_bytes).sum();
+        let max = self.shared.config.queue_bytes.min(Semaphore::MAX_PERMITS);
+        if bytes > max {
+            return Err(Error::BatchTooLarge { bytes, max });
+        }
+        let permit = Arc::clone(&self.queue)
+            .try_acquire_many_owned(bytes as u32)
+            .map_err(|_| Error::Pushback { retry_after: self.shared.config.retry_after })?;
+        let (reply, rx) = oneshot::channel();
+        {
+            let sender = self.sender.read().unwrap_or_else(|e| e.into_inner());
+            let sender = sender.as_ref().ok_or(Error::ShuttingDown)?;
+            sender.send(Request { entries, reply, _permit: permit }).map_err(|_| Error::ShuttingDown)?;
+        }
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Stops taking appends, lets the sequencer commit everything queued,
+    /// and waits for it. Idempotent.
+    pub fn shutdown(&self) {
+        self.sender.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = self.sequencer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if handle.join().is_err() {
+                tracing::error!("the sequencer thread panicked");
+            }
+        }
+    }
+
+    /// Leaf bytes of entry `index`.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, Error> {
+        let size = self.head().size;
+        if index >= size {
+            return Err(Error::IndexBeyondTree { index, size });
+        }
+        self.shared.store.get_entries(index, index + 1)?.pop().ok_or_else(|| missing_entry(index))
+    }
+
+    /// Up to `limit` (at most [`MAX_RANGE`]) entries from `start`, with the
+    /// tree size they were read at.
+    pub fn entries(&self, start: u64, limit: u64) -> Result<(Vec<Vec<u8>>, u64), Error> {
+        let size = self.head().size;
+        if start >= size {
+            return Err(Error::IndexBeyondTree { index: start, size });
+        }
+        let end = start.saturating_add(limit.clamp(1, MAX_RANGE)).min(size);
+        let entries = self.shared.store.get_entries(start, end)?;
+        if entries.len() as u64 != end - start {
+            return Err(missing_entry(start + entries.len() as u64));
+        }
+        Ok((entries, size))
+    }
+
+    fn fetch(&self, plan: &ProofPlan) -> Result<Vec<Hash>, Error> {
+        let hashes = fetch_nodes(&*self.shared.store, plan.nodes())?;
+        plan.assemble(&hashes).map_err(|e| Error::Storage(StorageError::Corrupt(e.to_string())))
+    }
+
+    fn check_size(&self, requested: u64) -> Result<(), Error> {
+        let size = self.head().size;
+        if requested > size {
+            return Err(Error::SizeBeyondTree { requested, size });
+        }
+        Ok(())
+    }
+
+    /// Root hash of the tree at `size` (any size up to the head).
+    pub fn root_at(&self, size: u64) -> Result<Hash, Error> {
+        self.check_size(size)?;
+        Ok(self.fetch(&tree::root_plan(size))?.first().copied().unwrap_or(EMPTY_ROOT))
+    }
+
+    /// RFC 9162 inclusion proof of `index` in the tree of `tree_size`.
+    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, Error> {
+        self.check_size(tree_size)?;
+        let plan = tree::inclusion_plan(index, tree_size).map_err(|_| Error::IndexBeyondTree { index, size: tree_size })?;
+        self.fetch(&plan)
+    }
+
+    /// RFC 9162 consistency proof from `old_size` to `new_size`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, Error> {
+        self.check_size(new_size)?;
+        let plan = tree::consistency_plan(old_size, new_size).map_err(|_| Error::OldSizeLarger { old: old_size, new: new_size })?;
+        self.fetch(&plan)
+    }
+
+    /// A c2sp.org/tlog-proof@v1 file for `index` against the latest
+    /// checkpoint, carrying the leaf bytes as its extra data.
+    pub fn proof_bundle(&self, index: u64) -> Result<String, Error> {
+        let head = self.head();
+        let leaf = self.entry(index)?;
+        let hashes = self.inclusion_proof(index, head.size)?;
+        Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() }.to_text())
+    }
+
+    /// The body of a tile (c2sp.org/tlog-tiles).
+    pub fn tile(&self, path: &TilePath) -> Result<Vec<u8>, Error> {
+        if !path.available_in(self.head().size) {
+            return Err(Error::TileNotAvailable(path.to_path()));
+        }
+        match path.kind {
+            TileKind::Hashes { .. } => Ok(tiles::encode_hash_tile(&fetch_nodes(&*self.shared.store, &path.node_ids())?)),
+            TileKind::Entries => {
+                let start = path.index * tiles::TILE_WIDTH;
+                let entries = self.shared.store.get_entries(start, start + path.width())?;
+                if entries.len() as u64 != path.width() {
+                    return Err(missing_entry(start + entries.len() as u64));
+                }
+                tiles::encode_entry_bundle(entries.iter().map(Vec::as_slice))
+                    .ok_or_else(|| Error::Storage(StorageError::Corrupt("stored entry longer than 65535 bytes".into())))
+            }
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn missing_entry(index: u64) -> Error {
+    Error::Storage(StorageError::Corrupt(format!("entry {index} is missing below the tree size")))
+}
+
+fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
+    store
+        .get_nodes(ids)?
+        .into_iter()
+        .zip(ids)
+        .map(|(h, id)| h.ok_or_else(|| Error::Storage(StorageError::Corrupt(format!("node {}/{} is missing", id.level, id.index)))))
+        .collect()
+}
+
+/// Rebuilds the frontier from stored nodes and checks it against the stored
+/// checkpoint: a store whose tree does not match what was signed is refused.
+fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: StoredHead) -> Result<(Frontier, Head), Error> {
+    let parsed = SignedNote::parse(&stored.checkpoint).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
+    let checkpoint = Checkpoint::from_text(&parsed.text).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
+    if checkpoint.origin != origin {
+        return Err(Error::Config(format!("the data directory holds log {:?}, not {origin:?}", checkpoint.origin)));
+    }
+    NoteVerifier::new(key.clone())
+        .verify(&parsed)
+        .map_err(|e| Error::Config(format!("the stored checkpoint is not signed by the configured log key: {e}")))?;
+    if checkpoint.size != stored.size {
+        return Err(Error::Storage(StorageError::Corrupt("stored head size differs from its checkpoint".into())));
+    }
+    let ids = tree::frontier(stored.size);
+    let hashes = fetch_nodes(store, &ids)?;
+    let frontier = Frontier { size: stored.size, nodes: ids.into_iter().zip(hashes).collect() };
+    let root = frontier.root();
+    let expected = if stored.size == 0 { EMPTY_ROOT } else { checkpoint.root };
+    if !hashes_equal(&root, &expected) {
+        return Err(Error::Storage(StorageError::Corrupt("stored tree does not match the signed checkpoint".into())));
+    }
+    let head = Head { size: stored.size, root, checkpoint: stored.checkpoint.into(), integrated_time: stored.integrated_time };
+    Ok((frontier, head))
+}

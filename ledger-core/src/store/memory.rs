@@ -1,0 +1,67 @@
+//! An in-memory [`LogStore`] for tests and benchmarks. Not durable.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use verifier::hash::Hash;
+use verifier::tree::NodeId;
+
+use super::{CommitBatch, LogStore, StorageError, StoredHead};
+
+/// Keeps everything in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: Vec<Vec<u8>>,
+    nodes: HashMap<NodeId, Hash>,
+    head: Option<StoredHead>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A writer that panicked mid-commit cannot leave partial state
+        // behind (commit validates before mutating), so poisoning is benign.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl LogStore for MemoryStore {
+    fn head(&self) -> Result<Option<StoredHead>, StorageError> {
+        Ok(self.read().head.clone())
+    }
+
+    fn get_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StorageError> {
+        let inner = self.read();
+        Ok(ids.iter().map(|id| inner.nodes.get(id).copied()).collect())
+    }
+
+    fn get_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let inner = self.read();
+        let len = inner.entries.len() as u64;
+        let (s, e) = (start.min(len) as usize, end.min(len) as usize);
+        Ok(inner.entries[s..e.max(s)].to_vec())
+    }
+
+    fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let expected = inner.entries.len() as u64;
+        if batch.first_index != expected {
+            return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
+        }
+        inner.entries.extend(batch.entries.iter().cloned());
+        inner.nodes.extend(batch.nodes.iter().copied());
+        if let Some(head) = &batch.head {
+            inner.head = Some(head.clone());
+        }
+        Ok(())
+    }
+}
