@@ -1,1 +1,82 @@
-fn main() {}
+//! `ledger-server`: serves the log over HTTP until SIGTERM/SIGINT, then
+//! stops accepting requests, lets in-flight appends commit and exits.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use ledger_core::{CommitObserver, Log, LogConfig};
+use ledger_server::metrics::Metrics;
+use ledger_server::{app, AppState, Config, Limits};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    let filter = EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if config.log_format == "json" {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let log_config = LogConfig {
+        origin: config.origin.clone(),
+        max_body_bytes: config.max_entry_bytes as usize,
+        queue_bytes: config.queue_bytes,
+        ..LogConfig::default()
+    };
+    let observer: Arc<dyn CommitObserver> = metrics.clone();
+    let log = Arc::new(
+        Log::open_dir(&config.data_dir, log_config, Some(observer)).with_context(|| format!("opening the log in {}", config.data_dir.display()))?,
+    );
+    let head = log.head();
+    metrics.tree_size.set(head.size);
+    tracing::info!(origin = %config.origin, tree_size = head.size, key = %log.verifier_key(), data_dir = %config.data_dir.display(), "log opened");
+
+    let limits = Limits {
+        max_entry_bytes: config.max_entry_bytes as usize,
+        max_entry_request_bytes: config.max_entry_request_bytes(),
+        max_batch_entries: config.max_batch_entries as usize,
+        max_batch_request_bytes: config.max_batch_request_bytes(),
+    };
+    let router = app(AppState { log: Arc::clone(&log), metrics, limits });
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+
+    tracing::info!("draining the sequencer");
+    let drain = Arc::clone(&log);
+    tokio::task::spawn_blocking(move || drain.shutdown()).await.context("joining the sequencer")?;
+    tracing::info!(tree_size = log.head().size, "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,107 @@
+//! The one error type of the HTTP API.
+//!
+//! Every error is `{"error": {"code": "<stable_snake_case>", "message":
+//! "<precise>"}}`. Caller mistakes get 4xx with a precise message; our own
+//! failures get 500 with a generic message while the real error is logged.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger_core::entry::EntryError;
+use verifier::wire::{ErrorDetail, ErrorResponse};
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prefixes the message with where the error was found.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<EntryError> for ApiError {
+    fn from(e: EntryError) -> Self {
+        let code = match &e {
+            EntryError::Json(_) => "invalid_json",
+            EntryError::Shape(_) => "invalid_entry",
+            EntryError::UnknownKind(_) => "unknown_kind",
+            EntryError::KindNotWritable(_) => "kind_not_writable",
+            EntryError::TooLarge { .. } => return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string()),
+            _ => "invalid_entry",
+        };
+        Self::bad_request(code, e.to_string())
+    }
+}
+
+impl From<ledger_core::Error> for ApiError {
+    fn from(e: ledger_core::Error) -> Self {
+        use ledger_core::Error as E;
+        match e {
+            E::Entry(e) => e.into(),
+            E::EmptyBatch => Self::bad_request("empty_batch", e.to_string()),
+            E::BatchTooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", e.to_string()),
+            E::Pushback { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "pushback", e.to_string())
+            },
+            E::ShuttingDown => Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()) },
+            E::IndexBeyondTree { .. } => Self::new(StatusCode::NOT_FOUND, "index_beyond_tree", e.to_string()),
+            E::SizeBeyondTree { .. } => Self::new(StatusCode::NOT_FOUND, "size_beyond_tree", e.to_string()),
+            E::OldSizeLarger { .. } => Self::bad_request("old_size_larger", e.to_string()),
+            E::TileNotAvailable(_) => Self::new(StatusCode::NOT_FOUND, "tile_not_available", e.to_string()),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorResponse { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

@@ -1,0 +1,94 @@
+//! Prometheus metrics, exposed as text at `GET /metrics`.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use ledger_core::CommitObserver;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of `ledger_http_requests`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Matched route template.
+    pub route: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Entries made durable.
+    pub appended_entries: Counter,
+    /// Group commits.
+    pub commits: Counter,
+    /// Entries per group commit.
+    pub batch_size: Histogram,
+    /// Seconds from picking up a group to it being durable.
+    pub commit_latency: Histogram,
+    /// Current tree size.
+    pub tree_size: Gauge<u64, AtomicU64>,
+    /// Bytes of entries waiting for the sequencer.
+    pub queued_bytes: Gauge<u64, AtomicU64>,
+    /// Appends refused with 503 because the queue was full.
+    pub pushbacks: Counter,
+    /// HTTP requests by route and status.
+    pub requests: Family<RequestLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ledger");
+        let m = Self {
+            appended_entries: Counter::default(),
+            commits: Counter::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+            commit_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            tree_size: Gauge::default(),
+            queued_bytes: Gauge::default(),
+            pushbacks: Counter::default(),
+            requests: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
+        registry.register("commits", "Group commits (one synced write batch each)", m.commits.clone());
+        registry.register("commit_batch_entries", "Entries per group commit", m.batch_size.clone());
+        registry.register("commit_latency_seconds", "Time to make one group commit durable", m.commit_latency.clone());
+        registry.register("tree_size", "Entries in the log", m.tree_size.clone());
+        registry.register("sequencer_queue_bytes", "Bytes of entries waiting for the sequencer", m.queued_bytes.clone());
+        registry.register("pushbacks", "Appends refused because the sequencer queue was full", m.pushbacks.clone());
+        registry.register("http_requests", "HTTP requests by route and status", m.requests.clone());
+        Self { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl CommitObserver for Metrics {
+    fn committed(&self, entries: usize, _requests: usize, latency: Duration, tree_size: u64) {
+        self.appended_entries.inc_by(entries as u64);
+        self.commits.inc();
+        self.batch_size.observe(entries as f64);
+        self.commit_latency.observe(latency.as_secs_f64());
+        self.tree_size.set(tree_size);
+    }
+}

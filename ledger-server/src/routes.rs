@@ -1,0 +1,307 @@
+//! Routes and handlers of the HTTP API.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use ledger_core::{canonical, Appended, Leaf, Log, NewEntry};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use verifier::tiles::TilePath;
+use verifier::wire::{
+    AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryResponse, ErrorResponse, InclusionProofResponse,
+};
+
+use crate::error::ApiError;
+use crate::extract::{parse_index, BodyLimit, JsonBytes, Query};
+use crate::metrics::{Metrics, RequestLabels};
+
+/// Request limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest canonical entry body.
+    pub max_entry_bytes: usize,
+    /// Largest request body of a single append.
+    pub max_entry_request_bytes: usize,
+    /// Most entries in a batch append.
+    pub max_batch_entries: usize,
+    /// Largest request body of a batch append.
+    pub max_batch_request_bytes: usize,
+}
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The log.
+    pub log: Arc<Log>,
+    /// Metrics (also the log's commit observer).
+    pub metrics: Arc<Metrics>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
+    Router::new()
+        .route("/v1/entries", post(append_entry).layer(Extension(BodyLimit(limits.max_entry_request_bytes))).get(list_entries))
+        .route("/v1/entries/batch", post(append_batch).layer(Extension(BodyLimit(limits.max_batch_request_bytes))))
+        .route("/v1/entries/{index}", get(get_entry))
+        .route("/v1/proof/inclusion", get(inclusion_proof))
+        .route("/v1/proof/consistency", get(consistency_proof))
+        .route("/v1/proof/bundle", get(proof_bundle))
+        .route("/v1/checkpoint", get(checkpoint))
+        .route("/tlog/checkpoint", get(checkpoint))
+        .route("/v1/log/key", get(log_key))
+        .route("/tlog/tile/{*path}", get(tile))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route") })
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    if status == 503 {
+        state.metrics.pushbacks.inc();
+    }
+    state.metrics.requests.get_or_create(&RequestLabels { route, status }).inc();
+    resp
+}
+
+fn appended(a: &Appended) -> AppendedEntry {
+    AppendedEntry { index: a.index, leaf_hash: a.leaf_hash, integrated_time: a.integrated_time }
+}
+
+/// Append one entry.
+#[utoipa::path(post, path = "/v1/entries", tag = "entries",
+    request_body(content = Object, description = "`{\"kind\": \"action\", \"body\": {...}}`", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Durably appended", body = AppendedEntry),
+        (status = 400, description = "Malformed or invalid entry", body = ErrorResponse),
+        (status = 413, description = "Entry too large", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 503, description = "Sequencer queue full; see Retry-After", body = ErrorResponse),
+    ))]
+async fn append_entry(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
+    let entry = NewEntry::from_json(&body, state.limits.max_entry_bytes)?;
+    let done = state.log.append(vec![entry]).await?;
+    let first = done.first().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error"))?;
+    Ok((StatusCode::CREATED, Json(appended(first))))
+}
+
+/// Append a JSON array of entries atomically, at contiguous indices.
+#[utoipa::path(post, path = "/v1/entries/batch", tag = "entries",
+    request_body(content = Vec<Object>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "All entries durably appended", body = BatchAppendResponse),
+        (status = 400, description = "Malformed or invalid entry (none appended)", body = ErrorResponse),
+        (status = 413, description = "Batch too large", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 503, description = "Sequencer queue full; see Retry-After", body = ErrorResponse),
+    ))]
+async fn append_batch(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<BatchAppendResponse>), ApiError> {
+    let value = canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")))?;
+    let items = value.as_array().ok_or_else(|| ApiError::bad_request("invalid_batch", "a batch must be a JSON array of entries"))?;
+    if items.is_empty() {
+        return Err(ledger_core::Error::EmptyBatch.into());
+    }
+    if items.len() > state.limits.max_batch_entries {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("batch holds {} entries; the limit is {}", items.len(), state.limits.max_batch_entries),
+        ));
+    }
+    let entries = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            NewEntry::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let done = state.log.append(entries).await?;
+    Ok((StatusCode::CREATED, Json(BatchAppendResponse { entries: done.iter().map(appended).collect() })))
+}
+
+fn entry_response(index: u64, leaf: Vec<u8>) -> Result<EntryResponse, ApiError> {
+    let (_, entry) = Leaf::decode(&leaf).map_err(|e| {
+        tracing::error!(index, error = %e, "stored leaf does not decode");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+    })?;
+    Ok(EntryResponse { index, leaf, entry })
+}
+
+/// Fetch one entry.
+#[utoipa::path(get, path = "/v1/entries/{index}", tag = "entries",
+    params(("index" = u64, Path, description = "Entry index")),
+    responses(
+        (status = 200, body = EntryResponse),
+        (status = 400, description = "Index is not a number", body = ErrorResponse),
+        (status = 404, description = "Beyond the tree", body = ErrorResponse),
+    ))]
+async fn get_entry(State(state): State<AppState>, Path(index): Path<String>) -> Result<Json<EntryResponse>, ApiError> {
+    let index = parse_index(&index)?;
+    let leaf = state.log.entry(index)?;
+    Ok(Json(entry_response(index, leaf)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RangeQuery {
+    /// First index.
+    start: u64,
+    /// Most entries to return (1..=1000, default 100).
+    limit: Option<u64>,
+}
+
+/// Fetch a range of entries.
+#[utoipa::path(get, path = "/v1/entries", tag = "entries", params(RangeQuery),
+    responses(
+        (status = 200, body = EntriesResponse),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+        (status = 404, description = "Start beyond the tree", body = ErrorResponse),
+    ))]
+async fn list_entries(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Json<EntriesResponse>, ApiError> {
+    let (leaves, tree_size) = state.log.entries(q.start, q.limit.unwrap_or(100))?;
+    let entries = leaves.into_iter().zip(q.start..).map(|(leaf, i)| entry_response(i, leaf)).collect::<Result<_, _>>()?;
+    Ok(Json(EntriesResponse { entries, tree_size }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct InclusionQuery {
+    /// Leaf index.
+    index: u64,
+    /// Tree size to prove against (default: the current size).
+    tree_size: Option<u64>,
+}
+
+/// RFC 9162 inclusion proof.
+#[utoipa::path(get, path = "/v1/proof/inclusion", tag = "proofs", params(InclusionQuery),
+    responses(
+        (status = 200, body = InclusionProofResponse),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+        (status = 404, description = "Index or size beyond the tree", body = ErrorResponse),
+    ))]
+async fn inclusion_proof(State(state): State<AppState>, Query(q): Query<InclusionQuery>) -> Result<Json<InclusionProofResponse>, ApiError> {
+    let tree_size = q.tree_size.unwrap_or_else(|| state.log.head().size);
+    let hashes = state.log.inclusion_proof(q.index, tree_size)?;
+    Ok(Json(InclusionProofResponse { index: q.index, tree_size, hashes }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ConsistencyQuery {
+    /// Size of the older tree.
+    old_size: u64,
+    /// Size of the newer tree (default: the current size).
+    new_size: Option<u64>,
+}
+
+/// RFC 9162 consistency proof.
+#[utoipa::path(get, path = "/v1/proof/consistency", tag = "proofs", params(ConsistencyQuery),
+    responses(
+        (status = 200, body = ConsistencyProofResponse),
+        (status = 400, description = "Invalid query or old_size > new_size", body = ErrorResponse),
+        (status = 404, description = "Size beyond the tree", body = ErrorResponse),
+    ))]
+async fn consistency_proof(State(state): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Result<Json<ConsistencyProofResponse>, ApiError> {
+    let new_size = q.new_size.unwrap_or_else(|| state.log.head().size);
+    let hashes = state.log.consistency_proof(q.old_size, new_size)?;
+    Ok(Json(ConsistencyProofResponse { old_size: q.old_size, new_size, hashes }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BundleQuery {
+    /// Entry index.
+    index: u64,
+}
+
+fn text(body: impl Into<String>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body.into()).into_response()
+}
+
+/// A c2sp.org/tlog-proof@v1 file for one entry against the latest checkpoint.
+#[utoipa::path(get, path = "/v1/proof/bundle", tag = "proofs", params(BundleQuery),
+    responses(
+        (status = 200, description = "tlog-proof file; `extra` holds the leaf bytes", content_type = "text/plain", body = String),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+        (status = 404, description = "Index beyond the tree", body = ErrorResponse),
+    ))]
+async fn proof_bundle(State(state): State<AppState>, Query(q): Query<BundleQuery>) -> Result<Response, ApiError> {
+    Ok(text(state.log.proof_bundle(q.index)?))
+}
+
+/// The latest C2SP signed checkpoint.
+#[utoipa::path(get, path = "/v1/checkpoint", tag = "log",
+    responses((status = 200, description = "c2sp.org/tlog-checkpoint signed note", content_type = "text/plain", body = String)))]
+async fn checkpoint(State(state): State<AppState>) -> Response {
+    text(state.log.head().checkpoint.to_string())
+}
+
+/// The log's verifier key, `name+hex8(keyid)+base64(0x01||pubkey)`.
+#[utoipa::path(get, path = "/v1/log/key", tag = "log",
+    responses((status = 200, description = "C2SP verifier key line", content_type = "text/plain", body = String)))]
+async fn log_key(State(state): State<AppState>) -> Response {
+    text(format!("{}\n", state.log.verifier_key()))
+}
+
+/// A c2sp.org/tlog-tiles hash tile or entry bundle.
+#[utoipa::path(get, path = "/tlog/tile/{path}", tag = "log",
+    params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`")),
+    responses(
+        (status = 200, description = "Tile bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "Malformed tile path", body = ErrorResponse),
+        (status = 404, description = "Tile not (yet) in the tree", body = ErrorResponse),
+    ))]
+async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+    let tile = TilePath::parse(&path).map_err(|e| ApiError::bad_request("invalid_tile_path", format!("{path:?}: {e}")))?;
+    let body = state.log.tile(&tile)?;
+    let cache = if tile.partial.is_none() { IMMUTABLE } else { "no-cache" };
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")), (header::CACHE_CONTROL, HeaderValue::from_static(cache))], body)
+        .into_response())
+}
+
+/// Liveness and the current tree size.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "tree_size": state.log.head().size }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.queued_bytes.set(state.log.queued_bytes() as u64);
+    state.metrics.tree_size.set(state.log.head().size);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Agent Ledger", description = "Append-only, verifiable ledger for AI agents (RFC 9162 Merkle log, C2SP checkpoints and tiles)."),
+    paths(append_entry, append_batch, get_entry, list_entries, inclusion_proof, consistency_proof, proof_bundle, checkpoint, log_key, tile, healthz, metrics),
+    components(schemas(AppendedEntry, BatchAppendResponse, EntryResponse, EntriesResponse, InclusionProofResponse, ConsistencyProofResponse, ErrorResponse))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
