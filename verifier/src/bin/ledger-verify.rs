@@ -1,1 +1,276 @@
-fn main(){}
+//! `ledger-verify`: offline checks of what an Agent Ledger serves.
+//!
+//! Exit status: 0 when everything verified, 1 when something did not verify
+//! (a bad signature, a failing proof, a fork or rollback), 2 when the check
+//! could not be run (unreadable file, unreachable server, usage error).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use verifier::hash::leaf_hash;
+use verifier::proof::{verify_consistency, verify_inclusion};
+use verifier::tlog_proof::TlogProof;
+use verifier::wire::{ConsistencyProofResponse, EntryResponse, InclusionProofResponse};
+use verifier::{Checkpoint, NoteVerifier, VerifierKey};
+
+#[derive(Debug, Parser)]
+#[command(name = "ledger-verify", version, about = "Verify Agent Ledger checkpoints, proofs and entries offline")]
+struct Cli {
+    /// Print one JSON object instead of human-readable text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a signed checkpoint file.
+    Checkpoint {
+        /// Verifier key (`name+id+key`) or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The checkpoint file.
+        file: PathBuf,
+    },
+    /// Verify a c2sp.org/tlog-proof file.
+    Proof {
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The proof file.
+        file: PathBuf,
+        /// The entry's leaf bytes, if the proof carries none.
+        #[arg(long)]
+        entry: Option<PathBuf>,
+    },
+    /// Fetch an entry and its inclusion proof, and verify them locally.
+    Entry {
+        /// Server base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// Entry index.
+        #[arg(long)]
+        index: u64,
+    },
+    /// Check that the log's latest checkpoint extends the one saved in
+    /// `--state`, then save it there.
+    Monitor {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// File holding the last verified checkpoint (created if absent).
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+/// A check that ran and failed, with what proves it.
+struct Failure {
+    message: String,
+    evidence: Value,
+}
+
+enum Outcome {
+    Verified(Value, String),
+    Failed(Failure),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Checkpoint { key, file } => check_checkpoint(key, file),
+        Command::Proof { key, file, entry } => check_proof(key, file, entry.as_deref()),
+        Command::Entry { url, key, index } => check_entry(url, key, *index),
+        Command::Monitor { url, key, state } => monitor(url, key, state),
+    };
+    match result {
+        Ok(Outcome::Verified(value, human)) => {
+            if cli.json {
+                println!("{}", json!({ "verified": true, "result": value }));
+            } else {
+                println!("OK: {human}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Failed(f)) => {
+            if cli.json {
+                println!("{}", json!({ "verified": false, "error": f.message, "evidence": f.evidence }));
+            } else {
+                println!("FAILED: {}", f.message);
+                if !f.evidence.is_null() {
+                    println!("evidence:\n{}", serde_json::to_string_pretty(&f.evidence).unwrap_or_default());
+                }
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            if cli.json {
+                println!("{}", json!({ "verified": false, "error": format!("{e:#}"), "could_not_check": true }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fail(message: impl Into<String>, evidence: Value) -> anyhow::Result<Outcome> {
+    Ok(Outcome::Failed(Failure { message: message.into(), evidence }))
+}
+
+fn load_key(arg: &str) -> anyhow::Result<NoteVerifier> {
+    let text = match VerifierKey::parse(arg) {
+        Ok(key) => return Ok(NoteVerifier::new(key)),
+        Err(_) if Path::new(arg).exists() => std::fs::read_to_string(arg)?,
+        Err(e) => anyhow::bail!("--key is neither a verifier key nor a readable file: {e}"),
+    };
+    Ok(NoteVerifier::new(VerifierKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("key file {arg}: {e}"))?))
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+}
+
+fn checkpoint_json(cp: &Checkpoint) -> Value {
+    json!({ "origin": cp.origin, "size": cp.size, "root": B64.encode(cp.root) })
+}
+
+fn check_checkpoint(key: &str, file: &Path) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let note = read(file)?;
+    match Checkpoint::open(&note, &verifier) {
+        Ok(cp) => Ok(Outcome::Verified(checkpoint_json(&cp), format!("checkpoint {} size {} root {}", cp.origin, cp.size, B64.encode(cp.root)))),
+        Err(e) => fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
+    }
+}
+
+fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let text = read(file)?;
+    let entry_bytes = entry.map(std::fs::read).transpose()?;
+    let proof = match TlogProof::parse(&text) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{e}"), Value::Null),
+    };
+    match proof.verify(&verifier, entry_bytes.as_deref()) {
+        Ok(v) => Ok(Outcome::Verified(
+            json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": checkpoint_json(&v.checkpoint) }),
+            format!("entry {} (leaf hash {}) is in {} at size {}", v.index, B64.encode(v.leaf_hash), v.checkpoint.origin, v.checkpoint.size),
+        )),
+        Err(e) => fail(format!("{e}"), json!({ "proof": text })),
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into()
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<String> {
+    let mut resp = agent.get(url).call().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    resp.body_mut().read_to_string().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(agent: &ureq::Agent, url: &str) -> anyhow::Result<T> {
+    serde_json::from_str(&get(agent, url)?).map_err(|e| anyhow::anyhow!("GET {url}: unexpected response: {e}"))
+}
+
+fn check_entry(url: &str, key: &str, index: u64) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let base = url.trim_end_matches('/');
+    let agent = agent();
+    let note = get(&agent, &format!("{base}/v1/checkpoint"))?;
+    let cp = match Checkpoint::open(&note, &verifier) {
+        Ok(cp) => cp,
+        Err(e) => return fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
+    };
+    if index >= cp.size {
+        return fail(format!("entry {index} is not in the tree of size {}", cp.size), json!({ "checkpoint": note }));
+    }
+    let entry: EntryResponse = get_json(&agent, &format!("{base}/v1/entries/{index}"))?;
+    let proof: InclusionProofResponse = get_json(&agent, &format!("{base}/v1/proof/inclusion?index={index}&tree_size={}", cp.size))?;
+    let leaf = leaf_hash(&entry.leaf);
+    let evidence = json!({ "checkpoint": note, "leaf": B64.encode(&entry.leaf), "proof": proof.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() });
+    if entry.index != index || proof.index != index || proof.tree_size != cp.size {
+        return fail("server answered for a different index or tree size", evidence);
+    }
+    let decoded: Value = match serde_json::from_slice(&entry.leaf) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("leaf bytes are not JSON: {e}"), evidence),
+    };
+    if decoded != entry.entry {
+        return fail("the decoded entry the server sent differs from its leaf bytes", evidence);
+    }
+    if let Err(e) = verify_inclusion(&leaf, index, cp.size, &proof.hashes, &cp.root) {
+        return fail(format!("inclusion: {e}"), evidence);
+    }
+    Ok(Outcome::Verified(
+        json!({ "index": index, "leaf_hash": B64.encode(leaf), "entry": decoded, "checkpoint": checkpoint_json(&cp) }),
+        format!("entry {index} (leaf hash {}) is in {} at size {}\n{}", B64.encode(leaf), cp.origin, cp.size, decoded),
+    ))
+}
+
+fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let base = url.trim_end_matches('/');
+    let agent = agent();
+    let new_note = get(&agent, &format!("{base}/v1/checkpoint"))?;
+    let new = match Checkpoint::open(&new_note, &verifier) {
+        Ok(cp) => cp,
+        Err(e) => return fail(format!("latest checkpoint: {e}"), json!({ "checkpoint": new_note })),
+    };
+    let old_note = match std::fs::read_to_string(state) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("reading {}: {e}", state.display()),
+    };
+    let Some(old_note) = old_note else {
+        save_state(state, &new_note)?;
+        return Ok(Outcome::Verified(
+            json!({ "old": null, "new": checkpoint_json(&new) }),
+            format!("first checkpoint saved: {} size {}", new.origin, new.size),
+        ));
+    };
+    let old = Checkpoint::open(&old_note, &verifier).map_err(|e| anyhow::anyhow!("saved checkpoint in {}: {e}", state.display()))?;
+    let evidence = |proof: &[verifier::Hash]| {
+        json!({ "old_checkpoint": old_note, "new_checkpoint": new_note, "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() })
+    };
+    if new.size < old.size {
+        return fail(format!("rollback: the log shrank from {} to {} entries", old.size, new.size), evidence(&[]));
+    }
+    let proof: ConsistencyProofResponse = if new.size == old.size {
+        ConsistencyProofResponse { old_size: old.size, new_size: new.size, hashes: Vec::new() }
+    } else {
+        get_json(&agent, &format!("{base}/v1/proof/consistency?old_size={}&new_size={}", old.size, new.size))?
+    };
+    if proof.old_size != old.size || proof.new_size != new.size {
+        return fail("server answered with a proof for other sizes", evidence(&proof.hashes));
+    }
+    if let Err(e) = verify_consistency(old.size, new.size, &proof.hashes, &old.root, &new.root) {
+        return fail(format!("fork: the latest checkpoint is not consistent with the saved one: {e}"), evidence(&proof.hashes));
+    }
+    save_state(state, &new_note)?;
+    Ok(Outcome::Verified(
+        json!({ "old": checkpoint_json(&old), "new": checkpoint_json(&new) }),
+        format!("{} grew consistently from {} to {} entries", new.origin, old.size, new.size),
+    ))
+}
+
+fn save_state(path: &Path, note: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, note).map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| anyhow::anyhow!("syncing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("saving {}: {e}", path.display()))?;
+    Ok(())
+}
