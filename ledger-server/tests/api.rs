@@ -1,0 +1,300 @@
+//! The HTTP contract, route by route, driven through `app()` with `oneshot`
+//! (no socket). Every error case checks its status, its stable code, and
+//! that the log did not change.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use ed25519_dalek::SigningKey;
+use http_body_util::BodyExt as _;
+use ledger_core::store::MemoryStore;
+use ledger_core::{CommitObserver, Log, LogConfig};
+use ledger_server::metrics::Metrics;
+use ledger_server::{app, AppState, Limits};
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+use verifier::hash::leaf_hash;
+use verifier::note::{NoteSigner, NoteVerifier};
+use verifier::proof::{verify_consistency, verify_inclusion};
+use verifier::tlog_proof::TlogProof;
+use verifier::wire::{ConsistencyProofResponse, EntryResponse, InclusionProofResponse};
+use verifier::{Checkpoint, VerifierKey};
+
+const ORIGIN: &str = "api.example/log";
+
+struct Harness {
+    app: Router,
+    log: Arc<Log>,
+}
+
+fn harness_with(queue_bytes: usize) -> Harness {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let observer: Arc<dyn CommitObserver> = metrics.clone();
+    let config = LogConfig { origin: ORIGIN.into(), max_body_bytes: 200, queue_bytes, ..LogConfig::default() };
+    let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());
+    let limits = Limits { max_entry_bytes: 200, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
+    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits }), log }
+}
+
+fn harness() -> Harness {
+    harness_with(1 << 20)
+}
+
+async fn send(app: &Router, method: Method, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(ct) = content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    let resp = app.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, HeaderMap, Bytes) {
+    send(app, Method::GET, uri, None, Body::empty()).await
+}
+
+async fn post_json(app: &Router, uri: &str, body: &str) -> (StatusCode, HeaderMap, Bytes) {
+    send(app, Method::POST, uri, Some("application/json"), body.to_owned()).await
+}
+
+fn json_of(body: &Bytes) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// Asserts an error response and that the tree did not grow.
+async fn assert_error(h: &Harness, resp: (StatusCode, HeaderMap, Bytes), status: StatusCode, code: &str, size_before: u64) {
+    let (got, headers, body) = resp;
+    let v = json_of(&body);
+    assert_eq!(got, status, "{v}");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(h.log.head().size, size_before, "an error changed the log");
+}
+
+async fn append_n(h: &Harness, n: usize) {
+    let batch: Vec<Value> = (0..n).map(|i| json!({"kind": "action", "body": {"i": i}})).collect();
+    let (status, _, _) = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&batch).unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn append_and_fetch_one_entry() {
+    let h = harness();
+    let (status, _, body) = post_json(&h.app, "/v1/entries", r#"{"kind":"action","body":{"tool":"search","n":3}}"#).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let v = json_of(&body);
+    assert_eq!(v["index"], 0);
+    let (status, _, body) = get(&h.app, "/v1/entries/0").await;
+    assert_eq!(status, StatusCode::OK);
+    let e: EntryResponse = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e.entry["body"], json!({"n": 3, "tool": "search"}));
+    assert_eq!(e.entry["kind"], "action");
+    use base64::Engine as _;
+    assert_eq!(v["leaf_hash"], base64::engine::general_purpose::STANDARD.encode(leaf_hash(&e.leaf)));
+    assert_eq!(v["integrated_time"], e.entry["integrated_time"]);
+}
+
+#[tokio::test]
+async fn append_rejections_change_nothing() {
+    let h = harness();
+    append_n(&h, 1).await;
+    let cases: [(Option<&str>, &str, StatusCode, &str); 10] = [
+        (Some("application/json"), "{not json", StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), r#"{"kind":"action","body":{"a":1,"a":2}}"#, StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), r#"{"kind":"action","body":{"a":0.5}}"#, StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), r#"{"body":{}}"#, StatusCode::BAD_REQUEST, "invalid_entry"),
+        (Some("application/json"), r#"{"kind":"action","body":{},"extra":1}"#, StatusCode::BAD_REQUEST, "invalid_entry"),
+        (Some("application/json"), r#"{"kind":"gossip","body":{}}"#, StatusCode::BAD_REQUEST, "unknown_kind"),
+        (Some("application/json"), r#"{"kind":"token","body":{}}"#, StatusCode::BAD_REQUEST, "kind_not_writable"),
+        (Some("application/json"), &format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(300)), StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large"),
+        (Some("text/plain"), r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (None, r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (ct, body, status, code) in cases {
+        let resp = send(&h.app, Method::POST, "/v1/entries", ct, body.to_owned()).await;
+        assert_error(&h, resp, status, code, 1).await;
+    }
+    let oversized = format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(5000));
+    assert_error(&h, post_json(&h.app, "/v1/entries", &oversized).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", 1).await;
+}
+
+#[tokio::test]
+async fn batch_append_is_atomic() {
+    let h = harness();
+    let (status, _, body) = post_json(&h.app, "/v1/entries/batch", r#"[{"kind":"action","body":{"a":1}},{"kind":"signal","body":{"b":2}}]"#).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let v = json_of(&body);
+    assert_eq!(v["entries"][0]["index"], 0);
+    assert_eq!(v["entries"][1]["index"], 1);
+
+    let bad_second = r#"[{"kind":"action","body":{"a":1}},{"kind":"nope","body":{}}]"#;
+    let (status, headers, body) = post_json(&h.app, "/v1/entries/batch", bad_second).await;
+    assert!(json_of(&body)["error"]["message"].as_str().unwrap().starts_with("entry 1:"));
+    assert_error(&h, (status, headers, body), StatusCode::BAD_REQUEST, "unknown_kind", 2).await;
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[]").await, StatusCode::BAD_REQUEST, "empty_batch", 2).await;
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", r#"{"kind":"action"}"#).await, StatusCode::BAD_REQUEST, "invalid_batch", 2).await;
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[").await, StatusCode::BAD_REQUEST, "invalid_json", 2).await;
+    let too_many: Vec<Value> = (0..301).map(|i| json!({"kind": "action", "body": {"i": i}})).collect();
+    let resp = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&too_many).unwrap()).await;
+    assert_error(&h, resp, StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", 2).await;
+    let resp = send(&h.app, Method::POST, "/v1/entries/batch", Some("application/xml"), "[]").await;
+    assert_error(&h, resp, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_queue_answers_503_with_retry_after() {
+    let h = harness_with(200);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let app = h.app.clone();
+        tasks.push(tokio::spawn(async move { post_json(&app, "/v1/entries", &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).await }));
+    }
+    let (mut created, mut pushed) = (0, 0);
+    for t in tasks {
+        let (status, headers, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(json_of(&body)["error"]["code"], "pushback");
+                assert_eq!(headers[header::RETRY_AFTER], "1");
+                pushed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created + pushed, 64);
+    assert!(pushed > 0, "a 200-byte queue must push back under 64 concurrent appends");
+    assert_eq!(h.log.head().size, created);
+}
+
+#[tokio::test]
+async fn entries_and_ranges() {
+    let h = harness();
+    append_n(&h, 5).await;
+    let (status, _, body) = get(&h.app, "/v1/entries?start=1&limit=3").await;
+    assert_eq!(status, StatusCode::OK);
+    let v = json_of(&body);
+    assert_eq!(v["tree_size"], 5);
+    assert_eq!(v["entries"].as_array().unwrap().iter().map(|e| e["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_error(&h, get(&h.app, "/v1/entries/5").await, StatusCode::NOT_FOUND, "index_beyond_tree", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries/abc").await, StatusCode::BAD_REQUEST, "invalid_index", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries/-1").await, StatusCode::BAD_REQUEST, "invalid_index", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries/99999999999999999999999").await, StatusCode::BAD_REQUEST, "invalid_index", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries?limit=3").await, StatusCode::BAD_REQUEST, "invalid_query", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries?start=x").await, StatusCode::BAD_REQUEST, "invalid_query", 5).await;
+    assert_error(&h, get(&h.app, "/v1/entries?start=9").await, StatusCode::NOT_FOUND, "index_beyond_tree", 5).await;
+}
+
+async fn checkpoint_of(h: &Harness) -> Checkpoint {
+    let (status, headers, body) = get(&h.app, "/v1/checkpoint").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let (_, _, key) = get(&h.app, "/v1/log/key").await;
+    let key = VerifierKey::parse(std::str::from_utf8(&key).unwrap().trim()).unwrap();
+    assert_eq!(key.name(), ORIGIN);
+    let (_, _, tlog) = get(&h.app, "/tlog/checkpoint").await;
+    assert_eq!(tlog, body);
+    Checkpoint::open(std::str::from_utf8(&body).unwrap(), &NoteVerifier::new(key)).unwrap()
+}
+
+#[tokio::test]
+async fn proofs_verify_against_served_checkpoints() {
+    let h = harness();
+    append_n(&h, 3).await;
+    let old = checkpoint_of(&h).await;
+    append_n(&h, 10).await;
+    let new = checkpoint_of(&h).await;
+    assert_eq!((old.size, new.size), (3, 13));
+
+    let (status, _, body) = get(&h.app, "/v1/proof/inclusion?index=4&tree_size=13").await;
+    assert_eq!(status, StatusCode::OK);
+    let p: InclusionProofResponse = serde_json::from_slice(&body).unwrap();
+    let leaf = leaf_hash(&h.log.entry(4).unwrap());
+    verify_inclusion(&leaf, 4, 13, &p.hashes, &new.root).unwrap();
+    let (_, _, body) = get(&h.app, "/v1/proof/inclusion?index=4").await;
+    assert_eq!(serde_json::from_slice::<InclusionProofResponse>(&body).unwrap(), p);
+
+    let (status, _, body) = get(&h.app, "/v1/proof/consistency?old_size=3&new_size=13").await;
+    assert_eq!(status, StatusCode::OK);
+    let c: ConsistencyProofResponse = serde_json::from_slice(&body).unwrap();
+    verify_consistency(3, 13, &c.hashes, &old.root, &new.root).unwrap();
+
+    let (status, _, body) = get(&h.app, "/v1/proof/bundle?index=7").await;
+    assert_eq!(status, StatusCode::OK);
+    let bundle = TlogProof::parse(std::str::from_utf8(&body).unwrap()).unwrap();
+    let (_, _, key) = get(&h.app, "/v1/log/key").await;
+    let verifier = NoteVerifier::new(VerifierKey::parse(std::str::from_utf8(&key).unwrap().trim()).unwrap());
+    assert_eq!(bundle.verify(&verifier, None).unwrap().checkpoint, new);
+
+    for (uri, status, code) in [
+        ("/v1/proof/inclusion?index=13&tree_size=13", StatusCode::NOT_FOUND, "index_beyond_tree"),
+        ("/v1/proof/inclusion?index=1&tree_size=14", StatusCode::NOT_FOUND, "size_beyond_tree"),
+        ("/v1/proof/inclusion?tree_size=5", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proof/inclusion?index=-2", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proof/consistency?old_size=5&new_size=3", StatusCode::BAD_REQUEST, "old_size_larger"),
+        ("/v1/proof/consistency?old_size=5&new_size=30", StatusCode::NOT_FOUND, "size_beyond_tree"),
+        ("/v1/proof/consistency?new_size=3", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proof/bundle?index=13", StatusCode::NOT_FOUND, "index_beyond_tree"),
+        ("/v1/proof/bundle", StatusCode::BAD_REQUEST, "invalid_query"),
+    ] {
+        assert_error(&h, get(&h.app, uri).await, status, code, 13).await;
+    }
+}
+
+#[tokio::test]
+async fn tiles_follow_tlog_tiles() {
+    let h = harness();
+    append_n(&h, 260).await;
+    let (status, headers, body) = get(&h.app, "/tlog/tile/0/000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(body.len(), 256 * 32);
+    assert_eq!(&body[32..64], leaf_hash(&h.log.entry(1).unwrap()));
+    let (status, headers, body) = get(&h.app, "/tlog/tile/0/001.p/4").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(body.len(), 4 * 32);
+    let (status, _, body) = get(&h.app, "/tlog/tile/entries/001.p/4").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = verifier::tiles::decode_entry_bundle(&body).unwrap();
+    assert_eq!(entries[0], h.log.entry(256).unwrap().as_slice());
+    let (status, _, body) = get(&h.app, "/tlog/tile/1/000.p/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.len(), 32);
+
+    assert_error(&h, get(&h.app, "/tlog/tile/0/001").await, StatusCode::NOT_FOUND, "tile_not_available", 260).await;
+    assert_error(&h, get(&h.app, "/tlog/tile/0/001.p/5").await, StatusCode::NOT_FOUND, "tile_not_available", 260).await;
+    assert_error(&h, get(&h.app, "/tlog/tile/0/1").await, StatusCode::BAD_REQUEST, "invalid_tile_path", 260).await;
+    assert_error(&h, get(&h.app, "/tlog/tile/9/000").await, StatusCode::BAD_REQUEST, "invalid_tile_path", 260).await;
+    assert_error(&h, get(&h.app, "/tlog/tile/0/000.p/0").await, StatusCode::BAD_REQUEST, "invalid_tile_path", 260).await;
+}
+
+#[tokio::test]
+async fn ops_routes() {
+    let h = harness();
+    append_n(&h, 2).await;
+    let (status, _, body) = get(&h.app, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body), json!({"status": "ok", "tree_size": 2}));
+    let (status, _, body) = get(&h.app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for metric in ["ledger_appended_entries_total 2", "ledger_tree_size 2", "ledger_commit_latency_seconds_bucket", "ledger_commit_batch_entries_count 1", "ledger_http_requests_total{"] {
+        assert!(text.contains(metric), "missing {metric} in\n{text}");
+    }
+    let (status, _, body) = get(&h.app, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = json_of(&body);
+    for path in ["/v1/entries", "/v1/entries/batch", "/v1/entries/{index}", "/v1/proof/inclusion", "/v1/proof/consistency", "/v1/proof/bundle", "/v1/checkpoint", "/v1/log/key", "/tlog/tile/{path}", "/healthz", "/metrics"] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    assert_error(&h, get(&h.app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found", 2).await;
+    let resp = send(&h.app, Method::DELETE, "/v1/entries/0", None, Body::empty()).await;
+    assert_error(&h, resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2).await;
+}
