@@ -1,1 +1,199 @@
+//! End-to-end: the real binaries, real HTTP over loopback, RocksDB on disk,
+//! and a SIGKILL in the middle of a concurrent load.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ledger_e2e::{ledger_verify, Server};
+use serde_json::Value;
+use verifier::hash::leaf_hash;
+use verifier::proof::verify_consistency;
+use verifier::wire::{ConsistencyProofResponse, EntryResponse};
+use verifier::{Checkpoint, NoteVerifier, VerifierKey};
+
+fn append(url: &str, body: &str) -> Result<Value, String> {
+    let mut resp = ureq::post(&format!("{url}/v1/entries"))
+        .header("content-type", "application/json")
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&resp.body_mut().read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+fn open_checkpoint(note: &str, key: &str) -> Checkpoint {
+    Checkpoint::open(note, &NoteVerifier::new(VerifierKey::parse(key).unwrap())).unwrap()
+}
+
+/// Appends from `threads` clients until `stop`, recording every
+/// acknowledged (index, leaf hash).
+fn load(url: &str, threads: usize, stop: &Arc<AtomicBool>, acked: &Arc<Mutex<BTreeMap<u64, String>>>) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
+        .map(|t| {
+            let (url, stop, acked) = (url.to_owned(), Arc::clone(stop), Arc::clone(acked));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = format!(r#"{{"kind":"action","body":{{"client":{t},"seq":{i},"resource":"db/table-{}"}}}}"#, i % 13);
+                    match append(&url, &body) {
+                        Ok(v) => {
+                            let index = v["index"].as_u64().unwrap();
+                            let prev = acked.lock().unwrap().insert(index, v["leaf_hash"].as_str().unwrap().to_owned());
+                            assert!(prev.is_none(), "index {index} acknowledged twice");
+                        }
+                        // The server is gone (killed): stop.
+                        Err(_) => break,
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let key = server.key();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(BTreeMap::new()));
+    let workers = load(&server.url, 8, &stop, &acked);
+
+    // Collect checkpoints served while the load runs, then kill mid-load.
+    let mut seen = Vec::new();
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(40));
+        seen.push(server.get("/v1/checkpoint"));
+    }
+    server.kill();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "the load produced only {} appends", acked.len());
+
+    let server = Server::start(dir.path());
+    assert_eq!(server.key(), key, "restart must keep the log key");
+    let latest_note = server.get("/v1/checkpoint");
+    let latest = open_checkpoint(&latest_note, &key);
+    assert!(latest.size >= acked.len() as u64);
+
+    // Every acknowledged entry is present, unchanged, at its index.
+    for (index, hash) in &acked {
+        let entry: EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{index}"))).unwrap();
+        assert_eq!(&B64.encode(leaf_hash(&entry.leaf)), hash, "entry {index} changed");
+    }
+    // The tree is consistent with every checkpoint served before the kill.
+    for note in &seen {
+        let old = open_checkpoint(note, &key);
+        let proof: ConsistencyProofResponse =
+            serde_json::from_str(&server.get(&format!("/v1/proof/consistency?old_size={}&new_size={}", old.size, latest.size))).unwrap();
+        verify_consistency(old.size, latest.size, &proof.hashes, &old.root, &latest.root).unwrap();
+    }
+    // Appends continue where the log stopped.
+    let next = append(&server.url, r#"{"kind":"signal","body":{"after":"restart"}}"#).unwrap();
+    assert_eq!(next["index"].as_u64().unwrap(), latest.size);
+}
+
+#[test]
+fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("a"));
+    let key = server.key();
+    for i in 0..20 {
+        append(&server.url, &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).unwrap();
+    }
+
+    let out = ledger_verify(&["entry", "--url", &server.url, "--key", &key, "--index", "7"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: entry 7"));
+
+    let key_file = dir.path().join("log.pub");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let cp_file = dir.path().join("checkpoint");
+    std::fs::write(&cp_file, server.get("/tlog/checkpoint")).unwrap();
+    let out = ledger_verify(&["--json", "checkpoint", "--key", key_file.to_str().unwrap(), cp_file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"]["size"], 20);
+
+    let proof_file = dir.path().join("entry.tlog-proof");
+    std::fs::write(&proof_file, server.get("/v1/proof/bundle?index=3")).unwrap();
+    let out = ledger_verify(&["proof", "--key", &key, proof_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // A tampered proof file fails with exit code 1.
+    let tampered = std::fs::read_to_string(&proof_file).unwrap().replacen("index 3", "index 4", 1);
+    std::fs::write(&proof_file, tampered).unwrap();
+    let out = ledger_verify(&["proof", "--key", &key, proof_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Monitor: first run saves, growth verifies, unchanged verifies.
+    let state = dir.path().join("monitor.state");
+    let state_s = state.to_str().unwrap();
+    assert!(ledger_verify(&["monitor", "--url", &server.url, "--key", &key, "--state", state_s]).status.success());
+    append(&server.url, r#"{"kind":"action","body":{"more":true}}"#).unwrap();
+    let out = ledger_verify(&["--json", "monitor", "--url", &server.url, "--key", &key, "--state", state_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"]["new"]["size"], 21);
+    assert!(ledger_verify(&["monitor", "--url", &server.url, "--key", &key, "--state", state_s]).status.success());
+
+    // A fork: a second log with the same key but different history. The
+    // monitor refuses it, keeps its saved state and prints the evidence.
+    let fork_dir = dir.path().join("b");
+    std::fs::create_dir_all(&fork_dir).unwrap();
+    std::fs::copy(dir.path().join("a/log.key"), fork_dir.join("log.key")).unwrap();
+    let fork = Server::start(&fork_dir);
+    assert_eq!(fork.key(), key);
+    for i in 0..30 {
+        append(&fork.url, &format!(r#"{{"kind":"action","body":{{"forked":{i}}}}}"#)).unwrap();
+    }
+    let saved = std::fs::read_to_string(&state).unwrap();
+    let out = ledger_verify(&["--json", "monitor", "--url", &fork.url, "--key", &key, "--state", state_s]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().starts_with("fork"), "{v}");
+    assert_eq!(v["evidence"]["old_checkpoint"], saved);
+    assert!(v["evidence"]["new_checkpoint"].as_str().unwrap().contains("\n30\n"));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), saved, "a failed check must not advance the state");
+
+    // A rollback: the fork is smaller than what a monitor already saw.
+    let big_state = dir.path().join("big.state");
+    std::fs::write(&big_state, fork.get("/v1/checkpoint")).unwrap();
+    let small_dir = dir.path().join("c");
+    std::fs::create_dir_all(&small_dir).unwrap();
+    std::fs::copy(dir.path().join("a/log.key"), small_dir.join("log.key")).unwrap();
+    let small = Server::start(&small_dir);
+    append(&small.url, r#"{"kind":"action","body":{"x":1}}"#).unwrap();
+    let out = ledger_verify(&["monitor", "--url", &small.url, "--key", &key, "--state", big_state.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rollback"));
+
+    // Unreachable server: could not check, exit code 2.
+    let out = ledger_verify(&["entry", "--url", "http://127.0.0.1:9", "--key", &key, "--index", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn sigterm_drains_and_restart_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(BTreeMap::new()));
+    let workers = load(&server.url, 4, &stop, &acked);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.terminate(), "ledger-server did not exit cleanly on SIGTERM");
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let server = Server::start(dir.path());
+    for (index, hash) in &acked {
+        let entry: EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{index}"))).unwrap();
+        assert_eq!(&B64.encode(leaf_hash(&entry.leaf)), hash);
+    }
+}
