@@ -1,1 +1,104 @@
-fn main() {}
+//! Embedded append throughput of the log on RocksDB (synced group commits)
+//! against a raw RocksDB write batch of the same bytes with the same sync
+//! setting, measured in the same run; the ratio is printed at the end.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ed25519_dalek::SigningKey;
+use ledger_core::store::RocksStore;
+use ledger_core::{EntryKind, Log, LogConfig, NewEntry};
+use verifier::note::NoteSigner;
+
+const BATCHES: [usize; 3] = [1, 100, 1000];
+/// Canonical body bytes so that each leaf is about 256 bytes.
+const PAD: usize = 256 - 80;
+
+type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
+
+fn record(totals: &Totals, key: &str, elapsed: Duration, elements: u64) {
+    let mut t = totals.lock().unwrap();
+    let e = t.entry(key.to_owned()).or_default();
+    e.0 += elapsed;
+    e.1 += elements;
+}
+
+fn entries(n: usize, seq: &mut u64) -> Vec<NewEntry> {
+    (0..n)
+        .map(|_| {
+            *seq += 1;
+            NewEntry::new(EntryKind::Action, &serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD)}), 4096).unwrap()
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion, totals: &Totals) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let mut group = c.benchmark_group("embedded_append");
+    group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500));
+    for batch in BATCHES {
+        group.throughput(Throughput::Elements(batch as u64));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
+        let signer = NoteSigner::new("bench.example/log", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let log = Log::open(store, signer, LogConfig { origin: "bench.example/log".into(), ..LogConfig::default() }, None).unwrap();
+        let mut seq = 0;
+        group.bench_with_input(BenchmarkId::new("ledger", batch), &batch, |b, &n| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = entries(n, &mut seq);
+                    let start = Instant::now();
+                    rt.block_on(log.append(batch)).unwrap();
+                    elapsed += start.elapsed();
+                }
+                record(totals, &format!("ledger/{n}"), elapsed, iters * n as u64);
+                elapsed
+            })
+        });
+        drop(log);
+
+        let raw_dir = tempfile::tempdir().unwrap();
+        let db = rocksdb::DB::open_default(raw_dir.path()).unwrap();
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        let value = vec![b'v'; 256];
+        let mut key = 0u64;
+        group.bench_with_input(BenchmarkId::new("raw_rocksdb", batch), &batch, |b, &n| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let mut wb = rocksdb::WriteBatch::default();
+                    for _ in 0..n {
+                        key += 1;
+                        wb.put(key.to_be_bytes(), &value);
+                    }
+                    db.write_opt(wb, &wo).unwrap();
+                    elapsed += start.elapsed();
+                }
+                record(totals, &format!("raw_rocksdb/{n}"), elapsed, iters * n as u64);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let totals = Totals::default();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &totals);
+    c.final_summary();
+    let t = totals.lock().unwrap();
+    println!("\nembedded append, entries/s (all samples of this run):");
+    println!("{:>6} {:>14} {:>14} {:>8}", "batch", "ledger", "raw rocksdb", "ratio");
+    for batch in BATCHES {
+        let rate = |k: &str| t.get(k).map_or(0.0, |(d, n)| *n as f64 / d.as_secs_f64());
+        let (ledger, raw) = (rate(&format!("ledger/{batch}")), rate(&format!("raw_rocksdb/{batch}")));
+        println!("{batch:>6} {ledger:>14.0} {raw:>14.0} {:>8.2}", if raw > 0.0 { ledger / raw } else { 0.0 });
+    }
+}
