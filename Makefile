@@ -1,0 +1,44 @@
+# One cargo profile (release) and one target directory per machine, so the
+# bundled RocksDB is compiled once and shared by runs, tests and benches.
+export CARGO_TARGET_DIR ?= /var/tmp/agent-ledger-target
+BIN := $(CARGO_TARGET_DIR)/release
+DEBIAN_PACKAGES := libclang-dev g++ pkg-config
+
+.PHONY: run test bench load setup build lint fmt
+
+## Run the server on its defaults: 127.0.0.1:8080, RocksDB under ./data.
+run: build
+	$(BIN)/ledger-server
+
+## Install what is missing, then run every test.
+test: setup
+	cargo build --release -p verifier --no-default-features
+	cargo test --release --workspace
+
+## Criterion benches (same profile and target directory as the tests).
+bench: setup
+	cargo bench --workspace
+
+## HTTP load against a server started with `make run` in another shell.
+load: build
+	$(BIN)/ledger-load --clients 64 --seconds 10
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+# `--all-targets` keeps the feature set identical to `make test`, so a run
+# never triggers a second RocksDB compile.
+build: setup
+	cargo build --release --workspace --all-targets
+
+setup:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
