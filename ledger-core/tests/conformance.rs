@@ -56,6 +56,12 @@ fn store_contract() {
         assert_eq!(store.get_entries(1, 10).unwrap(), vec![b"b".to_vec()], "{name}");
         assert!(store.get_entries(2, 5).unwrap().is_empty(), "{name}");
         assert_eq!(store.get_nodes(&[NodeId::new(1, 0), NodeId::leaf(5)]).unwrap(), vec![Some([3; 32]), None], "{name}");
+        // Nodes that the entries do not complete are refused.
+        let wrong_nodes = CommitBatch { first_index: 2, entries: vec![b"c".to_vec()], nodes: vec![(NodeId::leaf(3), [9; 32])], head: None };
+        assert!(matches!(store.commit(&wrong_nodes), Err(StorageError::BadBatch(_))), "{name}");
+        let missing = CommitBatch { first_index: 2, entries: vec![b"c".to_vec(), b"d".to_vec()], nodes: vec![(NodeId::leaf(2), [9; 32]), (NodeId::leaf(3), [9; 32])], head: None };
+        assert!(matches!(store.commit(&missing), Err(StorageError::BadBatch(_))), "{name}");
+        assert_eq!(store.get_entries(0, 9).unwrap().len(), 2, "{name}");
         // A commit that does not start at the stored size changes nothing.
         let stale = CommitBatch { first_index: 1, entries: vec![b"x".to_vec()], nodes: vec![(NodeId::leaf(1), [9; 32])], head: None };
         assert!(matches!(store.commit(&stale), Err(StorageError::OutOfOrder { expected: 2, got: 1 })), "{name}");

@@ -57,6 +57,7 @@ impl LogStore for MemoryStore {
         if batch.first_index != expected {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
+        super::check_nodes(batch)?;
         inner.entries.extend(batch.entries.iter().cloned());
         inner.nodes.extend(batch.nodes.iter().copied());
         if let Some(head) = &batch.head {

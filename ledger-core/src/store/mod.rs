@@ -30,6 +30,9 @@ pub enum StorageError {
     /// Stored data is missing or does not decode: the store is damaged.
     #[error("storage is corrupt: {0}")]
     Corrupt(String),
+    /// A commit's nodes do not match its entries.
+    #[error("malformed commit: {0}")]
+    BadBatch(String),
     /// A commit did not start at the stored tree size (two writers).
     #[error("commit starts at index {got} but the tree has {expected} entries")]
     OutOfOrder { expected: u64, got: u64 },
@@ -47,7 +50,9 @@ pub struct StoredHead {
 }
 
 /// One group commit: contiguous entries, the nodes they complete, and the
-/// head after them.
+/// head after them. `nodes` holds exactly the subtrees the entries complete,
+/// in the order they complete them: for each entry, its leaf hash, then each
+/// ancestor it completes, lowest first ([`verifier::tree::nodes_completed_by`]).
 #[derive(Clone, Debug, Default)]
 pub struct CommitBatch {
     /// Index of the first entry.
@@ -90,6 +95,22 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
         (**self).commit(batch)
     }
+}
+
+/// Checks that `batch.nodes` are exactly the nodes its entries complete, in
+/// order; stores rely on it to lay nodes out beside their entries.
+fn check_nodes(batch: &CommitBatch) -> Result<(), StorageError> {
+    let expected = (batch.first_index..batch.first_index + batch.entries.len() as u64).flat_map(verifier::tree::nodes_completed_by);
+    let mut got = batch.nodes.iter().map(|(id, _)| *id);
+    for id in expected {
+        if got.next() != Some(id) {
+            return Err(StorageError::BadBatch(format!("node {}/{} missing or out of order", id.level, id.index)));
+        }
+    }
+    if got.next().is_some() {
+        return Err(StorageError::BadBatch("batch holds nodes its entries do not complete".into()));
+    }
+    Ok(())
 }
 
 fn encode_head(head: &StoredHead) -> Vec<u8> {

@@ -1,26 +1,30 @@
-//! The on-disk [`LogStore`]: RocksDB with three column families.
+//! The on-disk [`LogStore`]: RocksDB with two column families.
 //!
 //! | column family | key | value |
 //! |---|---|---|
-//! | `entries` | index, `u64` big-endian | leaf bytes |
-//! | `nodes` | level `u8` + index `u64` big-endian | 32-byte hash |
+//! | `entries` | index `i`, `u64` big-endian | leaf bytes ‖ hashes of the nodes leaf `i` completes |
 //! | `meta` | `head` | size, integrated time, signed checkpoint |
 //!
+//! Leaf `i` completes its own node `(0, i)` and every ancestor whose range
+//! ends at `i`: `trailing_zeros(i + 1) + 1` nodes, two on average. Storing
+//! them in the entry's value makes an append one key per entry (the same
+//! write amplification as a bare key-value put), and node `(l, k)` is found
+//! in the value of leaf `((k + 1) << l) - 1` at `32·l` bytes past the leaf.
+//!
 //! A commit is one `WriteBatch` written with `sync = true` (WAL fsync), so
-//! entries, nodes and head become durable together or not at all. Node keys
-//! sort a level's nodes contiguously, so a tile is one short range.
+//! entries, nodes and head become durable together or not at all.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use verifier::hash::Hash;
+use verifier::hash::{Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
-use super::{decode_head, encode_head, CommitBatch, LogStore, StorageError, StoredHead};
+use super::{check_nodes, decode_head, encode_head, CommitBatch, LogStore, StorageError, StoredHead};
 
 const CF_ENTRIES: &str = "entries";
-const CF_NODES: &str = "nodes";
 const CF_META: &str = "meta";
 const HEAD_KEY: &[u8] = b"head";
 
@@ -41,6 +45,21 @@ fn backend(e: rocksdb::Error) -> StorageError {
     StorageError::Backend(e.into_string())
 }
 
+/// Number of nodes leaf `index` completes.
+fn completed_count(index: u64) -> usize {
+    index.checked_add(1).map_or(0, |n| n.trailing_zeros() as usize + 1)
+}
+
+/// Splits a stored value into the leaf and its node hashes.
+fn split_value(index: u64, value: &[u8]) -> Result<(&[u8], &[u8]), StorageError> {
+    let hashes = completed_count(index) * HASH_LEN;
+    value
+        .len()
+        .checked_sub(hashes)
+        .map(|leaf_len| value.split_at(leaf_len))
+        .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is shorter than its node hashes")))
+}
+
 impl RocksStore {
     /// Opens (or creates) a store under `path`, syncing every commit.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
@@ -58,11 +77,7 @@ impl RocksStore {
         opts.set_max_background_jobs(2);
         let mut entries = Options::default();
         entries.set_compression_type(DBCompressionType::Lz4);
-        let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_ENTRIES, entries),
-            ColumnFamilyDescriptor::new(CF_NODES, Options::default()),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-        ];
+        let cfs = vec![ColumnFamilyDescriptor::new(CF_ENTRIES, entries), ColumnFamilyDescriptor::new(CF_META, Options::default())];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = Self { db, size: AtomicU64::new(0), sync };
         let size = store.head()?.map_or(0, |h| h.size);
@@ -84,14 +99,27 @@ impl LogStore for RocksStore {
     }
 
     fn get_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StorageError> {
-        let cf = self.cf(CF_NODES)?;
-        let keys: Vec<[u8; 9]> = ids.iter().map(NodeId::to_key).collect();
-        self.db
-            .batched_multi_get_cf(cf, &keys, false)
-            .into_iter()
-            .map(|r| match r.map_err(backend)? {
-                Some(v) => Hash::try_from(&v[..]).map(Some).map_err(|_| StorageError::Corrupt("node hash is not 32 bytes".into())),
-                None => Ok(None),
+        let cf = self.cf(CF_ENTRIES)?;
+        // Node (l, k) lives with leaf ((k + 1) << l) - 1; several nodes may
+        // share a leaf, so each leaf is read once.
+        let owner = |id: &NodeId| id.index.checked_add(1).and_then(|n| n.checked_shl(u32::from(id.level))).and_then(|n| n.checked_sub(1));
+        let mut leaves: Vec<u64> = ids.iter().filter_map(owner).collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        let keys: Vec<[u8; 8]> = leaves.iter().map(|i| i.to_be_bytes()).collect();
+        let mut values = HashMap::with_capacity(leaves.len());
+        for (leaf, value) in leaves.iter().zip(self.db.batched_multi_get_cf(cf, &keys, true)) {
+            if let Some(v) = value.map_err(backend)? {
+                values.insert(*leaf, v);
+            }
+        }
+        ids.iter()
+            .map(|id| {
+                let Some(leaf) = owner(id) else { return Ok(None) };
+                let Some(value) = values.get(&leaf) else { return Ok(None) };
+                let (_, hashes) = split_value(leaf, value)?;
+                let at = usize::from(id.level) * HASH_LEN;
+                Ok(hashes.get(at..at + HASH_LEN).and_then(|h| Hash::try_from(h).ok()))
             })
             .collect()
     }
@@ -106,7 +134,7 @@ impl LogStore for RocksStore {
             if index >= end || index != start + out.len() as u64 {
                 break;
             }
-            out.push(value.into_vec());
+            out.push(split_value(index, &value)?.0.to_vec());
         }
         Ok(out)
     }
@@ -116,13 +144,19 @@ impl LogStore for RocksStore {
         if batch.first_index != expected {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
-        let (entries, nodes, meta) = (self.cf(CF_ENTRIES)?, self.cf(CF_NODES)?, self.cf(CF_META)?);
+        check_nodes(batch)?;
+        let (entries, meta) = (self.cf(CF_ENTRIES)?, self.cf(CF_META)?);
         let mut wb = WriteBatch::default();
+        let mut nodes = batch.nodes.iter();
+        let mut value = Vec::new();
         for (i, leaf) in batch.entries.iter().enumerate() {
-            wb.put_cf(entries, (batch.first_index + i as u64).to_be_bytes(), leaf);
-        }
-        for (id, hash) in &batch.nodes {
-            wb.put_cf(nodes, id.to_key(), hash);
+            let index = batch.first_index + i as u64;
+            value.clear();
+            value.extend_from_slice(leaf);
+            for (_, hash) in nodes.by_ref().take(completed_count(index)) {
+                value.extend_from_slice(hash);
+            }
+            wb.put_cf(entries, index.to_be_bytes(), &value);
         }
         if let Some(head) = &batch.head {
             wb.put_cf(meta, HEAD_KEY, encode_head(head));
