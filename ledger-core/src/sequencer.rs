@@ -101,14 +101,14 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
             Ok((next, appended)) => {
                 frontier = next;
                 last_time = time;
-                let mut offset = 0;
+                let (mut offset, request_count) = (0, requests.len());
                 for r in requests.drain(..) {
                     let n = r.entries.len();
                     let _ = r.reply.send(Ok(appended[offset..offset + n].to_vec()));
                     offset += n;
                 }
                 if let Some(obs) = &shared.observer {
-                    obs.committed(count, offset.min(usize::MAX), started.elapsed(), frontier.size);
+                    obs.committed(count, request_count, started.elapsed(), frontier.size);
                 }
             }
             Err(e) => {
