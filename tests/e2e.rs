@@ -1,6 +1,9 @@
 //! End-to-end: the real binaries, real HTTP over loopback, RocksDB on disk,
 //! and a SIGKILL in the middle of a concurrent load.
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,10 +19,8 @@ use verifier::wire::{ConsistencyProofResponse, EntryResponse};
 use verifier::{Checkpoint, NoteVerifier, VerifierKey};
 
 fn append(url: &str, body: &str) -> Result<Value, String> {
-    let mut resp = ureq::post(&format!("{url}/v1/entries"))
-        .header("content-type", "application/json")
-        .send(body)
-        .map_err(|e| e.to_string())?;
+    let mut resp =
+        ureq::post(&format!("{url}/v1/entries")).header("content-type", "application/json").send(body).map_err(|e| e.to_string())?;
     serde_json::from_str(&resp.body_mut().read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 

@@ -2,6 +2,9 @@
 //! against a raw RocksDB write batch of the same bytes with the same sync
 //! setting, measured in the same run; the ratio is printed at the end.
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! a bare Ed25519 verification of the same note text; ratios printed at the
 //! end.
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,20 +76,26 @@ fn main() {
     group.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
     for size in SIZES {
         group.bench_with_input(BenchmarkId::new("inclusion", size), &size, |b, &n| {
-            b.iter_custom(|iters| timed(&totals, &format!("inclusion/{n}"), iters, || {
-                log.inclusion_proof(rng.gen_range(0..n), n).unwrap();
-            }))
+            b.iter_custom(|iters| {
+                timed(&totals, &format!("inclusion/{n}"), iters, || {
+                    log.inclusion_proof(rng.gen_range(0..n), n).unwrap();
+                })
+            })
         });
         group.bench_with_input(BenchmarkId::new("raw_node_reads", size), &size, |b, &n| {
-            b.iter_custom(|iters| timed(&totals, &format!("raw_node_reads/{n}"), iters, || {
-                let plan = inclusion_plan(rng.gen_range(0..n), n).unwrap();
-                store.get_nodes(plan.nodes()).unwrap();
-            }))
+            b.iter_custom(|iters| {
+                timed(&totals, &format!("raw_node_reads/{n}"), iters, || {
+                    let plan = inclusion_plan(rng.gen_range(0..n), n).unwrap();
+                    store.get_nodes(plan.nodes()).unwrap();
+                })
+            })
         });
         group.bench_with_input(BenchmarkId::new("consistency", size), &size, |b, &n| {
-            b.iter_custom(|iters| timed(&totals, &format!("consistency/{n}"), iters, || {
-                log.consistency_proof(rng.gen_range(1..n), n).unwrap();
-            }))
+            b.iter_custom(|iters| {
+                timed(&totals, &format!("consistency/{n}"), iters, || {
+                    log.consistency_proof(rng.gen_range(1..n), n).unwrap();
+                })
+            })
         });
     }
     let note = log.head().checkpoint.to_string();
@@ -94,14 +103,18 @@ fn main() {
     let sig = ed25519_dalek::Signature::from_slice(&parsed.signatures[0].signature).unwrap();
     let key = *signer.verifier_key().verifying_key();
     group.bench_function("checkpoint_verify", |b| {
-        b.iter_custom(|iters| timed(&totals, "checkpoint_verify", iters, || {
-            Checkpoint::open(&note, &verifier).unwrap();
-        }))
+        b.iter_custom(|iters| {
+            timed(&totals, "checkpoint_verify", iters, || {
+                Checkpoint::open(&note, &verifier).unwrap();
+            })
+        })
     });
     group.bench_function("raw_ed25519_verify", |b| {
-        b.iter_custom(|iters| timed(&totals, "raw_ed25519_verify", iters, || {
-            key.verify_strict(parsed.text.as_bytes(), &sig).unwrap();
-        }))
+        b.iter_custom(|iters| {
+            timed(&totals, "raw_ed25519_verify", iters, || {
+                key.verify_strict(parsed.text.as_bytes(), &sig).unwrap();
+            })
+        })
     });
     group.finish();
     c.final_summary();

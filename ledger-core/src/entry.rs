@@ -195,10 +195,8 @@ impl Leaf {
         }
         let kind_name = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
         let kind = EntryKind::parse(kind_name).ok_or_else(|| EntryError::UnknownKind(kind_name.into()))?;
-        let integrated_time = obj
-            .get("integrated_time")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| EntryError::Shape("missing integrated_time".into()))?;
+        let integrated_time =
+            obj.get("integrated_time").and_then(Value::as_u64).ok_or_else(|| EntryError::Shape("missing integrated_time".into()))?;
         let body = obj.get("body").filter(|b| b.is_object()).cloned().ok_or_else(|| EntryError::Shape("missing body".into()))?;
         Ok((Self { kind, integrated_time, body }, value))
     }
@@ -212,7 +210,10 @@ mod tests {
     fn leaf_is_canonical_and_decodes() {
         let e = NewEntry::from_json(br#"{"body": {"z": 1, "a": "x"}, "kind": "action"}"#, 1024).unwrap();
         let leaf = e.to_leaf(1_700_000_000_123);
-        assert_eq!(std::str::from_utf8(&leaf).unwrap(), r#"{"body":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","v":1}"#);
+        assert_eq!(
+            std::str::from_utf8(&leaf).unwrap(),
+            r#"{"body":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","v":1}"#
+        );
         let (decoded, _) = Leaf::decode(&leaf).unwrap();
         assert_eq!(decoded.kind, EntryKind::Action);
         assert_eq!(decoded.integrated_time, 1_700_000_000_123);
@@ -226,7 +227,8 @@ mod tests {
 
     #[test]
     fn rejections() {
-        let cases: [(&[u8], fn(&EntryError) -> bool); 9] = [
+        type Case = (&'static [u8], fn(&EntryError) -> bool);
+        let cases: [Case; 9] = [
             (b"[]", |e| matches!(e, EntryError::Shape(_))),
             (b"{\"kind\":\"action\"}", |e| matches!(e, EntryError::Shape(_))),
             (b"{\"body\":{}}", |e| matches!(e, EntryError::Shape(_))),

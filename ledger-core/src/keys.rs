@@ -26,7 +26,8 @@ pub fn load_or_create_signer(path: &Path, origin: &str) -> Result<NoteSigner, Er
             Ok(signer)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let signer = NoteSigner::new(origin, SigningKey::generate(&mut OsRng)).map_err(|e| Error::Config(format!("origin {origin:?}: {e}")))?;
+            let signer =
+                NoteSigner::new(origin, SigningKey::generate(&mut OsRng)).map_err(|e| Error::Config(format!("origin {origin:?}: {e}")))?;
             write_private(path, &signer.to_private_key())?;
             Ok(signer)
         }

@@ -106,9 +106,18 @@ impl Log {
 
     /// Opens a log on `store`, recovering its head and checking that the
     /// stored tree matches the stored, signed checkpoint.
-    pub fn open(store: Arc<dyn LogStore>, signer: NoteSigner, config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
+    pub fn open(
+        store: Arc<dyn LogStore>,
+        signer: NoteSigner,
+        config: LogConfig,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Result<Self, Error> {
         if signer.verifier_key().name() != config.origin {
-            return Err(Error::Config(format!("signing key is named {:?} but the origin is {:?}", signer.verifier_key().name(), config.origin)));
+            return Err(Error::Config(format!(
+                "signing key is named {:?} but the origin is {:?}",
+                signer.verifier_key().name(),
+                config.origin
+            )));
         }
         let (frontier, head) = match store.head()? {
             Some(stored) => recover(&*store, &signer.verifier_key(), &config.origin, stored)?,
@@ -294,8 +303,10 @@ fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error>
 /// Rebuilds the frontier from stored nodes and checks it against the stored
 /// checkpoint: a store whose tree does not match what was signed is refused.
 fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: StoredHead) -> Result<(Frontier, Head), Error> {
-    let parsed = SignedNote::parse(&stored.checkpoint).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
-    let checkpoint = Checkpoint::from_text(&parsed.text).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
+    let parsed =
+        SignedNote::parse(&stored.checkpoint).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
+    let checkpoint =
+        Checkpoint::from_text(&parsed.text).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
     if checkpoint.origin != origin {
         return Err(Error::Config(format!("the data directory holds log {:?}, not {origin:?}", checkpoint.origin)));
     }

@@ -123,9 +123,20 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
     tracing::info!(tree_size = frontier.size, "sequencer drained and stopped");
 }
 
-fn commit_group(shared: &Shared, requests: &[Request], frontier: &Frontier, time: u64, count: usize) -> Result<(Frontier, Vec<Appended>), Error> {
+fn commit_group(
+    shared: &Shared,
+    requests: &[Request],
+    frontier: &Frontier,
+    time: u64,
+    count: usize,
+) -> Result<(Frontier, Vec<Appended>), Error> {
     let mut next = frontier.clone();
-    let mut batch = CommitBatch { first_index: frontier.size, entries: Vec::with_capacity(count), nodes: Vec::with_capacity(count * 2 + 8), head: None };
+    let mut batch = CommitBatch {
+        first_index: frontier.size,
+        entries: Vec::with_capacity(count),
+        nodes: Vec::with_capacity(count * 2 + 8),
+        head: None,
+    };
     let mut appended = Vec::with_capacity(count);
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
         let leaf = entry.to_leaf(time);

@@ -2,6 +2,9 @@
 //! contract, then the log built on it (appends, concurrency, proofs checked
 //! by the verifier crate, tiles, pushback and bad input).
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
@@ -59,7 +62,12 @@ fn store_contract() {
         // Nodes that the entries do not complete are refused.
         let wrong_nodes = CommitBatch { first_index: 2, entries: vec![b"c".to_vec()], nodes: vec![(NodeId::leaf(3), [9; 32])], head: None };
         assert!(matches!(store.commit(&wrong_nodes), Err(StorageError::BadBatch(_))), "{name}");
-        let missing = CommitBatch { first_index: 2, entries: vec![b"c".to_vec(), b"d".to_vec()], nodes: vec![(NodeId::leaf(2), [9; 32]), (NodeId::leaf(3), [9; 32])], head: None };
+        let missing = CommitBatch {
+            first_index: 2,
+            entries: vec![b"c".to_vec(), b"d".to_vec()],
+            nodes: vec![(NodeId::leaf(2), [9; 32]), (NodeId::leaf(3), [9; 32])],
+            head: None,
+        };
         assert!(matches!(store.commit(&missing), Err(StorageError::BadBatch(_))), "{name}");
         assert_eq!(store.get_entries(0, 9).unwrap().len(), 2, "{name}");
         // A commit that does not start at the stored size changes nothing.

@@ -2,6 +2,9 @@
 //! sequence of batch sizes, indices are contiguous, every checkpoint seen
 //! is consistent with every later one, and every entry is provably included.
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;

@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let log = Arc::new(
-        Log::open_dir(&config.data_dir, log_config, Some(observer)).with_context(|| format!("opening the log in {}", config.data_dir.display()))?,
+        Log::open_dir(&config.data_dir, log_config, Some(observer))
+            .with_context(|| format!("opening the log in {}", config.data_dir.display()))?,
     );
     let head = log.head();
     metrics.tree_size.set(head.size);

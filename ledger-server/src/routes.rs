@@ -64,7 +64,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
@@ -111,8 +113,12 @@ async fn append_entry(State(state): State<AppState>, JsonBytes(body): JsonBytes)
         (status = 415, description = "Not application/json", body = ErrorResponse),
         (status = 503, description = "Sequencer queue full; see Retry-After", body = ErrorResponse),
     ))]
-async fn append_batch(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<BatchAppendResponse>), ApiError> {
-    let value = canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")))?;
+async fn append_batch(
+    State(state): State<AppState>,
+    JsonBytes(body): JsonBytes,
+) -> Result<(StatusCode, Json<BatchAppendResponse>), ApiError> {
+    let value =
+        canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")))?;
     let items = value.as_array().ok_or_else(|| ApiError::bad_request("invalid_batch", "a batch must be a JSON array of entries"))?;
     if items.is_empty() {
         return Err(ledger_core::Error::EmptyBatch.into());
@@ -127,9 +133,7 @@ async fn append_batch(State(state): State<AppState>, JsonBytes(body): JsonBytes)
     let entries = items
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            NewEntry::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
-        })
+        .map(|(i, v)| NewEntry::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let done = state.log.append(entries).await?;
     Ok((StatusCode::CREATED, Json(BatchAppendResponse { entries: done.iter().map(appended).collect() })))
@@ -217,7 +221,10 @@ struct ConsistencyQuery {
         (status = 400, description = "Invalid query or old_size > new_size", body = ErrorResponse),
         (status = 404, description = "Size beyond the tree", body = ErrorResponse),
     ))]
-async fn consistency_proof(State(state): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Result<Json<ConsistencyProofResponse>, ApiError> {
+async fn consistency_proof(
+    State(state): State<AppState>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProofResponse>, ApiError> {
     let new_size = q.new_size.unwrap_or_else(|| state.log.head().size);
     let hashes = state.log.consistency_proof(q.old_size, new_size)?;
     Ok(Json(ConsistencyProofResponse { old_size: q.old_size, new_size, hashes }))
@@ -271,7 +278,13 @@ async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Result
     let tile = TilePath::parse(&path).map_err(|e| ApiError::bad_request("invalid_tile_path", format!("{path:?}: {e}")))?;
     let body = state.log.tile(&tile)?;
     let cache = if tile.partial.is_none() { IMMUTABLE } else { "no-cache" };
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")), (header::CACHE_CONTROL, HeaderValue::from_static(cache))], body)
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
         .into_response())
 }
 
@@ -291,9 +304,33 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Agent Ledger", description = "Append-only, verifiable ledger for AI agents (RFC 9162 Merkle log, C2SP checkpoints and tiles)."),
-    paths(append_entry, append_batch, get_entry, list_entries, inclusion_proof, consistency_proof, proof_bundle, checkpoint, log_key, tile, healthz, metrics),
-    components(schemas(AppendedEntry, BatchAppendResponse, EntryResponse, EntriesResponse, InclusionProofResponse, ConsistencyProofResponse, ErrorResponse))
+    info(
+        title = "Agent Ledger",
+        description = "Append-only, verifiable ledger for AI agents (RFC 9162 Merkle log, C2SP checkpoints and tiles)."
+    ),
+    paths(
+        append_entry,
+        append_batch,
+        get_entry,
+        list_entries,
+        inclusion_proof,
+        consistency_proof,
+        proof_bundle,
+        checkpoint,
+        log_key,
+        tile,
+        healthz,
+        metrics
+    ),
+    components(schemas(
+        AppendedEntry,
+        BatchAppendResponse,
+        EntryResponse,
+        EntriesResponse,
+        InclusionProofResponse,
+        ConsistencyProofResponse,
+        ErrorResponse
+    ))
 )]
 struct ApiDoc;
 

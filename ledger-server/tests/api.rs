@@ -2,6 +2,9 @@
 //! (no socket). Every error case checks its status, its stable code, and
 //! that the log did not change.
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -35,7 +38,8 @@ fn harness_with(queue_bytes: usize) -> Harness {
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let config = LogConfig { origin: ORIGIN.into(), max_body_bytes: 200, queue_bytes, ..LogConfig::default() };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());
-    let limits = Limits { max_entry_bytes: 200, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
+    let limits =
+        Limits { max_entry_bytes: 200, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
     Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits }), log }
 }
 
@@ -43,7 +47,13 @@ fn harness() -> Harness {
     harness_with(1 << 20)
 }
 
-async fn send(app: &Router, method: Method, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> (StatusCode, HeaderMap, Bytes) {
+async fn send(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    content_type: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, HeaderMap, Bytes) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
@@ -111,7 +121,12 @@ async fn append_rejections_change_nothing() {
         (Some("application/json"), r#"{"kind":"action","body":{},"extra":1}"#, StatusCode::BAD_REQUEST, "invalid_entry"),
         (Some("application/json"), r#"{"kind":"gossip","body":{}}"#, StatusCode::BAD_REQUEST, "unknown_kind"),
         (Some("application/json"), r#"{"kind":"token","body":{}}"#, StatusCode::BAD_REQUEST, "kind_not_writable"),
-        (Some("application/json"), &format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(300)), StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large"),
+        (
+            Some("application/json"),
+            &format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(300)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "entry_too_large",
+        ),
         (Some("text/plain"), r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         (None, r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ];
@@ -126,7 +141,8 @@ async fn append_rejections_change_nothing() {
 #[tokio::test]
 async fn batch_append_is_atomic() {
     let h = harness();
-    let (status, _, body) = post_json(&h.app, "/v1/entries/batch", r#"[{"kind":"action","body":{"a":1}},{"kind":"signal","body":{"b":2}}]"#).await;
+    let (status, _, body) =
+        post_json(&h.app, "/v1/entries/batch", r#"[{"kind":"action","body":{"a":1}},{"kind":"signal","body":{"b":2}}]"#).await;
     assert_eq!(status, StatusCode::CREATED);
     let v = json_of(&body);
     assert_eq!(v["entries"][0]["index"], 0);
@@ -137,7 +153,8 @@ async fn batch_append_is_atomic() {
     assert!(json_of(&body)["error"]["message"].as_str().unwrap().starts_with("entry 1:"));
     assert_error(&h, (status, headers, body), StatusCode::BAD_REQUEST, "unknown_kind", 2).await;
     assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[]").await, StatusCode::BAD_REQUEST, "empty_batch", 2).await;
-    assert_error(&h, post_json(&h.app, "/v1/entries/batch", r#"{"kind":"action"}"#).await, StatusCode::BAD_REQUEST, "invalid_batch", 2).await;
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", r#"{"kind":"action"}"#).await, StatusCode::BAD_REQUEST, "invalid_batch", 2)
+        .await;
     assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[").await, StatusCode::BAD_REQUEST, "invalid_json", 2).await;
     let too_many: Vec<Value> = (0..301).map(|i| json!({"kind": "action", "body": {"i": i}})).collect();
     let resp = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&too_many).unwrap()).await;
@@ -152,7 +169,8 @@ async fn full_queue_answers_503_with_retry_after() {
     let mut tasks = Vec::new();
     for i in 0..64 {
         let app = h.app.clone();
-        tasks.push(tokio::spawn(async move { post_json(&app, "/v1/entries", &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).await }));
+        tasks
+            .push(tokio::spawn(async move { post_json(&app, "/v1/entries", &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).await }));
     }
     let (mut created, mut pushed) = (0, 0);
     for t in tasks {
@@ -285,13 +303,31 @@ async fn ops_routes() {
     let (status, _, body) = get(&h.app, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
-    for metric in ["ledger_appended_entries_total 2", "ledger_tree_size 2", "ledger_commit_latency_seconds_bucket", "ledger_commit_batch_entries_count 1", "ledger_http_requests_total{"] {
+    for metric in [
+        "ledger_appended_entries_total 2",
+        "ledger_tree_size 2",
+        "ledger_commit_latency_seconds_bucket",
+        "ledger_commit_batch_entries_count 1",
+        "ledger_http_requests_total{",
+    ] {
         assert!(text.contains(metric), "missing {metric} in\n{text}");
     }
     let (status, _, body) = get(&h.app, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let doc = json_of(&body);
-    for path in ["/v1/entries", "/v1/entries/batch", "/v1/entries/{index}", "/v1/proof/inclusion", "/v1/proof/consistency", "/v1/proof/bundle", "/v1/checkpoint", "/v1/log/key", "/tlog/tile/{path}", "/healthz", "/metrics"] {
+    for path in [
+        "/v1/entries",
+        "/v1/entries/batch",
+        "/v1/entries/{index}",
+        "/v1/proof/inclusion",
+        "/v1/proof/consistency",
+        "/v1/proof/bundle",
+        "/v1/checkpoint",
+        "/v1/log/key",
+        "/tlog/tile/{path}",
+        "/healthz",
+        "/metrics",
+    ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     assert_error(&h, get(&h.app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found", 2).await;

@@ -97,6 +97,7 @@ impl Checkpoint {
 }
 
 #[cfg(all(test, feature = "std"))]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::note::NoteSigner;

@@ -179,7 +179,8 @@ impl SignedNote {
             if signatures.len() == MAX_SIGNATURES {
                 return Err(NoteError::TooManySignatures);
             }
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
+            let rest =
+                line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
             let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed("signature line must be name and base64"))?;
             if !valid_key_name(name) {
                 return Err(NoteError::Malformed("invalid key name on signature line"));
@@ -227,11 +228,8 @@ impl NoteVerifier {
             if sig.name != self.key.name || sig.id != self.key.id {
                 continue;
             }
-            let sig_bytes: [u8; 64] = sig
-                .signature
-                .as_slice()
-                .try_into()
-                .map_err(|_| NoteError::BadSignature { name: sig.name.clone() })?;
+            let sig_bytes: [u8; 64] =
+                sig.signature.as_slice().try_into().map_err(|_| NoteError::BadSignature { name: sig.name.clone() })?;
             self.key
                 .key
                 .verify_strict(note.text.as_bytes(), &Signature::from_bytes(&sig_bytes))
@@ -275,7 +273,8 @@ impl NoteSigner {
 
     /// Parses a Go-style `PRIVATE+KEY+<name>+<hex8 id>+<base64(0x01 || seed)>`.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let rest = text.trim_end().strip_prefix("PRIVATE+KEY+").ok_or(NoteError::MalformedKey("signer key must start with PRIVATE+KEY+"))?;
+        let rest =
+            text.trim_end().strip_prefix("PRIVATE+KEY+").ok_or(NoteError::MalformedKey("signer key must start with PRIVATE+KEY+"))?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::MalformedKey("expected PRIVATE+KEY+name+keyid+key"));
@@ -377,14 +376,30 @@ mod tests {
 
     #[test]
     fn malformed_keys_rejected() {
-        for bad in ["", "PeterNeumann", "PeterNeumann+c74f20a3", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "PeterNeumann+c74f20a3+ApxzZ2QcUPDhMQegwxbzhKqiBfsVkmqq"] {
+        for bad in [
+            "",
+            "PeterNeumann",
+            "PeterNeumann+c74f20a3",
+            "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "PeterNeumann+c74f20a3+ApxzZ2QcUPDhMQegwxbzhKqiBfsVkmqq",
+        ] {
             assert!(VerifierKey::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn malformed_notes_rejected() {
-        for bad in ["", "text\n", "text\n\n", "text\n\nno dash\n", "text\n\n\u{2014} name\n", "te\u{1}xt\n\n\u{2014} n AAAAAAAA\n", "text\n\n\u{2014} n AAAAAAAA"] {
+        for bad in [
+            "",
+            "text\n",
+            "text\n\n",
+            "text\n\nno dash\n",
+            "text\n\n\u{2014} name\n",
+            "te\u{1}xt\n\n\u{2014} n AAAAAAAA\n",
+            "text\n\n\u{2014} n AAAAAAAA",
+        ] {
             assert!(SignedNote::parse(bad).is_err(), "{bad:?}");
         }
     }

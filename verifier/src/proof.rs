@@ -117,11 +117,7 @@ pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, n
         return Err(ConsistencyError::WrongLength { old, new, expected, got: proof.len() });
     }
     if old == new {
-        return if hashes_equal(old_root, new_root) {
-            Ok(())
-        } else {
-            Err(ConsistencyError::EqualSizeDifferentRoots { size: old })
-        };
+        return if hashes_equal(old_root, new_root) { Ok(()) } else { Err(ConsistencyError::EqualSizeDifferentRoots { size: old }) };
     }
     if old == 0 {
         // Every tree extends the empty tree.
@@ -129,11 +125,7 @@ pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, n
     }
 
     // When `old` is a power of two, its root is the first node of the path.
-    let (first, rest) = if old.is_power_of_two() {
-        (*old_root, proof)
-    } else {
-        (proof[0], &proof[1..])
-    };
+    let (first, rest) = if old.is_power_of_two() { (*old_root, proof) } else { (proof[0], &proof[1..]) };
     let mut fn_ = old - 1;
     let mut sn = new - 1;
     while fn_ & 1 == 1 {

@@ -116,10 +116,7 @@ impl TilePath {
             TileKind::Entries => 0,
         };
         let nodes_at_level = tree_size >> level;
-        self.index
-            .checked_mul(TILE_WIDTH)
-            .and_then(|s| s.checked_add(self.width()))
-            .is_some_and(|end| end <= nodes_at_level)
+        self.index.checked_mul(TILE_WIDTH).and_then(|s| s.checked_add(self.width())).is_some_and(|end| end <= nodes_at_level)
     }
 }
 

@@ -135,6 +135,7 @@ impl TlogProof {
 }
 
 #[cfg(all(test, feature = "std"))]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::note::NoteSigner;
@@ -183,7 +184,13 @@ mod tests {
 
     #[test]
     fn malformed_rejected() {
-        for bad in ["", "c2sp.org/tlog-proof@v2\nindex 1\n\nx", "c2sp.org/tlog-proof@v1\nindex 01\n\nx", "c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nx", "c2sp.org/tlog-proof@v1\n\nx"] {
+        for bad in [
+            "",
+            "c2sp.org/tlog-proof@v2\nindex 1\n\nx",
+            "c2sp.org/tlog-proof@v1\nindex 01\n\nx",
+            "c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nx",
+            "c2sp.org/tlog-proof@v1\n\nx",
+        ] {
             assert!(TlogProof::parse(bad).is_err(), "{bad:?}");
         }
     }

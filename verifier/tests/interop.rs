@@ -2,6 +2,9 @@
 //! and cross-checks against two independent implementations (rs_merkle and
 //! ct-merkle).
 
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use verifier::hash::{leaf_hash, node_hash, Hash, EMPTY_ROOT};

@@ -151,7 +151,9 @@ fn check_checkpoint(key: &str, file: &Path) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let note = read(file)?;
     match Checkpoint::open(&note, &verifier) {
-        Ok(cp) => Ok(Outcome::Verified(checkpoint_json(&cp), format!("checkpoint {} size {} root {}", cp.origin, cp.size, B64.encode(cp.root)))),
+        Ok(cp) => {
+            Ok(Outcome::Verified(checkpoint_json(&cp), format!("checkpoint {} size {} root {}", cp.origin, cp.size, B64.encode(cp.root))))
+        }
         Err(e) => fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
     }
 }
@@ -167,7 +169,13 @@ fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<O
     match proof.verify(&verifier, entry_bytes.as_deref()) {
         Ok(v) => Ok(Outcome::Verified(
             json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": checkpoint_json(&v.checkpoint) }),
-            format!("entry {} (leaf hash {}) is in {} at size {}", v.index, B64.encode(v.leaf_hash), v.checkpoint.origin, v.checkpoint.size),
+            format!(
+                "entry {} (leaf hash {}) is in {} at size {}",
+                v.index,
+                B64.encode(v.leaf_hash),
+                v.checkpoint.origin,
+                v.checkpoint.size
+            ),
         )),
         Err(e) => fail(format!("{e}"), json!({ "proof": text })),
     }
@@ -243,9 +251,7 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
         ));
     };
     let old = Checkpoint::open(&old_note, &verifier).map_err(|e| anyhow::anyhow!("saved checkpoint in {}: {e}", state.display()))?;
-    let evidence = |proof: &[verifier::Hash]| {
-        json!({ "old_checkpoint": old_note, "new_checkpoint": new_note, "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() })
-    };
+    let evidence = |proof: &[verifier::Hash]| json!({ "old_checkpoint": old_note, "new_checkpoint": new_note, "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() });
     if new.size < old.size {
         return fail(format!("rollback: the log shrank from {} to {} entries", old.size, new.size), evidence(&[]));
     }
