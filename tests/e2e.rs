@@ -24,6 +24,10 @@ fn append(url: &str, body: &str) -> Result<Value, String> {
     serde_json::from_str(&resp.body_mut().read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
+fn action(resource: &str) -> String {
+    format!(r#"{{"kind":"action","agent":"spiffe://e2e.example/agent/a","action":"read","resource":"{resource}"}}"#)
+}
+
 fn open_checkpoint(note: &str, key: &str) -> Checkpoint {
     Checkpoint::open(note, &NoteVerifier::new(VerifierKey::parse(key).unwrap())).unwrap()
 }
@@ -37,7 +41,10 @@ fn load(url: &str, threads: usize, stop: &Arc<AtomicBool>, acked: &Arc<Mutex<BTr
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let body = format!(r#"{{"kind":"action","body":{{"client":{t},"seq":{i},"resource":"db/table-{}"}}}}"#, i % 13);
+                    let body = format!(
+                        r#"{{"kind":"action","agent":"spiffe://e2e.example/agent/client-{t}","action":"write","resource":"db/table-{}","data":{{"seq":{i}}}}}"#,
+                        i % 13
+                    );
                     match append(&url, &body) {
                         Ok(v) => {
                             let index = v["index"].as_u64().unwrap();
@@ -96,7 +103,7 @@ fn sigkill_under_load_loses_no_acknowledged_entry() {
         verify_consistency(old.size, latest.size, &proof.hashes, &old.root, &latest.root).unwrap();
     }
     // Appends continue where the log stopped.
-    let next = append(&server.url, r#"{"kind":"signal","body":{"after":"restart"}}"#).unwrap();
+    let next = append(&server.url, &action("after-restart")).unwrap();
     assert_eq!(next["index"].as_u64().unwrap(), latest.size);
 }
 
@@ -106,7 +113,7 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let server = Server::start(&dir.path().join("a"));
     let key = server.key();
     for i in 0..20 {
-        append(&server.url, &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).unwrap();
+        append(&server.url, &action(&format!("r/{i}"))).unwrap();
     }
 
     let out = ledger_verify(&["entry", "--url", &server.url, "--key", &key, "--index", "7"]);
@@ -136,7 +143,7 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let state = dir.path().join("monitor.state");
     let state_s = state.to_str().unwrap();
     assert!(ledger_verify(&["monitor", "--url", &server.url, "--key", &key, "--state", state_s]).status.success());
-    append(&server.url, r#"{"kind":"action","body":{"more":true}}"#).unwrap();
+    append(&server.url, &action("more")).unwrap();
     let out = ledger_verify(&["--json", "monitor", "--url", &server.url, "--key", &key, "--state", state_s]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"]["new"]["size"], 21);
@@ -150,7 +157,7 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let fork = Server::start(&fork_dir);
     assert_eq!(fork.key(), key);
     for i in 0..30 {
-        append(&fork.url, &format!(r#"{{"kind":"action","body":{{"forked":{i}}}}}"#)).unwrap();
+        append(&fork.url, &action(&format!("forked/{i}"))).unwrap();
     }
     let saved = std::fs::read_to_string(&state).unwrap();
     let out = ledger_verify(&["--json", "monitor", "--url", &fork.url, "--key", &key, "--state", state_s]);
@@ -168,7 +175,7 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     std::fs::create_dir_all(&small_dir).unwrap();
     std::fs::copy(dir.path().join("a/log.key"), small_dir.join("log.key")).unwrap();
     let small = Server::start(&small_dir);
-    append(&small.url, r#"{"kind":"action","body":{"x":1}}"#).unwrap();
+    append(&small.url, &action("x")).unwrap();
     let out = ledger_verify(&["monitor", "--url", &small.url, "--key", &key, "--state", big_state.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("rollback"));

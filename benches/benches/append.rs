@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
 use ledger_core::store::RocksStore;
-use ledger_core::{EntryKind, Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig, NewEntry};
 use verifier::note::NoteSigner;
 
 const BATCHES: [usize; 3] = [1, 100, 1000];
 /// Canonical body bytes so that each leaf is about 256 bytes.
-const PAD: usize = 256 - 80;
+const PAD: usize = 87;
 
 type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
 
@@ -32,7 +32,14 @@ fn entries(n: usize, seq: &mut u64) -> Vec<NewEntry> {
     (0..n)
         .map(|_| {
             *seq += 1;
-            NewEntry::new(EntryKind::Action, &serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD)}), 4096).unwrap()
+            NewEntry::action(
+                "spiffe://bench.example/agent/load",
+                "write",
+                "db/items",
+                Some(&serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD)})),
+                65_535,
+            )
+            .unwrap()
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use ed25519_dalek::SigningKey;
 use ledger_core::store::{LogStore, RocksStore};
-use ledger_core::{EntryKind, Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig, NewEntry};
 use rand::{Rng, SeedableRng};
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote};
 use verifier::tree::inclusion_plan;
@@ -62,7 +62,14 @@ fn main() {
         let batch: Vec<NewEntry> = (0..10_000)
             .map(|_| {
                 seq += 1;
-                NewEntry::new(EntryKind::Action, &serde_json::json!({"seq": seq, "pad": "p".repeat(176)}), 4096).unwrap()
+                NewEntry::action(
+                    "spiffe://bench.example/agent/load",
+                    "write",
+                    "db/items",
+                    Some(&serde_json::json!({"seq": seq, "pad": "p".repeat(87)})),
+                    65_535,
+                )
+                .unwrap()
             })
             .collect();
         rt.block_on(log.append(batch)).unwrap();

@@ -1,70 +1,61 @@
 //! Entries and their canonical leaf encoding (docs/FORMAT.md).
 //!
-//! A client submits `{"kind": "<kind>", "body": {...}}`. The body is parsed
-//! strictly and canonicalized ([`crate::canonical`]); the sequencer stamps
-//! the integrated time and the stored leaf is the RFC 8785 canonical JSON
+//! For now the log accepts one kind, `action`:
 //!
-//! ```text
-//! {"body":<canonical body>,"integrated_time":<ms since epoch>,"kind":"<kind>","v":1}
+//! ```json
+//! {"kind":"action","agent":"spiffe://<td>/agent/<name>","action":"<string>","resource":"<string>","data":{...}}
 //! ```
 //!
-//! Keys are already in canonical order, so the sequencer builds the leaf by
-//! concatenation without re-parsing the body.
+//! The submission is parsed strictly ([`crate::canonical`]), validated, and
+//! kept as canonical JSON split around the one member the server adds,
+//! `integrated_time`. The sequencer stamps the time and the stored leaf is
+//! the RFC 8785 canonical JSON of the whole object plus `"v":1`:
+//!
+//! ```text
+//! {"action":…,"agent":…,"data":{…},"integrated_time":<ms>,"kind":"action","resource":…,"v":1}
+//! ```
+//!
+//! Members are already in canonical order, so stamping is a concatenation.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::canonical;
+use crate::spiffe::{validate_agent_id, SpiffeIdError};
 
 /// Version of the leaf encoding.
 pub const LEAF_VERSION: u64 = 1;
 
-/// Hard upper bound on a leaf: entry bundles prefix each entry with a `u16`.
+/// Hard upper bound on a leaf: tlog-tiles entry bundles prefix each entry
+/// with a big-endian `u16`.
 pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
 
-/// Bytes the envelope adds around a body, with the longest kind and time.
-pub const ENVELOPE_OVERHEAD: usize = r#"{"body":,"integrated_time":18446744073709551615,"kind":"attestation","v":1}"#.len();
+/// Longest `action` string, in bytes.
+pub const MAX_ACTION_BYTES: usize = 256;
+/// Longest `resource` string, in bytes.
+pub const MAX_RESOURCE_BYTES: usize = 2048;
+
+const TIME_KEY: &str = "integrated_time";
+/// Bytes of `"integrated_time":<u64::MAX>,`, the most stamping adds.
+const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len();
 
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// An agent's identity document.
-    Passport,
-    /// Evidence an agent presented about itself.
-    Attestation,
     /// Something an agent did.
     Action,
-    /// A risk signal about an agent.
-    Signal,
-    /// An action token the server issued.
-    Token,
-    /// A revocation of an agent and its tokens.
-    Revocation,
 }
 
 impl EntryKind {
-    /// Every kind, in documentation order.
-    pub const ALL: [EntryKind; 6] = [Self::Passport, Self::Attestation, Self::Action, Self::Signal, Self::Token, Self::Revocation];
-
     /// The kind's name on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Passport => "passport",
-            Self::Attestation => "attestation",
             Self::Action => "action",
-            Self::Signal => "signal",
-            Self::Token => "token",
-            Self::Revocation => "revocation",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// Whether only the server itself may write entries of this kind.
-    pub const fn server_only(self) -> bool {
-        matches!(self, Self::Token)
+        (name == "action").then_some(Self::Action)
     }
 }
 
@@ -75,69 +66,111 @@ pub enum EntryError {
     /// Not valid JSON, or not canonicalizable (duplicate keys, fractions).
     #[error("entry is not valid JSON: {0}")]
     Json(String),
-    /// The shape is wrong (missing `kind`/`body`, extra fields, wrong types).
+    /// The shape is wrong (missing or extra fields, wrong types, limits).
     #[error("invalid entry: {0}")]
     Shape(String),
-    /// `kind` is not one of the known kinds.
-    #[error("unknown entry kind {0:?}; expected one of passport, attestation, action, signal, revocation")]
+    /// `kind` is not one the log accepts.
+    #[error("unknown entry kind {0:?}; the log accepts \"action\"")]
     UnknownKind(String),
-    /// The kind is written by the server only.
-    #[error("entries of kind {0:?} are written by the server only")]
-    KindNotWritable(&'static str),
-    /// The canonical body is larger than the configured limit.
-    #[error("entry body is {size} bytes canonicalized; the limit is {max}")]
+    /// `agent` is not a SPIFFE agent id.
+    #[error("invalid agent id {id:?}: {reason}")]
+    AgentId { id: String, reason: SpiffeIdError },
+    /// The stored leaf would be larger than the configured limit.
+    #[error("entry is {size} bytes as a stored leaf; the limit is {max}")]
     TooLarge { size: usize, max: usize },
+}
+
+fn shape(msg: impl Into<String>) -> EntryError {
+    EntryError::Shape(msg.into())
+}
+
+fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Result<&'a str, EntryError> {
+    match obj.get(key) {
+        Some(Value::String(s)) if s.is_empty() => Err(shape(format!("\"{key}\" must not be empty"))),
+        Some(Value::String(s)) if s.len() > max => Err(shape(format!("\"{key}\" is longer than {max} bytes"))),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(shape(format!("\"{key}\" must be a string"))),
+        None => Err(shape(format!("missing field \"{key}\""))),
+    }
 }
 
 /// A validated, canonicalized entry waiting for its index and time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEntry {
     kind: EntryKind,
-    body: Vec<u8>,
+    /// `{` and the canonical members sorting before `integrated_time`.
+    head: Vec<u8>,
+    /// The canonical members sorting after it, and `}`.
+    tail: Vec<u8>,
 }
 
 impl NewEntry {
-    /// Validates a submitted JSON value. `max_body_bytes` bounds the
-    /// canonical body.
-    pub fn from_value(value: &Value, max_body_bytes: usize) -> Result<Self, EntryError> {
-        let obj = value.as_object().ok_or_else(|| EntryError::Shape("entry must be a JSON object".into()))?;
-        if let Some(extra) = obj.keys().find(|k| *k != "kind" && *k != "body") {
-            return Err(EntryError::Shape(format!("unexpected field {extra:?}; an entry has only \"kind\" and \"body\"")));
-        }
-        let kind_name = match obj.get("kind") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(EntryError::Shape("\"kind\" must be a string".into())),
-            None => return Err(EntryError::Shape("missing field \"kind\"".into())),
-        };
-        let kind = EntryKind::parse(kind_name).ok_or_else(|| EntryError::UnknownKind(kind_name.clone()))?;
-        if kind.server_only() {
-            return Err(EntryError::KindNotWritable(kind.as_str()));
-        }
-        let body = match obj.get("body") {
-            Some(b @ Value::Object(_)) => b,
-            Some(_) => return Err(EntryError::Shape("\"body\" must be a JSON object".into())),
-            None => return Err(EntryError::Shape("missing field \"body\"".into())),
-        };
-        Self::new(kind, body, max_body_bytes)
-    }
-
-    /// Parses and validates raw JSON bytes of one entry.
-    pub fn from_json(bytes: &[u8], max_body_bytes: usize) -> Result<Self, EntryError> {
+    /// Parses and validates raw JSON bytes of one entry; `max_leaf_bytes`
+    /// bounds the stored leaf.
+    pub fn from_json(bytes: &[u8], max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let value = canonical::parse_strict(bytes).map_err(|e| EntryError::Json(e.to_string()))?;
-        Self::from_value(&value, max_body_bytes)
+        Self::from_value(&value, max_leaf_bytes)
     }
 
-    /// An entry of any kind (including server-only kinds) with `body`.
-    pub fn new(kind: EntryKind, body: &Value, max_body_bytes: usize) -> Result<Self, EntryError> {
-        if !body.is_object() {
-            return Err(EntryError::Shape("\"body\" must be a JSON object".into()));
+    /// Validates a submitted JSON value (already strictly parsed).
+    pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
+        let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
+        let kind = match obj.get("kind") {
+            Some(Value::String(s)) => EntryKind::parse(s).ok_or_else(|| EntryError::UnknownKind(s.clone()))?,
+            Some(_) => return Err(shape("\"kind\" must be a string")),
+            None => return Err(shape("missing field \"kind\"")),
+        };
+        const FIELDS: [&str; 5] = ["kind", "agent", "action", "resource", "data"];
+        if let Some(extra) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(shape(format!("unexpected field {extra:?}; an action has kind, agent, action, resource and data")));
         }
-        let body = canonical::to_canonical(body);
-        let max = max_body_bytes.min(MAX_LEAF_BYTES - ENVELOPE_OVERHEAD);
-        if body.len() > max {
-            return Err(EntryError::TooLarge { size: body.len(), max });
+        let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
+        validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
+        required_string(obj, "action", MAX_ACTION_BYTES)?;
+        required_string(obj, "resource", MAX_RESOURCE_BYTES)?;
+        if obj.get("data").is_some_and(|d| !d.is_object()) {
+            return Err(shape("\"data\" must be a JSON object"));
         }
-        Ok(Self { kind, body })
+
+        let mut members: Vec<(&String, &Value)> = obj.iter().collect();
+        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        let version = Value::from(LEAF_VERSION);
+        let (mut head, mut tail) = (b"{".to_vec(), Vec::new());
+        let v_key = String::from("v");
+        let after =
+            members.iter().copied().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_gt()).chain([(&v_key, &version)]);
+        for (k, v) in members.iter().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_lt()) {
+            canonical::write_string(k, &mut head);
+            head.push(b':');
+            canonical::write_canonical(v, &mut head);
+            head.push(b',');
+        }
+        for (k, v) in after {
+            tail.push(b',');
+            canonical::write_string(k, &mut tail);
+            tail.push(b':');
+            canonical::write_canonical(v, &mut tail);
+        }
+        tail.push(b'}');
+        let entry = Self { kind, head, tail };
+        let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
+        if entry.max_leaf_len() > max {
+            return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
+        }
+        Ok(entry)
+    }
+
+    /// An action entry built from its fields.
+    pub fn action(agent: &str, action: &str, resource: &str, data: Option<&Value>, max_leaf_bytes: usize) -> Result<Self, EntryError> {
+        let mut obj = Map::new();
+        obj.insert("kind".into(), Value::from("action"));
+        obj.insert("agent".into(), Value::from(agent));
+        obj.insert("action".into(), Value::from(action));
+        obj.insert("resource".into(), Value::from(resource));
+        if let Some(d) = data {
+            obj.insert("data".into(), d.clone());
+        }
+        Self::from_value(&Value::Object(obj), max_leaf_bytes)
     }
 
     /// The entry's kind.
@@ -145,28 +178,23 @@ impl NewEntry {
         self.kind
     }
 
-    /// Canonical body bytes.
-    pub fn body(&self) -> &[u8] {
-        &self.body
+    /// Upper bound of the stored leaf's length (with the longest time).
+    pub fn max_leaf_len(&self) -> usize {
+        self.head.len() + TIME_MEMBER_MAX + self.tail.len()
     }
 
     /// Size used for queue accounting.
     pub fn queued_bytes(&self) -> usize {
-        self.body.len() + ENVELOPE_OVERHEAD
+        self.max_leaf_len()
     }
 
     /// The leaf bytes once stamped with `integrated_time`.
     pub fn to_leaf(&self, integrated_time: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + ENVELOPE_OVERHEAD);
-        out.extend_from_slice(b"{\"body\":");
-        out.extend_from_slice(&self.body);
-        out.extend_from_slice(b",\"integrated_time\":");
+        let mut out = Vec::with_capacity(self.max_leaf_len());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(b"\"integrated_time\":");
         out.extend_from_slice(integrated_time.to_string().as_bytes());
-        out.extend_from_slice(b",\"kind\":\"");
-        out.extend_from_slice(self.kind.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"v\":");
-        out.extend_from_slice(LEAF_VERSION.to_string().as_bytes());
-        out.push(b'}');
+        out.extend_from_slice(&self.tail);
         out
     }
 }
@@ -176,29 +204,42 @@ impl NewEntry {
 pub struct Leaf {
     /// Entry kind.
     pub kind: EntryKind,
+    /// The acting agent's SPIFFE id.
+    pub agent: String,
+    /// What it did.
+    pub action: String,
+    /// What it did it to.
+    pub resource: String,
+    /// Free-form details, if any.
+    pub data: Option<Value>,
     /// Integrated time, ms since the Unix epoch.
     pub integrated_time: u64,
-    /// The body.
-    pub body: Value,
 }
 
 impl Leaf {
     /// Decodes leaf bytes, checking that they are exactly canonical.
+    /// Returns the typed leaf and the JSON value.
     pub fn decode(leaf: &[u8]) -> Result<(Self, Value), EntryError> {
         let value = canonical::parse_strict(leaf).map_err(|e| EntryError::Json(e.to_string()))?;
         if canonical::to_canonical(&value) != leaf {
-            return Err(EntryError::Shape("leaf is not in canonical form".into()));
+            return Err(shape("leaf is not in canonical form"));
         }
-        let obj = value.as_object().ok_or_else(|| EntryError::Shape("leaf must be an object".into()))?;
-        if obj.len() != 4 || obj.get("v").and_then(Value::as_u64) != Some(LEAF_VERSION) {
-            return Err(EntryError::Shape("unsupported leaf version".into()));
+        let mut submitted = value.as_object().cloned().ok_or_else(|| shape("leaf must be an object"))?;
+        if submitted.remove("v").and_then(|v| v.as_u64()) != Some(LEAF_VERSION) {
+            return Err(shape("unsupported leaf version"));
         }
-        let kind_name = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let kind = EntryKind::parse(kind_name).ok_or_else(|| EntryError::UnknownKind(kind_name.into()))?;
-        let integrated_time =
-            obj.get("integrated_time").and_then(Value::as_u64).ok_or_else(|| EntryError::Shape("missing integrated_time".into()))?;
-        let body = obj.get("body").filter(|b| b.is_object()).cloned().ok_or_else(|| EntryError::Shape("missing body".into()))?;
-        Ok((Self { kind, integrated_time, body }, value))
+        let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
+        let checked = NewEntry::from_value(&Value::Object(submitted.clone()), MAX_LEAF_BYTES)?;
+        let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let leaf = Self {
+            kind: checked.kind,
+            agent: text("agent"),
+            action: text("action"),
+            resource: text("resource"),
+            data: submitted.get("data").cloned(),
+            integrated_time,
+        };
+        Ok((leaf, value))
     }
 }
 
@@ -206,42 +247,65 @@ impl Leaf {
 mod tests {
     use super::*;
 
+    const AGENT: &str = "spiffe://example.org/agent/billing";
+
     #[test]
     fn leaf_is_canonical_and_decodes() {
-        let e = NewEntry::from_json(br#"{"body": {"z": 1, "a": "x"}, "kind": "action"}"#, 1024).unwrap();
+        let e = NewEntry::from_json(
+            br#"{"resource":"db/invoices", "kind": "action", "data": {"z": 1, "a": "x"}, "agent": "spiffe://example.org/agent/billing", "action": "read"}"#,
+            MAX_LEAF_BYTES,
+        )
+        .unwrap();
         let leaf = e.to_leaf(1_700_000_000_123);
         assert_eq!(
             std::str::from_utf8(&leaf).unwrap(),
-            r#"{"body":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","v":1}"#
+            r#"{"action":"read","agent":"spiffe://example.org/agent/billing","data":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","resource":"db/invoices","v":1}"#
         );
-        let (decoded, _) = Leaf::decode(&leaf).unwrap();
+        let (decoded, value) = Leaf::decode(&leaf).unwrap();
         assert_eq!(decoded.kind, EntryKind::Action);
         assert_eq!(decoded.integrated_time, 1_700_000_000_123);
+        assert_eq!(decoded.resource, "db/invoices");
+        assert_eq!(canonical::to_canonical(&value), leaf);
+        assert!(leaf.len() <= e.max_leaf_len());
     }
 
     #[test]
-    fn envelope_overhead_is_an_upper_bound() {
-        let e = NewEntry::new(EntryKind::Attestation, &serde_json::json!({}), 10).unwrap();
-        assert!(e.to_leaf(u64::MAX).len() <= e.body().len() + ENVELOPE_OVERHEAD);
+    fn data_is_optional_and_builder_matches_parser() {
+        let built = NewEntry::action(AGENT, "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
+        let parsed =
+            NewEntry::from_json(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096)
+                .unwrap();
+        assert_eq!(built, parsed);
+        assert_eq!(
+            std::str::from_utf8(&built.to_leaf(0)).unwrap(),
+            format!(r#"{{"action":"read","agent":"{AGENT}","integrated_time":0,"kind":"action","resource":"db/x","v":1}}"#)
+        );
     }
 
     #[test]
     fn rejections() {
-        type Case = (&'static [u8], fn(&EntryError) -> bool);
-        let cases: [Case; 9] = [
-            (b"[]", |e| matches!(e, EntryError::Shape(_))),
-            (b"{\"kind\":\"action\"}", |e| matches!(e, EntryError::Shape(_))),
-            (b"{\"body\":{}}", |e| matches!(e, EntryError::Shape(_))),
-            (b"{\"kind\":\"nope\",\"body\":{}}", |e| matches!(e, EntryError::UnknownKind(_))),
-            (b"{\"kind\":\"token\",\"body\":{}}", |e| matches!(e, EntryError::KindNotWritable(_))),
-            (b"{\"kind\":\"action\",\"body\":[]}", |e| matches!(e, EntryError::Shape(_))),
-            (b"{\"kind\":\"action\",\"body\":{},\"x\":1}", |e| matches!(e, EntryError::Shape(_))),
-            (b"{\"kind\":\"action\",\"body\":{\"a\":1.5}}", |e| matches!(e, EntryError::Json(_))),
-            (b"{\"kind\":\"action\",\"body\":{\"a\":\"0123456789\"}}", |e| matches!(e, EntryError::TooLarge { .. })),
+        type Case = (String, fn(&EntryError) -> bool);
+        let ok = |extra: &str| format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"r"{extra}}}"#);
+        let cases: Vec<Case> = vec![
+            ("[]".into(), |e| matches!(e, EntryError::Shape(_))),
+            (r#"{"agent":"x"}"#.into(), |e| matches!(e, EntryError::Shape(_))),
+            (r#"{"kind":"passport"}"#.into(), |e| matches!(e, EntryError::UnknownKind(_))),
+            (r#"{"kind":7}"#.into(), |e| matches!(e, EntryError::Shape(_))),
+            (ok(r#","extra":1"#), |e| matches!(e, EntryError::Shape(_))),
+            (ok(r#","data":[1]"#), |e| matches!(e, EntryError::Shape(_))),
+            (ok(r#","data":{"a":1.5}"#), |e| matches!(e, EntryError::Json(_))),
+            (ok(r#","data":{"a":1,"a":2}"#), |e| matches!(e, EntryError::Json(_))),
+            (ok(r#","data":{"pad":"0123456789012345678901234567890123456789"}"#), |e| matches!(e, EntryError::TooLarge { .. })),
+            (r#"{"kind":"action","agent":"spiffe://example.org/x","action":"a","resource":"r"}"#.into(), |e| {
+                matches!(e, EntryError::AgentId { .. })
+            }),
+            (format!(r#"{{"kind":"action","agent":"{AGENT}","action":"","resource":"r"}}"#), |e| matches!(e, EntryError::Shape(_))),
+            (format!(r#"{{"kind":"action","agent":"{AGENT}","action":"a"}}"#), |e| matches!(e, EntryError::Shape(_))),
+            (format!(r#"{{"kind":"action","agent":"{AGENT}","action":"a","resource":5}}"#), |e| matches!(e, EntryError::Shape(_))),
         ];
         for (input, check) in cases {
-            let err = NewEntry::from_json(input, 12).unwrap_err();
-            assert!(check(&err), "{}: {err:?}", String::from_utf8_lossy(input));
+            let err = NewEntry::from_json(input.as_bytes(), 180).unwrap_err();
+            assert!(check(&err), "{input}: {err:?}");
         }
     }
 }

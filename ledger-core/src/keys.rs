@@ -13,6 +13,21 @@ use verifier::note::NoteSigner;
 
 use crate::Error;
 
+/// Name of the key file inside a data directory.
+pub const KEY_FILE: &str = "log.key";
+
+/// The origin of the key stored at `path`, `None` if there is no key yet.
+pub fn stored_origin(path: &Path) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let signer = NoteSigner::parse(&text).map_err(|e| Error::Config(format!("log key {}: {e}", path.display())))?;
+            Ok(Some(signer.verifier_key().name().to_owned()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Config(format!("reading log key {}: {e}", path.display()))),
+    }
+}
+
 /// Loads the signer at `path`, or creates one named `origin` if absent.
 /// An existing key for another origin is an error: it belongs to another log.
 pub fn load_or_create_signer(path: &Path, origin: &str) -> Result<NoteSigner, Error> {
@@ -65,6 +80,8 @@ mod tests {
         let b = load_or_create_signer(&path, "example.com/log").unwrap();
         assert_eq!(a.verifier_key(), b.verifier_key());
         assert!(matches!(load_or_create_signer(&path, "other.example/log"), Err(Error::Config(_))));
+        assert_eq!(stored_origin(&path).unwrap().as_deref(), Some("example.com/log"));
+        assert_eq!(stored_origin(&dir.path().join("none")).unwrap(), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

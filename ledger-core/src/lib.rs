@@ -22,6 +22,7 @@ mod error;
 pub mod keys;
 mod log;
 mod sequencer;
+pub mod spiffe;
 pub mod store;
 
 pub use entry::{EntryKind, Leaf, NewEntry};

@@ -27,8 +27,6 @@ pub const MAX_RANGE: u64 = 1000;
 pub struct LogConfig {
     /// Checkpoint origin and key name, e.g. `ledger.example/agents`.
     pub origin: String,
-    /// Largest canonical entry body accepted, in bytes.
-    pub max_body_bytes: usize,
     /// Bytes of entries that may wait for the sequencer before appends are
     /// pushed back.
     pub queue_bytes: usize,
@@ -43,7 +41,6 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             origin: "localhost/agent-ledger".into(),
-            max_body_bytes: 16 * 1024,
             queue_bytes: 64 * 1024 * 1024,
             max_batch_entries: 16 * 1024,
             retry_after: Duration::from_secs(1),
@@ -99,7 +96,7 @@ impl std::fmt::Debug for Log {
 impl Log {
     /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`).
     pub fn open_dir(data_dir: &Path, config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
-        let signer = crate::keys::load_or_create_signer(&data_dir.join("log.key"), &config.origin)?;
+        let signer = crate::keys::load_or_create_signer(&data_dir.join(crate::keys::KEY_FILE), &config.origin)?;
         let store = RocksStore::open(&data_dir.join("db"))?;
         Self::open(Arc::new(store), signer, config, observer)
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::store::{CommitBatch, LogStore, MemoryStore, RocksStore, StorageError, StoredHead};
-use ledger_core::{EntryKind, Error, Log, LogConfig, NewEntry};
+use ledger_core::{Error, Log, LogConfig, NewEntry};
 use verifier::hash::leaf_hash;
 use verifier::note::{NoteSigner, NoteVerifier};
 use verifier::proof::{verify_consistency, verify_inclusion};
@@ -24,7 +24,8 @@ fn signer() -> NoteSigner {
 }
 
 fn entry(i: u64) -> NewEntry {
-    NewEntry::new(EntryKind::Action, &serde_json::json!({ "n": i, "pad": "x".repeat((i % 7) as usize) }), 4096).unwrap()
+    let data = serde_json::json!({ "n": i, "pad": "x".repeat((i % 7) as usize) });
+    NewEntry::action("spiffe://test.example/agent/a", "read", &format!("db/{i}"), Some(&data), 65_535).unwrap()
 }
 
 /// The backends under test; each call gives a fresh, empty store.

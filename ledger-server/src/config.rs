@@ -15,11 +15,14 @@ pub struct Config {
     /// Directory for the RocksDB store and the log key.
     #[arg(long, env = "LEDGER_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Log origin: the checkpoint's first line and the key name.
-    #[arg(long, env = "LEDGER_ORIGIN", default_value = "localhost/agent-ledger")]
-    pub origin: String,
-    /// Largest canonical entry body accepted, in bytes (at most 65000).
-    #[arg(long, env = "LEDGER_MAX_ENTRY_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(2..=65_000))]
+    /// Log origin: the checkpoint's first line and the key name. Default:
+    /// the origin of the existing log key in the data directory, else
+    /// `<listen address>/agent-ledger`.
+    #[arg(long, env = "LEDGER_ORIGIN")]
+    pub origin: Option<String>,
+    /// Largest stored entry (canonical leaf), in bytes; 65535 is the
+    /// tlog-tiles limit.
+    #[arg(long, env = "LEDGER_MAX_ENTRY_BYTES", default_value_t = 65_535, value_parser = clap::value_parser!(u64).range(256..=65_535))]
     pub max_entry_bytes: u64,
     /// Most entries in one batch append.
     #[arg(long, env = "LEDGER_MAX_BATCH_ENTRIES", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -34,6 +37,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The origin to run under (see `--origin`).
+    pub fn resolve_origin(&self) -> Result<String, ledger_core::Error> {
+        if let Some(origin) = &self.origin {
+            return Ok(origin.clone());
+        }
+        let stored = ledger_core::keys::stored_origin(&self.data_dir.join(ledger_core::keys::KEY_FILE))?;
+        Ok(stored.unwrap_or_else(|| format!("{}/agent-ledger", self.listen)))
+    }
+
     /// Largest request body of a single append.
     pub fn max_entry_request_bytes(&self) -> usize {
         // Room for whitespace and the envelope fields around the body.
@@ -43,5 +55,31 @@ impl Config {
     /// Largest request body of a batch append.
     pub fn max_batch_request_bytes(&self) -> usize {
         self.max_entry_request_bytes().saturating_mul(self.max_batch_entries as usize).min(64 * 1024 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_start_with_no_arguments() {
+        let config = Config::try_parse_from(["ledger-server"]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.max_entry_bytes, 65_535);
+        assert!(Config::try_parse_from(["ledger-server", "--max-entry-bytes", "70000"]).is_err());
+    }
+
+    #[test]
+    fn origin_comes_from_flag_then_stored_key_then_listen_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let config = Config::try_parse_from(["ledger-server", "--data-dir", data, "--listen", "127.0.0.1:9000"]).unwrap();
+        assert_eq!(config.resolve_origin().unwrap(), "127.0.0.1:9000/agent-ledger");
+        ledger_core::keys::load_or_create_signer(&dir.path().join(ledger_core::keys::KEY_FILE), "ledger.example/agents").unwrap();
+        assert_eq!(config.resolve_origin().unwrap(), "ledger.example/agents");
+        let flagged = Config::try_parse_from(["ledger-server", "--data-dir", data, "--origin", "x.example/y"]).unwrap();
+        assert_eq!(flagged.resolve_origin().unwrap(), "x.example/y");
     }
 }

@@ -63,7 +63,7 @@ impl From<EntryError> for ApiError {
             EntryError::Json(_) => "invalid_json",
             EntryError::Shape(_) => "invalid_entry",
             EntryError::UnknownKind(_) => "unknown_kind",
-            EntryError::KindNotWritable(_) => "kind_not_writable",
+            EntryError::AgentId { .. } => "invalid_agent_id",
             EntryError::TooLarge { .. } => return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string()),
             _ => "invalid_entry",
         };

@@ -21,12 +21,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let metrics = Arc::new(Metrics::new());
-    let log_config = LogConfig {
-        origin: config.origin.clone(),
-        max_body_bytes: config.max_entry_bytes as usize,
-        queue_bytes: config.queue_bytes,
-        ..LogConfig::default()
-    };
+    let origin = config.resolve_origin()?;
+    let log_config = LogConfig { origin: origin.clone(), queue_bytes: config.queue_bytes, ..LogConfig::default() };
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let log = Arc::new(
         Log::open_dir(&config.data_dir, log_config, Some(observer))
@@ -34,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let head = log.head();
     metrics.tree_size.set(head.size);
-    tracing::info!(origin = %config.origin, tree_size = head.size, key = %log.verifier_key(), data_dir = %config.data_dir.display(), "log opened");
+    tracing::info!(origin = %origin, tree_size = head.size, key = %log.verifier_key(), data_dir = %config.data_dir.display(), "log opened");
 
     let limits = Limits {
         max_entry_bytes: config.max_entry_bytes as usize,

@@ -26,6 +26,11 @@ use verifier::wire::{ConsistencyProofResponse, EntryResponse, InclusionProofResp
 use verifier::{Checkpoint, VerifierKey};
 
 const ORIGIN: &str = "api.example/log";
+const AGENT: &str = "spiffe://example.org/agent/billing";
+
+fn action(resource: &str) -> String {
+    format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"{resource}"}}"#)
+}
 
 struct Harness {
     app: Router,
@@ -36,10 +41,10 @@ fn harness_with(queue_bytes: usize) -> Harness {
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
     let metrics = Arc::new(Metrics::new());
     let observer: Arc<dyn CommitObserver> = metrics.clone();
-    let config = LogConfig { origin: ORIGIN.into(), max_body_bytes: 200, queue_bytes, ..LogConfig::default() };
+    let config = LogConfig { origin: ORIGIN.into(), queue_bytes, ..LogConfig::default() };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());
     let limits =
-        Limits { max_entry_bytes: 200, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
+        Limits { max_entry_bytes: 400, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
     Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits }), log }
 }
 
@@ -87,7 +92,8 @@ async fn assert_error(h: &Harness, resp: (StatusCode, HeaderMap, Bytes), status:
 }
 
 async fn append_n(h: &Harness, n: usize) {
-    let batch: Vec<Value> = (0..n).map(|i| json!({"kind": "action", "body": {"i": i}})).collect();
+    let batch: Vec<Value> =
+        (0..n).map(|i| json!({"kind": "action", "agent": AGENT, "action": "call", "resource": format!("r/{i}")})).collect();
     let (status, _, _) = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&batch).unwrap()).await;
     assert_eq!(status, StatusCode::CREATED);
 }
@@ -95,15 +101,18 @@ async fn append_n(h: &Harness, n: usize) {
 #[tokio::test]
 async fn append_and_fetch_one_entry() {
     let h = harness();
-    let (status, _, body) = post_json(&h.app, "/v1/entries", r#"{"kind":"action","body":{"tool":"search","n":3}}"#).await;
+    let body = format!(r#"{{"kind":"action","agent":"{AGENT}","action":"search","resource":"web","data":{{"tool":"search","n":3}}}}"#);
+    let (status, _, body) = post_json(&h.app, "/v1/entries", &body).await;
     assert_eq!(status, StatusCode::CREATED);
     let v = json_of(&body);
     assert_eq!(v["index"], 0);
     let (status, _, body) = get(&h.app, "/v1/entries/0").await;
     assert_eq!(status, StatusCode::OK);
     let e: EntryResponse = serde_json::from_slice(&body).unwrap();
-    assert_eq!(e.entry["body"], json!({"n": 3, "tool": "search"}));
+    assert_eq!(e.entry["data"], json!({"n": 3, "tool": "search"}));
     assert_eq!(e.entry["kind"], "action");
+    assert_eq!(e.entry["agent"], AGENT);
+    assert_eq!(e.entry["v"], 1);
     use base64::Engine as _;
     assert_eq!(v["leaf_hash"], base64::engine::general_purpose::STANDARD.encode(leaf_hash(&e.leaf)));
     assert_eq!(v["integrated_time"], e.entry["integrated_time"]);
@@ -113,50 +122,65 @@ async fn append_and_fetch_one_entry() {
 async fn append_rejections_change_nothing() {
     let h = harness();
     append_n(&h, 1).await;
-    let cases: [(Option<&str>, &str, StatusCode, &str); 10] = [
-        (Some("application/json"), "{not json", StatusCode::BAD_REQUEST, "invalid_json"),
-        (Some("application/json"), r#"{"kind":"action","body":{"a":1,"a":2}}"#, StatusCode::BAD_REQUEST, "invalid_json"),
-        (Some("application/json"), r#"{"kind":"action","body":{"a":0.5}}"#, StatusCode::BAD_REQUEST, "invalid_json"),
-        (Some("application/json"), r#"{"body":{}}"#, StatusCode::BAD_REQUEST, "invalid_entry"),
-        (Some("application/json"), r#"{"kind":"action","body":{},"extra":1}"#, StatusCode::BAD_REQUEST, "invalid_entry"),
-        (Some("application/json"), r#"{"kind":"gossip","body":{}}"#, StatusCode::BAD_REQUEST, "unknown_kind"),
-        (Some("application/json"), r#"{"kind":"token","body":{}}"#, StatusCode::BAD_REQUEST, "kind_not_writable"),
+    let ok = |extra: &str| format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"r"{extra}}}"#);
+    let big = "x".repeat(300);
+    let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
+        (Some("application/json"), "{not json".into(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), ok(r#","data":{"a":1,"a":2}"#), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), ok(r#","data":{"a":0.5}"#), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), r#"{"agent":"x"}"#.into(), StatusCode::BAD_REQUEST, "invalid_entry"),
+        (Some("application/json"), ok(r#","extra":1"#), StatusCode::BAD_REQUEST, "invalid_entry"),
+        (Some("application/json"), ok(r#","data":"text""#), StatusCode::BAD_REQUEST, "invalid_entry"),
         (
             Some("application/json"),
-            &format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(300)),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "entry_too_large",
+            format!(r#"{{"kind":"action","agent":"{AGENT}","resource":"r"}}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_entry",
         ),
-        (Some("text/plain"), r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        (None, r#"{"kind":"action","body":{}}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (Some("application/json"), r#"{"kind":"gossip"}"#.into(), StatusCode::BAD_REQUEST, "unknown_kind"),
+        (
+            Some("application/json"),
+            r#"{"kind":"action","agent":"spiffe://Example/agent/a","action":"a","resource":"r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_id",
+        ),
+        (
+            Some("application/json"),
+            r#"{"kind":"action","agent":"https://example.org/agent/a","action":"a","resource":"r"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_id",
+        ),
+        (Some("application/json"), ok(&format!(r#","data":{{"s":"{big}"}}"#)), StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large"),
+        (Some("text/plain"), action("r"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (None, action("r"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ];
     for (ct, body, status, code) in cases {
-        let resp = send(&h.app, Method::POST, "/v1/entries", ct, body.to_owned()).await;
+        let resp = send(&h.app, Method::POST, "/v1/entries", ct, body).await;
         assert_error(&h, resp, status, code, 1).await;
     }
-    let oversized = format!(r#"{{"kind":"action","body":{{"s":"{}"}}}}"#, "x".repeat(5000));
+    let oversized = ok(&format!(r#","data":{{"s":"{}"}}"#, "x".repeat(5000)));
     assert_error(&h, post_json(&h.app, "/v1/entries", &oversized).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", 1).await;
 }
 
 #[tokio::test]
 async fn batch_append_is_atomic() {
     let h = harness();
-    let (status, _, body) =
-        post_json(&h.app, "/v1/entries/batch", r#"[{"kind":"action","body":{"a":1}},{"kind":"signal","body":{"b":2}}]"#).await;
+    let (status, _, body) = post_json(&h.app, "/v1/entries/batch", &format!("[{},{}]", action("a"), action("b"))).await;
     assert_eq!(status, StatusCode::CREATED);
     let v = json_of(&body);
     assert_eq!(v["entries"][0]["index"], 0);
     assert_eq!(v["entries"][1]["index"], 1);
 
-    let bad_second = r#"[{"kind":"action","body":{"a":1}},{"kind":"nope","body":{}}]"#;
-    let (status, headers, body) = post_json(&h.app, "/v1/entries/batch", bad_second).await;
+    let bad_second = format!(r#"[{},{{"kind":"nope"}}]"#, action("a"));
+    let (status, headers, body) = post_json(&h.app, "/v1/entries/batch", &bad_second).await;
     assert!(json_of(&body)["error"]["message"].as_str().unwrap().starts_with("entry 1:"));
     assert_error(&h, (status, headers, body), StatusCode::BAD_REQUEST, "unknown_kind", 2).await;
     assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[]").await, StatusCode::BAD_REQUEST, "empty_batch", 2).await;
     assert_error(&h, post_json(&h.app, "/v1/entries/batch", r#"{"kind":"action"}"#).await, StatusCode::BAD_REQUEST, "invalid_batch", 2)
         .await;
     assert_error(&h, post_json(&h.app, "/v1/entries/batch", "[").await, StatusCode::BAD_REQUEST, "invalid_json", 2).await;
-    let too_many: Vec<Value> = (0..301).map(|i| json!({"kind": "action", "body": {"i": i}})).collect();
+    let too_many: Vec<Value> =
+        (0..301).map(|i| json!({"kind": "action", "agent": AGENT, "action": "a", "resource": format!("r/{i}")})).collect();
     let resp = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&too_many).unwrap()).await;
     assert_error(&h, resp, StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", 2).await;
     let resp = send(&h.app, Method::POST, "/v1/entries/batch", Some("application/xml"), "[]").await;
@@ -165,12 +189,11 @@ async fn batch_append_is_atomic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn full_queue_answers_503_with_retry_after() {
-    let h = harness_with(200);
+    let h = harness_with(400);
     let mut tasks = Vec::new();
     for i in 0..64 {
         let app = h.app.clone();
-        tasks
-            .push(tokio::spawn(async move { post_json(&app, "/v1/entries", &format!(r#"{{"kind":"action","body":{{"i":{i}}}}}"#)).await }));
+        tasks.push(tokio::spawn(async move { post_json(&app, "/v1/entries", &action(&format!("r/{i}"))).await }));
     }
     let (mut created, mut pushed) = (0, 0);
     for t in tasks {

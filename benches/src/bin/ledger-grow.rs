@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use ed25519_dalek::SigningKey;
 use ledger_core::store::RocksStore;
-use ledger_core::{EntryKind, Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig, NewEntry};
 use verifier::note::NoteSigner;
 
 #[derive(Debug, Parser)]
@@ -46,7 +46,13 @@ fn main() -> anyhow::Result<()> {
         let batch: Vec<NewEntry> = (0..10_000)
             .map(|_| {
                 seq += 1;
-                NewEntry::new(EntryKind::Action, &serde_json::json!({"seq": seq, "pad": "p".repeat(176)}), 4096)
+                NewEntry::action(
+                    "spiffe://bench.example/agent/load",
+                    "write",
+                    "db/items",
+                    Some(&serde_json::json!({"seq": seq, "pad": "p".repeat(87)})),
+                    65_535,
+                )
             })
             .collect::<Result<_, _>>()?;
         rt.block_on(log.append(batch))?;

@@ -22,7 +22,7 @@ struct Args {
     /// Seconds per phase (at most 300).
     #[arg(short = 't', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     seconds: u64,
-    /// Entry size in bytes (approximate canonical body size).
+    /// Approximate size of each stored entry (leaf), in bytes.
     #[arg(long, default_value_t = 256)]
     entry_bytes: usize,
     /// Skip the /healthz baseline phase.
@@ -73,7 +73,8 @@ async fn run_phase(client: &reqwest::Client, args: &Args, append: bool) -> Phase
     for c in 0..args.clients {
         let client = client.clone();
         let base = args.url.trim_end_matches('/').to_owned();
-        let pad = "x".repeat(args.entry_bytes.saturating_sub(60));
+        // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
+        let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
         tasks.push(tokio::spawn(async move {
             let mut phase = Phase::default();
             let mut seq = 0u64;
@@ -81,7 +82,9 @@ async fn run_phase(client: &reqwest::Client, args: &Args, append: bool) -> Phase
                 seq += 1;
                 let t0 = Instant::now();
                 let result = if append {
-                    let body = format!(r#"{{"kind":"action","body":{{"client":{c},"seq":{seq},"pad":"{pad}"}}}}"#);
+                    let body = format!(
+                        r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
+                    );
                     client.post(format!("{base}/v1/entries")).header("content-type", "application/json").body(body).send().await
                 } else {
                     client.get(format!("{base}/healthz")).send().await
