@@ -190,10 +190,16 @@ impl NewEntry {
 
     /// The leaf bytes once stamped with `integrated_time`.
     pub fn to_leaf(&self, integrated_time: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.max_leaf_len());
+        self.to_leaf_with(integrated_time.to_string().as_bytes())
+    }
+
+    /// [`NewEntry::to_leaf`] with the time already in decimal, so a group
+    /// commit formats its one timestamp once.
+    pub(crate) fn to_leaf_with(&self, time_decimal: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + TIME_MEMBER_MAX + self.tail.len());
         out.extend_from_slice(&self.head);
         out.extend_from_slice(b"\"integrated_time\":");
-        out.extend_from_slice(integrated_time.to_string().as_bytes());
+        out.extend_from_slice(time_decimal);
         out.extend_from_slice(&self.tail);
         out
     }

@@ -138,8 +138,9 @@ fn commit_group(
         head: None,
     };
     let mut appended = Vec::with_capacity(count);
+    let time_decimal = time.to_string();
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
-        let leaf = entry.to_leaf(time);
+        let leaf = entry.to_leaf_with(time_decimal.as_bytes());
         let hash = leaf_hash(&leaf);
         appended.push(Appended { index: next.size, leaf_hash: hash, integrated_time: time });
         next.push(hash, &mut batch.nodes);

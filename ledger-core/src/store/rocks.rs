@@ -85,6 +85,18 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// Flushes the memtables and compacts every level, so reads measured
+    /// afterwards do not race background compactions (benchmarks, offline
+    /// maintenance).
+    pub fn compact(&self) -> Result<(), StorageError> {
+        for name in [CF_ENTRIES, CF_META] {
+            let cf = self.cf(name)?;
+            self.db.flush_cf(cf).map_err(backend)?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
         self.db.cf_handle(name).ok_or_else(|| StorageError::Corrupt(format!("column family {name} is missing")))
     }
