@@ -205,3 +205,23 @@ fn sigterm_drains_and_restart_keeps_everything() {
         assert_eq!(&B64.encode(leaf_hash(&entry.leaf)), hash);
     }
 }
+
+#[test]
+fn starts_without_flags_from_environment_defaults() {
+    let cwd = tempfile::tempdir().unwrap();
+    let port = ledger_e2e::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::start_from_env(cwd.path(), &[("LEDGER_LISTEN", &listen)], format!("http://{listen}"));
+    // RocksDB and the key under ./data, the origin derived from the listen address.
+    assert!(cwd.path().join("data/db").is_dir());
+    let key = server.key();
+    assert!(key.starts_with(&format!("{listen}/agent-ledger+")), "{key}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cwd.path().join("data/log.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let appended = append(&server.url, &action("env")).unwrap();
+    assert_eq!(appended["index"], 0);
+}

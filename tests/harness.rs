@@ -57,14 +57,36 @@ impl Server {
             .spawn()
             .expect("spawning ledger-server");
         let server = Server { child: Some(child), url: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_owned() };
+        server.wait_ready(data_dir);
+        server
+    }
+
+    /// Starts `ledger-server` with no flags at all: configuration only from
+    /// `env`, working directory `cwd` (so the default `./data` lands there).
+    pub fn start_from_env(cwd: &Path, env: &[(&str, &str)], url: String) -> Server {
+        let log = std::fs::File::create(cwd.join("server.log")).expect("server log");
+        let child = Command::new(bin_path("ledger-server"))
+            .current_dir(cwd)
+            .envs(env.iter().copied())
+            .env("LEDGER_LOG", "warn")
+            .stdout(Stdio::from(log.try_clone().expect("log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning ledger-server");
+        let server = Server { child: Some(child), url, data_dir: cwd.join("data") };
+        server.wait_ready(cwd);
+        server
+    }
+
+    fn wait_ready(&self, log_dir: &Path) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if ureq::get(&format!("{}/healthz", server.url)).call().is_ok() {
-                return server;
+            if ureq::get(&format!("{}/healthz", self.url)).call().is_ok() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("ledger-server did not come up; see {}", data_dir.join("server.log").display());
+        panic!("ledger-server did not come up; see {}", log_dir.join("server.log").display());
     }
 
     /// SIGKILL: no chance to flush or clean up.

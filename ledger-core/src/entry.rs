@@ -18,6 +18,8 @@
 //! Members are already in canonical order, so stamping is a concatenation.
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use verifier::hash::Hash;
 
 use crate::canonical;
 use crate::spiffe::{validate_agent_id, SpiffeIdError};
@@ -95,13 +97,34 @@ fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Re
 }
 
 /// A validated, canonicalized entry waiting for its index and time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct NewEntry {
     kind: EntryKind,
     /// `{` and the canonical members sorting before `integrated_time`.
     head: Vec<u8>,
     /// The canonical members sorting after it, and `}`.
     tail: Vec<u8>,
+    /// SHA-256 state after `0x00 ‖ head`: the appender hashes most of the
+    /// leaf, so the single sequencer thread only hashes the time and tail.
+    head_hash: Sha256,
+}
+
+impl PartialEq for NewEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.head, &self.tail) == (other.kind, &other.head, &other.tail)
+    }
+}
+
+impl Eq for NewEntry {}
+
+impl std::fmt::Debug for NewEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewEntry")
+            .field("kind", &self.kind)
+            .field("head", &String::from_utf8_lossy(&self.head))
+            .field("tail", &String::from_utf8_lossy(&self.tail))
+            .finish()
+    }
 }
 
 impl NewEntry {
@@ -152,7 +175,10 @@ impl NewEntry {
             canonical::write_canonical(v, &mut tail);
         }
         tail.push(b'}');
-        let entry = Self { kind, head, tail };
+        let mut head_hash = Sha256::new();
+        head_hash.update([verifier::hash::LEAF_PREFIX]);
+        head_hash.update(&head);
+        let entry = Self { kind, head, tail, head_hash };
         let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
         if entry.max_leaf_len() > max {
             return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
@@ -202,6 +228,15 @@ impl NewEntry {
         out.extend_from_slice(time_decimal);
         out.extend_from_slice(&self.tail);
         out
+    }
+
+    /// The leaf bytes and their RFC 9162 leaf hash, continuing the hash of
+    /// the head computed when the entry was validated.
+    pub(crate) fn stamp(&self, time_decimal: &[u8]) -> (Vec<u8>, Hash) {
+        let leaf = self.to_leaf_with(time_decimal);
+        let mut h = self.head_hash.clone();
+        h.update(&leaf[self.head.len()..]);
+        (leaf, h.finalize().into())
     }
 }
 
@@ -273,6 +308,9 @@ mod tests {
         assert_eq!(decoded.resource, "db/invoices");
         assert_eq!(canonical::to_canonical(&value), leaf);
         assert!(leaf.len() <= e.max_leaf_len());
+        let (stamped, hash) = e.stamp(b"1700000000123");
+        assert_eq!(stamped, leaf);
+        assert_eq!(hash, verifier::hash::leaf_hash(&leaf));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
-use verifier::hash::{leaf_hash, node_hash, Hash};
+use verifier::hash::{node_hash, Hash};
 use verifier::tree::{fold_range, NodeId};
 use verifier::Checkpoint;
 
@@ -140,8 +140,7 @@ fn commit_group(
     let mut appended = Vec::with_capacity(count);
     let time_decimal = time.to_string();
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
-        let leaf = entry.to_leaf_with(time_decimal.as_bytes());
-        let hash = leaf_hash(&leaf);
+        let (leaf, hash) = entry.stamp(time_decimal.as_bytes());
         appended.push(Appended { index: next.size, leaf_hash: hash, integrated_time: time });
         next.push(hash, &mut batch.nodes);
         batch.entries.push(leaf);
@@ -158,6 +157,7 @@ fn commit_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verifier::hash::leaf_hash;
     use verifier::tree::{hash_leaves, nodes_completed_by};
 
     #[test]

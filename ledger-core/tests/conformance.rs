@@ -51,7 +51,7 @@ fn store_contract() {
         let batch = CommitBatch {
             first_index: 0,
             entries: vec![b"a".to_vec(), b"b".to_vec()],
-            nodes: vec![(NodeId::leaf(0), [1; 32]), (NodeId::leaf(1), [2; 32]), (NodeId::new(1, 0), [3; 32])],
+            nodes: vec![(NodeId::leaf(0), leaf_hash(b"a")), (NodeId::leaf(1), leaf_hash(b"b")), (NodeId::new(1, 0), [3; 32])],
             head: Some(head.clone()),
         };
         store.commit(&batch).unwrap();
@@ -74,7 +74,7 @@ fn store_contract() {
         // A commit that does not start at the stored size changes nothing.
         let stale = CommitBatch { first_index: 1, entries: vec![b"x".to_vec()], nodes: vec![(NodeId::leaf(1), [9; 32])], head: None };
         assert!(matches!(store.commit(&stale), Err(StorageError::OutOfOrder { expected: 2, got: 1 })), "{name}");
-        assert_eq!(store.get_nodes(&[NodeId::leaf(1)]).unwrap(), vec![Some([2; 32])], "{name}");
+        assert_eq!(store.get_nodes(&[NodeId::leaf(1)]).unwrap(), vec![Some(leaf_hash(b"b"))], "{name}");
         assert_eq!(store.head().unwrap(), Some(head), "{name}");
     }
 }

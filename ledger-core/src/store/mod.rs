@@ -53,6 +53,8 @@ pub struct StoredHead {
 /// head after them. `nodes` holds exactly the subtrees the entries complete,
 /// in the order they complete them: for each entry, its leaf hash, then each
 /// ancestor it completes, lowest first ([`verifier::tree::nodes_completed_by`]).
+/// Leaf nodes must hold the RFC 9162 leaf hash of their entry: a store may
+/// recompute them from the entry instead of storing them.
 #[derive(Clone, Debug, Default)]
 pub struct CommitBatch {
     /// Index of the first entry.

@@ -2,14 +2,16 @@
 //!
 //! | column family | key | value |
 //! |---|---|---|
-//! | `entries` | index `i`, `u64` big-endian | leaf bytes ‖ hashes of the nodes leaf `i` completes |
+//! | `entries` | index `i`, `u64` big-endian | leaf bytes ‖ hashes of the interior nodes leaf `i` completes |
 //! | `meta` | `head` | size, integrated time, signed checkpoint |
 //!
-//! Leaf `i` completes its own node `(0, i)` and every ancestor whose range
-//! ends at `i`: `trailing_zeros(i + 1) + 1` nodes, two on average. Storing
-//! them in the entry's value makes an append one key per entry (the same
-//! write amplification as a bare key-value put), and node `(l, k)` is found
-//! in the value of leaf `((k + 1) << l) - 1` at `32·l` bytes past the leaf.
+//! Leaf `i` completes every ancestor whose range ends at `i`:
+//! `trailing_zeros(i + 1)` interior nodes, one on average. Storing them in
+//! the entry's value makes an append one key per entry (the write
+//! amplification of a bare key-value put): node `(l, k)`, `l >= 1`, is found
+//! in the value of leaf `((k + 1) << l) - 1` at `32·(l - 1)` bytes past the
+//! leaf. Leaf hashes (level 0) are not stored; they are recomputed from the
+//! leaf bytes when read.
 //!
 //! A commit is one `WriteBatch` written with `sync = true` (WAL fsync), so
 //! entries, nodes and head become durable together or not at all.
@@ -19,7 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use verifier::hash::{Hash, HASH_LEN};
+use verifier::hash::{leaf_hash, Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
 use super::{check_nodes, decode_head, encode_head, CommitBatch, LogStore, StorageError, StoredHead};
@@ -45,14 +47,14 @@ fn backend(e: rocksdb::Error) -> StorageError {
     StorageError::Backend(e.into_string())
 }
 
-/// Number of nodes leaf `index` completes.
-fn completed_count(index: u64) -> usize {
-    index.checked_add(1).map_or(0, |n| n.trailing_zeros() as usize + 1)
+/// Number of interior nodes leaf `index` completes (stored in its value).
+fn interior_count(index: u64) -> usize {
+    index.checked_add(1).map_or(0, |n| n.trailing_zeros() as usize)
 }
 
-/// Splits a stored value into the leaf and its node hashes.
+/// Splits a stored value into the leaf and its interior node hashes.
 fn split_value(index: u64, value: &[u8]) -> Result<(&[u8], &[u8]), StorageError> {
-    let hashes = completed_count(index) * HASH_LEN;
+    let hashes = interior_count(index) * HASH_LEN;
     value
         .len()
         .checked_sub(hashes)
@@ -129,8 +131,11 @@ impl LogStore for RocksStore {
             .map(|id| {
                 let Some(leaf) = owner(id) else { return Ok(None) };
                 let Some(value) = values.get(&leaf) else { return Ok(None) };
-                let (_, hashes) = split_value(leaf, value)?;
-                let at = usize::from(id.level) * HASH_LEN;
+                let (leaf_bytes, hashes) = split_value(leaf, value)?;
+                if id.level == 0 {
+                    return Ok(Some(leaf_hash(leaf_bytes)));
+                }
+                let at = usize::from(id.level - 1) * HASH_LEN;
                 Ok(hashes.get(at..at + HASH_LEN).and_then(|h| Hash::try_from(h).ok()))
             })
             .collect()
@@ -165,7 +170,8 @@ impl LogStore for RocksStore {
             let index = batch.first_index + i as u64;
             value.clear();
             value.extend_from_slice(leaf);
-            for (_, hash) in nodes.by_ref().take(completed_count(index)) {
+            // The leaf's own hash comes first and is not stored.
+            for (_, hash) in nodes.by_ref().take(interior_count(index) + 1).skip(1) {
                 value.extend_from_slice(hash);
             }
             wb.put_cf(entries, index.to_be_bytes(), &value);
