@@ -13,7 +13,8 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 use verifier::tiles::TilePath;
 use verifier::wire::{
-    AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryResponse, ErrorResponse, InclusionProofResponse,
+    ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryResponse, ErrorResponse,
+    InclusionProofResponse,
 };
 
 use crate::error::ApiError;
@@ -88,7 +89,7 @@ fn appended(a: &Appended) -> AppendedEntry {
 
 /// Append one entry.
 #[utoipa::path(post, path = "/v1/entries", tag = "entries",
-    request_body(content = Object, description = "`{\"kind\": \"action\", \"body\": {...}}`", content_type = "application/json"),
+    request_body(content = ActionEntryRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Durably appended", body = AppendedEntry),
         (status = 400, description = "Malformed or invalid entry", body = ErrorResponse),
@@ -105,7 +106,7 @@ async fn append_entry(State(state): State<AppState>, JsonBytes(body): JsonBytes)
 
 /// Append a JSON array of entries atomically, at contiguous indices.
 #[utoipa::path(post, path = "/v1/entries/batch", tag = "entries",
-    request_body(content = Vec<Object>, content_type = "application/json"),
+    request_body(content = Vec<ActionEntryRequest>, content_type = "application/json"),
     responses(
         (status = 201, description = "All entries durably appended", body = BatchAppendResponse),
         (status = 400, description = "Malformed or invalid entry (none appended)", body = ErrorResponse),
@@ -323,6 +324,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         metrics
     ),
     components(schemas(
+        ActionEntryRequest,
         AppendedEntry,
         BatchAppendResponse,
         EntryResponse,

@@ -353,6 +353,7 @@ async fn ops_routes() {
     ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
+    assert_eq!(doc["components"]["schemas"]["ActionEntryRequest"]["required"], json!(["kind", "agent", "action", "resource"]));
     assert_error(&h, get(&h.app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found", 2).await;
     let resp = send(&h.app, Method::DELETE, "/v1/entries/0", None, Body::empty()).await;
     assert_error(&h, resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2).await;

@@ -77,6 +77,25 @@ pub mod b64 {
     }
 }
 
+/// An action entry as a client submits it (docs/FORMAT.md). The server
+/// parses submissions strictly itself; this type is for clients and docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActionEntryRequest {
+    /// Always `"action"` for now.
+    pub kind: String,
+    /// The acting agent, `spiffe://<trust-domain>/agent/<name>`.
+    pub agent: String,
+    /// What it did (1..=256 bytes).
+    pub action: String,
+    /// What it did it to (1..=2048 bytes).
+    pub resource: String,
+    /// Optional details; integers only (±(2^53-1)), no duplicate keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data: Option<serde_json::Value>,
+}
+
 /// One appended entry: where it landed and its leaf hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
