@@ -3,20 +3,28 @@
 //! same-run baseline of `GET /healthz` at the same concurrency (the cost of
 //! HTTP alone), with the ratio between the two.
 //!
-//! Only loopback targets are accepted, and every run stops by itself.
+//! Each client holds one HTTP/1.1 keep-alive connection (hyper's low-level
+//! client, no pool), so the generator spends as little of the machine's CPU
+//! as it can. Only loopback targets are accepted, and every run stops by
+//! itself.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use bytes::Bytes;
 use clap::Parser;
+use http_body_util::{BodyExt as _, Either, Empty, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger-load", about = "HTTP load generator for ledger-server (loopback only)")]
 struct Args {
-    /// Server base URL; must be on 127.0.0.1 or localhost.
+    /// Server address; must be a loopback address.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Concurrent clients.
+    /// Concurrent clients (one connection each).
     #[arg(short = 'c', long, default_value_t = 64)]
     clients: usize,
     /// Seconds per phase (at most 300).
@@ -66,52 +74,66 @@ impl Phase {
     }
 }
 
-async fn run_phase(client: &reqwest::Client, args: &Args, append: bool) -> Phase {
+type Body = Either<Empty<Bytes>, Full<Bytes>>;
+
+/// One client: one connection, requests back to back until the deadline.
+async fn client(addr: SocketAddr, host: String, c: usize, append: bool, pad: String, deadline: Instant) -> anyhow::Result<Phase> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut phase = Phase::default();
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        seq += 1;
+        let req = if append {
+            let body = format!(
+                r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
+            );
+            Request::post("/v1/entries")
+                .header("host", &host)
+                .header("content-type", "application/json")
+                .body(Either::Right(Full::new(Bytes::from(body))))?
+        } else {
+            Request::get("/healthz").header("host", &host).body(Either::Left(Empty::new()))?
+        };
+        let t0 = Instant::now();
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await?;
+        let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        match status {
+            200 | 201 => {
+                phase.ok += 1;
+                phase.latencies_us.push(us);
+            }
+            503 => {
+                phase.pushed_back += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => phase.failed += 1,
+        }
+    }
+    Ok(phase)
+}
+
+async fn run_phase(addr: SocketAddr, args: &Args, append: bool) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let client = client.clone();
-        let base = args.url.trim_end_matches('/').to_owned();
-        // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
-        let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
-        tasks.push(tokio::spawn(async move {
-            let mut phase = Phase::default();
-            let mut seq = 0u64;
-            while Instant::now() < deadline {
-                seq += 1;
-                let t0 = Instant::now();
-                let result = if append {
-                    let body = format!(
-                        r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
-                    );
-                    client.post(format!("{base}/v1/entries")).header("content-type", "application/json").body(body).send().await
-                } else {
-                    client.get(format!("{base}/healthz")).send().await
-                };
-                let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                match result.map(|r| r.status().as_u16()) {
-                    Ok(200 | 201) => {
-                        phase.ok += 1;
-                        phase.latencies_us.push(us);
-                    }
-                    Ok(503) => {
-                        phase.pushed_back += 1;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    _ => phase.failed += 1,
-                }
-            }
-            phase
-        }));
-    }
+    // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
+    let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
+    let tasks: Vec<_> = (0..args.clients).map(|c| tokio::spawn(client(addr, addr.to_string(), c, append, pad.clone(), deadline))).collect();
     let mut total = Phase::default();
     for t in tasks {
-        if let Ok(p) = t.await {
-            total.ok += p.ok;
-            total.pushed_back += p.pushed_back;
-            total.failed += p.failed;
-            total.latencies_us.extend(p.latencies_us);
+        match t.await {
+            Ok(Ok(p)) => {
+                total.ok += p.ok;
+                total.pushed_back += p.pushed_back;
+                total.failed += p.failed;
+                total.latencies_us.extend(p.latencies_us);
+            }
+            _ => total.failed += 1,
         }
     }
     total.elapsed = started.elapsed();
@@ -122,21 +144,23 @@ async fn run_phase(client: &reqwest::Client, args: &Args, append: bool) -> Phase
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = args.url.split("://").nth(1).and_then(|r| r.split(['/', ':']).next()).unwrap_or_default();
-    if host != "127.0.0.1" && host != "localhost" {
-        bail!("ledger-load only targets 127.0.0.1 or localhost, not {host:?}");
+    let authority = args.url.trim_start_matches("http://").trim_end_matches('/');
+    let authority =
+        if authority.starts_with("localhost:") { authority.replacen("localhost", "127.0.0.1", 1) } else { authority.to_owned() };
+    let addr: SocketAddr = authority.parse().with_context(|| format!("--url must be http://<loopback ip>:<port>, not {}", args.url))?;
+    if !addr.ip().is_loopback() {
+        bail!("ledger-load only targets loopback addresses, not {}", addr.ip());
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).timeout(Duration::from_secs(30)).build()?;
-    client.get(format!("{}/healthz", args.url.trim_end_matches('/'))).send().await.context("server not reachable")?;
+    tokio::net::TcpStream::connect(addr).await.context("server not reachable")?;
     println!("ledger-load: {} clients, {} s per phase, {} B entries, {}", args.clients, args.seconds, args.entry_bytes, args.url);
     let baseline = if args.no_baseline {
         None
     } else {
-        let p = run_phase(&client, &args, false).await;
+        let p = run_phase(addr, &args, false).await;
         p.print("healthz");
         Some(p)
     };
-    let appends = run_phase(&client, &args, true).await;
+    let appends = run_phase(addr, &args, true).await;
     appends.print("append");
     if let Some(b) = baseline {
         println!("ratio append/healthz throughput: {:.3}", appends.rate() / b.rate());
