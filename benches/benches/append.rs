@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
 use ledger_core::store::RocksStore;
-use ledger_core::{Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig};
 use verifier::note::NoteSigner;
 
 const BATCHES: [usize; 3] = [1, 100, 1000];
-/// Canonical body bytes so that each leaf is about 256 bytes.
-const PAD: usize = 87;
 
 type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
 
@@ -26,22 +24,6 @@ fn record(totals: &Totals, key: &str, elapsed: Duration, elements: u64) {
     let e = t.entry(key.to_owned()).or_default();
     e.0 += elapsed;
     e.1 += elements;
-}
-
-fn entries(n: usize, seq: &mut u64) -> Vec<NewEntry> {
-    (0..n)
-        .map(|_| {
-            *seq += 1;
-            NewEntry::action(
-                "spiffe://bench.example/agent/load",
-                "write",
-                "db/items",
-                Some(&serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD)})),
-                65_535,
-            )
-            .unwrap()
-        })
-        .collect()
 }
 
 fn bench(c: &mut Criterion, totals: &Totals) {
@@ -60,7 +42,7 @@ fn bench(c: &mut Criterion, totals: &Totals) {
             b.iter_custom(|iters| {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iters {
-                    let batch = entries(n, &mut seq);
+                    let batch = ledger_benches::bench_entries(n, &mut seq).unwrap();
                     let start = Instant::now();
                     rt.block_on(log.append(batch)).unwrap();
                     elapsed += start.elapsed();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use ed25519_dalek::SigningKey;
 use ledger_core::store::{LogStore, RocksStore};
-use ledger_core::{Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig};
 use rand::{Rng, SeedableRng};
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote};
 use verifier::tree::inclusion_plan;
@@ -37,13 +37,6 @@ fn timed<F: FnMut()>(totals: &Totals, key: &str, iters: u64, mut f: F) -> Durati
     elapsed
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
 fn main() {
     let totals = Totals::default();
     let mut c = Criterion::default().configure_from_args();
@@ -59,22 +52,10 @@ fn main() {
     let mut rss = Vec::new();
     let mut seq = 0u64;
     while seq < max {
-        let batch: Vec<NewEntry> = (0..10_000)
-            .map(|_| {
-                seq += 1;
-                NewEntry::action(
-                    "spiffe://bench.example/agent/load",
-                    "write",
-                    "db/items",
-                    Some(&serde_json::json!({"seq": seq, "pad": "p".repeat(87)})),
-                    65_535,
-                )
-                .unwrap()
-            })
-            .collect();
+        let batch = ledger_benches::bench_entries(10_000, &mut seq).unwrap();
         rt.block_on(log.append(batch)).unwrap();
         if SIZES.contains(&seq) || seq % 250_000 == 0 {
-            rss.push((seq, rss_kib()));
+            rss.push((seq, ledger_benches::rss_kib()));
         }
     }
 

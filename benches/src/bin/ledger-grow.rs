@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use ed25519_dalek::SigningKey;
 use ledger_core::store::RocksStore;
-use ledger_core::{Log, LogConfig, NewEntry};
+use ledger_core::{Log, LogConfig};
 use verifier::note::NoteSigner;
 
 #[derive(Debug, Parser)]
@@ -25,13 +25,6 @@ struct Args {
     dir: Option<std::path::PathBuf>,
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
@@ -43,21 +36,10 @@ fn main() -> anyhow::Result<()> {
     println!("{:>12} {:>12} {:>14}", "entries", "RSS KiB", "entries/s");
     let (mut seq, mut last, mut t0) = (0u64, 0u64, Instant::now());
     while seq < args.entries {
-        let batch: Vec<NewEntry> = (0..10_000)
-            .map(|_| {
-                seq += 1;
-                NewEntry::action(
-                    "spiffe://bench.example/agent/load",
-                    "write",
-                    "db/items",
-                    Some(&serde_json::json!({"seq": seq, "pad": "p".repeat(87)})),
-                    65_535,
-                )
-            })
-            .collect::<Result<_, _>>()?;
+        let batch = ledger_benches::bench_entries(10_000, &mut seq)?;
         rt.block_on(log.append(batch))?;
         if seq - last >= args.every {
-            println!("{seq:>12} {:>12} {:>14.0}", rss_kib(), (seq - last) as f64 / t0.elapsed().as_secs_f64());
+            println!("{seq:>12} {:>12} {:>14.0}", ledger_benches::rss_kib(), (seq - last) as f64 / t0.elapsed().as_secs_f64());
             (last, t0) = (seq, Instant::now());
         }
     }

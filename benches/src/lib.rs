@@ -1,0 +1,37 @@
+//! Shared pieces of the benchmarks and measurement binaries.
+
+use ledger_core::entry::EntryError;
+use ledger_core::NewEntry;
+
+/// Padding that makes [`bench_entries`] leaves 256 bytes long (with a
+/// six-digit sequence number and a 13-digit integrated time).
+pub const PAD_FOR_256_BYTE_LEAVES: usize = 87;
+
+/// `n` action entries with 256-byte leaves, numbered from `*seq + 1`.
+pub fn bench_entries(n: usize, seq: &mut u64) -> Result<Vec<NewEntry>, EntryError> {
+    (0..n)
+        .map(|_| {
+            *seq += 1;
+            let data = serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD_FOR_256_BYTE_LEAVES)});
+            NewEntry::action("spiffe://bench.example/agent/load", "write", "db/items", Some(&data), ledger_core::entry::MAX_LEAF_BYTES)
+        })
+        .collect()
+}
+
+/// Resident set size of this process in KiB (Linux), 0 where unknown.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bench_leaves_are_256_bytes() {
+        let mut seq = 123_455;
+        let entries = super::bench_entries(1, &mut seq).unwrap_or_default();
+        assert_eq!(entries.first().map(|e| e.to_leaf(1_795_633_425_543).len()), Some(256));
+    }
+}
