@@ -66,45 +66,51 @@ fn sigkill_under_load_loses_no_acknowledged_entry() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());
     let key = server.key();
-
-    let stop = Arc::new(AtomicBool::new(false));
+    // Acknowledged entries and served checkpoints, over every kill so far.
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
-    let workers = load(&server.url, 8, &stop, &acked);
-
-    // Collect checkpoints served while the load runs, then kill mid-load.
     let mut seen = Vec::new();
-    for _ in 0..15 {
-        std::thread::sleep(Duration::from_millis(40));
+
+    // Three rounds of: load from 8 clients, collect checkpoints, SIGKILL at
+    // a different moment each time, restart, check everything ever
+    // acknowledged or served.
+    for (round, kill_after) in [(0, 15), (1, 4), (2, 9)] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = load(&server.url, 8, &stop, &acked);
+        for _ in 0..kill_after {
+            std::thread::sleep(Duration::from_millis(40));
+            seen.push(server.get("/v1/checkpoint"));
+        }
+        server.kill();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let snapshot = acked.lock().unwrap().clone();
+        assert!(snapshot.len() > 20 * (round + 1), "round {round}: the load produced only {} appends", snapshot.len());
+
+        server = Server::start(dir.path());
+        assert_eq!(server.key(), key, "restart must keep the log key");
+        let latest = open_checkpoint(&server.get("/v1/checkpoint"), &key);
+        assert!(latest.size >= snapshot.len() as u64);
+
+        // Every acknowledged entry is present, unchanged, at its index.
+        for (index, hash) in &snapshot {
+            let entry: EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{index}"))).unwrap();
+            assert_eq!(&B64.encode(leaf_hash(&entry.leaf)), hash, "round {round}: entry {index} changed");
+        }
+        // The tree is consistent with every checkpoint ever served.
+        for note in &seen {
+            let old = open_checkpoint(note, &key);
+            let proof: ConsistencyProofResponse =
+                serde_json::from_str(&server.get(&format!("/v1/proof/consistency?old_size={}&new_size={}", old.size, latest.size)))
+                    .unwrap();
+            verify_consistency(old.size, latest.size, &proof.hashes, &old.root, &latest.root).unwrap();
+        }
+        // Appends continue where the log stopped.
+        let next = append(&server.url, &action("after-restart")).unwrap();
+        assert_eq!(next["index"].as_u64().unwrap(), latest.size);
+        acked.lock().unwrap().insert(latest.size, next["leaf_hash"].as_str().unwrap().to_owned());
         seen.push(server.get("/v1/checkpoint"));
     }
-    server.kill();
-    for w in workers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "the load produced only {} appends", acked.len());
-
-    let server = Server::start(dir.path());
-    assert_eq!(server.key(), key, "restart must keep the log key");
-    let latest_note = server.get("/v1/checkpoint");
-    let latest = open_checkpoint(&latest_note, &key);
-    assert!(latest.size >= acked.len() as u64);
-
-    // Every acknowledged entry is present, unchanged, at its index.
-    for (index, hash) in &acked {
-        let entry: EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{index}"))).unwrap();
-        assert_eq!(&B64.encode(leaf_hash(&entry.leaf)), hash, "entry {index} changed");
-    }
-    // The tree is consistent with every checkpoint served before the kill.
-    for note in &seen {
-        let old = open_checkpoint(note, &key);
-        let proof: ConsistencyProofResponse =
-            serde_json::from_str(&server.get(&format!("/v1/proof/consistency?old_size={}&new_size={}", old.size, latest.size))).unwrap();
-        verify_consistency(old.size, latest.size, &proof.hashes, &old.root, &latest.root).unwrap();
-    }
-    // Appends continue where the log stopped.
-    let next = append(&server.url, &action("after-restart")).unwrap();
-    assert_eq!(next["index"].as_u64().unwrap(), latest.size);
 }
 
 #[test]
