@@ -31,10 +31,10 @@ pub const LEAF_VERSION: u64 = 1;
 /// with a big-endian `u16`.
 pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
 
-/// Longest `action` string, in bytes.
-pub const MAX_ACTION_BYTES: usize = 256;
-/// Longest `resource` string, in bytes.
-pub const MAX_RESOURCE_BYTES: usize = 2048;
+/// Longest `action` string, in characters.
+pub const MAX_ACTION_CHARS: usize = 256;
+/// Longest `resource` string, in characters.
+pub const MAX_RESOURCE_CHARS: usize = 2048;
 
 const TIME_KEY: &str = "integrated_time";
 /// Bytes of `"integrated_time":<u64::MAX>,`, the most stamping adds.
@@ -89,7 +89,7 @@ fn shape(msg: impl Into<String>) -> EntryError {
 fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Result<&'a str, EntryError> {
     match obj.get(key) {
         Some(Value::String(s)) if s.is_empty() => Err(shape(format!("\"{key}\" must not be empty"))),
-        Some(Value::String(s)) if s.len() > max => Err(shape(format!("\"{key}\" is longer than {max} bytes"))),
+        Some(Value::String(s)) if s.chars().count() > max => Err(shape(format!("\"{key}\" is longer than {max} characters"))),
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(shape(format!("\"{key}\" must be a string"))),
         None => Err(shape(format!("missing field \"{key}\""))),
@@ -149,8 +149,8 @@ impl NewEntry {
         }
         let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
         validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
-        required_string(obj, "action", MAX_ACTION_BYTES)?;
-        required_string(obj, "resource", MAX_RESOURCE_BYTES)?;
+        required_string(obj, "action", MAX_ACTION_CHARS)?;
+        required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
         if obj.get("data").is_some_and(|d| !d.is_object()) {
             return Err(shape("\"data\" must be a JSON object"));
         }

@@ -269,7 +269,8 @@ async fn log_key(State(state): State<AppState>) -> Response {
 
 /// A c2sp.org/tlog-tiles hash tile or entry bundle.
 #[utoipa::path(get, path = "/tlog/tile/{path}", tag = "log",
-    params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`")),
+    params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`",
+        pattern = r"^(entries|[0-7])/(x[0-9]{3}/)*[0-9]{3}(\.p/([1-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))?$")),
     responses(
         (status = 200, description = "Tile bytes", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, description = "Malformed tile path", body = ErrorResponse),
@@ -296,7 +297,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.queued_bytes.set(state.log.queued_bytes() as u64);
     state.metrics.tree_size.set(state.log.head().size);

@@ -80,19 +80,32 @@ pub mod b64 {
 /// An action entry as a client submits it (docs/FORMAT.md). The server
 /// parses submissions strictly itself; this type is for clients and docs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionEntryRequest {
     /// Always `"action"` for now.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^action$", example = "action"))]
     pub kind: String,
     /// The acting agent, `spiffe://<trust-domain>/agent/<name>`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^spiffe://[a-z0-9._-]+/agent/[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+            max_length = 2048,
+            example = "spiffe://example.org/agent/billing"
+        )
+    )]
     pub agent: String,
-    /// What it did (1..=256 bytes).
+    /// What it did.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, example = "read"))]
     pub action: String,
-    /// What it did it to (1..=2048 bytes).
+    /// What it did it to.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2048, example = "db/invoices"))]
     pub resource: String,
-    /// Optional details; integers only (±(2^53-1)), no duplicate keys.
+    /// Optional details; numbers must be integers within ±(2^53-1), keys
+    /// must not repeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub data: Option<serde_json::Value>,
 }
 
