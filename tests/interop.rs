@@ -1,6 +1,9 @@
 //! The running server's checkpoints, proofs and tiles, checked only with
-//! independent implementations: rs_merkle (roots, inclusion), ct-merkle
-//! (inclusion, consistency) and plain SHA-256 over tlog-tiles bundles.
+//! independent implementations: Cloudflare's `signed_note` and `tlog_tiles`
+//! (ports of Go's sumdb/note and sumdb/tlog: signatures, checkpoints, tiles
+//! authenticated against the tree hash, inclusion and consistency proofs),
+//! rs_merkle (roots, inclusion), ct-merkle (inclusion, consistency) and plain
+//! SHA-256 over tlog-tiles entry bundles.
 
 // In tests a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -47,6 +50,77 @@ fn split_bundle(mut data: &[u8]) -> Vec<Vec<u8>> {
         data = &data[2 + len..];
     }
     out
+}
+
+/// Fetches tiles from the server for `tlog_tiles`, which authenticates each
+/// against the checkpointed tree hash before using it.
+struct HttpTiles<'a>(&'a Server);
+
+impl tlog_tiles::TileReader for HttpTiles<'_> {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        // tlog_tiles writes Go sumdb paths (`tile/8/L/N`); c2sp.org/tlog-tiles
+        // drops the height (`tile/L/N`).
+        Ok(tiles.iter().map(|t| get_bytes(self.0, &format!("/tlog/tile/{}", t.path().strip_prefix("tile/8/").unwrap()))).collect())
+    }
+
+    fn save_tiles(&self, _tiles: &[tlog_tiles::Tile], _data: &[Vec<u8>]) {}
+}
+
+#[test]
+fn go_sumdb_port_verifies_checkpoints_tiles_and_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut leaves = Vec::new();
+    for b in 0..7 {
+        let batch: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"kind":"action","agent":"spiffe://go.example/agent/a{b}","action":"call","resource":"r/{i}"}}"#))
+            .collect();
+        let resp = ureq::post(&format!("{}/v1/entries/batch", server.url))
+            .header("content-type", "application/json")
+            .send(format!("[{}]", batch.join(",")));
+        assert_eq!(resp.unwrap().status(), 201);
+    }
+    for i in 0..700u64 {
+        let e: verifier::wire::EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{i}"))).unwrap();
+        leaves.push(e.leaf);
+    }
+
+    // The checkpoint: signature (signed_note) and body (tlog_tiles).
+    let key = server.key();
+    let note = signed_note::Note::from_bytes(server.get("/tlog/checkpoint").as_bytes()).unwrap();
+    let verifier = signed_note::StandardVerifier::new(&key).unwrap();
+    let (verified, _) = note.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)])).unwrap();
+    assert_eq!(verified.len(), 1);
+    let cp = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
+    assert_eq!((cp.origin(), cp.size()), (ledger_e2e::ORIGIN, 700));
+
+    // Every hash read through tiles is checked against the tree hash.
+    let tiles = HttpTiles(&server);
+    let reader = tlog_tiles::TileHashReader::new(cp.size(), *cp.hash(), &tiles);
+    assert_eq!(tlog_tiles::tree_hash(cp.size(), &reader).unwrap(), *cp.hash());
+
+    for index in [0u64, 1, 255, 256, 511, 512, 600, 699] {
+        let record = tlog_tiles::record_hash(&leaves[index as usize]);
+        let theirs = tlog_tiles::prove_record(cp.size(), index, &reader).unwrap();
+        tlog_tiles::check_record(&theirs, cp.size(), *cp.hash(), index, record).unwrap();
+        let ours: InclusionProofResponse =
+            serde_json::from_str(&server.get(&format!("/v1/proof/inclusion?index={index}&tree_size=700"))).unwrap();
+        let ours: Vec<tlog_tiles::Hash> = ours.hashes.iter().map(|h| tlog_tiles::Hash(*h)).collect();
+        assert_eq!(ours, theirs, "inclusion proof of {index}");
+        tlog_tiles::check_record(&ours, cp.size(), *cp.hash(), index, record).unwrap();
+    }
+    for old in [1u64, 2, 100, 256, 257, 699] {
+        let old_hash = tlog_tiles::tree_hash(old, &reader).unwrap();
+        let ours: ConsistencyProofResponse =
+            serde_json::from_str(&server.get(&format!("/v1/proof/consistency?old_size={old}&new_size=700"))).unwrap();
+        let ours: Vec<tlog_tiles::Hash> = ours.hashes.iter().map(|h| tlog_tiles::Hash(*h)).collect();
+        tlog_tiles::check_tree(&ours, cp.size(), *cp.hash(), old, old_hash).unwrap();
+        assert_eq!(ours, tlog_tiles::prove_tree(cp.size(), old, &reader).unwrap(), "consistency proof {old} -> 700");
+    }
 }
 
 fn root_of(leaves: &[Hash]) -> Hash {
