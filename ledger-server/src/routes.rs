@@ -83,6 +83,22 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     resp
 }
 
+/// Runs a storage read on the blocking pool, so RocksDB I/O never stalls
+/// the async workers that serve appends.
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Log) -> Result<T, ledger_core::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    let log = Arc::clone(&state.log);
+    match tokio::task::spawn_blocking(move || f(&log)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "read task failed");
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error"))
+        }
+    }
+}
+
 fn appended(a: &Appended) -> AppendedEntry {
     AppendedEntry { index: a.index, leaf_hash: a.leaf_hash, integrated_time: a.integrated_time }
 }
@@ -158,7 +174,7 @@ fn entry_response(index: u64, leaf: Vec<u8>) -> Result<EntryResponse, ApiError> 
     ))]
 async fn get_entry(State(state): State<AppState>, Path(index): Path<String>) -> Result<Json<EntryResponse>, ApiError> {
     let index = parse_index(&index)?;
-    let leaf = state.log.entry(index)?;
+    let leaf = read(&state, move |log| log.entry(index)).await?;
     Ok(Json(entry_response(index, leaf)?))
 }
 
@@ -179,7 +195,7 @@ struct RangeQuery {
         (status = 404, description = "Start beyond the tree", body = ErrorResponse),
     ))]
 async fn list_entries(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Json<EntriesResponse>, ApiError> {
-    let (leaves, tree_size) = state.log.entries(q.start, q.limit.unwrap_or(100))?;
+    let (leaves, tree_size) = read(&state, move |log| log.entries(q.start, q.limit.unwrap_or(100))).await?;
     let entries = leaves.into_iter().zip(q.start..).map(|(leaf, i)| entry_response(i, leaf)).collect::<Result<_, _>>()?;
     Ok(Json(EntriesResponse { entries, tree_size }))
 }
@@ -202,7 +218,8 @@ struct InclusionQuery {
     ))]
 async fn inclusion_proof(State(state): State<AppState>, Query(q): Query<InclusionQuery>) -> Result<Json<InclusionProofResponse>, ApiError> {
     let tree_size = q.tree_size.unwrap_or_else(|| state.log.head().size);
-    let hashes = state.log.inclusion_proof(q.index, tree_size)?;
+    let index = q.index;
+    let hashes = read(&state, move |log| log.inclusion_proof(index, tree_size)).await?;
     Ok(Json(InclusionProofResponse { index: q.index, tree_size, hashes }))
 }
 
@@ -227,7 +244,8 @@ async fn consistency_proof(
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProofResponse>, ApiError> {
     let new_size = q.new_size.unwrap_or_else(|| state.log.head().size);
-    let hashes = state.log.consistency_proof(q.old_size, new_size)?;
+    let old_size = q.old_size;
+    let hashes = read(&state, move |log| log.consistency_proof(old_size, new_size)).await?;
     Ok(Json(ConsistencyProofResponse { old_size: q.old_size, new_size, hashes }))
 }
 
@@ -250,7 +268,7 @@ fn text(body: impl Into<String>) -> Response {
         (status = 404, description = "Index beyond the tree", body = ErrorResponse),
     ))]
 async fn proof_bundle(State(state): State<AppState>, Query(q): Query<BundleQuery>) -> Result<Response, ApiError> {
-    Ok(text(state.log.proof_bundle(q.index)?))
+    Ok(text(read(&state, move |log| log.proof_bundle(q.index)).await?))
 }
 
 /// The latest C2SP signed checkpoint.
@@ -278,7 +296,7 @@ async fn log_key(State(state): State<AppState>) -> Response {
     ))]
 async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
     let tile = TilePath::parse(&path).map_err(|e| ApiError::bad_request("invalid_tile_path", format!("{path:?}: {e}")))?;
-    let body = state.log.tile(&tile)?;
+    let body = read(&state, move |log| log.tile(&tile)).await?;
     let cache = if tile.partial.is_none() { IMMUTABLE } else { "no-cache" };
     Ok((
         [
