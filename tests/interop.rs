@@ -52,6 +52,19 @@ fn split_bundle(mut data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Appends `batches` batches of 100 action entries.
+fn append_batches(server: &Server, batches: usize) {
+    for b in 0..batches {
+        let batch: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"kind":"action","agent":"spiffe://interop.example/agent/a{b}","action":"read","resource":"r/{i}"}}"#))
+            .collect();
+        let resp = ureq::post(&format!("{}/v1/entries/batch", server.url))
+            .header("content-type", "application/json")
+            .send(format!("[{}]", batch.join(",")));
+        assert_eq!(resp.unwrap().status(), 201);
+    }
+}
+
 /// Fetches tiles from the server for `tlog_tiles`, which authenticates each
 /// against the checkpointed tree hash before using it.
 struct HttpTiles<'a>(&'a Server);
@@ -75,15 +88,7 @@ fn go_sumdb_port_verifies_checkpoints_tiles_and_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let mut leaves = Vec::new();
-    for b in 0..7 {
-        let batch: Vec<String> = (0..100)
-            .map(|i| format!(r#"{{"kind":"action","agent":"spiffe://go.example/agent/a{b}","action":"call","resource":"r/{i}"}}"#))
-            .collect();
-        let resp = ureq::post(&format!("{}/v1/entries/batch", server.url))
-            .header("content-type", "application/json")
-            .send(format!("[{}]", batch.join(",")));
-        assert_eq!(resp.unwrap().status(), 201);
-    }
+    append_batches(&server, 7);
     for i in 0..700u64 {
         let e: verifier::wire::EntryResponse = serde_json::from_str(&server.get(&format!("/v1/entries/{i}"))).unwrap();
         leaves.push(e.leaf);
@@ -131,15 +136,7 @@ fn root_of(leaves: &[Hash]) -> Hash {
 fn server_output_verifies_with_independent_implementations() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    for b in 0..6 {
-        let batch: Vec<String> = (0..100)
-            .map(|i| format!(r#"{{"kind":"action","agent":"spiffe://interop.example/agent/a{b}","action":"read","resource":"r/{i}"}}"#))
-            .collect();
-        let resp = ureq::post(&format!("{}/v1/entries/batch", server.url))
-            .header("content-type", "application/json")
-            .send(format!("[{}]", batch.join(",")));
-        assert_eq!(resp.unwrap().status(), 201);
-    }
+    append_batches(&server, 6);
     let key = VerifierKey::parse(&server.key()).unwrap();
     let cp = Checkpoint::open(&server.get("/tlog/checkpoint"), &NoteVerifier::new(key)).unwrap();
     assert_eq!(cp.size, 600);
