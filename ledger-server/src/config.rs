@@ -31,6 +31,9 @@ pub struct Config {
     /// 503 + Retry-After.
     #[arg(long, env = "LEDGER_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub queue_bytes: usize,
+    /// Seconds a client may take to send a request body (then 408).
+    #[arg(long, env = "LEDGER_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -1,5 +1,7 @@
 //! Extractors that turn malformed input into the API's error shape.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -17,6 +19,11 @@ pub struct JsonBytes(pub Bytes);
 /// Per-route body limit, installed as a request extension.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit(pub usize);
+
+/// How long a client may take to send a request body (slow senders hold a
+/// connection and a task), installed as a request extension.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub Duration);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
@@ -36,8 +43,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
             ));
         }
         let limit = req.extensions().get::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
+        let timeout = req.extensions().get::<BodyTimeout>().map_or(Duration::from_secs(30), |t| t.0);
+        let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("request body was not received within {} ms", timeout.as_millis()),
+            )
+        })?;
+        let body = read.map_err(|e| {
+            let too_large =
+                std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
+            } else {
+                ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
+            }
         })?;
         Ok(Self(body))
     }

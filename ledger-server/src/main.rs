@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         max_entry_request_bytes: config.max_entry_request_bytes(),
         max_batch_entries: config.max_batch_entries as usize,
         max_batch_request_bytes: config.max_batch_request_bytes(),
+        body_timeout: std::time::Duration::from_secs(config.body_timeout_secs),
     };
     let router = app(AppState { log: Arc::clone(&log), metrics, limits });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;

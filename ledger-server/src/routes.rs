@@ -1,6 +1,7 @@
 //! Routes and handlers of the HTTP API.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -18,7 +19,7 @@ use verifier::wire::{
 };
 
 use crate::error::ApiError;
-use crate::extract::{parse_index, BodyLimit, JsonBytes, Query};
+use crate::extract::{parse_index, BodyLimit, BodyTimeout, JsonBytes, Query};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// Request limits.
@@ -32,6 +33,8 @@ pub struct Limits {
     pub max_batch_entries: usize,
     /// Largest request body of a batch append.
     pub max_batch_request_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
 }
 
 /// Shared state of every handler.
@@ -68,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
+        .layer(Extension(BodyTimeout(limits.body_timeout)))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }

@@ -43,8 +43,13 @@ fn harness_with(queue_bytes: usize) -> Harness {
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let config = LogConfig { origin: ORIGIN.into(), queue_bytes, ..LogConfig::default() };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());
-    let limits =
-        Limits { max_entry_bytes: 400, max_entry_request_bytes: 1000, max_batch_entries: 300, max_batch_request_bytes: 300 * 1000 };
+    let limits = Limits {
+        max_entry_bytes: 400,
+        max_entry_request_bytes: 1000,
+        max_batch_entries: 300,
+        max_batch_request_bytes: 300 * 1000,
+        body_timeout: std::time::Duration::from_millis(200),
+    };
     Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits }), log }
 }
 
@@ -160,6 +165,16 @@ async fn append_rejections_change_nothing() {
     }
     let oversized = ok(&format!(r#","data":{{"s":"{}"}}"#, "x".repeat(5000)));
     assert_error(&h, post_json(&h.app, "/v1/entries", &oversized).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", 1).await;
+}
+
+#[tokio::test]
+async fn slow_body_times_out_and_changes_nothing() {
+    let h = harness();
+    // One chunk of the body, then nothing: a slow or stalled sender.
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{\"kind\":"))]);
+    let body = Body::from_stream(futures_util::StreamExt::chain(first, futures_util::stream::pending()));
+    let resp = send(&h.app, Method::POST, "/v1/entries", Some("application/json"), body).await;
+    assert_error(&h, resp, StatusCode::REQUEST_TIMEOUT, "request_timeout", 0).await;
 }
 
 #[tokio::test]
