@@ -269,7 +269,11 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
     save_state(state, &new_note)?;
     Ok(Outcome::Verified(
         json!({ "old": checkpoint_json(&old), "new": checkpoint_json(&new) }),
-        format!("{} grew consistently from {} to {} entries", new.origin, old.size, new.size),
+        if new.size == old.size {
+            format!("{} unchanged at {} entries (same root)", new.origin, new.size)
+        } else {
+            format!("{} grew consistently from {} to {} entries", new.origin, old.size, new.size)
+        },
     ))
 }
 
