@@ -11,11 +11,11 @@ use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
 use verifier::tiles::{self, TileKind, TilePath};
 use verifier::tlog_proof::TlogProof;
-use verifier::tree::{self, NodeId, ProofPlan};
+use verifier::tree::{self, CompactRange, NodeId, ProofPlan};
 use verifier::Checkpoint;
 
 use crate::entry::NewEntry;
-use crate::sequencer::{self, Appended, CommitObserver, Frontier, Request};
+use crate::sequencer::{self, Appended, CommitObserver, Request};
 use crate::store::{CommitBatch, LogStore, RocksStore, StorageError, StoredHead};
 use crate::Error;
 
@@ -123,7 +123,7 @@ impl Log {
                 let note = checkpoint.sign(&signer).map_err(|e| Error::Config(e.to_string()))?;
                 let stored = StoredHead { size: 0, integrated_time: 0, checkpoint: note.clone() };
                 store.commit(&CommitBatch { first_index: 0, entries: Vec::new(), nodes: Vec::new(), head: Some(stored) })?;
-                (Frontier::default(), Head { size: 0, root: EMPTY_ROOT, checkpoint: note.into(), integrated_time: 0 })
+                (CompactRange::new(), Head { size: 0, root: EMPTY_ROOT, checkpoint: note.into(), integrated_time: 0 })
             }
         };
         let permits = config.queue_bytes.min(Semaphore::MAX_PERMITS);
@@ -299,7 +299,7 @@ fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error>
 
 /// Rebuilds the frontier from stored nodes and checks it against the stored
 /// checkpoint: a store whose tree does not match what was signed is refused.
-fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: StoredHead) -> Result<(Frontier, Head), Error> {
+fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: StoredHead) -> Result<(CompactRange, Head), Error> {
     let parsed =
         SignedNote::parse(&stored.checkpoint).map_err(|e| Error::Storage(StorageError::Corrupt(format!("stored checkpoint: {e}"))))?;
     let checkpoint =
@@ -315,7 +315,8 @@ fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: Stored
     }
     let ids = tree::frontier(stored.size);
     let hashes = fetch_nodes(store, &ids)?;
-    let frontier = Frontier { size: stored.size, nodes: ids.into_iter().zip(hashes).collect() };
+    let frontier = CompactRange::from_frontier(stored.size, &hashes)
+        .ok_or_else(|| Error::Storage(StorageError::Corrupt("frontier does not match the tree size".into())))?;
     let root = frontier.root();
     let expected = if stored.size == 0 { EMPTY_ROOT } else { checkpoint.root };
     if !hashes_equal(&root, &expected) {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
-use verifier::hash::{node_hash, Hash};
-use verifier::tree::{fold_range, NodeId};
+use verifier::hash::Hash;
+use verifier::tree::CompactRange;
 use verifier::Checkpoint;
 
 use crate::entry::NewEntry;
@@ -43,44 +43,11 @@ pub(crate) struct Request {
     pub _permit: OwnedSemaphorePermit,
 }
 
-/// The right frontier: complete subtrees covering the tree, largest first.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Frontier {
-    pub size: u64,
-    pub nodes: Vec<(NodeId, Hash)>,
-}
-
-impl Frontier {
-    /// Appends a leaf, recording every node it completes into `out`.
-    pub fn push(&mut self, leaf: Hash, out: &mut Vec<(NodeId, Hash)>) {
-        let id = NodeId::leaf(self.size);
-        self.nodes.push((id, leaf));
-        out.push((id, leaf));
-        while self.nodes.len() >= 2 {
-            let (r_id, r) = self.nodes[self.nodes.len() - 1];
-            let (l_id, l) = self.nodes[self.nodes.len() - 2];
-            if l_id.level != r_id.level {
-                break;
-            }
-            self.nodes.truncate(self.nodes.len() - 2);
-            let parent = (NodeId::new(l_id.level + 1, l_id.index / 2), node_hash(&l, &r));
-            self.nodes.push(parent);
-            out.push(parent);
-        }
-        self.size += 1;
-    }
-
-    pub fn root(&self) -> Hash {
-        let hashes: Vec<Hash> = self.nodes.iter().map(|(_, h)| *h).collect();
-        fold_range(&hashes)
-    }
-}
-
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>, mut frontier: Frontier, mut last_time: u64) {
+pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>, mut frontier: CompactRange, mut last_time: u64) {
     let max_batch = shared.config.max_batch_entries.max(1);
     let mut requests: Vec<Request> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
@@ -108,7 +75,7 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
                     offset += n;
                 }
                 if let Some(obs) = &shared.observer {
-                    obs.committed(count, request_count, started.elapsed(), frontier.size);
+                    obs.committed(count, request_count, started.elapsed(), frontier.size());
                 }
             }
             Err(e) => {
@@ -120,19 +87,19 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
             }
         }
     }
-    tracing::info!(tree_size = frontier.size, "sequencer drained and stopped");
+    tracing::info!(tree_size = frontier.size(), "sequencer drained and stopped");
 }
 
 fn commit_group(
     shared: &Shared,
     requests: &[Request],
-    frontier: &Frontier,
+    frontier: &CompactRange,
     time: u64,
     count: usize,
-) -> Result<(Frontier, Vec<Appended>), Error> {
+) -> Result<(CompactRange, Vec<Appended>), Error> {
     let mut next = frontier.clone();
     let mut batch = CommitBatch {
-        first_index: frontier.size,
+        first_index: frontier.size(),
         entries: Vec::with_capacity(count),
         nodes: Vec::with_capacity(count * 2 + 8),
         head: None,
@@ -141,37 +108,15 @@ fn commit_group(
     let time_decimal = time.to_string();
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
         let (leaf, hash) = entry.stamp(time_decimal.as_bytes());
-        appended.push(Appended { index: next.size, leaf_hash: hash, integrated_time: time });
-        next.push(hash, &mut batch.nodes);
+        appended.push(Appended { index: next.size(), leaf_hash: hash, integrated_time: time });
+        next.push_recording(hash, &mut batch.nodes);
         batch.entries.push(leaf);
     }
     let root = next.root();
-    let checkpoint = Checkpoint { origin: shared.config.origin.clone(), size: next.size, root, extensions: Vec::new() };
+    let checkpoint = Checkpoint { origin: shared.config.origin.clone(), size: next.size(), root, extensions: Vec::new() };
     let note = checkpoint.sign(&shared.signer).map_err(|e| Error::Config(format!("signing checkpoint: {e}")))?;
-    batch.head = Some(StoredHead { size: next.size, integrated_time: time, checkpoint: note.clone() });
+    batch.head = Some(StoredHead { size: next.size(), integrated_time: time, checkpoint: note.clone() });
     shared.store.commit(&batch)?;
-    shared.publish(Head { size: next.size, root, checkpoint: note.into(), integrated_time: time });
+    shared.publish(Head { size: next.size(), root, checkpoint: note.into(), integrated_time: time });
     Ok((next, appended))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use verifier::hash::leaf_hash;
-    use verifier::tree::{hash_leaves, nodes_completed_by};
-
-    #[test]
-    fn frontier_matches_direct_roots_and_completed_nodes() {
-        let mut f = Frontier::default();
-        let mut leaves = Vec::new();
-        for i in 0..300u64 {
-            let h = leaf_hash(&i.to_le_bytes());
-            leaves.push(h);
-            let mut out = Vec::new();
-            f.push(h, &mut out);
-            let ids: Vec<NodeId> = out.iter().map(|(id, _)| *id).collect();
-            assert_eq!(ids, nodes_completed_by(i).collect::<Vec<_>>());
-            assert_eq!(f.root(), hash_leaves(&leaves));
-        }
-    }
 }

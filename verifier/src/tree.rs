@@ -117,6 +117,76 @@ pub fn hash_leaves(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// The right frontier of a tree: its complete subtrees, largest first (at
+/// most 64). Appending a leaf merges equal-sized neighbours, so the root of
+/// a growing tree costs O(1) memory. The log's sequencer keeps one to hash
+/// new nodes; an auditor streams every leaf through one to recompute a
+/// checkpoint's root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    nodes: Vec<(NodeId, Hash)>,
+}
+
+impl CompactRange {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The frontier of a tree of `size` leaves from the hashes of
+    /// [`frontier`]`(size)`, in order. `None` if the count does not match.
+    pub fn from_frontier(size: u64, hashes: &[Hash]) -> Option<Self> {
+        let ids = frontier(size);
+        (ids.len() == hashes.len()).then(|| Self { size, nodes: ids.into_iter().zip(hashes.iter().copied()).collect() })
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash, pushing every node it completes (the leaf, then
+    /// each completed ancestor, lowest first) onto `completed`.
+    pub fn push_recording(&mut self, leaf: Hash, completed: &mut Vec<(NodeId, Hash)>) {
+        let id = NodeId::leaf(self.size);
+        self.nodes.push((id, leaf));
+        completed.push((id, leaf));
+        while let [.., (l_id, l), (r_id, r)] = self.nodes[..] {
+            if l_id.level != r_id.level {
+                break;
+            }
+            self.nodes.truncate(self.nodes.len() - 2);
+            let parent = (NodeId::new(l_id.level + 1, l_id.index / 2), node_hash(&l, &r));
+            self.nodes.push(parent);
+            completed.push(parent);
+        }
+        self.size += 1;
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let id = NodeId::leaf(self.size);
+        self.nodes.push((id, leaf));
+        while let [.., (l_id, l), (r_id, r)] = self.nodes[..] {
+            if l_id.level != r_id.level {
+                break;
+            }
+            self.nodes.truncate(self.nodes.len() - 2);
+            self.nodes.push((NodeId::new(l_id.level + 1, l_id.index / 2), node_hash(&l, &r)));
+        }
+        self.size += 1;
+    }
+
+    /// The root hash ([`EMPTY_ROOT`] for the empty tree).
+    pub fn root(&self) -> Hash {
+        match self.nodes.split_last() {
+            None => EMPTY_ROOT,
+            Some(((_, last), rest)) => rest.iter().rev().fold(*last, |acc, (_, h)| node_hash(h, &acc)),
+        }
+    }
+}
+
 /// Why a proof cannot be planned for the requested sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -296,6 +366,28 @@ mod tests {
             let got = plan.assemble(&fetched).unwrap().first().copied().unwrap_or(EMPTY_ROOT);
             assert_eq!(got, hash_leaves(&all[..size as usize]), "size {size}");
         }
+    }
+
+    #[test]
+    fn compact_range_matches_direct_roots_and_completed_nodes() {
+        let all = leaves(300);
+        let (mut recorded, mut plain) = (CompactRange::new(), CompactRange::new());
+        for (i, leaf) in all.iter().enumerate() {
+            let mut completed = Vec::new();
+            recorded.push_recording(*leaf, &mut completed);
+            plain.push(*leaf);
+            let ids: Vec<NodeId> = completed.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, nodes_completed_by(i as u64).collect::<Vec<_>>());
+            for (id, h) in completed {
+                assert_eq!(h, node(&all, id));
+            }
+            assert_eq!(recorded, plain);
+            assert_eq!(plain.root(), hash_leaves(&all[..=i]));
+            let hashes: Vec<Hash> = frontier(i as u64 + 1).iter().map(|id| node(&all, *id)).collect();
+            assert_eq!(CompactRange::from_frontier(i as u64 + 1, &hashes), Some(plain.clone()));
+        }
+        assert_eq!(CompactRange::new().root(), EMPTY_ROOT);
+        assert_eq!(CompactRange::from_frontier(3, &[[0; 32]]), None);
     }
 
     #[test]
