@@ -145,6 +145,11 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let out = ledger_verify(&["proof", "--key", &key, proof_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 
+    // Audit: every entry, fetched as tlog-tiles bundles, hashes to the root.
+    let out = ledger_verify(&["--json", "audit", "--url", &server.url, "--key", &key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"]["entries"], 20);
+
     // Monitor: first run saves, growth verifies, unchanged verifies.
     let state = dir.path().join("monitor.state");
     let state_s = state.to_str().unwrap();

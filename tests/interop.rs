@@ -103,6 +103,11 @@ fn go_sumdb_port_verifies_checkpoints_tiles_and_proofs() {
     let cp = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
     assert_eq!((cp.origin(), cp.size()), (ledger_e2e::ORIGIN, 700));
 
+    // ledger-verify's own audit agrees: 2 full bundles and one partial.
+    let out = ledger_e2e::ledger_verify(&["--json", "audit", "--url", &server.url, "--key", &key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["result"]["entries"], 700);
+
     // Every hash read through tiles is checked against the tree hash.
     let tiles = HttpTiles(&server);
     let reader = tlog_tiles::TileHashReader::new(cp.size(), *cp.hash(), &tiles);

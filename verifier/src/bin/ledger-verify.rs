@@ -14,7 +14,9 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use verifier::hash::leaf_hash;
 use verifier::proof::{verify_consistency, verify_inclusion};
+use verifier::tiles::{decode_entry_bundle, TileKind, TilePath, TILE_WIDTH};
 use verifier::tlog_proof::TlogProof;
+use verifier::tree::CompactRange;
 use verifier::wire::{ConsistencyProofResponse, EntryResponse, InclusionProofResponse};
 use verifier::{Checkpoint, NoteVerifier, VerifierKey};
 
@@ -61,6 +63,16 @@ enum Command {
         #[arg(long)]
         index: u64,
     },
+    /// Download every entry (tlog-tiles entry bundles), recompute the tree
+    /// and check its root against the signed checkpoint.
+    Audit {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+    },
     /// Check that the log's latest checkpoint extends the one saved in
     /// `--state`, then save it there.
     Monitor {
@@ -94,6 +106,7 @@ fn main() -> ExitCode {
         Command::Proof { key, file, entry } => check_proof(key, file, entry.as_deref()),
         Command::Entry { url, key, index } => check_entry(url, key, *index),
         Command::Monitor { url, key, state } => monitor(url, key, state),
+        Command::Audit { url, key } => audit(url, key),
     };
     match result {
         Ok(Outcome::Verified(value, human)) => {
@@ -226,6 +239,54 @@ fn check_entry(url: &str, key: &str, index: u64) -> anyhow::Result<Outcome> {
     Ok(Outcome::Verified(
         json!({ "index": index, "leaf_hash": B64.encode(leaf), "entry": decoded, "checkpoint": checkpoint_json(&cp) }),
         format!("entry {index} (leaf hash {}) is in {} at size {}\n{}", B64.encode(leaf), cp.origin, cp.size, decoded),
+    ))
+}
+
+fn get_bytes(agent: &ureq::Agent, url: &str) -> anyhow::Result<Vec<u8>> {
+    let mut resp = agent.get(url).call().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    // A full entry bundle holds up to 256 entries of up to 64 KiB.
+    resp.body_mut().with_config().limit(32 << 20).read_to_vec().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
+}
+
+fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let base = url.trim_end_matches('/');
+    let agent = agent();
+    let note = get(&agent, &format!("{base}/tlog/checkpoint"))?;
+    let cp = match Checkpoint::open(&note, &verifier) {
+        Ok(cp) => cp,
+        Err(e) => return fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
+    };
+    let mut tree = CompactRange::new();
+    let width = TILE_WIDTH;
+    for n in 0..cp.size.div_ceil(width) {
+        let count = (cp.size - n * width).min(width);
+        let tile = TilePath { kind: TileKind::Entries, index: n, partial: (count < width).then_some(count as u8) };
+        let path = tile.to_path();
+        let body = get_bytes(&agent, &format!("{base}/tlog/tile/{path}"))?;
+        let Some(entries) = decode_entry_bundle(&body) else {
+            return fail(format!("entry bundle {path} is malformed"), json!({ "checkpoint": note, "bundle": path }));
+        };
+        if entries.len() as u64 != count {
+            return fail(
+                format!("entry bundle {path} holds {} entries, not {count}", entries.len()),
+                json!({ "checkpoint": note, "bundle": path }),
+            );
+        }
+        for entry in entries {
+            tree.push(leaf_hash(entry));
+        }
+    }
+    let root = tree.root();
+    if !verifier::hash::hashes_equal(&root, &cp.root) {
+        return fail(
+            "the entries do not hash to the checkpoint's root",
+            json!({ "checkpoint": note, "computed_root": B64.encode(root), "entries": tree.size() }),
+        );
+    }
+    Ok(Outcome::Verified(
+        json!({ "entries": tree.size(), "checkpoint": checkpoint_json(&cp) }),
+        format!("all {} entries of {} hash to the checkpoint root {}", tree.size(), cp.origin, B64.encode(root)),
     ))
 }
 
