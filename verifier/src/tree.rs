@@ -149,9 +149,18 @@ impl CompactRange {
     /// Appends a leaf hash, pushing every node it completes (the leaf, then
     /// each completed ancestor, lowest first) onto `completed`.
     pub fn push_recording(&mut self, leaf: Hash, completed: &mut Vec<(NodeId, Hash)>) {
-        let id = NodeId::leaf(self.size);
-        self.nodes.push((id, leaf));
-        completed.push((id, leaf));
+        self.push_with(leaf, |node| completed.push(node));
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_| {});
+    }
+
+    fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut((NodeId, Hash))) {
+        let node = (NodeId::leaf(self.size), leaf);
+        self.nodes.push(node);
+        completed(node);
         while let [.., (l_id, l), (r_id, r)] = self.nodes[..] {
             if l_id.level != r_id.level {
                 break;
@@ -159,21 +168,7 @@ impl CompactRange {
             self.nodes.truncate(self.nodes.len() - 2);
             let parent = (NodeId::new(l_id.level + 1, l_id.index / 2), node_hash(&l, &r));
             self.nodes.push(parent);
-            completed.push(parent);
-        }
-        self.size += 1;
-    }
-
-    /// Appends a leaf hash.
-    pub fn push(&mut self, leaf: Hash) {
-        let id = NodeId::leaf(self.size);
-        self.nodes.push((id, leaf));
-        while let [.., (l_id, l), (r_id, r)] = self.nodes[..] {
-            if l_id.level != r_id.level {
-                break;
-            }
-            self.nodes.truncate(self.nodes.len() - 2);
-            self.nodes.push((NodeId::new(l_id.level + 1, l_id.index / 2), node_hash(&l, &r)));
+            completed(parent);
         }
         self.size += 1;
     }

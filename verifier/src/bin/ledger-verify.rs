@@ -207,14 +207,23 @@ fn get_json<T: serde::de::DeserializeOwned>(agent: &ureq::Agent, url: &str) -> a
     serde_json::from_str(&get(agent, url)?).map_err(|e| anyhow::anyhow!("GET {url}: unexpected response: {e}"))
 }
 
+/// Fetches the latest checkpoint and verifies it: `Ok(Err(_))` is a
+/// verification failure to report, `Err(_)` a check that could not run.
+fn fetch_checkpoint(agent: &ureq::Agent, base: &str, verifier: &NoteVerifier) -> anyhow::Result<Result<(String, Checkpoint), Outcome>> {
+    let note = get(agent, &format!("{base}/tlog/checkpoint"))?;
+    Ok(match Checkpoint::open(&note, verifier) {
+        Ok(cp) => Ok((note, cp)),
+        Err(e) => Err(Outcome::Failed(Failure { message: format!("latest checkpoint: {e}"), evidence: json!({ "checkpoint": note }) })),
+    })
+}
+
 fn check_entry(url: &str, key: &str, index: u64) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let base = url.trim_end_matches('/');
     let agent = agent();
-    let note = get(&agent, &format!("{base}/v1/checkpoint"))?;
-    let cp = match Checkpoint::open(&note, &verifier) {
-        Ok(cp) => cp,
-        Err(e) => return fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
+    let (note, cp) = match fetch_checkpoint(&agent, base, &verifier)? {
+        Ok(found) => found,
+        Err(failed) => return Ok(failed),
     };
     if index >= cp.size {
         return fail(format!("entry {index} is not in the tree of size {}", cp.size), json!({ "checkpoint": note }));
@@ -252,10 +261,9 @@ fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let base = url.trim_end_matches('/');
     let agent = agent();
-    let note = get(&agent, &format!("{base}/tlog/checkpoint"))?;
-    let cp = match Checkpoint::open(&note, &verifier) {
-        Ok(cp) => cp,
-        Err(e) => return fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
+    let (note, cp) = match fetch_checkpoint(&agent, base, &verifier)? {
+        Ok(found) => found,
+        Err(failed) => return Ok(failed),
     };
     let mut tree = CompactRange::new();
     let width = TILE_WIDTH;
@@ -294,10 +302,9 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let base = url.trim_end_matches('/');
     let agent = agent();
-    let new_note = get(&agent, &format!("{base}/v1/checkpoint"))?;
-    let new = match Checkpoint::open(&new_note, &verifier) {
-        Ok(cp) => cp,
-        Err(e) => return fail(format!("latest checkpoint: {e}"), json!({ "checkpoint": new_note })),
+    let (new_note, new) = match fetch_checkpoint(&agent, base, &verifier)? {
+        Ok(found) => found,
+        Err(failed) => return Ok(failed),
     };
     let old_note = match std::fs::read_to_string(state) {
         Ok(s) => Some(s),
