@@ -17,11 +17,14 @@
 //!
 //! Members are already in canonical order, so stamping is a concatenation.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use verifier::hash::Hash;
 
 use crate::canonical;
+use crate::hidden::{parse_hidden, EntrySecret, PendingEntry};
 use crate::spiffe::{validate_agent_id, SpiffeIdError};
 
 /// Version of the leaf encoding.
@@ -77,6 +80,13 @@ pub enum EntryError {
     /// `agent` is not a SPIFFE agent id.
     #[error("invalid agent id {id:?}: {reason}")]
     AgentId { id: String, reason: SpiffeIdError },
+    /// The `hidden` fields are malformed.
+    #[error("invalid hidden fields: {0}")]
+    Hidden(String),
+    /// A declared predicate does not hold for the hidden value; nothing was
+    /// proven or stored.
+    #[error("{0}")]
+    Predicate(zk::ZkError),
     /// The stored leaf would be larger than the configured limit.
     #[error("entry is {size} bytes as a stored leaf; the limit is {max}")]
     TooLarge { size: usize, max: usize },
@@ -96,6 +106,63 @@ fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Re
     }
 }
 
+/// Validates the public members of an action; `committed` allows the
+/// `hidden` commitments and `predicates` proof of a stored leaf.
+fn validate(obj: &Map<String, Value>, committed: bool) -> Result<&str, EntryError> {
+    match obj.get("kind") {
+        Some(Value::String(s)) => EntryKind::parse(s).ok_or_else(|| EntryError::UnknownKind(s.clone()))?,
+        Some(_) => return Err(shape("\"kind\" must be a string")),
+        None => return Err(shape("missing field \"kind\"")),
+    };
+    const FIELDS: [&str; 5] = ["kind", "agent", "action", "resource", "data"];
+    const COMMITTED: [&str; 2] = ["hidden", "predicates"];
+    if let Some(extra) = obj.keys().find(|k| !(FIELDS.contains(&k.as_str()) || committed && COMMITTED.contains(&k.as_str()))) {
+        return Err(shape(format!("unexpected field {extra:?}; an action has kind, agent, action, resource, data and hidden")));
+    }
+    let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
+    validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
+    required_string(obj, "action", MAX_ACTION_CHARS)?;
+    required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
+    if obj.get("data").is_some_and(|d| !d.is_object()) {
+        return Err(shape("\"data\" must be a JSON object"));
+    }
+    if committed {
+        verifier::disclosure::CommittedFields::from_leaf(obj).map_err(|e| EntryError::Hidden(e.to_string()))?;
+    }
+    Ok(agent)
+}
+
+/// A submitted entry: ready to append, or with hidden fields that must be
+/// committed and proven first (on the prover pool).
+#[derive(Clone, Debug)]
+pub enum Submission {
+    /// No hidden fields.
+    Ready(NewEntry),
+    /// Hidden fields to commit.
+    Pending(PendingEntry),
+}
+
+impl Submission {
+    /// Parses and validates raw JSON bytes of one entry.
+    pub fn from_json(bytes: &[u8], max_leaf_bytes: usize) -> Result<Self, EntryError> {
+        let value = canonical::parse_strict(bytes).map_err(|e| EntryError::Json(e.to_string()))?;
+        Self::from_value(&value, max_leaf_bytes)
+    }
+
+    /// Validates a strictly parsed submission.
+    pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
+        let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
+        let Some(hidden) = obj.get("hidden") else {
+            return NewEntry::from_value(value, max_leaf_bytes).map(Self::Ready);
+        };
+        let mut object = obj.clone();
+        object.remove("hidden");
+        let agent = validate(&object, false)?.to_owned();
+        let hidden = parse_hidden(hidden)?;
+        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes }))
+    }
+}
+
 /// A validated, canonicalized entry waiting for its index and time.
 #[derive(Clone)]
 pub struct NewEntry {
@@ -107,6 +174,8 @@ pub struct NewEntry {
     /// SHA-256 state after `0x00 ‖ head`: the appender hashes most of the
     /// leaf, so the single sequencer thread only hashes the time and tail.
     head_hash: Sha256,
+    /// Openings of hidden fields, written to the secret store with the entry.
+    secret: Option<Arc<EntrySecret>>,
 }
 
 impl PartialEq for NewEntry {
@@ -135,26 +204,20 @@ impl NewEntry {
         Self::from_value(&value, max_leaf_bytes)
     }
 
-    /// Validates a submitted JSON value (already strictly parsed).
+    /// Validates a submitted JSON value (already strictly parsed) without
+    /// hidden fields; entries with hidden fields go through [`Submission`].
     pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
-        let kind = match obj.get("kind") {
-            Some(Value::String(s)) => EntryKind::parse(s).ok_or_else(|| EntryError::UnknownKind(s.clone()))?,
-            Some(_) => return Err(shape("\"kind\" must be a string")),
-            None => return Err(shape("missing field \"kind\"")),
-        };
-        const FIELDS: [&str; 5] = ["kind", "agent", "action", "resource", "data"];
-        if let Some(extra) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(shape(format!("unexpected field {extra:?}; an action has kind, agent, action, resource and data")));
+        if obj.contains_key("hidden") {
+            return Err(EntryError::Hidden("entries with hidden fields are committed before they are appended (Submission)".into()));
         }
-        let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
-        validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
-        required_string(obj, "action", MAX_ACTION_CHARS)?;
-        required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
-        if obj.get("data").is_some_and(|d| !d.is_object()) {
-            return Err(shape("\"data\" must be a JSON object"));
-        }
+        validate(obj, false)?;
+        Self::assemble(obj, max_leaf_bytes, None)
+    }
 
+    /// Builds the canonical head and tail of a validated object.
+    pub(crate) fn assemble(obj: &Map<String, Value>, max_leaf_bytes: usize, secret: Option<Arc<EntrySecret>>) -> Result<Self, EntryError> {
+        let kind = EntryKind::Action;
         let mut members: Vec<(&String, &Value)> = obj.iter().collect();
         members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
         let version = Value::from(LEAF_VERSION);
@@ -178,7 +241,7 @@ impl NewEntry {
         let mut head_hash = Sha256::new();
         head_hash.update([verifier::hash::LEAF_PREFIX]);
         head_hash.update(&head);
-        let entry = Self { kind, head, tail, head_hash };
+        let entry = Self { kind, head, tail, head_hash, secret };
         let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
         if entry.max_leaf_len() > max {
             return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
@@ -202,6 +265,11 @@ impl NewEntry {
     /// The entry's kind.
     pub fn kind(&self) -> EntryKind {
         self.kind
+    }
+
+    /// Openings to store beside the entry, if it has hidden fields.
+    pub fn secret(&self) -> Option<&EntrySecret> {
+        self.secret.as_deref()
     }
 
     /// Upper bound of the stored leaf's length (with the longest time).
@@ -270,10 +338,10 @@ impl Leaf {
             return Err(shape("unsupported leaf version"));
         }
         let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
-        let checked = NewEntry::from_value(&Value::Object(submitted.clone()), MAX_LEAF_BYTES)?;
+        validate(&submitted, true)?;
         let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let leaf = Self {
-            kind: checked.kind,
+            kind: EntryKind::Action,
             agent: text("agent"),
             action: text("action"),
             resource: text("resource"),

@@ -36,6 +36,28 @@ pub enum Error {
     /// A tile that does not exist (yet) in the tree.
     #[error("tile {0} is not available at the current tree size")]
     TileNotAvailable(String),
+    /// The entry has no hidden fields.
+    #[error("entry {index} has no hidden fields")]
+    NoHiddenFields { index: u64 },
+    /// The entry's openings were never stored (it was appended without
+    /// them) and so cannot be disclosed.
+    #[error("entry {index} has no stored openings")]
+    NoOpenings { index: u64 },
+    /// The entry's openings were erased: its hidden fields can no longer be
+    /// disclosed.
+    #[error("the openings of entry {index} were shredded at {at_ms} ms")]
+    OpeningsShredded { index: u64, at_ms: u64 },
+    /// A disclosure request names fields the entry does not hide, or a
+    /// predicate on a string.
+    #[error(transparent)]
+    Disclosure(#[from] verifier::disclosure::DisclosureError),
+    /// One append holds more entries with hidden fields than the prover
+    /// queue admits at once.
+    #[error("the append holds {entries} entries with hidden fields; the prover queue admits {max}")]
+    TooManyHidden { entries: usize, max: usize },
+    /// The prover queue is full: back off and retry.
+    #[error("the prover queue is full; retry after {} s", retry_after.as_secs())]
+    ProverBusy { retry_after: Duration },
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

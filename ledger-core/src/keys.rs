@@ -50,8 +50,29 @@ pub fn load_or_create_signer(path: &Path, origin: &str) -> Result<NoteSigner, Er
     }
 }
 
+/// Name of the openings encryption key file inside a data directory.
+pub const OPENINGS_KEY_FILE: &str = "openings.key";
+
+/// Loads a secret kept as one line of text at `path`, or creates one (32
+/// random bytes, base64url) with mode 0600. Returns the text and whether it
+/// was created now.
+pub fn load_or_create_secret(path: &Path, what: &str) -> Result<(String, bool), Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text.trim().to_owned(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use base64::Engine as _;
+            let mut bytes = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+            let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            write_private(path, &text)?;
+            Ok((text, true))
+        }
+        Err(e) => Err(Error::Config(format!("reading {what} {}: {e}", path.display()))),
+    }
+}
+
 fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
-    let io = |e: std::io::Error| Error::Config(format!("writing log key {}: {e}", path.display()));
+    let io = |e: std::io::Error| Error::Config(format!("writing {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }

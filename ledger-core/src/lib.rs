@@ -11,21 +11,28 @@
 //!   implementations.
 //! * [`entry`] and [`canonical`] define the canonical leaf encoding
 //!   (docs/FORMAT.md).
+//! * [`hidden`] commits hidden fields and proves their predicates on a
+//!   rayon prover pool fed by the append path, seals their openings for the
+//!   secret column family, and [`Log::disclose`] / [`Log::shred`] disclose
+//!   or crypto-shred them.
 //!
 //! The log keeps no per-entry state in memory: the sequencer holds the right
 //! frontier (at most 64 hashes) and readers go to the store.
 #![forbid(unsafe_code)]
 
 pub mod canonical;
+mod disclose;
 pub mod entry;
 mod error;
+pub mod hidden;
 pub mod keys;
 mod log;
 mod sequencer;
 pub mod spiffe;
 pub mod store;
 
-pub use entry::{EntryKind, Leaf, NewEntry};
+pub use disclose::{DisclosureRequest, ShredTarget};
+pub use entry::{EntryKind, Leaf, NewEntry, Submission};
 pub use error::Error;
 pub use log::{Head, Log, LogConfig, MAX_RANGE};
 pub use sequencer::{Appended, CommitObserver};

@@ -15,6 +15,7 @@ use verifier::tree::{self, CompactRange, NodeId, ProofPlan};
 use verifier::Checkpoint;
 
 use crate::entry::NewEntry;
+use crate::hidden::OpeningsKey;
 use crate::sequencer::{self, Appended, CommitObserver, Request};
 use crate::store::{CommitBatch, LogStore, RocksStore, StorageError, StoredHead};
 use crate::Error;
@@ -35,6 +36,14 @@ pub struct LogConfig {
     pub max_batch_entries: usize,
     /// What a pushed-back client is told to wait.
     pub retry_after: Duration,
+    /// Encrypts openings of hidden fields at rest; entries with hidden
+    /// fields are refused without it.
+    pub openings_key: Option<OpeningsKey>,
+    /// Prover threads (0 = one per core).
+    pub prover_threads: usize,
+    /// Most entries waiting for (or in) the prover before submissions with
+    /// hidden fields are pushed back.
+    pub prover_queue: usize,
 }
 
 impl Default for LogConfig {
@@ -44,6 +53,9 @@ impl Default for LogConfig {
             queue_bytes: 64 * 1024 * 1024,
             max_batch_entries: 16 * 1024,
             retry_after: Duration::from_secs(1),
+            openings_key: None,
+            prover_threads: 0,
+            prover_queue: 4096,
         }
     }
 }
@@ -81,7 +93,8 @@ impl Shared {
 
 /// An append-only, verifiable log.
 pub struct Log {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) prover: crate::disclose::Prover,
     queue: Arc<Semaphore>,
     sender: RwLock<Option<mpsc::UnboundedSender<Request>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
@@ -94,9 +107,17 @@ impl std::fmt::Debug for Log {
 }
 
 impl Log {
-    /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`).
-    pub fn open_dir(data_dir: &Path, config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
+    /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`;
+    /// unless the config carries one, the openings key in
+    /// `data_dir/openings.key`, created on first start).
+    pub fn open_dir(data_dir: &Path, mut config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
         let signer = crate::keys::load_or_create_signer(&data_dir.join(crate::keys::KEY_FILE), &config.origin)?;
+        if config.openings_key.is_none() {
+            let path = data_dir.join(crate::keys::OPENINGS_KEY_FILE);
+            let (text, _) = crate::keys::load_or_create_secret(&path, "openings key")?;
+            config.openings_key =
+                Some(OpeningsKey::from_text(&text).map_err(|e| Error::Config(format!("openings key {}: {e}", path.display())))?);
+        }
         let store = RocksStore::open(&data_dir.join("db"))?;
         Self::open(Arc::new(store), signer, config, observer)
     }
@@ -122,11 +143,12 @@ impl Log {
                 let checkpoint = Checkpoint { origin: config.origin.clone(), size: 0, root: EMPTY_ROOT, extensions: Vec::new() };
                 let note = checkpoint.sign(&signer).map_err(|e| Error::Config(e.to_string()))?;
                 let stored = StoredHead { size: 0, integrated_time: 0, checkpoint: note.clone() };
-                store.commit(&CommitBatch { first_index: 0, entries: Vec::new(), nodes: Vec::new(), head: Some(stored) })?;
+                store.commit(&CommitBatch { head: Some(stored), ..CommitBatch::default() })?;
                 (CompactRange::new(), Head { size: 0, root: EMPTY_ROOT, checkpoint: note.into(), integrated_time: 0 })
             }
         };
         let permits = config.queue_bytes.min(Semaphore::MAX_PERMITS);
+        let prover = crate::disclose::Prover::new(config.prover_threads, config.prover_queue)?;
         let last_time = head.integrated_time;
         let shared = Arc::new(Shared { store, signer, config, observer, head: RwLock::new(head) });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -135,7 +157,13 @@ impl Log {
             .name("ledger-sequencer".into())
             .spawn(move || sequencer::run(thread_shared, rx, frontier, last_time))
             .map_err(|e| Error::Config(format!("starting the sequencer: {e}")))?;
-        Ok(Self { shared, queue: Arc::new(Semaphore::new(permits)), sender: RwLock::new(Some(tx)), sequencer: Mutex::new(Some(handle)) })
+        Ok(Self {
+            shared,
+            prover,
+            queue: Arc::new(Semaphore::new(permits)),
+            sender: RwLock::new(Some(tx)),
+            sequencer: Mutex::new(Some(handle)),
+        })
     }
 
     /// The log's configuration.
@@ -163,6 +191,9 @@ impl Log {
     pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
         if entries.is_empty() {
             return Err(Error::EmptyBatch);
+        }
+        if self.shared.config.openings_key.is_none() && entries.iter().any(|e| e.secret().is_some()) {
+            return Err(Error::Config("entries with hidden fields need an openings key, and none is configured".into()));
         }
         let bytes: usize = entries.iter().map(NewEntry::queued_bytes).sum();
         let max = self.shared.config.queue_bytes.min(Semaphore::MAX_PERMITS);

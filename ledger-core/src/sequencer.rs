@@ -17,7 +17,7 @@ use verifier::Checkpoint;
 
 use crate::entry::NewEntry;
 use crate::log::{Head, Shared};
-use crate::store::{CommitBatch, StoredHead};
+use crate::store::{CommitBatch, SealedOpenings, StoredHead};
 use crate::Error;
 
 /// Where an appended entry landed.
@@ -35,6 +35,9 @@ pub struct Appended {
 pub trait CommitObserver: Send + Sync + 'static {
     /// `entries` from `requests` appends were made durable in `latency`.
     fn committed(&self, entries: usize, requests: usize, latency: Duration, tree_size: u64);
+
+    /// One entry's commitments and predicate proof took `latency`.
+    fn proved(&self, _latency: Duration) {}
 }
 
 pub(crate) struct Request {
@@ -103,12 +106,18 @@ fn commit_group(
         entries: Vec::with_capacity(count),
         nodes: Vec::with_capacity(count * 2 + 8),
         head: None,
+        openings: Vec::new(),
     };
     let mut appended = Vec::with_capacity(count);
     let time_decimal = time.to_string();
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
         let (leaf, hash) = entry.stamp(time_decimal.as_bytes());
-        appended.push(Appended { index: next.size(), leaf_hash: hash, integrated_time: time });
+        let index = next.size();
+        if let (Some(secret), Some(key)) = (entry.secret(), &shared.config.openings_key) {
+            let sealed = key.seal(index, &hash, &secret.openings);
+            batch.openings.push(SealedOpenings { index, agent: secret.agent.clone(), sealed });
+        }
+        appended.push(Appended { index, leaf_hash: hash, integrated_time: time });
         next.push_recording(hash, &mut batch.nodes);
         batch.entries.push(leaf);
     }

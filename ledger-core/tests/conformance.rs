@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use ledger_core::store::{CommitBatch, LogStore, MemoryStore, RocksStore, StorageError, StoredHead};
+use ledger_core::store::{CommitBatch, LogStore, MemoryStore, OpeningsRecord, RocksStore, SealedOpenings, StorageError, StoredHead};
 use ledger_core::{Error, Log, LogConfig, NewEntry};
 use verifier::hash::leaf_hash;
 use verifier::note::{NoteSigner, NoteVerifier};
@@ -53,6 +53,7 @@ fn store_contract() {
             entries: vec![b"a".to_vec(), b"b".to_vec()],
             nodes: vec![(NodeId::leaf(0), leaf_hash(b"a")), (NodeId::leaf(1), leaf_hash(b"b")), (NodeId::new(1, 0), [3; 32])],
             head: Some(head.clone()),
+            openings: Vec::new(),
         };
         store.commit(&batch).unwrap();
         assert_eq!(store.head().unwrap(), Some(head.clone()), "{name}");
@@ -61,21 +62,64 @@ fn store_contract() {
         assert!(store.get_entries(2, 5).unwrap().is_empty(), "{name}");
         assert_eq!(store.get_nodes(&[NodeId::new(1, 0), NodeId::leaf(5)]).unwrap(), vec![Some([3; 32]), None], "{name}");
         // Nodes that the entries do not complete are refused.
-        let wrong_nodes = CommitBatch { first_index: 2, entries: vec![b"c".to_vec()], nodes: vec![(NodeId::leaf(3), [9; 32])], head: None };
+        let wrong_nodes = CommitBatch {
+            first_index: 2,
+            entries: vec![b"c".to_vec()],
+            nodes: vec![(NodeId::leaf(3), [9; 32])],
+            head: None,
+            openings: Vec::new(),
+        };
         assert!(matches!(store.commit(&wrong_nodes), Err(StorageError::BadBatch(_))), "{name}");
         let missing = CommitBatch {
             first_index: 2,
             entries: vec![b"c".to_vec(), b"d".to_vec()],
             nodes: vec![(NodeId::leaf(2), [9; 32]), (NodeId::leaf(3), [9; 32])],
             head: None,
+            openings: Vec::new(),
         };
         assert!(matches!(store.commit(&missing), Err(StorageError::BadBatch(_))), "{name}");
         assert_eq!(store.get_entries(0, 9).unwrap().len(), 2, "{name}");
         // A commit that does not start at the stored size changes nothing.
-        let stale = CommitBatch { first_index: 1, entries: vec![b"x".to_vec()], nodes: vec![(NodeId::leaf(1), [9; 32])], head: None };
+        let stale = CommitBatch {
+            first_index: 1,
+            entries: vec![b"x".to_vec()],
+            nodes: vec![(NodeId::leaf(1), [9; 32])],
+            head: None,
+            openings: Vec::new(),
+        };
         assert!(matches!(store.commit(&stale), Err(StorageError::OutOfOrder { expected: 2, got: 1 })), "{name}");
         assert_eq!(store.get_nodes(&[NodeId::leaf(1)]).unwrap(), vec![Some(leaf_hash(b"b"))], "{name}");
         assert_eq!(store.head().unwrap(), Some(head), "{name}");
+    }
+}
+
+#[test]
+fn openings_contract() {
+    let sealed = |index: u64, agent: &str| SealedOpenings { index, agent: agent.into(), sealed: vec![index as u8; 40] };
+    let (a, b) = ("spiffe://t.example/agent/a", "spiffe://t.example/agent/ab");
+    for (name, store, _dir) in backends() {
+        let entries: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i]).collect();
+        let nodes = (0..4u64).flat_map(verifier::tree::nodes_completed_by).map(|id| {
+            let (s, e) = id.leaf_range();
+            (id, hash_leaves(&entries[s as usize..e as usize].iter().map(|x| leaf_hash(x)).collect::<Vec<_>>()))
+        });
+        let mut batch =
+            CommitBatch { first_index: 0, entries: entries.clone(), nodes: nodes.collect(), head: None, openings: vec![sealed(9, a)] };
+        assert!(matches!(store.commit(&batch), Err(StorageError::BadBatch(_))), "{name}: openings outside the batch");
+        assert_eq!(store.openings(9).unwrap(), None, "{name}");
+        batch.openings = vec![sealed(0, a), sealed(2, b), sealed(3, a)];
+        store.commit(&batch).unwrap();
+        assert_eq!(store.openings(0).unwrap(), Some(OpeningsRecord::Sealed(vec![0; 40])), "{name}");
+        assert_eq!(store.openings(1).unwrap(), None, "{name}");
+        // Agent ids that prefix one another are kept apart.
+        assert_eq!(store.openings_of_agent(a).unwrap(), vec![0, 3], "{name}");
+        assert_eq!(store.openings_of_agent(b).unwrap(), vec![2], "{name}");
+        assert!(store.openings_of_agent("spiffe://t.example/agent/").unwrap().is_empty(), "{name}");
+        assert_eq!(store.shred_openings(&[0, 1, 3], 77).unwrap(), vec![0, 3], "{name}");
+        assert_eq!(store.shred_openings(&[0], 78).unwrap(), Vec::<u64>::new(), "{name}: already shredded");
+        assert_eq!(store.openings(0).unwrap(), Some(OpeningsRecord::Shredded { at_ms: 77 }), "{name}");
+        assert_eq!(store.openings(2).unwrap(), Some(OpeningsRecord::Sealed(vec![2; 40])), "{name}");
+        assert_eq!(store.get_entries(0, 4).unwrap(), entries, "{name}: shredding leaves the log alone");
     }
 }
 

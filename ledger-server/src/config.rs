@@ -34,6 +34,25 @@ pub struct Config {
     /// Seconds a client may take to send a request body (then 408).
     #[arg(long, env = "LEDGER_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
+    /// Admin bearer token (disclosures, shredding). Default: the token
+    /// file, generated on first start.
+    #[arg(long, env = "LEDGER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// File holding the admin token (default `<data-dir>/admin.token`,
+    /// created with mode 0600 on first start).
+    #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Key encrypting the openings of hidden fields at rest, base64url of
+    /// 32 bytes. Default: `<data-dir>/openings.key`, created on first start.
+    #[arg(long, env = "LEDGER_OPENINGS_KEY", hide_env_values = true)]
+    pub openings_key: Option<String>,
+    /// Prover threads for hidden-field proofs (0 = one per core).
+    #[arg(long, env = "LEDGER_PROVER_THREADS", default_value_t = 0)]
+    pub prover_threads: usize,
+    /// Entries that may wait for the prover before submissions with hidden
+    /// fields get 503 + Retry-After.
+    #[arg(long, env = "LEDGER_PROVER_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub prover_queue: u64,
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -47,6 +66,11 @@ impl Config {
         }
         let stored = ledger_core::keys::stored_origin(&self.data_dir.join(ledger_core::keys::KEY_FILE))?;
         Ok(stored.unwrap_or_else(|| format!("{}/agent-ledger", self.listen)))
+    }
+
+    /// The admin token file.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.admin_token_file.clone().unwrap_or_else(|| self.data_dir.join("admin.token"))
     }
 
     /// Largest request body of a single append.

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger_core::entry::EntryError;
+use verifier::disclosure::DisclosureError;
 use verifier::wire::{ErrorDetail, ErrorResponse};
 
 /// An error response.
@@ -17,12 +18,19 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    extra_header: Option<Box<(header::HeaderName, HeaderValue)>>,
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, extra_header: None }
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.extra_header = Some(Box::new((name, value)));
+        self
     }
 
     /// 400 with `code`.
@@ -65,6 +73,11 @@ impl From<EntryError> for ApiError {
             EntryError::UnknownKind(_) => "unknown_kind",
             EntryError::AgentId { .. } => "invalid_agent_id",
             EntryError::TooLarge { .. } => return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string()),
+            EntryError::Hidden(_) => "invalid_hidden",
+            EntryError::Predicate(zk::ZkError::PredicateFalse { .. }) => {
+                return Self::new(StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", e.to_string());
+            }
+            EntryError::Predicate(_) => "invalid_predicate",
             _ => "invalid_entry",
         };
         Self::bad_request(code, e.to_string())
@@ -87,6 +100,22 @@ impl From<ledger_core::Error> for ApiError {
             E::SizeBeyondTree { .. } => Self::new(StatusCode::NOT_FOUND, "size_beyond_tree", e.to_string()),
             E::OldSizeLarger { .. } => Self::bad_request("old_size_larger", e.to_string()),
             E::TileNotAvailable(_) => Self::new(StatusCode::NOT_FOUND, "tile_not_available", e.to_string()),
+            E::TooManyHidden { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_hidden_entries", e.to_string()),
+            E::NoHiddenFields { .. } => Self::new(StatusCode::NOT_FOUND, "no_hidden_fields", e.to_string()),
+            E::NoOpenings { .. } => Self::new(StatusCode::NOT_FOUND, "no_openings", e.to_string()),
+            E::OpeningsShredded { .. } => Self::new(StatusCode::GONE, "openings_shredded", e.to_string()),
+            E::Disclosure(d) => {
+                let code = match d {
+                    DisclosureError::UnknownField(_) => "unknown_field",
+                    DisclosureError::NotAnInteger(_) => "not_an_integer",
+                    _ => "invalid_disclosure",
+                };
+                Self::bad_request(code, d.to_string())
+            }
+            E::ProverBusy { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "prover_busy", e.to_string())
+            },
             other => {
                 tracing::error!(error = %other, "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
@@ -101,6 +130,10 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(extra) = self.extra_header {
+            let (name, value) = *extra;
+            resp.headers_mut().insert(name, value);
         }
         resp
     }

@@ -7,6 +7,7 @@
 //! handlers below.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 use ledger_core::{CommitObserver, Log, LogConfig};
+use ledger_server::auth::AdminToken;
 use ledger_server::metrics::Metrics;
 use ledger_server::{app, AppState, Config, Limits};
 use tracing_subscriber::EnvFilter;
@@ -28,7 +29,30 @@ async fn main() -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::new());
     let origin = config.resolve_origin()?;
-    let log_config = LogConfig { origin: origin.clone(), queue_bytes: config.queue_bytes, ..LogConfig::default() };
+    let openings_key = match &config.openings_key {
+        Some(text) => Some(ledger_core::hidden::OpeningsKey::from_text(text).map_err(|e| anyhow::anyhow!("LEDGER_OPENINGS_KEY: {e}"))?),
+        None => None,
+    };
+    let log_config = LogConfig {
+        origin: origin.clone(),
+        queue_bytes: config.queue_bytes,
+        openings_key,
+        prover_threads: config.prover_threads,
+        prover_queue: config.prover_queue as usize,
+        ..LogConfig::default()
+    };
+    let admin = match &config.admin_token {
+        Some(token) => AdminToken::new(token.as_str()).map_err(|e| anyhow::anyhow!("LEDGER_ADMIN_TOKEN: {e}"))?,
+        None => {
+            let path = config.admin_token_path();
+            let (token, created) = ledger_core::keys::load_or_create_secret(&path, "admin token")?;
+            if created {
+                // Printed once, on the start that creates it; later starts read the file.
+                eprintln!("admin token (stored in {}, mode 0600): {token}", path.display());
+            }
+            AdminToken::new(token).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+    };
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let log = Arc::new(
         Log::open_dir(&config.data_dir, log_config, Some(observer))
@@ -45,7 +69,8 @@ async fn main() -> anyhow::Result<()> {
         max_batch_request_bytes: config.max_batch_request_bytes(),
         body_timeout: std::time::Duration::from_secs(config.body_timeout_secs),
     };
-    let router = app(AppState { log: Arc::clone(&log), metrics, limits });
+    tracing::info!(threads = log.prover_threads(), curve_backend = zk::curve_backend(), "prover pool ready");
+    let router = app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin) });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;

@@ -40,6 +40,11 @@ pub struct Metrics {
     pub pushbacks: Counter,
     /// HTTP requests by route and status.
     pub requests: Family<RequestLabels, Counter>,
+    /// Entries waiting for or in the prover.
+    pub prover_queue: Gauge<u64, AtomicU64>,
+    /// Seconds to commit and prove one entry's hidden fields (or one
+    /// disclosure's predicates).
+    pub proof_latency: Histogram,
 }
 
 impl Default for Metrics {
@@ -61,6 +66,8 @@ impl Metrics {
             queued_bytes: Gauge::default(),
             pushbacks: Counter::default(),
             requests: Family::default(),
+            prover_queue: Gauge::default(),
+            proof_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -71,6 +78,8 @@ impl Metrics {
         registry.register("sequencer_queue_bytes", "Bytes of entries waiting for the sequencer", m.queued_bytes.clone());
         registry.register("pushbacks", "Appends refused because the sequencer queue was full", m.pushbacks.clone());
         registry.register("http_requests", "HTTP requests by route and status", m.requests.clone());
+        registry.register("prover_queue_entries", "Entries waiting for or in the prover pool", m.prover_queue.clone());
+        registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields", m.proof_latency.clone());
         Self { registry, ..m }
     }
 
@@ -90,5 +99,9 @@ impl CommitObserver for Metrics {
         self.batch_size.observe(entries as f64);
         self.commit_latency.observe(latency.as_secs_f64());
         self.tree_size.set(tree_size);
+    }
+
+    fn proved(&self, latency: Duration) {
+        self.proof_latency.observe(latency.as_secs_f64());
     }
 }

@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::HeaderMap;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
-use ledger_core::{canonical, Appended, Leaf, Log, NewEntry};
+use ledger_core::{canonical, Appended, DisclosureRequest, Leaf, Log, ShredTarget, Submission};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 use verifier::tiles::TilePath;
@@ -18,6 +19,7 @@ use verifier::wire::{
     InclusionProofResponse,
 };
 
+use crate::auth::{require_admin, AdminToken};
 use crate::error::ApiError;
 use crate::extract::{parse_index, BodyLimit, BodyTimeout, JsonBytes, Query};
 use crate::metrics::{Metrics, RequestLabels};
@@ -46,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Request limits.
     pub limits: Limits,
+    /// The admin bearer token; `None` disables admin routes.
+    pub admin: Option<AdminToken>,
 }
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -57,6 +61,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/entries", post(append_entry).layer(Extension(BodyLimit(limits.max_entry_request_bytes))).get(list_entries))
         .route("/v1/entries/batch", post(append_batch).layer(Extension(BodyLimit(limits.max_batch_request_bytes))))
         .route("/v1/entries/{index}", get(get_entry))
+        .route("/v1/entries/{index}/disclosures", post(disclose).layer(Extension(BodyLimit(64 * 1024))))
+        .route("/v1/entries/{index}/openings", delete(shred_entry))
+        .route("/v1/openings", delete(shred_agent))
         .route("/v1/proof/inclusion", get(inclusion_proof))
         .route("/v1/proof/consistency", get(consistency_proof))
         .route("/v1/proof/bundle", get(proof_bundle))
@@ -115,11 +122,12 @@ fn appended(a: &Appended) -> AppendedEntry {
         (status = 400, description = "Malformed or invalid entry", body = ErrorResponse),
         (status = 413, description = "Entry too large", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
-        (status = 503, description = "Sequencer queue full; see Retry-After", body = ErrorResponse),
+        (status = 422, description = "A declared predicate is false for its hidden value (`predicate_false`)", body = ErrorResponse),
+        (status = 503, description = "Sequencer queue or prover queue full; see Retry-After", body = ErrorResponse),
     ))]
 async fn append_entry(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
-    let entry = NewEntry::from_json(&body, state.limits.max_entry_bytes)?;
-    let done = state.log.append(vec![entry]).await?;
+    let entry = Submission::from_json(&body, state.limits.max_entry_bytes)?;
+    let done = state.log.submit(vec![entry]).await?;
     let first = done.first().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error"))?;
     Ok((StatusCode::CREATED, Json(appended(first))))
 }
@@ -154,9 +162,14 @@ async fn append_batch(
     let entries = items
         .iter()
         .enumerate()
-        .map(|(i, v)| NewEntry::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}"))))
+        .map(|(i, v)| {
+            Submission::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let done = state.log.append(entries).await?;
+    let done = state.log.submit(entries).await.map_err(|e| match e {
+        ledger_core::Error::Entry(entry_error) => ApiError::from(entry_error).prefixed("batch"),
+        other => ApiError::from(other),
+    })?;
     Ok((StatusCode::CREATED, Json(BatchAppendResponse { entries: done.iter().map(appended).collect() })))
 }
 
@@ -312,6 +325,100 @@ async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Result
         .into_response())
 }
 
+/// Body of a disclosure request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DisclosureBody {
+    /// Hidden fields to reveal.
+    #[serde(default)]
+    reveal: Vec<String>,
+    /// Predicates to prove about hidden integers, e.g. `{"field": "amount", "le": 10000}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    prove: Vec<serde_json::Value>,
+}
+
+/// Disclose hidden fields of an entry (admin): reveal some, prove
+/// predicates about others, with inclusion proof and checkpoint.
+#[utoipa::path(post, path = "/v1/entries/{index}/disclosures", tag = "disclosure",
+    params(("index" = u64, Path, description = "Entry index")),
+    request_body(content = DisclosureBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Disclosure bundle (agent-ledger-disclosure/v1), verifiable offline", body = Object),
+        (status = 400, description = "Malformed request, unknown field, predicate on a string", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such entry, or it has no hidden fields", body = ErrorResponse),
+        (status = 410, description = "The entry's openings were shredded", body = ErrorResponse),
+        (status = 422, description = "A requested predicate is false", body = ErrorResponse),
+        (status = 503, description = "Prover queue full; see Retry-After", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+async fn disclose(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(index): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(state.admin.as_ref(), &headers)?;
+    let index = parse_index(&index)?;
+    canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("request is not valid JSON: {e}")))?;
+    let req: DisclosureBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_disclosure", e.to_string()))?;
+    let mut request = DisclosureRequest { reveal: req.reveal, prove: Vec::with_capacity(req.prove.len()) };
+    for claim in &req.prove {
+        request.prove.push(verifier::disclosure::claim_from_json(claim).map_err(|e| ApiError::bad_request("invalid_predicate", e))?);
+    }
+    let bundle = state.log.disclose(index, &request).await?;
+    Ok(Json(bundle.to_json()))
+}
+
+/// Crypto-shred one entry's openings (admin). The log and every proof stay
+/// valid; its hidden fields can no longer be disclosed (410).
+#[utoipa::path(delete, path = "/v1/entries/{index}/openings", tag = "disclosure",
+    params(("index" = u64, Path, description = "Entry index")),
+    responses(
+        (status = 200, description = "`{\"shredded\": [indices erased now]}`", body = Object),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such entry, or it has no openings", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+async fn shred_entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(index): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(state.admin.as_ref(), &headers)?;
+    let index = parse_index(&index)?;
+    let done = read(&state, move |log| log.shred(&ShredTarget::Entry(index))).await?;
+    Ok(Json(serde_json::json!({ "shredded": done })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AgentQuery {
+    /// The agent's SPIFFE id.
+    agent: String,
+}
+
+/// Crypto-shred the openings of every entry of one agent (admin).
+#[utoipa::path(delete, path = "/v1/openings", tag = "disclosure", params(AgentQuery),
+    responses(
+        (status = 200, description = "`{\"shredded\": [indices erased now]}`", body = Object),
+        (status = 400, description = "Invalid agent id", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+async fn shred_agent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AgentQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(state.admin.as_ref(), &headers)?;
+    ledger_core::spiffe::validate_agent_id(&q.agent)
+        .map_err(|e| ApiError::bad_request("invalid_agent_id", format!("invalid agent id {:?}: {e}", q.agent)))?;
+    let done = read(&state, move |log| log.shred(&ShredTarget::Agent(q.agent))).await?;
+    Ok(Json(serde_json::json!({ "shredded": done })))
+}
+
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -323,6 +430,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.queued_bytes.set(state.log.queued_bytes() as u64);
     state.metrics.tree_size.set(state.log.head().size);
+    state.metrics.prover_queue.set(state.log.prover_queue_depth() as u64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 
@@ -343,6 +451,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         checkpoint,
         log_key,
         tile,
+        disclose,
+        shred_entry,
+        shred_agent,
         healthz,
         metrics
     ),
@@ -354,10 +465,22 @@ async fn metrics(State(state): State<AppState>) -> Response {
         EntriesResponse,
         InclusionProofResponse,
         ConsistencyProofResponse,
-        ErrorResponse
-    ))
+        ErrorResponse,
+        DisclosureBody
+    )),
+    modifiers(&AdminSecurity)
 )]
 struct ApiDoc;
+
+struct AdminSecurity;
+
+impl utoipa::Modify for AdminSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("admin", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
 
 /// The OpenAPI document of this API.
 pub fn openapi() -> utoipa::openapi::OpenApi {

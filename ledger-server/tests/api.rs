@@ -37,20 +37,33 @@ struct Harness {
     log: Arc<Log>,
 }
 
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 fn harness_with(queue_bytes: usize) -> Harness {
+    harness_full(queue_bytes, 4096)
+}
+
+fn harness_full(queue_bytes: usize, prover_queue: usize) -> Harness {
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
     let metrics = Arc::new(Metrics::new());
     let observer: Arc<dyn CommitObserver> = metrics.clone();
-    let config = LogConfig { origin: ORIGIN.into(), queue_bytes, ..LogConfig::default() };
+    let config = LogConfig {
+        origin: ORIGIN.into(),
+        queue_bytes,
+        openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[3; 32])),
+        prover_queue,
+        ..LogConfig::default()
+    };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());
     let limits = Limits {
-        max_entry_bytes: 400,
-        max_entry_request_bytes: 1000,
+        max_entry_bytes: 4000,
+        max_entry_request_bytes: 8000,
         max_batch_entries: 300,
         max_batch_request_bytes: 300 * 1000,
         body_timeout: std::time::Duration::from_millis(200),
     };
-    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits }), log }
+    let admin = Some(ledger_server::auth::AdminToken::new(ADMIN_TOKEN).unwrap());
+    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits, admin }), log }
 }
 
 fn harness() -> Harness {
@@ -128,7 +141,7 @@ async fn append_rejections_change_nothing() {
     let h = harness();
     append_n(&h, 1).await;
     let ok = |extra: &str| format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"r"{extra}}}"#);
-    let big = "x".repeat(300);
+    let big = "x".repeat(4100);
     let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
         (Some("application/json"), "{not json".into(), StatusCode::BAD_REQUEST, "invalid_json"),
         (Some("application/json"), ok(r#","data":{"a":1,"a":2}"#), StatusCode::BAD_REQUEST, "invalid_json"),
@@ -163,7 +176,7 @@ async fn append_rejections_change_nothing() {
         let resp = send(&h.app, Method::POST, "/v1/entries", ct, body).await;
         assert_error(&h, resp, status, code, 1).await;
     }
-    let oversized = ok(&format!(r#","data":{{"s":"{}"}}"#, "x".repeat(5000)));
+    let oversized = ok(&format!(r#","data":{{"s":"{}"}}"#, "x".repeat(9000)));
     assert_error(&h, post_json(&h.app, "/v1/entries", &oversized).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", 1).await;
 }
 
@@ -372,4 +385,143 @@ async fn ops_routes() {
     assert_error(&h, get(&h.app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found", 2).await;
     let resp = send(&h.app, Method::DELETE, "/v1/entries/0", None, Body::empty()).await;
     assert_error(&h, resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2).await;
+}
+
+fn hidden_action(amount: u64, le: u64) -> String {
+    format!(
+        r#"{{"kind":"action","agent":"{AGENT}","action":"pay","resource":"invoices/1",
+            "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":{le}}}]}},"customer":{{"str":"ACME"}}}}}}"#
+    )
+}
+
+async fn admin(app: &Router, method: Method, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, HeaderMap, Bytes) {
+    let mut req = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let resp = app.clone().oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_fields_append_disclose_and_shred() {
+    let h = harness();
+    let (status, _, body) = post_json(&h.app, "/v1/entries", &hidden_action(1250, 10_000)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    append_n(&h, 1).await;
+    let (_, _, body) = get(&h.app, "/v1/entries/0").await;
+    let e: EntryResponse = serde_json::from_slice(&body).unwrap();
+    assert!(e.entry["hidden"]["amount"]["u64"].is_string() && e.entry["predicates"]["claims"][0]["le"] == 10_000);
+    assert!(!String::from_utf8_lossy(&e.leaf).contains("ACME"));
+
+    // Rejected appends change nothing.
+    assert_error(
+        &h,
+        post_json(&h.app, "/v1/entries", &hidden_action(10_001, 10_000)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "predicate_false",
+        2,
+    )
+    .await;
+    let bad = hidden_action(5, 10).replace(r#"{"le":10}"#, r#"{"lt":10}"#);
+    assert_error(&h, post_json(&h.app, "/v1/entries", &bad).await, StatusCode::BAD_REQUEST, "invalid_hidden", 2).await;
+    let batch = format!("[{},{}]", hidden_action(1, 5), hidden_action(6, 5));
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &batch).await, StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", 2).await;
+
+    // Admin authentication.
+    let req = r#"{"reveal":["customer"],"prove":[{"field":"amount","ge":1000,"le":2000}]}"#;
+    let (status, headers, _) = admin(&h.app, Method::POST, "/v1/entries/0/disclosures", None, req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+    let (status, _, _) = admin(&h.app, Method::POST, "/v1/entries/0/disclosures", Some("test-admin-token-0123456788"), req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, _, body) = admin(&h.app, Method::POST, "/v1/entries/0/disclosures", Some(ADMIN_TOKEN), req).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let bundle = verifier::disclosure::DisclosureBundle::parse(&body).unwrap();
+    let v = verifier::disclosure::verify(&bundle, &NoteVerifier::new(h.log.verifier_key()), zk::params()).unwrap();
+    assert_eq!(v.revealed, vec![("customer".to_string(), "ACME".to_string())]);
+    assert_eq!(v.proven, vec!["1000 ≤ amount ≤ 2000"]);
+
+    let cases = [
+        ("/v1/entries/0/disclosures", r#"{"reveal":["nope"]}"#, StatusCode::BAD_REQUEST, "unknown_field"),
+        ("/v1/entries/0/disclosures", r#"{"prove":[{"field":"customer","le":1}]}"#, StatusCode::BAD_REQUEST, "not_an_integer"),
+        ("/v1/entries/0/disclosures", r#"{"prove":[{"field":"amount","lt":1}]}"#, StatusCode::BAD_REQUEST, "invalid_predicate"),
+        ("/v1/entries/0/disclosures", r#"{"prove":[{"field":"amount","le":1}]}"#, StatusCode::UNPROCESSABLE_ENTITY, "predicate_false"),
+        ("/v1/entries/0/disclosures", r#"{"reveal":"customer"}"#, StatusCode::BAD_REQUEST, "invalid_disclosure"),
+        ("/v1/entries/0/disclosures", r#"{"extra":1}"#, StatusCode::BAD_REQUEST, "invalid_disclosure"),
+        ("/v1/entries/1/disclosures", r#"{}"#, StatusCode::NOT_FOUND, "no_hidden_fields"),
+        ("/v1/entries/9/disclosures", r#"{}"#, StatusCode::NOT_FOUND, "index_beyond_tree"),
+    ];
+    for (uri, body, status, code) in cases {
+        assert_error(&h, admin(&h.app, Method::POST, uri, Some(ADMIN_TOKEN), body).await, status, code, 2).await;
+    }
+
+    // Shredding: admin only, then disclosures of the fields are gone.
+    let (status, _, _) = admin(&h.app, Method::DELETE, "/v1/entries/0/openings", None, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(
+        &h,
+        admin(&h.app, Method::DELETE, "/v1/entries/1/openings", Some(ADMIN_TOKEN), "").await,
+        StatusCode::NOT_FOUND,
+        "no_openings",
+        2,
+    )
+    .await;
+    let (status, _, body) = admin(&h.app, Method::DELETE, "/v1/entries/0/openings", Some(ADMIN_TOKEN), "").await;
+    assert_eq!((status, json_of(&body)), (StatusCode::OK, json!({"shredded": [0]})));
+    let resp = admin(&h.app, Method::POST, "/v1/entries/0/disclosures", Some(ADMIN_TOKEN), req).await;
+    assert_error(&h, resp, StatusCode::GONE, "openings_shredded", 2).await;
+    // The bundle issued before shredding still verifies.
+    verifier::disclosure::verify(&bundle, &NoteVerifier::new(h.log.verifier_key()), zk::params()).unwrap();
+
+    let (status, _, _) = post_json(&h.app, "/v1/entries", &hidden_action(3, 5)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let uri = format!("/v1/openings?agent={}", AGENT.replace(':', "%3A").replace('/', "%2F"));
+    let (status, _, body) = admin(&h.app, Method::DELETE, &uri, Some(ADMIN_TOKEN), "").await;
+    assert_eq!((status, json_of(&body)), (StatusCode::OK, json!({"shredded": [2]})));
+    assert_error(
+        &h,
+        admin(&h.app, Method::DELETE, "/v1/openings?agent=nope", Some(ADMIN_TOKEN), "").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_agent_id",
+        3,
+    )
+    .await;
+
+    let (_, _, body) = get(&h.app, "/metrics").await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("ledger_prover_queue_entries") && text.contains("ledger_proof_latency_seconds_count"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prover_admission_is_bounded() {
+    let h = harness_full(1 << 20, 1);
+    let batch = format!("[{},{}]", hidden_action(1, 5), hidden_action(2, 5));
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &batch).await, StatusCode::PAYLOAD_TOO_LARGE, "too_many_hidden_entries", 0)
+        .await;
+    // Fill the one slot with a slow batch... concurrently submitted single
+    // entries either land or are pushed back with Retry-After, never queued
+    // without bound.
+    let futures: Vec<_> = (0..8)
+        .map(|i| {
+            let app = h.app.clone();
+            async move { post_json(&app, "/v1/entries", &hidden_action(i, 10)).await }
+        })
+        .collect();
+    let results = futures_util::future::join_all(futures).await;
+    let mut created = 0;
+    for (status, headers, body) in results {
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(json_of(&body)["error"]["code"], "prover_busy");
+                assert!(headers.contains_key(header::RETRY_AFTER));
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(created >= 1);
+    assert_eq!(h.log.head().size, created);
 }

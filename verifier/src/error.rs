@@ -1,6 +1,7 @@
 //! The crate's error type: one typed sub-enum per thing that can fail.
 
 use crate::checkpoint::CheckpointError;
+use crate::disclosure::DisclosureError;
 use crate::note::NoteError;
 use crate::proof::{ConsistencyError, InclusionError};
 use crate::tiles::TilePathError;
@@ -29,6 +30,9 @@ pub enum Error {
     /// A proof could not be planned.
     #[error("proof plan: {0}")]
     Plan(#[from] PlanError),
+    /// A disclosure bundle failed.
+    #[error("disclosure: {0}")]
+    Disclosure(#[from] DisclosureError),
     /// A tile path was malformed.
     #[error("tile path: {0}")]
     TilePath(#[from] TilePathError),

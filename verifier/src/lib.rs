@@ -39,6 +39,7 @@
 extern crate alloc;
 
 pub mod checkpoint;
+pub mod disclosure;
 pub mod error;
 pub mod hash;
 pub mod note;

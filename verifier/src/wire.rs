@@ -107,6 +107,12 @@ pub struct ActionEntryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub data: Option<serde_json::Value>,
+    /// Optional hidden fields: `{"name": {"u64": n, "prove": [{"le": hi}, {"ge": lo}]}}` or
+    /// `{"name": {"str": "..."}}`. Stored only as commitments and proofs
+    /// (docs/FORMAT.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
+    pub hidden: Option<serde_json::Value>,
 }
 
 /// One appended entry: where it landed and its leaf hash.

@@ -1,12 +1,12 @@
 //! An in-memory [`LogStore`] for tests and benchmarks. Not durable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use verifier::hash::Hash;
 use verifier::tree::NodeId;
 
-use super::{CommitBatch, LogStore, StorageError, StoredHead};
+use super::{CommitBatch, LogStore, OpeningsRecord, StorageError, StoredHead};
 
 /// Keeps everything in process memory.
 #[derive(Debug, Default)]
@@ -19,6 +19,8 @@ struct Inner {
     entries: Vec<Vec<u8>>,
     nodes: HashMap<NodeId, Hash>,
     head: Option<StoredHead>,
+    openings: BTreeMap<u64, OpeningsRecord>,
+    by_agent: BTreeSet<Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -58,11 +60,44 @@ impl LogStore for MemoryStore {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
         super::check_nodes(batch)?;
+        super::check_openings(batch)?;
+        for o in &batch.openings {
+            inner.openings.insert(o.index, OpeningsRecord::Sealed(o.sealed.clone()));
+            inner.by_agent.insert(super::agent_key(&o.agent, o.index));
+        }
         inner.entries.extend(batch.entries.iter().cloned());
         inner.nodes.extend(batch.nodes.iter().copied());
         if let Some(head) = &batch.head {
             inner.head = Some(head.clone());
         }
         Ok(())
+    }
+
+    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
+        Ok(self.read().openings.get(&index).cloned())
+    }
+
+    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
+        let prefix = super::agent_key(agent, 0);
+        let prefix = &prefix[..prefix.len() - 8];
+        let inner = self.read();
+        Ok(inner
+            .by_agent
+            .range(prefix.to_vec()..)
+            .take_while(|k| k.starts_with(prefix) && k.len() == prefix.len() + 8)
+            .filter_map(|k| k[prefix.len()..].try_into().ok().map(u64::from_be_bytes))
+            .collect())
+    }
+
+    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut done = Vec::new();
+        for &i in indices {
+            if let Some(record @ OpeningsRecord::Sealed(_)) = inner.openings.get_mut(&i) {
+                *record = OpeningsRecord::Shredded { at_ms };
+                done.push(i);
+            }
+        }
+        Ok(done)
     }
 }

@@ -65,6 +65,50 @@ pub struct CommitBatch {
     pub nodes: Vec<(NodeId, Hash)>,
     /// The head once committed.
     pub head: Option<StoredHead>,
+    /// Sealed openings of entries in this batch that have hidden fields.
+    pub openings: Vec<SealedOpenings>,
+}
+
+/// Encrypted openings of one entry, stored in the secret column family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedOpenings {
+    /// The entry.
+    pub index: u64,
+    /// Its agent (indexed, for shredding everything of one agent).
+    pub agent: String,
+    /// `OpeningsKey::seal` output.
+    pub sealed: Vec<u8>,
+}
+
+/// What the secret store holds for an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpeningsRecord {
+    /// Sealed openings.
+    Sealed(Vec<u8>),
+    /// Erased (crypto-shredded) at this time, ms since the Unix epoch.
+    Shredded {
+        /// When.
+        at_ms: u64,
+    },
+}
+
+impl OpeningsRecord {
+    fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Sealed(s) => [&[1u8][..], s].concat(),
+            Self::Shredded { at_ms } => [&[0u8][..], &at_ms.to_be_bytes()].concat(),
+        }
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StorageError> {
+        match bytes {
+            [1, sealed @ ..] => Ok(Self::Sealed(sealed.to_vec())),
+            [0, at @ ..] => Ok(Self::Shredded {
+                at_ms: u64::from_be_bytes(at.try_into().map_err(|_| StorageError::Corrupt("shredded record is not 9 bytes".into()))?),
+            }),
+            _ => Err(StorageError::Corrupt("openings record has an unknown tag".into())),
+        }
+    }
 }
 
 /// The storage a log runs on. Implementations must make `commit` atomic and
@@ -82,6 +126,18 @@ pub trait LogStore: Send + Sync + 'static {
     /// Atomically and durably writes a batch. `batch.first_index` must equal
     /// the stored size.
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError>;
+
+    /// The secret-store record of entry `index`, `None` if it never had
+    /// openings.
+    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError>;
+
+    /// Indices of the entries of `agent` that have (or had) openings.
+    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError>;
+
+    /// Durably replaces the openings of `indices` by shredded records and
+    /// makes the store drop the old bytes; returns the indices that held
+    /// sealed openings (already shredded or absent ones are skipped).
+    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError>;
 }
 
 impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
@@ -97,6 +153,33 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
         (**self).commit(batch)
     }
+    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
+        (**self).openings(index)
+    }
+    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
+        (**self).openings_of_agent(agent)
+    }
+    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
+        (**self).shred_openings(indices, at_ms)
+    }
+}
+
+/// Checks that a batch's openings belong to its entries.
+fn check_openings(batch: &CommitBatch) -> Result<(), StorageError> {
+    let end = batch.first_index + batch.entries.len() as u64;
+    match batch.openings.iter().find(|o| o.index < batch.first_index || o.index >= end) {
+        Some(o) => Err(StorageError::BadBatch(format!("openings for entry {} outside the batch", o.index))),
+        None => Ok(()),
+    }
+}
+
+/// Key of the agent index: `agent ‖ 0x00 ‖ index (u64 big-endian)`.
+fn agent_key(agent: &str, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(agent.len() + 9);
+    k.extend_from_slice(agent.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
 }
 
 /// Checks that `batch.nodes` are exactly the nodes its entries complete, in

@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | `entries` | index `i`, `u64` big-endian | leaf bytes ‖ hashes of the interior nodes leaf `i` completes |
 //! | `meta` | `head` | size, integrated time, signed checkpoint |
+//! | `openings` | index `i`, `u64` big-endian | `0x01 ‖ sealed openings`, or `0x00 ‖ time` once shredded |
+//! | `openings_by_agent` | agent id ‖ `0x00` ‖ index | empty |
 //!
 //! Leaf `i` completes every ancestor whose range ends at `i`:
 //! `trailing_zeros(i + 1)` interior nodes, one on average. Storing them in
@@ -14,7 +16,13 @@
 //! leaf bytes when read.
 //!
 //! A commit is one `WriteBatch` written with `sync = true` (WAL fsync), so
-//! entries, nodes and head become durable together or not at all.
+//! entries, nodes, sealed openings and head become durable together or not
+//! at all.
+//!
+//! Shredding overwrites an entry's openings with a tombstone in a synced
+//! write, then flushes the `openings` memtable and compacts the shredded
+//! keys' range, so the sealed bytes leave the live SST files and, once the
+//! flush retires them, the WAL (`keep_log_file_num` bounds only info logs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,10 +32,14 @@ use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode
 use verifier::hash::{leaf_hash, Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
-use super::{check_nodes, decode_head, encode_head, CommitBatch, LogStore, StorageError, StoredHead};
+use super::{
+    agent_key, check_nodes, check_openings, decode_head, encode_head, CommitBatch, LogStore, OpeningsRecord, StorageError, StoredHead,
+};
 
 const CF_ENTRIES: &str = "entries";
 const CF_META: &str = "meta";
+const CF_OPENINGS: &str = "openings";
+const CF_OPENINGS_BY_AGENT: &str = "openings_by_agent";
 const HEAD_KEY: &[u8] = b"head";
 
 /// A RocksDB-backed store.
@@ -79,7 +91,12 @@ impl RocksStore {
         opts.set_max_background_jobs(2);
         let mut entries = Options::default();
         entries.set_compression_type(DBCompressionType::Lz4);
-        let cfs = vec![ColumnFamilyDescriptor::new(CF_ENTRIES, entries), ColumnFamilyDescriptor::new(CF_META, Options::default())];
+        let cfs = vec![
+            ColumnFamilyDescriptor::new(CF_ENTRIES, entries),
+            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_OPENINGS, Options::default()),
+            ColumnFamilyDescriptor::new(CF_OPENINGS_BY_AGENT, Options::default()),
+        ];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = Self { db, size: AtomicU64::new(0), sync };
         let size = store.head()?.map_or(0, |h| h.size);
@@ -91,7 +108,7 @@ impl RocksStore {
     /// afterwards do not race background compactions (benchmarks, offline
     /// maintenance).
     pub fn compact(&self) -> Result<(), StorageError> {
-        for name in [CF_ENTRIES, CF_META] {
+        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT] {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf).map_err(backend)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
@@ -162,8 +179,16 @@ impl LogStore for RocksStore {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
         check_nodes(batch)?;
+        check_openings(batch)?;
         let (entries, meta) = (self.cf(CF_ENTRIES)?, self.cf(CF_META)?);
         let mut wb = WriteBatch::default();
+        if !batch.openings.is_empty() {
+            let (openings, by_agent) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENINGS_BY_AGENT)?);
+            for o in &batch.openings {
+                wb.put_cf(openings, o.index.to_be_bytes(), OpeningsRecord::Sealed(o.sealed.clone()).to_bytes());
+                wb.put_cf(by_agent, agent_key(&o.agent, o.index), []);
+            }
+        }
         let mut nodes = batch.nodes.iter();
         let mut value = Vec::new();
         for (i, leaf) in batch.entries.iter().enumerate() {
@@ -184,5 +209,56 @@ impl LogStore for RocksStore {
         self.db.write_opt(wb, &wo).map_err(backend)?;
         self.size.store(expected + batch.entries.len() as u64, Ordering::SeqCst);
         Ok(())
+    }
+
+    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
+        match self.db.get_cf(self.cf(CF_OPENINGS)?, index.to_be_bytes()).map_err(backend)? {
+            Some(bytes) => OpeningsRecord::from_bytes(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
+        let cf = self.cf(CF_OPENINGS_BY_AGENT)?;
+        let start = agent_key(agent, 0);
+        let prefix = &start[..start.len() - 8];
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item.map_err(backend)?;
+            if !key.starts_with(prefix) || key.len() != prefix.len() + 8 {
+                break;
+            }
+            out.push(u64::from_be_bytes(key[prefix.len()..].try_into().map_err(|_| StorageError::Corrupt("agent index key".into()))?));
+        }
+        Ok(out)
+    }
+
+    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
+        let cf = self.cf(CF_OPENINGS)?;
+        let mut done = Vec::new();
+        let mut wb = WriteBatch::default();
+        for &i in indices {
+            if let Some(OpeningsRecord::Sealed(_)) = self.openings(i)? {
+                wb.put_cf(cf, i.to_be_bytes(), OpeningsRecord::Shredded { at_ms }.to_bytes());
+                done.push(i);
+            }
+        }
+        if done.is_empty() {
+            return Ok(done);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.sync);
+        self.db.write_opt(wb, &wo).map_err(backend)?;
+        // Drop the sealed bytes from the memtables, WAL and SST files: a WAL
+        // file is deleted only once every column family with data in it is
+        // flushed, so all of them are.
+        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT] {
+            self.db.flush_cf(self.cf(name)?).map_err(backend)?;
+        }
+        let (lo, hi) = (done.iter().min().copied().unwrap_or(0), done.iter().max().copied().unwrap_or(0));
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        self.db.compact_range_cf_opt(cf, Some(lo.to_be_bytes()), Some((hi.saturating_add(1)).to_be_bytes()), &opts);
+        Ok(done)
     }
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
+use verifier::disclosure::DisclosureBundle;
 use verifier::hash::leaf_hash;
 use verifier::proof::{verify_consistency, verify_inclusion};
 use verifier::tiles::{decode_entry_bundle, TileKind, TilePath, TILE_WIDTH};
@@ -50,6 +51,15 @@ enum Command {
         /// The entry's leaf bytes, if the proof carries none.
         #[arg(long)]
         entry: Option<PathBuf>,
+    },
+    /// Verify a disclosure bundle offline: checkpoint, inclusion, revealed
+    /// openings and predicate proofs. Prints exactly what was proven.
+    Disclosure {
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The bundle (JSON, agent-ledger-disclosure/v1).
+        file: PathBuf,
     },
     /// Fetch an entry and its inclusion proof, and verify them locally.
     Entry {
@@ -107,6 +117,7 @@ fn main() -> ExitCode {
         Command::Entry { url, key, index } => check_entry(url, key, *index),
         Command::Monitor { url, key, state } => monitor(url, key, state),
         Command::Audit { url, key } => audit(url, key),
+        Command::Disclosure { key, file } => check_disclosure(key, file),
     };
     match result {
         Ok(Outcome::Verified(value, human)) => {
@@ -191,6 +202,46 @@ fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<O
             ),
         )),
         Err(e) => fail(format!("{e}"), json!({ "proof": text })),
+    }
+}
+
+fn check_disclosure(key: &str, file: &Path) -> anyhow::Result<Outcome> {
+    let verifier = load_key(key)?;
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let bundle = match DisclosureBundle::parse(&bytes) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{e}"), Value::Null),
+    };
+    match verifier::disclosure::verify(&bundle, &verifier, zk::params()) {
+        Ok(v) => {
+            let mut human = format!("entry {} is in {} at size {}", v.index, v.origin, v.tree_size);
+            for (k, value) in &v.public {
+                human.push_str(&format!("\n  public    {k} = {value}"));
+            }
+            for (k, value) in &v.revealed {
+                human.push_str(&format!("\n  revealed  {k} = {value}"));
+            }
+            for s in &v.proven {
+                human.push_str(&format!("\n  proven    {s}"));
+            }
+            for s in &v.proven_at_append {
+                human.push_str(&format!("\n  proven when appended  {s}"));
+            }
+            if !v.undisclosed.is_empty() {
+                human.push_str(&format!("\n  hidden, nothing disclosed: {}", v.undisclosed.join(", ")));
+            }
+            let public: serde_json::Map<String, Value> =
+                v.public.iter().map(|(k, j)| (k.clone(), serde_json::from_str(j).unwrap_or(Value::Null))).collect();
+            Ok(Outcome::Verified(
+                json!({
+                    "index": v.index, "origin": v.origin, "tree_size": v.tree_size, "public": public,
+                    "revealed": v.revealed.iter().map(|(k, x)| json!({"field": k, "value": x})).collect::<Vec<_>>(),
+                    "proven": v.proven, "proven_at_append": v.proven_at_append, "undisclosed": v.undisclosed,
+                }),
+                human,
+            ))
+        }
+        Err(e) => fail(format!("{e}"), Value::Null),
     }
 }
 

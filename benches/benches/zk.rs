@@ -1,0 +1,282 @@
+//! Proving and verification, each against a baseline in the same run:
+//!
+//! * `prove`: a plain single-threaded loop of single 64-bit range proofs
+//!   (the bulletproofs crate as a user would call it) vs. the prover pool on
+//!   every core, for 1, 16 and 256 proofs;
+//! * `aggregate`: one proof over m = 1..16 64-bit values (bare crate):
+//!   proving and verification time, bytes per value;
+//! * `verify`: 64 predicate proofs verified one after another on one core
+//!   vs. `zk::verify_all` on every core;
+//! * `append`: embedded appends (RocksDB, synced) of entries with two hidden
+//!   fields and one predicate vs. the same entries without hidden fields.
+//!
+//! Ratios are printed at the end; docs/PERFORMANCE.md records them.
+
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bulletproofs::{BulletproofGens, PedersenGens, RangeProof};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::SigningKey;
+use ledger_core::store::RocksStore;
+use ledger_core::{Log, LogConfig, Submission};
+use merlin::Transcript;
+use rand::thread_rng;
+use verifier::note::NoteSigner;
+use zk::commit::{Blinding, PedersenCommitment};
+use zk::predicate::{Claim, Predicate};
+use zk::prover::{ProofJob, ProverPool, Witness};
+use zk::PredicateProof;
+
+type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
+
+fn record(totals: &Totals, key: &str, elapsed: Duration, elements: u64) {
+    let mut t = totals.lock().unwrap();
+    let e = t.entry(key.to_owned()).or_default();
+    e.0 += elapsed;
+    e.1 += elements;
+}
+
+fn per_element(totals: &Totals, key: &str) -> Option<f64> {
+    totals.lock().unwrap().get(key).filter(|(_, n)| *n > 0).map(|(d, n)| d.as_secs_f64() / *n as f64)
+}
+
+/// One job: `x ≥ 0`, a single 64-bit range value, the same work as one
+/// bare `prove_single(…, 64)`.
+fn job(value: u64) -> ProofJob {
+    let blinding = Blinding::random(&mut rand_core::OsRng);
+    let commitment = PedersenCommitment::commit(value, &blinding);
+    ProofJob {
+        claims: vec![Claim { field: "x".into(), predicate: Predicate::ge(0), commitment }],
+        witnesses: vec![Witness { value, blinding }],
+    }
+}
+
+fn prove(c: &mut Criterion, totals: &Totals) {
+    let bp = BulletproofGens::new(64, 1);
+    let pc = PedersenGens::default();
+    let pool = ProverPool::new(0).unwrap();
+    let params = zk::params();
+    let mut group = c.benchmark_group("prove");
+    group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    for n in [1usize, 16, 256] {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("bare_loop", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..n {
+                        let blinding = Scalar::random(&mut thread_rng());
+                        let mut t = Transcript::new(b"bench");
+                        RangeProof::prove_single_with_rng(&bp, &pc, &mut t, 1000 + i as u64, &blinding, 64, &mut thread_rng()).unwrap();
+                    }
+                }
+                let elapsed = start.elapsed();
+                record(totals, &format!("bare/{n}"), elapsed, iters * n as u64);
+                elapsed
+            })
+        });
+        let jobs: Vec<ProofJob> = (0..n).map(|i| job(1000 + i as u64)).collect();
+        group.bench_with_input(BenchmarkId::new("pool", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    assert!(pool.prove_all(&jobs, params).iter().all(|p| p.result.is_ok()));
+                }
+                let elapsed = start.elapsed();
+                record(totals, &format!("pool/{n}"), elapsed, iters * n as u64);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn aggregate(c: &mut Criterion, totals: &Totals, bytes: &Mutex<BTreeMap<usize, usize>>) {
+    let bp = BulletproofGens::new(64, 16);
+    let pc = PedersenGens::default();
+    let mut group = c.benchmark_group("aggregate");
+    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    for m in [1usize, 2, 4, 8, 16] {
+        group.throughput(Throughput::Elements(m as u64));
+        let values: Vec<u64> = (0..m as u64).map(|i| 7 + i).collect();
+        let blindings: Vec<Scalar> = (0..m).map(|_| Scalar::random(&mut thread_rng())).collect();
+        group.bench_with_input(BenchmarkId::new("prove", m), &m, |b, &m| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    RangeProof::prove_multiple(&bp, &pc, &mut Transcript::new(b"agg"), &values, &blindings, 64).unwrap();
+                }
+                let elapsed = start.elapsed();
+                record(totals, &format!("agg_prove/{m}"), elapsed, iters * m as u64);
+                elapsed
+            })
+        });
+        let (proof, commitments) = RangeProof::prove_multiple(&bp, &pc, &mut Transcript::new(b"agg"), &values, &blindings, 64).unwrap();
+        bytes.lock().unwrap().insert(m, proof.to_bytes().len());
+        group.bench_with_input(BenchmarkId::new("verify", m), &m, |b, &m| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    proof.verify_multiple(&bp, &pc, &mut Transcript::new(b"agg"), &commitments, 64).unwrap();
+                }
+                let elapsed = start.elapsed();
+                record(totals, &format!("agg_verify/{m}"), elapsed, iters * m as u64);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn verify(c: &mut Criterion, totals: &Totals) {
+    const N: usize = 64;
+    let pool = ProverPool::new(0).unwrap();
+    let params = zk::params();
+    let jobs: Vec<ProofJob> = (0..N).map(|i| job(i as u64)).collect();
+    let proofs: Vec<PredicateProof> = pool.prove_all(&jobs, params).into_iter().map(|p| p.result.unwrap()).collect();
+    let items: Vec<(&PredicateProof, &[Claim])> = proofs.iter().zip(&jobs).map(|(p, j)| (p, j.claims.as_slice())).collect();
+    let mut group = c.benchmark_group("verify");
+    group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500));
+    group.throughput(Throughput::Elements(N as u64));
+    group.bench_function("one_core/64", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                for (p, claims) in &items {
+                    p.verify(claims, params).unwrap();
+                }
+            }
+            let elapsed = start.elapsed();
+            record(totals, "verify_one_core", elapsed, iters * N as u64);
+            elapsed
+        })
+    });
+    group.bench_function("verify_all/64", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                assert!(zk::verify_all(&items, params).iter().all(Result::is_ok));
+            }
+            let elapsed = start.elapsed();
+            record(totals, "verify_all", elapsed, iters * N as u64);
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+fn entries(n: usize, seq: &mut u64, hidden: bool) -> Vec<Submission> {
+    (0..n)
+        .map(|_| {
+            *seq += 1;
+            let body = if hidden {
+                format!(
+                    r#"{{"kind":"action","agent":"spiffe://bench.example/agent/a","action":"pay","resource":"invoices/{seq}",
+                        "hidden":{{"amount":{{"u64":{},"prove":[{{"le":10000}}]}},"customer":{{"str":"customer-{seq}"}}}}}}"#,
+                    *seq % 10_000
+                )
+            } else {
+                format!(
+                    r#"{{"kind":"action","agent":"spiffe://bench.example/agent/a","action":"pay","resource":"invoices/{seq}",
+                        "data":{{"amount":{},"customer":"customer-{seq}"}}}}"#,
+                    *seq % 10_000
+                )
+            };
+            Submission::from_json(body.as_bytes(), 65_535).unwrap()
+        })
+        .collect()
+}
+
+fn append(c: &mut Criterion, totals: &Totals) {
+    const BATCH: usize = 64;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let mut group = c.benchmark_group("append");
+    group.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for hidden in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
+        let signer = NoteSigner::new("bench.example/log", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let config = LogConfig {
+            origin: "bench.example/log".into(),
+            openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[2; 32])),
+            ..LogConfig::default()
+        };
+        let log = Log::open(store, signer, config, None).unwrap();
+        let name = if hidden { "hidden_2_fields_1_predicate" } else { "plain" };
+        let mut seq = 0;
+        group.bench_function(BenchmarkId::new(name, BATCH), |b| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = entries(BATCH, &mut seq, hidden);
+                    let start = Instant::now();
+                    rt.block_on(log.submit(batch)).unwrap();
+                    elapsed += start.elapsed();
+                }
+                record(totals, name, elapsed, iters * BATCH as u64);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let totals = Totals::default();
+    let bytes = Mutex::new(BTreeMap::new());
+    let mut c = Criterion::default().configure_from_args();
+    prove(&mut c, &totals);
+    aggregate(&mut c, &totals, &bytes);
+    verify(&mut c, &totals);
+    append(&mut c, &totals);
+    c.final_summary();
+
+    println!("\ncurve25519-dalek backend: {}; prover threads: {}", zk::curve_backend(), rayon::current_num_threads());
+    let t = |k: &str| per_element(&totals, k);
+    for n in [1, 16, 256] {
+        if let (Some(bare), Some(pool)) = (t(&format!("bare/{n}")), t(&format!("pool/{n}"))) {
+            println!(
+                "prove {n:>3}: bare loop {:.2} ms/proof, pool {:.2} ms/proof, pool throughput = {:.2}x the bare loop",
+                bare * 1e3,
+                pool * 1e3,
+                bare / pool
+            );
+        }
+    }
+    let single_verify = t("agg_verify/1");
+    let bytes = bytes.lock().unwrap();
+    for m in [1, 2, 4, 8, 16] {
+        if let (Some(p), Some(v), Some(sv), Some(b)) =
+            (t(&format!("agg_prove/{m}")), t(&format!("agg_verify/{m}")), single_verify, bytes.get(&m))
+        {
+            let b1 = bytes.get(&1).copied().unwrap_or(1) as f64;
+            println!(
+                "aggregate m={m:>2}: prove {:.2} ms/value, verify {:.3} ms/value = {:.2}x a lone proof's, {} bytes = {:.0} bytes/value = {:.3}x a lone proof's",
+                p * 1e3,
+                v * 1e3,
+                v / sv,
+                b,
+                *b as f64 / m as f64,
+                *b as f64 / m as f64 / b1
+            );
+        }
+    }
+    if let (Some(one), Some(all)) = (t("verify_one_core"), t("verify_all")) {
+        println!("verify 64: one core {:.3} ms/proof, verify_all {:.3} ms/proof = {:.2}x", one * 1e3, all * 1e3, one / all);
+    }
+    if let (Some(plain), Some(hidden)) = (t("plain"), t("hidden_2_fields_1_predicate")) {
+        println!(
+            "append: plain {:.0} entries/s, hidden (2 fields, 1 predicate) {:.0} entries/s = {:.4}x",
+            1.0 / plain,
+            1.0 / hidden,
+            plain / hidden
+        );
+    }
+}

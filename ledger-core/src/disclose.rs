@@ -1,0 +1,232 @@
+//! The prover stage of the append path, disclosures and crypto-shredding.
+//!
+//! Submissions with hidden fields are committed and proven on a dedicated
+//! rayon pool before they reach the sequencer, so the sequencer never
+//! waits on a proof: a batch's pending entries are proven in parallel, and
+//! the async caller awaits the pool's answer. The pool's admission is
+//! bounded ([`LogConfig::prover_queue`](crate::LogConfig)): beyond it
+//! submissions get [`Error::ProverBusy`] (HTTP 503), never unbounded memory.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde_json::Value;
+use tokio::sync::{oneshot, Semaphore};
+use verifier::disclosure::{ClaimsProof, CommittedFields, DisclosureBundle, DisclosureError, Opening};
+use verifier::hash::leaf_hash;
+use verifier::tlog_proof::TlogProof;
+use zk::predicate::Predicate;
+use zk::prover::{ProverPool, Witness};
+
+use crate::entry::{EntryError, NewEntry, Submission};
+use crate::hidden::{parse_openings, PendingEntry};
+use crate::sequencer::Appended;
+use crate::store::OpeningsRecord;
+use crate::{Error, Log};
+
+/// The prover pool and its admission control.
+pub(crate) struct Prover {
+    pool: Arc<ProverPool>,
+    slots: Arc<Semaphore>,
+    capacity: usize,
+    depth: Arc<AtomicUsize>,
+}
+
+impl Prover {
+    pub fn new(threads: usize, capacity: usize) -> Result<Self, Error> {
+        let pool = ProverPool::new(threads).map_err(|e| Error::Config(e.to_string()))?;
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+        Ok(Self { pool: Arc::new(pool), slots: Arc::new(Semaphore::new(capacity)), capacity, depth: Arc::new(AtomicUsize::new(0)) })
+    }
+}
+
+/// What to disclose about one entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DisclosureRequest {
+    /// Hidden fields to reveal (value and salt or blinding).
+    pub reveal: Vec<String>,
+    /// Predicates to prove about hidden integers that stay hidden.
+    pub prove: Vec<(String, Predicate)>,
+}
+
+/// Whose openings to shred.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShredTarget {
+    /// One entry.
+    Entry(u64),
+    /// Every entry of one agent.
+    Agent(String),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Log {
+    /// Prover threads.
+    pub fn prover_threads(&self) -> usize {
+        self.prover.pool.threads()
+    }
+
+    /// Entries waiting for or in the prover.
+    pub fn prover_queue_depth(&self) -> usize {
+        self.prover.depth.load(Ordering::Relaxed)
+    }
+
+    /// Appends submissions atomically at contiguous indices, committing and
+    /// proving hidden fields first (in parallel on the prover pool).
+    pub async fn submit(&self, submissions: Vec<Submission>) -> Result<Vec<Appended>, Error> {
+        let mut ready = Vec::with_capacity(submissions.len());
+        let mut pending = Vec::new();
+        for (i, s) in submissions.into_iter().enumerate() {
+            match s {
+                Submission::Ready(e) => ready.push(Some(e)),
+                Submission::Pending(p) => {
+                    ready.push(None);
+                    pending.push((i, p));
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let (positions, jobs): (Vec<usize>, Vec<PendingEntry>) = pending.into_iter().unzip();
+            for (i, entry) in positions.into_iter().zip(self.commit_pending(jobs).await?) {
+                ready[i] = Some(entry);
+            }
+        }
+        self.append(ready.into_iter().flatten().collect()).await
+    }
+
+    /// Commits and proves pending entries on the prover pool, in parallel.
+    pub async fn commit_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
+        let n = jobs.len();
+        let retry_after = self.shared.config.retry_after;
+        if n > self.prover.capacity {
+            return Err(Error::TooManyHidden { entries: n, max: self.prover.capacity });
+        }
+        let permit = Arc::clone(&self.prover.slots).try_acquire_many_owned(n as u32).map_err(|_| Error::ProverBusy { retry_after })?;
+        self.prover.depth.fetch_add(n, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let (pool, depth, observer) = (Arc::clone(&self.prover.pool), Arc::clone(&self.prover.depth), self.shared.observer.clone());
+        self.prover.pool.spawn(move || {
+            let results: Vec<Result<NewEntry, EntryError>> = pool.install(|| {
+                jobs.into_par_iter()
+                    .map(|job| {
+                        let started = Instant::now();
+                        let result = job.commit(zk::params());
+                        if let Some(obs) = &observer {
+                            obs.proved(started.elapsed());
+                        }
+                        depth.fetch_sub(1, Ordering::Relaxed);
+                        result
+                    })
+                    .collect()
+            });
+            drop(permit);
+            let _ = tx.send(results);
+        });
+        let results = rx.await.map_err(|_| Error::ShuttingDown)?;
+        results.into_iter().map(|r| r.map_err(Error::from)).collect()
+    }
+
+    /// Builds a disclosure bundle for entry `index`: its tlog-proof against
+    /// the latest checkpoint, the openings of `request.reveal`, and one
+    /// aggregated proof of `request.prove`, made now from the stored
+    /// openings.
+    pub async fn disclose(&self, index: u64, request: &DisclosureRequest) -> Result<DisclosureBundle, Error> {
+        let head = self.head();
+        let leaf = self.entry(index)?;
+        let value: Value = serde_json::from_slice(&leaf).map_err(|e| Error::Entry(EntryError::Json(e.to_string())))?;
+        let obj = value.as_object().ok_or_else(|| Error::Entry(EntryError::Shape("stored leaf is not an object".into())))?;
+        let fields = CommittedFields::from_leaf(obj)?.ok_or(Error::NoHiddenFields { index })?;
+        if request.prove.len() > zk::MAX_CLAIMS {
+            return Err(Error::Entry(EntryError::Hidden(format!("a disclosure proves at most {} predicates", zk::MAX_CLAIMS))));
+        }
+        for name in &request.reveal {
+            if !fields.fields.contains_key(name) {
+                return Err(DisclosureError::UnknownField(name.clone()).into());
+            }
+        }
+        let claims = fields.claims(&request.prove)?;
+        let mut revealed = BTreeMap::new();
+        let mut proofs = Vec::new();
+        if !request.reveal.is_empty() || !claims.is_empty() {
+            let openings = self.openings(index, &leaf)?;
+            for name in &request.reveal {
+                let opening = openings.get(name).ok_or_else(|| missing_opening(index, name))?;
+                revealed.insert(name.clone(), opening.clone());
+            }
+            if !claims.is_empty() {
+                let witnesses = claims
+                    .iter()
+                    .map(|c| match openings.get(&c.field) {
+                        Some(Opening::U64 { value, blinding }) => Ok(Witness { value: *value, blinding: blinding.clone() }),
+                        _ => Err(missing_opening(index, &c.field)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let proof = self.prove_on_pool(claims.clone(), witnesses).await?;
+                proofs.push(ClaimsProof { claims: request.prove.clone(), proof });
+            }
+        }
+        let hashes = self.inclusion_proof(index, head.size)?;
+        let tlog_proof = TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() };
+        Ok(DisclosureBundle { tlog_proof, revealed, proofs })
+    }
+
+    async fn prove_on_pool(&self, claims: Vec<zk::predicate::Claim>, witnesses: Vec<Witness>) -> Result<zk::PredicateProof, Error> {
+        let retry_after = self.shared.config.retry_after;
+        let permit = Arc::clone(&self.prover.slots).try_acquire_owned().map_err(|_| Error::ProverBusy { retry_after })?;
+        let (tx, rx) = oneshot::channel();
+        let observer = self.shared.observer.clone();
+        self.prover.pool.spawn(move || {
+            let proved = zk::prover::timed(|| zk::prover::prove(&claims, &witnesses, zk::params()));
+            if let Some(obs) = &observer {
+                obs.proved(proved.latency);
+            }
+            drop(permit);
+            let _ = tx.send(proved.result);
+        });
+        rx.await.map_err(|_| Error::ShuttingDown)?.map_err(|e| Error::Entry(EntryError::Predicate(e)))
+    }
+
+    /// Decrypts the stored openings of entry `index` (leaf bytes `leaf`).
+    fn openings(&self, index: u64, leaf: &[u8]) -> Result<BTreeMap<String, Opening>, Error> {
+        match self.shared.store.openings(index)? {
+            None => Err(Error::NoOpenings { index }),
+            Some(OpeningsRecord::Shredded { at_ms }) => Err(Error::OpeningsShredded { index, at_ms }),
+            Some(OpeningsRecord::Sealed(sealed)) => {
+                let key = self.shared.config.openings_key.as_ref().ok_or_else(|| Error::Config("no openings key is configured".into()))?;
+                let plain = key
+                    .open(index, &leaf_hash(leaf), &sealed)
+                    .map_err(|e| Error::Storage(crate::store::StorageError::Corrupt(e.to_string())))?;
+                Ok(parse_openings(&plain)?)
+            }
+        }
+    }
+
+    /// Erases openings; the log, its proofs and bundles already issued stay
+    /// valid. Returns the entries whose openings were erased now (entries
+    /// already shredded are skipped, so repeating a request is harmless).
+    pub fn shred(&self, target: &ShredTarget) -> Result<Vec<u64>, Error> {
+        let indices = match target {
+            ShredTarget::Entry(index) => {
+                let size = self.head().size;
+                if *index >= size {
+                    return Err(Error::IndexBeyondTree { index: *index, size });
+                }
+                if self.shared.store.openings(*index)?.is_none() {
+                    return Err(Error::NoOpenings { index: *index });
+                }
+                vec![*index]
+            }
+            ShredTarget::Agent(agent) => self.shared.store.openings_of_agent(agent)?,
+        };
+        Ok(self.shared.store.shred_openings(&indices, now_ms())?)
+    }
+}
+
+fn missing_opening(index: u64, field: &str) -> Error {
+    Error::Storage(crate::store::StorageError::Corrupt(format!("stored openings of entry {index} lack field {field:?}")))
+}

@@ -1,0 +1,251 @@
+//! Hidden fields end to end on the RocksDB store: commit and prove on
+//! append, disclose (reveal and prove on demand), verify the bundle as an
+//! offline auditor would, survive restarts, and crypto-shred.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use ledger_core::hidden::OpeningsKey;
+use ledger_core::store::{LogStore, OpeningsRecord, RocksStore};
+use ledger_core::{DisclosureRequest, Error, Log, LogConfig, ShredTarget, Submission};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use verifier::disclosure::{self, DisclosureBundle, DisclosureError};
+use verifier::note::{NoteSigner, NoteVerifier};
+use zk::predicate::Predicate;
+
+const ORIGIN: &str = "hidden.example/log";
+const BILLING: &str = "spiffe://example.org/agent/billing";
+const OTHER: &str = "spiffe://example.org/agent/other";
+
+fn submission(agent: &str, amount: u64, customer: &str) -> Submission {
+    let body = format!(
+        r#"{{"kind":"action","agent":"{agent}","action":"pay","resource":"invoices/7",
+            "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":10000}}]}},"customer":{{"str":"{customer}"}}}}}}"#
+    );
+    Submission::from_json(body.as_bytes(), 65535).unwrap()
+}
+
+fn signer() -> NoteSigner {
+    NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[6; 32])).unwrap()
+}
+
+fn open(dir: &Path) -> (Log, Arc<RocksStore>) {
+    let store = Arc::new(RocksStore::open(dir).unwrap());
+    let config = LogConfig { origin: ORIGIN.into(), openings_key: Some(OpeningsKey::from_bytes(&[8; 32])), ..LogConfig::default() };
+    (Log::open(store.clone(), signer(), config, None).unwrap(), store)
+}
+
+fn verify(bundle: &DisclosureBundle) -> Result<disclosure::VerifiedDisclosure, DisclosureError> {
+    // Round-trip through the JSON document an auditor receives.
+    let text = serde_json::to_vec(&bundle.to_json()).unwrap();
+    let parsed = DisclosureBundle::parse(&text)?;
+    disclosure::verify(&parsed, &NoteVerifier::new(signer().verifier_key()), zk::params())
+}
+
+fn request(reveal: &[&str], prove: &[(&str, Predicate)]) -> DisclosureRequest {
+    DisclosureRequest {
+        reveal: reveal.iter().map(|s| s.to_string()).collect(),
+        prove: prove.iter().map(|(f, p)| (f.to_string(), *p)).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_disclose_restart_and_shred() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, store) = open(dir.path());
+    let done = log.submit(vec![submission(BILLING, 1250, "ACME"), submission(OTHER, 99, "Globex")]).await.unwrap();
+    assert_eq!((done[0].index, done[1].index), (0, 1));
+
+    // The leaf holds commitments and the append-time proof, not the values.
+    let leaf = String::from_utf8(log.entry(0).unwrap()).unwrap();
+    assert!(!leaf.contains("1250") && !leaf.contains("ACME"), "{leaf}");
+    assert!(leaf.contains(r#""predicates":{"claims":[{"field":"amount","le":10000}]"#), "{leaf}");
+    ledger_core::Leaf::decode(leaf.as_bytes()).unwrap();
+
+    let bundle =
+        log.disclose(0, &request(&["customer"], &[("amount", Predicate::ge(1000)), ("amount", Predicate::le(5000))])).await.unwrap();
+    let v = verify(&bundle).unwrap();
+    assert_eq!(v.revealed, vec![("customer".to_string(), "ACME".to_string())]);
+    assert_eq!(v.proven, vec!["amount ≥ 1000", "amount ≤ 5000"]);
+    assert_eq!(v.proven_at_append, vec!["amount ≤ 10000"]);
+    assert!(v.undisclosed.is_empty());
+    let text = serde_json::to_string(&bundle.to_json()).unwrap();
+    assert!(!text.contains("1250"), "the bundle leaks the hidden amount");
+
+    // Restart: openings survive and disclose the same values.
+    drop(log);
+    drop(store);
+    let (log, store) = open(dir.path());
+    let again = log.disclose(0, &request(&["amount"], &[])).await.unwrap();
+    assert_eq!(verify(&again).unwrap().revealed, vec![("amount".to_string(), "1250".to_string())]);
+
+    // Shred entry 0: the sealed bytes leave every file of the store.
+    let OpeningsRecord::Sealed(sealed) = store.openings(0).unwrap().unwrap() else { panic!("not sealed") };
+    assert_eq!(log.shred(&ShredTarget::Entry(0)).unwrap(), vec![0]);
+    assert_eq!(log.shred(&ShredTarget::Entry(0)).unwrap(), Vec::<u64>::new(), "shredding is idempotent");
+    assert!(!files_contain(dir.path(), &sealed[1..33]), "sealed openings still on disk after shredding");
+    assert!(matches!(log.disclose(0, &request(&["customer"], &[])).await, Err(Error::OpeningsShredded { index: 0, .. })));
+    assert!(matches!(log.disclose(0, &request(&[], &[("amount", Predicate::le(1))])).await, Err(Error::OpeningsShredded { .. })));
+    // What needs no openings still works, and old bundles still verify.
+    verify(&log.disclose(0, &request(&[], &[])).await.unwrap()).unwrap();
+    verify(&bundle).unwrap();
+    verify(&log.disclose(1, &request(&["customer"], &[])).await.unwrap()).unwrap();
+
+    // Shredded stays shredded across a restart; shredding by agent.
+    drop(log);
+    drop(store);
+    let (log, _store) = open(dir.path());
+    assert!(matches!(log.disclose(0, &request(&["amount"], &[])).await, Err(Error::OpeningsShredded { .. })));
+    assert_eq!(log.shred(&ShredTarget::Agent(OTHER.into())).unwrap(), vec![1]);
+    assert!(matches!(log.disclose(1, &request(&["amount"], &[])).await, Err(Error::OpeningsShredded { .. })));
+    assert_eq!(log.head().size, 2, "shredding never changes the log");
+}
+
+fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            return files_contain(&path, needle);
+        }
+        std::fs::read(&path).map(|bytes| bytes.windows(needle.len()).any(|w| w == needle)).unwrap_or(false)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn false_predicates_and_bad_requests_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _store) = open(dir.path());
+    let err = log.submit(vec![submission(BILLING, 10_001, "ACME")]).await.unwrap_err();
+    assert!(matches!(err, Error::Entry(ledger_core::entry::EntryError::Predicate(zk::ZkError::PredicateFalse { .. }))), "{err:?}");
+    // A batch with one false predicate appends nothing.
+    let err = log.submit(vec![submission(BILLING, 5, "A"), submission(BILLING, 20_000, "B")]).await.unwrap_err();
+    assert!(matches!(err, Error::Entry(_)));
+    assert_eq!(log.head().size, 0);
+
+    log.submit(vec![submission(BILLING, 1250, "ACME")]).await.unwrap();
+    let plain =
+        Submission::from_json(format!(r#"{{"kind":"action","agent":"{BILLING}","action":"a","resource":"r"}}"#).as_bytes(), 65535).unwrap();
+    log.submit(vec![plain]).await.unwrap();
+    type Case = (DisclosureRequest, fn(&Error) -> bool);
+    let cases: Vec<Case> = vec![
+        (request(&["nope"], &[]), |e| matches!(e, Error::Disclosure(DisclosureError::UnknownField(_)))),
+        (request(&[], &[("customer", Predicate::le(3))]), |e| matches!(e, Error::Disclosure(DisclosureError::NotAnInteger(_)))),
+        (request(&[], &[("amount", Predicate::le(1000))]), |e| {
+            matches!(e, Error::Entry(ledger_core::entry::EntryError::Predicate(zk::ZkError::PredicateFalse { .. })))
+        }),
+    ];
+    for (req, check) in cases {
+        let err = log.disclose(0, &req).await.unwrap_err();
+        assert!(check(&err), "{req:?}: {err:?}");
+    }
+    assert!(matches!(log.disclose(1, &request(&[], &[])).await, Err(Error::NoHiddenFields { index: 1 })));
+    assert!(matches!(log.disclose(2, &request(&[], &[])).await, Err(Error::IndexBeyondTree { .. })));
+    assert!(matches!(log.shred(&ShredTarget::Entry(1)), Err(Error::NoOpenings { index: 1 })));
+    assert_eq!(log.head().size, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_bundles_fail_with_precise_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _store) = open(dir.path());
+    log.submit(vec![submission(BILLING, 1250, "ACME"), submission(OTHER, 7, "X")]).await.unwrap();
+    let bundle = log.disclose(0, &request(&["customer", "amount"], &[("amount", Predicate::le(2000))])).await.unwrap();
+    let good = bundle.to_json();
+    verify(&bundle).unwrap();
+
+    type Tamper = (&'static str, fn(&mut serde_json::Value), fn(&DisclosureError) -> bool);
+    let cases: Vec<Tamper> = vec![
+        (
+            "revealed value",
+            |b| b["revealed"]["customer"]["str"] = "ACNE".into(),
+            |e| matches!(e, DisclosureError::OpeningMismatch(f) if f == "customer"),
+        ),
+        (
+            "revealed amount",
+            |b| b["revealed"]["amount"]["u64"] = 1251.into(),
+            |e| matches!(e, DisclosureError::OpeningMismatch(f) if f == "amount"),
+        ),
+        (
+            "salt",
+            |b| b["revealed"]["customer"]["salt"] = "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            |e| matches!(e, DisclosureError::OpeningMismatch(_)),
+        ),
+        (
+            "proof bytes",
+            |b| flip_b64(&mut b["proofs"][0]["proof"], 40),
+            |e| matches!(e, DisclosureError::ProofInvalid { .. } | DisclosureError::Malformed(_)),
+        ),
+        ("claimed bound", |b| b["proofs"][0]["claims"][0]["le"] = 1999.into(), |e| matches!(e, DisclosureError::ProofInvalid { .. })),
+        ("claimed field", |b| b["proofs"][0]["claims"][0]["field"] = "customer".into(), |e| matches!(e, DisclosureError::NotAnInteger(_))),
+        (
+            "commitment in the entry",
+            |b| tamper_leaf(b, |p| p.replace("\"hidden\":{\"amount\":{\"u64\":\"", "\"hidden\":{\"amount\":{\"u64\":\"A")),
+            |e| matches!(e, DisclosureError::TlogProof(_) | DisclosureError::Leaf(_)),
+        ),
+        (
+            "inclusion path",
+            |b| tamper_text(b, flip_first_hash),
+            |e| matches!(e, DisclosureError::TlogProof(verifier::tlog_proof::TlogProofError::Inclusion(_))),
+        ),
+        (
+            "checkpoint",
+            |b| tamper_text(b, |p| p.replacen("\n2\n", "\n3\n", 1)),
+            |e| matches!(e, DisclosureError::TlogProof(verifier::tlog_proof::TlogProofError::Checkpoint(_))),
+        ),
+        ("index", |b| b["index"] = 1.into(), |e| matches!(e, DisclosureError::Malformed(_))),
+    ];
+    for (name, tamper, expected) in cases {
+        let mut doc = good.clone();
+        tamper(&mut doc);
+        let result = DisclosureBundle::parse(&serde_json::to_vec(&doc).unwrap())
+            .and_then(|b| disclosure::verify(&b, &NoteVerifier::new(signer().verifier_key()), zk::params()));
+        let err = result.expect_err(name);
+        assert!(expected(&err), "{name}: {err:?}");
+    }
+}
+
+fn flip_b64(v: &mut serde_json::Value, at: usize) {
+    let mut s: Vec<u8> = v.as_str().unwrap().bytes().collect();
+    s[at] = if s[at] == b'A' { b'B' } else { b'A' };
+    *v = String::from_utf8(s).unwrap().into();
+}
+
+fn tamper_text(b: &mut serde_json::Value, f: fn(&str) -> String) {
+    b["tlog_proof"] = f(b["tlog_proof"].as_str().unwrap()).into();
+}
+
+fn tamper_leaf(b: &mut serde_json::Value, f: fn(&str) -> String) {
+    // The tlog-proof's extra line is the base64 leaf: decode, edit, re-encode.
+    use base64::Engine as _;
+    let text = b["tlog_proof"].as_str().unwrap().to_string();
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let extra = lines.iter().position(|l| l.starts_with("extra ")).unwrap();
+    let leaf = base64::engine::general_purpose::STANDARD.decode(&lines[extra][6..]).unwrap();
+    let edited = f(std::str::from_utf8(&leaf).unwrap());
+    assert_ne!(edited.as_bytes(), leaf.as_slice());
+    lines[extra] = format!("extra {}", base64::engine::general_purpose::STANDARD.encode(edited));
+    b["tlog_proof"] = lines.join("\n").into();
+}
+
+fn flip_first_hash(text: &str) -> String {
+    // Proof hashes are the base64 lines after "index N".
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let at = lines.iter().position(|l| l.starts_with("index ")).unwrap() + 1;
+    let mut bytes: Vec<u8> = lines[at].bytes().collect();
+    bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
+    lines[at] = String::from_utf8(bytes).unwrap();
+    lines.join("\n")
+}
+
+#[test]
+fn committing_is_deterministic_given_the_rng() {
+    let leaf = |seed: u8| {
+        let Submission::Pending(p) = submission(BILLING, 1250, "ACME") else { panic!("expected hidden fields") };
+        p.commit_with_rng(&mut ChaCha20Rng::from_seed([seed; 32]), zk::params()).unwrap().to_leaf(1)
+    };
+    assert_eq!(leaf(1), leaf(1));
+    assert_ne!(leaf(1), leaf(2));
+}

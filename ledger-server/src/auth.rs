@@ -1,0 +1,77 @@
+//! Admin authentication: a bearer token compared in constant time.
+//!
+//! The token comes from `LEDGER_ADMIN_TOKEN`, else from the token file
+//! (`<data-dir>/admin.token` by default), which is generated with 32 random
+//! bytes and mode 0600 on first start (and printed once). A server built
+//! without a token (tests) has no admin routes: they answer 403.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// The admin bearer token.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl AdminToken {
+    /// A token from its text; tokens shorter than 16 characters are refused.
+    pub fn new(token: impl Into<String>) -> Result<Self, String> {
+        let token = token.into().trim().to_owned();
+        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the admin token must be at least 16 printable ASCII characters".into());
+        }
+        Ok(Self(token))
+    }
+
+    /// Whether `presented` is this token (constant time in its contents).
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        a.len() == b.len() && bool::from(a.ct_eq(b))
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against the admin token.
+pub fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = token else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "admin_disabled", "this server has no admin token; admin routes are disabled"));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    match presented {
+        Some(p) if token.matches(p.trim()) => Ok(()),
+        Some(_) => Err(unauthorized("the admin token is not valid")),
+        None => Err(unauthorized("admin route: send Authorization: Bearer <admin token>")),
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"agent-ledger-admin\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_checks() {
+        let t = AdminToken::new("0123456789abcdef-token").unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(require_admin(Some(&t), &h).unwrap_err().status(), StatusCode::UNAUTHORIZED);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef-tokeX"));
+        assert_eq!(require_admin(Some(&t), &h).unwrap_err().code(), "unauthorized");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef-token"));
+        assert!(require_admin(Some(&t), &h).is_ok());
+        assert_eq!(require_admin(None, &h).unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert!(AdminToken::new("short").is_err());
+    }
+}

@@ -1,0 +1,457 @@
+//! Hidden fields as they appear in a leaf, and disclosure bundles
+//! (docs/FORMAT.md, "Hidden fields" and "Disclosure bundles").
+//!
+//! A leaf with hidden fields carries only commitments, plus at most one
+//! aggregated predicate proof made when the entry was appended:
+//!
+//! ```json
+//! "hidden": {"amount": {"u64": "<commitment>"}, "customer": {"str": "<digest>"}},
+//! "predicates": {"claims": [{"field": "amount", "le": 10000}], "proof": "<predicate proof>"}
+//! ```
+//!
+//! (binary values are base64url without padding). A disclosure bundle is
+//! one JSON document that anyone holding the log's public key can check with
+//! no network: the tlog-proof (entry bytes, inclusion path, signed
+//! checkpoint), the openings of the revealed fields, and predicate proofs
+//! about fields that stay hidden.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
+use zk::predicate::{Claim, Predicate};
+use zk::{PredicateProof, ZkError, ZkParams};
+
+use crate::note::NoteVerifier;
+use crate::tlog_proof::{TlogProof, TlogProofError};
+
+/// The `format` member of a disclosure bundle.
+pub const BUNDLE_FORMAT: &str = "agent-ledger-disclosure/v1";
+
+/// Largest integer a JSON number may carry here (I-JSON, RFC 7493).
+pub const MAX_JSON_INT: u64 = (1 << 53) - 1;
+
+/// Why hidden fields or a disclosure bundle were rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisclosureError {
+    /// The bundle is not the expected JSON document.
+    #[error("malformed disclosure bundle: {0}")]
+    Malformed(&'static str),
+    /// The entry's hidden fields or predicates are malformed.
+    #[error("malformed hidden fields in the entry: {0}")]
+    Leaf(String),
+    /// The tlog-proof (checkpoint signature or inclusion) failed.
+    #[error("entry is not proven in the log: {0}")]
+    TlogProof(#[from] TlogProofError),
+    /// A field named by the bundle is not hidden in the entry.
+    #[error("field {0:?} is not a hidden field of the entry")]
+    UnknownField(String),
+    /// A predicate about a field that is not a hidden integer.
+    #[error("field {0:?} is not a hidden u64; predicates apply to u64 fields")]
+    NotAnInteger(String),
+    /// A revealed value (or its salt or blinding) does not open the
+    /// commitment in the entry.
+    #[error("revealed {0:?} does not match its commitment in the entry")]
+    OpeningMismatch(String),
+    /// A predicate proof failed.
+    #[error("predicate proof for [{claims}] does not verify: {reason}")]
+    ProofInvalid {
+        /// The claims the proof was for.
+        claims: String,
+        /// Why.
+        reason: ZkError,
+    },
+}
+
+fn leaf_err(msg: impl Into<String>) -> DisclosureError {
+    DisclosureError::Leaf(msg.into())
+}
+
+/// A hidden field's commitment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commitment {
+    /// Pedersen commitment to an integer.
+    U64(PedersenCommitment),
+    /// Salted SHA-256 (SD-JWT) commitment to a string.
+    Str(HashCommitment),
+}
+
+/// The opening of a hidden field: what reveals it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opening {
+    /// An integer and its blinding factor.
+    U64 {
+        /// The value.
+        value: u64,
+        /// The blinding factor.
+        blinding: Blinding,
+    },
+    /// A string and its salt.
+    Str {
+        /// The value.
+        value: String,
+        /// The salt.
+        salt: Salt,
+    },
+}
+
+impl Opening {
+    /// JSON form: `{"u64": 1250, "blinding": "…"}` or `{"str": "ACME", "salt": "…"}`.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        match self {
+            Self::U64 { value, blinding } => {
+                m.insert("u64".into(), Value::from(*value));
+                m.insert("blinding".into(), Value::from(URL_SAFE_NO_PAD.encode(blinding.to_bytes())));
+            }
+            Self::Str { value, salt } => {
+                m.insert("str".into(), Value::from(value.as_str()));
+                m.insert("salt".into(), Value::from(salt.to_base64()));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// Parses [`Opening::to_json`].
+    pub fn from_json(v: &Value) -> Result<Self, &'static str> {
+        let obj = v.as_object().ok_or("an opening must be an object")?;
+        if obj.len() != 2 {
+            return Err("an opening has exactly two members");
+        }
+        if let Some(value) = obj.get("u64") {
+            let value = value.as_u64().ok_or("\"u64\" must be a non-negative integer")?;
+            let b = obj.get("blinding").and_then(Value::as_str).ok_or("\"blinding\" must be a string")?;
+            let bytes = URL_SAFE_NO_PAD.decode(b).map_err(|_| "\"blinding\" must be base64url")?;
+            let blinding = Blinding::from_bytes(&bytes).map_err(|_| "\"blinding\" must be a canonical scalar")?;
+            Ok(Self::U64 { value, blinding })
+        } else if let Some(value) = obj.get("str") {
+            let value = value.as_str().ok_or("\"str\" must be a string")?.to_string();
+            let s = obj.get("salt").and_then(Value::as_str).ok_or("\"salt\" must be a string")?;
+            let salt = Salt::from_base64(s).map_err(|_| "\"salt\" must be base64url of 16 bytes")?;
+            Ok(Self::Str { value, salt })
+        } else {
+            Err("an opening holds \"u64\" or \"str\"")
+        }
+    }
+
+    /// Whether this opens `commitment` of field `name`.
+    pub fn opens(&self, name: &str, commitment: &Commitment) -> bool {
+        match (self, commitment) {
+            (Self::U64 { value, blinding }, Commitment::U64(c)) => c.is_opened_by(*value, blinding),
+            (Self::Str { value, salt }, Commitment::Str(c)) => c.is_opened_by(salt, name, value),
+            _ => false,
+        }
+    }
+
+    /// The value as text.
+    pub fn value_text(&self) -> String {
+        match self {
+            Self::U64 { value, .. } => value.to_string(),
+            Self::Str { value, .. } => value.clone(),
+        }
+    }
+}
+
+/// Parses a predicate object (`{"le": n}`, `{"ge": n}` or both) for `field`.
+pub fn predicate_from_json(field: &str, obj: &Map<String, Value>, extra_allowed: &[&str]) -> Result<Predicate, String> {
+    if let Some(k) = obj.keys().find(|k| !["le", "ge"].contains(&k.as_str()) && !extra_allowed.contains(&k.as_str())) {
+        return Err(format!("unexpected member {k:?} in a predicate on {field:?}; use \"le\" and/or \"ge\""));
+    }
+    let bound = |k: &str| -> Result<Option<u64>, String> {
+        match obj.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= MAX_JSON_INT)
+                .map(Some)
+                .ok_or_else(|| format!("\"{k}\" in a predicate on {field:?} must be an integer in 0..=2^53-1")),
+        }
+    };
+    match (bound("ge")?, bound("le")?) {
+        (None, None) => Err(format!("a predicate on {field:?} needs \"le\", \"ge\" or both")),
+        (Some(lo), None) => Ok(Predicate::ge(lo)),
+        (None, Some(hi)) => Ok(Predicate::le(hi)),
+        (Some(lo), Some(hi)) => Predicate::between(field, lo, hi).map_err(|e| e.to_string()),
+    }
+}
+
+/// A claim's JSON form: `{"field": "amount", "le": 10000}` (and/or `"ge"`).
+pub fn claim_to_json(field: &str, p: &Predicate) -> Value {
+    let mut m = Map::new();
+    m.insert("field".into(), Value::from(field));
+    if p.lo != 0 || p.hi == u64::MAX {
+        m.insert("ge".into(), Value::from(p.lo));
+    }
+    if p.hi != u64::MAX {
+        m.insert("le".into(), Value::from(p.hi));
+    }
+    Value::Object(m)
+}
+
+/// Parses [`claim_to_json`].
+pub fn claim_from_json(v: &Value) -> Result<(String, Predicate), String> {
+    let obj = v.as_object().ok_or("a claim must be an object")?;
+    let field = obj.get("field").and_then(Value::as_str).ok_or("a claim needs a string \"field\"")?;
+    Ok((field.to_string(), predicate_from_json(field, obj, &["field"])?))
+}
+
+/// Claims and their aggregated proof, as JSON: `{"claims": […], "proof": "…"}`.
+#[derive(Clone, Debug)]
+pub struct ClaimsProof {
+    /// `(field, predicate)` in proof order.
+    pub claims: Vec<(String, Predicate)>,
+    /// The proof.
+    pub proof: PredicateProof,
+}
+
+impl ClaimsProof {
+    /// JSON form.
+    pub fn to_json(&self) -> Value {
+        let claims = self.claims.iter().map(|(f, p)| claim_to_json(f, p)).collect();
+        let mut m = Map::new();
+        m.insert("claims".into(), Value::Array(claims));
+        m.insert("proof".into(), Value::from(URL_SAFE_NO_PAD.encode(self.proof.to_bytes())));
+        Value::Object(m)
+    }
+
+    /// Parses [`ClaimsProof::to_json`].
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let obj = v.as_object().ok_or("predicates must be an object")?;
+        if obj.len() != 2 {
+            return Err("predicates hold exactly \"claims\" and \"proof\"".into());
+        }
+        let claims = obj
+            .get("claims")
+            .and_then(Value::as_array)
+            .ok_or("\"claims\" must be an array")?
+            .iter()
+            .map(claim_from_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        let text = obj.get("proof").and_then(Value::as_str).ok_or("\"proof\" must be a string")?;
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| "\"proof\" must be base64url")?;
+        let proof = PredicateProof::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        Ok(Self { claims, proof })
+    }
+
+    /// The claims as text, e.g. `amount ≤ 10000, age ≥ 18`.
+    pub fn describe(&self) -> String {
+        self.claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Verifies the proof against the commitments of `fields`.
+    pub fn verify(&self, fields: &CommittedFields, params: &ZkParams) -> Result<(), DisclosureError> {
+        let claims = fields.claims(&self.claims)?;
+        self.proof.verify(&claims, params).map_err(|reason| DisclosureError::ProofInvalid { claims: self.describe(), reason })
+    }
+}
+
+/// The hidden fields of a leaf: commitments by name, and the predicates
+/// proven at append time.
+#[derive(Clone, Debug)]
+pub struct CommittedFields {
+    /// Commitments by field name.
+    pub fields: BTreeMap<String, Commitment>,
+    /// Claims proven when the entry was appended.
+    pub predicates: Option<ClaimsProof>,
+}
+
+impl CommittedFields {
+    /// Reads `hidden` and `predicates` from a leaf object; `None` when the
+    /// entry has no hidden fields.
+    pub fn from_leaf(leaf: &Map<String, Value>) -> Result<Option<Self>, DisclosureError> {
+        let Some(hidden) = leaf.get("hidden") else {
+            return match leaf.get("predicates") {
+                Some(_) => Err(leaf_err("\"predicates\" without \"hidden\"")),
+                None => Ok(None),
+            };
+        };
+        let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
+        if hidden.is_empty() {
+            return Err(leaf_err("\"hidden\" must not be empty"));
+        }
+        let mut fields = BTreeMap::new();
+        for (name, c) in hidden {
+            let c = c
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .ok_or_else(|| leaf_err(format!("commitment of {name:?} must be an object with one member")))?;
+            let decode = |v: &Value| {
+                v.as_str()
+                    .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+                    .ok_or_else(|| leaf_err(format!("commitment of {name:?} must be base64url")))
+            };
+            let commitment = if let Some(v) = c.get("u64") {
+                Commitment::U64(PedersenCommitment::from_bytes(&decode(v)?).map_err(|e| leaf_err(format!("{name:?}: {e}")))?)
+            } else if let Some(v) = c.get("str") {
+                Commitment::Str(HashCommitment::from_bytes(&decode(v)?).map_err(|e| leaf_err(format!("{name:?}: {e}")))?)
+            } else {
+                return Err(leaf_err(format!("commitment of {name:?} must be \"u64\" or \"str\"")));
+            };
+            fields.insert(name.clone(), commitment);
+        }
+        let mut out = Self { fields, predicates: None };
+        if let Some(p) = leaf.get("predicates") {
+            let proof = ClaimsProof::from_json(p).map_err(leaf_err)?;
+            out.claims(&proof.claims).map_err(|e| leaf_err(e.to_string()))?;
+            out.predicates = Some(proof);
+        }
+        Ok(Some(out))
+    }
+
+    /// The `hidden` member's JSON value.
+    pub fn hidden_json(&self) -> Value {
+        let mut m = Map::new();
+        for (name, c) in &self.fields {
+            let mut one = Map::new();
+            match c {
+                Commitment::U64(p) => one.insert("u64".into(), Value::from(URL_SAFE_NO_PAD.encode(p.to_bytes()))),
+                Commitment::Str(h) => one.insert("str".into(), Value::from(URL_SAFE_NO_PAD.encode(h.0))),
+            };
+            m.insert(name.clone(), Value::Object(one));
+        }
+        Value::Object(m)
+    }
+
+    /// The public claims for `(field, predicate)` pairs: each field must be
+    /// a hidden integer.
+    pub fn claims(&self, list: &[(String, Predicate)]) -> Result<Vec<Claim>, DisclosureError> {
+        list.iter()
+            .map(|(field, predicate)| match self.fields.get(field) {
+                Some(Commitment::U64(commitment)) => Ok(Claim { field: field.clone(), predicate: *predicate, commitment: *commitment }),
+                Some(Commitment::Str(_)) => Err(DisclosureError::NotAnInteger(field.clone())),
+                None => Err(DisclosureError::UnknownField(field.clone())),
+            })
+            .collect()
+    }
+}
+
+/// A self-contained disclosure about one entry.
+#[derive(Clone, Debug)]
+pub struct DisclosureBundle {
+    /// Entry bytes (as `extra`), inclusion path and signed checkpoint.
+    pub tlog_proof: TlogProof,
+    /// Openings of the revealed fields.
+    pub revealed: BTreeMap<String, Opening>,
+    /// Predicate proofs about fields that stay hidden.
+    pub proofs: Vec<ClaimsProof>,
+}
+
+impl DisclosureBundle {
+    /// The bundle as a JSON document.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("format".into(), Value::from(BUNDLE_FORMAT));
+        m.insert("index".into(), Value::from(self.tlog_proof.index));
+        m.insert("tlog_proof".into(), Value::from(self.tlog_proof.to_text()));
+        m.insert("revealed".into(), Value::Object(self.revealed.iter().map(|(k, o)| (k.clone(), o.to_json())).collect()));
+        m.insert("proofs".into(), Value::Array(self.proofs.iter().map(ClaimsProof::to_json).collect()));
+        Value::Object(m)
+    }
+
+    /// Parses a bundle document.
+    pub fn parse(text: &[u8]) -> Result<Self, DisclosureError> {
+        let v: Value = serde_json::from_slice(text).map_err(|_| DisclosureError::Malformed("not JSON"))?;
+        let obj = v.as_object().ok_or(DisclosureError::Malformed("not a JSON object"))?;
+        if obj.get("format").and_then(Value::as_str) != Some(BUNDLE_FORMAT) {
+            return Err(DisclosureError::Malformed("\"format\" is not agent-ledger-disclosure/v1"));
+        }
+        let text = obj.get("tlog_proof").and_then(Value::as_str).ok_or(DisclosureError::Malformed("\"tlog_proof\" must be a string"))?;
+        let tlog_proof = TlogProof::parse(text)?;
+        if obj.get("index").and_then(Value::as_u64) != Some(tlog_proof.index) {
+            return Err(DisclosureError::Malformed("\"index\" differs from the tlog-proof's index"));
+        }
+        let revealed = obj
+            .get("revealed")
+            .and_then(Value::as_object)
+            .ok_or(DisclosureError::Malformed("\"revealed\" must be an object"))?
+            .iter()
+            .map(|(k, v)| Opening::from_json(v).map(|o| (k.clone(), o)).map_err(DisclosureError::Malformed))
+            .collect::<Result<_, _>>()?;
+        let proofs = obj
+            .get("proofs")
+            .and_then(Value::as_array)
+            .ok_or(DisclosureError::Malformed("\"proofs\" must be an array"))?
+            .iter()
+            .map(|p| ClaimsProof::from_json(p).map_err(|_| DisclosureError::Malformed("a proof in \"proofs\" does not decode")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { tlog_proof, revealed, proofs })
+    }
+}
+
+/// What a verified bundle establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedDisclosure {
+    /// The checkpoint's origin.
+    pub origin: String,
+    /// Tree size of the checkpoint.
+    pub tree_size: u64,
+    /// Entry index.
+    pub index: u64,
+    /// The public members of the entry (agent, action, resource, time…)
+    /// as `(name, canonical JSON value)`, hidden fields and proofs excluded.
+    pub public: Vec<(String, String)>,
+    /// Revealed fields: `(name, value)`.
+    pub revealed: Vec<(String, String)>,
+    /// Statements proven by the bundle's proofs (`amount ≤ 10000`).
+    pub proven: Vec<String>,
+    /// Statements proven by the entry's own proof at append time.
+    pub proven_at_append: Vec<String>,
+    /// Hidden fields neither revealed nor mentioned by any proof.
+    pub undisclosed: Vec<String>,
+}
+
+/// Verifies a bundle offline: checkpoint signature, inclusion of the entry,
+/// every revealed opening against its commitment, the entry's own predicate
+/// proof and every proof in the bundle.
+pub fn verify(bundle: &DisclosureBundle, verifier: &NoteVerifier, params: &ZkParams) -> Result<VerifiedDisclosure, DisclosureError> {
+    let included = bundle.tlog_proof.verify(verifier, None)?;
+    let leaf_bytes = bundle.tlog_proof.extra.as_deref().ok_or(DisclosureError::Malformed("the tlog-proof carries no entry"))?;
+    let leaf: Value = serde_json::from_slice(leaf_bytes).map_err(|_| leaf_err("entry is not JSON"))?;
+    let leaf = leaf.as_object().ok_or_else(|| leaf_err("entry is not a JSON object"))?;
+    let fields = CommittedFields::from_leaf(leaf)?.ok_or_else(|| leaf_err("entry has no hidden fields"))?;
+
+    let mut revealed = Vec::new();
+    for (name, opening) in &bundle.revealed {
+        let commitment = fields.fields.get(name).ok_or_else(|| DisclosureError::UnknownField(name.clone()))?;
+        if !opening.opens(name, commitment) {
+            return Err(DisclosureError::OpeningMismatch(name.clone()));
+        }
+        revealed.push((name.clone(), opening.value_text()));
+    }
+    let mut proven_at_append = Vec::new();
+    if let Some(p) = &fields.predicates {
+        p.verify(&fields, params)?;
+        proven_at_append.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));
+    }
+    let mut proven = Vec::new();
+    for p in &bundle.proofs {
+        p.verify(&fields, params)?;
+        proven.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));
+    }
+    let mentioned = |name: &str| {
+        bundle.revealed.contains_key(name)
+            || bundle.proofs.iter().chain(fields.predicates.iter()).any(|p| p.claims.iter().any(|(f, _)| f == name))
+    };
+    let undisclosed = fields.fields.keys().filter(|n| !mentioned(n)).cloned().collect();
+    let public = leaf
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "hidden" | "predicates"))
+        .map(|(k, v)| (k.clone(), serde_json::to_string(v).unwrap_or_default()))
+        .collect();
+    Ok(VerifiedDisclosure {
+        origin: included.checkpoint.origin,
+        tree_size: included.checkpoint.size,
+        index: included.index,
+        public,
+        revealed,
+        proven,
+        proven_at_append,
+        undisclosed,
+    })
+}
