@@ -12,7 +12,7 @@ run: build
 
 ## Install what is missing, then run every test.
 test: setup
-	cargo build --release -p verifier --no-default-features
+	cargo build --release -p zk -p verifier --no-default-features
 	cargo test --release --workspace
 
 ## Criterion benches (same profile and target directory as the tests).

@@ -5,26 +5,17 @@
 // In tests and benches a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
+use ledger_benches::Totals;
 use ledger_core::store::RocksStore;
 use ledger_core::{Log, LogConfig};
 use verifier::note::NoteSigner;
 
 const BATCHES: [usize; 3] = [1, 100, 1000];
-
-type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
-
-fn record(totals: &Totals, key: &str, elapsed: Duration, elements: u64) {
-    let mut t = totals.lock().unwrap();
-    let e = t.entry(key.to_owned()).or_default();
-    e.0 += elapsed;
-    e.1 += elements;
-}
 
 fn bench(c: &mut Criterion, totals: &Totals) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
@@ -47,7 +38,7 @@ fn bench(c: &mut Criterion, totals: &Totals) {
                     rt.block_on(log.append(batch)).unwrap();
                     elapsed += start.elapsed();
                 }
-                record(totals, &format!("ledger/{n}"), elapsed, iters * n as u64);
+                totals.record(&format!("ledger/{n}"), elapsed, iters * n as u64);
                 elapsed
             })
         });
@@ -72,7 +63,7 @@ fn bench(c: &mut Criterion, totals: &Totals) {
                     db.write_opt(wb, &wo).unwrap();
                     elapsed += start.elapsed();
                 }
-                record(totals, &format!("raw_rocksdb/{n}"), elapsed, iters * n as u64);
+                totals.record(&format!("raw_rocksdb/{n}"), elapsed, iters * n as u64);
                 elapsed
             })
         });
@@ -85,12 +76,10 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &totals);
     c.final_summary();
-    let t = totals.lock().unwrap();
     println!("\nembedded append, entries/s (all samples of this run):");
     println!("{:>6} {:>14} {:>14} {:>8}", "batch", "ledger", "raw rocksdb", "ratio");
     for batch in BATCHES {
-        let rate = |k: &str| t.get(k).map_or(0.0, |(d, n)| *n as f64 / d.as_secs_f64());
-        let (ledger, raw) = (rate(&format!("ledger/{batch}")), rate(&format!("raw_rocksdb/{batch}")));
+        let (ledger, raw) = (totals.rate(&format!("ledger/{batch}")), totals.rate(&format!("raw_rocksdb/{batch}")));
         println!("{batch:>6} {ledger:>14.0} {raw:>14.0} {:>8.2}", if raw > 0.0 { ledger / raw } else { 0.0 });
     }
 }

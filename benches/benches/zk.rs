@@ -23,6 +23,7 @@ use bulletproofs::{BulletproofGens, PedersenGens, RangeProof};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::SigningKey;
+use ledger_benches::Totals;
 use ledger_core::store::RocksStore;
 use ledger_core::{Log, LogConfig, Submission};
 use merlin::Transcript;
@@ -32,19 +33,6 @@ use zk::commit::{Blinding, PedersenCommitment};
 use zk::predicate::{Claim, Predicate};
 use zk::prover::{ProofJob, ProverPool, Witness};
 use zk::PredicateProof;
-
-type Totals = Mutex<BTreeMap<String, (Duration, u64)>>;
-
-fn record(totals: &Totals, key: &str, elapsed: Duration, elements: u64) {
-    let mut t = totals.lock().unwrap();
-    let e = t.entry(key.to_owned()).or_default();
-    e.0 += elapsed;
-    e.1 += elements;
-}
-
-fn per_element(totals: &Totals, key: &str) -> Option<f64> {
-    totals.lock().unwrap().get(key).filter(|(_, n)| *n > 0).map(|(d, n)| d.as_secs_f64() / *n as f64)
-}
 
 /// One job: `x ≥ 0`, a single 64-bit range value, the same work as one
 /// bare `prove_single(…, 64)`.
@@ -77,7 +65,7 @@ fn prove(c: &mut Criterion, totals: &Totals) {
                     }
                 }
                 let elapsed = start.elapsed();
-                record(totals, &format!("bare/{n}"), elapsed, iters * n as u64);
+                totals.record(&format!("bare/{n}"), elapsed, iters * n as u64);
                 elapsed
             })
         });
@@ -89,7 +77,7 @@ fn prove(c: &mut Criterion, totals: &Totals) {
                     assert!(pool.prove_all(&jobs, params).iter().all(|p| p.result.is_ok()));
                 }
                 let elapsed = start.elapsed();
-                record(totals, &format!("pool/{n}"), elapsed, iters * n as u64);
+                totals.record(&format!("pool/{n}"), elapsed, iters * n as u64);
                 elapsed
             })
         });
@@ -113,7 +101,7 @@ fn aggregate(c: &mut Criterion, totals: &Totals, bytes: &Mutex<BTreeMap<usize, u
                     RangeProof::prove_multiple(&bp, &pc, &mut Transcript::new(b"agg"), &values, &blindings, 64).unwrap();
                 }
                 let elapsed = start.elapsed();
-                record(totals, &format!("agg_prove/{m}"), elapsed, iters * m as u64);
+                totals.record(&format!("agg_prove/{m}"), elapsed, iters * m as u64);
                 elapsed
             })
         });
@@ -126,7 +114,7 @@ fn aggregate(c: &mut Criterion, totals: &Totals, bytes: &Mutex<BTreeMap<usize, u
                     proof.verify_multiple(&bp, &pc, &mut Transcript::new(b"agg"), &commitments, 64).unwrap();
                 }
                 let elapsed = start.elapsed();
-                record(totals, &format!("agg_verify/{m}"), elapsed, iters * m as u64);
+                totals.record(&format!("agg_verify/{m}"), elapsed, iters * m as u64);
                 elapsed
             })
         });
@@ -153,7 +141,7 @@ fn verify(c: &mut Criterion, totals: &Totals) {
                 }
             }
             let elapsed = start.elapsed();
-            record(totals, "verify_one_core", elapsed, iters * N as u64);
+            totals.record("verify_one_core", elapsed, iters * N as u64);
             elapsed
         })
     });
@@ -164,7 +152,7 @@ fn verify(c: &mut Criterion, totals: &Totals) {
                 assert!(zk::verify_all(&items, params).iter().all(Result::is_ok));
             }
             let elapsed = start.elapsed();
-            record(totals, "verify_all", elapsed, iters * N as u64);
+            totals.record("verify_all", elapsed, iters * N as u64);
             elapsed
         })
     });
@@ -220,7 +208,7 @@ fn append(c: &mut Criterion, totals: &Totals) {
                     rt.block_on(log.submit(batch)).unwrap();
                     elapsed += start.elapsed();
                 }
-                record(totals, name, elapsed, iters * BATCH as u64);
+                totals.record(name, elapsed, iters * BATCH as u64);
                 elapsed
             })
         });
@@ -239,7 +227,7 @@ fn main() {
     c.final_summary();
 
     println!("\ncurve25519-dalek backend: {}; prover threads: {}", zk::curve_backend(), rayon::current_num_threads());
-    let t = |k: &str| per_element(&totals, k);
+    let t = |k: &str| totals.per_element(k);
     for n in [1, 16, 256] {
         if let (Some(bare), Some(pool)) = (t(&format!("bare/{n}")), t(&format!("pool/{n}"))) {
             println!(

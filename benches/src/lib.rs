@@ -18,6 +18,32 @@ pub fn bench_entries(n: usize, seq: &mut u64) -> Result<Vec<NewEntry>, EntryErro
         .collect()
 }
 
+/// Time and element counts accumulated per benchmark key over every
+/// sample of a run, for the same-run ratios the benches print.
+#[derive(Debug, Default)]
+pub struct Totals(std::sync::Mutex<std::collections::BTreeMap<String, (std::time::Duration, u64)>>);
+
+impl Totals {
+    /// Adds `elements` processed in `elapsed` under `key`.
+    pub fn record(&self, key: &str, elapsed: std::time::Duration, elements: u64) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let e = t.entry(key.to_owned()).or_default();
+        e.0 += elapsed;
+        e.1 += elements;
+    }
+
+    /// Seconds per element under `key`.
+    pub fn per_element(&self, key: &str) -> Option<f64> {
+        let t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        t.get(key).filter(|(_, n)| *n > 0).map(|(d, n)| d.as_secs_f64() / *n as f64)
+    }
+
+    /// Elements per second under `key` (0 when nothing was recorded).
+    pub fn rate(&self, key: &str) -> f64 {
+        self.per_element(key).map_or(0.0, |s| 1.0 / s)
+    }
+}
+
 /// Resident set size of this process in KiB (Linux), 0 where unknown.
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

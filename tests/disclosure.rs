@@ -1,0 +1,102 @@
+//! End-to-end selective disclosure with the real binaries: append entries
+//! with hidden fields over HTTP, get a disclosure bundle with the admin
+//! token the server generated, verify it with `ledger-verify disclosure`
+//! offline, SIGKILL and restart (openings survive), shred, restart
+//! (shredded stays shredded, old bundles stay valid).
+
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use ledger_e2e::{ledger_verify, Server};
+use serde_json::Value;
+
+const AGENT: &str = "spiffe://e2e.example/agent/payments";
+
+fn send(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = match method {
+        "POST" => {
+            let mut req = agent.post(url).header("content-type", "application/json");
+            if let Some(t) = token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            req.send(body).unwrap()
+        }
+        _ => {
+            let mut req = agent.delete(url);
+            if let Some(t) = token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            req.call().unwrap()
+        }
+    };
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn hidden(amount: u64, customer: &str) -> String {
+    format!(
+        r#"{{"kind":"action","agent":"{AGENT}","action":"pay","resource":"invoices/42",
+            "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":10000}}]}},"customer":{{"str":"{customer}"}}}}}}"#
+    )
+}
+
+#[test]
+fn disclose_verify_offline_restart_and_shred() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
+    let key = server.key();
+    assert!(std::fs::read_to_string(data.join("server.log")).unwrap().contains(&token), "the new admin token is printed once");
+
+    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(1250, "ACME Corp"));
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(20_000, "Initech"));
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("predicate_false")));
+
+    let request = r#"{"reveal":["customer"],"prove":[{"field":"amount","ge":1000}]}"#;
+    let uri = format!("{}/v1/entries/0/disclosures", server.url);
+    assert_eq!(send("POST", &uri, None, request).0, 401);
+    let (status, bundle) = send("POST", &uri, Some(&token), request);
+    assert_eq!(status, 200, "{bundle}");
+    let file = dir.path().join("bundle.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+
+    // Offline: the key and the file, nothing else.
+    let out = ledger_verify(&["disclosure", "--key", &key, file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("revealed  customer = ACME Corp"), "{stdout}");
+    assert!(stdout.contains("proven    amount ≥ 1000"), "{stdout}");
+    assert!(stdout.contains("proven when appended  amount ≤ 10000"), "{stdout}");
+    assert!(!stdout.contains("1250"), "the verifier learns nothing else: {stdout}");
+    let out = ledger_verify(&["--json", "disclosure", "--key", &key, file.to_str().unwrap()]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"]["proven"], serde_json::json!(["amount ≥ 1000"]));
+
+    // A tampered revealed value fails with exit status 1 and says why.
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, serde_json::to_string(&bundle).unwrap().replace("ACME Corp", "ACME Inc.")).unwrap();
+    let out = ledger_verify(&["disclosure", "--key", &key, tampered.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revealed \"customer\" does not match its commitment"));
+
+    // SIGKILL and restart: openings survive.
+    server.kill();
+    let server = Server::start(&data);
+    let (status, again) = send("POST", &format!("{}/v1/entries/0/disclosures", server.url), Some(&token), r#"{"reveal":["amount"]}"#);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["revealed"]["amount"]["u64"], 1250);
+
+    // Shred; restart; still shredded, and the first bundle still verifies.
+    let (status, v) = send("DELETE", &format!("{}/v1/entries/0/openings", server.url), Some(&token), "");
+    assert_eq!((status, v), (200, serde_json::json!({"shredded": [0]})));
+    drop(server);
+    let server = Server::start(&data);
+    let (status, v) = send("POST", &format!("{}/v1/entries/0/disclosures", server.url), Some(&token), request);
+    assert_eq!((status, v["error"]["code"].as_str()), (410, Some("openings_shredded")));
+    assert!(ledger_verify(&["disclosure", "--key", &key, file.to_str().unwrap()]).status.success());
+    assert_eq!(serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"], 1);
+}
