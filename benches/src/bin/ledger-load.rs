@@ -36,6 +36,18 @@ struct Args {
     /// Skip the /healthz baseline phase.
     #[arg(long)]
     no_baseline: bool,
+    /// Add a phase of appends with two hidden fields and one predicate
+    /// (committed and proven by the server), compared with plain appends.
+    #[arg(long)]
+    hidden: bool,
+}
+
+/// What a phase sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Load {
+    Healthz,
+    Append,
+    Hidden,
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +89,7 @@ impl Phase {
 type Body = Either<Empty<Bytes>, Full<Bytes>>;
 
 /// One client: one connection, requests back to back until the deadline.
-async fn client(addr: SocketAddr, host: String, c: usize, append: bool, pad: String, deadline: Instant) -> anyhow::Result<Phase> {
+async fn client(addr: SocketAddr, host: String, c: usize, load: Load, pad: String, deadline: Instant) -> anyhow::Result<Phase> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
@@ -86,10 +98,17 @@ async fn client(addr: SocketAddr, host: String, c: usize, append: bool, pad: Str
     let mut seq = 0u64;
     while Instant::now() < deadline {
         seq += 1;
-        let req = if append {
-            let body = format!(
-                r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
-            );
+        let req = if load != Load::Healthz {
+            let body = if load == Load::Hidden {
+                format!(
+                    r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"pay","resource":"invoices/{seq}","hidden":{{"amount":{{"u64":{},"prove":[{{"le":10000}}]}},"customer":{{"str":"customer-{seq}"}}}}}}"#,
+                    seq % 10_000
+                )
+            } else {
+                format!(
+                    r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
+                )
+            };
             Request::post("/v1/entries")
                 .header("host", &host)
                 .header("content-type", "application/json")
@@ -118,12 +137,12 @@ async fn client(addr: SocketAddr, host: String, c: usize, append: bool, pad: Str
     Ok(phase)
 }
 
-async fn run_phase(addr: SocketAddr, args: &Args, append: bool) -> Phase {
+async fn run_phase(addr: SocketAddr, args: &Args, load: Load) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
     let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
-    let tasks: Vec<_> = (0..args.clients).map(|c| tokio::spawn(client(addr, addr.to_string(), c, append, pad.clone(), deadline))).collect();
+    let tasks: Vec<_> = (0..args.clients).map(|c| tokio::spawn(client(addr, addr.to_string(), c, load, pad.clone(), deadline))).collect();
     let mut total = Phase::default();
     for t in tasks {
         match t.await {
@@ -156,14 +175,19 @@ async fn main() -> anyhow::Result<()> {
     let baseline = if args.no_baseline {
         None
     } else {
-        let p = run_phase(addr, &args, false).await;
+        let p = run_phase(addr, &args, Load::Healthz).await;
         p.print("healthz");
         Some(p)
     };
-    let appends = run_phase(addr, &args, true).await;
+    let appends = run_phase(addr, &args, Load::Append).await;
     appends.print("append");
     if let Some(b) = baseline {
         println!("ratio append/healthz throughput: {:.3}", appends.rate() / b.rate());
+    }
+    if args.hidden {
+        let hidden = run_phase(addr, &args, Load::Hidden).await;
+        hidden.print("hidden");
+        println!("ratio hidden/append throughput: {:.4}", hidden.rate() / appends.rate());
     }
     Ok(())
 }
