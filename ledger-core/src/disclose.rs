@@ -110,10 +110,12 @@ impl Log {
         self.prover.depth.fetch_add(n, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let (pool, depth, observer) = (Arc::clone(&self.prover.pool), Arc::clone(&self.prover.depth), self.shared.observer.clone());
+        let self_check = self.shared.config.prover_self_check;
         self.prover.pool.spawn(move || {
             let results: Vec<Result<NewEntry, EntryError>> = pool.install(|| {
                 jobs.into_par_iter()
-                    .map(|job| {
+                    .map(|mut job| {
+                        job.set_self_check(self_check);
                         let started = Instant::now();
                         let result = job.commit(zk::params());
                         if let Some(obs) = &observer {
@@ -181,14 +183,21 @@ impl Log {
         let (tx, rx) = oneshot::channel();
         let observer = self.shared.observer.clone();
         self.prover.pool.spawn(move || {
-            let proved = zk::prover::timed(|| zk::prover::prove(&claims, &witnesses, zk::params()));
+            let proved = zk::prover::timed(|| {
+                let proof = zk::prover::prove(&claims, &witnesses, zk::params())?;
+                proof.verify(&claims, zk::params()).map(|()| proof)
+            });
             if let Some(obs) = &observer {
                 obs.proved(proved.latency);
             }
             drop(permit);
             let _ = tx.send(proved.result);
         });
-        rx.await.map_err(|_| Error::ShuttingDown)?.map_err(|e| Error::Entry(EntryError::Predicate(e)))
+        match rx.await.map_err(|_| Error::ShuttingDown)? {
+            Ok(proof) => Ok(proof),
+            Err(zk::ZkError::ProofInvalid) => Err(Error::Entry(EntryError::ProofSelfCheck)),
+            Err(e) => Err(Error::Entry(EntryError::Predicate(e))),
+        }
     }
 
     /// Decrypts the stored openings of entry `index` (leaf bytes `leaf`).

@@ -87,6 +87,10 @@ pub enum EntryError {
     /// proven or stored.
     #[error("{0}")]
     Predicate(zk::ZkError),
+    /// A proof failed the verification it gets before it is stored (a bug
+    /// in proving, never the caller's fault); nothing was stored.
+    #[error("a predicate proof failed its check before storing")]
+    ProofSelfCheck,
     /// The stored leaf would be larger than the configured limit.
     #[error("entry is {size} bytes as a stored leaf; the limit is {max}")]
     TooLarge { size: usize, max: usize },
@@ -159,7 +163,7 @@ impl Submission {
         object.remove("hidden");
         let agent = validate(&object, false)?.to_owned();
         let hidden = parse_hidden(hidden)?;
-        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes }))
+        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes, self_check: true }))
     }
 }
 

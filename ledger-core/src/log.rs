@@ -44,6 +44,9 @@ pub struct LogConfig {
     /// Most entries waiting for (or in) the prover before submissions with
     /// hidden fields are pushed back.
     pub prover_queue: usize,
+    /// Verify every proof before storing it (see
+    /// [`PendingEntry::set_self_check`](crate::hidden::PendingEntry::set_self_check)).
+    pub prover_self_check: bool,
 }
 
 impl Default for LogConfig {
@@ -56,6 +59,7 @@ impl Default for LogConfig {
             openings_key: None,
             prover_threads: 0,
             prover_queue: 4096,
+            prover_self_check: true,
         }
     }
 }

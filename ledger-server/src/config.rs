@@ -53,6 +53,10 @@ pub struct Config {
     /// fields get 503 + Retry-After.
     #[arg(long, env = "LEDGER_PROVER_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub prover_queue: u64,
+    /// Verify every proof before storing it (about 15 % of a hidden
+    /// append's cost; the prover already refuses false predicates).
+    #[arg(long, env = "LEDGER_PROVER_SELF_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub prover_self_check: bool,
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -78,6 +78,10 @@ impl From<EntryError> for ApiError {
                 return Self::new(StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", e.to_string());
             }
             EntryError::Predicate(_) => "invalid_predicate",
+            EntryError::ProofSelfCheck => {
+                tracing::error!(error = %e, "internal error");
+                return Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error");
+            }
             _ => "invalid_entry",
         };
         Self::bad_request(code, e.to_string())

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         openings_key,
         prover_threads: config.prover_threads,
         prover_queue: config.prover_queue as usize,
+        prover_self_check: config.prover_self_check,
         ..LogConfig::default()
     };
     let admin = match &config.admin_token {
