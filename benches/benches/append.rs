@@ -27,7 +27,9 @@ fn bench(c: &mut Criterion, totals: &Totals) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
         let signer = NoteSigner::new("bench.example/log", SigningKey::from_bytes(&[1; 32])).unwrap();
-        let log = Log::open(store, signer, LogConfig { origin: "bench.example/log".into(), ..LogConfig::default() }, None).unwrap();
+        let log =
+            Log::open(store, signer, LogConfig { origin: "bench.example/log".into(), agent_auth: false, ..LogConfig::default() }, None)
+                .unwrap();
         let mut seq = 0;
         group.bench_with_input(BenchmarkId::new("ledger", batch), &batch, |b, &n| {
             b.iter_custom(|iters| {

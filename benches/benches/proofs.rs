@@ -47,7 +47,9 @@ fn main() {
     let store = Arc::new(RocksStore::open_with(&dir.path().join("db"), false).unwrap());
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[2; 32])).unwrap();
     let verifier = NoteVerifier::new(signer.verifier_key());
-    let log = Log::open(store.clone(), signer.clone(), LogConfig { origin: ORIGIN.into(), ..LogConfig::default() }, None).unwrap();
+    let log =
+        Log::open(store.clone(), signer.clone(), LogConfig { origin: ORIGIN.into(), agent_auth: false, ..LogConfig::default() }, None)
+            .unwrap();
     let max = *SIZES.last().unwrap();
     let mut rss = Vec::new();
     let mut seq = 0u64;

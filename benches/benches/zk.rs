@@ -197,6 +197,7 @@ fn append(c: &mut Criterion, totals: &Totals) {
             origin: "bench.example/log".into(),
             openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[2; 32])),
             prover_self_check: self_check,
+            agent_auth: false,
             ..LogConfig::default()
         };
         let log = Log::open(store, signer, config, None).unwrap();

@@ -46,8 +46,16 @@ const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len(
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// Something an agent did.
+    /// Something an agent did (agent-signed).
     Action,
+    /// An agent's passport (admin).
+    Passport,
+    /// A key rotation, signed by the old and the new key (agent-signed).
+    Rotation,
+    /// An agent taken out of service (admin).
+    Retirement,
+    /// A self-attestation and the log's verdict on it (agent-signed).
+    Attestation,
 }
 
 impl EntryKind {
@@ -55,13 +63,41 @@ impl EntryKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Action => "action",
+            Self::Passport => "passport",
+            Self::Rotation => "rotation",
+            Self::Retirement => "retirement",
+            Self::Attestation => "attestation",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(name: &str) -> Option<Self> {
-        (name == "action").then_some(Self::Action)
+        [Self::Action, Self::Passport, Self::Rotation, Self::Retirement, Self::Attestation].into_iter().find(|k| k.as_str() == name)
     }
+}
+
+/// An agent's signature over an entry, checked by the sequencer.
+#[derive(Clone, Debug)]
+pub struct EntryAuth {
+    /// The signing agent.
+    pub agent: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The signed bytes ([`verifier::agent::signing_message`]).
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: ed25519_dalek::Signature,
+    /// For a rotation: the new key and its signature over the same bytes.
+    pub new_key: Option<(ed25519_dalek::VerifyingKey, ed25519_dalek::Signature)>,
+}
+
+/// What an admin entry does to the agent registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Registers a new agent.
+    Register(verifier::agent::Passport),
+    /// Retires an agent.
+    Retire(String),
 }
 
 /// Why a submitted entry was rejected.
@@ -75,7 +111,7 @@ pub enum EntryError {
     #[error("invalid entry: {0}")]
     Shape(String),
     /// `kind` is not one the log accepts.
-    #[error("unknown entry kind {0:?}; the log accepts \"action\"")]
+    #[error("entry kind {0:?} cannot be submitted here; POST /v1/entries takes \"action\" and \"rotation\"")]
     UnknownKind(String),
     /// `agent` is not a SPIFFE agent id.
     #[error("invalid agent id {id:?}: {reason}")]
@@ -91,6 +127,9 @@ pub enum EntryError {
     /// in proving, never the caller's fault); nothing was stored.
     #[error("a predicate proof failed its check before storing")]
     ProofSelfCheck,
+    /// An agent member (signature, key, hash, sequence) is malformed.
+    #[error("invalid entry: {0}")]
+    Agent(verifier::agent::AgentError),
     /// The stored leaf would be larger than the configured limit.
     #[error("entry is {size} bytes as a stored leaf; the limit is {max}")]
     TooLarge { size: usize, max: usize },
@@ -110,30 +149,87 @@ fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Re
     }
 }
 
-/// Validates the public members of an action; `committed` allows the
-/// `hidden` commitments and `predicates` proof of a stored leaf.
-fn validate(obj: &Map<String, Value>, committed: bool) -> Result<&str, EntryError> {
-    match obj.get("kind") {
+fn agent_err(e: verifier::agent::AgentError) -> EntryError {
+    EntryError::Agent(e)
+}
+
+fn only_members(obj: &Map<String, Value>, kind: &str, allowed: &[&str]) -> Result<(), EntryError> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(shape(format!("unexpected field {extra:?}; a {kind} has {}", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+fn checked_agent(obj: &Map<String, Value>) -> Result<&str, EntryError> {
+    let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
+    validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
+    Ok(agent)
+}
+
+/// Validates an entry object. `leaf` accepts what only the log writes
+/// (committed hidden fields, every kind, verdicts); otherwise only the
+/// kinds `POST /v1/entries` takes. Returns the kind and the agent.
+fn validate(obj: &Map<String, Value>, leaf: bool) -> Result<(EntryKind, &str), EntryError> {
+    let kind = match obj.get("kind") {
         Some(Value::String(s)) => EntryKind::parse(s).ok_or_else(|| EntryError::UnknownKind(s.clone()))?,
         Some(_) => return Err(shape("\"kind\" must be a string")),
         None => return Err(shape("missing field \"kind\"")),
     };
-    const FIELDS: [&str; 5] = ["kind", "agent", "action", "resource", "data"];
-    const COMMITTED: [&str; 2] = ["hidden", "predicates"];
-    if let Some(extra) = obj.keys().find(|k| !(FIELDS.contains(&k.as_str()) || committed && COMMITTED.contains(&k.as_str()))) {
-        return Err(shape(format!("unexpected field {extra:?}; an action has kind, agent, action, resource, data and hidden")));
+    if !leaf && !matches!(kind, EntryKind::Action | EntryKind::Rotation) {
+        return Err(EntryError::UnknownKind(kind.as_str().into()));
     }
-    let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
-    validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
-    required_string(obj, "action", MAX_ACTION_CHARS)?;
-    required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
-    if obj.get("data").is_some_and(|d| !d.is_object()) {
-        return Err(shape("\"data\" must be a JSON object"));
+    let agent = checked_agent(obj)?;
+    match kind {
+        EntryKind::Action => {
+            let fields: &[&str] = if leaf {
+                &["kind", "agent", "action", "resource", "data", "seq", "signature", "hidden", "predicates"]
+            } else {
+                &["kind", "agent", "action", "resource", "data", "seq", "signature"]
+            };
+            only_members(obj, "action", fields)?;
+            required_string(obj, "action", MAX_ACTION_CHARS)?;
+            required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
+            if obj.get("data").is_some_and(|d| !d.is_object()) {
+                return Err(shape("\"data\" must be a JSON object"));
+            }
+            if leaf {
+                verifier::disclosure::CommittedFields::from_leaf(obj).map_err(|e| EntryError::Hidden(e.to_string()))?;
+            }
+        }
+        EntryKind::Rotation => {
+            only_members(obj, "rotation", &["kind", "agent", "new_public_key", "seq", "signature", "new_signature"])?;
+        }
+        EntryKind::Passport if leaf => {
+            verifier::agent::Passport::from_object(obj).map_err(agent_err)?;
+        }
+        EntryKind::Retirement if leaf => {
+            only_members(obj, "retirement", &["kind", "agent", "reason"])?;
+            required_string(obj, "reason", 1024)?;
+        }
+        EntryKind::Attestation if leaf => crate::attest::validate_attestation(obj, true)?,
+        other => return Err(EntryError::UnknownKind(other.as_str().into())),
     }
-    if committed {
-        verifier::disclosure::CommittedFields::from_leaf(obj).map_err(|e| EntryError::Hidden(e.to_string()))?;
+    Ok((kind, agent))
+}
+
+/// Parses the signature members of an agent entry: `None` when an action
+/// carries neither `seq` nor `signature` (the log then refuses it unless
+/// it runs without agent authentication).
+pub(crate) fn parse_auth(obj: &Map<String, Value>, kind: EntryKind) -> Result<Option<EntryAuth>, EntryError> {
+    use verifier::agent::{parse_public_key, parse_seq, parse_signature, signing_message, string};
+    if kind == EntryKind::Action && !obj.contains_key("seq") && !obj.contains_key("signature") {
+        return Ok(None);
     }
-    Ok(agent)
+    let agent = string(obj, "agent").map_err(agent_err)?.to_owned();
+    let seq = parse_seq(obj).map_err(agent_err)?;
+    let signature = parse_signature(string(obj, "signature").map_err(agent_err)?).map_err(agent_err)?;
+    let new_key = if kind == EntryKind::Rotation {
+        let key = parse_public_key(string(obj, "new_public_key").map_err(agent_err)?).map_err(agent_err)?;
+        Some((key, parse_signature(string(obj, "new_signature").map_err(agent_err)?).map_err(agent_err)?))
+    } else {
+        None
+    };
+    Ok(Some(EntryAuth { agent, seq, message: signing_message(obj), signature, new_key }))
 }
 
 /// A submitted entry: ready to append, or with hidden fields that must be
@@ -161,9 +257,15 @@ impl Submission {
         };
         let mut object = obj.clone();
         object.remove("hidden");
-        let agent = validate(&object, false)?.to_owned();
+        let (kind, agent) = validate(&object, false)?;
+        if kind != EntryKind::Action {
+            return Err(EntryError::Hidden("only actions carry hidden fields".into()));
+        }
+        let agent = agent.to_owned();
+        // The agent signs what it submitted, hidden values included.
+        let auth = parse_auth(obj, kind)?.map(Arc::new);
         let hidden = parse_hidden(hidden)?;
-        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes, self_check: true }))
+        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes, self_check: true, auth }))
     }
 }
 
@@ -180,6 +282,10 @@ pub struct NewEntry {
     head_hash: Sha256,
     /// Openings of hidden fields, written to the secret store with the entry.
     secret: Option<Arc<EntrySecret>>,
+    /// The agent's signature, checked by the sequencer.
+    auth: Option<Arc<EntryAuth>>,
+    /// What an admin entry does to the registry.
+    admin: Option<Arc<AdminOp>>,
 }
 
 impl PartialEq for NewEntry {
@@ -215,8 +321,23 @@ impl NewEntry {
         if obj.contains_key("hidden") {
             return Err(EntryError::Hidden("entries with hidden fields are committed before they are appended (Submission)".into()));
         }
-        validate(obj, false)?;
-        Self::assemble(obj, max_leaf_bytes, None)
+        let (kind, _) = validate(obj, false)?;
+        let auth = parse_auth(obj, kind)?.map(Arc::new);
+        let mut entry = Self::assemble(obj, max_leaf_bytes, None)?;
+        entry.kind = kind;
+        entry.auth = auth;
+        Ok(entry)
+    }
+
+    /// An entry the log itself builds (passports, retirements,
+    /// attestations with their verdict), validated as a leaf would be.
+    pub fn from_log(obj: &Map<String, Value>, auth: Option<EntryAuth>, admin: Option<AdminOp>) -> Result<Self, EntryError> {
+        let (kind, _) = validate(obj, true)?;
+        let mut entry = Self::assemble(obj, MAX_LEAF_BYTES, None)?;
+        entry.kind = kind;
+        entry.auth = auth.map(Arc::new);
+        entry.admin = admin.map(Arc::new);
+        Ok(entry)
     }
 
     /// Builds the canonical head and tail of a validated object.
@@ -245,7 +366,7 @@ impl NewEntry {
         let mut head_hash = Sha256::new();
         head_hash.update([verifier::hash::LEAF_PREFIX]);
         head_hash.update(&head);
-        let entry = Self { kind, head, tail, head_hash, secret };
+        let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None };
         let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
         if entry.max_leaf_len() > max {
             return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
@@ -274,6 +395,21 @@ impl NewEntry {
     /// Openings to store beside the entry, if it has hidden fields.
     pub fn secret(&self) -> Option<&EntrySecret> {
         self.secret.as_deref()
+    }
+
+    /// The agent signature, for agent-written entries that carry one.
+    pub fn auth(&self) -> Option<&EntryAuth> {
+        self.auth.as_deref()
+    }
+
+    /// The registry change of an admin entry.
+    pub fn admin(&self) -> Option<&AdminOp> {
+        self.admin.as_deref()
+    }
+
+    pub(crate) fn with_auth(mut self, auth: Option<Arc<EntryAuth>>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Upper bound of the stored leaf's length (with the longest time).
@@ -319,9 +455,9 @@ pub struct Leaf {
     pub kind: EntryKind,
     /// The acting agent's SPIFFE id.
     pub agent: String,
-    /// What it did.
+    /// What it did (actions; empty for other kinds).
     pub action: String,
-    /// What it did it to.
+    /// What it did it to (actions; empty for other kinds).
     pub resource: String,
     /// Free-form details, if any.
     pub data: Option<Value>,
@@ -342,10 +478,10 @@ impl Leaf {
             return Err(shape("unsupported leaf version"));
         }
         let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
-        validate(&submitted, true)?;
+        let (kind, _) = validate(&submitted, true)?;
         let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let leaf = Self {
-            kind: EntryKind::Action,
+            kind,
             agent: text("agent"),
             action: text("action"),
             resource: text("resource"),

@@ -58,6 +58,33 @@ pub enum Error {
     /// The prover queue is full: back off and retry.
     #[error("the prover queue is full; retry after {} s", retry_after.as_secs())]
     ProverBusy { retry_after: Duration },
+    /// An agent-written entry without `seq` and `signature`.
+    #[error("a {0} entry must carry the agent's \"seq\" and \"signature\"")]
+    Unsigned(&'static str),
+    /// The signature does not verify with the agent's key in force.
+    #[error("the signature does not verify with the key in force for {0}")]
+    BadSignature(String),
+    /// No passport for this agent.
+    #[error("no passport is registered for {0}")]
+    UnknownAgent(String),
+    /// The agent is retired.
+    #[error("{0} is retired")]
+    AgentRetired(String),
+    /// A passport for this agent already exists.
+    #[error("a passport for {0} is already registered")]
+    AgentExists(String),
+    /// A sequence number at or below the last accepted one.
+    #[error("sequence number {seq} of {agent} is not above the last accepted ({last}): replayed or out of order")]
+    SequenceReplayed { agent: String, seq: u64, last: u64 },
+    /// An agent outside the configured trust domain.
+    #[error("{agent} is not in the trust domain {trust_domain}")]
+    WrongTrustDomain { agent: String, trust_domain: String },
+    /// An attestation nonce that is unknown, expired, used or another agent's.
+    #[error("attestation nonce: {0}")]
+    Nonce(crate::attest::NonceError),
+    /// The attestation was recorded (at `index`) with a failing verdict.
+    #[error("attestation recorded at index {index} with a failing verdict: {}", reasons.join("; "))]
+    AttestationFailed { index: u64, reasons: Vec<String> },
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

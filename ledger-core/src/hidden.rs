@@ -142,6 +142,7 @@ pub struct PendingEntry {
     pub(crate) agent: String,
     pub(crate) max_leaf_bytes: usize,
     pub(crate) self_check: bool,
+    pub(crate) auth: Option<Arc<crate::entry::EntryAuth>>,
 }
 
 impl PendingEntry {
@@ -210,7 +211,7 @@ impl PendingEntry {
         let plain: Map<String, Value> = openings.iter().map(|(k, o)| (k.clone(), o.to_json())).collect();
         let openings = Zeroizing::new(crate::canonical::to_canonical(&Value::Object(plain)));
         let secret = EntrySecret { agent: self.agent, openings };
-        NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))
+        Ok(NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))?.with_auth(self.auth))
     }
 }
 

@@ -20,6 +20,8 @@
 //! frontier (at most 64 hashes) and readers go to the store.
 #![forbid(unsafe_code)]
 
+pub mod agents;
+pub mod attest;
 pub mod canonical;
 mod disclose;
 pub mod entry;
@@ -31,8 +33,9 @@ mod sequencer;
 pub mod spiffe;
 pub mod store;
 
+pub use agents::AgentState;
 pub use disclose::{DisclosureRequest, ShredTarget};
-pub use entry::{EntryKind, Leaf, NewEntry, Submission};
+pub use entry::{AdminOp, EntryAuth, EntryKind, Leaf, NewEntry, Submission};
 pub use error::Error;
 pub use log::{Head, Log, LogConfig, MAX_RANGE};
 pub use sequencer::{Appended, CommitObserver};

@@ -44,6 +44,16 @@ pub struct LogConfig {
     /// Most entries waiting for (or in) the prover before submissions with
     /// hidden fields are pushed back.
     pub prover_queue: usize,
+    /// Require agent-written entries to be signed by a registered agent
+    /// (the server always does; storage tests and benchmarks of the bare
+    /// log may turn it off).
+    pub agent_auth: bool,
+    /// Trust domain agents are registered in (`None`: any).
+    pub trust_domain: Option<String>,
+    /// How long an attestation nonce stays valid.
+    pub nonce_ttl: Duration,
+    /// Most outstanding nonces (oldest dropped first).
+    pub nonce_capacity: usize,
     /// Verify every proof before storing it (see
     /// [`PendingEntry::set_self_check`](crate::hidden::PendingEntry::set_self_check)).
     pub prover_self_check: bool,
@@ -60,6 +70,10 @@ impl Default for LogConfig {
             prover_threads: 0,
             prover_queue: 4096,
             prover_self_check: true,
+            agent_auth: true,
+            trust_domain: None,
+            nonce_ttl: Duration::from_secs(60),
+            nonce_capacity: 100_000,
         }
     }
 }
@@ -82,6 +96,8 @@ pub(crate) struct Shared {
     pub signer: NoteSigner,
     pub config: LogConfig,
     pub observer: Option<Arc<dyn CommitObserver>>,
+    pub registry: crate::agents::Registry,
+    pub nonces: crate::attest::NonceStore,
     head: RwLock<Head>,
 }
 
@@ -154,7 +170,13 @@ impl Log {
         let permits = config.queue_bytes.min(Semaphore::MAX_PERMITS);
         let prover = crate::disclose::Prover::new(config.prover_threads, config.prover_queue)?;
         let last_time = head.integrated_time;
-        let shared = Arc::new(Shared { store, signer, config, observer, head: RwLock::new(head) });
+        let mut agents = std::collections::HashMap::new();
+        for (agent, record) in store.agents()? {
+            agents.insert(agent, crate::agents::AgentState::from_bytes(&record)?);
+        }
+        let registry = crate::agents::Registry::new(agents);
+        let nonces = crate::attest::NonceStore::new(config.nonce_ttl, config.nonce_capacity);
+        let shared = Arc::new(Shared { store, signer, config, observer, registry, nonces, head: RwLock::new(head) });
         let (tx, rx) = mpsc::unbounded_channel();
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -195,6 +217,15 @@ impl Log {
     pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
         if entries.is_empty() {
             return Err(Error::EmptyBatch);
+        }
+        if self.shared.config.agent_auth {
+            use crate::entry::EntryKind;
+            if let Some(e) = entries
+                .iter()
+                .find(|e| e.auth().is_none() && matches!(e.kind(), EntryKind::Action | EntryKind::Rotation | EntryKind::Attestation))
+            {
+                return Err(Error::Unsigned(e.kind().as_str()));
+            }
         }
         if self.shared.config.openings_key.is_none() && entries.iter().any(|e| e.secret().is_some()) {
             return Err(Error::Config("entries with hidden fields need an openings key, and none is configured".into()));

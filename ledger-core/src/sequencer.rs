@@ -55,6 +55,7 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
     let mut requests: Vec<Request> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut count = first.entries.len();
+        debug_assert!(requests.is_empty());
         requests.push(first);
         while count < max_batch {
             match rx.try_recv() {
@@ -67,8 +68,31 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
         }
         let started = Instant::now();
         let time = now_ms().max(last_time);
-        match commit_group(&shared, &requests, &frontier, time, count) {
+        // Agent checks (registry, sequence numbers, one batch signature
+        // verification); refused requests are answered now and left out.
+        let (verdicts, changes) = {
+            let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
+            crate::agents::admit(&shared.registry, &groups, frontier.size())
+        };
+        if verdicts.iter().any(Result::is_err) {
+            let mut admitted = Vec::with_capacity(requests.len());
+            for (r, verdict) in requests.drain(..).zip(verdicts) {
+                match verdict {
+                    Ok(()) => admitted.push(r),
+                    Err(e) => {
+                        let _ = r.reply.send(Err(e));
+                    }
+                }
+            }
+            requests = admitted;
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let count = requests.iter().map(|r| r.entries.len()).sum();
+        match commit_group(&shared, &requests, &frontier, time, count, &changes) {
             Ok((next, appended)) => {
+                shared.registry.apply(changes);
                 frontier = next;
                 last_time = time;
                 let (mut offset, request_count) = (0, requests.len());
@@ -99,6 +123,7 @@ fn commit_group(
     frontier: &CompactRange,
     time: u64,
     count: usize,
+    agents: &std::collections::HashMap<String, crate::agents::AgentState>,
 ) -> Result<(CompactRange, Vec<Appended>), Error> {
     let mut next = frontier.clone();
     let mut batch = CommitBatch {
@@ -107,6 +132,7 @@ fn commit_group(
         nodes: Vec::with_capacity(count * 2 + 8),
         head: None,
         openings: Vec::new(),
+        agents: agents.iter().map(|(k, v)| (k.clone(), v.to_bytes())).collect(),
     };
     let mut appended = Vec::with_capacity(count);
     let time_decimal = time.to_string();

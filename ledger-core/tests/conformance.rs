@@ -36,7 +36,7 @@ fn backends() -> Vec<(&'static str, Arc<dyn LogStore>, Option<tempfile::TempDir>
 }
 
 fn open(store: Arc<dyn LogStore>, config: LogConfig) -> Log {
-    Log::open(store, signer(), LogConfig { origin: ORIGIN.into(), ..config }, None).unwrap()
+    Log::open(store, signer(), LogConfig { origin: ORIGIN.into(), agent_auth: false, ..config }, None).unwrap()
 }
 
 fn checkpoint(log: &Log) -> Checkpoint {
@@ -54,6 +54,7 @@ fn store_contract() {
             nodes: vec![(NodeId::leaf(0), leaf_hash(b"a")), (NodeId::leaf(1), leaf_hash(b"b")), (NodeId::new(1, 0), [3; 32])],
             head: Some(head.clone()),
             openings: Vec::new(),
+            agents: Vec::new(),
         };
         store.commit(&batch).unwrap();
         assert_eq!(store.head().unwrap(), Some(head.clone()), "{name}");
@@ -68,6 +69,7 @@ fn store_contract() {
             nodes: vec![(NodeId::leaf(3), [9; 32])],
             head: None,
             openings: Vec::new(),
+            agents: Vec::new(),
         };
         assert!(matches!(store.commit(&wrong_nodes), Err(StorageError::BadBatch(_))), "{name}");
         let missing = CommitBatch {
@@ -76,6 +78,7 @@ fn store_contract() {
             nodes: vec![(NodeId::leaf(2), [9; 32]), (NodeId::leaf(3), [9; 32])],
             head: None,
             openings: Vec::new(),
+            agents: Vec::new(),
         };
         assert!(matches!(store.commit(&missing), Err(StorageError::BadBatch(_))), "{name}");
         assert_eq!(store.get_entries(0, 9).unwrap().len(), 2, "{name}");
@@ -86,6 +89,7 @@ fn store_contract() {
             nodes: vec![(NodeId::leaf(1), [9; 32])],
             head: None,
             openings: Vec::new(),
+            agents: Vec::new(),
         };
         assert!(matches!(store.commit(&stale), Err(StorageError::OutOfOrder { expected: 2, got: 1 })), "{name}");
         assert_eq!(store.get_nodes(&[NodeId::leaf(1)]).unwrap(), vec![Some(leaf_hash(b"b"))], "{name}");
@@ -103,12 +107,22 @@ fn openings_contract() {
             let (s, e) = id.leaf_range();
             (id, hash_leaves(&entries[s as usize..e as usize].iter().map(|x| leaf_hash(x)).collect::<Vec<_>>()))
         });
-        let mut batch =
-            CommitBatch { first_index: 0, entries: entries.clone(), nodes: nodes.collect(), head: None, openings: vec![sealed(9, a)] };
+        let mut batch = CommitBatch {
+            first_index: 0,
+            entries: entries.clone(),
+            nodes: nodes.collect(),
+            head: None,
+            openings: vec![sealed(9, a)],
+            agents: Vec::new(),
+        };
         assert!(matches!(store.commit(&batch), Err(StorageError::BadBatch(_))), "{name}: openings outside the batch");
         assert_eq!(store.openings(9).unwrap(), None, "{name}");
         batch.openings = vec![sealed(0, a), sealed(2, b), sealed(3, a)];
+        batch.agents = vec![(a.to_string(), b"record-a".to_vec()), (b.to_string(), b"record-b".to_vec())];
         store.commit(&batch).unwrap();
+        let mut agents = store.agents().unwrap();
+        agents.sort();
+        assert_eq!(agents, vec![(a.to_string(), b"record-a".to_vec()), (b.to_string(), b"record-b".to_vec())], "{name}");
         assert_eq!(store.openings(0).unwrap(), Some(OpeningsRecord::Sealed(vec![0; 40])), "{name}");
         assert_eq!(store.openings(1).unwrap(), None, "{name}");
         // Agent ids that prefix one another are kept apart.

@@ -34,7 +34,12 @@ fn signer() -> NoteSigner {
 
 fn open(dir: &Path) -> (Log, Arc<RocksStore>) {
     let store = Arc::new(RocksStore::open(dir).unwrap());
-    let config = LogConfig { origin: ORIGIN.into(), openings_key: Some(OpeningsKey::from_bytes(&[8; 32])), ..LogConfig::default() };
+    let config = LogConfig {
+        origin: ORIGIN.into(),
+        openings_key: Some(OpeningsKey::from_bytes(&[8; 32])),
+        agent_auth: false,
+        ..LogConfig::default()
+    };
     (Log::open(store.clone(), signer(), config, None).unwrap(), store)
 }
 

@@ -23,7 +23,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let signer = NoteSigner::new("p.example/log", SigningKey::from_bytes(&[5; 32])).unwrap();
         let verifier = NoteVerifier::new(signer.verifier_key());
-        let log = Log::open(Arc::new(MemoryStore::new()), signer, LogConfig { origin: "p.example/log".into(), ..LogConfig::default() }, None).unwrap();
+        let log = Log::open(Arc::new(MemoryStore::new()), signer, LogConfig { origin: "p.example/log".into(), agent_auth: false, ..LogConfig::default() }, None).unwrap();
         let mut checkpoints = vec![Checkpoint::open(&log.head().checkpoint, &verifier).unwrap()];
         let mut acked = Vec::new();
         for (b, n) in batches.iter().enumerate() {

@@ -34,7 +34,13 @@ pub struct Config {
     /// Seconds a client may take to send a request body (then 408).
     #[arg(long, env = "LEDGER_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
-    /// Admin bearer token (disclosures, shredding). Default: the token
+    /// SPIFFE trust domain agents are registered in.
+    #[arg(long, env = "LEDGER_TRUST_DOMAIN", default_value = "example.org")]
+    pub trust_domain: String,
+    /// Seconds an attestation nonce stays valid.
+    #[arg(long, env = "LEDGER_NONCE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub nonce_ttl_secs: u64,
+    /// Admin bearer token (agent registration, disclosures, shredding). Default: the token
     /// file, generated on first start.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

@@ -74,6 +74,7 @@ impl From<EntryError> for ApiError {
             EntryError::AgentId { .. } => "invalid_agent_id",
             EntryError::TooLarge { .. } => return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string()),
             EntryError::Hidden(_) => "invalid_hidden",
+            EntryError::Agent(_) => "invalid_entry",
             EntryError::Predicate(zk::ZkError::PredicateFalse { .. }) => {
                 return Self::new(StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", e.to_string());
             }
@@ -104,6 +105,24 @@ impl From<ledger_core::Error> for ApiError {
             E::SizeBeyondTree { .. } => Self::new(StatusCode::NOT_FOUND, "size_beyond_tree", e.to_string()),
             E::OldSizeLarger { .. } => Self::bad_request("old_size_larger", e.to_string()),
             E::TileNotAvailable(_) => Self::new(StatusCode::NOT_FOUND, "tile_not_available", e.to_string()),
+            E::Unsigned(_) => Self::new(StatusCode::UNAUTHORIZED, "signature_required", e.to_string()),
+            E::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()),
+            E::UnknownAgent(_) => Self::new(StatusCode::FORBIDDEN, "unknown_agent", e.to_string()),
+            E::AgentRetired(_) => Self::new(StatusCode::FORBIDDEN, "agent_retired", e.to_string()),
+            E::AgentExists(_) => Self::new(StatusCode::CONFLICT, "agent_exists", e.to_string()),
+            E::SequenceReplayed { .. } => Self::new(StatusCode::CONFLICT, "sequence_replayed", e.to_string()),
+            E::WrongTrustDomain { .. } => Self::bad_request("wrong_trust_domain", e.to_string()),
+            E::Nonce(n) => {
+                use ledger_core::attest::NonceError as N;
+                let code = match n {
+                    N::Unknown => "nonce_unknown",
+                    N::WrongAgent => "nonce_wrong_agent",
+                    N::Expired => "nonce_expired",
+                    N::Used => "nonce_used",
+                };
+                Self::new(StatusCode::CONFLICT, code, e.to_string())
+            }
+            E::AttestationFailed { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "attestation_failed", e.to_string()),
             E::TooManyHidden { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_hidden_entries", e.to_string()),
             E::NoHiddenFields { .. } => Self::new(StatusCode::NOT_FOUND, "no_hidden_fields", e.to_string()),
             E::NoOpenings { .. } => Self::new(StatusCode::NOT_FOUND, "no_openings", e.to_string()),

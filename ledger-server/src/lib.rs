@@ -7,6 +7,7 @@
 //! handlers below.
 #![forbid(unsafe_code)]
 
+mod agent_routes;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -40,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
         prover_threads: config.prover_threads,
         prover_queue: config.prover_queue as usize,
         prover_self_check: config.prover_self_check,
+        trust_domain: Some(config.trust_domain.clone()),
+        nonce_ttl: std::time::Duration::from_secs(config.nonce_ttl_secs),
         ..LogConfig::default()
     };
     let admin = match &config.admin_token {

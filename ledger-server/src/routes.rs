@@ -19,6 +19,7 @@ use verifier::wire::{
     InclusionProofResponse,
 };
 
+use crate::agent_routes;
 use crate::auth::{require_admin, AdminToken};
 use crate::error::ApiError;
 use crate::extract::{parse_index, BodyLimit, BodyTimeout, JsonBytes, Query};
@@ -64,6 +65,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/entries/{index}/disclosures", post(disclose).layer(Extension(BodyLimit(64 * 1024))))
         .route("/v1/entries/{index}/openings", delete(shred_entry))
         .route("/v1/openings", delete(shred_agent))
+        .route("/v1/agents", post(agent_routes::register).layer(Extension(BodyLimit(16 * 1024))))
+        .route("/v1/agents/{id}", get(agent_routes::get_agent))
+        .route("/v1/agents/{id}/retire", post(agent_routes::retire).layer(Extension(BodyLimit(4 * 1024))))
+        .route("/v1/agents/{id}/nonce", post(agent_routes::nonce))
+        .route("/v1/attestations", post(agent_routes::attest).layer(Extension(BodyLimit(32 * 1024))))
         .route("/v1/proof/inclusion", get(inclusion_proof))
         .route("/v1/proof/consistency", get(consistency_proof))
         .route("/v1/proof/bundle", get(proof_bundle))
@@ -96,7 +102,7 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 
 /// Runs a storage read on the blocking pool, so RocksDB I/O never stalls
 /// the async workers that serve appends.
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&Log) -> Result<T, ledger_core::Error> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -110,7 +116,7 @@ async fn read<T: Send + 'static>(
     }
 }
 
-fn appended(a: &Appended) -> AppendedEntry {
+pub(crate) fn appended(a: &Appended) -> AppendedEntry {
     AppendedEntry { index: a.index, leaf_hash: a.leaf_hash, integrated_time: a.integrated_time }
 }
 
@@ -453,6 +459,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
         tile,
         disclose,
         shred_entry,
+        agent_routes::register,
+        agent_routes::get_agent,
+        agent_routes::retire,
+        agent_routes::nonce,
+        agent_routes::attest,
         shred_agent,
         healthz,
         metrics

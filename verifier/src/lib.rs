@@ -38,6 +38,8 @@
 
 extern crate alloc;
 
+pub mod agent;
+pub mod canonical;
 pub mod checkpoint;
 pub mod disclosure;
 pub mod error;
@@ -46,6 +48,7 @@ pub mod note;
 pub mod proof;
 pub mod tiles;
 pub mod tlog_proof;
+pub mod tpm;
 pub mod tree;
 pub mod wire;
 

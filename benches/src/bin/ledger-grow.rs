@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()?;
     let signer = NoteSigner::new("grow.example/log", SigningKey::from_bytes(&[3; 32])).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = Arc::new(RocksStore::open(&dir.join("db"))?);
-    let log = Log::open(store, signer, LogConfig { origin: "grow.example/log".into(), ..LogConfig::default() }, None)?;
+    let log = Log::open(store, signer, LogConfig { origin: "grow.example/log".into(), agent_auth: false, ..LogConfig::default() }, None)?;
     println!("{:>12} {:>12} {:>14}", "entries", "RSS KiB", "entries/s");
     let (mut seq, mut last, mut t0) = (0u64, 0u64, Instant::now());
     while seq < args.entries {

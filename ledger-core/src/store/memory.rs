@@ -21,6 +21,7 @@ struct Inner {
     head: Option<StoredHead>,
     openings: BTreeMap<u64, OpeningsRecord>,
     by_agent: BTreeSet<Vec<u8>>,
+    agents: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -65,6 +66,7 @@ impl LogStore for MemoryStore {
             inner.openings.insert(o.index, OpeningsRecord::Sealed(o.sealed.clone()));
             inner.by_agent.insert(super::agent_key(&o.agent, o.index));
         }
+        inner.agents.extend(batch.agents.iter().cloned());
         inner.entries.extend(batch.entries.iter().cloned());
         inner.nodes.extend(batch.nodes.iter().copied());
         if let Some(head) = &batch.head {
@@ -99,5 +101,9 @@ impl LogStore for MemoryStore {
             }
         }
         Ok(done)
+    }
+
+    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        Ok(self.read().agents.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 }

@@ -67,6 +67,8 @@ pub struct CommitBatch {
     pub head: Option<StoredHead>,
     /// Sealed openings of entries in this batch that have hidden fields.
     pub openings: Vec<SealedOpenings>,
+    /// Agent registry records this batch changes: `(agent id, record)`.
+    pub agents: Vec<(String, Vec<u8>)>,
 }
 
 /// Encrypted openings of one entry, stored in the secret column family.
@@ -138,6 +140,9 @@ pub trait LogStore: Send + Sync + 'static {
     /// makes the store drop the old bytes; returns the indices that held
     /// sealed openings (already shredded or absent ones are skipped).
     fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError>;
+
+    /// Every agent registry record.
+    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
 }
 
 impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
@@ -161,6 +166,9 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     }
     fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
         (**self).shred_openings(indices, at_ms)
+    }
+    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        (**self).agents()
     }
 }
 

@@ -6,6 +6,7 @@
 //! | `meta` | `head` | size, integrated time, signed checkpoint |
 //! | `openings` | index `i`, `u64` big-endian | `0x01 ‖ sealed openings`, or `0x00 ‖ time` once shredded |
 //! | `openings_by_agent` | agent id ‖ `0x00` ‖ index | empty |
+//! | `agents` | agent id | registry record (passport, key in force, last sequence number, retirement) |
 //!
 //! Leaf `i` completes every ancestor whose range ends at `i`:
 //! `trailing_zeros(i + 1)` interior nodes, one on average. Storing them in
@@ -40,6 +41,7 @@ const CF_ENTRIES: &str = "entries";
 const CF_META: &str = "meta";
 const CF_OPENINGS: &str = "openings";
 const CF_OPENINGS_BY_AGENT: &str = "openings_by_agent";
+const CF_AGENTS: &str = "agents";
 const HEAD_KEY: &[u8] = b"head";
 
 /// A RocksDB-backed store.
@@ -96,6 +98,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
             ColumnFamilyDescriptor::new(CF_OPENINGS, Options::default()),
             ColumnFamilyDescriptor::new(CF_OPENINGS_BY_AGENT, Options::default()),
+            ColumnFamilyDescriptor::new(CF_AGENTS, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = Self { db, size: AtomicU64::new(0), sync };
@@ -108,7 +111,7 @@ impl RocksStore {
     /// afterwards do not race background compactions (benchmarks, offline
     /// maintenance).
     pub fn compact(&self) -> Result<(), StorageError> {
-        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT] {
+        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT, CF_AGENTS] {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf).map_err(backend)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
@@ -201,6 +204,12 @@ impl LogStore for RocksStore {
             }
             wb.put_cf(entries, index.to_be_bytes(), &value);
         }
+        if !batch.agents.is_empty() {
+            let agents = self.cf(CF_AGENTS)?;
+            for (agent, record) in &batch.agents {
+                wb.put_cf(agents, agent.as_bytes(), record);
+            }
+        }
         if let Some(head) = &batch.head {
             wb.put_cf(meta, HEAD_KEY, encode_head(head));
         }
@@ -252,7 +261,7 @@ impl LogStore for RocksStore {
         // Drop the sealed bytes from the memtables, WAL and SST files: a WAL
         // file is deleted only once every column family with data in it is
         // flushed, so all of them are.
-        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT] {
+        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT, CF_AGENTS] {
             self.db.flush_cf(self.cf(name)?).map_err(backend)?;
         }
         let (lo, hi) = (done.iter().min().copied().unwrap_or(0), done.iter().max().copied().unwrap_or(0));
@@ -260,5 +269,15 @@ impl LogStore for RocksStore {
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         self.db.compact_range_cf_opt(cf, Some(lo.to_be_bytes()), Some((hi.saturating_add(1)).to_be_bytes()), &opts);
         Ok(done)
+    }
+
+    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_AGENTS)?, IteratorMode::Start) {
+            let (key, value) = item.map_err(backend)?;
+            let agent = String::from_utf8(key.to_vec()).map_err(|_| StorageError::Corrupt("agent key is not UTF-8".into()))?;
+            out.push((agent, value.to_vec()));
+        }
+        Ok(out)
     }
 }

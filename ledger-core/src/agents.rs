@@ -1,0 +1,294 @@
+//! The agent registry: each agent's passport, the key in force, its last
+//! sequence number and whether it is retired.
+//!
+//! The sequencer owns the registry's writes. For every group it admits
+//! requests in order against the registry plus the group's own earlier
+//! changes (an undo log takes back a refused request's changes), checks
+//! every agent signature of the group with one Ed25519 batch verification
+//! and, only if that fails, again one by one to find the forgeries. The
+//! changed records are written in the group's commit batch (column family
+//! `agents`), so the registry is durable exactly when its entries are, and
+//! readers see it after the commit.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::{Map, Value};
+use verifier::agent::Passport;
+
+use crate::entry::{AdminOp, EntryAuth, NewEntry};
+use crate::store::StorageError;
+use crate::Error;
+
+/// An agent as the log knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentState {
+    /// The registered passport (as first written).
+    pub passport: Passport,
+    /// Index of the passport entry.
+    pub passport_index: u64,
+    /// The key in force.
+    pub key: VerifyingKey,
+    /// Index of the entry that set it (the passport or the last rotation).
+    pub key_index: u64,
+    /// Index of the retirement entry, if retired.
+    pub retired: Option<u64>,
+    /// Last accepted sequence number (0: none yet).
+    pub last_seq: u64,
+}
+
+impl AgentState {
+    /// The stored encoding (JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        m.insert("passport".into(), Value::Object(self.passport.to_object()));
+        m.insert("passport_index".into(), Value::from(self.passport_index));
+        m.insert("key".into(), Value::from(B64.encode(self.key.as_bytes())));
+        m.insert("key_index".into(), Value::from(self.key_index));
+        m.insert("retired".into(), self.retired.map_or(Value::Null, Value::from));
+        m.insert("last_seq".into(), Value::from(self.last_seq));
+        crate::canonical::to_canonical(&Value::Object(m))
+    }
+
+    /// Decodes [`AgentState::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StorageError> {
+        let corrupt = |what: &str| StorageError::Corrupt(format!("agent record: {what}"));
+        let v: Value = serde_json::from_slice(bytes).map_err(|_| corrupt("not JSON"))?;
+        let u = |k: &str| v.get(k).and_then(Value::as_u64).ok_or_else(|| corrupt(k));
+        Ok(Self {
+            passport: Passport::from_object(v.get("passport").and_then(Value::as_object).ok_or_else(|| corrupt("passport"))?)
+                .map_err(|_| corrupt("passport"))?,
+            passport_index: u("passport_index")?,
+            key: verifier::agent::parse_public_key(v.get("key").and_then(Value::as_str).unwrap_or_default()).map_err(|_| corrupt("key"))?,
+            key_index: u("key_index")?,
+            retired: v.get("retired").and_then(Value::as_u64),
+            last_seq: u("last_seq")?,
+        })
+    }
+}
+
+/// The registry readers see (updated after each commit).
+#[derive(Debug, Default)]
+pub(crate) struct Registry(RwLock<HashMap<String, AgentState>>);
+
+impl Registry {
+    pub fn new(agents: HashMap<String, AgentState>) -> Self {
+        Self(RwLock::new(agents))
+    }
+
+    pub fn get(&self, agent: &str) -> Option<AgentState> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(agent).cloned()
+    }
+
+    pub fn apply(&self, changes: impl IntoIterator<Item = (String, AgentState)>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.extend(changes);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// How signatures are checked during admission.
+enum Verify<'j, 'm> {
+    /// Collected for one batch verification.
+    Collect(&'j mut Vec<(&'m [u8], Signature, VerifyingKey)>),
+    /// Checked one by one, strictly.
+    Each,
+}
+
+/// The group's view: the shared registry plus changes made so far.
+struct Overlay<'r> {
+    base: &'r Registry,
+    changes: HashMap<String, AgentState>,
+}
+
+impl Overlay<'_> {
+    fn get(&self, agent: &str) -> Option<AgentState> {
+        self.changes.get(agent).cloned().or_else(|| self.base.get(agent))
+    }
+}
+
+/// Admits the requests of one group: returns, per request, `Ok(())` or why
+/// it is refused, and the registry records the admitted ones change.
+/// `first_index` is the index the group's first admitted entry gets.
+pub(crate) fn admit<'m>(
+    registry: &Registry,
+    requests: &[&'m [NewEntry]],
+    first_index: u64,
+) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
+    let any_agent_entry = requests.iter().flat_map(|r| r.iter()).any(|e| e.auth().is_some() || e.admin().is_some());
+    if !any_agent_entry {
+        return (requests.iter().map(|_| Ok(())).collect(), HashMap::new());
+    }
+    // Fast path: one batch verification for the whole group.
+    let mut jobs: Vec<(&'m [u8], Signature, VerifyingKey)> = Vec::new();
+    let (verdicts, changes) = run(registry, requests, first_index, Verify::Collect(&mut jobs));
+    let (messages, rest): (Vec<&[u8]>, Vec<(Signature, VerifyingKey)>) = jobs.into_iter().map(|(m, s, k)| (m, (s, k))).unzip();
+    let (signatures, keys): (Vec<Signature>, Vec<VerifyingKey>) = rest.into_iter().unzip();
+    if messages.is_empty() || ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        return (verdicts, changes);
+    }
+    // Some signature is bad: admit again, checking each one.
+    run(registry, requests, first_index, Verify::Each)
+}
+
+fn run<'m>(
+    registry: &Registry,
+    requests: &[&'m [NewEntry]],
+    first_index: u64,
+    mut verify: Verify<'_, 'm>,
+) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
+    let mut overlay = Overlay { base: registry, changes: HashMap::new() };
+    let mut index = first_index;
+    let mut verdicts = Vec::with_capacity(requests.len());
+    for entries in requests {
+        let mut undo: Vec<(String, Option<AgentState>)> = Vec::new();
+        let mut collected = 0;
+        let mut result = Ok(());
+        for (i, entry) in entries.iter().enumerate() {
+            let at = index + i as u64;
+            let outcome = match (entry.admin(), entry.auth()) {
+                (Some(op), _) => admin(&overlay, op, at),
+                (None, Some(auth)) => signed(&overlay, auth, at, &mut verify, &mut collected),
+                (None, None) => Ok(None),
+            };
+            match outcome {
+                Ok(Some((agent, state))) => {
+                    undo.push((agent.clone(), overlay.changes.get(&agent).cloned()));
+                    overlay.changes.insert(agent, state);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            for (agent, previous) in undo.into_iter().rev() {
+                match previous {
+                    Some(state) => overlay.changes.insert(agent, state),
+                    None => overlay.changes.remove(&agent),
+                };
+            }
+            if let Verify::Collect(jobs) = &mut verify {
+                let keep = jobs.len() - collected;
+                jobs.truncate(keep);
+            }
+        } else {
+            index += entries.len() as u64;
+        }
+        verdicts.push(result);
+    }
+    (verdicts, overlay.changes)
+}
+
+fn admin(overlay: &Overlay<'_>, op: &AdminOp, at: u64) -> Result<Option<(String, AgentState)>, Error> {
+    match op {
+        AdminOp::Register(passport) => {
+            if overlay.get(&passport.agent).is_some() {
+                return Err(Error::AgentExists(passport.agent.clone()));
+            }
+            let state = AgentState {
+                passport: passport.clone(),
+                passport_index: at,
+                key: passport.public_key,
+                key_index: at,
+                retired: None,
+                last_seq: 0,
+            };
+            Ok(Some((passport.agent.clone(), state)))
+        }
+        AdminOp::Retire(agent) => {
+            let mut state = overlay.get(agent).ok_or_else(|| Error::UnknownAgent(agent.clone()))?;
+            if state.retired.is_some() {
+                return Err(Error::AgentRetired(agent.clone()));
+            }
+            state.retired = Some(at);
+            Ok(Some((agent.clone(), state)))
+        }
+    }
+}
+
+fn signed<'m>(
+    overlay: &Overlay<'_>,
+    auth: &'m EntryAuth,
+    at: u64,
+    verify: &mut Verify<'_, 'm>,
+    collected: &mut usize,
+) -> Result<Option<(String, AgentState)>, Error> {
+    let mut state = overlay.get(&auth.agent).ok_or_else(|| Error::UnknownAgent(auth.agent.clone()))?;
+    if state.retired.is_some() {
+        return Err(Error::AgentRetired(auth.agent.clone()));
+    }
+    if auth.seq <= state.last_seq {
+        return Err(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: state.last_seq });
+    }
+    let bad = || Error::BadSignature(auth.agent.clone());
+    let mut checks = vec![(auth.signature, state.key)];
+    if let Some((new_key, new_sig)) = &auth.new_key {
+        checks.push((*new_sig, *new_key));
+    }
+    for (sig, key) in checks {
+        match verify {
+            Verify::Each => key.verify_strict(&auth.message, &sig).map_err(|_| bad())?,
+            Verify::Collect(jobs) => {
+                jobs.push((auth.message.as_slice(), sig, key));
+                *collected += 1;
+            }
+        }
+    }
+    if let Some((new_key, _)) = &auth.new_key {
+        state.key = *new_key;
+        state.key_index = at;
+    }
+    state.last_seq = auth.seq;
+    Ok(Some((auth.agent.clone(), state)))
+}
+
+impl crate::Log {
+    /// Registers an agent (admin): appends its passport entry. The id must
+    /// be a SPIFFE agent id in the configured trust domain.
+    pub async fn register(&self, passport: Passport) -> Result<crate::Appended, Error> {
+        crate::spiffe::validate_agent_id(&passport.agent)
+            .map_err(|reason| Error::Entry(crate::entry::EntryError::AgentId { id: passport.agent.clone(), reason }))?;
+        if let Some(td) = &self.shared.config.trust_domain {
+            let in_domain = passport.agent.strip_prefix("spiffe://").and_then(|rest| rest.split('/').next()) == Some(td.as_str());
+            if !in_domain {
+                return Err(Error::WrongTrustDomain { agent: passport.agent.clone(), trust_domain: td.clone() });
+            }
+        }
+        let entry = NewEntry::from_log(&passport.to_object(), None, Some(AdminOp::Register(passport)))?;
+        first(self.append(vec![entry]).await?)
+    }
+
+    /// Retires an agent (admin): appends a retirement entry; its later
+    /// entries are refused.
+    pub async fn retire(&self, agent: &str, reason: &str) -> Result<crate::Appended, Error> {
+        let mut obj = Map::new();
+        obj.insert("kind".into(), Value::from("retirement"));
+        obj.insert("agent".into(), Value::from(agent));
+        obj.insert("reason".into(), Value::from(reason));
+        let entry = NewEntry::from_log(&obj, None, Some(AdminOp::Retire(agent.to_owned())))?;
+        first(self.append(vec![entry]).await?)
+    }
+
+    /// The registry record of `agent` (as of the latest commit).
+    pub fn agent(&self, agent: &str) -> Option<AgentState> {
+        self.shared.registry.get(agent)
+    }
+
+    /// Registered agents.
+    pub fn agent_count(&self) -> usize {
+        self.shared.registry.len()
+    }
+}
+
+fn first(appended: Vec<crate::Appended>) -> Result<crate::Appended, Error> {
+    appended.into_iter().next().ok_or(Error::EmptyBatch)
+}

@@ -1,0 +1,271 @@
+//! Passports, signed agent entries, rotation, retirement and attestation
+//! on the log, every rejection checked to leave the log unchanged.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use ledger_core::store::{MemoryStore, RocksStore};
+use ledger_core::{Error, Log, LogConfig, NewEntry};
+use p256::ecdsa::signature::Signer as _;
+use p256::pkcs8::EncodePublicKey as _;
+use serde_json::{json, Map, Value};
+use verifier::agent::{hex, rotation, sign_entry, Passport};
+use verifier::note::NoteSigner;
+use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+
+const ORIGIN: &str = "agents.example/log";
+const AGENT: &str = "spiffe://example.org/agent/billing";
+const CODE: [u8; 32] = [0xc0; 32];
+
+fn log_on(store: Arc<dyn ledger_core::store::LogStore>) -> Log {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
+    let config = LogConfig { origin: ORIGIN.into(), trust_domain: Some("example.org".into()), ..LogConfig::default() };
+    Log::open(store, signer, config, None).unwrap()
+}
+
+fn passport(agent: &str, key: &SigningKey, ak: Option<Vec<u8>>) -> Passport {
+    Passport {
+        agent: agent.into(),
+        public_key: key.verifying_key(),
+        code_hash: CODE,
+        model_hash: Some([0x33; 32]),
+        owner: "payments team".into(),
+        purpose: "pays invoices".into(),
+        tpm_ak: ak,
+    }
+}
+
+fn action(agent: &str, seq: u64, key: &SigningKey) -> Map<String, Value> {
+    let mut m =
+        json!({"kind": "action", "agent": agent, "action": "pay", "resource": "invoices/1", "seq": seq}).as_object().unwrap().clone();
+    sign_entry(&mut m, key);
+    m
+}
+
+fn entry(m: &Map<String, Value>) -> NewEntry {
+    NewEntry::from_value(&Value::Object(m.clone()), 65535).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_actions_rotation_retirement_and_every_refusal() {
+    let log = log_on(Arc::new(MemoryStore::new()));
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let other = SigningKey::from_bytes(&[8; 32]);
+    let at = log.register(passport(AGENT, &key, None)).await.unwrap();
+    assert_eq!(at.index, 0);
+    assert!(matches!(log.register(passport(AGENT, &key, None)).await, Err(Error::AgentExists(_))));
+    assert!(matches!(log.register(passport("spiffe://elsewhere.org/agent/x", &key, None)).await, Err(Error::WrongTrustDomain { .. })));
+
+    log.append(vec![entry(&action(AGENT, 1, &key))]).await.unwrap();
+    let size = log.head().size;
+    let mut forged = action(AGENT, 2, &key);
+    forged.insert("resource".into(), Value::from("invoices/2"));
+    let unsigned = NewEntry::action(AGENT, "pay", "x", None, 65535).unwrap();
+    let cases: Vec<(&str, NewEntry, fn(&Error) -> bool)> = vec![
+        ("forged", entry(&forged), |e| matches!(e, Error::BadSignature(_))),
+        ("wrong key", entry(&action(AGENT, 2, &other)), |e| matches!(e, Error::BadSignature(_))),
+        ("replayed", entry(&action(AGENT, 1, &key)), |e| matches!(e, Error::SequenceReplayed { seq: 1, last: 1, .. })),
+        ("unknown agent", entry(&action("spiffe://example.org/agent/ghost", 1, &key)), |e| matches!(e, Error::UnknownAgent(_))),
+        ("unsigned", unsigned, |e| matches!(e, Error::Unsigned("action"))),
+    ];
+    for (name, e, check) in cases {
+        let err = log.append(vec![e]).await.unwrap_err();
+        assert!(check(&err), "{name}: {err:?}");
+        assert_eq!(log.head().size, size, "{name} changed the log");
+    }
+
+    // Rotation: the old key stops working, the new one works.
+    let rotated = SigningKey::from_bytes(&[9; 32]);
+    log.append(vec![entry(&rotation(AGENT, 2, &key, &rotated))]).await.unwrap();
+    assert!(matches!(log.append(vec![entry(&action(AGENT, 3, &key))]).await, Err(Error::BadSignature(_))), "rotated-away key");
+    log.append(vec![entry(&action(AGENT, 3, &rotated))]).await.unwrap();
+    // A rotation must be signed by the new key as well.
+    let mut half = rotation(AGENT, 4, &rotated, &other);
+    half.insert("new_signature".into(), rotation(AGENT, 4, &rotated, &key)["new_signature"].clone());
+    assert!(matches!(log.append(vec![entry(&half)]).await, Err(Error::BadSignature(_))));
+    let state = log.agent(AGENT).unwrap();
+    assert_eq!((state.last_seq, state.key, state.key_index), (3, rotated.verifying_key(), 2));
+
+    log.retire(AGENT, "decommissioned").await.unwrap();
+    assert!(matches!(log.append(vec![entry(&action(AGENT, 5, &rotated))]).await, Err(Error::AgentRetired(_))));
+    assert!(matches!(log.retire(AGENT, "again").await, Err(Error::AgentRetired(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgery_in_a_group_is_refused_alone() {
+    let log = Arc::new(log_on(Arc::new(MemoryStore::new())));
+    let keys: Vec<SigningKey> = (0..8u8).map(|i| SigningKey::from_bytes(&[i + 10; 32])).collect();
+    for (i, k) in keys.iter().enumerate() {
+        log.register(passport(&format!("spiffe://example.org/agent/a{i}"), k, None)).await.unwrap();
+    }
+    // Concurrent appends land in shared groups; one in eight is forged.
+    let mut tasks = Vec::new();
+    for round in 1..=20u64 {
+        for (i, k) in keys.iter().enumerate() {
+            let log = Arc::clone(&log);
+            let signer = if i == 3 { SigningKey::from_bytes(&[99; 32]) } else { k.clone() };
+            let m = action(&format!("spiffe://example.org/agent/a{i}"), round, &signer);
+            tasks.push(tokio::spawn(async move { (i, log.append(vec![entry(&m)]).await) }));
+        }
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        match result {
+            Ok(_) => {
+                assert_ne!(i, 3);
+                ok += 1;
+            }
+            Err(Error::BadSignature(_)) => assert_eq!(i, 3),
+            // Concurrent submissions of one agent may reach the sequencer out
+            // of order; a late lower sequence number is refused.
+            Err(Error::SequenceReplayed { .. }) => assert_ne!(i, 3),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(log.head().size, 8 + ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    {
+        let log = log_on(Arc::new(RocksStore::open(dir.path()).unwrap()));
+        log.register(passport(AGENT, &key, None)).await.unwrap();
+        log.append(vec![entry(&action(AGENT, 5, &key))]).await.unwrap();
+    }
+    let log = log_on(Arc::new(RocksStore::open(dir.path()).unwrap()));
+    assert_eq!(log.agent(AGENT).unwrap().last_seq, 5);
+    assert!(matches!(log.append(vec![entry(&action(AGENT, 5, &key))]).await, Err(Error::SequenceReplayed { .. })));
+    log.append(vec![entry(&action(AGENT, 6, &key))]).await.unwrap();
+}
+
+fn attestation(agent: &str, seq: u64, nonce: &[u8], code: &[u8; 32], evidence: Value, key: &SigningKey) -> Value {
+    let mut m = json!({
+        "kind": "attestation", "agent": agent, "nonce": B64.encode(nonce), "code_hash": hex(code), "model_hash": hex(&[0x33; 32]),
+        "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+        "behaviour": {"digest": hex(&[1; 32]), "calls": 120, "distinct": 7},
+        "evidence": evidence, "seq": seq,
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    sign_entry(&mut m, key);
+    Value::Object(m)
+}
+
+/// A TPMS_ATTEST quote over `digest` with qualifying data `nonce`, PCR `pcr`.
+fn quote(nonce: &[u8], pcr: u8, digest: &[u8; 32]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
+    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
+    b.extend_from_slice(&[0, 2, 0, 0xb]);
+    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+    b.extend_from_slice(nonce);
+    b.extend_from_slice(&[0; 17]);
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
+    let mut sel = [0u8; 3];
+    sel[usize::from(pcr / 8)] = 1 << (pcr % 8);
+    b.push(3);
+    b.extend_from_slice(&sel);
+    b.extend_from_slice(&32u16.to_be_bytes());
+    b.extend_from_slice(digest);
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_software_and_tpm() {
+    let log = log_on(Arc::new(MemoryStore::new()));
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let spki = ak.verifying_key().to_public_key_der().unwrap().as_bytes().to_vec();
+    log.register(passport(AGENT, &key, Some(spki))).await.unwrap();
+    let mut seq = 0;
+    let mut next = || {
+        seq += 1;
+        seq
+    };
+
+    // Software evidence passes.
+    let nonce = log.issue_nonce(AGENT).unwrap();
+    let (a, verdict) = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap();
+    assert_eq!(verdict, json!({"ok": true, "reasons": []}));
+    let leaf: Value = serde_json::from_slice(&log.entry(a.index).unwrap()).unwrap();
+    assert_eq!(leaf["verdict"]["ok"], true);
+
+    // Refused before anything is recorded: reused nonce, unknown nonce, forged signature.
+    let size = log.head().size;
+    let reused = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
+    assert!(matches!(reused, Error::Nonce(ledger_core::attest::NonceError::Used)), "{reused:?}");
+    let unknown = log.attest(&attestation(AGENT, next(), &[4; 32], &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
+    assert!(matches!(unknown, Error::Nonce(ledger_core::attest::NonceError::Unknown)));
+    let fresh = log.issue_nonce(AGENT).unwrap();
+    let forged =
+        log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &SigningKey::from_bytes(&[3; 32]))).await;
+    assert!(matches!(forged, Err(Error::BadSignature(_))));
+    assert_eq!(log.head().size, size);
+    // The forgery did not spend the nonce.
+    log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &key)).await.unwrap();
+
+    // TPM evidence: a good quote passes; each bad one is recorded as failed.
+    let tpm = |nonce: &[u8], q: Vec<u8>, sig_over: Option<Vec<u8>>| {
+        let s: p256::ecdsa::Signature = ak.sign(sig_over.as_deref().unwrap_or(&q));
+        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
+            .as_object()
+            .map(|o| (nonce.to_vec(), Value::Object(o.clone())))
+            .unwrap()
+    };
+    let n = log.issue_nonce(AGENT).unwrap();
+    let (nonce_bytes, ev) = tpm(&n, quote(&n, 16, &expected_pcr_digest(&CODE)), None);
+    log.attest(&attestation(AGENT, next(), &nonce_bytes, &CODE, ev, &key)).await.unwrap();
+
+    type Bad = (&'static str, fn(&[u8]) -> (Vec<u8>, Option<Vec<u8>>), [u8; 32], &'static str);
+    let bad: Vec<Bad> = vec![
+        ("wrong nonce in quote", |_| (quote(&[0xee; 32], 16, &expected_pcr_digest(&CODE)), None), CODE, "qualifying data"),
+        ("wrong PCR", |n| (quote(n, 15, &expected_pcr_digest(&CODE)), None), CODE, "PCR 16"),
+        ("wrong PCR digest", |n| (quote(n, 16, &expected_pcr_digest(&[0xbb; 32])), None), CODE, "PCR digest"),
+        (
+            "tampered quote",
+            |n| {
+                let good = quote(n, 16, &expected_pcr_digest(&CODE));
+                let mut t = good.clone();
+                t[10] ^= 1;
+                (t, Some(good))
+            },
+            CODE,
+            "signature",
+        ),
+        ("wrong code hash", |n| (quote(n, 16, &expected_pcr_digest(&CODE)), None), [0xbb; 32], "code_hash differs"),
+    ];
+    for (name, make, code, reason) in bad {
+        let n = log.issue_nonce(AGENT).unwrap();
+        let (q, signed) = make(&n);
+        let (_, ev) = tpm(&n, q, signed);
+        let before = log.head().size;
+        let err = log.attest(&attestation(AGENT, next(), &n, &code, ev, &key)).await.unwrap_err();
+        let Error::AttestationFailed { index, reasons } = err else { panic!("{name}: {err:?}") };
+        assert!(reasons.iter().any(|r| r.contains(reason)), "{name}: {reasons:?}");
+        assert_eq!((index, log.head().size), (before, before + 1), "{name}: the failed attestation is recorded");
+        let leaf: Value = serde_json::from_slice(&log.entry(index).unwrap()).unwrap();
+        assert_eq!(leaf["verdict"]["ok"], false, "{name}");
+    }
+
+    // An expired nonce.
+    let short = {
+        let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let config = LogConfig { origin: ORIGIN.into(), nonce_ttl: std::time::Duration::from_millis(1), ..LogConfig::default() };
+        Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap()
+    };
+    short.register(passport(AGENT, &key, None)).await.unwrap();
+    let n = short.issue_nonce(AGENT).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let stale = short.attest(&attestation(AGENT, 1, &n, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
+    assert!(matches!(stale, Error::Nonce(ledger_core::attest::NonceError::Expired)), "{stale:?}");
+    assert_eq!(short.head().size, 1);
+}
