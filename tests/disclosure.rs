@@ -7,10 +7,8 @@
 // In tests and benches a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use ledger_e2e::{ledger_verify, Server};
+use ledger_e2e::{ledger_verify, Agent, Server};
 use serde_json::Value;
-
-const AGENT: &str = "spiffe://e2e.example/agent/payments";
 
 fn send(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -35,11 +33,9 @@ fn send(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, Value
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn hidden(amount: u64, customer: &str) -> String {
-    format!(
-        r#"{{"kind":"action","agent":"{AGENT}","action":"pay","resource":"invoices/42",
-            "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":10000}}]}},"customer":{{"str":"{customer}"}}}}}}"#
-    )
+fn hidden(agent: &Agent, amount: u64, customer: &str) -> String {
+    agent.sign(serde_json::json!({"kind": "action", "action": "pay", "resource": "invoices/42",
+        "hidden": {"amount": {"u64": amount, "prove": [{"le": 10000}]}, "customer": {"str": customer}}}))
 }
 
 #[test]
@@ -51,13 +47,15 @@ fn disclose_verify_offline_restart_and_shred() {
     let key = server.key();
     assert!(std::fs::read_to_string(data.join("server.log")).unwrap().contains(&token), "the new admin token is printed once");
 
-    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(1250, "ACME Corp"));
-    assert_eq!(status, 201, "{v}");
-    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(20_000, "Initech"));
+    let agent = Agent::new("payments");
+    server.register(&agent);
+    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(&agent, 1250, "ACME Corp"));
+    assert_eq!((status, v["index"].as_u64()), (201, Some(1)), "{v}");
+    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(&agent, 20_000, "Initech"));
     assert_eq!((status, v["error"]["code"].as_str()), (422, Some("predicate_false")));
 
     let request = r#"{"reveal":["customer"],"prove":[{"field":"amount","ge":1000}]}"#;
-    let uri = format!("{}/v1/entries/0/disclosures", server.url);
+    let uri = format!("{}/v1/entries/1/disclosures", server.url);
     assert_eq!(send("POST", &uri, None, request).0, 401);
     let (status, bundle) = send("POST", &uri, Some(&token), request);
     assert_eq!(status, 200, "{bundle}");
@@ -86,17 +84,17 @@ fn disclose_verify_offline_restart_and_shred() {
     // SIGKILL and restart: openings survive.
     server.kill();
     let server = Server::start(&data);
-    let (status, again) = send("POST", &format!("{}/v1/entries/0/disclosures", server.url), Some(&token), r#"{"reveal":["amount"]}"#);
+    let (status, again) = send("POST", &format!("{}/v1/entries/1/disclosures", server.url), Some(&token), r#"{"reveal":["amount"]}"#);
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["revealed"]["amount"]["u64"], 1250);
 
     // Shred; restart; still shredded, and the first bundle still verifies.
-    let (status, v) = send("DELETE", &format!("{}/v1/entries/0/openings", server.url), Some(&token), "");
-    assert_eq!((status, v), (200, serde_json::json!({"shredded": [0]})));
+    let (status, v) = send("DELETE", &format!("{}/v1/entries/1/openings", server.url), Some(&token), "");
+    assert_eq!((status, v), (200, serde_json::json!({"shredded": [1]})));
     drop(server);
     let server = Server::start(&data);
-    let (status, v) = send("POST", &format!("{}/v1/entries/0/disclosures", server.url), Some(&token), request);
+    let (status, v) = send("POST", &format!("{}/v1/entries/1/disclosures", server.url), Some(&token), request);
     assert_eq!((status, v["error"]["code"].as_str()), (410, Some("openings_shredded")));
     assert!(ledger_verify(&["disclosure", "--key", &key, file.to_str().unwrap()]).status.success());
-    assert_eq!(serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"], 1);
+    assert_eq!(serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"], 2);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ledger_e2e::{ledger_verify, Server};
+use ledger_e2e::{ledger_verify, Agent, Server};
 use serde_json::Value;
 use verifier::hash::leaf_hash;
 use verifier::proof::verify_consistency;
@@ -24,8 +24,11 @@ fn append(url: &str, body: &str) -> Result<Value, String> {
     serde_json::from_str(&resp.body_mut().read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
-fn action(resource: &str) -> String {
-    format!(r#"{{"kind":"action","agent":"spiffe://e2e.example/agent/a","action":"read","resource":"{resource}"}}"#)
+/// Registers a fresh agent on `server` and returns it.
+fn agent(server: &Server, name: &str) -> Arc<Agent> {
+    let a = Agent::new(name);
+    server.register(&a);
+    Arc::new(a)
 }
 
 fn open_checkpoint(note: &str, key: &str) -> Checkpoint {
@@ -34,17 +37,20 @@ fn open_checkpoint(note: &str, key: &str) -> Checkpoint {
 
 /// Appends from `threads` clients until `stop`, recording every
 /// acknowledged (index, leaf hash).
-fn load(url: &str, threads: usize, stop: &Arc<AtomicBool>, acked: &Arc<Mutex<BTreeMap<u64, String>>>) -> Vec<std::thread::JoinHandle<()>> {
-    (0..threads)
-        .map(|t| {
-            let (url, stop, acked) = (url.to_owned(), Arc::clone(stop), Arc::clone(acked));
+fn load(
+    url: &str,
+    agents: &[Arc<Agent>],
+    stop: &Arc<AtomicBool>,
+    acked: &Arc<Mutex<BTreeMap<u64, String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    agents
+        .iter()
+        .map(|agent| {
+            let (url, stop, acked, agent) = (url.to_owned(), Arc::clone(stop), Arc::clone(acked), Arc::clone(agent));
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let body = format!(
-                        r#"{{"kind":"action","agent":"spiffe://e2e.example/agent/client-{t}","action":"write","resource":"db/table-{}","data":{{"seq":{i}}}}}"#,
-                        i % 13
-                    );
+                    let body = agent.action(&format!("db/table-{}", i % 13), Some(serde_json::json!({"i": i})));
                     match append(&url, &body) {
                         Ok(v) => {
                             let index = v["index"].as_u64().unwrap();
@@ -69,13 +75,15 @@ fn sigkill_under_load_loses_no_acknowledged_entry() {
     // Acknowledged entries and served checkpoints, over every kill so far.
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
     let mut seen = Vec::new();
+    let agents: Vec<Arc<Agent>> = (0..8).map(|t| agent(&server, &format!("client-{t}"))).collect();
+    let main = agent(&server, "main");
 
     // Three rounds of: load from 8 clients, collect checkpoints, SIGKILL at
     // a different moment each time, restart, check everything ever
     // acknowledged or served.
     for (round, kill_after) in [(0, 15), (1, 4), (2, 9)] {
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = load(&server.url, 8, &stop, &acked);
+        let workers = load(&server.url, &agents, &stop, &acked);
         for _ in 0..kill_after {
             std::thread::sleep(Duration::from_millis(40));
             seen.push(server.get("/v1/checkpoint"));
@@ -106,7 +114,7 @@ fn sigkill_under_load_loses_no_acknowledged_entry() {
             verify_consistency(old.size, latest.size, &proof.hashes, &old.root, &latest.root).unwrap();
         }
         // Appends continue where the log stopped.
-        let next = append(&server.url, &action("after-restart")).unwrap();
+        let next = append(&server.url, &main.action("after-restart", None)).unwrap();
         assert_eq!(next["index"].as_u64().unwrap(), latest.size);
         acked.lock().unwrap().insert(latest.size, next["leaf_hash"].as_str().unwrap().to_owned());
         seen.push(server.get("/v1/checkpoint"));
@@ -118,8 +126,10 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("a"));
     let key = server.key();
-    for i in 0..20 {
-        append(&server.url, &action(&format!("r/{i}"))).unwrap();
+    // The passport and 19 actions: 20 entries.
+    let a = agent(&server, "a");
+    for i in 0..19 {
+        append(&server.url, &a.action(&format!("r/{i}"), None)).unwrap();
     }
 
     let out = ledger_verify(&["entry", "--url", &server.url, "--key", &key, "--index", "7"]);
@@ -154,7 +164,7 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     let state = dir.path().join("monitor.state");
     let state_s = state.to_str().unwrap();
     assert!(ledger_verify(&["monitor", "--url", &server.url, "--key", &key, "--state", state_s]).status.success());
-    append(&server.url, &action("more")).unwrap();
+    append(&server.url, &a.action("more", None)).unwrap();
     let out = ledger_verify(&["--json", "monitor", "--url", &server.url, "--key", &key, "--state", state_s]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"]["new"]["size"], 21);
@@ -167,8 +177,9 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     std::fs::copy(dir.path().join("a/log.key"), fork_dir.join("log.key")).unwrap();
     let fork = Server::start(&fork_dir);
     assert_eq!(fork.key(), key);
-    for i in 0..30 {
-        append(&fork.url, &action(&format!("forked/{i}"))).unwrap();
+    let f = agent(&fork, "f");
+    for i in 0..29 {
+        append(&fork.url, &f.action(&format!("forked/{i}"), None)).unwrap();
     }
     let saved = std::fs::read_to_string(&state).unwrap();
     let out = ledger_verify(&["--json", "monitor", "--url", &fork.url, "--key", &key, "--state", state_s]);
@@ -186,7 +197,8 @@ fn ledger_verify_checks_entries_proofs_checkpoints_and_monitors() {
     std::fs::create_dir_all(&small_dir).unwrap();
     std::fs::copy(dir.path().join("a/log.key"), small_dir.join("log.key")).unwrap();
     let small = Server::start(&small_dir);
-    append(&small.url, &action("x")).unwrap();
+    let x = agent(&small, "x");
+    append(&small.url, &x.action("x", None)).unwrap();
     let out = ledger_verify(&["monitor", "--url", &small.url, "--key", &key, "--state", big_state.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("rollback"));
@@ -202,7 +214,8 @@ fn sigterm_drains_and_restart_keeps_everything() {
     let mut server = Server::start(dir.path());
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
-    let workers = load(&server.url, 4, &stop, &acked);
+    let agents: Vec<Arc<Agent>> = (0..4).map(|t| agent(&server, &format!("client-{t}"))).collect();
+    let workers = load(&server.url, &agents, &stop, &acked);
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.terminate(), "ledger-server did not exit cleanly on SIGTERM");
     stop.store(true, Ordering::Relaxed);
@@ -233,6 +246,9 @@ fn starts_without_flags_from_environment_defaults() {
         let mode = std::fs::metadata(cwd.path().join("data/log.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let appended = append(&server.url, &action("env")).unwrap();
-    assert_eq!(appended["index"], 0);
+    // The default trust domain is example.org.
+    let a = Agent::with_id("spiffe://example.org/agent/env");
+    server.register(&a);
+    let appended = append(&server.url, &a.action("env", None)).unwrap();
+    assert_eq!(appended["index"], 1, "after the passport");
 }

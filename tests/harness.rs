@@ -34,6 +34,76 @@ pub struct Server {
 /// The origin the tests run their logs under.
 pub const ORIGIN: &str = "e2e.example/log";
 
+/// The trust domain of the tests' agents.
+pub const TRUST_DOMAIN: &str = "e2e.example";
+
+/// A registered agent: its key and its next sequence number.
+#[derive(Debug)]
+pub struct Agent {
+    /// SPIFFE id.
+    pub id: String,
+    /// Signing key.
+    pub key: ed25519_dalek::SigningKey,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl Agent {
+    /// An agent named `name` in the tests' trust domain, with a key derived
+    /// from the name (so a restarted test process signs with the same key).
+    pub fn new(name: &str) -> Agent {
+        Self::with_id(&format!("spiffe://{TRUST_DOMAIN}/agent/{name}"))
+    }
+
+    /// An agent with a full SPIFFE id.
+    pub fn with_id(id: &str) -> Agent {
+        use sha2::Digest as _;
+        let id = id.to_owned();
+        let seed: [u8; 32] = sha2::Sha256::digest(id.as_bytes()).into();
+        Agent { id, key: ed25519_dalek::SigningKey::from_bytes(&seed), seq: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// The passport JSON an admin registers.
+    pub fn passport(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        serde_json::json!({
+            "agent": self.id,
+            "public_key": base64::engine::general_purpose::STANDARD.encode(self.key.verifying_key().as_bytes()),
+            "code_hash": "c0".repeat(32),
+            "owner": "e2e tests",
+            "purpose": "testing",
+        })
+    }
+
+    /// Next sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Starts sequence numbers after `last`.
+    pub fn resume_after(&self, last: u64) {
+        self.seq.store(last, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Signs `entry` (an object; `agent` and `seq` are set here) and
+    /// returns the JSON body.
+    pub fn sign(&self, mut entry: serde_json::Value) -> String {
+        let obj = entry.as_object_mut().expect("an entry object");
+        obj.insert("agent".into(), self.id.clone().into());
+        obj.insert("seq".into(), self.next_seq().into());
+        verifier::agent::sign_entry(obj, &self.key);
+        entry.to_string()
+    }
+
+    /// A signed action body.
+    pub fn action(&self, resource: &str, data: Option<serde_json::Value>) -> String {
+        let mut e = serde_json::json!({"kind": "action", "action": "write", "resource": resource});
+        if let Some(d) = data {
+            e["data"] = d;
+        }
+        self.sign(e)
+    }
+}
+
 impl Server {
     /// Starts a server on `data_dir` (created if needed) and waits until it
     /// answers `/healthz`.
@@ -47,7 +117,7 @@ impl Server {
         let port = free_port();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("server.log")).expect("server log");
         let child = Command::new(bin_path("ledger-server"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", ORIGIN])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", ORIGIN, "--trust-domain", TRUST_DOMAIN])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -116,6 +186,20 @@ impl Server {
     /// GET a path and return the body as text.
     pub fn get(&self, path: &str) -> String {
         ureq::get(&format!("{}{path}", self.url)).call().expect("GET").body_mut().read_to_string().expect("body")
+    }
+
+    /// The admin token the server generated in its data directory.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token")).expect("admin token file").trim().to_owned()
+    }
+
+    /// Registers `agent` with the admin token.
+    pub fn register(&self, agent: &Agent) {
+        let resp = ureq::post(&format!("{}/v1/agents", self.url))
+            .header("content-type", "application/json")
+            .header("authorization", &format!("Bearer {}", self.admin_token()))
+            .send(agent.passport().to_string());
+        assert!(resp.is_ok(), "registering {}: {:?}", agent.id, resp.err());
     }
 
     /// The log's verifier key line.

@@ -52,12 +52,14 @@ fn split_bundle(mut data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Appends `batches` batches of 100 action entries.
+/// Registers an agent and appends its signed actions, in batches of 100:
+/// `100 · batches` entries, the passport included.
 fn append_batches(server: &Server, batches: usize) {
+    let agent = ledger_e2e::Agent::new("interop");
+    server.register(&agent);
     for b in 0..batches {
-        let batch: Vec<String> = (0..100)
-            .map(|i| format!(r#"{{"kind":"action","agent":"spiffe://interop.example/agent/a{b}","action":"read","resource":"r/{i}"}}"#))
-            .collect();
+        let n = if b == 0 { 99 } else { 100 };
+        let batch: Vec<String> = (0..n).map(|i| agent.action(&format!("r/{b}/{i}"), None)).collect();
         let resp = ureq::post(&format!("{}/v1/entries/batch", server.url))
             .header("content-type", "application/json")
             .send(format!("[{}]", batch.join(",")));

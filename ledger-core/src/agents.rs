@@ -195,7 +195,7 @@ fn admin(overlay: &Overlay<'_>, op: &AdminOp, at: u64) -> Result<Option<(String,
                 return Err(Error::AgentExists(passport.agent.clone()));
             }
             let state = AgentState {
-                passport: passport.clone(),
+                passport: (**passport).clone(),
                 passport_index: at,
                 key: passport.public_key,
                 key_index: at,
@@ -263,7 +263,7 @@ impl crate::Log {
                 return Err(Error::WrongTrustDomain { agent: passport.agent.clone(), trust_domain: td.clone() });
             }
         }
-        let entry = NewEntry::from_log(&passport.to_object(), None, Some(AdminOp::Register(passport)))?;
+        let entry = NewEntry::from_log(&passport.to_object(), None, Some(AdminOp::Register(Box::new(passport))))?;
         first(self.append(vec![entry]).await?)
     }
 

@@ -106,11 +106,14 @@ struct Issued {
     used: bool,
 }
 
+/// Issued nonces by value, and their issue order (for eviction).
+type Nonces = (HashMap<[u8; NONCE_LEN], Issued>, VecDeque<[u8; NONCE_LEN]>);
+
 /// Issued nonces: bounded, expiring, single-use.
 pub struct NonceStore {
     ttl: Duration,
     capacity: usize,
-    inner: Mutex<(HashMap<[u8; NONCE_LEN], Issued>, VecDeque<[u8; NONCE_LEN]>)>,
+    inner: Mutex<Nonces>,
 }
 
 impl std::fmt::Debug for NonceStore {
@@ -170,28 +173,6 @@ impl NonceStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nonces_are_single_use_bound_fresh_and_bounded() {
-        let store = NonceStore::new(Duration::from_millis(50), 2);
-        let a = store.issue("a");
-        assert_eq!(store.consume("b", &a), Err(NonceError::WrongAgent));
-        assert_eq!(store.consume("a", &a), Ok(()));
-        assert_eq!(store.consume("a", &a), Err(NonceError::Used));
-        assert_eq!(store.consume("a", &[0; 32]), Err(NonceError::Unknown));
-        let b = store.issue("a");
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(store.consume("a", &b), Err(NonceError::Expired));
-        let c = store.issue("a");
-        let _d = store.issue("a");
-        let _e = store.issue("a");
-        assert_eq!(store.consume("a", &c), Err(NonceError::Unknown), "the oldest nonce is dropped when the store is full");
-    }
-}
-
 impl crate::Log {
     /// Issues a nonce for a registered, active agent.
     pub fn issue_nonce(&self, agent: &str) -> Result<[u8; NONCE_LEN], crate::Error> {
@@ -240,5 +221,27 @@ impl crate::Log {
         } else {
             Err(crate::Error::AttestationFailed { index: appended.index, reasons })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_single_use_bound_fresh_and_bounded() {
+        let store = NonceStore::new(Duration::from_millis(50), 2);
+        let a = store.issue("a");
+        assert_eq!(store.consume("b", &a), Err(NonceError::WrongAgent));
+        assert_eq!(store.consume("a", &a), Ok(()));
+        assert_eq!(store.consume("a", &a), Err(NonceError::Used));
+        assert_eq!(store.consume("a", &[0; 32]), Err(NonceError::Unknown));
+        let b = store.issue("a");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.consume("a", &b), Err(NonceError::Expired));
+        let c = store.issue("a");
+        let _d = store.issue("a");
+        let _e = store.issue("a");
+        assert_eq!(store.consume("a", &c), Err(NonceError::Unknown), "the oldest nonce is dropped when the store is full");
     }
 }

@@ -95,7 +95,7 @@ pub struct EntryAuth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminOp {
     /// Registers a new agent.
-    Register(verifier::agent::Passport),
+    Register(Box<verifier::agent::Passport>),
     /// Retires an agent.
     Retire(String),
 }

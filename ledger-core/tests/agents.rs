@@ -64,7 +64,8 @@ async fn signed_actions_rotation_retirement_and_every_refusal() {
     let mut forged = action(AGENT, 2, &key);
     forged.insert("resource".into(), Value::from("invoices/2"));
     let unsigned = NewEntry::action(AGENT, "pay", "x", None, 65535).unwrap();
-    let cases: Vec<(&str, NewEntry, fn(&Error) -> bool)> = vec![
+    type Case = (&'static str, NewEntry, fn(&Error) -> bool);
+    let cases: Vec<Case> = vec![
         ("forged", entry(&forged), |e| matches!(e, Error::BadSignature(_))),
         ("wrong key", entry(&action(AGENT, 2, &other)), |e| matches!(e, Error::BadSignature(_))),
         ("replayed", entry(&action(AGENT, 1, &key)), |e| matches!(e, Error::SequenceReplayed { seq: 1, last: 1, .. })),

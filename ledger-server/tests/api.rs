@@ -39,6 +39,8 @@ struct Harness {
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// The log routes' contract is tested without agent authentication (the
+/// bare log); `agents.rs` tests the server as it runs, signatures required.
 fn harness_with(queue_bytes: usize) -> Harness {
     harness_full(queue_bytes, 4096)
 }
@@ -52,6 +54,7 @@ fn harness_full(queue_bytes: usize, prover_queue: usize) -> Harness {
         queue_bytes,
         openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[3; 32])),
         prover_queue,
+        agent_auth: false,
         ..LogConfig::default()
     };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, Some(observer)).unwrap());

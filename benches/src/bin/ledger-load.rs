@@ -9,6 +9,7 @@
 //! itself.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -36,6 +37,13 @@ struct Args {
     /// Skip the /healthz baseline phase.
     #[arg(long)]
     no_baseline: bool,
+    /// Admin token, to register one agent per client (default: the
+    /// server's token file under ./data).
+    #[arg(long, env = "LEDGER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Trust domain of the load's agents (the server's `--trust-domain`).
+    #[arg(long, default_value = "example.org")]
+    trust_domain: String,
     /// Add a phase of appends with two hidden fields and one predicate
     /// (committed and proven by the server), compared with plain appends.
     #[arg(long)]
@@ -48,6 +56,54 @@ enum Load {
     Healthz,
     Append,
     Hidden,
+}
+
+/// One client's agent: a fresh key, registered before the load starts.
+#[derive(Debug)]
+struct LoadAgent {
+    id: String,
+    key: ed25519_dalek::SigningKey,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl LoadAgent {
+    fn new(id: &str) -> Self {
+        Self { id: id.to_owned(), key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng), seq: 0.into() }
+    }
+
+    fn sign(&self, mut entry: serde_json::Value) -> String {
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert("agent".into(), self.id.clone().into());
+            obj.insert("seq".into(), seq.into());
+            verifier::agent::sign_entry(obj, &self.key);
+        }
+        entry.to_string()
+    }
+
+    async fn register(&self, addr: SocketAddr, token: &str) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let body = serde_json::json!({
+            "agent": self.id,
+            "public_key": base64::engine::general_purpose::STANDARD.encode(self.key.verifying_key().as_bytes()),
+            "code_hash": "00".repeat(32), "owner": "ledger-load", "purpose": "load generation",
+        });
+        let req = Request::post("/v1/agents")
+            .header("host", addr.to_string())
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::from(body.to_string())))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let text = resp.into_body().collect().await?.to_bytes();
+        if status != 201 {
+            bail!("registering {}: {status} {}", self.id, String::from_utf8_lossy(&text));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +145,14 @@ impl Phase {
 type Body = Either<Empty<Bytes>, Full<Bytes>>;
 
 /// One client: one connection, requests back to back until the deadline.
-async fn client(addr: SocketAddr, host: String, c: usize, load: Load, pad: String, deadline: Instant) -> anyhow::Result<Phase> {
+async fn client(
+    addr: SocketAddr,
+    host: String,
+    agent: Arc<LoadAgent>,
+    load: Load,
+    pad: String,
+    deadline: Instant,
+) -> anyhow::Result<Phase> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
@@ -99,16 +162,13 @@ async fn client(addr: SocketAddr, host: String, c: usize, load: Load, pad: Strin
     while Instant::now() < deadline {
         seq += 1;
         let req = if load != Load::Healthz {
-            let body = if load == Load::Hidden {
-                format!(
-                    r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"pay","resource":"invoices/{seq}","hidden":{{"amount":{{"u64":{},"prove":[{{"le":10000}}]}},"customer":{{"str":"customer-{seq}"}}}}}}"#,
-                    seq % 10_000
-                )
+            let entry = if load == Load::Hidden {
+                serde_json::json!({"kind": "action", "action": "pay", "resource": format!("invoices/{seq}"),
+                    "hidden": {"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}}})
             } else {
-                format!(
-                    r#"{{"kind":"action","agent":"spiffe://load.example/agent/client-{c}","action":"write","resource":"db/items","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
-                )
+                serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}})
             };
+            let body = agent.sign(entry);
             Request::post("/v1/entries")
                 .header("host", &host)
                 .header("content-type", "application/json")
@@ -137,12 +197,13 @@ async fn client(addr: SocketAddr, host: String, c: usize, load: Load, pad: Strin
     Ok(phase)
 }
 
-async fn run_phase(addr: SocketAddr, args: &Args, load: Load) -> Phase {
+async fn run_phase(addr: SocketAddr, args: &Args, agents: &[Arc<LoadAgent>], load: Load) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
     let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
-    let tasks: Vec<_> = (0..args.clients).map(|c| tokio::spawn(client(addr, addr.to_string(), c, load, pad.clone(), deadline))).collect();
+    let tasks: Vec<_> =
+        agents.iter().map(|a| tokio::spawn(client(addr, addr.to_string(), Arc::clone(a), load, pad.clone(), deadline))).collect();
     let mut total = Phase::default();
     for t in tasks {
         match t.await {
@@ -171,21 +232,32 @@ async fn main() -> anyhow::Result<()> {
         bail!("ledger-load only targets loopback addresses, not {}", addr.ip());
     }
     tokio::net::TcpStream::connect(addr).await.context("server not reachable")?;
+    let token = match &args.admin_token {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string("data/admin.token").context("no --admin-token and no ./data/admin.token")?.trim().to_owned(),
+    };
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let mut agents = Vec::with_capacity(args.clients);
+    for c in 0..args.clients {
+        let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain)));
+        agent.register(addr, &token).await?;
+        agents.push(agent);
+    }
     println!("ledger-load: {} clients, {} s per phase, {} B entries, {}", args.clients, args.seconds, args.entry_bytes, args.url);
     let baseline = if args.no_baseline {
         None
     } else {
-        let p = run_phase(addr, &args, Load::Healthz).await;
+        let p = run_phase(addr, &args, &agents, Load::Healthz).await;
         p.print("healthz");
         Some(p)
     };
-    let appends = run_phase(addr, &args, Load::Append).await;
+    let appends = run_phase(addr, &args, &agents, Load::Append).await;
     appends.print("append");
     if let Some(b) = baseline {
         println!("ratio append/healthz throughput: {:.3}", appends.rate() / b.rate());
     }
     if args.hidden {
-        let hidden = run_phase(addr, &args, Load::Hidden).await;
+        let hidden = run_phase(addr, &args, &agents, Load::Hidden).await;
         hidden.print("hidden");
         println!("ratio hidden/append throughput: {:.4}", hidden.rate() / appends.rate());
     }
