@@ -2,7 +2,7 @@
 # bundled RocksDB is compiled once and shared by runs, tests and benches.
 export CARGO_TARGET_DIR ?= /var/tmp/agent-ledger-target
 BIN := $(CARGO_TARGET_DIR)/release
-DEBIAN_PACKAGES := libclang-dev g++ pkg-config
+DEBIAN_PACKAGES := libclang-dev g++ pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
 
 .PHONY: run test bench load setup build lint fmt
 
@@ -10,10 +10,12 @@ DEBIAN_PACKAGES := libclang-dev g++ pkg-config
 run: build
 	$(BIN)/ledger-server
 
-## Install what is missing, then run every test.
+## Install what is missing, then run every test: the workspace, then the
+## TPM tests (`tpm` feature; each test process starts its own swtpm).
 test: setup
 	cargo build --release -p zk -p verifier --no-default-features
 	cargo test --release --workspace
+	cargo test --release -p ledger-client --features tpm --test tpm
 
 ## Criterion benches (same profile and target directory as the tests).
 bench: setup

@@ -1,0 +1,360 @@
+//! Agent Ledger SDK for agents.
+//!
+//! * [`load_or_create_key`]: the agent's Ed25519 key, kept 0600.
+//! * [`Client`]: signs every entry with the agent's key and the next
+//!   sequence number (resumed from the log at start), submits it, and
+//!   retries with exponential backoff on 503 (honouring `Retry-After`).
+//! * Self-attestation: [`Client::attest`] fetches a nonce, measures, asks the
+//!   [`Attester`] for evidence ([`SoftwareAttester`], or `TpmAttester` with
+//!   the `tpm` feature) and submits; [`Client::attest_every`] runs it on a
+//!   timer, and [`Client::act_high_risk`] attests right before acting.
+//!
+//! ```no_run
+//! use ledger_client::{Client, Measurements, SoftwareAttester};
+//! let key = ledger_client::load_or_create_key(std::path::Path::new("agent.key"))?;
+//! let client = Client::connect("http://127.0.0.1:8080", "spiffe://example.org/agent/billing", key)?
+//!     .with_attester(Box::new(SoftwareAttester), Measurements::new([0xc0; 32], None, "sha256:…"));
+//! client.attest()?;
+//! client.act("pay", "invoices/7", Some(serde_json::json!({"amount": 1250})))?;
+//! # Ok::<(), ledger_client::ClientError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod attester;
+mod keys;
+#[cfg(feature = "tpm")]
+mod tpm;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+
+pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
+pub use keys::{load_or_create_key, public_key_b64};
+#[cfg(feature = "tpm")]
+pub use tpm::TpmAttester;
+
+/// What the client failed at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The key file.
+    #[error("agent key: {0}")]
+    Key(String),
+    /// The server answered with an error.
+    #[error("{status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// Message.
+        message: String,
+    },
+    /// No answer (connection, timeout) or an unreadable one.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The TPM failed (the message names the TCTI).
+    #[error("TPM: {0}")]
+    Tpm(String),
+    /// Still 503 after every retry.
+    #[error("server still busy after {0} attempts")]
+    Busy(u32),
+}
+
+/// Where an entry landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Index in the log.
+    pub index: u64,
+    /// The full response.
+    pub response: Value,
+}
+
+/// Retry policy for 503 answers.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Attempts in all.
+    pub attempts: u32,
+    /// First backoff.
+    pub initial: Duration,
+    /// Longest backoff.
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { attempts: 8, initial: Duration::from_millis(50), max: Duration::from_secs(2) }
+    }
+}
+
+/// What an agent attests about itself.
+#[derive(Debug)]
+pub struct Measurements {
+    /// SHA-256 of its code.
+    pub code_hash: [u8; 32],
+    /// SHA-256 of its model weights.
+    pub model_hash: Option<[u8; 32]>,
+    /// Its runtime.
+    pub runtime: Runtime,
+    /// Its recent API calls.
+    pub behaviour: BehaviourTracker,
+}
+
+impl Measurements {
+    /// Measurements with the current runtime and an empty behaviour window.
+    pub fn new(code_hash: [u8; 32], model_hash: Option<[u8; 32]>, image_digest: &str) -> Self {
+        Self { code_hash, model_hash, runtime: Runtime::current(image_digest), behaviour: BehaviourTracker::new(256) }
+    }
+}
+
+/// An agent's connection to the ledger.
+pub struct Client {
+    base: String,
+    agent: String,
+    key: SigningKey,
+    http: ureq::Agent,
+    retry: Retry,
+    /// Next sequence number; held while an entry is signed and sent, so the
+    /// log sees this agent's entries in sequence order.
+    seq: Mutex<u64>,
+    attester: Option<(Box<dyn Attester>, Measurements)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("agent", &self.agent).finish_non_exhaustive()
+    }
+}
+
+fn transport(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Transport(e.to_string())
+}
+
+/// Percent-encodes a SPIFFE id for a path segment.
+pub fn encode_id(id: &str) -> String {
+    id.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+impl Client {
+    /// Connects as `agent` and resumes its sequence numbers from the log
+    /// (the agent must be registered).
+    pub fn connect(base: &str, agent: &str, key: SigningKey) -> Result<Self, ClientError> {
+        let http: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into();
+        let mut client = Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent: agent.to_owned(),
+            key,
+            http,
+            retry: Retry::default(),
+            seq: Mutex::new(1),
+            attester: None,
+        };
+        let state = client.get(&format!("/v1/agents/{}", encode_id(agent)))?;
+        client.seq = Mutex::new(state["last_seq"].as_u64().unwrap_or(0) + 1);
+        Ok(client)
+    }
+
+    /// Registers a passport with the admin token (an operator's call).
+    pub fn register(base: &str, admin_token: &str, passport: &Value) -> Result<Receipt, ClientError> {
+        let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let resp = http
+            .post(&format!("{}/v1/agents", base.trim_end_matches('/')))
+            .header("content-type", "application/json")
+            .header("authorization", &format!("Bearer {admin_token}"))
+            .send(passport.to_string())
+            .map_err(transport)?;
+        receipt(resp)
+    }
+
+    /// Uses `attester` and `measurements` for [`Client::attest`].
+    pub fn with_attester(mut self, attester: Box<dyn Attester>, measurements: Measurements) -> Self {
+        self.attester = Some((attester, measurements));
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The agent's id.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// Records an action: signs it with the next sequence number and
+    /// appends it, retrying on 503.
+    pub fn act(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {
+        let mut entry = json!({"kind": "action", "action": action, "resource": resource});
+        if let Some(d) = data {
+            entry["data"] = d;
+        }
+        if let Some((_, m)) = &self.attester {
+            m.behaviour.record(action);
+        }
+        self.submit("/v1/entries", entry)
+    }
+
+    /// Attests, then acts: for actions that must not run on a stale
+    /// attestation. Fails without acting if the attestation fails.
+    pub fn act_high_risk(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {
+        self.attest()?;
+        self.act(action, resource, data)
+    }
+
+    /// Rotates the agent's key: the log records the rotation signed by the
+    /// old and the new key, and the client signs with the new key after.
+    pub fn rotate(&mut self, new_key: SigningKey) -> Result<Receipt, ClientError> {
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = verifier::agent::rotation(&self.agent, *seq, &self.key, &new_key);
+        let receipt = self.send("/v1/entries", &Value::Object(entry));
+        if receipt.is_ok() {
+            *seq += 1;
+        }
+        drop(seq);
+        let receipt = receipt?;
+        self.key = new_key;
+        Ok(receipt)
+    }
+
+    /// One attestation: fetches a nonce, measures, gets the evidence and
+    /// submits. The log records it with its verdict; a failing verdict is
+    /// an error (422 `attestation_failed`).
+    pub fn attest(&self) -> Result<Receipt, ClientError> {
+        let (attester, m) = self.attester.as_ref().ok_or_else(|| ClientError::Key("no attester configured".into()))?;
+        let nonce = self.post_empty(&format!("/v1/agents/{}/nonce", encode_id(&self.agent)))?;
+        let nonce_b64 = nonce["nonce"].as_str().ok_or_else(|| transport("nonce response without \"nonce\""))?.to_owned();
+        let nonce_bytes = B64.decode(&nonce_b64).map_err(transport)?;
+        let evidence = attester.evidence(&nonce_bytes, &m.code_hash)?;
+        let mut entry = json!({
+            "kind": "attestation",
+            "nonce": nonce_b64,
+            "code_hash": verifier::agent::hex(&m.code_hash),
+            "runtime": {"os": m.runtime.os, "version": m.runtime.version, "image_digest": m.runtime.image_digest},
+            "behaviour": m.behaviour.fingerprint(),
+            "evidence": evidence,
+        });
+        if let Some(h) = &m.model_hash {
+            entry["model_hash"] = Value::from(verifier::agent::hex(h));
+        }
+        self.submit("/v1/attestations", entry)
+    }
+
+    /// Attests every `interval` on a background thread until the returned
+    /// handle is stopped or dropped. Failures are reported to `on_error`.
+    pub fn attest_every(self: &Arc<Self>, interval: Duration, on_error: impl Fn(&ClientError) + Send + 'static) -> AttestLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (client, flag) = (Arc::clone(self), Arc::clone(&stop));
+        let handle = std::thread::spawn(move || {
+            let mut next = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    if let Err(e) = client.attest() {
+                        on_error(&e);
+                    }
+                    next = Instant::now() + interval;
+                }
+                std::thread::sleep(interval.min(Duration::from_millis(50)));
+            }
+        });
+        AttestLoop { stop, handle: Some(handle) }
+    }
+
+    fn submit(&self, path: &str, mut entry: Value) -> Result<Receipt, ClientError> {
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert("agent".into(), Value::from(self.agent.as_str()));
+            obj.insert("seq".into(), Value::from(*seq));
+            verifier::agent::sign_entry(obj, &self.key);
+        }
+        let result = self.send(path, &entry);
+        // The log consumed this sequence number if it recorded the entry
+        // (a failed attestation is recorded too).
+        if result.is_ok() || matches!(&result, Err(ClientError::Api { code, .. }) if code == "attestation_failed") {
+            *seq += 1;
+        }
+        result
+    }
+
+    fn send(&self, path: &str, body: &Value) -> Result<Receipt, ClientError> {
+        let mut backoff = self.retry.initial;
+        for _ in 0..self.retry.attempts {
+            let resp = self.http.post(&format!("{}{path}", self.base)).header("content-type", "application/json").send(body.to_string());
+            let resp = resp.map_err(transport)?;
+            if resp.status().as_u16() == 503 {
+                let wait = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map_or(backoff, |s| Duration::from_secs(s).min(self.retry.max));
+                std::thread::sleep(wait.max(backoff));
+                backoff = (backoff * 2).min(self.retry.max);
+                continue;
+            }
+            return receipt(resp);
+        }
+        Err(ClientError::Busy(self.retry.attempts))
+    }
+
+    fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let resp = self.http.get(&format!("{}{path}", self.base)).call().map_err(transport)?;
+        receipt(resp).map(|r| r.response)
+    }
+
+    fn post_empty(&self, path: &str) -> Result<Value, ClientError> {
+        let resp = self.http.post(&format!("{}{path}", self.base)).send_empty().map_err(transport)?;
+        receipt(resp).map(|r| r.response)
+    }
+}
+
+fn receipt(mut resp: ureq::http::Response<ureq::Body>) -> Result<Receipt, ClientError> {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().map_err(transport)?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| transport(format!("{status}: not JSON: {text}")))?;
+    if (200..300).contains(&status) {
+        return Ok(Receipt { index: value["index"].as_u64().unwrap_or_default(), response: value });
+    }
+    Err(ClientError::Api {
+        status,
+        code: value["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+        message: value["error"]["message"].as_str().unwrap_or_default().to_owned(),
+    })
+}
+
+/// A running [`Client::attest_every`] loop; stops when dropped.
+#[derive(Debug)]
+pub struct AttestLoop {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AttestLoop {
+    /// Stops the loop and waits for it.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for AttestLoop {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
