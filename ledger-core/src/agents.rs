@@ -120,10 +120,14 @@ pub(crate) fn admit<'m>(
     registry: &Registry,
     requests: &[&'m [NewEntry]],
     first_index: u64,
+    batch: bool,
 ) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
     let any_agent_entry = requests.iter().flat_map(|r| r.iter()).any(|e| e.auth().is_some() || e.admin().is_some());
     if !any_agent_entry {
         return (requests.iter().map(|_| Ok(())).collect(), HashMap::new());
+    }
+    if !batch {
+        return run(registry, requests, first_index, Verify::Each);
     }
     // Fast path: one batch verification for the whole group.
     let mut jobs: Vec<(&'m [u8], Signature, VerifyingKey)> = Vec::new();

@@ -48,6 +48,10 @@ pub struct LogConfig {
     /// (the server always does; storage tests and benchmarks of the bare
     /// log may turn it off).
     pub agent_auth: bool,
+    /// Check a group's agent signatures with one Ed25519 batch
+    /// verification (falling back to one by one only when it fails); off:
+    /// one by one always (the baseline of the signed-append bench).
+    pub batch_verify: bool,
     /// Trust domain agents are registered in (`None`: any).
     pub trust_domain: Option<String>,
     /// How long an attestation nonce stays valid.
@@ -71,6 +75,7 @@ impl Default for LogConfig {
             prover_queue: 4096,
             prover_self_check: true,
             agent_auth: true,
+            batch_verify: true,
             trust_domain: None,
             nonce_ttl: Duration::from_secs(60),
             nonce_capacity: 100_000,

@@ -72,7 +72,7 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
         // verification); refused requests are answered now and left out.
         let (verdicts, changes) = {
             let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
-            crate::agents::admit(&shared.registry, &groups, frontier.size())
+            crate::agents::admit(&shared.registry, &groups, frontier.size(), shared.config.batch_verify)
         };
         if verdicts.iter().any(Result::is_err) {
             let mut admitted = Vec::with_capacity(requests.len());

@@ -1,0 +1,290 @@
+//! Agent routes through `app()` with `oneshot`, as the server runs them
+//! (signatures required): registration, the passport with its proof,
+//! signed entries, rotation, retirement, nonces and attestations. Every
+//! refusal checks its status, its code and that the log did not change;
+//! failing attestations check that exactly one entry (the evidence) was
+//! recorded.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use http_body_util::BodyExt as _;
+use ledger_core::store::MemoryStore;
+use ledger_core::{Log, LogConfig};
+use ledger_server::auth::AdminToken;
+use ledger_server::metrics::Metrics;
+use ledger_server::{app, AppState, Limits};
+use p256::ecdsa::signature::Signer as _;
+use p256::pkcs8::EncodePublicKey as _;
+use serde_json::{json, Map, Value};
+use tower::ServiceExt as _;
+use verifier::agent::{hex, rotation, sign_entry};
+use verifier::note::{NoteSigner, NoteVerifier};
+use verifier::tlog_proof::TlogProof;
+use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+
+const ORIGIN: &str = "agents.example/log";
+const TOKEN: &str = "agents-admin-token-0123456789";
+const AGENT: &str = "spiffe://example.org/agent/billing";
+const AGENT_PATH: &str = "spiffe%3A%2F%2Fexample.org%2Fagent%2Fbilling";
+const CODE: [u8; 32] = [0xc0; 32];
+
+struct H {
+    app: Router,
+    log: Arc<Log>,
+}
+
+fn harness(nonce_ttl: Duration) -> H {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
+    let config = LogConfig { origin: ORIGIN.into(), trust_domain: Some("example.org".into()), nonce_ttl, ..LogConfig::default() };
+    let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap());
+    let limits = Limits {
+        max_entry_bytes: 65535,
+        max_entry_request_bytes: 140_000,
+        max_batch_entries: 100,
+        max_batch_request_bytes: 1 << 20,
+        body_timeout: Duration::from_secs(5),
+    };
+    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    H { app: app(state), log }
+}
+
+async fn call(h: &H, method: Method, uri: &str, admin: bool, body: Option<&Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+    if admin {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let resp = h.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes: Bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Asserts an error and that the log did not change.
+async fn refused(h: &H, (status, body): (StatusCode, Value), want: StatusCode, code: &str) {
+    let size = h.log.head().size;
+    assert_eq!((status, body["error"]["code"].as_str()), (want, Some(code)), "{body}");
+    assert_eq!(h.log.head().size, size);
+}
+
+fn passport(key: &SigningKey, ak: Option<&[u8]>) -> Value {
+    let mut p = json!({"agent": AGENT, "public_key": B64.encode(key.verifying_key().as_bytes()), "code_hash": hex(&CODE),
+        "owner": "payments", "purpose": "pays invoices"});
+    if let Some(ak) = ak {
+        p["tpm_ak"] = Value::from(B64.encode(ak));
+    }
+    p
+}
+
+fn signed(mut v: Value, seq: u64, key: &SigningKey) -> Value {
+    let obj = v.as_object_mut().unwrap();
+    obj.insert("agent".into(), AGENT.into());
+    obj.insert("seq".into(), seq.into());
+    sign_entry(obj, key);
+    v
+}
+
+fn action(seq: u64, key: &SigningKey) -> Value {
+    signed(json!({"kind": "action", "action": "pay", "resource": format!("invoices/{seq}")}), seq, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_sign_rotate_retire() {
+    let h = harness(Duration::from_secs(60));
+    let key = SigningKey::from_bytes(&[1; 32]);
+    refused(&h, call(&h, Method::POST, "/v1/agents", false, Some(&passport(&key, None))).await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    let (status, v) = call(&h, Method::POST, "/v1/agents", true, Some(&passport(&key, None))).await;
+    assert_eq!((status, v["index"].as_u64()), (StatusCode::CREATED, Some(0)), "{v}");
+    refused(&h, call(&h, Method::POST, "/v1/agents", true, Some(&passport(&key, None))).await, StatusCode::CONFLICT, "agent_exists").await;
+    let mut elsewhere = passport(&key, None);
+    elsewhere["agent"] = "spiffe://other.org/agent/x".into();
+    refused(&h, call(&h, Method::POST, "/v1/agents", true, Some(&elsewhere)).await, StatusCode::BAD_REQUEST, "wrong_trust_domain").await;
+    let mut bad = passport(&key, None);
+    bad["code_hash"] = "xyz".into();
+    refused(&h, call(&h, Method::POST, "/v1/agents", true, Some(&bad)).await, StatusCode::BAD_REQUEST, "invalid_passport").await;
+
+    // The passport, with a tlog-proof anyone can check.
+    let (status, v) = call(&h, Method::GET, &format!("/v1/agents/{AGENT_PATH}"), false, None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!((v["passport"]["code_hash"].as_str(), v["key_index"].as_u64()), (Some(hex(&CODE).as_str()), Some(0)));
+    let proof = TlogProof::parse(v["proof"].as_str().unwrap()).unwrap();
+    proof.verify(&NoteVerifier::new(h.log.verifier_key()), None).unwrap();
+    refused(
+        &h,
+        call(&h, Method::GET, "/v1/agents/spiffe%3A%2F%2Fexample.org%2Fagent%2Fnobody", false, None).await,
+        StatusCode::NOT_FOUND,
+        "unknown_agent",
+    )
+    .await;
+
+    // Signed actions and every refusal.
+    let (status, _) = call(&h, Method::POST, "/v1/entries", false, Some(&action(1, &key))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut forged = action(2, &key);
+    forged["resource"] = "invoices/forged".into();
+    let mut unsigned = action(2, &key);
+    unsigned.as_object_mut().unwrap().remove("signature");
+    let mut ghost_obj: Map<String, Value> = action(2, &key).as_object().unwrap().clone();
+    ghost_obj.insert("agent".into(), "spiffe://example.org/agent/ghost".into());
+    sign_entry(&mut ghost_obj, &key);
+    let cases = [
+        (forged, StatusCode::UNAUTHORIZED, "bad_signature"),
+        (action(2, &SigningKey::from_bytes(&[2; 32])), StatusCode::UNAUTHORIZED, "bad_signature"),
+        (unsigned, StatusCode::BAD_REQUEST, "invalid_entry"),
+        (json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r"}), StatusCode::UNAUTHORIZED, "signature_required"),
+        (action(1, &key), StatusCode::CONFLICT, "sequence_replayed"),
+        (Value::Object(ghost_obj), StatusCode::FORBIDDEN, "unknown_agent"),
+    ];
+    for (body, status, code) in cases {
+        refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&body)).await, status, code).await;
+    }
+
+    // Rotation: the rotated-away key is refused.
+    let new_key = SigningKey::from_bytes(&[3; 32]);
+    let (status, v) = call(&h, Method::POST, "/v1/entries", false, Some(&Value::Object(rotation(AGENT, 2, &key, &new_key)))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&action(3, &key))).await, StatusCode::UNAUTHORIZED, "bad_signature")
+        .await;
+    assert_eq!(call(&h, Method::POST, "/v1/entries", false, Some(&action(3, &new_key))).await.0, StatusCode::CREATED);
+    let (_, v) = call(&h, Method::GET, &format!("/v1/agents/{AGENT_PATH}"), false, None).await;
+    assert_eq!((v["key_index"].as_u64(), v["last_seq"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(v["passport"]["public_key"], B64.encode(new_key.verifying_key().as_bytes()));
+
+    // Retirement.
+    let uri = format!("/v1/agents/{AGENT_PATH}/retire");
+    refused(&h, call(&h, Method::POST, &uri, false, Some(&json!({"reason": "done"}))).await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    assert_eq!(call(&h, Method::POST, &uri, true, Some(&json!({"reason": "done"}))).await.0, StatusCode::CREATED);
+    refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&action(4, &new_key))).await, StatusCode::FORBIDDEN, "agent_retired")
+        .await;
+    refused(
+        &h,
+        call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/nonce"), false, None).await,
+        StatusCode::FORBIDDEN,
+        "agent_retired",
+    )
+    .await;
+}
+
+fn quote(nonce: &[u8], pcr: u8, digest: &[u8; 32]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
+    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+    b.extend_from_slice(nonce);
+    b.extend_from_slice(&[0; 25]);
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
+    let mut sel = [0u8; 3];
+    sel[usize::from(pcr / 8)] = 1 << (pcr % 8);
+    b.push(3);
+    b.extend_from_slice(&sel);
+    b.extend_from_slice(&32u16.to_be_bytes());
+    b.extend_from_slice(digest);
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_over_http() {
+    let h = harness(Duration::from_millis(300));
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let spki = ak.verifying_key().to_public_key_der().unwrap().as_bytes().to_vec();
+    assert_eq!(call(&h, Method::POST, "/v1/agents", true, Some(&passport(&key, Some(&spki)))).await.0, StatusCode::CREATED);
+    let nonce_uri = format!("/v1/agents/{AGENT_PATH}/nonce");
+    let mut seq = 0u64;
+    let mut attestation = |nonce: &str, code: [u8; 32], evidence: Value| {
+        seq += 1;
+        signed(
+            json!({"kind": "attestation", "nonce": nonce, "code_hash": hex(&code),
+                "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+                "behaviour": {"digest": hex(&[1; 32]), "calls": 10, "distinct": 3}, "evidence": evidence}),
+            seq,
+            &key,
+        )
+    };
+    let nonce = |v: Value| v["nonce"].as_str().unwrap().to_owned();
+
+    let (status, n) = call(&h, Method::POST, &nonce_uri, false, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let n1 = nonce(n);
+    let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"})))).await;
+    assert_eq!((status, &v["verdict"]), (StatusCode::CREATED, &json!({"ok": true, "reasons": []})), "{v}");
+
+    // Refused, nothing recorded: reused nonce, stale nonce, forged signature.
+    refused(
+        &h,
+        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"})))).await,
+        StatusCode::CONFLICT,
+        "nonce_used",
+    )
+    .await;
+    let n2 = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    refused(
+        &h,
+        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n2, CODE, json!({"type": "software"})))).await,
+        StatusCode::CONFLICT,
+        "nonce_expired",
+    )
+    .await;
+    let n3 = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    let mut forged = attestation(&n3, CODE, json!({"type": "software"}));
+    forged["runtime"]["os"] = "plan9".into();
+    refused(&h, call(&h, Method::POST, "/v1/attestations", false, Some(&forged)).await, StatusCode::UNAUTHORIZED, "bad_signature").await;
+
+    // Recorded with a failing verdict (evidence): exactly one entry each.
+    let tpm = |q: Vec<u8>, signed_bytes: Option<Vec<u8>>| {
+        let s: p256::ecdsa::Signature = ak.sign(signed_bytes.as_deref().unwrap_or(&q));
+        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
+    };
+    type Make = fn(&[u8]) -> (Vec<u8>, Option<Vec<u8>>);
+    let cases: Vec<(&str, [u8; 32], Option<Make>, &str)> = vec![
+        ("wrong code hash", [0xbb; 32], None, "code_hash differs"),
+        ("wrong nonce in quote", CODE, Some(|_| (quote(&[0xee; 32], 16, &expected_pcr_digest(&CODE)), None)), "qualifying data"),
+        ("wrong PCR", CODE, Some(|n| (quote(n, 15, &expected_pcr_digest(&CODE)), None)), "PCR 16"),
+        (
+            "tampered quote",
+            CODE,
+            Some(|n| {
+                let good = quote(n, 16, &expected_pcr_digest(&CODE));
+                let mut t = good.clone();
+                t[12] ^= 1;
+                (t, Some(good))
+            }),
+            "signature",
+        ),
+    ];
+    for (name, code, make, reason) in cases {
+        let n = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+        let evidence = match make {
+            None => json!({"type": "software"}),
+            Some(make) => {
+                let raw = B64.decode(&n).unwrap();
+                let (q, s) = make(&raw);
+                tpm(q, s)
+            }
+        };
+        let before = h.log.head().size;
+        let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, code, evidence))).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attestation_failed")), "{name}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(reason), "{name}: {v}");
+        assert_eq!(h.log.head().size, before + 1, "{name}: the failed attestation is recorded");
+    }
+    // A good TPM quote passes.
+    let n = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    let raw = B64.decode(&n).unwrap();
+    let ev = tpm(quote(&raw, 16, &expected_pcr_digest(&CODE)), None);
+    let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, CODE, ev))).await;
+    assert_eq!((status, v["verdict"]["ok"].as_bool()), (StatusCode::CREATED, Some(true)), "{v}");
+}
