@@ -252,3 +252,77 @@ fn starts_without_flags_from_environment_defaults() {
     let appended = append(&server.url, &a.action("env", None)).unwrap();
     assert_eq!(appended["index"], 1, "after the passport");
 }
+
+#[test]
+fn ledger_verify_checks_an_agents_entries_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let key = server.key();
+    let a = agent(&server, "audited");
+    append(&server.url, &a.action("db/1", None)).unwrap();
+    // Rotate to a new key, then act with it.
+    let new = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let rotation = verifier::agent::rotation(&a.id, a.next_seq(), &a.key, &new);
+    append(&server.url, &serde_json::Value::Object(rotation).to_string()).unwrap();
+    let mut act = serde_json::json!({"kind": "action", "agent": a.id, "action": "write", "resource": "db/2", "seq": a.next_seq()});
+    verifier::agent::sign_entry(act.as_object_mut().unwrap(), &new);
+    append(&server.url, &act.to_string()).unwrap();
+    // Two attestations: one that passes, one whose code hash differs
+    // (recorded with a failing verdict, which the auditor recomputes).
+    for code in ["c0", "bb"] {
+        let nonce: Value = serde_json::from_str(
+            &ureq::post(&format!("{}/v1/agents/{}/nonce", server.url, a.id.replace(':', "%3A").replace('/', "%2F")))
+                .send_empty()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut att = serde_json::json!({"kind": "attestation", "agent": a.id, "nonce": nonce["nonce"], "code_hash": code.repeat(32),
+            "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
+            "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": a.next_seq()});
+        verifier::agent::sign_entry(att.as_object_mut().unwrap(), &new);
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let status = agent
+            .post(&format!("{}/v1/attestations", server.url))
+            .header("content-type", "application/json")
+            .send(att.to_string())
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), if code == "c0" { 201 } else { 422 });
+    }
+
+    let files: Vec<String> = (0..6)
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.tlog-proof"));
+            std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut args = vec!["agent", "--key", &key];
+    args.extend(files.iter().map(String::as_str));
+    let out = ledger_verify(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("6 entries of spiffe://e2e.example/agent/audited verified"), "{stdout}");
+    assert!(stdout.contains(r#"index 4: attestation seq 4: signature verified, verdict {"ok":true,"reasons":[]}"#), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"index 5: attestation seq 5: signature verified, verdict {"ok":false,"reasons":["code_hash differs from the passport"]}"#
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("index 2: rotation, signed by the old and the new key"), "{stdout}");
+    assert!(stdout.contains("index 3: action seq 3: signature verified"), "{stdout}");
+
+    // Without the rotation, the last action's key is not the one in force.
+    let without: Vec<&str> = ["agent", "--key", &key, &files[0], &files[1], &files[3]].to_vec();
+    let out = ledger_verify(&without);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("entry 3: agent signature does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -61,6 +61,19 @@ enum Command {
         /// The bundle (JSON, agent-ledger-disclosure/v1).
         file: PathBuf,
     },
+    /// Verify an agent's entries offline: each file is a tlog-proof (entry
+    /// in `extra`, inclusion, checkpoint). The agent's passport and every
+    /// rotation up to the last entry must be among them; each signature is
+    /// checked with the key in force at its index, sequence numbers must
+    /// increase, and attestation verdicts are recomputed from the evidence.
+    Agent {
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// tlog-proof files, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Fetch an entry and its inclusion proof, and verify them locally.
     Entry {
         /// Server base URL, e.g. http://127.0.0.1:8080.
@@ -118,6 +131,7 @@ fn main() -> ExitCode {
         Command::Monitor { url, key, state } => monitor(url, key, state),
         Command::Audit { url, key } => audit(url, key),
         Command::Disclosure { key, file } => check_disclosure(key, file),
+        Command::Agent { key, files } => check_agent(key, files),
     };
     match result {
         Ok(Outcome::Verified(value, human)) => {
@@ -203,6 +217,62 @@ fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<O
         )),
         Err(e) => fail(format!("{e}"), json!({ "proof": text })),
     }
+}
+
+fn check_agent(key: &str, files: &[PathBuf]) -> anyhow::Result<Outcome> {
+    use verifier::agent::{AgentChain, Checked};
+    let verifier = load_key(key)?;
+    let mut entries = Vec::new();
+    for file in files {
+        let text = read(file)?;
+        let proof = match TlogProof::parse(&text) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("{}: {e}", file.display()), Value::Null),
+        };
+        if let Err(e) = proof.verify(&verifier, None) {
+            return fail(format!("{}: entry {}: {e}", file.display(), proof.index), json!({ "proof": text }));
+        }
+        let leaf: Value = match proof.extra.as_deref().map(serde_json::from_slice) {
+            Some(Ok(v)) => v,
+            _ => return fail(format!("{}: the proof carries no JSON entry", file.display()), Value::Null),
+        };
+        entries.push((proof.index, leaf));
+    }
+    entries.sort_by_key(|(i, _)| *i);
+    entries.dedup_by_key(|(i, _)| *i);
+    let Some(first) = entries.first().and_then(|(_, l)| l.as_object()) else { return fail("no entries", Value::Null) };
+    let mut chain = match AgentChain::new(first) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("entry {}: {e}", entries[0].0), Value::Null),
+    };
+    let agent = chain.passport().agent.clone();
+    let mut lines = vec![format!("passport of {agent} at index {}", entries[0].0)];
+    let mut report = vec![json!({"index": entries[0].0, "kind": "passport"})];
+    for (index, leaf) in &entries[1..] {
+        let Some(obj) = leaf.as_object() else { return fail(format!("entry {index} is not an object"), Value::Null) };
+        match chain.apply(obj) {
+            Ok(checked) => {
+                let (text, item) = match &checked {
+                    Checked::Passport => ("passport".to_owned(), json!({"index": index, "kind": "passport"})),
+                    Checked::Rotation => ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": "rotation"})),
+                    Checked::Retirement => ("retirement".to_owned(), json!({"index": index, "kind": "retirement"})),
+                    Checked::Signed { kind, seq } => {
+                        let verdict = if kind == "attestation" { format!(", verdict {}", obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()) } else { String::new() };
+                        (format!("{kind} seq {seq}: signature verified{verdict}"), json!({"index": index, "kind": kind, "seq": seq, "signature": "verified"}))
+                    }
+                    Checked::SignedOverHiddenValues { seq } => (
+                        format!("action seq {seq} with hidden fields: signed over the submitted values, which only a full disclosure reveals; sequence checked"),
+                        json!({"index": index, "kind": "action", "seq": seq, "signature": "covers hidden values"}),
+                    ),
+                };
+                lines.push(format!("index {index}: {text}"));
+                report.push(item);
+            }
+            Err(e) => return fail(format!("entry {index}: {e}"), json!({ "entry": leaf })),
+        }
+    }
+    let human = format!("{} entries of {agent} verified\n  {}", entries.len(), lines.join("\n  "));
+    Ok(Outcome::Verified(json!({ "agent": agent, "entries": report }), human))
 }
 
 fn check_disclosure(key: &str, file: &Path) -> anyhow::Result<Outcome> {
