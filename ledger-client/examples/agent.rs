@@ -50,6 +50,9 @@ fn main() -> Result<(), ClientError> {
         let r = client.act("read", &format!("db/invoices/{i}"), Some(json!({"rows": i})))?;
         println!("action at index {}", r.index);
     }
+    let r = client.append(json!({"kind": "action", "action": "pay", "resource": "invoices/7",
+        "hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME"}}}))?;
+    println!("action with hidden fields at index {}", r.index);
     let timer = client.attest_every(Duration::from_millis(200), |e| eprintln!("attestation failed: {e}"));
     std::thread::sleep(Duration::from_millis(450));
     timer.stop();

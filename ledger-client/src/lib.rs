@@ -205,6 +205,12 @@ impl Client {
         self.submit("/v1/entries", entry)
     }
 
+    /// Appends any action object (e.g. with `hidden` fields): `agent`,
+    /// `seq` and `signature` are filled in here.
+    pub fn append(&self, entry: Value) -> Result<Receipt, ClientError> {
+        self.submit("/v1/entries", entry)
+    }
+
     /// Attests, then acts: for actions that must not run on a stale
     /// attestation. Fails without acting if the attestation fails.
     pub fn act_high_risk(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {

@@ -1,0 +1,205 @@
+//! Signed appends and attestation checks, each against a baseline in the
+//! same run:
+//!
+//! * `signed_append`: embedded appends (RocksDB, synced) of 256 entries
+//!   signed by 256 agents, with the group's signatures checked by one
+//!   Ed25519 batch verification vs. one by one; unsigned appends of the
+//!   same entries (no agent checks) as the storage baseline;
+//! * `attestation`: checking an attestation's evidence against a passport
+//!   (software, TPM quote) vs. one bare Ed25519 verification.
+
+// In tests and benches a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
+use ledger_benches::Totals;
+use ledger_core::store::RocksStore;
+use ledger_core::{Log, LogConfig, NewEntry};
+use p256::pkcs8::EncodePublicKey as _;
+use serde_json::{json, Map, Value};
+use verifier::agent::{attestation_failures, hex, sign_entry, Passport};
+use verifier::note::NoteSigner;
+use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+
+const AGENTS: usize = 256;
+
+fn agent_id(i: usize) -> String {
+    format!("spiffe://bench.example/agent/a{i}")
+}
+
+fn open(batch_verify: bool, agent_auth: bool, keys: &[SigningKey], rt: &tokio::runtime::Runtime) -> (Log, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let signer = NoteSigner::new("bench.example/log", SigningKey::from_bytes(&[1; 32])).unwrap();
+    let config = LogConfig { origin: "bench.example/log".into(), batch_verify, agent_auth, ..LogConfig::default() };
+    let log = Log::open(store, signer, config, None).unwrap();
+    if agent_auth {
+        for (i, k) in keys.iter().enumerate() {
+            let p = Passport {
+                agent: agent_id(i),
+                public_key: k.verifying_key(),
+                code_hash: [0; 32],
+                model_hash: None,
+                owner: "bench".into(),
+                purpose: "bench".into(),
+                tpm_ak: None,
+            };
+            rt.block_on(log.register(p)).unwrap();
+        }
+    }
+    (log, dir)
+}
+
+fn entries(keys: &[SigningKey], seq: u64, signed: bool) -> Vec<NewEntry> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut m: Map<String, Value> =
+                json!({"kind": "action", "agent": agent_id(i), "action": "write", "resource": format!("db/{seq}")})
+                    .as_object()
+                    .unwrap()
+                    .clone();
+            if signed {
+                m.insert("seq".into(), seq.into());
+                sign_entry(&mut m, k);
+            }
+            NewEntry::from_value(&Value::Object(m), 65535).unwrap()
+        })
+        .collect()
+}
+
+fn signed_append(c: &mut Criterion, totals: &Totals) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let keys: Vec<SigningKey> = (0..AGENTS).map(|i| SigningKey::from_bytes(&[(i % 251) as u8 + 1; 32])).collect();
+    let mut group = c.benchmark_group("signed_append");
+    group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500));
+    group.throughput(Throughput::Elements(AGENTS as u64));
+    for (name, batch, auth) in [("unsigned", true, false), ("one_by_one", false, true), ("batch_verify", true, true)] {
+        let (log, _dir) = open(batch, auth, &keys, &rt);
+        let mut seq = 0u64;
+        group.bench_function(BenchmarkId::new(name, AGENTS), |b| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    seq += 1;
+                    let batch = entries(&keys, seq, auth);
+                    let start = Instant::now();
+                    rt.block_on(log.append(batch)).unwrap();
+                    elapsed += start.elapsed();
+                }
+                totals.record(name, elapsed, iters * AGENTS as u64);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn quote(nonce: &[u8], digest: &[u8; 32]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
+    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+    b.extend_from_slice(nonce);
+    b.extend_from_slice(&[0; 25]);
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
+    b.extend_from_slice(&[3, 0, 0, 1]);
+    b.extend_from_slice(&32u16.to_be_bytes());
+    b.extend_from_slice(digest);
+    b
+}
+
+fn attestation(c: &mut Criterion, totals: &Totals) {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let spki = ak.verifying_key().to_public_key_der().unwrap().as_bytes().to_vec();
+    let code = [0xc0; 32];
+    let passport = Passport {
+        agent: agent_id(0),
+        public_key: key.verifying_key(),
+        code_hash: code,
+        model_hash: None,
+        owner: "b".into(),
+        purpose: "b".into(),
+        tpm_ak: Some(spki),
+    };
+    let nonce = [9u8; 32];
+    let q = quote(&nonce, &expected_pcr_digest(&code));
+    let qs: p256::ecdsa::Signature = ak.sign(&q);
+    let make = |evidence: Value| -> Map<String, Value> {
+        let mut m = json!({"kind": "attestation", "agent": agent_id(0), "nonce": B64.encode(nonce), "code_hash": hex(&code),
+            "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
+            "behaviour": {"digest": hex(&[0; 32]), "calls": 1, "distinct": 1}, "evidence": evidence, "seq": 1})
+        .as_object()
+        .unwrap()
+        .clone();
+        sign_entry(&mut m, &key);
+        m
+    };
+    let software = make(json!({"type": "software"}));
+    let tpm = make(json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(qs.to_bytes())}));
+    let message = b"a message the size of a small signed entry, about one hundred and twenty bytes long, give or take a few".to_vec();
+    let signature = key.sign(&message);
+    let mut group = c.benchmark_group("attestation");
+    group.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    let mut run = |name: &'static str, f: &dyn Fn()| {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    f();
+                }
+                let elapsed = start.elapsed();
+                totals.record(name, elapsed, iters);
+                elapsed
+            })
+        });
+    };
+    run("ed25519_verify", &|| key.verifying_key().verify(&message, &signature).unwrap());
+    // What the log does per attestation besides the nonce lookup: the
+    // entry signature, then the evidence against the passport.
+    let check = |m: &Map<String, Value>| {
+        let msg = verifier::agent::signing_message(m);
+        let sig = verifier::agent::parse_signature(m["signature"].as_str().unwrap()).unwrap();
+        key.verifying_key().verify(&msg, &sig).unwrap();
+        assert!(attestation_failures(m, &passport).is_empty());
+    };
+    run("software", &|| check(&software));
+    run("tpm_quote", &|| check(&tpm));
+    group.finish();
+}
+
+fn main() {
+    let totals = Totals::default();
+    let mut c = Criterion::default().configure_from_args();
+    signed_append(&mut c, &totals);
+    attestation(&mut c, &totals);
+    c.final_summary();
+    let (u, one, batch) = (totals.rate("unsigned"), totals.rate("one_by_one"), totals.rate("batch_verify"));
+    if one > 0.0 && batch > 0.0 {
+        println!(
+            "\nsigned appends (groups of {AGENTS}, synced): unsigned {u:.0}/s, one-by-one verification {one:.0}/s, batch verification {batch:.0}/s; batch / one-by-one = {:.2}x, batch / unsigned = {:.2}x",
+            batch / one,
+            if u > 0.0 { batch / u } else { 0.0 }
+        );
+    }
+    let t = |k: &str| totals.per_element(k);
+    if let (Some(e), Some(s), Some(q)) = (t("ed25519_verify"), t("software"), t("tpm_quote")) {
+        println!(
+            "attestation check: software {:.1} µs = {:.2}x an Ed25519 verify ({:.1} µs); TPM quote {:.1} µs = {:.2}x",
+            s * 1e6,
+            s / e,
+            e * 1e6,
+            q * 1e6,
+            q / e
+        );
+    }
+}
