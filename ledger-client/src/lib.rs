@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
+use rand_core::SeedableRng as _;
 use serde_json::{json, Value};
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
@@ -205,9 +206,48 @@ impl Client {
         self.submit("/v1/entries", entry)
     }
 
-    /// Appends any action object (e.g. with `hidden` fields): `agent`,
-    /// `seq` and `signature` are filled in here.
+    /// Appends any action object: `agent`, `seq` and `signature` are
+    /// filled in here. Hidden fields (`"hidden": {"amount": {"u64": …,
+    /// "prove": […]}, …}`) are committed and proven here, with the same code
+    /// the log uses ([`commit_hidden`]), so the signature covers the
+    /// commitments in the leaf and auditors can check it offline; the
+    /// openings travel beside the entry for the log's secret store.
     pub fn append(&self, entry: Value) -> Result<Receipt, ClientError> {
+        let mut rng =
+            rand_chacha::ChaCha20Rng::from_rng(rand_core::OsRng).map_err(|e| ClientError::Key(format!("OS random source: {e}")))?;
+        self.append_with_rng(entry, &mut rng)
+    }
+
+    /// [`Client::append`] with the randomness of the commitments and
+    /// proofs drawn from `rng`.
+    pub fn append_with_rng<R: rand_core::RngCore + rand_core::CryptoRng>(
+        &self,
+        mut entry: Value,
+        rng: &mut R,
+    ) -> Result<Receipt, ClientError> {
+        let openings = match entry.as_object_mut() {
+            Some(obj) if obj.contains_key("hidden") => Some(commit_hidden(obj, rng)?),
+            _ => None,
+        };
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert("agent".into(), Value::from(self.agent.as_str()));
+            obj.insert("seq".into(), Value::from(*seq));
+            verifier::agent::sign_entry(obj, &self.key);
+            if let Some(o) = openings {
+                obj.insert("openings".into(), o);
+            }
+        }
+        let result = self.send("/v1/entries", &entry);
+        if result.is_ok() {
+            *seq += 1;
+        }
+        result
+    }
+
+    /// Appends an action as given, hidden values included: the log commits
+    /// to them (the signature then covers the submitted values).
+    pub fn append_for_log_to_commit(&self, entry: Value) -> Result<Receipt, ClientError> {
         self.submit("/v1/entries", entry)
     }
 
@@ -322,6 +362,30 @@ impl Client {
         let resp = self.http.post(&format!("{}{path}", self.base)).send_empty().map_err(transport)?;
         receipt(resp).map(|r| r.response)
     }
+}
+
+/// Replaces an entry's submitted `hidden` values by their commitments and
+/// the proof of their declared predicates (in place), exactly as the log
+/// would with the same randomness, and returns the openings (JSON) to send
+/// beside it.
+pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng>(
+    entry: &mut serde_json::Map<String, Value>,
+    rng: &mut R,
+) -> Result<Value, ClientError> {
+    let invalid = |message: String| ClientError::Api { status: 400, code: "invalid_hidden".into(), message };
+    let spec = entry.get("hidden").ok_or_else(|| invalid("no \"hidden\" member".into()))?;
+    let hidden = verifier::hidden::parse_hidden(spec).map_err(invalid)?;
+    let (committed, openings) = verifier::hidden::commit(&hidden, rng, zk::params(), true).map_err(|e| match e {
+        verifier::hidden::CommitError::Predicate(z) => {
+            ClientError::Api { status: 422, code: "predicate_false".into(), message: z.to_string() }
+        }
+        other => invalid(other.to_string()),
+    })?;
+    entry.insert("hidden".into(), committed.hidden_json());
+    if let Some(p) = &committed.predicates {
+        entry.insert("predicates".into(), p.to_json());
+    }
+    Ok(verifier::hidden::openings_to_json(&openings))
 }
 
 fn receipt(mut resp: ureq::http::Response<ureq::Body>) -> Result<Receipt, ClientError> {

@@ -67,6 +67,28 @@ fn sdk_attests_acts_rotates_and_resumes() {
     let err = liar.attest().unwrap_err();
     assert!(matches!(&err, ClientError::Api { status: 422, code, .. } if code == "attestation_failed"), "{err:?}");
     liar.act("read", "db/6", None).unwrap();
+
+    // Hidden fields committed by the SDK: the signature covers the leaf, so
+    // the offline check verifies every signature of the agent.
+    let hidden = liar
+        .append(json!({"kind": "action", "action": "pay", "resource": "invoices/8",
+            "hidden": {"amount": {"u64": 700, "prove": [{"le": 1000}]}, "customer": {"str": "ACME"}}}))
+        .unwrap();
+    let size: serde_json::Value = serde_json::from_str(&server.get("/healthz")).unwrap();
+    let files: Vec<String> = (0..size["tree_size"].as_u64().unwrap())
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.tlog-proof"));
+            std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let key = server.key();
+    let mut args = vec!["agent", "--key", key.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let out = ledger_e2e::ledger_verify(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("index {}: action seq", hidden.index)) && !stdout.contains("only a full disclosure"), "{stdout}");
 }
 
 #[test]

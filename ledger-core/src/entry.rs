@@ -252,6 +252,21 @@ impl Submission {
     /// Validates a strictly parsed submission.
     pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
+        if let Some(openings) = obj.get("openings") {
+            // Committed by the client: the entry is in leaf form, the
+            // openings travel beside it (never into the leaf).
+            let mut object = obj.clone();
+            object.remove("openings");
+            let (kind, agent) = validate(&object, true)?;
+            if kind != EntryKind::Action || !object.contains_key("hidden") {
+                return Err(EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into()));
+            }
+            let agent = agent.to_owned();
+            let openings = verifier::hidden::openings_from_json(openings).map_err(EntryError::Hidden)?;
+            let auth = parse_auth(&object, kind)?.map(Arc::new);
+            let work = crate::hidden::HiddenWork::Check(openings);
+            return Ok(Self::Pending(PendingEntry { object, work, agent, max_leaf_bytes, self_check: true, auth }));
+        }
         let Some(hidden) = obj.get("hidden") else {
             return NewEntry::from_value(value, max_leaf_bytes).map(Self::Ready);
         };
@@ -264,8 +279,8 @@ impl Submission {
         let agent = agent.to_owned();
         // The agent signs what it submitted, hidden values included.
         let auth = parse_auth(obj, kind)?.map(Arc::new);
-        let hidden = parse_hidden(hidden)?;
-        Ok(Self::Pending(PendingEntry { object, hidden, agent, max_leaf_bytes, self_check: true, auth }))
+        let work = crate::hidden::HiddenWork::Commit(parse_hidden(hidden)?);
+        Ok(Self::Pending(PendingEntry { object, work, agent, max_leaf_bytes, self_check: true, auth }))
     }
 }
 

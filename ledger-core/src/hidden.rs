@@ -24,99 +24,22 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::{CryptoRng, RngCore};
 use serde_json::{Map, Value};
-use verifier::disclosure::{predicate_from_json, ClaimsProof, Commitment, CommittedFields, Opening, MAX_JSON_INT};
+use verifier::disclosure::Opening;
 use verifier::hash::Hash;
 use zeroize::Zeroizing;
-use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
-use zk::predicate::{Claim, Predicate};
-use zk::prover::Witness;
 use zk::ZkParams;
 
 use crate::entry::{EntryError, NewEntry};
-
-/// Most hidden fields in one entry.
-pub const MAX_HIDDEN_FIELDS: usize = 16;
-/// Longest hidden field name, in bytes (`[A-Za-z0-9_.-]`).
-pub const MAX_FIELD_NAME: usize = 64;
-/// Longest hidden string, in characters.
-pub const MAX_HIDDEN_STR_CHARS: usize = 4096;
 
 fn hidden_err(msg: impl Into<String>) -> EntryError {
     EntryError::Hidden(msg.into())
 }
 
-/// A submitted hidden value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HiddenValue {
-    /// An integer and the predicates to prove about it at append time.
-    U64 {
-        /// The value.
-        value: u64,
-        /// Predicates to prove.
-        prove: Vec<Predicate>,
-    },
-    /// A string.
-    Str(String),
-}
-
-/// Checks a hidden field name.
-pub fn check_field_name(name: &str) -> Result<(), EntryError> {
-    if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
-        return Err(hidden_err(format!("field name {name:?} must be 1 to {MAX_FIELD_NAME} characters of A-Z a-z 0-9 _ . -")));
-    }
-    Ok(())
-}
+pub use verifier::hidden::{check_field_name, HiddenValue, MAX_FIELD_NAME, MAX_HIDDEN_FIELDS, MAX_HIDDEN_STR_CHARS};
 
 /// Parses the submitted `hidden` object: name → value, sorted by name.
 pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, EntryError> {
-    let obj = v.as_object().ok_or_else(|| hidden_err("\"hidden\" must be an object"))?;
-    if obj.is_empty() || obj.len() > MAX_HIDDEN_FIELDS {
-        return Err(hidden_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
-    }
-    let mut out = BTreeMap::new();
-    let mut claims = 0;
-    for (name, spec) in obj {
-        check_field_name(name)?;
-        let spec = spec.as_object().ok_or_else(|| hidden_err(format!("hidden field {name:?} must be an object")))?;
-        let value = if let Some(v) = spec.get("u64") {
-            if let Some(k) = spec.keys().find(|k| !["u64", "prove"].contains(&k.as_str())) {
-                return Err(hidden_err(format!("unexpected member {k:?} in hidden field {name:?}")));
-            }
-            let value = v
-                .as_u64()
-                .filter(|n| *n <= MAX_JSON_INT)
-                .ok_or_else(|| hidden_err(format!("{name:?}: \"u64\" must be an integer in 0..=2^53-1")))?;
-            let prove = match spec.get("prove") {
-                None => Vec::new(),
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .map(|p| {
-                        let p = p.as_object().ok_or_else(|| hidden_err(format!("{name:?}: each predicate must be an object")))?;
-                        predicate_from_json(name, p, &[]).map_err(hidden_err)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                Some(_) => return Err(hidden_err(format!("{name:?}: \"prove\" must be an array"))),
-            };
-            claims += prove.len();
-            HiddenValue::U64 { value, prove }
-        } else if let Some(v) = spec.get("str") {
-            if spec.len() != 1 {
-                return Err(hidden_err(format!("hidden string {name:?} holds only \"str\"")));
-            }
-            let s = v.as_str().ok_or_else(|| hidden_err(format!("{name:?}: \"str\" must be a string")))?;
-            if s.chars().count() > MAX_HIDDEN_STR_CHARS {
-                return Err(hidden_err(format!("{name:?} is longer than {MAX_HIDDEN_STR_CHARS} characters")));
-            }
-            HiddenValue::Str(s.to_owned())
-        } else {
-            return Err(hidden_err(format!("hidden field {name:?} must hold \"u64\" or \"str\"")));
-        };
-        out.insert(name.clone(), value);
-    }
-    if claims > zk::MAX_CLAIMS {
-        return Err(hidden_err(format!("an entry proves at most {} predicates, not {claims}", zk::MAX_CLAIMS)));
-    }
-    Ok(out)
+    verifier::hidden::parse_hidden(v).map_err(EntryError::Hidden)
 }
 
 /// Secret material kept beside (never inside) an entry.
@@ -134,15 +57,27 @@ impl std::fmt::Debug for EntrySecret {
 }
 
 /// An action entry with hidden fields, validated, waiting for its
-/// commitments and proof (the slow part, run on the prover pool).
+/// commitments and proof (the slow part, run on the prover pool), or,
+/// when the client committed itself, for its openings and proof to be
+/// checked.
 #[derive(Clone, Debug)]
 pub struct PendingEntry {
     pub(crate) object: Map<String, Value>,
-    pub(crate) hidden: BTreeMap<String, HiddenValue>,
+    pub(crate) work: HiddenWork,
     pub(crate) agent: String,
     pub(crate) max_leaf_bytes: usize,
     pub(crate) self_check: bool,
     pub(crate) auth: Option<Arc<crate::entry::EntryAuth>>,
+}
+
+/// What the prover stage does for a pending entry.
+#[derive(Clone, Debug)]
+pub enum HiddenWork {
+    /// Commit to these values and prove their predicates (the log commits).
+    Commit(BTreeMap<String, HiddenValue>),
+    /// Check the client's commitments against these openings, and its
+    /// proof (the client committed; the entry is already in leaf form).
+    Check(BTreeMap<String, Opening>),
 }
 
 impl PendingEntry {
@@ -156,7 +91,12 @@ impl PendingEntry {
 
     /// Predicates this entry proves at append time.
     pub fn claim_count(&self) -> usize {
-        self.hidden.values().map(|v| if let HiddenValue::U64 { prove, .. } = v { prove.len() } else { 0 }).sum()
+        match &self.work {
+            HiddenWork::Commit(hidden) => {
+                hidden.values().map(|v| if let HiddenValue::U64 { prove, .. } = v { prove.len() } else { 0 }).sum()
+            }
+            HiddenWork::Check(_) => self.object.get("predicates").and_then(|p| p["claims"].as_array()).map_or(0, Vec::len),
+        }
     }
 
     /// Commits with fresh OS randomness and proves.
@@ -170,40 +110,22 @@ impl PendingEntry {
     /// from `rng`: a client SDK holding the same stream produces the same
     /// leaf.
     pub fn commit_with_rng<R: RngCore + CryptoRng>(mut self, rng: &mut R, params: &ZkParams) -> Result<NewEntry, EntryError> {
-        let mut fields = BTreeMap::new();
-        let mut openings = BTreeMap::new();
-        let mut claims = Vec::new();
-        let mut witnesses = Vec::new();
-        for (name, value) in &self.hidden {
-            match value {
-                HiddenValue::U64 { value, prove } => {
-                    let blinding = Blinding::random(rng);
-                    let commitment = PedersenCommitment::commit(*value, &blinding);
-                    for p in prove {
-                        claims.push(Claim { field: name.clone(), predicate: *p, commitment });
-                        witnesses.push(Witness { value: *value, blinding: blinding.clone() });
-                    }
-                    fields.insert(name.clone(), Commitment::U64(commitment));
-                    openings.insert(name.clone(), Opening::U64 { value: *value, blinding });
-                }
-                HiddenValue::Str(s) => {
-                    let salt = Salt::random(rng);
-                    fields.insert(name.clone(), Commitment::Str(HashCommitment::commit(&salt, name, s)));
-                    openings.insert(name.clone(), Opening::Str { value: s.clone(), salt });
-                }
+        let hidden = match &self.work {
+            HiddenWork::Commit(hidden) => hidden,
+            HiddenWork::Check(openings) => {
+                let fields = verifier::disclosure::CommittedFields::from_leaf(&self.object)
+                    .map_err(|e| hidden_err(e.to_string()))?
+                    .ok_or_else(|| hidden_err("\"openings\" without \"hidden\""))?;
+                verifier::hidden::check_openings(&fields, openings, params).map_err(|e| hidden_err(format!("client commitments: {e}")))?;
+                let plain = Zeroizing::new(crate::canonical::to_canonical(&verifier::hidden::openings_to_json(openings)));
+                let secret = EntrySecret { agent: self.agent, openings: plain };
+                return Ok(NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))?.with_auth(self.auth));
             }
-        }
-        let mut committed = CommittedFields { fields, predicates: None };
-        if !claims.is_empty() {
-            let proof = zk::prover::prove_with_rng(&claims, &witnesses, params, rng).map_err(EntryError::Predicate)?;
-            // The prover checks every predicate first, so this cannot fail
-            // unless proving itself is broken; it is the last line of
-            // defence for "a proof that cannot verify is never stored".
-            if self.self_check {
-                proof.verify(&claims, params).map_err(|_| EntryError::ProofSelfCheck)?;
-            }
-            committed.predicates = Some(ClaimsProof { claims: claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
-        }
+        };
+        let (committed, openings) = verifier::hidden::commit(hidden, rng, params, self.self_check).map_err(|e| match e {
+            verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
+            verifier::hidden::CommitError::SelfCheck => EntryError::ProofSelfCheck,
+        })?;
         self.object.insert("hidden".into(), committed.hidden_json());
         if let Some(p) = &committed.predicates {
             self.object.insert("predicates".into(), p.to_json());
@@ -301,6 +223,7 @@ impl OpeningsKey {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use zk::predicate::Predicate;
 
     #[test]
     fn seal_binds_to_index_and_leaf() {

@@ -254,3 +254,59 @@ fn committing_is_deterministic_given_the_rng() {
     assert_eq!(leaf(1), leaf(1));
     assert_ne!(leaf(1), leaf(2));
 }
+
+/// The SDK commits with the same code as the log: the same randomness gives
+/// the same commitments and proof.
+#[test]
+fn the_sdk_and_the_log_commit_identically() {
+    let entry = serde_json::json!({"kind": "action", "agent": BILLING, "action": "pay", "resource": "invoices/7",
+        "hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME"}}});
+    let Submission::Pending(p) = Submission::from_value(&entry, 65535).unwrap() else { panic!("expected hidden fields") };
+    let leaf: serde_json::Value =
+        serde_json::from_slice(&p.commit_with_rng(&mut ChaCha20Rng::from_seed([4; 32]), zk::params()).unwrap().to_leaf(1)).unwrap();
+    let mut sdk = entry.as_object().unwrap().clone();
+    let openings = ledger_client::commit_hidden(&mut sdk, &mut ChaCha20Rng::from_seed([4; 32])).unwrap();
+    assert_eq!(sdk["hidden"], leaf["hidden"]);
+    assert_eq!(sdk["predicates"], leaf["predicates"]);
+    assert_eq!(openings["customer"]["str"], "ACME");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commitments_are_checked_then_disclosable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _store) = open(dir.path());
+    let committed = |amount: u64| {
+        let mut e = serde_json::json!({"kind": "action", "agent": BILLING, "action": "pay", "resource": "invoices/9",
+            "hidden": {"amount": {"u64": amount, "prove": [{"ge": 100}]}, "customer": {"str": "Initech"}}})
+        .as_object()
+        .unwrap()
+        .clone();
+        let openings = ledger_client::commit_hidden(&mut e, &mut rand_core::OsRng).unwrap();
+        (e, openings)
+    };
+    let (mut good, openings) = committed(500);
+    good.insert("openings".into(), openings.clone());
+    log.submit(vec![Submission::from_value(&serde_json::Value::Object(good.clone()), 65535).unwrap()]).await.unwrap();
+    let leaf = String::from_utf8(log.entry(0).unwrap()).unwrap();
+    assert!(!leaf.contains("openings") && !leaf.contains("Initech"), "{leaf}");
+    let bundle = log.disclose(0, &request(&["customer"], &[("amount", Predicate::le(1000))])).await.unwrap();
+    let v = verify(&bundle).unwrap();
+    assert_eq!(v.revealed, vec![("customer".to_string(), "Initech".to_string())]);
+    assert_eq!(v.proven_at_append, vec!["amount ≥ 100"]);
+
+    // Openings that do not open the commitments, a missing opening, or a
+    // proof for other commitments: refused, nothing appended.
+    let (other, other_openings) = committed(600);
+    let mut wrong_opening = good.clone();
+    wrong_opening.insert("openings".into(), other_openings);
+    let mut missing = good.clone();
+    missing["openings"].as_object_mut().unwrap().remove("customer");
+    let mut wrong_proof = good.clone();
+    wrong_proof.insert("predicates".into(), other["predicates"].clone());
+    for (name, bad) in [("wrong opening", wrong_opening), ("missing opening", missing), ("proof of other commitments", wrong_proof)] {
+        let s = Submission::from_value(&serde_json::Value::Object(bad), 65535).unwrap();
+        let err = log.submit(vec![s]).await.unwrap_err();
+        assert!(matches!(err, Error::Entry(ledger_core::entry::EntryError::Hidden(_))), "{name}: {err:?}");
+        assert_eq!(log.head().size, 1, "{name}");
+    }
+}

@@ -25,7 +25,7 @@ use crate::tpm::{verify_quote, QuoteError};
 pub const SIGNATURE_CONTEXT: &[u8] = b"agent-ledger/agent-entry/v1\n";
 
 /// Members an agent signature does not cover.
-pub const UNSIGNED_MEMBERS: [&str; 5] = ["signature", "new_signature", "integrated_time", "v", "verdict"];
+pub const UNSIGNED_MEMBERS: [&str; 6] = ["signature", "new_signature", "integrated_time", "v", "verdict", "openings"];
 
 /// Entry kinds an agent writes (and signs).
 pub const AGENT_KINDS: [&str; 3] = ["action", "rotation", "attestation"];
@@ -332,13 +332,18 @@ impl AgentChain {
             return Err(AgentError::Replayed { agent: agent.to_string(), seq, last: self.last_seq });
         }
         let signature = parse_signature(string(leaf, "signature")?)?;
-        if leaf.contains_key("hidden") {
-            self.last_seq = seq;
-            return Ok(Checked::SignedOverHiddenValues { seq });
-        }
         let message = signing_message(leaf);
         let bad = || AgentError::BadSignature { agent: agent.to_string() };
-        self.key.verify(&message, &signature).map_err(|_| bad())?;
+        if self.key.verify(&message, &signature).is_err() {
+            // Committed by the log: the agent signed the submitted values,
+            // which the leaf replaces by commitments. (Committed by the
+            // client, the signature covers the leaf and verified above.)
+            if leaf.contains_key("hidden") {
+                self.last_seq = seq;
+                return Ok(Checked::SignedOverHiddenValues { seq });
+            }
+            return Err(bad());
+        }
         let checked = match kind {
             "rotation" => {
                 let new_key = parse_public_key(string(leaf, "new_public_key")?)?;

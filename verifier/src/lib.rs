@@ -44,6 +44,7 @@ pub mod checkpoint;
 pub mod disclosure;
 pub mod error;
 pub mod hash;
+pub mod hidden;
 pub mod note;
 pub mod proof;
 pub mod tiles;

@@ -1,0 +1,198 @@
+//! Hidden fields as an agent submits them (`{"u64": n, "prove": [...]}`,
+//! `{"str": s}`), and, with the `prover` feature, committing to them and
+//! proving the declared predicates. The log and the client SDK both commit
+//! with this code, so the same randomness gives the same leaf.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde_json::Value;
+use zk::predicate::Predicate;
+
+use crate::disclosure::{predicate_from_json, CommittedFields, DisclosureError, Opening, MAX_JSON_INT};
+#[cfg(feature = "prover")]
+use crate::disclosure::{ClaimsProof, Commitment};
+
+/// Most hidden fields in one entry.
+pub const MAX_HIDDEN_FIELDS: usize = 16;
+/// Longest hidden field name, in bytes (`[A-Za-z0-9_.-]`).
+pub const MAX_FIELD_NAME: usize = 64;
+/// Longest hidden string, in characters.
+pub const MAX_HIDDEN_STR_CHARS: usize = 4096;
+
+fn hidden_err(msg: impl Into<String>) -> String {
+    msg.into()
+}
+
+/// A submitted hidden value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HiddenValue {
+    /// An integer and the predicates to prove about it at append time.
+    U64 {
+        /// The value.
+        value: u64,
+        /// Predicates to prove.
+        prove: Vec<Predicate>,
+    },
+    /// A string.
+    Str(String),
+}
+
+/// Checks a hidden field name.
+pub fn check_field_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        return Err(hidden_err(format!("field name {name:?} must be 1 to {MAX_FIELD_NAME} characters of A-Z a-z 0-9 _ . -")));
+    }
+    Ok(())
+}
+
+/// Parses the submitted `hidden` object: name → value, sorted by name.
+pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, String> {
+    let obj = v.as_object().ok_or_else(|| hidden_err("\"hidden\" must be an object"))?;
+    if obj.is_empty() || obj.len() > MAX_HIDDEN_FIELDS {
+        return Err(hidden_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
+    }
+    let mut out = BTreeMap::new();
+    let mut claims = 0;
+    for (name, spec) in obj {
+        check_field_name(name)?;
+        let spec = spec.as_object().ok_or_else(|| hidden_err(format!("hidden field {name:?} must be an object")))?;
+        let value = if let Some(v) = spec.get("u64") {
+            if let Some(k) = spec.keys().find(|k| !["u64", "prove"].contains(&k.as_str())) {
+                return Err(hidden_err(format!("unexpected member {k:?} in hidden field {name:?}")));
+            }
+            let value = v
+                .as_u64()
+                .filter(|n| *n <= MAX_JSON_INT)
+                .ok_or_else(|| hidden_err(format!("{name:?}: \"u64\" must be an integer in 0..=2^53-1")))?;
+            let prove = match spec.get("prove") {
+                None => Vec::new(),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .map(|p| {
+                        let p = p.as_object().ok_or_else(|| hidden_err(format!("{name:?}: each predicate must be an object")))?;
+                        predicate_from_json(name, p, &[])
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => return Err(hidden_err(format!("{name:?}: \"prove\" must be an array"))),
+            };
+            claims += prove.len();
+            HiddenValue::U64 { value, prove }
+        } else if let Some(v) = spec.get("str") {
+            if spec.len() != 1 {
+                return Err(hidden_err(format!("hidden string {name:?} holds only \"str\"")));
+            }
+            let s = v.as_str().ok_or_else(|| hidden_err(format!("{name:?}: \"str\" must be a string")))?;
+            if s.chars().count() > MAX_HIDDEN_STR_CHARS {
+                return Err(hidden_err(format!("{name:?} is longer than {MAX_HIDDEN_STR_CHARS} characters")));
+            }
+            HiddenValue::Str(s.to_string())
+        } else {
+            return Err(hidden_err(format!("hidden field {name:?} must hold \"u64\" or \"str\"")));
+        };
+        out.insert(name.clone(), value);
+    }
+    if claims > zk::MAX_CLAIMS {
+        return Err(hidden_err(format!("an entry proves at most {} predicates, not {claims}", zk::MAX_CLAIMS)));
+    }
+    Ok(out)
+}
+
+/// Why committing failed.
+#[cfg(feature = "prover")]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// A declared predicate is false for its value; nothing was proven.
+    #[error("{0}")]
+    Predicate(zk::ZkError),
+    /// The proof failed its check before use (a broken prover).
+    #[error("a predicate proof failed its check before storing")]
+    SelfCheck,
+}
+
+/// Commits to `hidden` (salts, blindings and prover randomness from `rng`)
+/// and proves every declared predicate in one aggregated proof; verifies
+/// the proof first when `self_check`. Returns the commitments and proof for
+/// the leaf, and the openings.
+#[cfg(feature = "prover")]
+pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
+    hidden: &BTreeMap<String, HiddenValue>,
+    rng: &mut R,
+    params: &zk::ZkParams,
+    self_check: bool,
+) -> Result<(CommittedFields, BTreeMap<String, Opening>), CommitError> {
+    use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
+    use zk::predicate::Claim;
+    use zk::prover::Witness;
+    let mut fields = BTreeMap::new();
+    let mut openings = BTreeMap::new();
+    let mut claims = Vec::new();
+    let mut witnesses = Vec::new();
+    for (name, value) in hidden {
+        match value {
+            HiddenValue::U64 { value, prove } => {
+                let blinding = Blinding::random(rng);
+                let commitment = PedersenCommitment::commit(*value, &blinding);
+                for p in prove {
+                    claims.push(Claim { field: name.clone(), predicate: *p, commitment });
+                    witnesses.push(Witness { value: *value, blinding: blinding.clone() });
+                }
+                fields.insert(name.clone(), Commitment::U64(commitment));
+                openings.insert(name.clone(), Opening::U64 { value: *value, blinding });
+            }
+            HiddenValue::Str(s) => {
+                let salt = Salt::random(rng);
+                fields.insert(name.clone(), Commitment::Str(HashCommitment::commit(&salt, name, s)));
+                openings.insert(name.clone(), Opening::Str { value: s.clone(), salt });
+            }
+        }
+    }
+    let mut committed = CommittedFields { fields, predicates: None };
+    if !claims.is_empty() {
+        let proof = zk::prover::prove_with_rng(&claims, &witnesses, params, rng).map_err(CommitError::Predicate)?;
+        // The prover checks every predicate first, so this cannot fail
+        // unless proving itself is broken; it is the last line of
+        // defence for "a proof that cannot verify is never stored".
+        if self_check {
+            proof.verify(&claims, params).map_err(|_| CommitError::SelfCheck)?;
+        }
+        committed.predicates = Some(ClaimsProof { claims: claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
+    }
+    Ok((committed, openings))
+}
+
+/// JSON of openings: `{"<name>": {"u64": v, "blinding": "…"} | {"str": s, "salt": "…"}}`.
+pub fn openings_to_json(openings: &BTreeMap<String, Opening>) -> Value {
+    Value::Object(openings.iter().map(|(k, o)| (k.clone(), o.to_json())).collect())
+}
+
+/// Parses [`openings_to_json`].
+pub fn openings_from_json(v: &Value) -> Result<BTreeMap<String, Opening>, String> {
+    let obj = v.as_object().ok_or("openings must be an object")?;
+    obj.iter().map(|(k, o)| Opening::from_json(o).map(|o| (k.clone(), o)).map_err(|e| format!("opening {k:?}: {e}"))).collect()
+}
+
+/// Checks openings made by a client against the commitments of its entry:
+/// every hidden field has an opening that opens its commitment, and the
+/// entry's predicate proof (if any) verifies.
+pub fn check_openings(
+    fields: &CommittedFields,
+    openings: &BTreeMap<String, Opening>,
+    params: &zk::ZkParams,
+) -> Result<(), DisclosureError> {
+    if let Some(extra) = openings.keys().find(|k| !fields.fields.contains_key(*k)) {
+        return Err(DisclosureError::UnknownField(extra.to_string()));
+    }
+    for (name, commitment) in &fields.fields {
+        let opening = openings.get(name).ok_or_else(|| DisclosureError::OpeningMismatch(name.clone()))?;
+        if !opening.opens(name, commitment) {
+            return Err(DisclosureError::OpeningMismatch(name.clone()));
+        }
+    }
+    if let Some(p) = &fields.predicates {
+        p.verify(fields, params)?;
+    }
+    Ok(())
+}
