@@ -16,6 +16,7 @@ use verifier::wire::{AppendedEntry, ErrorResponse};
 use crate::auth::require_admin;
 use crate::error::ApiError;
 use crate::extract::JsonBytes;
+use crate::metrics::VerdictLabels;
 use crate::routes::{appended, read, AppState};
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -137,7 +138,19 @@ pub(crate) async fn nonce(State(state): State<AppState>, Path(id): Path<String>)
     ))]
 pub(crate) async fn attest(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse_body(&body)?;
-    let (done, verdict) = state.log.attest(&value).await?;
+    let (done, verdict) = match state.log.attest(&value).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            let failed = matches!(e, ledger_core::Error::AttestationFailed { .. });
+            let e = ApiError::from(e);
+            if failed {
+                state.metrics.attestations.get_or_create(&VerdictLabels { verdict: "failed" }).inc();
+            }
+            crate::routes::note_refusal(&state, &e);
+            return Err(e);
+        }
+    };
+    state.metrics.attestations.get_or_create(&VerdictLabels { verdict: "ok" }).inc();
     let mut out = serde_json::to_value(appended(&done)).unwrap_or(Value::Null);
     out["verdict"] = verdict;
     Ok((StatusCode::CREATED, Json(out)))

@@ -20,6 +20,20 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// Labels of `ledger_attestations`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `ok` or `failed`.
+    pub verdict: &'static str,
+}
+
+/// Labels of `ledger_agent_refusals`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    /// The stable error code.
+    pub code: &'static str,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -40,6 +54,12 @@ pub struct Metrics {
     pub pushbacks: Counter,
     /// HTTP requests by route and status.
     pub requests: Family<RequestLabels, Counter>,
+    /// Registered agents.
+    pub agents: Gauge<u64, AtomicU64>,
+    /// Attestations recorded, by verdict.
+    pub attestations: Family<VerdictLabels, Counter>,
+    /// Agent entries refused before sequencing, by error code.
+    pub agent_refusals: Family<CodeLabels, Counter>,
     /// Entries waiting for or in the prover.
     pub prover_queue: Gauge<u64, AtomicU64>,
     /// Seconds to commit and prove one entry's hidden fields (or one
@@ -66,6 +86,9 @@ impl Metrics {
             queued_bytes: Gauge::default(),
             pushbacks: Counter::default(),
             requests: Family::default(),
+            agents: Gauge::default(),
+            attestations: Family::default(),
+            agent_refusals: Family::default(),
             prover_queue: Gauge::default(),
             proof_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             registry: Registry::default(),
@@ -78,6 +101,9 @@ impl Metrics {
         registry.register("sequencer_queue_bytes", "Bytes of entries waiting for the sequencer", m.queued_bytes.clone());
         registry.register("pushbacks", "Appends refused because the sequencer queue was full", m.pushbacks.clone());
         registry.register("http_requests", "HTTP requests by route and status", m.requests.clone());
+        registry.register("agents", "Registered agents", m.agents.clone());
+        registry.register("attestations", "Attestations recorded, by verdict", m.attestations.clone());
+        registry.register("agent_refusals", "Agent entries refused before sequencing, by error code", m.agent_refusals.clone());
         registry.register("prover_queue_entries", "Entries waiting for or in the prover pool", m.prover_queue.clone());
         registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields", m.proof_latency.clone());
         Self { registry, ..m }

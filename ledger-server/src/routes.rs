@@ -100,6 +100,24 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     resp
 }
 
+/// Counts a refusal of an agent entry (signature, sequence, agent, nonce).
+pub(crate) fn note_refusal(state: &AppState, e: &ApiError) {
+    const AGENT_CODES: [&str; 9] = [
+        "signature_required",
+        "bad_signature",
+        "unknown_agent",
+        "agent_retired",
+        "sequence_replayed",
+        "nonce_unknown",
+        "nonce_expired",
+        "nonce_used",
+        "nonce_wrong_agent",
+    ];
+    if let Some(code) = AGENT_CODES.iter().find(|c| **c == e.code()) {
+        state.metrics.agent_refusals.get_or_create(&crate::metrics::CodeLabels { code }).inc();
+    }
+}
+
 /// Runs a storage read on the blocking pool, so RocksDB I/O never stalls
 /// the async workers that serve appends.
 pub(crate) async fn read<T: Send + 'static>(
@@ -133,7 +151,11 @@ pub(crate) fn appended(a: &Appended) -> AppendedEntry {
     ))]
 async fn append_entry(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
     let entry = Submission::from_json(&body, state.limits.max_entry_bytes)?;
-    let done = state.log.submit(vec![entry]).await?;
+    let done = state.log.submit(vec![entry]).await.map_err(|e| {
+        let e = ApiError::from(e);
+        note_refusal(&state, &e);
+        e
+    })?;
     let first = done.first().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error"))?;
     Ok((StatusCode::CREATED, Json(appended(first))))
 }
@@ -172,9 +194,13 @@ async fn append_batch(
             Submission::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let done = state.log.submit(entries).await.map_err(|e| match e {
-        ledger_core::Error::Entry(entry_error) => ApiError::from(entry_error).prefixed("batch"),
-        other => ApiError::from(other),
+    let done = state.log.submit(entries).await.map_err(|e| {
+        let e = match e {
+            ledger_core::Error::Entry(entry_error) => ApiError::from(entry_error).prefixed("batch"),
+            other => ApiError::from(other),
+        };
+        note_refusal(&state, &e);
+        e
     })?;
     Ok((StatusCode::CREATED, Json(BatchAppendResponse { entries: done.iter().map(appended).collect() })))
 }
@@ -437,6 +463,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.queued_bytes.set(state.log.queued_bytes() as u64);
     state.metrics.tree_size.set(state.log.head().size);
     state.metrics.prover_queue.set(state.log.prover_queue_depth() as u64);
+    state.metrics.agents.set(state.log.agent_count() as u64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 

@@ -287,4 +287,16 @@ async fn attestations_over_http() {
     let ev = tpm(quote(&raw, 16, &expected_pcr_digest(&CODE)), None);
     let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, CODE, ev))).await;
     assert_eq!((status, v["verdict"]["ok"].as_bool()), (StatusCode::CREATED, Some(true)), "{v}");
+
+    let resp = h.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for line in [
+        r#"ledger_attestations_total{verdict="ok"} 2"#,
+        r#"ledger_attestations_total{verdict="failed"} 4"#,
+        r#"ledger_agent_refusals_total{code="nonce_used"} 1"#,
+        r#"ledger_agent_refusals_total{code="bad_signature"} 1"#,
+        "ledger_agents 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
 }
