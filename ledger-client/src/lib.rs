@@ -251,6 +251,27 @@ impl Client {
         self.submit("/v1/entries", entry)
     }
 
+    /// Asks for a disclosure bundle of one of this agent's own entries
+    /// (`{"reveal": [...], "prove": [{"field", "le"?, "ge"?}]}`), signing
+    /// the request with the agent's key.
+    pub fn disclose(&self, index: u64, request: &Value) -> Result<Value, ClientError> {
+        use ed25519_dalek::Signer as _;
+        let path = format!("/v1/entries/{index}/disclosures");
+        let body = request.to_string();
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let signature = self.key.sign(&verifier::agent::request_message("POST", &path, ts, body.as_bytes()));
+        let resp = self
+            .http
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("x-agent-id", &self.agent)
+            .header("x-agent-timestamp", &ts.to_string())
+            .header("x-agent-signature", &B64.encode(signature.to_bytes()))
+            .send(body)
+            .map_err(transport)?;
+        receipt(resp).map(|r| r.response)
+    }
+
     /// Attests, then acts: for actions that must not run on a stale
     /// attestation. Fails without acting if the attestation fails.
     pub fn act_high_risk(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {

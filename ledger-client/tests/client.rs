@@ -74,8 +74,24 @@ fn sdk_attests_acts_rotates_and_resumes() {
         .append(json!({"kind": "action", "action": "pay", "resource": "invoices/8",
             "hidden": {"amount": {"u64": 700, "prove": [{"le": 1000}]}, "customer": {"str": "ACME"}}}))
         .unwrap();
+    // The agent discloses its own entry with a signed request; the bundle
+    // verifies offline.
+    let bundle = liar.disclose(hidden.index, &json!({"reveal": ["customer"], "prove": [{"field": "amount", "ge": 500}]})).unwrap();
+    let parsed = verifier::disclosure::DisclosureBundle::parse(bundle.to_string().as_bytes()).unwrap();
+    let verifier_key = verifier::NoteVerifier::new(verifier::VerifierKey::parse(&server.key()).unwrap());
+    let v = verifier::disclosure::verify(&parsed, &verifier_key, zk::params()).unwrap();
+    assert_eq!((v.revealed[0].1.as_str(), v.proven[0].as_str()), ("ACME", "amount ≥ 500"));
+    // Another agent may not disclose it.
+    let other = format!("spiffe://{TRUST_DOMAIN}/agent/other");
+    let other_key = SigningKey::from_bytes(&[23; 32]);
+    Client::register(&server.url, &token, &passport(&other, &other_key, [0xc0; 32])).unwrap();
+    let err =
+        Client::connect(&server.url, &other, other_key).unwrap().disclose(hidden.index, &json!({"reveal": ["customer"]})).unwrap_err();
+    assert!(matches!(&err, ClientError::Api { status: 403, code, .. } if code == "not_owner"), "{err:?}");
+
     let size: serde_json::Value = serde_json::from_str(&server.get("/healthz")).unwrap();
-    let files: Vec<String> = (0..size["tree_size"].as_u64().unwrap())
+    // Every entry but the last (the other agent's passport).
+    let files: Vec<String> = (0..size["tree_size"].as_u64().unwrap() - 1)
         .map(|i| {
             let path = dir.path().join(format!("{i}.tlog-proof"));
             std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();

@@ -53,6 +53,61 @@ pub fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<
     }
 }
 
+/// How far an agent-signed request's timestamp may be from the server's
+/// clock.
+pub const AGENT_REQUEST_WINDOW_MS: u64 = 60_000;
+
+/// Headers of an agent-signed request.
+pub const AGENT_ID: &str = "x-agent-id";
+/// Milliseconds since the Unix epoch.
+pub const AGENT_TIMESTAMP: &str = "x-agent-timestamp";
+/// base64 Ed25519 signature over [`verifier::agent::request_message`].
+pub const AGENT_SIGNATURE: &str = "x-agent-signature";
+
+/// Checks an agent-signed request (`x-agent-id`, `x-agent-timestamp`,
+/// `x-agent-signature`) against the agent's key in force; returns the
+/// agent id, or `None` when the request carries no agent signature.
+pub fn verify_agent_request(
+    log: &ledger_core::Log,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<String>, ApiError> {
+    let Some(agent) = headers.get(AGENT_ID) else { return Ok(None) };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let agent = agent.to_str().map_err(|_| unauthorized("x-agent-id is not text"))?.to_owned();
+    let ts: u64 = header(AGENT_TIMESTAMP)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| unauthorized("x-agent-timestamp must be milliseconds since the epoch"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    if ts.abs_diff(now) > AGENT_REQUEST_WINDOW_MS {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "stale_request",
+            "x-agent-timestamp is more than 60 s from the server's clock",
+        ));
+    }
+    let signature = header(AGENT_SIGNATURE)
+        .and_then(|s| verifier::agent::parse_signature(s).ok())
+        .ok_or_else(|| unauthorized("x-agent-signature must be a base64 Ed25519 signature"))?;
+    let state = log
+        .agent(&agent)
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "unknown_agent", format!("no passport is registered for {agent}")))?;
+    if state.retired.is_some() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "agent_retired", format!("{agent} is retired")));
+    }
+    let message = verifier::agent::request_message(method, path, ts, body);
+    state.key.verify_strict(&message, &signature).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            format!("the request signature does not verify with the key in force for {agent}"),
+        )
+    })?;
+    Ok(Some(agent))
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"agent-ledger-admin\""))

@@ -370,15 +370,18 @@ struct DisclosureBody {
     prove: Vec<serde_json::Value>,
 }
 
-/// Disclose hidden fields of an entry (admin): reveal some, prove
-/// predicates about others, with inclusion proof and checkpoint.
+/// Disclose hidden fields of an entry (the admin, or the agent that wrote
+/// it with a signed request: `x-agent-id`, `x-agent-timestamp`,
+/// `x-agent-signature`): reveal some, prove predicates about others, with
+/// inclusion proof and checkpoint.
 #[utoipa::path(post, path = "/v1/entries/{index}/disclosures", tag = "disclosure",
     params(("index" = u64, Path, description = "Entry index")),
     request_body(content = DisclosureBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Disclosure bundle (agent-ledger-disclosure/v1), verifiable offline", body = Object),
         (status = 400, description = "Malformed request, unknown field, predicate on a string", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token, bad or stale agent signature", body = ErrorResponse),
+        (status = 403, description = "The signing agent did not write the entry, or is unknown or retired", body = ErrorResponse),
         (status = 404, description = "No such entry, or it has no hidden fields", body = ErrorResponse),
         (status = 410, description = "The entry's openings were shredded", body = ErrorResponse),
         (status = 422, description = "A requested predicate is false", body = ErrorResponse),
@@ -388,11 +391,22 @@ struct DisclosureBody {
 async fn disclose(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path(index): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(state.admin.as_ref(), &headers)?;
     let index = parse_index(&index)?;
+    // The admin, or the agent that wrote the entry (a signed request).
+    match crate::auth::verify_agent_request(&state.log, &headers, "POST", uri.path(), &body)? {
+        Some(agent) => {
+            let leaf = read(&state, move |log| log.entry(index)).await?;
+            let owner = serde_json::from_slice::<serde_json::Value>(&leaf).ok().and_then(|v| v["agent"].as_str().map(str::to_owned));
+            if owner.as_deref() != Some(agent.as_str()) {
+                return Err(ApiError::new(StatusCode::FORBIDDEN, "not_owner", format!("entry {index} was not written by {agent}")));
+            }
+        }
+        None => require_admin(state.admin.as_ref(), &headers)?,
+    }
     canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("request is not valid JSON: {e}")))?;
     let req: DisclosureBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_disclosure", e.to_string()))?;
     let mut request = DisclosureRequest { reveal: req.reveal, prove: Vec::with_capacity(req.prove.len()) };

@@ -43,7 +43,13 @@ struct H {
 
 fn harness(nonce_ttl: Duration) -> H {
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
-    let config = LogConfig { origin: ORIGIN.into(), trust_domain: Some("example.org".into()), nonce_ttl, ..LogConfig::default() };
+    let config = LogConfig {
+        origin: ORIGIN.into(),
+        trust_domain: Some("example.org".into()),
+        nonce_ttl,
+        openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[4; 32])),
+        ..LogConfig::default()
+    };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap());
     let limits = Limits {
         max_entry_bytes: 65535,
@@ -299,4 +305,61 @@ async fn attestations_over_http() {
     ] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
+}
+
+/// A signed request: the agent's id, a timestamp and its signature.
+fn signed_request(uri: &str, body: &Value, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
+    use ed25519_dalek::Signer as _;
+    let bytes = body.to_string();
+    let sig = key.sign(&verifier::agent::request_message("POST", uri, ts, bytes.as_bytes()));
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-agent-id", agent)
+        .header("x-agent-timestamp", ts.to_string())
+        .header("x-agent-signature", B64.encode(sig.to_bytes()))
+        .body(Body::from(bytes))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owning_agent_may_disclose() {
+    let h = harness(Duration::from_secs(60));
+    let key = SigningKey::from_bytes(&[1; 32]);
+    assert_eq!(call(&h, Method::POST, "/v1/agents", true, Some(&passport(&key, None))).await.0, StatusCode::CREATED);
+    let other = SigningKey::from_bytes(&[2; 32]);
+    let mut other_passport = passport(&other, None);
+    other_passport["agent"] = "spiffe://example.org/agent/other".into();
+    assert_eq!(call(&h, Method::POST, "/v1/agents", true, Some(&other_passport)).await.0, StatusCode::CREATED);
+    let entry = signed(json!({"kind": "action", "action": "pay", "resource": "r", "hidden": {"amount": {"u64": 5}}}), 1, &key);
+    let (status, v) = call(&h, Method::POST, "/v1/entries", false, Some(&entry)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let index = v["index"].as_u64().unwrap();
+    let uri = format!("/v1/entries/{index}/disclosures");
+    let body = json!({"reveal": ["amount"]});
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let send = |req: Request<Body>| async {
+        let resp = h.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        (status, v)
+    };
+    let (status, v) = send(signed_request(&uri, &body, AGENT, &key, now)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["revealed"]["amount"]["u64"], 5);
+    let cases = [
+        (signed_request(&uri, &body, AGENT, &key, now - 120_000), StatusCode::UNAUTHORIZED, "stale_request"),
+        (signed_request(&uri, &body, AGENT, &other, now), StatusCode::UNAUTHORIZED, "bad_signature"),
+        (
+            signed_request(&uri, &json!({"reveal": []}), AGENT, &key, now).map(|_| Body::from(body.to_string())),
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+        ),
+        (signed_request(&uri, &body, "spiffe://example.org/agent/other", &other, now), StatusCode::FORBIDDEN, "not_owner"),
+        (signed_request(&uri, &body, "spiffe://example.org/agent/nobody", &other, now), StatusCode::FORBIDDEN, "unknown_agent"),
+    ];
+    for (req, status, code) in cases {
+        let (got, v) = send(req).await;
+        assert_eq!((got, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
+    }
+    refused(&h, call(&h, Method::POST, &uri, false, Some(&body)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }

@@ -389,3 +389,22 @@ pub fn rotation(agent: &str, seq: u64, old: &ed25519_dalek::SigningKey, new: &ed
     m.insert("new_signature".into(), Value::from(B64.encode(new.sign(&message).to_bytes())));
     m
 }
+
+/// Domain separation of agent-signed HTTP requests (e.g. an agent asking
+/// for a disclosure of its own entry).
+pub const REQUEST_CONTEXT: &[u8] = b"agent-ledger/agent-request/v1\n";
+
+/// The bytes an agent signs to authenticate a request:
+/// `REQUEST_CONTEXT ‖ method ‖ "\n" ‖ path ‖ "\n" ‖ timestamp (ms, decimal) ‖ "\n" ‖ hex(SHA-256(body))`.
+pub fn request_message(method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut out = REQUEST_CONTEXT.to_vec();
+    out.extend_from_slice(method.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(path.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(timestamp_ms.to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(hex(&sha2::Sha256::digest(body)).as_bytes());
+    out
+}
