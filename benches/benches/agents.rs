@@ -25,7 +25,7 @@ use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
 use verifier::agent::{attestation_failures, hex, sign_entry, Passport};
 use verifier::note::NoteSigner;
-use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+use verifier::tpm::{encode_quote, expected_pcr_digest};
 
 const AGENTS: usize = 256;
 
@@ -101,22 +101,6 @@ fn signed_append(c: &mut Criterion, totals: &Totals) {
     group.finish();
 }
 
-fn quote(nonce: &[u8], digest: &[u8; 32]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
-    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
-    b.extend_from_slice(nonce);
-    b.extend_from_slice(&[0; 25]);
-    b.extend_from_slice(&1u32.to_be_bytes());
-    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
-    b.extend_from_slice(&[3, 0, 0, 1]);
-    b.extend_from_slice(&32u16.to_be_bytes());
-    b.extend_from_slice(digest);
-    b
-}
-
 fn attestation(c: &mut Criterion, totals: &Totals) {
     let key = SigningKey::from_bytes(&[7; 32]);
     let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
@@ -132,7 +116,7 @@ fn attestation(c: &mut Criterion, totals: &Totals) {
         tpm_ak: Some(spki),
     };
     let nonce = [9u8; 32];
-    let q = quote(&nonce, &expected_pcr_digest(&code));
+    let q = encode_quote(&nonce, 16, &expected_pcr_digest(&code));
     let qs: p256::ecdsa::Signature = ak.sign(&q);
     let make = |evidence: Value| -> Map<String, Value> {
         let mut m = json!({"kind": "attestation", "agent": agent_id(0), "nonce": B64.encode(nonce), "code_hash": hex(&code),

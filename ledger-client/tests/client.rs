@@ -111,29 +111,24 @@ fn sdk_attests_acts_rotates_and_resumes() {
 fn the_example_agent_runs_against_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
-    let example = bin_path("examples/agent");
-    let out = Command::new(example)
-        .args(["--url", &server.url, "--trust-domain", TRUST_DOMAIN, "--name", "example"])
-        .arg("--admin-token-file")
-        .arg(dir.path().join("data/admin.token"))
-        .arg("--key-file")
-        .arg(dir.path().join("example.key"))
-        .output()
-        .unwrap();
+    let run = || {
+        Command::new(bin_path("examples/agent"))
+            .args(["--url", &server.url, "--trust-domain", TRUST_DOMAIN, "--name", "example"])
+            .arg("--admin-token-file")
+            .arg(dir.path().join("data/admin.token"))
+            .arg("--key-file")
+            .arg(dir.path().join("example.key"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("registered spiffe://e2e.example/agent/example at index 0"), "{stdout}");
     assert!(stdout.contains("verdict {\"ok\":true,\"reasons\":[]}"), "{stdout}");
     assert!(stdout.contains("rotated key at index") && stdout.contains("action with the new key"), "{stdout}");
     // A second run reuses the stored (rotated) key and the registration.
-    let again = Command::new(bin_path("examples/agent"))
-        .args(["--url", &server.url, "--trust-domain", TRUST_DOMAIN, "--name", "example"])
-        .arg("--admin-token-file")
-        .arg(dir.path().join("data/admin.token"))
-        .arg("--key-file")
-        .arg(dir.path().join("example.key"))
-        .output()
-        .unwrap();
+    let again = run();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stdout));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already registered"));
 }

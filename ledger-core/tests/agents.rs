@@ -14,7 +14,7 @@ use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
 use verifier::agent::{hex, rotation, sign_entry, Passport};
 use verifier::note::NoteSigner;
-use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+use verifier::tpm::{encode_quote as quote, expected_pcr_digest};
 
 const ORIGIN: &str = "agents.example/log";
 const AGENT: &str = "spiffe://example.org/agent/billing";
@@ -157,27 +157,6 @@ fn attestation(agent: &str, seq: u64, nonce: &[u8], code: &[u8; 32], evidence: V
     .clone();
     sign_entry(&mut m, key);
     Value::Object(m)
-}
-
-/// A TPMS_ATTEST quote over `digest` with qualifying data `nonce`, PCR `pcr`.
-fn quote(nonce: &[u8], pcr: u8, digest: &[u8; 32]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
-    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
-    b.extend_from_slice(&[0, 2, 0, 0xb]);
-    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
-    b.extend_from_slice(nonce);
-    b.extend_from_slice(&[0; 17]);
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&1u32.to_be_bytes());
-    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
-    let mut sel = [0u8; 3];
-    sel[usize::from(pcr / 8)] = 1 << (pcr % 8);
-    b.push(3);
-    b.extend_from_slice(&sel);
-    b.extend_from_slice(&32u16.to_be_bytes());
-    b.extend_from_slice(digest);
-    b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

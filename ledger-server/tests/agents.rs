@@ -28,7 +28,7 @@ use tower::ServiceExt as _;
 use verifier::agent::{hex, rotation, sign_entry};
 use verifier::note::{NoteSigner, NoteVerifier};
 use verifier::tlog_proof::TlogProof;
-use verifier::tpm::{expected_pcr_digest, TPM_ALG_SHA256, TPM_GENERATED, TPM_ST_ATTEST_QUOTE};
+use verifier::tpm::{encode_quote as quote, expected_pcr_digest};
 
 const ORIGIN: &str = "agents.example/log";
 const TOKEN: &str = "agents-admin-token-0123456789";
@@ -179,25 +179,6 @@ async fn register_sign_rotate_retire() {
         "agent_retired",
     )
     .await;
-}
-
-fn quote(nonce: &[u8], pcr: u8, digest: &[u8; 32]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
-    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
-    b.extend_from_slice(nonce);
-    b.extend_from_slice(&[0; 25]);
-    b.extend_from_slice(&1u32.to_be_bytes());
-    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
-    let mut sel = [0u8; 3];
-    sel[usize::from(pcr / 8)] = 1 << (pcr % 8);
-    b.push(3);
-    b.extend_from_slice(&sel);
-    b.extend_from_slice(&32u16.to_be_bytes());
-    b.extend_from_slice(digest);
-    b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

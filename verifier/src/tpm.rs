@@ -137,6 +137,30 @@ pub fn expected_pcr_digest(code_hash: &[u8; 32]) -> [u8; 32] {
     Sha256::digest(expected_pcr(code_hash)).into()
 }
 
+/// Encodes the `TPMS_ATTEST` a TPM produces for a quote of one SHA-256
+/// PCR with qualifying data `nonce` and PCR digest `digest` (zeroed clock,
+/// firmware and signer name): for tests and tools that need a quote without
+/// a TPM.
+pub fn encode_quote(nonce: &[u8], pcr: u8, digest: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(80 + nonce.len() + digest.len());
+    b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
+    b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
+    b.extend_from_slice(&0u16.to_be_bytes()); // qualifiedSigner: empty name
+    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+    b.extend_from_slice(nonce);
+    b.extend_from_slice(&[0; 17]); // clockInfo
+    b.extend_from_slice(&[0; 8]); // firmwareVersion
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
+    let mut select = [0u8; 3];
+    select[usize::from(pcr / 8) % 3] = 1 << (pcr % 8);
+    b.push(3);
+    b.extend_from_slice(&select);
+    b.extend_from_slice(&(digest.len() as u16).to_be_bytes());
+    b.extend_from_slice(digest);
+    b
+}
+
 /// Verifies a quote: signature by `ak_spki_der` over `attest`, qualifying
 /// data `nonce`, SHA-256 PCR 16 alone, digest from `code_hash`.
 pub fn verify_quote(ak_spki_der: &[u8], attest: &[u8], signature: &[u8], nonce: &[u8], code_hash: &[u8; 32]) -> Result<(), QuoteError> {
