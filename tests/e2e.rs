@@ -270,15 +270,9 @@ fn ledger_verify_checks_an_agents_entries_offline() {
     // Two attestations: one that passes, one whose code hash differs
     // (recorded with a failing verdict, which the auditor recomputes).
     for code in ["c0", "bb"] {
-        let nonce: Value = serde_json::from_str(
-            &ureq::post(&format!("{}/v1/agents/{}/nonce", server.url, a.id.replace(':', "%3A").replace('/', "%2F")))
-                .send_empty()
-                .unwrap()
-                .body_mut()
-                .read_to_string()
-                .unwrap(),
-        )
-        .unwrap();
+        let rotated = Agent::with_key(&a.id, new.clone());
+        let (status, nonce) = rotated.signed_post(&server.url, &format!("/v1/agents/{}/nonce", a.path_id()), "");
+        assert_eq!(status, 201, "{nonce}");
         let mut att = serde_json::json!({"kind": "attestation", "agent": a.id, "nonce": nonce["nonce"], "code_hash": code.repeat(32),
             "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
             "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": a.next_seq()});

@@ -62,6 +62,11 @@ impl Agent {
         Agent { id, key: ed25519_dalek::SigningKey::from_bytes(&seed), seq: std::sync::atomic::AtomicU64::new(0) }
     }
 
+    /// An agent with a given key (e.g. after a rotation).
+    pub fn with_key(id: &str, key: ed25519_dalek::SigningKey) -> Agent {
+        Agent { id: id.to_owned(), key, seq: std::sync::atomic::AtomicU64::new(0) }
+    }
+
     /// The passport JSON an admin registers.
     pub fn passport(&self) -> serde_json::Value {
         use base64::Engine as _;
@@ -92,6 +97,32 @@ impl Agent {
         obj.insert("seq".into(), self.next_seq().into());
         verifier::agent::sign_entry(obj, &self.key);
         entry.to_string()
+    }
+
+    /// POSTs `body` to `path` as a request signed by this agent; returns
+    /// the status and the JSON answer.
+    pub fn signed_post(&self, base: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let sig = self.key.sign(&verifier::agent::request_message("POST", path, ts, body.as_bytes()));
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut resp = agent
+            .post(&format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header("x-agent-id", &self.id)
+            .header("x-agent-timestamp", &ts.to_string())
+            .header("x-agent-signature", &base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()))
+            .send(body.to_owned())
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The id percent-encoded for a path.
+    pub fn path_id(&self) -> String {
+        self.id.replace(':', "%3A").replace('/', "%2F")
     }
 
     /// A signed action body.

@@ -255,11 +255,14 @@ impl Client {
     /// (`{"reveal": [...], "prove": [{"field", "le"?, "ge"?}]}`), signing
     /// the request with the agent's key.
     pub fn disclose(&self, index: u64, request: &Value) -> Result<Value, ClientError> {
+        self.signed_post(&format!("/v1/entries/{index}/disclosures"), request.to_string())
+    }
+
+    /// POSTs `body` as a request signed with the agent's key.
+    fn signed_post(&self, path: &str, body: String) -> Result<Value, ClientError> {
         use ed25519_dalek::Signer as _;
-        let path = format!("/v1/entries/{index}/disclosures");
-        let body = request.to_string();
         let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let signature = self.key.sign(&verifier::agent::request_message("POST", &path, ts, body.as_bytes()));
+        let signature = self.key.sign(&verifier::agent::request_message("POST", path, ts, body.as_bytes()));
         let resp = self
             .http
             .post(&format!("{}{path}", self.base))
@@ -299,7 +302,7 @@ impl Client {
     /// an error (422 `attestation_failed`).
     pub fn attest(&self) -> Result<Receipt, ClientError> {
         let (attester, m) = self.attester.as_ref().ok_or_else(|| ClientError::Key("no attester configured".into()))?;
-        let nonce = self.post_empty(&format!("/v1/agents/{}/nonce", encode_id(&self.agent)))?;
+        let nonce = self.signed_post(&format!("/v1/agents/{}/nonce", encode_id(&self.agent)), String::new())?;
         let nonce_b64 = nonce["nonce"].as_str().ok_or_else(|| transport("nonce response without \"nonce\""))?.to_owned();
         let nonce_bytes = B64.decode(&nonce_b64).map_err(transport)?;
         let evidence = attester.evidence(&nonce_bytes, &m.code_hash)?;
@@ -376,11 +379,6 @@ impl Client {
 
     fn get(&self, path: &str) -> Result<Value, ClientError> {
         let resp = self.http.get(&format!("{}{path}", self.base)).call().map_err(transport)?;
-        receipt(resp).map(|r| r.response)
-    }
-
-    fn post_empty(&self, path: &str) -> Result<Value, ClientError> {
-        let resp = self.http.post(&format!("{}{path}", self.base)).send_empty().map_err(transport)?;
         receipt(resp).map(|r| r.response)
     }
 }

@@ -109,14 +109,34 @@ pub(crate) async fn retire(
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }
 
-/// A fresh single-use attestation nonce for an agent.
+/// A fresh single-use attestation nonce for an agent. The request is signed
+/// by that agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`),
+/// so nobody else can draw, and crowd out, its nonces.
 #[utoipa::path(post, path = "/v1/agents/{id}/nonce", tag = "agents",
     params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
+    request_body(content = String, description = "Empty (its hash is part of the signed request)"),
     responses(
         (status = 201, description = "`{\"nonce\": base64 of 32 bytes, \"expires_in_secs\"}`", body = Object),
-        (status = 403, description = "Unknown or retired agent", body = ErrorResponse),
+        (status = 401, description = "Missing, bad or stale agent signature", body = ErrorResponse),
+        (status = 403, description = "Unknown or retired agent, or signed by another agent", body = ErrorResponse),
     ))]
-pub(crate) async fn nonce(State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub(crate) async fn nonce(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let signer = crate::auth::verify_agent_request(&state.log, &headers, "POST", uri.path(), &body)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a nonce request is signed by its agent (x-agent-id, x-agent-timestamp, x-agent-signature)",
+        )
+    })?;
+    if signer != id {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_owner", format!("{signer} may not draw nonces for {id}")));
+    }
     let nonce = state.log.issue_nonce(&id)?;
     let ttl = state.log.config().nonce_ttl.as_secs();
     Ok((StatusCode::CREATED, Json(json!({ "nonce": B64.encode(nonce), "expires_in_secs": ttl }))))

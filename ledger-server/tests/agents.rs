@@ -172,13 +172,13 @@ async fn register_sign_rotate_retire() {
     assert_eq!(call(&h, Method::POST, &uri, true, Some(&json!({"reason": "done"}))).await.0, StatusCode::CREATED);
     refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&action(4, &new_key))).await, StatusCode::FORBIDDEN, "agent_retired")
         .await;
-    refused(
-        &h,
-        call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/nonce"), false, None).await,
-        StatusCode::FORBIDDEN,
-        "agent_retired",
-    )
-    .await;
+    let resp = h
+        .app
+        .clone()
+        .oneshot(signed_raw(&format!("/v1/agents/{AGENT_PATH}/nonce"), String::new(), AGENT, &new_key, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a retired agent gets no nonce");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,8 +201,19 @@ async fn attestations_over_http() {
         )
     };
     let nonce = |v: Value| v["nonce"].as_str().unwrap().to_owned();
+    let draw = |h: &H| {
+        let req = signed_raw(&nonce_uri, String::new(), AGENT, &key, now_ms());
+        let app = h.app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            (status, serde_json::from_slice::<Value>(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+    // Only the agent draws its nonces.
+    refused(&h, call(&h, Method::POST, &nonce_uri, false, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    let (status, n) = call(&h, Method::POST, &nonce_uri, false, None).await;
+    let (status, n) = draw(&h).await;
     assert_eq!(status, StatusCode::CREATED);
     let n1 = nonce(n);
     let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"})))).await;
@@ -216,7 +227,7 @@ async fn attestations_over_http() {
         "nonce_used",
     )
     .await;
-    let n2 = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    let n2 = nonce(draw(&h).await.1);
     tokio::time::sleep(Duration::from_millis(400)).await;
     refused(
         &h,
@@ -225,7 +236,7 @@ async fn attestations_over_http() {
         "nonce_expired",
     )
     .await;
-    let n3 = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    let n3 = nonce(draw(&h).await.1);
     let mut forged = attestation(&n3, CODE, json!({"type": "software"}));
     forged["runtime"]["os"] = "plan9".into();
     refused(&h, call(&h, Method::POST, "/v1/attestations", false, Some(&forged)).await, StatusCode::UNAUTHORIZED, "bad_signature").await;
@@ -253,7 +264,7 @@ async fn attestations_over_http() {
         ),
     ];
     for (name, code, make, reason) in cases {
-        let n = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+        let n = nonce(draw(&h).await.1);
         let evidence = match make {
             None => json!({"type": "software"}),
             Some(make) => {
@@ -269,7 +280,7 @@ async fn attestations_over_http() {
         assert_eq!(h.log.head().size, before + 1, "{name}: the failed attestation is recorded");
     }
     // A good TPM quote passes.
-    let n = nonce(call(&h, Method::POST, &nonce_uri, false, None).await.1);
+    let n = nonce(draw(&h).await.1);
     let raw = B64.decode(&n).unwrap();
     let ev = tpm(quote(&raw, 16, &expected_pcr_digest(&CODE)), None);
     let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, CODE, ev))).await;
@@ -290,8 +301,15 @@ async fn attestations_over_http() {
 
 /// A signed request: the agent's id, a timestamp and its signature.
 fn signed_request(uri: &str, body: &Value, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
+    signed_raw(uri, body.to_string(), agent, key, ts)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn signed_raw(uri: &str, bytes: String, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
     use ed25519_dalek::Signer as _;
-    let bytes = body.to_string();
     let sig = key.sign(&verifier::agent::request_message("POST", uri, ts, bytes.as_bytes()));
     Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
