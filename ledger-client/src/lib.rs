@@ -394,16 +394,12 @@ pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng>(
     let invalid = |message: String| ClientError::Api { status: 400, code: "invalid_hidden".into(), message };
     let spec = entry.get("hidden").ok_or_else(|| invalid("no \"hidden\" member".into()))?;
     let hidden = verifier::hidden::parse_hidden(spec).map_err(invalid)?;
-    let (committed, openings) = verifier::hidden::commit(&hidden, rng, zk::params(), true).map_err(|e| match e {
+    let openings = verifier::hidden::commit(entry, &hidden, rng, zk::params(), true).map_err(|e| match e {
         verifier::hidden::CommitError::Predicate(z) => {
             ClientError::Api { status: 422, code: "predicate_false".into(), message: z.to_string() }
         }
         other => invalid(other.to_string()),
     })?;
-    entry.insert("hidden".into(), committed.hidden_json());
-    if let Some(p) = &committed.predicates {
-        entry.insert("predicates".into(), p.to_json());
-    }
     Ok(verifier::hidden::openings_to_json(&openings))
 }
 

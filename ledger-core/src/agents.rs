@@ -11,7 +11,7 @@
 //! readers see it after the commit.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -26,8 +26,9 @@ use crate::Error;
 /// An agent as the log knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentState {
-    /// The registered passport (as first written).
-    pub passport: Passport,
+    /// The registered passport (as first written). Shared: the sequencer
+    /// copies records for every signed entry it admits.
+    pub passport: Arc<Passport>,
     /// Index of the passport entry.
     pub passport_index: u64,
     /// The key in force.
@@ -59,8 +60,10 @@ impl AgentState {
         let v: Value = serde_json::from_slice(bytes).map_err(|_| corrupt("not JSON"))?;
         let u = |k: &str| v.get(k).and_then(Value::as_u64).ok_or_else(|| corrupt(k));
         Ok(Self {
-            passport: Passport::from_object(v.get("passport").and_then(Value::as_object).ok_or_else(|| corrupt("passport"))?)
-                .map_err(|_| corrupt("passport"))?,
+            passport: Arc::new(
+                Passport::from_object(v.get("passport").and_then(Value::as_object).ok_or_else(|| corrupt("passport"))?)
+                    .map_err(|_| corrupt("passport"))?,
+            ),
             passport_index: u("passport_index")?,
             key: verifier::agent::parse_public_key(v.get("key").and_then(Value::as_str).unwrap_or_default()).map_err(|_| corrupt("key"))?,
             key_index: u("key_index")?,
@@ -199,7 +202,7 @@ fn admin(overlay: &Overlay<'_>, op: &AdminOp, at: u64) -> Result<Option<(String,
                 return Err(Error::AgentExists(passport.agent.clone()));
             }
             let state = AgentState {
-                passport: (**passport).clone(),
+                passport: Arc::clone(passport),
                 passport_index: at,
                 key: passport.public_key,
                 key_index: at,
@@ -267,7 +270,7 @@ impl crate::Log {
                 return Err(Error::WrongTrustDomain { agent: passport.agent.clone(), trust_domain: td.clone() });
             }
         }
-        let entry = NewEntry::from_log(&passport.to_object(), None, Some(AdminOp::Register(Box::new(passport))))?;
+        let entry = NewEntry::from_log(&passport.to_object(), None, Some(AdminOp::Register(Arc::new(passport))))?;
         first(self.append(vec![entry]).await?)
     }
 

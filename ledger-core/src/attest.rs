@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::entry::EntryError;
+use crate::entry::{required_string, EntryError};
 
 /// Bytes of a nonce.
 pub const NONCE_LEN: usize = 32;
@@ -28,13 +28,6 @@ fn shape(msg: impl Into<String>) -> EntryError {
     EntryError::Shape(msg.into())
 }
 
-fn bounded_string(obj: &Map<String, Value>, key: &str, max: usize) -> Result<(), EntryError> {
-    match obj.get(key).and_then(Value::as_str) {
-        Some(s) if !s.is_empty() && s.chars().count() <= max => Ok(()),
-        _ => Err(shape(format!("\"{key}\" must be a string of 1 to {max} characters"))),
-    }
-}
-
 /// Checks an attestation's shape; `leaf` allows the log's `verdict`.
 pub fn validate_attestation(obj: &Map<String, Value>, leaf: bool) -> Result<(), EntryError> {
     if let Some(k) = obj.keys().find(|k| !ATTESTATION_MEMBERS.contains(&k.as_str()) || (!leaf && k.as_str() == "verdict")) {
@@ -44,16 +37,16 @@ pub fn validate_attestation(obj: &Map<String, Value>, leaf: bool) -> Result<(), 
     if nonce.is_none_or(|n| n.len() != NONCE_LEN) {
         return Err(shape("\"nonce\" must be the base64 of a 32-byte nonce"));
     }
-    bounded_string(obj, "code_hash", 64)?;
+    required_string(obj, "code_hash", 64)?;
     if obj.contains_key("model_hash") {
-        bounded_string(obj, "model_hash", 64)?;
+        required_string(obj, "model_hash", 64)?;
     }
     let runtime = obj.get("runtime").and_then(Value::as_object).ok_or_else(|| shape("\"runtime\" must be an object"))?;
     if let Some(k) = runtime.keys().find(|k| !["os", "version", "image_digest"].contains(&k.as_str())) {
         return Err(shape(format!("unexpected field {k:?} in \"runtime\"")));
     }
     for k in ["os", "version", "image_digest"] {
-        bounded_string(runtime, k, 256)?;
+        required_string(runtime, k, 256)?;
     }
     let behaviour = obj.get("behaviour").and_then(Value::as_object).ok_or_else(|| shape("\"behaviour\" must be an object"))?;
     if let Some(k) = behaviour.keys().find(|k| !["digest", "calls", "distinct"].contains(&k.as_str())) {

@@ -17,7 +17,6 @@ use serde_json::Value;
 use tokio::sync::{oneshot, Semaphore};
 use verifier::disclosure::{ClaimsProof, CommittedFields, DisclosureBundle, DisclosureError, Opening};
 use verifier::hash::leaf_hash;
-use verifier::tlog_proof::TlogProof;
 use zk::predicate::Predicate;
 use zk::prover::{ProverPool, Witness};
 
@@ -138,9 +137,9 @@ impl Log {
     /// aggregated proof of `request.prove`, made now from the stored
     /// openings.
     pub async fn disclose(&self, index: u64, request: &DisclosureRequest) -> Result<DisclosureBundle, Error> {
-        let head = self.head();
-        let leaf = self.entry(index)?;
-        let value: Value = serde_json::from_slice(&leaf).map_err(|e| Error::Entry(EntryError::Json(e.to_string())))?;
+        let tlog_proof = self.tlog_proof(index)?;
+        let leaf = tlog_proof.extra.as_deref().unwrap_or_default();
+        let value: Value = serde_json::from_slice(leaf).map_err(|e| Error::Entry(EntryError::Json(e.to_string())))?;
         let obj = value.as_object().ok_or_else(|| Error::Entry(EntryError::Shape("stored leaf is not an object".into())))?;
         let fields = CommittedFields::from_leaf(obj)?.ok_or(Error::NoHiddenFields { index })?;
         if request.prove.len() > zk::MAX_CLAIMS {
@@ -155,7 +154,7 @@ impl Log {
         let mut revealed = BTreeMap::new();
         let mut proofs = Vec::new();
         if !request.reveal.is_empty() || !claims.is_empty() {
-            let openings = self.openings(index, &leaf)?;
+            let openings = self.openings(index, leaf)?;
             for name in &request.reveal {
                 let opening = openings.get(name).ok_or_else(|| missing_opening(index, name))?;
                 revealed.insert(name.clone(), opening.clone());
@@ -172,8 +171,6 @@ impl Log {
                 proofs.push(ClaimsProof { claims: request.prove.clone(), proof });
             }
         }
-        let hashes = self.inclusion_proof(index, head.size)?;
-        let tlog_proof = TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() };
         Ok(DisclosureBundle { tlog_proof, revealed, proofs })
     }
 

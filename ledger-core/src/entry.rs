@@ -95,7 +95,7 @@ pub struct EntryAuth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminOp {
     /// Registers a new agent.
-    Register(Box<verifier::agent::Passport>),
+    Register(Arc<verifier::agent::Passport>),
     /// Retires an agent.
     Retire(String),
 }
@@ -139,7 +139,7 @@ fn shape(msg: impl Into<String>) -> EntryError {
     EntryError::Shape(msg.into())
 }
 
-fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Result<&'a str, EntryError> {
+pub(crate) fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Result<&'a str, EntryError> {
     match obj.get(key) {
         Some(Value::String(s)) if s.is_empty() => Err(shape(format!("\"{key}\" must not be empty"))),
         Some(Value::String(s)) if s.chars().count() > max => Err(shape(format!("\"{key}\" is longer than {max} characters"))),

@@ -122,16 +122,11 @@ impl PendingEntry {
                 return Ok(NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))?.with_auth(self.auth));
             }
         };
-        let (committed, openings) = verifier::hidden::commit(hidden, rng, params, self.self_check).map_err(|e| match e {
+        let openings = verifier::hidden::commit(&mut self.object, hidden, rng, params, self.self_check).map_err(|e| match e {
             verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
             verifier::hidden::CommitError::SelfCheck => EntryError::ProofSelfCheck,
         })?;
-        self.object.insert("hidden".into(), committed.hidden_json());
-        if let Some(p) = &committed.predicates {
-            self.object.insert("predicates".into(), p.to_json());
-        }
-        let plain: Map<String, Value> = openings.iter().map(|(k, o)| (k.clone(), o.to_json())).collect();
-        let openings = Zeroizing::new(crate::canonical::to_canonical(&Value::Object(plain)));
+        let openings = Zeroizing::new(crate::canonical::to_canonical(&verifier::hidden::openings_to_json(&openings)));
         let secret = EntrySecret { agent: self.agent, openings };
         Ok(NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))?.with_auth(self.auth))
     }
@@ -140,10 +135,7 @@ impl PendingEntry {
 /// Parses decrypted openings.
 pub fn parse_openings(plaintext: &[u8]) -> Result<BTreeMap<String, Opening>, EntryError> {
     let v: Value = serde_json::from_slice(plaintext).map_err(|_| hidden_err("stored openings are not JSON"))?;
-    let obj = v.as_object().ok_or_else(|| hidden_err("stored openings are not an object"))?;
-    obj.iter()
-        .map(|(k, o)| Opening::from_json(o).map(|o| (k.clone(), o)).map_err(|e| hidden_err(format!("stored opening {k:?}: {e}"))))
-        .collect()
+    verifier::hidden::openings_from_json(&v).map_err(|e| hidden_err(format!("stored openings: {e}")))
 }
 
 /// Associated data binding sealed openings to their entry.

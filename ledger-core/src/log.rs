@@ -323,10 +323,15 @@ impl Log {
     /// A c2sp.org/tlog-proof@v1 file for `index` against the latest
     /// checkpoint, carrying the leaf bytes as its extra data.
     pub fn proof_bundle(&self, index: u64) -> Result<String, Error> {
+        Ok(self.tlog_proof(index)?.to_text())
+    }
+
+    /// The tlog-proof of [`Log::proof_bundle`], parsed.
+    pub fn tlog_proof(&self, index: u64) -> Result<TlogProof, Error> {
         let head = self.head();
         let leaf = self.entry(index)?;
         let hashes = self.inclusion_proof(index, head.size)?;
-        Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() }.to_text())
+        Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() })
     }
 
     /// The body of a tile (c2sp.org/tlog-tiles).

@@ -10,7 +10,6 @@ use base64::Engine as _;
 use ledger_core::canonical;
 use serde_json::{json, Value};
 use verifier::agent::Passport;
-use verifier::tlog_proof::TlogProof;
 use verifier::wire::{AppendedEntry, ErrorResponse};
 
 use crate::auth::require_admin;
@@ -64,13 +63,7 @@ pub(crate) async fn get_agent(State(state): State<AppState>, Path(id): Path<Stri
         .agent(&id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_agent", format!("no passport is registered for {id}")))?;
     let index = agent.key_index;
-    let proof = read(&state, move |log| {
-        let head = log.head();
-        let leaf = log.entry(index)?;
-        let hashes = log.inclusion_proof(index, head.size)?;
-        Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() }.to_text())
-    })
-    .await?;
+    let proof = read(&state, move |log| log.proof_bundle(index)).await?;
     let mut passport = agent.passport.to_object();
     passport.insert("public_key".into(), Value::from(B64.encode(agent.key.as_bytes())));
     Ok(Json(json!({

@@ -114,15 +114,16 @@ pub enum CommitError {
 
 /// Commits to `hidden` (salts, blindings and prover randomness from `rng`)
 /// and proves every declared predicate in one aggregated proof; verifies
-/// the proof first when `self_check`. Returns the commitments and proof for
-/// the leaf, and the openings.
+/// the proof first when `self_check`. Writes the commitments (`hidden`) and
+/// the proof (`predicates`) into `entry` and returns the openings.
 #[cfg(feature = "prover")]
 pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
+    entry: &mut serde_json::Map<String, Value>,
     hidden: &BTreeMap<String, HiddenValue>,
     rng: &mut R,
     params: &zk::ZkParams,
     self_check: bool,
-) -> Result<(CommittedFields, BTreeMap<String, Opening>), CommitError> {
+) -> Result<BTreeMap<String, Opening>, CommitError> {
     use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
     use zk::predicate::Claim;
     use zk::prover::Witness;
@@ -160,7 +161,11 @@ pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
         }
         committed.predicates = Some(ClaimsProof { claims: claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
     }
-    Ok((committed, openings))
+    entry.insert("hidden".into(), committed.hidden_json());
+    if let Some(p) = &committed.predicates {
+        entry.insert("predicates".into(), p.to_json());
+    }
+    Ok(openings)
 }
 
 /// JSON of openings: `{"<name>": {"u64": v, "blinding": "…"} | {"str": s, "salt": "…"}}`.
