@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= /var/tmp/agent-ledger-target
 BIN := $(CARGO_TARGET_DIR)/release
 DEBIAN_PACKAGES := libclang-dev g++ pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
 
-.PHONY: run test bench load setup build lint fmt
+.PHONY: run test bench load setup build lint fmt fuzz
 
 ## Run the server on its defaults: 127.0.0.1:8080, RocksDB under ./data.
 run: build
@@ -16,6 +16,13 @@ test: setup
 	cargo build --release -p zk -p verifier --no-default-features
 	cargo test --release --workspace
 	cargo test --release -p ledger-client --features tpm --test tpm
+
+## Every fuzz target (fuzz/src/targets.rs) for FUZZ_ITERS executions
+## (default 10^6) on the stable toolchain; `make test` runs a short pass.
+## A crashing input is hex-dumped and saved; FUZZ_SEED picks another run.
+FUZZ_ITERS ?= 1000000
+fuzz: setup
+	FUZZ_ITERS=$(FUZZ_ITERS) cargo test --release --workspace --test fuzz -- --nocapture --test-threads=$$(nproc)
 
 ## Criterion benches (same profile and target directory as the tests).
 bench: setup

@@ -34,6 +34,12 @@ fn send(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, Value
 }
 
 fn hidden(agent: &Agent, amount: u64, customer: &str) -> String {
+    agent.sign_committed(serde_json::json!({"kind": "action", "action": "pay", "resource": "invoices/42",
+        "hidden": {"amount": {"u64": amount, "prove": [{"le": 10000}]}, "customer": {"str": customer}}}))
+}
+
+/// The values in the clear, signed (the path the log refuses).
+fn plain_hidden(agent: &Agent, amount: u64, customer: &str) -> String {
     agent.sign(serde_json::json!({"kind": "action", "action": "pay", "resource": "invoices/42",
         "hidden": {"amount": {"u64": amount, "prove": [{"le": 10000}]}, "customer": {"str": customer}}}))
 }
@@ -51,8 +57,8 @@ fn disclose_verify_offline_restart_and_shred() {
     server.register(&agent);
     let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(&agent, 1250, "ACME Corp"));
     assert_eq!((status, v["index"].as_u64()), (201, Some(1)), "{v}");
-    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &hidden(&agent, 20_000, "Initech"));
-    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("predicate_false")));
+    let (status, v) = send("POST", &format!("{}/v1/entries", server.url), None, &plain_hidden(&agent, 2_000, "Initech"));
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("commit_hidden_first")), "{v}");
 
     let request = r#"{"reveal":["customer"],"prove":[{"field":"amount","ge":1000}]}"#;
     let uri = format!("{}/v1/entries/1/disclosures", server.url);
@@ -88,6 +94,20 @@ fn disclose_verify_offline_restart_and_shred() {
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["revealed"]["amount"]["u64"], 1250);
 
+    // The openings key lost: the server refuses to start, says which file
+    // to restore, and makes no new key. Restored, it starts as before.
+    drop(server);
+    let key_file = data.join("openings.key");
+    let saved = dir.path().join("openings.key.saved");
+    std::fs::rename(&key_file, &saved).unwrap();
+    let stderr = start_refused(&data, &dir.path().join("refused.log"));
+    assert!(stderr.contains("openings.key") && stderr.contains("restore"), "{stderr}");
+    assert!(!key_file.exists(), "a new openings key replaced the lost one");
+    std::fs::rename(&saved, &key_file).unwrap();
+    let server = Server::start(&data);
+    let (status, again) = send("POST", &format!("{}/v1/entries/1/disclosures", server.url), Some(&token), r#"{"reveal":["customer"]}"#);
+    assert_eq!((status, again["revealed"]["customer"]["str"].as_str()), (200, Some("ACME Corp")), "{again}");
+
     // Shred; restart; still shredded, and the first bundle still verifies.
     let (status, v) = send("DELETE", &format!("{}/v1/entries/1/openings", server.url), Some(&token), "");
     assert_eq!((status, v), (200, serde_json::json!({"shredded": [1]})));
@@ -97,4 +117,34 @@ fn disclose_verify_offline_restart_and_shred() {
     assert_eq!((status, v["error"]["code"].as_str()), (410, Some("openings_shredded")));
     assert!(ledger_verify(&["disclosure", "--key", &key, file.to_str().unwrap()]).status.success());
     assert_eq!(serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"], 2);
+}
+
+/// Runs `ledger-server` on `data` expecting it to refuse to start; returns
+/// what it printed. Bounded: a server still running after 20 s fails the test.
+fn start_refused(data: &std::path::Path, log: &std::path::Path) -> String {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(ledger_e2e::bin_path("ledger-server"))
+        .args(["--listen", &format!("127.0.0.1:{}", ledger_e2e::free_port()), "--origin", ledger_e2e::ORIGIN])
+        .args(["--trust-domain", ledger_e2e::TRUST_DOMAIN])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ledger-server started without its openings key");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    std::fs::read_to_string(log).unwrap()
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ledger_e2e::{ledger_verify, Agent, Server};
+use ledger_e2e::{ledger_verify, Agent, Server, ORIGIN};
 use serde_json::Value;
 use verifier::hash::leaf_hash;
 use verifier::proof::verify_consistency;
@@ -262,10 +262,10 @@ fn ledger_verify_checks_an_agents_entries_offline() {
     append(&server.url, &a.action("db/1", None)).unwrap();
     // Rotate to a new key, then act with it.
     let new = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
-    let rotation = verifier::agent::rotation(&a.id, a.next_seq(), &a.key, &new);
+    let rotation = verifier::agent::rotation(ORIGIN, &a.id, a.next_seq(), &a.key, &new);
     append(&server.url, &serde_json::Value::Object(rotation).to_string()).unwrap();
     let mut act = serde_json::json!({"kind": "action", "agent": a.id, "action": "write", "resource": "db/2", "seq": a.next_seq()});
-    verifier::agent::sign_entry(act.as_object_mut().unwrap(), &new);
+    verifier::agent::sign_entry(act.as_object_mut().unwrap(), ORIGIN, &new);
     append(&server.url, &act.to_string()).unwrap();
     // Two attestations: one that passes, one whose code hash differs
     // (recorded with a failing verdict, which the auditor recomputes).
@@ -276,7 +276,7 @@ fn ledger_verify_checks_an_agents_entries_offline() {
         let mut att = serde_json::json!({"kind": "attestation", "agent": a.id, "nonce": nonce["nonce"], "code_hash": code.repeat(32),
             "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
             "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": a.next_seq()});
-        verifier::agent::sign_entry(att.as_object_mut().unwrap(), &new);
+        verifier::agent::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &new);
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let status = agent
             .post(&format!("{}/v1/attestations", server.url))
@@ -319,4 +319,66 @@ fn ledger_verify_checks_an_agents_entries_offline() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Slowloris: a client sends part of a request line and then nothing. The
+/// server used to keep such a connection (and its task) forever.
+#[test]
+fn an_unfinished_request_head_is_closed_after_the_header_timeout() {
+    use ledger_e2e::raw;
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--header-timeout-secs", "1"]);
+    let mut stream = raw::connect(&server.url);
+    stream.write_all(b"GET /healthz HT").unwrap();
+    assert_eq!(raw::read_until_closed(&mut stream), 0, "no answer is owed to a request that never arrived");
+    // The server itself is unaffected.
+    assert!(server.get("/healthz").contains("\"ok\""));
+}
+
+/// With `--max-connections 2`, two idle keep-alive connections hold both
+/// slots; a third connection gets 503 `too_many_connections` with
+/// Retry-After and is closed, and a freed slot is served again.
+#[test]
+fn a_connection_over_the_cap_gets_503_too_many_connections() {
+    use ledger_e2e::raw;
+    use std::io::Write as _;
+    const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: ledger\r\n\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--max-connections", "2", "--header-timeout-secs", "120", "--idle-timeout-secs", "120"]);
+    // A connection that was served and is still open. The readiness probe's
+    // connection may hold a slot for a moment after it closed: retry.
+    let held = |server: &Server| {
+        for _ in 0..400 {
+            let mut stream = raw::connect(&server.url);
+            if stream.write_all(REQUEST).is_ok() {
+                let (head, _) = raw::read_response(&mut stream);
+                if head.starts_with("http/1.1 200") {
+                    return stream;
+                }
+                assert!(head.starts_with("http/1.1 503"), "{head}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("no connection slot came free");
+    };
+    let first = held(&server);
+    let second = held(&server);
+
+    let mut third = raw::connect(&server.url);
+    let _ = third.write_all(REQUEST);
+    let (head, body) = raw::read_response(&mut third);
+    assert!(head.starts_with("http/1.1 503 "), "{head}");
+    assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
+    assert!(head.contains("\r\ncontent-type: application/json\r\n"), "{head}");
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "too_many_connections", "{error}");
+    assert!(!error["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(raw::read_until_closed(&mut third), 0, "the rejected connection is closed");
+
+    drop(first);
+    let mut again = held(&server);
+    again.write_all(REQUEST).unwrap();
+    assert!(raw::read_response(&mut again).0.starts_with("http/1.1 200"), "keep-alive still works");
+    drop(second);
 }

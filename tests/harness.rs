@@ -95,17 +95,36 @@ impl Agent {
         let obj = entry.as_object_mut().expect("an entry object");
         obj.insert("agent".into(), self.id.clone().into());
         obj.insert("seq".into(), self.next_seq().into());
-        verifier::agent::sign_entry(obj, &self.key);
+        verifier::agent::sign_entry(obj, ORIGIN, &self.key);
         entry.to_string()
     }
 
-    /// POSTs `body` to `path` as a request signed by this agent; returns
-    /// the status and the JSON answer.
+    /// [`Agent::sign`] for an action with plain `hidden` values: commits
+    /// them first (as the SDK does), signs the committed form and adds the
+    /// openings beside it.
+    pub fn sign_committed(&self, mut entry: serde_json::Value) -> String {
+        let obj = entry.as_object_mut().expect("an entry object");
+        obj.insert("agent".into(), self.id.clone().into());
+        obj.insert("seq".into(), self.next_seq().into());
+        let openings =
+            verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).expect("hidden values that commit");
+        verifier::agent::sign_entry(obj, ORIGIN, &self.key);
+        obj.insert("openings".into(), openings);
+        entry.to_string()
+    }
+
+    /// POSTs `body` to `path` as a request signed by this agent for a log
+    /// of origin [`ORIGIN`]; returns the status and the JSON answer.
     pub fn signed_post(&self, base: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
         use base64::Engine as _;
         use ed25519_dalek::Signer as _;
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let sig = self.key.sign(&verifier::agent::request_message("POST", path, ts, body.as_bytes()));
+        // Each signed request is accepted once: never sign two alike.
+        static LAST_TS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let order = std::sync::atomic::Ordering::SeqCst;
+        let previous = LAST_TS.fetch_update(order, order, |last| Some(now.max(last + 1))).unwrap_or(now);
+        let ts = now.max(previous + 1);
+        let sig = self.key.sign(&verifier::agent::request_message(ORIGIN, &self.id, "POST", path, ts, body.as_bytes()));
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut resp = agent
             .post(&format!("{base}{path}"))
@@ -248,4 +267,125 @@ impl Drop for Server {
 /// Runs `ledger-verify` with `args`.
 pub fn ledger_verify(args: &[&str]) -> Output {
     Command::new(bin_path("ledger-verify")).args(args).output().expect("running ledger-verify")
+}
+
+/// Raw HTTP/1.1 over a plain socket, for tests of the connection layer
+/// (timeouts, the connection cap) that an HTTP client library would hide.
+pub mod raw {
+    use std::io::{ErrorKind, Read as _};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// How long a raw read may wait before the test fails: generous, so a
+    /// slow machine does not fail a test, and bounded, so none hangs.
+    pub const READ_WAIT: Duration = Duration::from_secs(30);
+
+    /// A connection to the server at `url` (`http://host:port`).
+    pub fn connect(url: &str) -> TcpStream {
+        let addr = url.strip_prefix("http://").expect("an http:// URL");
+        let stream = TcpStream::connect(addr).expect("connecting");
+        stream.set_read_timeout(Some(READ_WAIT)).expect("read timeout");
+        stream
+    }
+
+    /// Reads one response; returns its head (lower-cased) and its body,
+    /// which must have a `content-length`.
+    pub fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut byte).unwrap_or_else(|e| panic!("reading a response head: {e}"));
+            assert_eq!(n, 1, "the connection closed mid-head: {:?}", String::from_utf8_lossy(&head));
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().expect("a length"));
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).expect("reading a response body");
+        (head, body)
+    }
+
+    /// Reads until the server closes the connection and returns how many
+    /// bytes came first; a reset counts as closed. Panics if the server
+    /// keeps it open past [`READ_WAIT`].
+    pub fn read_until_closed(stream: &mut TcpStream) -> usize {
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return total,
+                Err(e) => panic!("the server kept the connection open ({e})"),
+            }
+        }
+    }
+}
+
+/// A log kept in memory and signed with a key the test holds, for checks
+/// that need proof files a real log would never serve (two histories under
+/// one key) or no server at all (fuzz seeds).
+#[derive(Debug)]
+pub struct MemoryLog {
+    signer: verifier::note::NoteSigner,
+    /// Leaf bytes, in index order.
+    pub leaves: Vec<Vec<u8>>,
+}
+
+impl MemoryLog {
+    /// An empty log named `origin`, signing with `seed` as its Ed25519 key.
+    pub fn new(origin: &str, seed: [u8; 32]) -> MemoryLog {
+        let signer = verifier::note::NoteSigner::new(origin, ed25519_dalek::SigningKey::from_bytes(&seed)).expect("a valid origin");
+        MemoryLog { signer, leaves: Vec::new() }
+    }
+
+    /// The verifier key line (`name+id+key`).
+    pub fn key(&self) -> String {
+        self.signer.verifier_key().to_string()
+    }
+
+    /// The signed checkpoint of the first `size` leaves.
+    pub fn checkpoint(&self, size: u64) -> String {
+        let hashes: Vec<verifier::Hash> = self.leaves[..size as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
+        let root = verifier::tree::hash_leaves(&hashes);
+        let cp = verifier::Checkpoint { origin: self.signer.verifier_key().name().into(), size, root, extensions: vec![] };
+        cp.sign(&self.signer).expect("signing a checkpoint")
+    }
+
+    /// The tlog-proof of leaf `index` in the tree of the first `size`
+    /// leaves, carrying the leaf in `extra`.
+    pub fn proof(&self, index: u64, size: u64) -> verifier::tlog_proof::TlogProof {
+        let hashes: Vec<verifier::Hash> = self.leaves[..size as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
+        let plan = verifier::tree::inclusion_plan(index, size).expect("index below size");
+        let nodes: Vec<verifier::Hash> = plan
+            .nodes()
+            .iter()
+            .map(|id| {
+                let (start, end) = id.leaf_range();
+                verifier::tree::hash_leaves(&hashes[start as usize..end as usize])
+            })
+            .collect();
+        verifier::tlog_proof::TlogProof {
+            extra: Some(self.leaves[index as usize].clone()),
+            index,
+            hashes: plan.assemble(&nodes).expect("as many hashes as planned"),
+            checkpoint: self.checkpoint(size),
+        }
+    }
+
+    /// The RFC 9162 consistency proof between the trees of the first `old`
+    /// and `new` leaves.
+    pub fn consistency(&self, old: u64, new: u64) -> Vec<verifier::Hash> {
+        let hashes: Vec<verifier::Hash> = self.leaves[..new as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
+        let plan = verifier::tree::consistency_plan(old, new).expect("old not above new");
+        let nodes: Vec<verifier::Hash> = plan
+            .nodes()
+            .iter()
+            .map(|id| {
+                let (start, end) = id.leaf_range();
+                verifier::tree::hash_leaves(&hashes[start as usize..end as usize])
+            })
+            .collect();
+        plan.assemble(&nodes).expect("as many hashes as planned")
+    }
 }

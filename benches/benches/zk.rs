@@ -8,7 +8,11 @@
 //! * `verify`: 64 predicate proofs verified one after another on one core
 //!   vs. `zk::verify_all` on every core;
 //! * `append`: embedded appends (RocksDB, synced) of entries with two hidden
-//!   fields and one predicate vs. the same entries without hidden fields.
+//!   fields and one predicate vs. the same entries without hidden fields:
+//!   committed by the client (the log checks the openings and the proof),
+//!   and committed by the log (`Log::commit_hidden`, the
+//!   `POST /v1/hidden/commit` step, then the append), with and without the
+//!   self-check of each proof.
 //!
 //! Ratios are printed at the end; docs/PERFORMANCE.md records them.
 
@@ -159,55 +163,122 @@ fn verify(c: &mut Criterion, totals: &Totals) {
     group.finish();
 }
 
-fn entries(n: usize, seq: &mut u64, hidden: bool) -> Vec<Submission> {
+const ORIGIN: &str = "bench.example/log";
+const AGENT: &str = "spiffe://bench.example/agent/a";
+
+/// How the hidden fields of an append are committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hidden {
+    None,
+    ByClient,
+    ByLog,
+}
+
+fn entry(seq: u64, hidden: bool) -> serde_json::Value {
+    if hidden {
+        serde_json::json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
+            "hidden": {"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}}})
+    } else {
+        serde_json::json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
+            "data": {"amount": seq % 10_000, "customer": format!("customer-{seq}")}})
+    }
+}
+
+/// Client-committed submissions (committed outside the timed section, as
+/// an agent does before it sends).
+fn client_committed(n: usize, seq: &mut u64) -> Vec<Submission> {
     (0..n)
         .map(|_| {
             *seq += 1;
-            let body = if hidden {
-                format!(
-                    r#"{{"kind":"action","agent":"spiffe://bench.example/agent/a","action":"pay","resource":"invoices/{seq}",
-                        "hidden":{{"amount":{{"u64":{},"prove":[{{"le":10000}}]}},"customer":{{"str":"customer-{seq}"}}}}}}"#,
-                    *seq % 10_000
-                )
-            } else {
-                format!(
-                    r#"{{"kind":"action","agent":"spiffe://bench.example/agent/a","action":"pay","resource":"invoices/{seq}",
-                        "data":{{"amount":{},"customer":"customer-{seq}"}}}}"#,
-                    *seq % 10_000
-                )
-            };
-            Submission::from_json(body.as_bytes(), 65_535).unwrap()
+            let mut e = entry(*seq, true);
+            let obj = e.as_object_mut().unwrap();
+            let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+            obj.insert("openings".into(), openings);
+            Submission::from_value(&e, 65_535).unwrap()
         })
         .collect()
 }
 
+/// Commits on the log's prover pool (one request per entry, concurrently),
+/// then appends the committed entries.
+async fn log_committed(log: &Arc<Log>, n: usize, seq: &mut u64) -> Vec<Submission> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        *seq += 1;
+        let (log, s) = (Arc::clone(log), *seq);
+        tasks.spawn(async move {
+            let mut e = entry(s, false);
+            let hidden = ledger_core::hidden::parse_hidden(&entry(s, true)["hidden"]).unwrap();
+            let committed = log.commit_hidden(AGENT, s, hidden).await.unwrap();
+            let obj = e.as_object_mut().unwrap();
+            obj.remove("data");
+            obj.insert("hidden".into(), committed.hidden);
+            obj.insert("predicates".into(), committed.predicates.unwrap());
+            obj.insert("openings".into(), committed.openings);
+            (s, Submission::from_value(&e, 65_535).unwrap())
+        });
+    }
+    let mut out = tasks.join_all().await;
+    out.sort_by_key(|(s, _)| *s);
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
 fn append(c: &mut Criterion, totals: &Totals) {
     const BATCH: usize = 64;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut group = c.benchmark_group("append");
     group.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, hidden, self_check) in
-        [("plain", false, true), ("hidden_2_fields_1_predicate", true, true), ("hidden_no_self_check", true, false)]
-    {
+    for (name, hidden, self_check) in [
+        ("plain", Hidden::None, true),
+        ("hidden_client_committed", Hidden::ByClient, true),
+        ("hidden_log_committed", Hidden::ByLog, true),
+        ("hidden_log_committed_no_self_check", Hidden::ByLog, false),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
-        let signer = NoteSigner::new("bench.example/log", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
         let config = LogConfig {
-            origin: "bench.example/log".into(),
-            openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[2; 32])),
+            origin: ORIGIN.into(),
+            openings_key: Some(ledger_core::sealing::OpeningsKey::from_bytes(&[2; 32])),
             prover_self_check: self_check,
             agent_auth: false,
             ..LogConfig::default()
         };
-        let log = Log::open(store, signer, config, None).unwrap();
+        let log = Arc::new(Log::open(store, signer, config, None).unwrap());
+        // Registered (the log commits only for known agents), unsigned
+        // entries (signatures are measured in the agents bench).
+        let passport = verifier::agent::Passport {
+            agent: AGENT.into(),
+            public_key: SigningKey::from_bytes(&[3; 32]).verifying_key(),
+            code_hash: [0; 32],
+            model_hash: None,
+            owner: "bench".into(),
+            purpose: "bench".into(),
+            tpm_ak: None,
+        };
+        rt.block_on(log.register(passport)).unwrap();
         let mut seq = 0;
         group.bench_function(BenchmarkId::new(name, BATCH), |b| {
             b.iter_custom(|iters| {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iters {
-                    let batch = entries(BATCH, &mut seq, hidden);
-                    let start = Instant::now();
+                    let (batch, start) = match hidden {
+                        Hidden::None => {
+                            let batch = (0..BATCH)
+                                .map(|_| {
+                                    seq += 1;
+                                    Submission::from_value(&entry(seq, false), 65_535).unwrap()
+                                })
+                                .collect();
+                            (batch, Instant::now())
+                        }
+                        Hidden::ByClient => (client_committed(BATCH, &mut seq), Instant::now()),
+                        Hidden::ByLog => {
+                            let start = Instant::now();
+                            (rt.block_on(log_committed(&log, BATCH, &mut seq)), start)
+                        }
+                    };
                     rt.block_on(log.submit(batch)).unwrap();
                     elapsed += start.elapsed();
                 }
@@ -262,12 +333,16 @@ fn main() {
     if let (Some(one), Some(all)) = (t("verify_one_core"), t("verify_all")) {
         println!("verify 64: one core {:.3} ms/proof, verify_all {:.3} ms/proof = {:.2}x", one * 1e3, all * 1e3, one / all);
     }
-    if let (Some(plain), Some(hidden), Some(unchecked)) = (t("plain"), t("hidden_2_fields_1_predicate"), t("hidden_no_self_check")) {
+    if let (Some(plain), Some(client), Some(by_log), Some(unchecked)) =
+        (t("plain"), t("hidden_client_committed"), t("hidden_log_committed"), t("hidden_log_committed_no_self_check"))
+    {
         println!(
-            "append: plain {:.0} entries/s, hidden (2 fields, 1 predicate) {:.0} entries/s = {:.4}x; without the self-check {:.0} entries/s = {:.4}x",
+            "append: plain {:.0} entries/s; hidden (2 fields, 1 predicate) committed by the client {:.0} entries/s = {:.4}x plain; committed by the log {:.0} entries/s = {:.4}x; without the self-check {:.0} entries/s = {:.4}x",
             1.0 / plain,
-            1.0 / hidden,
-            plain / hidden,
+            1.0 / client,
+            plain / client,
+            1.0 / by_log,
+            plain / by_log,
             1.0 / unchecked,
             plain / unchecked
         );

@@ -11,18 +11,25 @@ use crate::ClientError;
 
 /// Produces the evidence of an attestation.
 pub trait Attester: Send + Sync {
-    /// The evidence object for `nonce`, given the code hash being attested
-    /// (`{"type":"software"}` or `{"type":"tpm","quote","signature"}`).
-    fn evidence(&self, nonce: &[u8], code_hash: &[u8; 32]) -> Result<Value, ClientError>;
+    /// The evidence object (`{"type":"software"}` or
+    /// `{"type":"tpm","quote","signature"}`) for one attestation, given the
+    /// code hash being attested. `qualifying_data` is
+    /// [`verifier::tpm::qualifying_data`] of the log's nonce, the agent's key
+    /// in force and the attestation's claims (agent and `seq` included):
+    /// evidence that can carry it (a TPM quote's `extraData`) must, so that
+    /// it backs this attestation and no other.
+    fn evidence(&self, qualifying_data: &[u8; 32], code_hash: &[u8; 32]) -> Result<Value, ClientError>;
 }
 
 /// Software evidence: the attestation is backed by the agent's Ed25519
 /// signature over its canonical bytes, which every agent entry carries.
+/// The log refuses it (verdict reason `downgrade: …`) from an agent whose
+/// passport has a TPM attestation key.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SoftwareAttester;
 
 impl Attester for SoftwareAttester {
-    fn evidence(&self, _nonce: &[u8], _code_hash: &[u8; 32]) -> Result<Value, ClientError> {
+    fn evidence(&self, _qualifying_data: &[u8; 32], _code_hash: &[u8; 32]) -> Result<Value, ClientError> {
         Ok(json!({"type": "software"}))
     }
 }

@@ -117,6 +117,9 @@ impl Measurements {
 /// An agent's connection to the ledger.
 pub struct Client {
     base: String,
+    /// The log's origin (the first line of its checkpoints): agent
+    /// signatures are bound to it, so they cannot be replayed to another log.
+    origin: String,
     agent: String,
     key: SigningKey,
     http: ureq::Agent,
@@ -152,6 +155,7 @@ impl Client {
             ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into();
         let mut client = Self {
             base: base.trim_end_matches('/').to_owned(),
+            origin: String::new(),
             agent: agent.to_owned(),
             key,
             http,
@@ -159,6 +163,7 @@ impl Client {
             seq: Mutex::new(1),
             attester: None,
         };
+        client.origin = client.fetch_origin()?;
         let state = client.get(&format!("/v1/agents/{}", encode_id(agent)))?;
         client.seq = Mutex::new(state["last_seq"].as_u64().unwrap_or(0) + 1);
         Ok(client)
@@ -193,6 +198,22 @@ impl Client {
         &self.agent
     }
 
+    /// The origin of the log this client writes to.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The log's origin: the first line of its latest checkpoint.
+    fn fetch_origin(&self) -> Result<String, ClientError> {
+        let mut resp = self.http.get(&format!("{}/v1/checkpoint", self.base)).call().map_err(transport)?;
+        let text = resp.body_mut().read_to_string().map_err(transport)?;
+        let origin = text.lines().next().unwrap_or_default();
+        if origin.is_empty() {
+            return Err(transport("the checkpoint has no origin line"));
+        }
+        Ok(origin.to_owned())
+    }
+
     /// Records an action: signs it with the next sequence number and
     /// appends it, retrying on 503.
     pub fn act(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {
@@ -208,10 +229,11 @@ impl Client {
 
     /// Appends any action object: `agent`, `seq` and `signature` are
     /// filled in here. Hidden fields (`"hidden": {"amount": {"u64": …,
-    /// "prove": […]}, …}`) are committed and proven here, with the same code
-    /// the log uses ([`commit_hidden`]), so the signature covers the
-    /// commitments in the leaf and auditors can check it offline; the
-    /// openings travel beside the entry for the log's secret store.
+    /// "prove": […]}, …}`) are committed and proven here, with the log's own
+    /// code ([`commit_hidden`]), so the signature covers only the
+    /// commitments in the leaf (never a value in the clear) and auditors can
+    /// check it offline; the openings travel beside the entry for the log's
+    /// secret store.
     pub fn append(&self, entry: Value) -> Result<Receipt, ClientError> {
         let mut rng =
             rand_chacha::ChaCha20Rng::from_rng(rand_core::OsRng).map_err(|e| ClientError::Key(format!("OS random source: {e}")))?;
@@ -225,18 +247,16 @@ impl Client {
         mut entry: Value,
         rng: &mut R,
     ) -> Result<Receipt, ClientError> {
-        let openings = match entry.as_object_mut() {
-            Some(obj) if obj.contains_key("hidden") => Some(commit_hidden(obj, rng)?),
-            _ => None,
-        };
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(obj) = entry.as_object_mut() {
-            obj.insert("agent".into(), Value::from(self.agent.as_str()));
-            obj.insert("seq".into(), Value::from(*seq));
-            verifier::agent::sign_entry(obj, &self.key);
-            if let Some(o) = openings {
-                obj.insert("openings".into(), o);
-            }
+        let obj = entry.as_object_mut().ok_or_else(|| invalid_hidden("an entry must be a JSON object".into()))?;
+        obj.insert("agent".into(), Value::from(self.agent.as_str()));
+        obj.insert("seq".into(), Value::from(*seq));
+        // The proof is bound to this agent and sequence number, so they are
+        // fixed (under the lock) before committing.
+        let openings = if obj.contains_key("hidden") { Some(commit_hidden(obj, &self.origin, rng)?) } else { None };
+        verifier::agent::sign_entry(obj, &self.origin, &self.key);
+        if let Some(o) = openings {
+            obj.insert("openings".into(), o);
         }
         let result = self.send("/v1/entries", &entry);
         if result.is_ok() {
@@ -245,10 +265,38 @@ impl Client {
         result
     }
 
-    /// Appends an action as given, hidden values included: the log commits
-    /// to them (the signature then covers the submitted values).
-    pub fn append_for_log_to_commit(&self, entry: Value) -> Result<Receipt, ClientError> {
-        self.submit("/v1/entries", entry)
+    /// [`Client::append`] for agents that leave the zk work to the log: the
+    /// plain hidden values go to `POST /v1/hidden/commit` (a signed request;
+    /// the log commits, proves and keeps nothing), and the committed entry
+    /// is then signed here and appended with the openings it returned. The
+    /// signature covers only the commitments, as with [`Client::append`].
+    pub fn append_committed_by_log(&self, mut entry: Value) -> Result<Receipt, ClientError> {
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        let obj = entry.as_object_mut().ok_or_else(|| invalid_hidden("an entry must be a JSON object".into()))?;
+        obj.insert("agent".into(), Value::from(self.agent.as_str()));
+        obj.insert("seq".into(), Value::from(*seq));
+        let openings = match obj.remove("hidden") {
+            Some(hidden) => {
+                let request = json!({"seq": *seq, "hidden": hidden});
+                let committed = self.signed_post("/v1/hidden/commit", request.to_string())?;
+                for member in ["hidden", "predicates"] {
+                    if let Some(v) = committed.get(member) {
+                        obj.insert(member.into(), v.clone());
+                    }
+                }
+                Some(committed.get("openings").cloned().ok_or_else(|| transport("commit response without \"openings\""))?)
+            }
+            None => None,
+        };
+        verifier::agent::sign_entry(obj, &self.origin, &self.key);
+        if let Some(o) = openings {
+            obj.insert("openings".into(), o);
+        }
+        let result = self.send("/v1/entries", &entry);
+        if result.is_ok() {
+            *seq += 1;
+        }
+        result
     }
 
     /// Asks for a disclosure bundle of one of this agent's own entries
@@ -258,11 +306,20 @@ impl Client {
         self.signed_post(&format!("/v1/entries/{index}/disclosures"), request.to_string())
     }
 
-    /// POSTs `body` as a request signed with the agent's key.
+    /// POSTs `body` as a request signed with the agent's key, bound to the
+    /// log's origin and the agent id.
     fn signed_post(&self, path: &str, body: String) -> Result<Value, ClientError> {
         use ed25519_dalek::Signer as _;
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let signature = self.key.sign(&verifier::agent::request_message("POST", path, ts, body.as_bytes()));
+        // The log accepts each signed request once (Ed25519 is
+        // deterministic, so two equal requests in the same millisecond would
+        // be one): timestamps from this process strictly increase.
+        static LAST_TS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let previous =
+            LAST_TS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last.saturating_add(1)))).unwrap_or(now);
+        let ts = now.max(previous.saturating_add(1));
+        let message = verifier::agent::request_message(&self.origin, &self.agent, "POST", path, ts, body.as_bytes());
+        let signature = self.key.sign(&message);
         let resp = self
             .http
             .post(&format!("{}{path}", self.base))
@@ -286,7 +343,7 @@ impl Client {
     /// old and the new key, and the client signs with the new key after.
     pub fn rotate(&mut self, new_key: SigningKey) -> Result<Receipt, ClientError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = verifier::agent::rotation(&self.agent, *seq, &self.key, &new_key);
+        let entry = verifier::agent::rotation(&self.origin, &self.agent, *seq, &self.key, &new_key);
         let receipt = self.send("/v1/entries", &Value::Object(entry));
         if receipt.is_ok() {
             *seq += 1;
@@ -297,27 +354,44 @@ impl Client {
         Ok(receipt)
     }
 
-    /// One attestation: fetches a nonce, measures, gets the evidence and
-    /// submits. The log records it with its verdict; a failing verdict is
-    /// an error (422 `attestation_failed`).
+    /// One attestation: fetches a nonce, builds the claims (measurements,
+    /// agent, next `seq`), asks the [`Attester`] for evidence bound to them
+    /// ([`verifier::tpm::qualifying_data`] of the nonce, the agent's key and
+    /// the claims), signs and submits. The log records it with its verdict;
+    /// a failing verdict is an error (422 `attestation_failed`).
     pub fn attest(&self) -> Result<Receipt, ClientError> {
         let (attester, m) = self.attester.as_ref().ok_or_else(|| ClientError::Key("no attester configured".into()))?;
         let nonce = self.signed_post(&format!("/v1/agents/{}/nonce", encode_id(&self.agent)), String::new())?;
         let nonce_b64 = nonce["nonce"].as_str().ok_or_else(|| transport("nonce response without \"nonce\""))?.to_owned();
-        let nonce_bytes = B64.decode(&nonce_b64).map_err(transport)?;
-        let evidence = attester.evidence(&nonce_bytes, &m.code_hash)?;
-        let mut entry = json!({
-            "kind": "attestation",
-            "nonce": nonce_b64,
-            "code_hash": verifier::agent::hex(&m.code_hash),
-            "runtime": {"os": m.runtime.os, "version": m.runtime.version, "image_digest": m.runtime.image_digest},
-            "behaviour": m.behaviour.fingerprint(),
-            "evidence": evidence,
-        });
+        let nonce_bytes: [u8; 32] = B64
+            .decode(&nonce_b64)
+            .ok()
+            .and_then(|n| n.as_slice().try_into().ok())
+            .ok_or_else(|| transport("the nonce is not the base64 of 32 bytes"))?;
+        let mut body = serde_json::Map::new();
+        body.insert("kind".into(), Value::from("attestation"));
+        body.insert("nonce".into(), Value::from(nonce_b64));
+        body.insert("code_hash".into(), Value::from(verifier::agent::hex(&m.code_hash)));
         if let Some(h) = &m.model_hash {
-            entry["model_hash"] = Value::from(verifier::agent::hex(h));
+            body.insert("model_hash".into(), Value::from(verifier::agent::hex(h)));
         }
-        self.submit("/v1/attestations", entry)
+        body.insert("runtime".into(), json!({"os": m.runtime.os, "version": m.runtime.version, "image_digest": m.runtime.image_digest}));
+        body.insert("behaviour".into(), m.behaviour.fingerprint());
+        // The quote binds `agent` and `seq` too, so the sequence number is
+        // fixed, and held, before the evidence is made.
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        body.insert("agent".into(), Value::from(self.agent.as_str()));
+        body.insert("seq".into(), Value::from(*seq));
+        let qualifying_data = verifier::tpm::qualifying_data(&nonce_bytes, self.key.verifying_key().as_bytes(), &body);
+        body.insert("evidence".into(), attester.evidence(&qualifying_data, &m.code_hash)?);
+        verifier::agent::sign_entry(&mut body, &self.origin, &self.key);
+        let result = self.send("/v1/attestations", &Value::Object(body));
+        // The log consumed this sequence number if it recorded the
+        // attestation, which it does with a failing verdict too.
+        if result.is_ok() || matches!(&result, Err(ClientError::Api { code, .. }) if code == "attestation_failed") {
+            *seq += 1;
+        }
+        result
     }
 
     /// Attests every `interval` on a background thread until the returned
@@ -345,7 +419,7 @@ impl Client {
         if let Some(obj) = entry.as_object_mut() {
             obj.insert("agent".into(), Value::from(self.agent.as_str()));
             obj.insert("seq".into(), Value::from(*seq));
-            verifier::agent::sign_entry(obj, &self.key);
+            verifier::agent::sign_entry(obj, &self.origin, &self.key);
         }
         let result = self.send(path, &entry);
         // The log consumed this sequence number if it recorded the entry
@@ -383,24 +457,26 @@ impl Client {
     }
 }
 
+fn invalid_hidden(message: String) -> ClientError {
+    ClientError::Api { status: 400, code: "invalid_hidden".into(), message }
+}
+
 /// Replaces an entry's submitted `hidden` values by their commitments and
-/// the proof of their declared predicates (in place), exactly as the log
-/// would with the same randomness, and returns the openings (JSON) to send
-/// beside it.
+/// the proof of their declared predicates (in place), with the log's own
+/// code, and returns the openings (JSON) to send beside it. The proof is
+/// bound to the log `origin` and the entry's `agent` and `seq`, which must
+/// already be set.
 pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng>(
     entry: &mut serde_json::Map<String, Value>,
+    origin: &str,
     rng: &mut R,
 ) -> Result<Value, ClientError> {
-    let invalid = |message: String| ClientError::Api { status: 400, code: "invalid_hidden".into(), message };
-    let spec = entry.get("hidden").ok_or_else(|| invalid("no \"hidden\" member".into()))?;
-    let hidden = verifier::hidden::parse_hidden(spec).map_err(invalid)?;
-    let openings = verifier::hidden::commit(entry, &hidden, rng, zk::params(), true).map_err(|e| match e {
+    verifier::hidden::commit_entry(entry, origin, rng, zk::params()).map_err(|e| match e {
         verifier::hidden::CommitError::Predicate(z) => {
             ClientError::Api { status: 422, code: "predicate_false".into(), message: z.to_string() }
         }
-        other => invalid(other.to_string()),
-    })?;
-    Ok(verifier::hidden::openings_to_json(&openings))
+        other => invalid_hidden(other.to_string()),
+    })
 }
 
 fn receipt(mut resp: ureq::http::Response<ureq::Body>) -> Result<Receipt, ClientError> {

@@ -6,10 +6,12 @@
 //! start "loads" the same AK without storing it. Its public key, as P-256
 //! SubjectPublicKeyInfo DER, goes into the passport (`tpm_ak`).
 //!
-//! Evidence for a nonce: reset PCR 16 (the resettable debug PCR; see
+//! Evidence for an attestation: reset PCR 16 (the resettable debug PCR; see
 //! `verifier::tpm` — a deployment would quote measured-boot PCRs instead),
-//! extend it with the code hash, and quote SHA-256 PCR 16 with the nonce as
-//! qualifying data. The log verifies the quote in pure Rust.
+//! extend it with the code hash, and quote SHA-256 PCR 16 with the
+//! attestation's qualifying data (`verifier::tpm::qualifying_data`: the
+//! log's nonce, the agent's key and its claims). The log verifies the quote
+//! in pure Rust.
 
 use std::str::FromStr as _;
 use std::sync::Mutex;
@@ -123,9 +125,11 @@ impl TpmAttester {
         .map_err(|e| tpm_err(tcti, "extending PCR 16", e))
     }
 
-    /// Quotes SHA-256 PCR 16 with `nonce` as qualifying data: the
-    /// `TPMS_ATTEST` bytes and the signature as `r ‖ s`.
-    pub fn quote(&self, nonce: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
+    /// Quotes SHA-256 PCR 16 with `qualifying_data` as `extraData` (at most
+    /// 64 bytes; an attestation's is the 32 bytes of
+    /// `verifier::tpm::qualifying_data`): the `TPMS_ATTEST` bytes and the
+    /// signature as `r ‖ s`.
+    pub fn quote(&self, qualifying_data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (ctx, ak) = &mut *guard;
         let tcti = &self.tcti;
@@ -133,7 +137,7 @@ impl TpmAttester {
             .with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot16])
             .build()
             .map_err(|e| tpm_err(tcti, "PCR selection", e))?;
-        let data = Data::try_from(nonce.to_vec()).map_err(|e| tpm_err(tcti, "nonce", e))?;
+        let data = Data::try_from(qualifying_data.to_vec()).map_err(|e| tpm_err(tcti, "qualifying data", e))?;
         let ak = *ak;
         let (attest, signature) = ctx
             .execute_with_nullauth_session(|c| c.quote(ak, data, SignatureScheme::Null, selection))
@@ -152,9 +156,9 @@ impl TpmAttester {
 }
 
 impl Attester for TpmAttester {
-    fn evidence(&self, nonce: &[u8], code_hash: &[u8; 32]) -> Result<Value, ClientError> {
+    fn evidence(&self, qualifying_data: &[u8; 32], code_hash: &[u8; 32]) -> Result<Value, ClientError> {
         self.measure(code_hash)?;
-        let (quote, signature) = self.quote(nonce)?;
+        let (quote, signature) = self.quote(qualifying_data)?;
         Ok(json!({"type": "tpm", "quote": B64.encode(quote), "signature": B64.encode(signature)}))
     }
 }

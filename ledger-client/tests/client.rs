@@ -74,6 +74,19 @@ fn sdk_attests_acts_rotates_and_resumes() {
         .append(json!({"kind": "action", "action": "pay", "resource": "invoices/8",
             "hidden": {"amount": {"u64": 700, "prove": [{"le": 1000}]}, "customer": {"str": "ACME"}}}))
         .unwrap();
+    // The same through the log's commit route (the log commits, proves and
+    // keeps nothing; the agent signs the committed form).
+    let by_log = liar
+        .append_committed_by_log(json!({"kind": "action", "action": "pay", "resource": "invoices/9",
+            "hidden": {"amount": {"u64": 800, "prove": [{"le": 1000}]}, "customer": {"str": "Initech"}}}))
+        .unwrap();
+    let leaf: serde_json::Value = serde_json::from_str(&server.get(&format!("/v1/entries/{}", by_log.index))).unwrap();
+    assert!(leaf["entry"]["hidden"]["amount"]["u64"].is_string() && !leaf.to_string().contains("Initech"), "{leaf}");
+    let err = liar
+        .append_committed_by_log(json!({"kind": "action", "action": "pay", "resource": "invoices/10",
+            "hidden": {"amount": {"u64": 1800, "prove": [{"le": 1000}]}}}))
+        .unwrap_err();
+    assert!(matches!(&err, ClientError::Api { status: 422, code, .. } if code == "predicate_false"), "{err:?}");
     // The agent discloses its own entry with a signed request; the bundle
     // verifies offline.
     let bundle = liar.disclose(hidden.index, &json!({"reveal": ["customer"], "prove": [{"field": "amount", "ge": 500}]})).unwrap();

@@ -1,6 +1,10 @@
 //! TPM attestation against a real software TPM (swtpm, started here: one
 //! per test process, free ports, state in a temporary directory, killed at
 //! the end) and the real server binary. Run with `--features tpm`.
+//!
+//! Quotes are bound to their attestation (`verifier::tpm::qualifying_data`):
+//! the server accepts only those, and refuses software evidence from an
+//! agent whose passport has a TPM key (the downgrade).
 #![cfg(feature = "tpm")]
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
-use ledger_client::{public_key_b64, Attester, Client, ClientError, Measurements, TpmAttester};
+use ledger_client::{public_key_b64, Attester, Client, ClientError, Measurements, SoftwareAttester, TpmAttester};
 use ledger_e2e::{free_port, Server, TRUST_DOMAIN};
 use serde_json::{json, Value};
 
@@ -60,12 +64,13 @@ impl Drop for Swtpm {
     }
 }
 
-/// Wraps the TPM attester and edits its evidence.
-struct Tampered(std::sync::Arc<TpmAttester>, fn(&TpmAttester, &[u8], &[u8; 32]) -> Value);
+/// Wraps the TPM attester and edits its evidence (given the qualifying
+/// data the client computed, and the code hash).
+struct Tampered(std::sync::Arc<TpmAttester>, fn(&TpmAttester, &[u8; 32], &[u8; 32]) -> Value);
 
 impl Attester for Tampered {
-    fn evidence(&self, nonce: &[u8], code_hash: &[u8; 32]) -> Result<Value, ClientError> {
-        Ok((self.1)(&self.0, nonce, code_hash))
+    fn evidence(&self, qualifying_data: &[u8; 32], code_hash: &[u8; 32]) -> Result<Value, ClientError> {
+        Ok((self.1)(&self.0, qualifying_data, code_hash))
     }
 }
 
@@ -96,13 +101,13 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
     drop(client);
     let ok = good.with_attester(Box::new(TpmAttester::new(&tpm.tcti()).unwrap()), Measurements::new(CODE, None, "sha256:t"));
     let r = ok.attest().unwrap();
-    assert_eq!(r.response["verdict"], json!({"ok": true, "reasons": []}));
+    assert_eq!(r.response["verdict"], json!({"evidence": "tpm", "ok": true, "reasons": []}));
     drop(ok);
 
-    type Case = (&'static str, fn(&TpmAttester, &[u8], &[u8; 32]) -> Value, &'static str);
+    type Case = (&'static str, fn(&TpmAttester, &[u8; 32], &[u8; 32]) -> Value, &'static str);
     let cases: Vec<Case> = vec![
         (
-            "wrong nonce in quote",
+            "quote over other qualifying data",
             |t, _, code| {
                 t.measure(code).unwrap();
                 let (q, s) = t.quote(&[0xee; 32]).unwrap();
@@ -112,18 +117,18 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
         ),
         (
             "wrong PCR value",
-            |t, nonce, _| {
+            |t, qd, _| {
                 t.measure(&[0xbb; 32]).unwrap();
-                let (q, s) = t.quote(nonce).unwrap();
+                let (q, s) = t.quote(qd).unwrap();
                 evidence(&q, &s)
             },
             "PCR digest",
         ),
         (
             "tampered quote",
-            |t, nonce, code| {
+            |t, qd, code| {
                 t.measure(code).unwrap();
-                let (mut q, s) = t.quote(nonce).unwrap();
+                let (mut q, s) = t.quote(qd).unwrap();
                 let last = q.len() - 1;
                 q[last] ^= 1;
                 evidence(&q, &s)
@@ -132,9 +137,9 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
         ),
         (
             "signature from another key",
-            |t, nonce, code| {
+            |t, qd, code| {
                 t.measure(code).unwrap();
-                let (q, _) = t.quote(nonce).unwrap();
+                let (q, _) = t.quote(qd).unwrap();
                 use p256::ecdsa::signature::Signer as _;
                 let s: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap().sign(&q);
                 evidence(&q, &s.to_bytes())
@@ -153,6 +158,78 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
         assert!(message.contains(reason), "{name}: {message}");
         let after: Value = serde_json::from_str(&server.get("/healthz")).unwrap();
         assert_eq!(after["tree_size"].as_u64().unwrap(), before["tree_size"].as_u64().unwrap() + 1, "{name}: recorded as evidence");
+    }
+
+    // The downgrade: the same agent attests without its TPM.
+    let soft = Client::connect(&server.url, &agent, key.clone())
+        .unwrap()
+        .with_attester(Box::new(SoftwareAttester), Measurements::new(CODE, None, "sha256:t"));
+    let err = soft.attest().unwrap_err();
+    let ClientError::Api { status: 422, code, message } = &err else { panic!("downgrade: {err:?}") };
+    assert_eq!(code, "attestation_failed");
+    assert!(message.contains("downgrade:"), "{message}");
+}
+
+/// Real TPM quotes checked with the verifier's code (what the server and
+/// `ledger-verify` run): a quote passes only for the nonce, agent key and
+/// claims it was made for; a quote over the bare nonce (the old client)
+/// fails.
+#[test]
+fn real_quotes_are_bound_to_nonce_key_and_claims() {
+    use verifier::agent::{attestation_failures, Passport};
+    use verifier::tpm::qualifying_data;
+
+    let tpm = Swtpm::start();
+    let attester = TpmAttester::new(&tpm.tcti()).unwrap();
+    let key = SigningKey::from_bytes(&[31; 32]);
+    let other_key = SigningKey::from_bytes(&[32; 32]);
+    let agent = format!("spiffe://{TRUST_DOMAIN}/agent/tpm");
+    let passport = Passport {
+        agent: agent.clone(),
+        public_key: key.verifying_key(),
+        code_hash: CODE,
+        model_hash: None,
+        owner: "t".into(),
+        purpose: "t".into(),
+        tpm_ak: Some(attester.ak_spki_der().to_vec()),
+    };
+    let nonce = [0x4e; 32];
+    let claims = |seq: u64| {
+        json!({"kind": "attestation", "agent": agent, "nonce": B64.encode(nonce), "code_hash": verifier::agent::hex(&CODE),
+            "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:t"},
+            "behaviour": {"digest": verifier::agent::hex(&[1; 32]), "calls": 1, "distinct": 1}, "seq": seq})
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let body = claims(7);
+    let with_quote = |extra: &[u8]| {
+        let (q, s) = attester.quote(extra).unwrap();
+        let mut att = body.clone();
+        att.insert("evidence".into(), evidence(&q, &s));
+        att
+    };
+    attester.measure(&CODE).unwrap();
+
+    let good = with_quote(&qualifying_data(&nonce, key.verifying_key().as_bytes(), &body));
+    assert_eq!(attestation_failures(&good, &passport, &key.verifying_key()), Vec::<String>::new());
+    // Checked against another key in force, or with other claims: fails.
+    let other: Vec<String> = attestation_failures(&good, &passport, &other_key.verifying_key());
+    assert!(other.iter().any(|r| r.contains("qualifying data")), "{other:?}");
+    let mut replayed = good.clone();
+    replayed.insert("seq".into(), Value::from(8));
+    let r = attestation_failures(&replayed, &passport, &key.verifying_key());
+    assert!(r.iter().any(|r| r.contains("qualifying data")), "{r:?}");
+
+    let cases: Vec<(&str, [u8; 32])> = vec![
+        ("the bare nonce (old style)", nonce),
+        ("bound to another agent key", qualifying_data(&nonce, other_key.verifying_key().as_bytes(), &body)),
+        ("bound to another seq", qualifying_data(&nonce, key.verifying_key().as_bytes(), &claims(8))),
+    ];
+    for (name, extra) in cases {
+        let att = with_quote(&extra);
+        let r = attestation_failures(&att, &passport, &key.verifying_key());
+        assert!(r.len() == 1 && r[0].contains("qualifying data"), "{name}: {r:?}");
     }
 }
 

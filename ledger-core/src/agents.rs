@@ -1,21 +1,25 @@
 //! The agent registry: each agent's passport, the key in force, its last
 //! sequence number and whether it is retired.
 //!
-//! The sequencer owns the registry's writes. For every group it admits
-//! requests in order against the registry plus the group's own earlier
-//! changes (an undo log takes back a refused request's changes), checks
-//! every agent signature of the group with one Ed25519 batch verification
-//! and, only if that fails, again one by one to find the forgeries. The
-//! changed records are written in the group's commit batch (column family
-//! `agents`), so the registry is durable exactly when its entries are, and
-//! readers see it after the commit.
+//! Signatures are checked before any expensive work and off the sequencer
+//! thread: [`preverify`] checks a submission's agents (known, active,
+//! sequence numbers fresh) and verifies every signature against the key in
+//! force, in parallel. The sequencer owns the registry's writes. For every
+//! group it admits requests in order against the registry plus the group's
+//! own earlier changes (an undo log takes back a refused request's changes);
+//! a signature already verified with the key still in force is not checked
+//! again, and any other (a rotation raced it, or the entry skipped
+//! pre-verification) is verified there, one by one. The changed records
+//! are written in the group's commit batch (column family `agents`), so the
+//! registry is durable exactly when its entries are, and readers see it
+//! after the commit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 use verifier::agent::Passport;
 
@@ -96,14 +100,6 @@ impl Registry {
     }
 }
 
-/// How signatures are checked during admission.
-enum Verify<'j, 'm> {
-    /// Collected for one batch verification.
-    Collect(&'j mut Vec<(&'m [u8], Signature, VerifyingKey)>),
-    /// Checked one by one, strictly.
-    Each,
-}
-
 /// The group's view: the shared registry plus changes made so far.
 struct Overlay<'r> {
     base: &'r Registry,
@@ -116,52 +112,73 @@ impl Overlay<'_> {
     }
 }
 
+/// Checks the agent entries of one submission, in order, before anything
+/// expensive is done for it: each agent is registered and not retired, its
+/// sequence numbers increase (across the submission too), and every
+/// signature verifies with the key in force at that point (a rotation in
+/// the submission hands over to its new key). Signatures are verified in
+/// parallel on rayon's pool. Returns the first refusal in submission order.
+pub(crate) fn preverify(registry: &Registry, origin: &str, auths: &[Arc<EntryAuth>]) -> Result<(), Error> {
+    use rayon::prelude::*;
+    let mut local: HashMap<&str, (VerifyingKey, u64)> = HashMap::new();
+    let mut jobs: Vec<(&EntryAuth, VerifyingKey)> = Vec::with_capacity(auths.len());
+    let mut refusal = None;
+    for auth in auths {
+        let (key, last_seq) = match local.get(auth.agent.as_str()) {
+            Some(known) => *known,
+            None => {
+                let state = registry.get(&auth.agent).ok_or_else(|| Error::UnknownAgent(auth.agent.clone()))?;
+                if state.retired.is_some() {
+                    return Err(Error::AgentRetired(auth.agent.clone()));
+                }
+                (state.key, state.last_seq)
+            }
+        };
+        if auth.seq <= last_seq {
+            refusal = Some(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: last_seq });
+            break;
+        }
+        jobs.push((auth, key));
+        let next_key = auth.new_key.as_ref().map_or(key, |(new_key, _)| *new_key);
+        local.insert(auth.agent.as_str(), (next_key, auth.seq));
+    }
+    // Signatures of entries before the first refusal are checked first, so
+    // a forgery is reported as such wherever it sits.
+    let first_bad = if jobs.len() > 1 {
+        jobs.par_iter().position_first(|(auth, key)| !auth.verify(origin, key))
+    } else {
+        jobs.iter().position(|(auth, key)| !auth.verify(origin, key))
+    };
+    if let Some(i) = first_bad {
+        return Err(Error::BadSignature(jobs[i].0.agent.clone()));
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
 /// Admits the requests of one group: returns, per request, `Ok(())` or why
 /// it is refused, and the registry records the admitted ones change.
 /// `first_index` is the index the group's first admitted entry gets.
-pub(crate) fn admit<'m>(
+pub(crate) fn admit(
     registry: &Registry,
-    requests: &[&'m [NewEntry]],
+    origin: &str,
+    requests: &[&[NewEntry]],
     first_index: u64,
-    batch: bool,
 ) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
     let any_agent_entry = requests.iter().flat_map(|r| r.iter()).any(|e| e.auth().is_some() || e.admin().is_some());
     if !any_agent_entry {
         return (requests.iter().map(|_| Ok(())).collect(), HashMap::new());
     }
-    if !batch {
-        return run(registry, requests, first_index, Verify::Each);
-    }
-    // Fast path: one batch verification for the whole group.
-    let mut jobs: Vec<(&'m [u8], Signature, VerifyingKey)> = Vec::new();
-    let (verdicts, changes) = run(registry, requests, first_index, Verify::Collect(&mut jobs));
-    let (messages, rest): (Vec<&[u8]>, Vec<(Signature, VerifyingKey)>) = jobs.into_iter().map(|(m, s, k)| (m, (s, k))).unzip();
-    let (signatures, keys): (Vec<Signature>, Vec<VerifyingKey>) = rest.into_iter().unzip();
-    if messages.is_empty() || ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return (verdicts, changes);
-    }
-    // Some signature is bad: admit again, checking each one.
-    run(registry, requests, first_index, Verify::Each)
-}
-
-fn run<'m>(
-    registry: &Registry,
-    requests: &[&'m [NewEntry]],
-    first_index: u64,
-    mut verify: Verify<'_, 'm>,
-) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
     let mut overlay = Overlay { base: registry, changes: HashMap::new() };
     let mut index = first_index;
     let mut verdicts = Vec::with_capacity(requests.len());
     for entries in requests {
         let mut undo: Vec<(String, Option<AgentState>)> = Vec::new();
-        let mut collected = 0;
         let mut result = Ok(());
         for (i, entry) in entries.iter().enumerate() {
             let at = index + i as u64;
             let outcome = match (entry.admin(), entry.auth()) {
                 (Some(op), _) => admin(&overlay, op, at),
-                (None, Some(auth)) => signed(&overlay, auth, at, &mut verify, &mut collected),
+                (None, Some(auth)) => signed(&overlay, origin, auth, at),
                 (None, None) => Ok(None),
             };
             match outcome {
@@ -182,10 +199,6 @@ fn run<'m>(
                     Some(state) => overlay.changes.insert(agent, state),
                     None => overlay.changes.remove(&agent),
                 };
-            }
-            if let Verify::Collect(jobs) = &mut verify {
-                let keep = jobs.len() - collected;
-                jobs.truncate(keep);
             }
         } else {
             index += entries.len() as u64;
@@ -222,13 +235,7 @@ fn admin(overlay: &Overlay<'_>, op: &AdminOp, at: u64) -> Result<Option<(String,
     }
 }
 
-fn signed<'m>(
-    overlay: &Overlay<'_>,
-    auth: &'m EntryAuth,
-    at: u64,
-    verify: &mut Verify<'_, 'm>,
-    collected: &mut usize,
-) -> Result<Option<(String, AgentState)>, Error> {
+fn signed(overlay: &Overlay<'_>, origin: &str, auth: &EntryAuth, at: u64) -> Result<Option<(String, AgentState)>, Error> {
     let mut state = overlay.get(&auth.agent).ok_or_else(|| Error::UnknownAgent(auth.agent.clone()))?;
     if state.retired.is_some() {
         return Err(Error::AgentRetired(auth.agent.clone()));
@@ -236,19 +243,9 @@ fn signed<'m>(
     if auth.seq <= state.last_seq {
         return Err(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: state.last_seq });
     }
-    let bad = || Error::BadSignature(auth.agent.clone());
-    let mut checks = vec![(auth.signature, state.key)];
-    if let Some((new_key, new_sig)) = &auth.new_key {
-        checks.push((*new_sig, *new_key));
-    }
-    for (sig, key) in checks {
-        match verify {
-            Verify::Each => key.verify_strict(&auth.message, &sig).map_err(|_| bad())?,
-            Verify::Collect(jobs) => {
-                jobs.push((auth.message.as_slice(), sig, key));
-                *collected += 1;
-            }
-        }
+    // Free when pre-verification checked it with the key still in force.
+    if !auth.verify(origin, &state.key) {
+        return Err(Error::BadSignature(auth.agent.clone()));
     }
     if let Some((new_key, _)) = &auth.new_key {
         state.key = *new_key;

@@ -1,9 +1,11 @@
 //! The prover stage of the append path, disclosures and crypto-shredding.
 //!
-//! Submissions with hidden fields are committed and proven on a dedicated
-//! rayon pool before they reach the sequencer, so the sequencer never
-//! waits on a proof: a batch's pending entries are proven in parallel, and
-//! the async caller awaits the pool's answer. The pool's admission is
+//! A submission is authenticated first (agent signatures verified in
+//! parallel against the keys in force); only then are the openings and
+//! predicate proofs of its committed hidden fields checked, on a dedicated
+//! rayon pool, so the sequencer never waits on a proof and an
+//! unauthenticated caller never gets proof work done. The same pool proves
+//! hidden values for `POST /v1/hidden/commit` and for disclosures. The pool's admission is
 //! bounded ([`LogConfig::prover_queue`](crate::LogConfig)): beyond it
 //! submissions get [`Error::ProverBusy`] (HTTP 503), never unbounded memory.
 
@@ -20,8 +22,8 @@ use verifier::hash::leaf_hash;
 use zk::predicate::Predicate;
 use zk::prover::{ProverPool, Witness};
 
-use crate::entry::{EntryError, NewEntry, Submission};
-use crate::hidden::{parse_openings, PendingEntry};
+use crate::entry::{EntryAuth, EntryError, NewEntry, Submission};
+use crate::hidden::{parse_openings, CommittedHidden, HiddenValue, PendingEntry};
 use crate::sequencer::Appended;
 use crate::store::OpeningsRecord;
 use crate::{Error, Log};
@@ -75,9 +77,21 @@ impl Log {
         self.prover.depth.load(Ordering::Relaxed)
     }
 
-    /// Appends submissions atomically at contiguous indices, committing and
-    /// proving hidden fields first (in parallel on the prover pool).
+    /// Appends submissions atomically at contiguous indices. Authentication
+    /// comes first: every agent signature is checked against the key in
+    /// force (in parallel), with the agents' state and sequence numbers,
+    /// before any proof is checked; then the openings and predicate proofs
+    /// of committed hidden fields are checked on the prover pool.
     pub async fn submit(&self, submissions: Vec<Submission>) -> Result<Vec<Appended>, Error> {
+        // Unsigned entries never reach the prover (the sequencer refuses
+        // the others).
+        if self.shared.config.agent_auth && submissions.iter().any(|s| s.auth().is_none() && matches!(s, Submission::Pending(_))) {
+            return Err(Error::Unsigned("action"));
+        }
+        if self.shared.config.preverify {
+            let auths: Vec<Arc<EntryAuth>> = submissions.iter().filter_map(|s| s.auth().cloned()).collect();
+            self.preverify(auths).await?;
+        }
         let mut ready = Vec::with_capacity(submissions.len());
         let mut pending = Vec::new();
         for (i, s) in submissions.into_iter().enumerate() {
@@ -91,15 +105,32 @@ impl Log {
         }
         if !pending.is_empty() {
             let (positions, jobs): (Vec<usize>, Vec<PendingEntry>) = pending.into_iter().unzip();
-            for (i, entry) in positions.into_iter().zip(self.commit_pending(jobs).await?) {
+            for (i, entry) in positions.into_iter().zip(self.check_pending(jobs).await?) {
                 ready[i] = Some(entry);
             }
         }
         self.append(ready.into_iter().flatten().collect()).await
     }
 
-    /// Commits and proves pending entries on the prover pool, in parallel.
-    pub async fn commit_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
+    /// [`crate::agents::preverify`]: inline for one signature, on the
+    /// blocking pool (and rayon's threads) for more, so async workers
+    /// never wait on a large batch.
+    async fn preverify(&self, auths: Vec<Arc<EntryAuth>>) -> Result<(), Error> {
+        match auths.len() {
+            0 => Ok(()),
+            1 => crate::agents::preverify(&self.shared.registry, &self.shared.config.origin, &auths),
+            _ => {
+                let shared = Arc::clone(&self.shared);
+                tokio::task::spawn_blocking(move || crate::agents::preverify(&shared.registry, &shared.config.origin, &auths))
+                    .await
+                    .map_err(|_| Error::ShuttingDown)?
+            }
+        }
+    }
+
+    /// Checks the openings and proofs of committed entries on the prover
+    /// pool, in parallel.
+    pub async fn check_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
         let n = jobs.len();
         let retry_after = self.shared.config.retry_after;
         if n > self.prover.capacity {
@@ -109,14 +140,13 @@ impl Log {
         self.prover.depth.fetch_add(n, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let (pool, depth, observer) = (Arc::clone(&self.prover.pool), Arc::clone(&self.prover.depth), self.shared.observer.clone());
-        let self_check = self.shared.config.prover_self_check;
+        let origin = self.shared.config.origin.clone();
         self.prover.pool.spawn(move || {
             let results: Vec<Result<NewEntry, EntryError>> = pool.install(|| {
                 jobs.into_par_iter()
-                    .map(|mut job| {
-                        job.set_self_check(self_check);
+                    .map(|job| {
                         let started = Instant::now();
-                        let result = job.commit(zk::params());
+                        let result = job.check(&origin, zk::params());
                         if let Some(obs) = &observer {
                             obs.proved(started.elapsed());
                         }
@@ -130,6 +160,37 @@ impl Log {
         });
         let results = rx.await.map_err(|_| Error::ShuttingDown)?;
         results.into_iter().map(|r| r.map_err(Error::from)).collect()
+    }
+
+    /// Commits hidden values for `agent`'s entry `seq` and proves their
+    /// predicates on the prover pool (`POST /v1/hidden/commit`; the caller
+    /// has authenticated the agent). The log keeps nothing: the agent signs
+    /// the committed entry and sends it back with the openings.
+    pub async fn commit_hidden(&self, agent: &str, seq: u64, hidden: BTreeMap<String, HiddenValue>) -> Result<CommittedHidden, Error> {
+        let state = self.agent(agent).ok_or_else(|| Error::UnknownAgent(agent.to_owned()))?;
+        if state.retired.is_some() {
+            return Err(Error::AgentRetired(agent.to_owned()));
+        }
+        if seq <= state.last_seq {
+            return Err(Error::SequenceReplayed { agent: agent.to_owned(), seq, last: state.last_seq });
+        }
+        let retry_after = self.shared.config.retry_after;
+        let permit = Arc::clone(&self.prover.slots).try_acquire_owned().map_err(|_| Error::ProverBusy { retry_after })?;
+        self.prover.depth.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let (depth, observer) = (Arc::clone(&self.prover.depth), self.shared.observer.clone());
+        let (origin, agent, self_check) = (self.shared.config.origin.clone(), agent.to_owned(), self.shared.config.prover_self_check);
+        self.prover.pool.spawn(move || {
+            let started = Instant::now();
+            let result = crate::hidden::commit_for(&origin, &agent, seq, &hidden, zk::params(), self_check);
+            if let Some(obs) = &observer {
+                obs.proved(started.elapsed());
+            }
+            depth.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+            let _ = tx.send(result);
+        });
+        Ok(rx.await.map_err(|_| Error::ShuttingDown)??)
     }
 
     /// Builds a disclosure bundle for entry `index`: its tlog-proof against
@@ -167,22 +228,28 @@ impl Log {
                         _ => Err(missing_opening(index, &c.field)),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let proof = self.prove_on_pool(claims.clone(), witnesses).await?;
+                let context = verifier::disclosure::disclosure_proof_context(&self.shared.config.origin, index, &leaf_hash(leaf));
+                let proof = self.prove_on_pool(claims.clone(), witnesses, context).await?;
                 proofs.push(ClaimsProof { claims: request.prove.clone(), proof });
             }
         }
         Ok(DisclosureBundle { tlog_proof, revealed, proofs })
     }
 
-    async fn prove_on_pool(&self, claims: Vec<zk::predicate::Claim>, witnesses: Vec<Witness>) -> Result<zk::PredicateProof, Error> {
+    async fn prove_on_pool(
+        &self,
+        claims: Vec<zk::predicate::Claim>,
+        witnesses: Vec<Witness>,
+        context: Vec<u8>,
+    ) -> Result<zk::PredicateProof, Error> {
         let retry_after = self.shared.config.retry_after;
         let permit = Arc::clone(&self.prover.slots).try_acquire_owned().map_err(|_| Error::ProverBusy { retry_after })?;
         let (tx, rx) = oneshot::channel();
         let observer = self.shared.observer.clone();
         self.prover.pool.spawn(move || {
             let proved = zk::prover::timed(|| {
-                let proof = zk::prover::prove(&claims, &witnesses, zk::params())?;
-                proof.verify(&claims, zk::params()).map(|()| proof)
+                let proof = zk::prover::prove_bound(&claims, &witnesses, &context, zk::params())?;
+                proof.verify_bound(&claims, &context, zk::params()).map(|()| proof)
             });
             if let Some(obs) = &observer {
                 obs.proved(proved.latency);
@@ -197,24 +264,30 @@ impl Log {
         }
     }
 
-    /// Decrypts the stored openings of entry `index` (leaf bytes `leaf`).
+    /// Decrypts the stored openings of entry `index` (leaf bytes `leaf`):
+    /// unwraps the entry's data key with the master key, then opens the
+    /// ciphertext (legacy v1 records: with the master key itself).
     fn openings(&self, index: u64, leaf: &[u8]) -> Result<BTreeMap<String, Opening>, Error> {
         match self.shared.store.openings(index)? {
             None => Err(Error::NoOpenings { index }),
             Some(OpeningsRecord::Shredded { at_ms }) => Err(Error::OpeningsShredded { index, at_ms }),
-            Some(OpeningsRecord::Sealed(sealed)) => {
+            Some(OpeningsRecord::Sealed { sealed, wrapped_key }) => {
                 let key = self.shared.config.openings_key.as_ref().ok_or_else(|| Error::Config("no openings key is configured".into()))?;
                 let plain = key
-                    .open(index, &leaf_hash(leaf), &sealed)
+                    .open(index, &leaf_hash(leaf), &sealed, wrapped_key.as_deref())
                     .map_err(|e| Error::Storage(crate::store::StorageError::Corrupt(e.to_string())))?;
                 Ok(parse_openings(&plain)?)
             }
         }
     }
 
-    /// Erases openings; the log, its proofs and bundles already issued stay
-    /// valid. Returns the entries whose openings were erased now (entries
-    /// already shredded are skipped, so repeating a request is harmless).
+    /// Crypto-shreds openings: destroys each entry's wrapped data key and
+    /// its ciphertext, leaving a "shredded at" tombstone, and makes the
+    /// store drop the old bytes from its files. A copy of the ciphertexts
+    /// taken earlier without the `opening_keys` column family opens with
+    /// nothing; the log, its proofs and bundles already issued stay valid.
+    /// Returns the entries whose openings were erased now (entries already
+    /// shredded are skipped, so repeating a request is harmless).
     pub fn shred(&self, target: &ShredTarget) -> Result<Vec<u64>, Error> {
         let indices = match target {
             ShredTarget::Entry(index) => {

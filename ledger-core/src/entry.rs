@@ -9,26 +9,30 @@
 //! The submission is parsed strictly ([`crate::canonical`]), validated, and
 //! kept as canonical JSON split around the one member the server adds,
 //! `integrated_time`. The sequencer stamps the time and the stored leaf is
-//! the RFC 8785 canonical JSON of the whole object plus `"v":1`:
+//! the RFC 8785 canonical JSON of the whole object plus `"v":2`:
 //!
 //! ```text
-//! {"action":…,"agent":…,"data":{…},"integrated_time":<ms>,"kind":"action","resource":…,"v":1}
+//! {"action":…,"agent":…,"data":{…},"integrated_time":<ms>,"kind":"action","resource":…,"seq":…,"signature":…,"v":2}
 //! ```
 //!
 //! Members are already in canonical order, so stamping is a concatenation.
+//! (Version 1 leaves placed `"v"` last even where a member sorts after it,
+//! e.g. an attestation's `"verdict"`; they are read as they were written,
+//! docs/FORMAT.md.)
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use verifier::hash::Hash;
 
 use crate::canonical;
-use crate::hidden::{parse_hidden, EntrySecret, PendingEntry};
+use crate::hidden::{EntrySecret, PendingEntry};
 use crate::spiffe::{validate_agent_id, SpiffeIdError};
 
-/// Version of the leaf encoding.
-pub const LEAF_VERSION: u64 = 1;
+/// Version of the leaf encoding written now.
+pub use verifier::agent::LEAF_VERSION;
 
 /// Hard upper bound on a leaf: tlog-tiles entry bundles prefix each entry
 /// with a big-endian `u16`.
@@ -76,19 +80,48 @@ impl EntryKind {
     }
 }
 
-/// An agent's signature over an entry, checked by the sequencer.
+/// An agent's signature over an entry: checked before any expensive work
+/// (in parallel, before the sequencer), and re-checked cheaply by the
+/// sequencer against the key in force when the entry is sequenced.
 #[derive(Clone, Debug)]
 pub struct EntryAuth {
     /// The signing agent.
     pub agent: String,
     /// Its sequence number.
     pub seq: u64,
-    /// The signed bytes ([`verifier::agent::signing_message`]).
-    pub message: Vec<u8>,
+    /// The signed body ([`verifier::agent::signed_body`]); the message adds
+    /// the context and the log's origin ([`EntryAuth::message`]).
+    pub body: Vec<u8>,
     /// The signature.
     pub signature: ed25519_dalek::Signature,
     /// For a rotation: the new key and its signature over the same bytes.
-    pub new_key: Option<(ed25519_dalek::VerifyingKey, ed25519_dalek::Signature)>,
+    pub new_key: Option<(VerifyingKey, ed25519_dalek::Signature)>,
+    /// The key the signature (and a rotation's new-key signature) verified
+    /// with, once checked: the sequencer skips the check when that key is
+    /// still the one in force.
+    pub(crate) verified_with: OnceLock<VerifyingKey>,
+}
+
+impl EntryAuth {
+    /// The signed message in the log named `origin`.
+    pub fn message(&self, origin: &str) -> Vec<u8> {
+        verifier::agent::signed_message(origin, &self.body)
+    }
+
+    /// Checks the signature (and a rotation's new-key signature) against
+    /// `key` with the ledger's one rule, remembering success.
+    pub(crate) fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
+        if self.verified_with.get() == Some(key) {
+            return true;
+        }
+        let message = self.message(origin);
+        let ok = verifier::agent::verify_signature(key, &message, &self.signature)
+            && self.new_key.as_ref().is_none_or(|(new_key, new_sig)| verifier::agent::verify_signature(new_key, &message, new_sig));
+        if ok {
+            let _ = self.verified_with.set(*key);
+        }
+        ok
+    }
 }
 
 /// What an admin entry does to the agent registry.
@@ -119,6 +152,13 @@ pub enum EntryError {
     /// The `hidden` fields are malformed.
     #[error("invalid hidden fields: {0}")]
     Hidden(String),
+    /// Hidden values sent in the clear with an entry: the agent's signature
+    /// would cover them, and every signature in a leaf is public forever.
+    #[error(
+        "hidden values are never sent in the clear with an entry: commit them first (the SDK does it client-side; or POST \
+         /v1/hidden/commit), sign the committed entry and send it with its \"openings\""
+    )]
+    HiddenInClear,
     /// A declared predicate does not hold for the hidden value; nothing was
     /// proven or stored.
     #[error("{0}")]
@@ -216,7 +256,7 @@ fn validate(obj: &Map<String, Value>, leaf: bool) -> Result<(EntryKind, &str), E
 /// carries neither `seq` nor `signature` (the log then refuses it unless
 /// it runs without agent authentication).
 pub(crate) fn parse_auth(obj: &Map<String, Value>, kind: EntryKind) -> Result<Option<EntryAuth>, EntryError> {
-    use verifier::agent::{parse_public_key, parse_seq, parse_signature, signing_message, string};
+    use verifier::agent::{parse_public_key, parse_seq, parse_signature, signed_body, string};
     if kind == EntryKind::Action && !obj.contains_key("seq") && !obj.contains_key("signature") {
         return Ok(None);
     }
@@ -229,7 +269,7 @@ pub(crate) fn parse_auth(obj: &Map<String, Value>, kind: EntryKind) -> Result<Op
     } else {
         None
     };
-    Ok(Some(EntryAuth { agent, seq, message: signing_message(obj), signature, new_key }))
+    Ok(Some(EntryAuth { agent, seq, body: signed_body(obj), signature, new_key, verified_with: OnceLock::new() }))
 }
 
 /// A submitted entry: ready to append, or with hidden fields that must be
@@ -264,23 +304,23 @@ impl Submission {
             let agent = agent.to_owned();
             let openings = verifier::hidden::openings_from_json(openings).map_err(EntryError::Hidden)?;
             let auth = parse_auth(&object, kind)?.map(Arc::new);
-            let work = crate::hidden::HiddenWork::Check(openings);
-            return Ok(Self::Pending(PendingEntry { object, work, agent, max_leaf_bytes, self_check: true, auth }));
+            return Ok(Self::Pending(PendingEntry { object, openings, agent, max_leaf_bytes, auth }));
         }
-        let Some(hidden) = obj.get("hidden") else {
-            return NewEntry::from_value(value, max_leaf_bytes).map(Self::Ready);
-        };
-        let mut object = obj.clone();
-        object.remove("hidden");
-        let (kind, agent) = validate(&object, false)?;
-        if kind != EntryKind::Action {
-            return Err(EntryError::Hidden("only actions carry hidden fields".into()));
+        if obj.contains_key("hidden") || obj.contains_key("predicates") {
+            // Without openings the entry either carries hidden values in
+            // the clear (which its signature would then cover, for anyone
+            // to brute-force) or commitments the log cannot check.
+            return Err(EntryError::HiddenInClear);
         }
-        let agent = agent.to_owned();
-        // The agent signs what it submitted, hidden values included.
-        let auth = parse_auth(obj, kind)?.map(Arc::new);
-        let work = crate::hidden::HiddenWork::Commit(parse_hidden(hidden)?);
-        Ok(Self::Pending(PendingEntry { object, work, agent, max_leaf_bytes, self_check: true, auth }))
+        NewEntry::from_value(value, max_leaf_bytes).map(Self::Ready)
+    }
+
+    /// The agent signature, if the submission carries one.
+    pub fn auth(&self) -> Option<&Arc<EntryAuth>> {
+        match self {
+            Self::Ready(e) => e.auth.as_ref(),
+            Self::Pending(p) => p.auth.as_ref(),
+        }
     }
 }
 
@@ -334,7 +374,7 @@ impl NewEntry {
     pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
         if obj.contains_key("hidden") {
-            return Err(EntryError::Hidden("entries with hidden fields are committed before they are appended (Submission)".into()));
+            return Err(EntryError::HiddenInClear);
         }
         let (kind, _) = validate(obj, false)?;
         let auth = parse_auth(obj, kind)?.map(Arc::new);
@@ -358,13 +398,15 @@ impl NewEntry {
     /// Builds the canonical head and tail of a validated object.
     pub(crate) fn assemble(obj: &Map<String, Value>, max_leaf_bytes: usize, secret: Option<Arc<EntrySecret>>) -> Result<Self, EntryError> {
         let kind = EntryKind::Action;
-        let mut members: Vec<(&String, &Value)> = obj.iter().collect();
-        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
         let version = Value::from(LEAF_VERSION);
-        let (mut head, mut tail) = (b"{".to_vec(), Vec::new());
         let v_key = String::from("v");
-        let after =
-            members.iter().copied().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_gt()).chain([(&v_key, &version)]);
+        // "v" is sorted in with the rest (RFC 8785 orders by UTF-16 code
+        // units): members such as an attestation's "verdict" sort after it.
+        let mut members: Vec<(&String, &Value)> =
+            obj.iter().filter(|(k, _)| k.as_str() != "v" && k.as_str() != TIME_KEY).chain([(&v_key, &version)]).collect();
+        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        let (mut head, mut tail) = (b"{".to_vec(), Vec::new());
+        let after = members.iter().copied().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_gt());
         for (k, v) in members.iter().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_lt()) {
             canonical::write_string(k, &mut head);
             head.push(b':');
@@ -485,12 +527,16 @@ impl Leaf {
     /// Returns the typed leaf and the JSON value.
     pub fn decode(leaf: &[u8]) -> Result<(Self, Value), EntryError> {
         let value = canonical::parse_strict(leaf).map_err(|e| EntryError::Json(e.to_string()))?;
-        if canonical::to_canonical(&value) != leaf {
-            return Err(shape("leaf is not in canonical form"));
-        }
         let mut submitted = value.as_object().cloned().ok_or_else(|| shape("leaf must be an object"))?;
-        if submitted.remove("v").and_then(|v| v.as_u64()) != Some(LEAF_VERSION) {
-            return Err(shape("unsupported leaf version"));
+        let version = submitted.remove("v").and_then(|v| v.as_u64());
+        let canonical_form = canonical::to_canonical(&value) == leaf;
+        match version {
+            Some(LEAF_VERSION) if canonical_form => {}
+            // Version 1 wrote "v" last; for every kind but attestations
+            // that is also the canonical position.
+            Some(1) if canonical_form || legacy_v1_form(&submitted) == leaf => {}
+            Some(1 | LEAF_VERSION) => return Err(shape("leaf is not in canonical form")),
+            _ => return Err(shape("unsupported leaf version")),
         }
         let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
         let (kind, _) = validate(&submitted, true)?;
@@ -505,6 +551,18 @@ impl Leaf {
         };
         Ok((leaf, value))
     }
+}
+
+/// How version 1 wrote a leaf: the members in canonical order, then
+/// `"v":1` last.
+fn legacy_v1_form(members: &Map<String, Value>) -> Vec<u8> {
+    let mut out = canonical::to_canonical(&Value::Object(members.clone()));
+    out.pop();
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""v":1}"#);
+    out
 }
 
 #[cfg(test)]
@@ -523,7 +581,7 @@ mod tests {
         let leaf = e.to_leaf(1_700_000_000_123);
         assert_eq!(
             std::str::from_utf8(&leaf).unwrap(),
-            r#"{"action":"read","agent":"spiffe://example.org/agent/billing","data":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","resource":"db/invoices","v":1}"#
+            r#"{"action":"read","agent":"spiffe://example.org/agent/billing","data":{"a":"x","z":1},"integrated_time":1700000000123,"kind":"action","resource":"db/invoices","v":2}"#
         );
         let (decoded, value) = Leaf::decode(&leaf).unwrap();
         assert_eq!(decoded.kind, EntryKind::Action);
@@ -536,6 +594,41 @@ mod tests {
         assert_eq!(hash, verifier::hash::leaf_hash(&leaf));
     }
 
+    fn attestation_object() -> Map<String, Value> {
+        let nonce = "A".repeat(43) + "=";
+        let text = format!(
+            r#"{{"kind":"attestation","agent":"{AGENT}","nonce":"{nonce}","code_hash":"{h}","runtime":{{"os":"linux","version":"1","image_digest":"sha256:x"}},
+            "behaviour":{{"digest":"{h}","calls":1,"distinct":1}},"evidence":{{"type":"software"}},"seq":1,"signature":"c2ln",
+            "verdict":{{"evidence":"software","ok":true,"reasons":[]}}}}"#,
+            h = "ab".repeat(32)
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn members_after_v_keep_the_leaf_canonical() {
+        // "verdict" sorts after "v": version 1 wrote "v" last, which is not
+        // RFC 8785 and made every attestation unreadable.
+        let obj = attestation_object();
+        let leaf = NewEntry::from_log(&obj, None, None).unwrap().to_leaf(5);
+        let value = canonical::parse_strict(&leaf).unwrap();
+        assert_eq!(canonical::to_canonical(&value), leaf, "{}", String::from_utf8_lossy(&leaf));
+        let (decoded, _) = Leaf::decode(&leaf).unwrap();
+        assert_eq!(decoded.kind, EntryKind::Attestation);
+    }
+
+    #[test]
+    fn version_1_leaves_are_read_as_they_were_written() {
+        let mut obj = attestation_object();
+        obj.insert(TIME_KEY.into(), Value::from(5u64));
+        let legacy = legacy_v1_form(&obj);
+        assert!(legacy.ends_with(br#""verdict":{"evidence":"software","ok":true,"reasons":[]},"v":1}"#));
+        assert_eq!(Leaf::decode(&legacy).unwrap().0.kind, EntryKind::Attestation);
+        // The same bytes claiming version 2 are refused: v2 leaves are canonical.
+        let forged = String::from_utf8(legacy).unwrap().replace(r#""v":1}"#, r#""v":2}"#);
+        assert!(Leaf::decode(forged.as_bytes()).is_err());
+    }
+
     #[test]
     fn data_is_optional_and_builder_matches_parser() {
         let built = NewEntry::action(AGENT, "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
@@ -545,7 +638,7 @@ mod tests {
         assert_eq!(built, parsed);
         assert_eq!(
             std::str::from_utf8(&built.to_leaf(0)).unwrap(),
-            format!(r#"{{"action":"read","agent":"{AGENT}","integrated_time":0,"kind":"action","resource":"db/x","v":1}}"#)
+            format!(r#"{{"action":"read","agent":"{AGENT}","integrated_time":0,"kind":"action","resource":"db/x","v":2}}"#)
         );
     }
 

@@ -12,9 +12,9 @@
 //! * [`entry`] and [`canonical`] define the canonical leaf encoding
 //!   (docs/FORMAT.md).
 //! * [`hidden`] commits hidden fields and proves their predicates on a
-//!   rayon prover pool fed by the append path, seals their openings for the
-//!   secret column family, and [`Log::disclose`] / [`Log::shred`] disclose
-//!   or crypto-shred them.
+//!   rayon prover pool fed by the append path; [`sealing`] encrypts their
+//!   openings at rest (a data key per entry, wrapped by the master key), and
+//!   [`Log::disclose`] / [`Log::shred`] disclose or crypto-shred them.
 //!
 //! The log keeps no per-entry state in memory: the sequencer holds the right
 //! frontier (at most 64 hashes) and readers go to the store.
@@ -29,6 +29,8 @@ mod error;
 pub mod hidden;
 pub mod keys;
 mod log;
+pub mod requests;
+pub mod sealing;
 mod sequencer;
 pub mod spiffe;
 pub mod store;

@@ -15,13 +15,22 @@ use verifier::tree::{self, CompactRange, NodeId, ProofPlan};
 use verifier::Checkpoint;
 
 use crate::entry::NewEntry;
-use crate::hidden::OpeningsKey;
+use crate::sealing::OpeningsKey;
 use crate::sequencer::{self, Appended, CommitObserver, Request};
-use crate::store::{CommitBatch, LogStore, RocksStore, StorageError, StoredHead};
+use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
 use crate::Error;
 
 /// Most entries one range read returns.
 pub const MAX_RANGE: u64 = 1000;
+
+/// Most leaf bytes one range read returns (it always returns at least one
+/// entry): without it, 1000 leaves of 64 KiB make one unauthenticated
+/// request hold ~64 MiB of leaves and several times that once encoded.
+pub const MAX_RANGE_BYTES: usize = 1 << 20;
+
+/// Entries read from the store at a time by a range read, so that what is
+/// read past the byte budget stays under 16 x 64 KiB = 1 MiB.
+const RANGE_CHUNK: u64 = 16;
 
 /// Tunables of a log.
 #[derive(Clone, Debug)]
@@ -36,7 +45,8 @@ pub struct LogConfig {
     pub max_batch_entries: usize,
     /// What a pushed-back client is told to wait.
     pub retry_after: Duration,
-    /// Encrypts openings of hidden fields at rest; entries with hidden
+    /// Master key wrapping the per-entry data keys that encrypt openings
+    /// of hidden fields at rest ([`crate::sealing`]); entries with hidden
     /// fields are refused without it.
     pub openings_key: Option<OpeningsKey>,
     /// Prover threads (0 = one per core).
@@ -48,10 +58,10 @@ pub struct LogConfig {
     /// (the server always does; storage tests and benchmarks of the bare
     /// log may turn it off).
     pub agent_auth: bool,
-    /// Check a group's agent signatures with one Ed25519 batch
-    /// verification (falling back to one by one only when it fails); off:
-    /// one by one always (the baseline of the signed-append bench).
-    pub batch_verify: bool,
+    /// Verify agent signatures in parallel before the sequencer (and
+    /// before any proof work) in [`Log::submit`]; off: the sequencer thread
+    /// verifies each one (the baseline of the signed-append bench).
+    pub preverify: bool,
     /// Trust domain agents are registered in (`None`: any).
     pub trust_domain: Option<String>,
     /// How long an attestation nonce stays valid.
@@ -75,7 +85,7 @@ impl Default for LogConfig {
             prover_queue: 4096,
             prover_self_check: true,
             agent_auth: true,
-            batch_verify: true,
+            preverify: true,
             trust_domain: None,
             nonce_ttl: Duration::from_secs(60),
             nonce_capacity: 100_000,
@@ -103,6 +113,8 @@ pub(crate) struct Shared {
     pub observer: Option<Arc<dyn CommitObserver>>,
     pub registry: crate::agents::Registry,
     pub nonces: crate::attest::NonceStore,
+    /// Agent-signed requests already accepted (each is accepted once).
+    pub requests: crate::requests::ReplayCache,
     head: RwLock<Head>,
 }
 
@@ -133,17 +145,38 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`;
-    /// unless the config carries one, the openings key in
-    /// `data_dir/openings.key`, created on first start).
+    /// unless the config carries one, the openings master key in
+    /// `data_dir/openings.key`).
+    ///
+    /// The openings key file is created only while the store holds no
+    /// sealed openings. Once it does, a missing key is an error, never
+    /// replaced: a new key would turn every sealed opening into an
+    /// undisclosable one. A key (from the file or the config) that opens
+    /// none of the first sealed openings is refused as well.
     pub fn open_dir(data_dir: &Path, mut config: LogConfig, observer: Option<Arc<dyn CommitObserver>>) -> Result<Self, Error> {
         let signer = crate::keys::load_or_create_signer(&data_dir.join(crate::keys::KEY_FILE), &config.origin)?;
+        // The store first: its lock keeps other servers off the directory
+        // while we decide whether a key may be created.
+        let store = RocksStore::open(&data_dir.join("db"))?;
+        let sealed = crate::store::first_sealed_openings(&store, OPENINGS_KEY_PROBES)?;
         if config.openings_key.is_none() {
             let path = data_dir.join(crate::keys::OPENINGS_KEY_FILE);
+            let exists = path.try_exists().map_err(|e| Error::Config(format!("openings key {}: {e}", path.display())))?;
+            if let (Some((index, _)), false) = (sealed.first(), exists) {
+                return Err(Error::Config(format!(
+                    "the openings key {} is missing, but the store holds sealed openings (the first at entry {index}): restore the \
+                     key file from where it is kept (or pass it in LEDGER_OPENINGS_KEY / --openings-key); a new key would make every \
+                     sealed opening undisclosable, so none is created",
+                    path.display()
+                )));
+            }
             let (text, _) = crate::keys::load_or_create_secret(&path, "openings key")?;
             config.openings_key =
                 Some(OpeningsKey::from_text(&text).map_err(|e| Error::Config(format!("openings key {}: {e}", path.display())))?);
         }
-        let store = RocksStore::open(&data_dir.join("db"))?;
+        if let Some(key) = &config.openings_key {
+            check_openings_key(&store, key, &sealed)?;
+        }
         Self::open(Arc::new(store), signer, config, observer)
     }
 
@@ -181,7 +214,8 @@ impl Log {
         }
         let registry = crate::agents::Registry::new(agents);
         let nonces = crate::attest::NonceStore::new(config.nonce_ttl, config.nonce_capacity);
-        let shared = Arc::new(Shared { store, signer, config, observer, registry, nonces, head: RwLock::new(head) });
+        let requests = crate::requests::ReplayCache::default();
+        let shared = Arc::new(Shared { store, signer, config, observer, registry, nonces, requests, head: RwLock::new(head) });
         let (tx, rx) = mpsc::unbounded_channel();
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -273,16 +307,32 @@ impl Log {
     }
 
     /// Up to `limit` (at most [`MAX_RANGE`]) entries from `start`, with the
-    /// tree size they were read at.
+    /// tree size they were read at. The entries stop early, after at least
+    /// one, where the next would take the leaf bytes past
+    /// [`MAX_RANGE_BYTES`]; callers continue from `start + entries.len()`.
     pub fn entries(&self, start: u64, limit: u64) -> Result<(Vec<Vec<u8>>, u64), Error> {
         let size = self.head().size;
         if start >= size {
             return Err(Error::IndexBeyondTree { index: start, size });
         }
         let end = start.saturating_add(limit.clamp(1, MAX_RANGE)).min(size);
-        let entries = self.shared.store.get_entries(start, end)?;
-        if entries.len() as u64 != end - start {
-            return Err(missing_entry(start + entries.len() as u64));
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        let mut from = start;
+        while from < end {
+            let to = from.saturating_add(RANGE_CHUNK).min(end);
+            let chunk = self.shared.store.get_entries(from, to)?;
+            if chunk.len() as u64 != to - from {
+                return Err(missing_entry(from + chunk.len() as u64));
+            }
+            for leaf in chunk {
+                if !entries.is_empty() && bytes.saturating_add(leaf.len()) > MAX_RANGE_BYTES {
+                    return Ok((entries, size));
+                }
+                bytes += leaf.len();
+                entries.push(leaf);
+            }
+            from = to;
         }
         Ok((entries, size))
     }
@@ -400,4 +450,34 @@ fn recover(store: &dyn LogStore, key: &VerifierKey, origin: &str, stored: Stored
     }
     let head = Head { size: stored.size, root, checkpoint: stored.checkpoint.into(), integrated_time: stored.integrated_time };
     Ok((frontier, head))
+}
+
+/// Sealed openings [`Log::open_dir`] tries the master key on.
+const OPENINGS_KEY_PROBES: usize = 8;
+
+/// Refuses a master key that opens none of `sealed` (the first sealed
+/// openings of the store): it is not the key they were sealed with. One
+/// that opens any of them is taken, so a single damaged record does not
+/// keep the log from starting.
+fn check_openings_key(store: &dyn LogStore, key: &OpeningsKey, sealed: &[(u64, OpeningsRecord)]) -> Result<(), Error> {
+    let mut last = None;
+    for (index, record) in sealed {
+        let OpeningsRecord::Sealed { sealed, wrapped_key } = record else { continue };
+        let leaf = store.get_entries(*index, index.saturating_add(1))?.pop().ok_or_else(|| missing_entry(*index))?;
+        match key.open(*index, &verifier::hash::leaf_hash(&leaf), sealed, wrapped_key.as_deref()) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(index, error = %e, "sealed openings do not open with the configured openings key");
+                last = Some(e);
+            }
+        }
+    }
+    match last {
+        None => Ok(()),
+        Some(e) => Err(Error::Config(format!(
+            "the configured openings key opens none of the first {} sealed openings ({e}): it is not the key they were sealed \
+             with; restore the right key",
+            sealed.len()
+        ))),
+    }
 }

@@ -68,11 +68,12 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
         }
         let started = Instant::now();
         let time = now_ms().max(last_time);
-        // Agent checks (registry, sequence numbers, one batch signature
-        // verification); refused requests are answered now and left out.
+        // Agent checks (registry, sequence numbers, and the signatures that
+        // pre-verification did not already check with the key in force);
+        // refused requests are answered now and left out.
         let (verdicts, changes) = {
             let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
-            crate::agents::admit(&shared.registry, &groups, frontier.size(), shared.config.batch_verify)
+            crate::agents::admit(&shared.registry, &shared.config.origin, &groups, frontier.size())
         };
         if verdicts.iter().any(Result::is_err) {
             let mut admitted = Vec::with_capacity(requests.len());
@@ -140,8 +141,17 @@ fn commit_group(
         let (leaf, hash) = entry.stamp(time_decimal.as_bytes());
         let index = next.size();
         if let (Some(secret), Some(key)) = (entry.secret(), &shared.config.openings_key) {
-            let sealed = key.seal(index, &hash, &secret.openings);
-            batch.openings.push(SealedOpenings { index, agent: secret.agent.clone(), sealed });
+            // A fresh data key per entry, wrapped by the master key: the
+            // store keeps the two apart, and shredding destroys the key.
+            let envelope = key
+                .seal(index, &hash, &secret.openings)
+                .map_err(|e| Error::Config(format!("sealing the openings of entry {index}: {e}")))?;
+            batch.openings.push(SealedOpenings {
+                index,
+                agent: secret.agent.clone(),
+                sealed: envelope.sealed,
+                wrapped_key: Some(envelope.wrapped_key),
+            });
         }
         appended.push(Appended { index, leaf_hash: hash, integrated_time: time });
         next.push_recording(hash, &mut batch.nodes);

@@ -41,7 +41,7 @@ fn passport(agent: &str, key: &SigningKey, ak: Option<Vec<u8>>) -> Passport {
 fn action(agent: &str, seq: u64, key: &SigningKey) -> Map<String, Value> {
     let mut m =
         json!({"kind": "action", "agent": agent, "action": "pay", "resource": "invoices/1", "seq": seq}).as_object().unwrap().clone();
-    sign_entry(&mut m, key);
+    sign_entry(&mut m, ORIGIN, key);
     m
 }
 
@@ -80,12 +80,12 @@ async fn signed_actions_rotation_retirement_and_every_refusal() {
 
     // Rotation: the old key stops working, the new one works.
     let rotated = SigningKey::from_bytes(&[9; 32]);
-    log.append(vec![entry(&rotation(AGENT, 2, &key, &rotated))]).await.unwrap();
+    log.append(vec![entry(&rotation(ORIGIN, AGENT, 2, &key, &rotated))]).await.unwrap();
     assert!(matches!(log.append(vec![entry(&action(AGENT, 3, &key))]).await, Err(Error::BadSignature(_))), "rotated-away key");
     log.append(vec![entry(&action(AGENT, 3, &rotated))]).await.unwrap();
     // A rotation must be signed by the new key as well.
-    let mut half = rotation(AGENT, 4, &rotated, &other);
-    half.insert("new_signature".into(), rotation(AGENT, 4, &rotated, &key)["new_signature"].clone());
+    let mut half = rotation(ORIGIN, AGENT, 4, &rotated, &other);
+    half.insert("new_signature".into(), rotation(ORIGIN, AGENT, 4, &rotated, &key)["new_signature"].clone());
     assert!(matches!(log.append(vec![entry(&half)]).await, Err(Error::BadSignature(_))));
     let state = log.agent(AGENT).unwrap();
     assert_eq!((state.last_seq, state.key, state.key_index), (3, rotated.verifying_key(), 2));
@@ -155,7 +155,7 @@ fn attestation(agent: &str, seq: u64, nonce: &[u8], code: &[u8; 32], evidence: V
     .as_object()
     .unwrap()
     .clone();
-    sign_entry(&mut m, key);
+    sign_entry(&mut m, ORIGIN, key);
     Value::Object(m)
 }
 
@@ -171,13 +171,30 @@ async fn attestations_software_and_tpm() {
         seq += 1;
         seq
     };
+    // What an honest client quotes: the nonce, the key in force and the
+    // claims (agent and seq included; evidence and signature excluded).
+    let bound = |nonce: &[u8], seq: u64, code: &[u8; 32], key_in_force: &SigningKey| -> Vec<u8> {
+        let claims = attestation(AGENT, seq, nonce, code, Value::Null, &key);
+        let nonce: &[u8; 32] = nonce.try_into().unwrap();
+        verifier::tpm::qualifying_data(nonce, key_in_force.verifying_key().as_bytes(), claims.as_object().unwrap()).to_vec()
+    };
+    // A quote of `pcr` measured with `measured`, carrying `extra`, signed by the AK.
+    let quoted = |extra: &[u8], pcr: u8, measured: &[u8; 32]| {
+        let q = quote(extra, pcr, &expected_pcr_digest(measured));
+        let s: p256::ecdsa::Signature = ak.sign(&q);
+        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
+    };
 
-    // Software evidence passes.
+    // The downgrade: software evidence from an agent whose passport has a
+    // TPM key is recorded with a failing verdict.
     let nonce = log.issue_nonce(AGENT).unwrap();
-    let (a, verdict) = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap();
-    assert_eq!(verdict, json!({"ok": true, "reasons": []}));
-    let leaf: Value = serde_json::from_slice(&log.entry(a.index).unwrap()).unwrap();
-    assert_eq!(leaf["verdict"]["ok"], true);
+    let before = log.head().size;
+    let err = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
+    let Error::AttestationFailed { index, reasons } = err else { panic!("{err:?}") };
+    assert!(reasons.len() == 1 && reasons[0].starts_with("downgrade:"), "{reasons:?}");
+    assert_eq!(index, before);
+    let leaf: Value = serde_json::from_slice(&log.entry(index).unwrap()).unwrap();
+    assert_eq!(leaf["verdict"], json!({"evidence": "software", "ok": false, "reasons": reasons}));
 
     // Refused before anything is recorded: reused nonce, unknown nonce, forged signature.
     let size = log.head().size;
@@ -190,50 +207,86 @@ async fn attestations_software_and_tpm() {
         log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &SigningKey::from_bytes(&[3; 32]))).await;
     assert!(matches!(forged, Err(Error::BadSignature(_))));
     assert_eq!(log.head().size, size);
-    // The forgery did not spend the nonce.
-    log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &key)).await.unwrap();
+    // The forgery did not spend the nonce: a bound TPM quote passes with it.
+    let s = next();
+    let ev = quoted(&bound(&fresh, s, &CODE, &key), 16, &CODE);
+    let (a, verdict) = log.attest(&attestation(AGENT, s, &fresh, &CODE, ev, &key)).await.unwrap();
+    assert_eq!(verdict, json!({"evidence": "tpm", "ok": true, "reasons": []}));
+    let leaf: Value = serde_json::from_slice(&log.entry(a.index).unwrap()).unwrap();
+    assert_eq!(leaf["verdict"], verdict);
 
-    // TPM evidence: a good quote passes; each bad one is recorded as failed.
-    let tpm = |nonce: &[u8], q: Vec<u8>, sig_over: Option<Vec<u8>>| {
-        let s: p256::ecdsa::Signature = ak.sign(sig_over.as_deref().unwrap_or(&q));
-        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
-            .as_object()
-            .map(|o| (nonce.to_vec(), Value::Object(o.clone())))
-            .unwrap()
-    };
-    let n = log.issue_nonce(AGENT).unwrap();
-    let (nonce_bytes, ev) = tpm(&n, quote(&n, 16, &expected_pcr_digest(&CODE)), None);
-    log.attest(&attestation(AGENT, next(), &nonce_bytes, &CODE, ev, &key)).await.unwrap();
+    // Software evidence passes for an agent registered without a TPM key.
+    let soft = "spiffe://example.org/agent/soft";
+    let soft_key = SigningKey::from_bytes(&[8; 32]);
+    log.register(passport(soft, &soft_key, None)).await.unwrap();
+    let n = log.issue_nonce(soft).unwrap();
+    let (_, verdict) = log.attest(&attestation(soft, 1, &n, &CODE, json!({"type": "software"}), &soft_key)).await.unwrap();
+    assert_eq!(verdict, json!({"evidence": "software", "ok": true, "reasons": []}));
 
-    type Bad = (&'static str, fn(&[u8]) -> (Vec<u8>, Option<Vec<u8>>), [u8; 32], &'static str);
-    let bad: Vec<Bad> = vec![
-        ("wrong nonce in quote", |_| (quote(&[0xee; 32], 16, &expected_pcr_digest(&CODE)), None), CODE, "qualifying data"),
-        ("wrong PCR", |n| (quote(n, 15, &expected_pcr_digest(&CODE)), None), CODE, "PCR 16"),
-        ("wrong PCR digest", |n| (quote(n, 16, &expected_pcr_digest(&[0xbb; 32])), None), CODE, "PCR digest"),
+    // Each bad quote is recorded as failed. `make(nonce, seq)` gives the
+    // evidence for the attestation submitted with that nonce and seq.
+    type Make<'a> = Box<dyn Fn(&[u8], u64) -> Value + 'a>;
+    let other_key = SigningKey::from_bytes(&[9; 32]);
+    let bad: Vec<(&str, Make, [u8; 32], &str)> = vec![
+        ("quote over the bare nonce (old style)", Box::new(|n: &[u8], _| quoted(n, 16, &CODE)), CODE, "qualifying data"),
+        (
+            "quote bound to another agent key",
+            Box::new(|n: &[u8], s: u64| quoted(&bound(n, s, &CODE, &other_key), 16, &CODE)),
+            CODE,
+            "qualifying data",
+        ),
+        (
+            "quote bound to another seq",
+            Box::new(|n: &[u8], s: u64| quoted(&bound(n, s + 1, &CODE, &key), 16, &CODE)),
+            CODE,
+            "qualifying data",
+        ),
+        (
+            "quote bound to another code_hash claim",
+            Box::new(|n: &[u8], s: u64| quoted(&bound(n, s, &[0xbb; 32], &key), 16, &CODE)),
+            CODE,
+            "qualifying data",
+        ),
+        ("wrong PCR", Box::new(|n: &[u8], s: u64| quoted(&bound(n, s, &CODE, &key), 15, &CODE)), CODE, "PCR 16"),
+        ("wrong PCR digest", Box::new(|n: &[u8], s: u64| quoted(&bound(n, s, &CODE, &key), 16, &[0xbb; 32])), CODE, "PCR digest"),
         (
             "tampered quote",
-            |n| {
-                let good = quote(n, 16, &expected_pcr_digest(&CODE));
+            Box::new(|n: &[u8], s: u64| {
+                let good = quote(&bound(n, s, &CODE, &key), 16, &expected_pcr_digest(&CODE));
                 let mut t = good.clone();
                 t[10] ^= 1;
-                (t, Some(good))
-            },
+                let sig: p256::ecdsa::Signature = ak.sign(&good);
+                json!({"type": "tpm", "quote": B64.encode(&t), "signature": B64.encode(sig.to_bytes())})
+            }),
             CODE,
             "signature",
         ),
-        ("wrong code hash", |n| (quote(n, 16, &expected_pcr_digest(&CODE)), None), [0xbb; 32], "code_hash differs"),
+        (
+            "wrong code hash",
+            Box::new(|n: &[u8], s: u64| quoted(&bound(n, s, &[0xbb; 32], &key), 16, &CODE)),
+            [0xbb; 32],
+            "code_hash differs",
+        ),
     ];
     for (name, make, code, reason) in bad {
         let n = log.issue_nonce(AGENT).unwrap();
-        let (q, signed) = make(&n);
-        let (_, ev) = tpm(&n, q, signed);
+        let s = next();
         let before = log.head().size;
-        let err = log.attest(&attestation(AGENT, next(), &n, &code, ev, &key)).await.unwrap_err();
+        let err = log.attest(&attestation(AGENT, s, &n, &code, make(&n, s), &key)).await.unwrap_err();
         let Error::AttestationFailed { index, reasons } = err else { panic!("{name}: {err:?}") };
         assert!(reasons.iter().any(|r| r.contains(reason)), "{name}: {reasons:?}");
         assert_eq!((index, log.head().size), (before, before + 1), "{name}: the failed attestation is recorded");
         let leaf: Value = serde_json::from_slice(&log.entry(index).unwrap()).unwrap();
-        assert_eq!(leaf["verdict"]["ok"], false, "{name}");
+        assert_eq!((leaf["verdict"]["evidence"].as_str(), leaf["verdict"]["ok"].as_bool()), (Some("tpm"), Some(false)), "{name}");
+    }
+
+    // An auditor replaying the agent's chain offline recomputes every
+    // verdict (passing and failing) from the leaves alone.
+    let leaves: Vec<Map<String, Value>> = (0..log.head().size).map(|i| serde_json::from_slice(&log.entry(i).unwrap()).unwrap()).collect();
+    let mine: Vec<&Map<String, Value>> = leaves.iter().filter(|l| l.get("agent").and_then(Value::as_str) == Some(AGENT)).collect();
+    let mut chain = verifier::agent::AgentChain::new(ORIGIN, mine[0]).unwrap();
+    for leaf in &mine[1..] {
+        chain.apply(leaf).unwrap();
     }
 
     // An expired nonce.

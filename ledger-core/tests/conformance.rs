@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use ledger_core::store::{CommitBatch, LogStore, MemoryStore, OpeningsRecord, RocksStore, SealedOpenings, StorageError, StoredHead};
+use ledger_core::store::{
+    first_sealed_openings, CommitBatch, LogStore, MemoryStore, OpeningsRecord, RocksStore, SealedOpenings, StorageError, StoredHead,
+};
 use ledger_core::{Error, Log, LogConfig, NewEntry};
 use verifier::hash::leaf_hash;
 use verifier::note::{NoteSigner, NoteVerifier};
@@ -99,7 +101,18 @@ fn store_contract() {
 
 #[test]
 fn openings_contract() {
-    let sealed = |index: u64, agent: &str| SealedOpenings { index, agent: agent.into(), sealed: vec![index as u8; 40] };
+    // Entries 0 and 2 have a wrapped data key; entry 3 is a legacy record
+    // sealed with the master key itself (no data key).
+    let sealed = |index: u64, agent: &str| SealedOpenings {
+        index,
+        agent: agent.into(),
+        sealed: vec![index as u8; 40],
+        wrapped_key: (index != 3).then(|| vec![0xA0 | index as u8; 73]),
+    };
+    let record = |index: u64| OpeningsRecord::Sealed {
+        sealed: vec![index as u8; 40],
+        wrapped_key: (index != 3).then(|| vec![0xA0 | index as u8; 73]),
+    };
     let (a, b) = ("spiffe://t.example/agent/a", "spiffe://t.example/agent/ab");
     for (name, store, _dir) in backends() {
         let entries: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i]).collect();
@@ -117,23 +130,70 @@ fn openings_contract() {
         };
         assert!(matches!(store.commit(&batch), Err(StorageError::BadBatch(_))), "{name}: openings outside the batch");
         assert_eq!(store.openings(9).unwrap(), None, "{name}");
+        assert!(store.openings_from(0, 10).unwrap().is_empty(), "{name}");
         batch.openings = vec![sealed(0, a), sealed(2, b), sealed(3, a)];
         batch.agents = vec![(a.to_string(), b"record-a".to_vec()), (b.to_string(), b"record-b".to_vec())];
         store.commit(&batch).unwrap();
         let mut agents = store.agents().unwrap();
         agents.sort();
         assert_eq!(agents, vec![(a.to_string(), b"record-a".to_vec()), (b.to_string(), b"record-b".to_vec())], "{name}");
-        assert_eq!(store.openings(0).unwrap(), Some(OpeningsRecord::Sealed(vec![0; 40])), "{name}");
+        assert_eq!(store.openings(0).unwrap(), Some(record(0)), "{name}");
+        assert_eq!(store.openings(3).unwrap(), Some(record(3)), "{name}: a legacy record has no data key");
         assert_eq!(store.openings(1).unwrap(), None, "{name}");
+        assert_eq!(store.openings_from(0, 10).unwrap(), vec![(0, record(0)), (2, record(2)), (3, record(3))], "{name}");
+        assert_eq!(store.openings_from(1, 1).unwrap(), vec![(2, record(2))], "{name}");
+        assert!(store.openings_from(4, 10).unwrap().is_empty(), "{name}");
+        assert_eq!(first_sealed_openings(&*store, 2).unwrap(), vec![(0, record(0)), (2, record(2))], "{name}");
         // Agent ids that prefix one another are kept apart.
         assert_eq!(store.openings_of_agent(a).unwrap(), vec![0, 3], "{name}");
         assert_eq!(store.openings_of_agent(b).unwrap(), vec![2], "{name}");
         assert!(store.openings_of_agent("spiffe://t.example/agent/").unwrap().is_empty(), "{name}");
         assert_eq!(store.shred_openings(&[0, 1, 3], 77).unwrap(), vec![0, 3], "{name}");
         assert_eq!(store.shred_openings(&[0], 78).unwrap(), Vec::<u64>::new(), "{name}: already shredded");
+        // Shredding takes the wrapped key with the ciphertext; legacy
+        // records shred the same way.
         assert_eq!(store.openings(0).unwrap(), Some(OpeningsRecord::Shredded { at_ms: 77 }), "{name}");
-        assert_eq!(store.openings(2).unwrap(), Some(OpeningsRecord::Sealed(vec![2; 40])), "{name}");
+        assert_eq!(store.openings(3).unwrap(), Some(OpeningsRecord::Shredded { at_ms: 77 }), "{name}");
+        assert_eq!(store.openings(2).unwrap(), Some(record(2)), "{name}");
+        let shredded = OpeningsRecord::Shredded { at_ms: 77 };
+        assert_eq!(store.openings_from(0, 10).unwrap(), vec![(0, shredded.clone()), (2, record(2)), (3, shredded)], "{name}");
+        assert_eq!(first_sealed_openings(&*store, 8).unwrap(), vec![(2, record(2))], "{name}");
         assert_eq!(store.get_entries(0, 4).unwrap(), entries, "{name}: shredding leaves the log alone");
+        assert_eq!(store.shred_openings(&[2], 79).unwrap(), vec![2], "{name}");
+        assert!(first_sealed_openings(&*store, 8).unwrap().is_empty(), "{name}: nothing left to open");
+    }
+}
+
+/// Finding the sealed openings a master key must open pages past any
+/// number of shredded records.
+#[test]
+fn first_sealed_openings_skip_shredded_records() {
+    const N: u64 = 1100;
+    let entries: Vec<Vec<u8>> = (0..N).map(|i| i.to_be_bytes().to_vec()).collect();
+    let hashes: Vec<_> = entries.iter().map(|e| leaf_hash(e)).collect();
+    let nodes: Vec<_> = (0..N)
+        .flat_map(verifier::tree::nodes_completed_by)
+        .map(|id| {
+            let (s, e) = id.leaf_range();
+            (id, hash_leaves(&hashes[s as usize..e as usize]))
+        })
+        .collect();
+    let openings: Vec<_> =
+        (0..N).map(|index| SealedOpenings { index, agent: "a".into(), sealed: vec![1; 40], wrapped_key: Some(vec![2; 73]) }).collect();
+    for (name, store, _dir) in backends() {
+        let batch = CommitBatch {
+            first_index: 0,
+            entries: entries.clone(),
+            nodes: nodes.clone(),
+            head: None,
+            openings: openings.clone(),
+            agents: Vec::new(),
+        };
+        store.commit(&batch).unwrap();
+        assert_eq!(store.shred_openings(&(0..1050).collect::<Vec<_>>(), 5).unwrap().len(), 1050, "{name}");
+        let first: Vec<u64> = first_sealed_openings(&*store, 3).unwrap().into_iter().map(|(i, _)| i).collect();
+        assert_eq!(first, vec![1050, 1051, 1052], "{name}");
+        assert_eq!(store.openings_from(1049, 2).unwrap().len(), 2, "{name}");
     }
 }
 

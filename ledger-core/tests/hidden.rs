@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use ledger_core::hidden::OpeningsKey;
+use ledger_core::sealing::OpeningsKey;
 use ledger_core::store::{LogStore, OpeningsRecord, RocksStore};
 use ledger_core::{DisclosureRequest, Error, Log, LogConfig, ShredTarget, Submission};
 use rand_chacha::ChaCha20Rng;
@@ -25,7 +25,17 @@ fn submission(agent: &str, amount: u64, customer: &str) -> Submission {
         r#"{{"kind":"action","agent":"{agent}","action":"pay","resource":"invoices/7",
             "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":10000}}]}},"customer":{{"str":"{customer}"}}}}}}"#
     );
-    Submission::from_json(body.as_bytes(), 65535).unwrap()
+    committed(&body)
+}
+
+/// Commits the plain hidden values of `body` as an agent does before it
+/// signs, and returns the submission with its openings.
+fn committed(body: &str) -> Submission {
+    let mut value: serde_json::Value = serde_json::from_str(body).unwrap();
+    let obj = value.as_object_mut().unwrap();
+    let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+    obj.insert("openings".into(), openings);
+    Submission::from_value(&value, 65535).unwrap()
 }
 
 fn signer() -> NoteSigner {
@@ -87,11 +97,16 @@ async fn commit_disclose_restart_and_shred() {
     let again = log.disclose(0, &request(&["amount"], &[])).await.unwrap();
     assert_eq!(verify(&again).unwrap().revealed, vec![("amount".to_string(), "1250".to_string())]);
 
-    // Shred entry 0: the sealed bytes leave every file of the store.
-    let OpeningsRecord::Sealed(sealed) = store.openings(0).unwrap().unwrap() else { panic!("not sealed") };
+    // Shred entry 0: the wrapped data key and the sealed bytes leave every
+    // file of the store (they were there before: the search works).
+    let Some(OpeningsRecord::Sealed { sealed, wrapped_key: Some(wrapped_key) }) = store.openings(0).unwrap() else {
+        panic!("not sealed with a data key")
+    };
+    assert!(files_contain(dir.path(), &sealed[1..33]) && files_contain(dir.path(), &wrapped_key[1..33]));
     assert_eq!(log.shred(&ShredTarget::Entry(0)).unwrap(), vec![0]);
     assert_eq!(log.shred(&ShredTarget::Entry(0)).unwrap(), Vec::<u64>::new(), "shredding is idempotent");
     assert!(!files_contain(dir.path(), &sealed[1..33]), "sealed openings still on disk after shredding");
+    assert!(!files_contain(dir.path(), &wrapped_key[1..33]), "the wrapped data key is still on disk after shredding");
     assert!(matches!(log.disclose(0, &request(&["customer"], &[])).await, Err(Error::OpeningsShredded { index: 0, .. })));
     assert!(matches!(log.disclose(0, &request(&[], &[("amount", Predicate::le(1))])).await, Err(Error::OpeningsShredded { .. })));
     // What needs no openings still works, and old bundles still verify.
@@ -123,11 +138,24 @@ fn files_contain(dir: &Path, needle: &[u8]) -> bool {
 async fn false_predicates_and_bad_requests_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _store) = open(dir.path());
-    let err = log.submit(vec![submission(BILLING, 10_001, "ACME")]).await.unwrap_err();
-    assert!(matches!(err, Error::Entry(ledger_core::entry::EntryError::Predicate(zk::ZkError::PredicateFalse { .. }))), "{err:?}");
-    // A batch with one false predicate appends nothing.
-    let err = log.submit(vec![submission(BILLING, 5, "A"), submission(BILLING, 20_000, "B")]).await.unwrap_err();
-    assert!(matches!(err, Error::Entry(_)));
+    // A false predicate cannot be proven: committing refuses it.
+    let mut entry = serde_json::json!({"kind": "action", "agent": BILLING, "action": "pay", "resource": "r",
+        "hidden": {"amount": {"u64": 10_001, "prove": [{"le": 10000}]}}});
+    let err = verifier::hidden::commit_entry(entry.as_object_mut().unwrap(), ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap_err();
+    assert!(matches!(err, verifier::hidden::CommitError::Predicate(zk::ZkError::PredicateFalse { .. })), "{err:?}");
+    // A proof of 20000 ≤ 30000 relabelled as "≤ 10000" does not verify; a
+    // batch holding it appends nothing.
+    let mut forged: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{"kind":"action","agent":"{BILLING}","action":"pay","resource":"r","hidden":{{"amount":{{"u64":20000,"prove":[{{"le":30000}}]}}}}}}"#
+    ))
+    .unwrap();
+    let obj = forged.as_object_mut().unwrap();
+    let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+    obj.insert("openings".into(), openings);
+    forged["predicates"]["claims"][0]["le"] = 10_000.into();
+    let forged = Submission::from_value(&forged, 65535).unwrap();
+    let err = log.submit(vec![submission(BILLING, 5, "A"), forged]).await.unwrap_err();
+    assert!(matches!(err, Error::Entry(ledger_core::entry::EntryError::Hidden(_))), "{err:?}");
     assert_eq!(log.head().size, 0);
 
     log.submit(vec![submission(BILLING, 1250, "ACME")]).await.unwrap();
@@ -248,27 +276,14 @@ fn flip_first_hash(text: &str) -> String {
 #[test]
 fn committing_is_deterministic_given_the_rng() {
     let leaf = |seed: u8| {
-        let Submission::Pending(p) = submission(BILLING, 1250, "ACME") else { panic!("expected hidden fields") };
-        p.commit_with_rng(&mut ChaCha20Rng::from_seed([seed; 32]), zk::params()).unwrap().to_leaf(1)
+        let mut entry = serde_json::json!({"kind": "action", "agent": BILLING, "action": "pay", "resource": "invoices/7", "seq": 3,
+            "hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME"}}});
+        let obj = entry.as_object_mut().unwrap();
+        verifier::hidden::commit_entry(obj, ORIGIN, &mut ChaCha20Rng::from_seed([seed; 32]), zk::params()).unwrap();
+        entry
     };
     assert_eq!(leaf(1), leaf(1));
     assert_ne!(leaf(1), leaf(2));
-}
-
-/// The SDK commits with the same code as the log: the same randomness gives
-/// the same commitments and proof.
-#[test]
-fn the_sdk_and_the_log_commit_identically() {
-    let entry = serde_json::json!({"kind": "action", "agent": BILLING, "action": "pay", "resource": "invoices/7",
-        "hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME"}}});
-    let Submission::Pending(p) = Submission::from_value(&entry, 65535).unwrap() else { panic!("expected hidden fields") };
-    let leaf: serde_json::Value =
-        serde_json::from_slice(&p.commit_with_rng(&mut ChaCha20Rng::from_seed([4; 32]), zk::params()).unwrap().to_leaf(1)).unwrap();
-    let mut sdk = entry.as_object().unwrap().clone();
-    let openings = ledger_client::commit_hidden(&mut sdk, &mut ChaCha20Rng::from_seed([4; 32])).unwrap();
-    assert_eq!(sdk["hidden"], leaf["hidden"]);
-    assert_eq!(sdk["predicates"], leaf["predicates"]);
-    assert_eq!(openings["customer"]["str"], "ACME");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +296,7 @@ async fn client_commitments_are_checked_then_disclosable() {
         .as_object()
         .unwrap()
         .clone();
-        let openings = ledger_client::commit_hidden(&mut e, &mut rand_core::OsRng).unwrap();
+        let openings = ledger_client::commit_hidden(&mut e, ORIGIN, &mut rand_core::OsRng).unwrap();
         (e, openings)
     };
     let (mut good, openings) = committed(500);

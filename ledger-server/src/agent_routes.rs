@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use verifier::agent::Passport;
 use verifier::wire::{AppendedEntry, ErrorResponse};
 
-use crate::auth::require_admin;
+use crate::auth::{require_admin, SignedBody};
 use crate::error::ApiError;
 use crate::extract::JsonBytes;
 use crate::metrics::VerdictLabels;
@@ -102,9 +102,15 @@ pub(crate) async fn retire(
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }
 
+/// Most bytes of a nonce request's body: it is empty (only its hash is
+/// signed), so anything more is refused before it is read.
+pub const NONCE_BODY_LIMIT: usize = 1024;
+
 /// A fresh single-use attestation nonce for an agent. The request is signed
 /// by that agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`),
-/// so nobody else can draw, and crowd out, its nonces.
+/// so nobody else can draw its nonces; an agent holds at most
+/// [`ledger_core::attest::NONCES_PER_AGENT`] at once, and drawing more
+/// drops only its own.
 #[utoipa::path(post, path = "/v1/agents/{id}/nonce", tag = "agents",
     params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
     request_body(content = String, description = "Empty (its hash is part of the signed request)"),
@@ -112,13 +118,17 @@ pub(crate) async fn retire(
         (status = 201, description = "`{\"nonce\": base64 of 32 bytes, \"expires_in_secs\"}`", body = Object),
         (status = 401, description = "Missing, bad or stale agent signature", body = ErrorResponse),
         (status = 403, description = "Unknown or retired agent, or signed by another agent", body = ErrorResponse),
+        (status = 409, description = "The same signed request was already accepted (`request_replayed`)", body = ErrorResponse),
+        (status = 413, description = "Body larger than 1 KiB", body = ErrorResponse),
+        (status = 429, description = "The agent's budget of signed requests is spent; see Retry-After", body = ErrorResponse),
+        (status = 503, description = "Nonce store full of live nonces; see Retry-After", body = ErrorResponse),
     ))]
 pub(crate) async fn nonce(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    SignedBody(body): SignedBody<NONCE_BODY_LIMIT>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let signer = crate::auth::verify_agent_request(&state.log, &headers, "POST", uri.path(), &body)?.ok_or_else(|| {
         ApiError::new(

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::extract::{BodyLimit, BodyTimeout};
 
 /// The admin bearer token.
 #[derive(Clone)]
@@ -55,7 +56,7 @@ pub fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<
 
 /// How far an agent-signed request's timestamp may be from the server's
 /// clock.
-pub const AGENT_REQUEST_WINDOW_MS: u64 = 60_000;
+pub const AGENT_REQUEST_WINDOW_MS: u64 = ledger_core::requests::REQUEST_WINDOW.as_millis() as u64;
 
 /// Headers of an agent-signed request.
 pub const AGENT_ID: &str = "x-agent-id";
@@ -67,6 +68,14 @@ pub const AGENT_SIGNATURE: &str = "x-agent-signature";
 /// Checks an agent-signed request (`x-agent-id`, `x-agent-timestamp`,
 /// `x-agent-signature`) against the agent's key in force; returns the
 /// agent id, or `None` when the request carries no agent signature.
+///
+/// The signature covers the log's origin and the agent id
+/// ([`verifier::agent::request_message`]), so it verifies for no other log
+/// and no other agent; once it verified, the log's replay cache accepts the
+/// signed bytes once (409 `request_replayed` after that, 429
+/// `too_many_requests` past the agent's budget). Nothing is remembered for
+/// a request whose signature fails, so callers without a key cannot fill
+/// the cache.
 pub fn verify_agent_request(
     log: &ledger_core::Log,
     headers: &HeaderMap,
@@ -85,7 +94,7 @@ pub fn verify_agent_request(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "stale_request",
-            "x-agent-timestamp is more than 60 s from the server's clock",
+            format!("x-agent-timestamp is more than {} s from the server's clock", AGENT_REQUEST_WINDOW_MS / 1000),
         ));
     }
     let signature = header(AGENT_SIGNATURE)
@@ -97,15 +106,57 @@ pub fn verify_agent_request(
     if state.retired.is_some() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "agent_retired", format!("{agent} is retired")));
     }
-    let message = verifier::agent::request_message(method, path, ts, body);
-    state.key.verify_strict(&message, &signature).map_err(|_| {
+    let bad_signature = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_signature",
             format!("the request signature does not verify with the key in force for {agent}"),
         )
-    })?;
+    };
+    // A small-order key verifies signatures anyone can make. Keys are
+    // refused when they are registered; this guards keys stored before that
+    // (verify_strict refuses them as well, and small-order R).
+    if state.key.is_weak() {
+        return Err(bad_signature());
+    }
+    let message = verifier::agent::request_message(&log.config().origin, &agent, method, path, ts, body);
+    state.key.verify_strict(&message, &signature).map_err(|_| bad_signature())?;
+    log.admit_signed_request(&agent, &message)?;
     Ok(Some(agent))
+}
+
+/// The body of an agent-signed request (its hash is signed): any content
+/// type, read up to `LIMIT` bytes (or the route's [`BodyLimit`], if
+/// smaller) within the route's [`BodyTimeout`], like
+/// [`JsonBytes`](crate::extract::JsonBytes), so a slow or endless body
+/// cannot hold a connection and a task.
+#[derive(Debug)]
+pub struct SignedBody<const LIMIT: usize>(pub axum::body::Bytes);
+
+impl<S: Send + Sync, const LIMIT: usize> axum::extract::FromRequest<S> for SignedBody<LIMIT> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(LIMIT, |l| l.0.min(LIMIT));
+        let timeout = req.extensions().get::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
+        let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("request body was not received within {} ms", timeout.as_millis()),
+            )
+        })?;
+        let body = read.map_err(|e| {
+            let too_large =
+                std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
+            } else {
+                ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
+            }
+        })?;
+        Ok(Self(body))
+    }
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -1,9 +1,18 @@
 //! Server configuration: one struct, from flags or `LEDGER_*` variables.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+
+use crate::serve::ServeLimits;
+
+/// Ceiling of a batch request body, whatever the entry limits (the
+/// extractor holds the whole body in memory).
+pub const MAX_BATCH_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 /// `ledger-server`: an append-only, verifiable ledger for AI agents.
 #[derive(Clone, Debug, Parser)]
@@ -40,18 +49,36 @@ pub struct Config {
     /// Seconds an attestation nonce stays valid.
     #[arg(long, env = "LEDGER_NONCE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub nonce_ttl_secs: u64,
-    /// Admin bearer token (agent registration, disclosures, shredding). Default: the token
+    /// Seconds a client may take to send a request's head, counted from
+    /// when the server starts waiting for it; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "LEDGER_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may go without a byte moving either way while
+    /// no request is being handled (a client that stopped reading its
+    /// response) before it is closed.
+    #[arg(long, env = "LEDGER_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; one more is answered 503
+    /// `too_many_connections` and closed. Keep it under the open-files
+    /// limit (`ulimit -n`) minus what RocksDB needs.
+    #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Admin bearer token (agent registration, disclosures, shredding).
+    /// Prefer LEDGER_ADMIN_TOKEN or the token file: a flag's value is
+    /// visible to every local user in the process list. Default: the token
     /// file, generated on first start.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// File holding the admin token (default `<data-dir>/admin.token`,
     /// created with mode 0600 on first start).
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Key encrypting the openings of hidden fields at rest, base64url of
-    /// 32 bytes. Default: `<data-dir>/openings.key`, created on first start.
+    /// 32 bytes. Prefer LEDGER_OPENINGS_KEY to the flag (the process list
+    /// shows flags). Default: `<data-dir>/openings.key`, created on first start.
     #[arg(long, env = "LEDGER_OPENINGS_KEY", hide_env_values = true)]
-    pub openings_key: Option<String>,
+    pub openings_key: Option<Secret>,
     /// Prover threads for hidden-field proofs (0 = one per core).
     #[arg(long, env = "LEDGER_PROVER_THREADS", default_value_t = 0)]
     pub prover_threads: usize,
@@ -66,9 +93,68 @@ pub struct Config {
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Flags that carried a secret on the command line (`main` warns).
+    #[arg(skip)]
+    pub secrets_on_command_line: Vec<&'static str>,
+}
+
+/// A secret from a flag or the environment. `Debug` never shows it, so a
+/// logged or printed `Config` does not leak it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Config {
+    /// The configuration from this process's flags and environment; prints
+    /// the error and exits on a bad one (as `Parser::parse`).
+    pub fn load() -> Self {
+        Self::try_load_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The configuration from `args` and the environment, noting which
+    /// secrets came on the command line.
+    pub fn try_load_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut config = Self::from_arg_matches(&matches)?;
+        config.secrets_on_command_line = [("admin_token", "--admin-token"), ("openings_key", "--openings-key")]
+            .into_iter()
+            .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+            .map(|(_, flag)| flag)
+            .collect();
+        Ok(config)
+    }
+
+    /// Connection limits and timeouts of the serving loop.
+    pub fn serve_limits(&self) -> ServeLimits {
+        ServeLimits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+
     /// The origin to run under (see `--origin`).
     pub fn resolve_origin(&self) -> Result<String, ledger_core::Error> {
         if let Some(origin) = &self.origin {
@@ -89,9 +175,12 @@ impl Config {
         (self.max_entry_bytes as usize) * 2 + 1024
     }
 
-    /// Largest request body of a batch append.
+    /// Largest request body of a batch append: room for the most entries,
+    /// each as large as a single append may be, with their separators, up
+    /// to [`MAX_BATCH_REQUEST_BYTES`].
     pub fn max_batch_request_bytes(&self) -> usize {
-        self.max_entry_request_bytes().saturating_mul(self.max_batch_entries as usize).min(64 * 1024 * 1024)
+        let per_entry = self.max_entry_request_bytes().saturating_add(1);
+        per_entry.saturating_mul(self.max_batch_entries as usize).saturating_add(2).min(MAX_BATCH_REQUEST_BYTES)
     }
 }
 
@@ -118,5 +207,33 @@ mod tests {
         assert_eq!(config.resolve_origin().unwrap(), "ledger.example/agents");
         let flagged = Config::try_parse_from(["ledger-server", "--data-dir", data, "--origin", "x.example/y"]).unwrap();
         assert_eq!(flagged.resolve_origin().unwrap(), "x.example/y");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_and_flags_carrying_them_are_noted() {
+        let token = "admin-token-from-argv-0123456789";
+        let key = "b3BlbmluZ3Mta2V5LW9wZW5pbmdzLWtleS1vcGVuaW5n";
+        let config = Config::try_load_from(["ledger-server", "--admin-token", token, "--openings-key", key]).unwrap();
+        assert_eq!(config.admin_token.as_ref().map(Secret::expose), Some(token));
+        assert_eq!(config.openings_key.as_ref().map(Secret::expose), Some(key));
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains(token) && !shown.contains(key), "{shown}");
+        assert_eq!(config.secrets_on_command_line, ["--admin-token", "--openings-key"]);
+        assert!(Config::try_load_from(["ledger-server"]).unwrap().secrets_on_command_line.is_empty());
+    }
+
+    #[test]
+    fn connection_limits_and_batch_body_cap() {
+        let config = Config::try_load_from(["ledger-server"]).unwrap();
+        let limits = config.serve_limits();
+        assert_eq!(
+            (limits.header_timeout, limits.idle_timeout, limits.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(60), 1024)
+        );
+        assert_eq!(config.max_batch_request_bytes(), MAX_BATCH_REQUEST_BYTES);
+        let small = Config::try_load_from(["ledger-server", "--max-entry-bytes", "1000", "--max-batch-entries", "10"]).unwrap();
+        assert_eq!(small.max_batch_request_bytes(), (small.max_entry_request_bytes() + 1) * 10 + 2);
+        assert!(Config::try_load_from(["ledger-server", "--max-connections", "0"]).is_err());
+        assert!(Config::try_load_from(["ledger-server", "--header-timeout-secs", "0"]).is_err());
     }
 }

@@ -74,6 +74,7 @@ impl From<EntryError> for ApiError {
             EntryError::AgentId { .. } => "invalid_agent_id",
             EntryError::TooLarge { .. } => return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string()),
             EntryError::Hidden(_) => "invalid_hidden",
+            EntryError::HiddenInClear => "commit_hidden_first",
             EntryError::Agent(_) => "invalid_entry",
             EntryError::Predicate(zk::ZkError::PredicateFalse { .. }) => {
                 return Self::new(StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", e.to_string());
@@ -112,6 +113,10 @@ impl From<ledger_core::Error> for ApiError {
             E::AgentExists(_) => Self::new(StatusCode::CONFLICT, "agent_exists", e.to_string()),
             E::SequenceReplayed { .. } => Self::new(StatusCode::CONFLICT, "sequence_replayed", e.to_string()),
             E::WrongTrustDomain { .. } => Self::bad_request("wrong_trust_domain", e.to_string()),
+            E::Nonce(ledger_core::attest::NonceError::Exhausted { retry_after }) => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "nonce_store_full", e.to_string())
+            },
             E::Nonce(n) => {
                 use ledger_core::attest::NonceError as N;
                 let code = match n {
@@ -119,6 +124,7 @@ impl From<ledger_core::Error> for ApiError {
                     N::WrongAgent => "nonce_wrong_agent",
                     N::Expired => "nonce_expired",
                     N::Used => "nonce_used",
+                    N::Exhausted { .. } => "nonce_store_full",
                 };
                 Self::new(StatusCode::CONFLICT, code, e.to_string())
             }
@@ -143,6 +149,25 @@ impl From<ledger_core::Error> for ApiError {
                 tracing::error!(error = %other, "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
             }
+        }
+    }
+}
+
+impl From<ledger_core::requests::RequestError> for ApiError {
+    fn from(e: ledger_core::requests::RequestError) -> Self {
+        use ledger_core::requests::RequestError as R;
+        match e {
+            R::Replayed => Self::new(StatusCode::CONFLICT, "request_replayed", e.to_string()),
+            R::TooMany { retry_after, .. } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", e.to_string())
+            },
+            R::Full { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "replay_cache_full", e.to_string())
+            },
+            // A variant added later: refuse, never accept silently.
+            _ => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
         }
     }
 }

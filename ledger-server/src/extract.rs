@@ -7,7 +7,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer as _, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
@@ -84,4 +85,124 @@ pub fn parse_index(s: &str) -> Result<u64, ApiError> {
         return Err(ApiError::bad_request("invalid_index", format!("index {s:?} is not a non-negative decimal integer")));
     }
     s.parse().map_err(|_| ApiError::bad_request("invalid_index", format!("index {s:?} is out of range")))
+}
+
+/// Splits a batch body, a JSON array, into its elements' raw JSON without
+/// building any value, and stops as soon as the array holds more than
+/// `max_entries` elements or one element is longer than `max_item_bytes`.
+/// Parsing the whole body into a `serde_json::Value` first made
+/// `[0,0,0,...]` cost a `Value` per element (over 1 GiB for a 64 MiB body)
+/// before the count was checked; here each element costs one borrowed
+/// slice, and at most `max_entries` of them are kept.
+///
+/// Errors: 413 `batch_too_large`, 413 `entry_too_large`, 400 `invalid_batch`
+/// (not an array), 400 `invalid_json`. The elements themselves are not
+/// checked here: callers parse each one strictly.
+pub fn batch_items(body: &[u8], max_entries: usize, max_item_bytes: usize) -> Result<Vec<&RawValue>, ApiError> {
+    let mut refusal = None;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let items =
+        de.deserialize_seq(BatchItems { max_entries, max_item_bytes, refusal: &mut refusal }).and_then(|items| de.end().map(|()| items));
+    items.map_err(|e| match refusal {
+        Some(BatchRefusal::TooMany) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("batch holds more than {max_entries} entries; the limit is {max_entries}"),
+        ),
+        Some(BatchRefusal::ItemTooLarge { index, len }) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "entry_too_large",
+            format!("entry {index}: {len} bytes of JSON; the limit is {max_item_bytes}"),
+        ),
+        // Only the visitor's own refusals (above) and a body that is not
+        // an array are data errors; everything else is malformed JSON.
+        None if e.classify() == serde_json::error::Category::Data => {
+            ApiError::bad_request("invalid_batch", "a batch must be a JSON array of entries")
+        }
+        None => ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")),
+    })
+}
+
+/// Why [`BatchItems`] stopped early (serde errors carry only text).
+#[derive(Debug)]
+enum BatchRefusal {
+    TooMany,
+    ItemTooLarge { index: usize, len: usize },
+}
+
+struct BatchItems<'r> {
+    max_entries: usize,
+    max_item_bytes: usize,
+    refusal: &'r mut Option<BatchRefusal>,
+}
+
+impl<'de> Visitor<'de> for BatchItems<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        // A borrowed RawValue is checked for syntax and sliced out of the
+        // body; nothing per element is allocated.
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.max_entries {
+                *self.refusal = Some(BatchRefusal::TooMany);
+                return Err(serde::de::Error::custom("too many entries"));
+            }
+            let len = item.get().len();
+            if len > self.max_item_bytes {
+                *self.refusal = Some(BatchRefusal::ItemTooLarge { index: items.len(), len });
+                return Err(serde::de::Error::custom("entry too large"));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(r: Result<Vec<&RawValue>, ApiError>) -> (StatusCode, &'static str) {
+        let e = r.expect_err("an error");
+        (e.status(), e.code())
+    }
+
+    #[test]
+    fn batch_items_are_sliced_out_of_the_body() {
+        let items = batch_items(br#" [ {"a": [1, 2]} , 3,"x" ] "#, 3, 100).unwrap();
+        assert_eq!(items.iter().map(|i| i.get()).collect::<Vec<_>>(), [r#"{"a": [1, 2]}"#, "3", r#""x""#]);
+        assert!(batch_items(b"[]", 3, 100).unwrap().is_empty());
+    }
+
+    #[test]
+    fn batch_items_refuse_before_reading_past_the_limits() {
+        // Far more elements than allowed, and a syntax error at the end that
+        // is never reached: the count stops the parse first.
+        let mut body = "[0".to_owned() + &",0".repeat(100_000);
+        body.push_str(",}");
+        assert_eq!(code(batch_items(body.as_bytes(), 1000, 100)), (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"));
+        let long = format!(r#"[1,"{}",2"#, "x".repeat(200));
+        assert_eq!(code(batch_items(long.as_bytes(), 10, 100)), (StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large"));
+        assert_eq!(code(batch_items(b"[1,2]", 1, 100)), (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"));
+    }
+
+    #[test]
+    fn batch_items_keep_the_error_codes() {
+        for (body, expected) in [
+            (r#"{"kind":"action"}"#, "invalid_batch"),
+            ("3", "invalid_batch"),
+            ("[", "invalid_json"),
+            ("[1,]", "invalid_json"),
+            ("[1] [2]", "invalid_json"),
+            (r#"[1,{"a":}]"#, "invalid_json"),
+            ("", "invalid_json"),
+        ] {
+            assert_eq!(code(batch_items(body.as_bytes(), 10, 100)).1, expected, "{body}");
+        }
+    }
 }

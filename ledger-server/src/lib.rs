@@ -1,7 +1,8 @@
 //! Agent Ledger's HTTP server.
 //!
 //! [`app`] builds the axum router (tests drive it with `oneshot`, no
-//! socket); `main.rs` adds configuration, logging, signals and the listener.
+//! socket); [`serve::serve`] runs it on a listener with connection limits
+//! and timeouts; `main.rs` adds configuration, logging and signals.
 //! The contract (routes, status codes, error codes) is in the README and in
 //! the OpenAPI document served at `/openapi.json`, generated from the
 //! handlers below.
@@ -12,8 +13,10 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+mod hidden_routes;
 pub mod metrics;
 mod routes;
+pub mod serve;
 
 pub use config::Config;
 pub use routes::{app, openapi, AppState, Limits};

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use ledger_core::{CommitObserver, Log, LogConfig};
 use ledger_server::auth::AdminToken;
 use ledger_server::metrics::Metrics;
@@ -18,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Config::load();
     let filter = EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if config.log_format == "json" {
         tracing_subscriber::fmt().with_env_filter(filter).json().init();
@@ -26,11 +25,19 @@ async fn main() -> anyhow::Result<()> {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
         tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).init();
     }
+    for flag in &config.secrets_on_command_line {
+        tracing::warn!(
+            flag,
+            "a secret given as a flag is visible to other local users in the process list; prefer its LEDGER_* environment variable or file"
+        );
+    }
 
     let metrics = Arc::new(Metrics::new());
     let origin = config.resolve_origin()?;
     let openings_key = match &config.openings_key {
-        Some(text) => Some(ledger_core::hidden::OpeningsKey::from_text(text).map_err(|e| anyhow::anyhow!("LEDGER_OPENINGS_KEY: {e}"))?),
+        Some(text) => {
+            Some(ledger_core::sealing::OpeningsKey::from_text(text.expose()).map_err(|e| anyhow::anyhow!("LEDGER_OPENINGS_KEY: {e}"))?)
+        }
         None => None,
     };
     let log_config = LogConfig {
@@ -45,13 +52,15 @@ async fn main() -> anyhow::Result<()> {
         ..LogConfig::default()
     };
     let admin = match &config.admin_token {
-        Some(token) => AdminToken::new(token.as_str()).map_err(|e| anyhow::anyhow!("LEDGER_ADMIN_TOKEN: {e}"))?,
+        Some(token) => AdminToken::new(token.expose()).map_err(|e| anyhow::anyhow!("LEDGER_ADMIN_TOKEN: {e}"))?,
         None => {
             let path = config.admin_token_path();
             let (token, created) = ledger_core::keys::load_or_create_secret(&path, "admin token")?;
             if created {
-                // Printed once, on the start that creates it; later starts read the file.
-                eprintln!("admin token (stored in {}, mode 0600): {token}", path.display());
+                // Where to find it, never the token itself: stderr ends up
+                // in log collectors that many more people can read. The
+                // fingerprint tells which token a copy is.
+                eprintln!("admin token generated in {} (mode 0600), fingerprint sha256:{}", path.display(), fingerprint(&token));
             }
             AdminToken::new(token).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
@@ -76,13 +85,20 @@ async fn main() -> anyhow::Result<()> {
     let router = app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin) });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    ledger_server::serve::serve(listener, router, config.serve_limits(), shutdown_signal()).await.context("serving")?;
 
     tracing::info!("draining the sequencer");
     let drain = Arc::clone(&log);
     tokio::task::spawn_blocking(move || drain.shutdown()).await.context("joining the sequencer")?;
     tracing::info!(tree_size = log.head().size, "stopped");
     Ok(())
+}
+
+/// The first 8 hex digits of SHA-256 of `secret`: enough to tell two
+/// tokens apart, far too little to guess one from.
+fn fingerprint(secret: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 async fn shutdown_signal() {

@@ -22,7 +22,7 @@ use verifier::wire::{
 use crate::agent_routes;
 use crate::auth::{require_admin, AdminToken};
 use crate::error::ApiError;
-use crate::extract::{parse_index, BodyLimit, BodyTimeout, JsonBytes, Query};
+use crate::extract::{batch_items, parse_index, BodyLimit, BodyTimeout, JsonBytes, Query};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// Request limits.
@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/entries/{index}/disclosures", post(disclose).layer(Extension(BodyLimit(64 * 1024))))
         .route("/v1/entries/{index}/openings", delete(shred_entry))
         .route("/v1/openings", delete(shred_agent))
+        .route("/v1/hidden/commit", post(crate::hidden_routes::commit).layer(Extension(BodyLimit(64 * 1024))))
         .route("/v1/agents", post(agent_routes::register).layer(Extension(BodyLimit(16 * 1024))))
         .route("/v1/agents/{id}", get(agent_routes::get_agent))
         .route("/v1/agents/{id}/retire", post(agent_routes::retire).layer(Extension(BodyLimit(4 * 1024))))
@@ -174,26 +175,24 @@ async fn append_batch(
     State(state): State<AppState>,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<BatchAppendResponse>), ApiError> {
-    let value =
-        canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")))?;
-    let items = value.as_array().ok_or_else(|| ApiError::bad_request("invalid_batch", "a batch must be a JSON array of entries"))?;
+    // Count and size the elements before parsing any of them (memory per
+    // request stays at the body plus one slice per element).
+    let items = batch_items(&body, state.limits.max_batch_entries, state.limits.max_entry_request_bytes)?;
     if items.is_empty() {
         return Err(ledger_core::Error::EmptyBatch.into());
-    }
-    if items.len() > state.limits.max_batch_entries {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("batch holds {} entries; the limit is {}", items.len(), state.limits.max_batch_entries),
-        ));
     }
     let entries = items
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            Submission::from_value(v, state.limits.max_entry_bytes).map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
+        .map(|(i, raw)| {
+            // Each element is parsed as strictly as a single append (`parse_strict`, then `from_value`).
+            Submission::from_json(raw.get().as_bytes(), state.limits.max_entry_bytes)
+                .map_err(|e| ApiError::from(e).prefixed(&format!("entry {i}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The raw body is not needed while the entries wait for the sequencer.
+    drop(items);
+    drop(body);
     let done = state.log.submit(entries).await.map_err(|e| {
         let e = match e {
             ledger_core::Error::Entry(entry_error) => ApiError::from(entry_error).prefixed("batch"),
@@ -232,7 +231,9 @@ async fn get_entry(State(state): State<AppState>, Path(index): Path<String>) -> 
 struct RangeQuery {
     /// First index.
     start: u64,
-    /// Most entries to return (1..=1000, default 100).
+    /// Most entries to return (1..=1000, default 100). Fewer come back
+    /// where more would pass 1 MiB of leaf bytes (always at least one):
+    /// continue from `start` + the number returned.
     limit: Option<u64>,
 }
 
@@ -243,10 +244,44 @@ struct RangeQuery {
         (status = 400, description = "Invalid query", body = ErrorResponse),
         (status = 404, description = "Start beyond the tree", body = ErrorResponse),
     ))]
-async fn list_entries(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Json<EntriesResponse>, ApiError> {
-    let (leaves, tree_size) = read(&state, move |log| log.entries(q.start, q.limit.unwrap_or(100))).await?;
-    let entries = leaves.into_iter().zip(q.start..).map(|(leaf, i)| entry_response(i, leaf)).collect::<Result<_, _>>()?;
-    Ok(Json(EntriesResponse { entries, tree_size }))
+async fn list_entries(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
+    let start = q.start;
+    let chunks = read(&state, move |log| {
+        let (leaves, tree_size) = log.entries(start, q.limit.unwrap_or(100))?;
+        encode_entries(start, leaves, tree_size)
+    })
+    .await?;
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>)));
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// Encodes an [`EntriesResponse`] one entry at a time into chunks of about
+/// 64 KiB that become the streamed response body: no `Value` of the whole
+/// response and no single buffer of it ever exist, and each leaf is freed
+/// once encoded. Encoding finishes before the status line is sent, so a
+/// stored leaf that fails to decode still gets a clean 500 rather than a
+/// truncated 200; the leaves are bounded by `MAX_RANGE_BYTES` anyway.
+fn encode_entries(start: u64, leaves: Vec<Vec<u8>>, tree_size: u64) -> Result<Vec<axum::body::Bytes>, ledger_core::Error> {
+    const CHUNK: usize = 64 * 1024;
+    let corrupt = |index: u64, e: &dyn std::fmt::Display| {
+        ledger_core::Error::Storage(ledger_core::store::StorageError::Corrupt(format!("stored leaf {index} does not decode: {e}")))
+    };
+    let mut chunks = Vec::new();
+    let mut buf = Vec::with_capacity(CHUNK);
+    buf.extend_from_slice(br#"{"entries":["#);
+    for (leaf, index) in leaves.into_iter().zip(start..) {
+        let (_, entry) = Leaf::decode(&leaf).map_err(|e| corrupt(index, &e))?;
+        if index != start {
+            buf.push(b',');
+        }
+        serde_json::to_writer(&mut buf, &EntryResponse { index, leaf, entry }).map_err(|e| corrupt(index, &e))?;
+        if buf.len() >= CHUNK {
+            chunks.push(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK)).into());
+        }
+    }
+    buf.extend_from_slice(format!(r#"],"tree_size":{tree_size}}}"#).as_bytes());
+    chunks.push(buf.into());
+    Ok(chunks)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -499,6 +534,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         log_key,
         tile,
         disclose,
+        crate::hidden_routes::commit,
         shred_entry,
         agent_routes::register,
         agent_routes::get_agent,

@@ -47,7 +47,7 @@ fn harness(nonce_ttl: Duration) -> H {
         origin: ORIGIN.into(),
         trust_domain: Some("example.org".into()),
         nonce_ttl,
-        openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[4; 32])),
+        openings_key: Some(ledger_core::sealing::OpeningsKey::from_bytes(&[4; 32])),
         ..LogConfig::default()
     };
     let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap());
@@ -94,7 +94,7 @@ fn signed(mut v: Value, seq: u64, key: &SigningKey) -> Value {
     let obj = v.as_object_mut().unwrap();
     obj.insert("agent".into(), AGENT.into());
     obj.insert("seq".into(), seq.into());
-    sign_entry(obj, key);
+    sign_entry(obj, ORIGIN, key);
     v
 }
 
@@ -141,7 +141,7 @@ async fn register_sign_rotate_retire() {
     unsigned.as_object_mut().unwrap().remove("signature");
     let mut ghost_obj: Map<String, Value> = action(2, &key).as_object().unwrap().clone();
     ghost_obj.insert("agent".into(), "spiffe://example.org/agent/ghost".into());
-    sign_entry(&mut ghost_obj, &key);
+    sign_entry(&mut ghost_obj, ORIGIN, &key);
     let cases = [
         (forged, StatusCode::UNAUTHORIZED, "bad_signature"),
         (action(2, &SigningKey::from_bytes(&[2; 32])), StatusCode::UNAUTHORIZED, "bad_signature"),
@@ -156,7 +156,7 @@ async fn register_sign_rotate_retire() {
 
     // Rotation: the rotated-away key is refused.
     let new_key = SigningKey::from_bytes(&[3; 32]);
-    let (status, v) = call(&h, Method::POST, "/v1/entries", false, Some(&Value::Object(rotation(AGENT, 2, &key, &new_key)))).await;
+    let (status, v) = call(&h, Method::POST, "/v1/entries", false, Some(&Value::Object(rotation(ORIGIN, AGENT, 2, &key, &new_key)))).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&action(3, &key))).await, StatusCode::UNAUTHORIZED, "bad_signature")
         .await;
@@ -189,16 +189,32 @@ async fn attestations_over_http() {
     let spki = ak.verifying_key().to_public_key_der().unwrap().as_bytes().to_vec();
     assert_eq!(call(&h, Method::POST, "/v1/agents", true, Some(&passport(&key, Some(&spki)))).await.0, StatusCode::CREATED);
     let nonce_uri = format!("/v1/agents/{AGENT_PATH}/nonce");
+    let claims = |nonce: &str, code: [u8; 32]| {
+        json!({"kind": "attestation", "nonce": nonce, "code_hash": hex(&code),
+            "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+            "behaviour": {"digest": hex(&[1; 32]), "calls": 10, "distinct": 3}})
+    };
+    let attestation = |nonce: &str, code: [u8; 32], evidence: Value, seq: u64| {
+        let mut c = claims(nonce, code);
+        c["evidence"] = evidence;
+        signed(c, seq, &key)
+    };
+    // The qualifying data an honest client quotes for these claims.
+    let bound = |nonce: &str, code: [u8; 32], seq: u64, key_in_force: &SigningKey| {
+        let mut c = claims(nonce, code);
+        c["agent"] = AGENT.into();
+        c["seq"] = seq.into();
+        let raw: [u8; 32] = B64.decode(nonce).unwrap().try_into().unwrap();
+        verifier::tpm::qualifying_data(&raw, key_in_force.verifying_key().as_bytes(), c.as_object().unwrap())
+    };
+    let tpm = |q: Vec<u8>, signed_bytes: Option<Vec<u8>>| {
+        let s: p256::ecdsa::Signature = ak.sign(signed_bytes.as_deref().unwrap_or(&q));
+        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
+    };
     let mut seq = 0u64;
-    let mut attestation = |nonce: &str, code: [u8; 32], evidence: Value| {
+    let mut next = || {
         seq += 1;
-        signed(
-            json!({"kind": "attestation", "nonce": nonce, "code_hash": hex(&code),
-                "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
-                "behaviour": {"digest": hex(&[1; 32]), "calls": 10, "distinct": 3}, "evidence": evidence}),
-            seq,
-            &key,
-        )
+        seq
     };
     let nonce = |v: Value| v["nonce"].as_str().unwrap().to_owned();
     let draw = |h: &H| {
@@ -213,16 +229,24 @@ async fn attestations_over_http() {
     // Only the agent draws its nonces.
     refused(&h, call(&h, Method::POST, &nonce_uri, false, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
+    // The downgrade: this agent's passport has a TPM key, so software
+    // evidence is recorded with a failing verdict.
     let (status, n) = draw(&h).await;
     assert_eq!(status, StatusCode::CREATED);
     let n1 = nonce(n);
-    let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"})))).await;
-    assert_eq!((status, &v["verdict"]), (StatusCode::CREATED, &json!({"ok": true, "reasons": []})), "{v}");
+    let before = h.log.head().size;
+    let (status, v) =
+        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"}), next()))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attestation_failed")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("downgrade:"), "{v}");
+    assert_eq!(h.log.head().size, before + 1);
+    let leaf: Value = serde_json::from_slice(&h.log.entry(before).unwrap()).unwrap();
+    assert_eq!((leaf["verdict"]["evidence"].as_str(), leaf["verdict"]["ok"].as_bool()), (Some("software"), Some(false)), "{leaf}");
 
     // Refused, nothing recorded: reused nonce, stale nonce, forged signature.
     refused(
         &h,
-        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"})))).await,
+        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n1, CODE, json!({"type": "software"}), next()))).await,
         StatusCode::CONFLICT,
         "nonce_used",
     )
@@ -231,31 +255,59 @@ async fn attestations_over_http() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     refused(
         &h,
-        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n2, CODE, json!({"type": "software"})))).await,
+        call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n2, CODE, json!({"type": "software"}), next()))).await,
         StatusCode::CONFLICT,
         "nonce_expired",
     )
     .await;
     let n3 = nonce(draw(&h).await.1);
-    let mut forged = attestation(&n3, CODE, json!({"type": "software"}));
+    let mut forged = attestation(&n3, CODE, json!({"type": "software"}), next());
     forged["runtime"]["os"] = "plan9".into();
     refused(&h, call(&h, Method::POST, "/v1/attestations", false, Some(&forged)).await, StatusCode::UNAUTHORIZED, "bad_signature").await;
 
     // Recorded with a failing verdict (evidence): exactly one entry each.
-    let tpm = |q: Vec<u8>, signed_bytes: Option<Vec<u8>>| {
-        let s: p256::ecdsa::Signature = ak.sign(signed_bytes.as_deref().unwrap_or(&q));
-        json!({"type": "tpm", "quote": B64.encode(&q), "signature": B64.encode(s.to_bytes())})
-    };
-    type Make = fn(&[u8]) -> (Vec<u8>, Option<Vec<u8>>);
-    let cases: Vec<(&str, [u8; 32], Option<Make>, &str)> = vec![
-        ("wrong code hash", [0xbb; 32], None, "code_hash differs"),
-        ("wrong nonce in quote", CODE, Some(|_| (quote(&[0xee; 32], 16, &expected_pcr_digest(&CODE)), None)), "qualifying data"),
-        ("wrong PCR", CODE, Some(|n| (quote(n, 15, &expected_pcr_digest(&CODE)), None)), "PCR 16"),
+    // `make(nonce, seq)` gives the quote (and the bytes signed, if not the
+    // quote) for the attestation submitted with that nonce and seq.
+    type Make<'a> = Box<dyn Fn(&str, u64) -> (Vec<u8>, Option<Vec<u8>>) + 'a>;
+    let other_key = SigningKey::from_bytes(&[2; 32]);
+    let good = |n: &str, s: u64| quote(&bound(n, CODE, s, &key), 16, &expected_pcr_digest(&CODE));
+    let cases: Vec<(&str, [u8; 32], Make, &str)> = vec![
+        (
+            "wrong code hash",
+            [0xbb; 32],
+            Box::new(|n: &str, s: u64| (quote(&bound(n, [0xbb; 32], s, &key), 16, &expected_pcr_digest(&CODE)), None)),
+            "code_hash differs",
+        ),
+        (
+            "quote over the bare nonce (old style)",
+            CODE,
+            Box::new(|n: &str, _| (quote(&B64.decode(n).unwrap(), 16, &expected_pcr_digest(&CODE)), None)),
+            "qualifying data",
+        ),
+        (
+            "quote bound to another agent key",
+            CODE,
+            Box::new(|n: &str, s: u64| (quote(&bound(n, CODE, s, &other_key), 16, &expected_pcr_digest(&CODE)), None)),
+            "qualifying data",
+        ),
+        (
+            "quote bound to another seq",
+            CODE,
+            Box::new(|n: &str, s: u64| (quote(&bound(n, CODE, s + 1, &key), 16, &expected_pcr_digest(&CODE)), None)),
+            "qualifying data",
+        ),
+        (
+            "quote bound to another code_hash claim",
+            CODE,
+            Box::new(|n: &str, s: u64| (quote(&bound(n, [0xbb; 32], s, &key), 16, &expected_pcr_digest(&CODE)), None)),
+            "qualifying data",
+        ),
+        ("wrong PCR", CODE, Box::new(|n: &str, s: u64| (quote(&bound(n, CODE, s, &key), 15, &expected_pcr_digest(&CODE)), None)), "PCR 16"),
         (
             "tampered quote",
             CODE,
-            Some(|n| {
-                let good = quote(n, 16, &expected_pcr_digest(&CODE));
+            Box::new(|n: &str, s: u64| {
+                let good = good(n, s);
                 let mut t = good.clone();
                 t[12] ^= 1;
                 (t, Some(good))
@@ -263,39 +315,36 @@ async fn attestations_over_http() {
             "signature",
         ),
     ];
+    let failures = cases.len() + 1;
     for (name, code, make, reason) in cases {
         let n = nonce(draw(&h).await.1);
-        let evidence = match make {
-            None => json!({"type": "software"}),
-            Some(make) => {
-                let raw = B64.decode(&n).unwrap();
-                let (q, s) = make(&raw);
-                tpm(q, s)
-            }
-        };
+        let s = next();
+        let (q, signed_bytes) = make(&n, s);
         let before = h.log.head().size;
-        let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, code, evidence))).await;
+        let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, code, tpm(q, signed_bytes), s))).await;
         assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attestation_failed")), "{name}: {v}");
         assert!(v["error"]["message"].as_str().unwrap().contains(reason), "{name}: {v}");
         assert_eq!(h.log.head().size, before + 1, "{name}: the failed attestation is recorded");
+        let leaf: Value = serde_json::from_slice(&h.log.entry(before).unwrap()).unwrap();
+        assert_eq!((leaf["verdict"]["evidence"].as_str(), leaf["verdict"]["ok"].as_bool()), (Some("tpm"), Some(false)), "{name}");
     }
-    // A good TPM quote passes.
+    // A quote bound to this nonce, key and claims passes.
     let n = nonce(draw(&h).await.1);
-    let raw = B64.decode(&n).unwrap();
-    let ev = tpm(quote(&raw, 16, &expected_pcr_digest(&CODE)), None);
-    let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, CODE, ev))).await;
-    assert_eq!((status, v["verdict"]["ok"].as_bool()), (StatusCode::CREATED, Some(true)), "{v}");
+    let s = next();
+    let ev = tpm(good(&n, s), None);
+    let (status, v) = call(&h, Method::POST, "/v1/attestations", false, Some(&attestation(&n, CODE, ev, s))).await;
+    assert_eq!((status, &v["verdict"]), (StatusCode::CREATED, &json!({"evidence": "tpm", "ok": true, "reasons": []})), "{v}");
 
     let resp = h.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     for line in [
-        r#"ledger_attestations_total{verdict="ok"} 2"#,
-        r#"ledger_attestations_total{verdict="failed"} 4"#,
-        r#"ledger_agent_refusals_total{code="nonce_used"} 1"#,
-        r#"ledger_agent_refusals_total{code="bad_signature"} 1"#,
-        "ledger_agents 1",
+        r#"ledger_attestations_total{verdict="ok"} 1"#.to_owned(),
+        format!(r#"ledger_attestations_total{{verdict="failed"}} {failures}"#),
+        r#"ledger_agent_refusals_total{code="nonce_used"} 1"#.to_owned(),
+        r#"ledger_agent_refusals_total{code="bad_signature"} 1"#.to_owned(),
+        "ledger_agents 1".to_owned(),
     ] {
-        assert!(text.contains(line), "{line} missing from\n{text}");
+        assert!(text.contains(&line), "{line} missing from\n{text}");
     }
 }
 
@@ -304,13 +353,20 @@ fn signed_request(uri: &str, body: &Value, agent: &str, key: &SigningKey, ts: u6
     signed_raw(uri, body.to_string(), agent, key, ts)
 }
 
+/// The clock in milliseconds, strictly increasing across calls: the log
+/// accepts each signed request once, and two equal requests signed in the
+/// same millisecond would be the same bytes.
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let previous = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1))).unwrap();
+    now.max(previous + 1)
 }
 
 fn signed_raw(uri: &str, bytes: String, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
     use ed25519_dalek::Signer as _;
-    let sig = key.sign(&verifier::agent::request_message("POST", uri, ts, bytes.as_bytes()));
+    let sig = key.sign(&verifier::agent::request_message(ORIGIN, agent, "POST", uri, ts, bytes.as_bytes()));
     Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .header("x-agent-id", agent)

@@ -52,7 +52,7 @@ fn harness_full(queue_bytes: usize, prover_queue: usize) -> Harness {
     let config = LogConfig {
         origin: ORIGIN.into(),
         queue_bytes,
-        openings_key: Some(ledger_core::hidden::OpeningsKey::from_bytes(&[3; 32])),
+        openings_key: Some(ledger_core::sealing::OpeningsKey::from_bytes(&[3; 32])),
         prover_queue,
         agent_auth: false,
         ..LogConfig::default()
@@ -390,11 +390,30 @@ async fn ops_routes() {
     assert_error(&h, resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2).await;
 }
 
-fn hidden_action(amount: u64, le: u64) -> String {
+/// An action with hidden fields as an agent sends it: the values in the
+/// clear (never accepted by the log).
+fn plain_hidden_action(amount: u64, le: u64) -> String {
     format!(
         r#"{{"kind":"action","agent":"{AGENT}","action":"pay","resource":"invoices/1",
             "hidden":{{"amount":{{"u64":{amount},"prove":[{{"le":{le}}}]}},"customer":{{"str":"ACME"}}}}}}"#
     )
+}
+
+/// The same action committed on the agent's side, with its openings.
+fn hidden_action(amount: u64, le: u64) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&plain_hidden_action(amount, le)).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+    obj.insert("openings".into(), openings);
+    v.to_string()
+}
+
+/// A committed action whose proof (of `amount ≤ 2·le`) is relabelled as a
+/// proof of `amount ≤ le`: it does not verify.
+fn relabelled_hidden_action(amount: u64, le: u64) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&hidden_action(amount, 2 * le)).unwrap();
+    v["predicates"]["claims"][0]["le"] = le.into();
+    v.to_string()
 }
 
 async fn admin(app: &Router, method: Method, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, HeaderMap, Bytes) {
@@ -418,19 +437,14 @@ async fn hidden_fields_append_disclose_and_shred() {
     assert!(e.entry["hidden"]["amount"]["u64"].is_string() && e.entry["predicates"]["claims"][0]["le"] == 10_000);
     assert!(!String::from_utf8_lossy(&e.leaf).contains("ACME"));
 
-    // Rejected appends change nothing.
-    assert_error(
-        &h,
-        post_json(&h.app, "/v1/entries", &hidden_action(10_001, 10_000)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "predicate_false",
-        2,
-    )
-    .await;
-    let bad = hidden_action(5, 10).replace(r#"{"le":10}"#, r#"{"lt":10}"#);
-    assert_error(&h, post_json(&h.app, "/v1/entries", &bad).await, StatusCode::BAD_REQUEST, "invalid_hidden", 2).await;
-    let batch = format!("[{},{}]", hidden_action(1, 5), hidden_action(6, 5));
-    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &batch).await, StatusCode::UNPROCESSABLE_ENTITY, "predicate_false", 2).await;
+    // Rejected appends change nothing: values in the clear, a proof that
+    // does not verify (alone or in a batch).
+    let plain = plain_hidden_action(1250, 10_000);
+    assert_error(&h, post_json(&h.app, "/v1/entries", &plain).await, StatusCode::BAD_REQUEST, "commit_hidden_first", 2).await;
+    let forged = relabelled_hidden_action(10_001, 10_000);
+    assert_error(&h, post_json(&h.app, "/v1/entries", &forged).await, StatusCode::BAD_REQUEST, "invalid_hidden", 2).await;
+    let batch = format!("[{},{}]", hidden_action(1, 5), relabelled_hidden_action(6, 5));
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &batch).await, StatusCode::BAD_REQUEST, "invalid_hidden", 2).await;
 
     // Admin authentication.
     let req = r#"{"reveal":["customer"],"prove":[{"field":"amount","ge":1000,"le":2000}]}"#;
@@ -527,4 +541,82 @@ async fn prover_admission_is_bounded() {
     }
     assert!(created >= 1);
     assert_eq!(h.log.head().size, created);
+}
+
+/// `[0,0,0,...]`: the server used to parse the whole body into a
+/// `serde_json::Value` before counting its elements, so a cheap body cost
+/// far more memory than its size. The count now stops the parse.
+#[tokio::test]
+async fn a_batch_of_many_tiny_elements_is_refused_while_counting() {
+    let h = harness();
+    append_n(&h, 2).await;
+    let zeros = format!("[0{}]", ",0".repeat(100_000));
+    let resp = post_json(&h.app, "/v1/entries/batch", &zeros).await;
+    let message = json_of(&resp.2)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("300"), "{message}");
+    assert_error(&h, resp, StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", 2).await;
+    // The refusal comes before the end of the body is read: a syntax
+    // error there is never reached.
+    let truncated = format!("[0{},}}", ",0".repeat(100_000));
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &truncated).await, StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", 2).await;
+    // One element larger than a single append may be is refused before it is parsed.
+    let big = format!(r#"[{},{{"kind":"action","data":{{"s":"{}"}}}}]"#, action("a"), "x".repeat(9000));
+    let resp = post_json(&h.app, "/v1/entries/batch", &big).await;
+    assert!(json_of(&resp.2)["error"]["message"].as_str().unwrap().starts_with("entry 1:"));
+    assert_error(&h, resp, StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", 2).await;
+    // Strict parsing still applies to each element.
+    let duplicate = format!(r#"[{},{{"kind":"action","kind":"action"}}]"#, action("a"));
+    assert_error(&h, post_json(&h.app, "/v1/entries/batch", &duplicate).await, StatusCode::BAD_REQUEST, "invalid_json", 2).await;
+}
+
+/// 1000 leaves of 64 KiB made one unauthenticated range read hold hundreds
+/// of MB. A range now stops at 1 MiB of leaf bytes (at least one entry),
+/// and the client continues from where it stopped.
+#[tokio::test]
+async fn range_reads_stop_at_a_byte_budget_and_continue() {
+    // ledger_core::log::MAX_RANGE_BYTES
+    const RANGE_BYTES: usize = 1 << 20;
+    let h = harness();
+    let blob = "x".repeat(3600);
+    for batch in 0..5 {
+        let entries: Vec<Value> = (0..60)
+            .map(|i| json!({"kind": "action", "agent": AGENT, "action": "write", "resource": format!("r/{batch}/{i}"), "data": {"blob": blob}}))
+            .collect();
+        let (status, _, body) = post_json(&h.app, "/v1/entries/batch", &serde_json::to_string(&entries).unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    }
+    let total = 300u64;
+    let leaf_len = |e: &EntryResponse| e.leaf.len();
+
+    let (status, headers, body) = get(&h.app, "/v1/entries?start=0&limit=1000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let first: verifier::wire::EntriesResponse = serde_json::from_slice(&body).unwrap();
+    assert_eq!(first.tree_size, total);
+    let n = first.entries.len();
+    let bytes: usize = first.entries.iter().map(leaf_len).sum();
+    assert!(n > 1 && (n as u64) < total, "{n} entries");
+    assert!(bytes <= RANGE_BYTES, "{bytes} leaf bytes");
+    assert!(bytes + 4000 > RANGE_BYTES, "stopped early: {bytes} leaf bytes");
+    assert_eq!(first.entries.iter().map(|e| e.index).collect::<Vec<_>>(), (0..n as u64).collect::<Vec<_>>());
+    for e in &first.entries {
+        assert_eq!(e.entry["data"]["blob"], blob.as_str());
+    }
+
+    // Continue from start + entries.len() until the end.
+    let mut next = n as u64;
+    while next < total {
+        let (status, _, body) = get(&h.app, &format!("/v1/entries?start={next}&limit=1000")).await;
+        assert_eq!(status, StatusCode::OK);
+        let page: verifier::wire::EntriesResponse = serde_json::from_slice(&body).unwrap();
+        assert!(!page.entries.is_empty());
+        assert!(page.entries.iter().map(leaf_len).sum::<usize>() <= RANGE_BYTES);
+        assert_eq!(page.entries[0].index, next);
+        next += page.entries.len() as u64;
+    }
+    assert_eq!(next, total);
+    // A small limit is still a limit.
+    let (_, _, body) = get(&h.app, "/v1/entries?start=7&limit=2").await;
+    let page: verifier::wire::EntriesResponse = serde_json::from_slice(&body).unwrap();
+    assert_eq!(page.entries.iter().map(|e| e.index).collect::<Vec<_>>(), [7, 8]);
 }

@@ -3,11 +3,22 @@
 //! sequences an entry; `ledger-verify agent` checks them again offline from
 //! the entries and their inclusion proofs, with the same code.
 //!
-//! An agent signs, with Ed25519, `SIGNATURE_CONTEXT ‖ JCS(entry)` where
-//! `entry` is the submitted object without the members in
+//! An agent signs, with Ed25519, `SIGNATURE_CONTEXT ‖ origin ‖ "\n" ‖
+//! JCS(entry)` where `origin` is the log's origin (so an entry signed for
+//! one log cannot be replayed into another with the same key) and `entry`
+//! is the object as it is stored in the leaf without the members in
 //! [`UNSIGNED_MEMBERS`] (the signatures themselves, and what the log adds).
-//! Every agent-written entry carries the agent id and a per-agent sequence
-//! number `seq` that must strictly increase.
+//! A signature therefore never covers a hidden value in the clear: hidden
+//! fields are committed before signing, and every stored signature verifies
+//! offline. Every agent-written entry carries the agent id and a per-agent
+//! sequence number `seq` that must strictly increase.
+//!
+//! One verification rule everywhere ([`verify_signature`]): RFC 8032
+//! Ed25519 as `verify_strict` implements it (canonical `S`, small-order `R`
+//! and keys refused), with keys that are not torsion-free refused when they
+//! are parsed ([`parse_public_key`]). The server and `ledger-verify` call
+//! the same function, so no entry can be accepted by one and refused by the
+//! other.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -15,14 +26,20 @@ use alloc::vec::Vec;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Map, Value};
 
 use crate::canonical::write_canonical;
 use crate::tpm::{verify_quote, QuoteError};
 
+/// Version of the leaf encoding (the `"v"` member the log adds). Version 2
+/// binds agent signatures to the log origin and predicate proofs to their
+/// entry; version 1 leaves stay readable and provable, but their agent
+/// signatures are not checked by this version (docs/FORMAT.md).
+pub const LEAF_VERSION: u64 = 2;
+
 /// Domain separation of agent signatures.
-pub const SIGNATURE_CONTEXT: &[u8] = b"agent-ledger/agent-entry/v1\n";
+pub const SIGNATURE_CONTEXT: &[u8] = b"agent-ledger/agent-entry/v2\n";
 
 /// Members an agent signature does not cover.
 pub const UNSIGNED_MEMBERS: [&str; 6] = ["signature", "new_signature", "integrated_time", "v", "verdict", "openings"];
@@ -72,19 +89,46 @@ pub enum AgentError {
         /// Recomputed.
         recomputed: String,
     },
+    /// A leaf of a format version whose agent signatures this version does
+    /// not check.
+    #[error("leaf format version {0} is not checked here; agent entries are checked from version 2 on")]
+    LeafVersion(u64),
 }
 
 fn shape(msg: impl Into<String>) -> AgentError {
     AgentError::Shape(msg.into())
 }
 
-/// The bytes an agent signs for `entry`.
-pub fn signing_message(entry: &Map<String, Value>) -> Vec<u8> {
+/// The bytes an agent signs for `entry` in the log named `origin`:
+/// [`signed_message`] of [`signed_body`].
+pub fn signing_message(origin: &str, entry: &Map<String, Value>) -> Vec<u8> {
+    signed_message(origin, &signed_body(entry))
+}
+
+/// JCS of `entry` without the [`UNSIGNED_MEMBERS`]: what a signature covers
+/// besides the context and the origin.
+pub fn signed_body(entry: &Map<String, Value>) -> Vec<u8> {
     let signed: Map<String, Value> =
         entry.iter().filter(|(k, _)| !UNSIGNED_MEMBERS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut out = SIGNATURE_CONTEXT.to_vec();
+    let mut out = Vec::new();
     write_canonical(&Value::Object(signed), &mut out);
     out
+}
+
+/// `SIGNATURE_CONTEXT ‖ origin ‖ "\n" ‖ body`.
+pub fn signed_message(origin: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNATURE_CONTEXT.len() + origin.len() + 1 + body.len());
+    out.extend_from_slice(SIGNATURE_CONTEXT);
+    out.extend_from_slice(origin.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+/// The one signature rule of the ledger (entries, rotations, signed
+/// requests; server and offline tools alike).
+pub fn verify_signature(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    key.verify_strict(message, signature).is_ok()
 }
 
 /// A required string member.
@@ -92,11 +136,19 @@ pub fn string<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, Age
     obj.get(key).and_then(Value::as_str).ok_or_else(|| shape(format!("\"{key}\" must be a string")))
 }
 
-/// Decodes a base64 Ed25519 public key.
+/// Decodes a base64 Ed25519 public key, refusing weak keys: a key of small
+/// order lets anyone forge signatures that verify under it, and a key with
+/// a torsion component verifies differently under cofactored and
+/// cofactorless rules. Every agent key (passports, rotations) goes through
+/// here.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, AgentError> {
     let bytes = B64.decode(text).map_err(|_| shape("public key must be base64"))?;
     let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| shape("public key must be 32 bytes"))?;
-    VerifyingKey::from_bytes(&arr).map_err(|_| shape("public key is not a valid Ed25519 point"))
+    let key = VerifyingKey::from_bytes(&arr).map_err(|_| shape("public key is not a valid Ed25519 point"))?;
+    if key.is_weak() || !key.to_edwards().is_torsion_free() {
+        return Err(shape("public key is a weak Ed25519 key (small order or not torsion-free)"));
+    }
+    Ok(key)
 }
 
 /// Decodes a base64 Ed25519 signature.
@@ -205,9 +257,18 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Checks an attestation's measurements and evidence against a passport;
-/// returns the reasons it fails (empty: it passes). `nonce` is the
-/// attestation's nonce (bytes), already checked for freshness by the log.
-pub fn attestation_failures(att: &Map<String, Value>, passport: &Passport) -> Vec<String> {
+/// returns the reasons it fails (empty: it passes). The nonce is the
+/// attestation's own (its freshness is the log's to check); `agent_key` is
+/// the agent's Ed25519 key in force, to which a TPM quote must be bound
+/// ([`crate::tpm::qualifying_data`]).
+///
+/// A passport with a TPM attestation key accepts only TPM evidence:
+/// software evidence from such an agent is a downgrade (whoever holds the
+/// Ed25519 key could otherwise attest without the TPM) and fails with a
+/// reason starting `"downgrade:"`. The AK's provenance (EK certificate,
+/// credential activation) is not checked: the admin vouches for it by
+/// registering the passport.
+pub fn attestation_failures(att: &Map<String, Value>, passport: &Passport, agent_key: &VerifyingKey) -> Vec<String> {
     let mut reasons = Vec::new();
     match att.get("code_hash").and_then(Value::as_str).map(|t| parse_hash(t, "code_hash")) {
         Some(Ok(h)) if h == passport.code_hash => {}
@@ -220,26 +281,30 @@ pub fn attestation_failures(att: &Map<String, Value>, passport: &Passport) -> Ve
         (None, Some(_)) => reasons.push("model_hash is missing; the passport has one".to_string()),
         _ => reasons.push("model_hash differs from the passport".to_string()),
     }
-    let nonce = att.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok()).unwrap_or_default();
     let evidence = att.get("evidence").and_then(Value::as_object);
-    match evidence.and_then(|e| e.get("type")).and_then(Value::as_str) {
+    match (evidence.and_then(|e| e.get("type")).and_then(Value::as_str), &passport.tpm_ak) {
         // The agent's Ed25519 signature over the entry is the evidence; the
         // log has verified it before this check runs.
-        Some("software") => {}
-        Some("tpm") => match &passport.tpm_ak {
-            None => reasons.push("TPM evidence, but the passport has no attestation key".to_string()),
-            Some(ak) => {
-                let field = |k: &str| evidence.and_then(|e| e.get(k)).and_then(Value::as_str).and_then(|s| B64.decode(s).ok());
-                match (field("quote"), field("signature")) {
-                    (Some(quote), Some(sig)) => {
-                        if let Err(e) = verify_quote(ak, &quote, &sig, &nonce, &passport.code_hash) {
-                            reasons.push(quote_reason(&e));
-                        }
+        (Some("software"), None) => {}
+        (Some("software"), Some(_)) => {
+            reasons.push("downgrade: software evidence, but the passport has a TPM attestation key".to_string());
+        }
+        (Some("tpm"), None) => reasons.push("TPM evidence, but the passport has no attestation key".to_string()),
+        (Some("tpm"), Some(ak)) => {
+            let nonce: Option<[u8; 32]> =
+                att.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok()).and_then(|n| n.as_slice().try_into().ok());
+            let field = |k: &str| evidence.and_then(|e| e.get(k)).and_then(Value::as_str).and_then(|s| B64.decode(s).ok());
+            match (nonce, field("quote"), field("signature")) {
+                (None, _, _) => reasons.push("nonce must be the base64 of 32 bytes".to_string()),
+                (Some(nonce), Some(quote), Some(sig)) => {
+                    let expected = crate::tpm::qualifying_data(&nonce, agent_key.as_bytes(), att);
+                    if let Err(e) = verify_quote(ak, &quote, &sig, &expected, &passport.code_hash) {
+                        reasons.push(quote_reason(&e));
                     }
-                    _ => reasons.push("TPM evidence needs base64 \"quote\" and \"signature\"".to_string()),
                 }
+                _ => reasons.push("TPM evidence needs base64 \"quote\" and \"signature\"".to_string()),
             }
-        },
+        }
         _ => reasons.push("evidence type must be \"software\" or \"tpm\"".to_string()),
     }
     reasons
@@ -249,9 +314,19 @@ fn quote_reason(e: &QuoteError) -> String {
     format!("tpm: {e}")
 }
 
-/// The verdict object recorded with an attestation.
-pub fn verdict(reasons: &[String]) -> Value {
+/// The verdict object recorded with an attestation (members in RFC 8785
+/// order): `{"evidence":"software"|"tpm"|"none","ok":…,"reasons":[…]}`.
+/// `evidence` is the type the attestation presented ("none" when it is
+/// missing or unknown), so a trust view can weigh a passing TPM quote above
+/// a passing software attestation; `ok` says whether it held.
+pub fn verdict(att: &Map<String, Value>, reasons: &[String]) -> Value {
+    let evidence = match att.get("evidence").and_then(|e| e.get("type")).and_then(Value::as_str) {
+        Some("software") => "software",
+        Some("tpm") => "tpm",
+        _ => "none",
+    };
     let mut m = Map::new();
+    m.insert("evidence".into(), Value::from(evidence));
     m.insert("ok".into(), Value::Bool(reasons.is_empty()));
     m.insert("reasons".into(), Value::Array(reasons.iter().map(|r| Value::from(r.as_str())).collect()));
     Value::Object(m)
@@ -273,17 +348,12 @@ pub enum Checked {
         /// Its sequence number.
         seq: u64,
     },
-    /// An entry with hidden fields: the agent signed the submitted values,
-    /// which only a full disclosure reveals, so only `seq` was checked.
-    SignedOverHiddenValues {
-        /// Its sequence number.
-        seq: u64,
-    },
 }
 
 /// An agent's key history, replayed entry by entry (offline auditors).
 #[derive(Clone, Debug)]
 pub struct AgentChain {
+    origin: String,
     passport: Passport,
     key: VerifyingKey,
     retired: bool,
@@ -291,13 +361,13 @@ pub struct AgentChain {
 }
 
 impl AgentChain {
-    /// Starts from a passport leaf.
-    pub fn new(passport_leaf: &Map<String, Value>) -> Result<Self, AgentError> {
+    /// Starts from a passport leaf of the log named `origin`.
+    pub fn new(origin: &str, passport_leaf: &Map<String, Value>) -> Result<Self, AgentError> {
         if passport_leaf.get("kind").and_then(Value::as_str) != Some("passport") {
             return Err(shape("the first entry of a chain must be a passport"));
         }
         let passport = Passport::from_object(passport_leaf)?;
-        Ok(Self { key: passport.public_key, passport, retired: false, last_seq: 0 })
+        Ok(Self { origin: origin.to_string(), key: passport.public_key, passport, retired: false, last_seq: 0 })
     }
 
     /// The passport.
@@ -316,6 +386,10 @@ impl AgentChain {
         if agent != self.passport.agent {
             return Err(AgentError::WrongAgent { expected: self.passport.agent.clone(), got: agent.to_string() });
         }
+        let version = leaf.get("v").and_then(Value::as_u64).unwrap_or(LEAF_VERSION);
+        if version != LEAF_VERSION {
+            return Err(AgentError::LeafVersion(version));
+        }
         let kind = string(leaf, "kind")?;
         if kind == "retirement" {
             self.retired = true;
@@ -332,28 +406,25 @@ impl AgentChain {
             return Err(AgentError::Replayed { agent: agent.to_string(), seq, last: self.last_seq });
         }
         let signature = parse_signature(string(leaf, "signature")?)?;
-        let message = signing_message(leaf);
+        let message = signing_message(&self.origin, leaf);
         let bad = || AgentError::BadSignature { agent: agent.to_string() };
-        if self.key.verify(&message, &signature).is_err() {
-            // Committed by the log: the agent signed the submitted values,
-            // which the leaf replaces by commitments. (Committed by the
-            // client, the signature covers the leaf and verified above.)
-            if leaf.contains_key("hidden") {
-                self.last_seq = seq;
-                return Ok(Checked::SignedOverHiddenValues { seq });
-            }
+        // Every signature covers the leaf as stored (hidden fields as
+        // commitments), so any signature that fails is a forgery.
+        if !verify_signature(&self.key, &message, &signature) {
             return Err(bad());
         }
         let checked = match kind {
             "rotation" => {
                 let new_key = parse_public_key(string(leaf, "new_public_key")?)?;
                 let new_sig = parse_signature(string(leaf, "new_signature")?)?;
-                new_key.verify(&message, &new_sig).map_err(|_| bad())?;
+                if !verify_signature(&new_key, &message, &new_sig) {
+                    return Err(bad());
+                }
                 self.key = new_key;
                 Checked::Rotation
             }
             "attestation" => {
-                let recomputed = verdict(&attestation_failures(leaf, &self.passport));
+                let recomputed = verdict(leaf, &attestation_failures(leaf, &self.passport, &self.key));
                 let recorded = leaf.get("verdict").cloned().unwrap_or(Value::Null);
                 if recorded != recomputed {
                     return Err(AgentError::VerdictMismatch { recorded: recorded.to_string(), recomputed: recomputed.to_string() });
@@ -367,42 +438,56 @@ impl AgentChain {
     }
 }
 
-/// Signs an agent entry in place: sets `signature` over
-/// [`signing_message`] (the entry must already hold `agent` and `seq`).
-pub fn sign_entry(entry: &mut Map<String, Value>, key: &ed25519_dalek::SigningKey) {
+/// Signs an agent entry for the log named `origin`, in place: sets
+/// `signature` over [`signing_message`] (the entry must already hold
+/// `agent` and `seq`, and hidden fields in committed form).
+pub fn sign_entry(entry: &mut Map<String, Value>, origin: &str, key: &ed25519_dalek::SigningKey) {
     use ed25519_dalek::Signer as _;
     entry.remove("signature");
-    let signature = key.sign(&signing_message(entry));
+    let signature = key.sign(&signing_message(origin, entry));
     entry.insert("signature".into(), Value::from(B64.encode(signature.to_bytes())));
 }
 
-/// Builds a rotation entry from `old` to `new`, signed by both.
-pub fn rotation(agent: &str, seq: u64, old: &ed25519_dalek::SigningKey, new: &ed25519_dalek::SigningKey) -> Map<String, Value> {
+/// Builds a rotation entry from `old` to `new` for the log named `origin`,
+/// signed by both.
+pub fn rotation(
+    origin: &str,
+    agent: &str,
+    seq: u64,
+    old: &ed25519_dalek::SigningKey,
+    new: &ed25519_dalek::SigningKey,
+) -> Map<String, Value> {
     use ed25519_dalek::Signer as _;
     let mut m = Map::new();
     m.insert("kind".into(), Value::from("rotation"));
     m.insert("agent".into(), Value::from(agent));
     m.insert("new_public_key".into(), Value::from(B64.encode(new.verifying_key().as_bytes())));
     m.insert("seq".into(), Value::from(seq));
-    let message = signing_message(&m);
+    let message = signing_message(origin, &m);
     m.insert("signature".into(), Value::from(B64.encode(old.sign(&message).to_bytes())));
     m.insert("new_signature".into(), Value::from(B64.encode(new.sign(&message).to_bytes())));
     m
 }
 
-/// Domain separation of agent-signed HTTP requests (e.g. an agent asking
-/// for a disclosure of its own entry).
-pub const REQUEST_CONTEXT: &[u8] = b"agent-ledger/agent-request/v1\n";
+/// Domain separation of agent-signed HTTP requests (a nonce draw, an agent
+/// asking for a disclosure of its own entry). v2 added the log origin and
+/// the agent id, so a request signed for one log or as one agent verifies
+/// nowhere else.
+pub const REQUEST_CONTEXT: &[u8] = b"agent-ledger/agent-request/v2\n";
 
 /// The bytes an agent signs to authenticate a request:
-/// `REQUEST_CONTEXT ‖ method ‖ "\n" ‖ path ‖ "\n" ‖ timestamp (ms, decimal) ‖ "\n" ‖ hex(SHA-256(body))`.
-pub fn request_message(method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> Vec<u8> {
+/// `REQUEST_CONTEXT ‖ origin ‖ "\n" ‖ agent ‖ "\n" ‖ method ‖ "\n" ‖ path ‖ "\n" ‖
+/// timestamp (ms, decimal) ‖ "\n" ‖ hex(SHA-256(body))`, where `origin` is
+/// the log's checkpoint origin and `agent` the `x-agent-id` header. No
+/// field can hold a newline (origins are checkpoint lines, the others HTTP
+/// header values and paths), so the fields cannot shift into each other.
+pub fn request_message(origin: &str, agent: &str, method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
     let mut out = REQUEST_CONTEXT.to_vec();
-    out.extend_from_slice(method.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(path.as_bytes());
-    out.push(b'\n');
+    for field in [origin, agent, method, path] {
+        out.extend_from_slice(field.as_bytes());
+        out.push(b'\n');
+    }
     out.extend_from_slice(timestamp_ms.to_string().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(hex(&sha2::Sha256::digest(body)).as_bytes());

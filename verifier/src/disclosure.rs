@@ -69,6 +69,19 @@ pub enum DisclosureError {
     },
 }
 
+/// Most hidden fields in one entry.
+pub const MAX_HIDDEN_FIELDS: usize = 16;
+/// Longest hidden field name, in bytes (`[A-Za-z0-9_.-]`).
+pub const MAX_FIELD_NAME: usize = 64;
+
+/// Checks a hidden field name.
+pub fn check_field_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        return Err(format!("field name {name:?} must be 1 to {MAX_FIELD_NAME} characters of A-Z a-z 0-9 _ . -"));
+    }
+    Ok(())
+}
+
 fn leaf_err(msg: impl Into<String>) -> DisclosureError {
     DisclosureError::Leaf(msg.into())
 }
@@ -226,10 +239,11 @@ impl ClaimsProof {
         if obj.len() != 2 {
             return Err("predicates hold exactly \"claims\" and \"proof\"".into());
         }
-        let claims = obj
-            .get("claims")
-            .and_then(Value::as_array)
-            .ok_or("\"claims\" must be an array")?
+        let claims = obj.get("claims").and_then(Value::as_array).ok_or("\"claims\" must be an array")?;
+        if claims.is_empty() || claims.len() > zk::MAX_CLAIMS {
+            return Err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS));
+        }
+        let claims = claims
             .iter()
             .map(claim_from_json)
             .collect::<Result<Vec<_>, _>>()?;
@@ -244,11 +258,57 @@ impl ClaimsProof {
         self.claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
     }
 
-    /// Verifies the proof against the commitments of `fields`.
-    pub fn verify(&self, fields: &CommittedFields, params: &ZkParams) -> Result<(), DisclosureError> {
+    /// Verifies the proof against the commitments of `fields` and the
+    /// `context` it is bound to ([`entry_predicates_context`],
+    /// [`disclosure_proof_context`]; empty for version 1 leaves).
+    pub fn verify(&self, fields: &CommittedFields, context: &[u8], params: &ZkParams) -> Result<(), DisclosureError> {
         let claims = fields.claims(&self.claims)?;
-        self.proof.verify(&claims, params).map_err(|reason| DisclosureError::ProofInvalid { claims: self.describe(), reason })
+        self.proof
+            .verify_bound(&claims, context, params)
+            .map_err(|reason| DisclosureError::ProofInvalid { claims: self.describe(), reason })
     }
+}
+
+/// Domain separation of the predicate proof an entry carries.
+pub const ENTRY_PREDICATES_CONTEXT: &[u8] = b"agent-ledger/entry-predicates/v1\n";
+
+/// What an entry's own predicate proof is bound to: the log, the agent and
+/// its sequence number, so commitments and proof copied into another
+/// entry (another agent's, or the same agent's later one) do not verify.
+pub fn entry_predicates_context(origin: &str, agent: &str, seq: u64) -> Vec<u8> {
+    let mut out = ENTRY_PREDICATES_CONTEXT.to_vec();
+    for part in [origin.as_bytes(), b"\n", agent.as_bytes(), b"\n", seq.to_string().as_bytes()] {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// Domain separation of the predicate proofs of a disclosure bundle.
+pub const DISCLOSURE_PROOF_CONTEXT: &[u8] = b"agent-ledger/disclosure-proof/v1\n";
+
+/// What a disclosure's proof is bound to: the log, the entry's index and
+/// its leaf hash.
+pub fn disclosure_proof_context(origin: &str, index: u64, leaf_hash: &crate::hash::Hash) -> Vec<u8> {
+    let mut out = DISCLOSURE_PROOF_CONTEXT.to_vec();
+    out.extend_from_slice(origin.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(index.to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(leaf_hash);
+    out
+}
+
+/// The context of the predicate proof inside `leaf` (an action's stored
+/// object) in the log named `origin`: bound for version 2 leaves, empty
+/// for version 1 (whose proofs were made unbound).
+pub fn leaf_predicates_context(origin: &str, leaf: &Map<String, Value>) -> Vec<u8> {
+    let version = leaf.get("v").and_then(Value::as_u64).unwrap_or(crate::agent::LEAF_VERSION);
+    if version < 2 {
+        return Vec::new();
+    }
+    let agent = leaf.get("agent").and_then(Value::as_str).unwrap_or_default();
+    let seq = leaf.get("seq").and_then(Value::as_u64).unwrap_or_default();
+    entry_predicates_context(origin, agent, seq)
 }
 
 /// The hidden fields of a leaf: commitments by name, and the predicates
@@ -272,11 +332,14 @@ impl CommittedFields {
             };
         };
         let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
-        if hidden.is_empty() {
-            return Err(leaf_err("\"hidden\" must not be empty"));
+        // The same limits as hidden values submitted in the clear: a
+        // committed leaf is bounded before any proof work is done on it.
+        if hidden.is_empty() || hidden.len() > MAX_HIDDEN_FIELDS {
+            return Err(leaf_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
         }
         let mut fields = BTreeMap::new();
         for (name, c) in hidden {
+            check_field_name(name).map_err(leaf_err)?;
             let c = c
                 .as_object()
                 .filter(|o| o.len() == 1)
@@ -424,14 +487,16 @@ pub fn verify(bundle: &DisclosureBundle, verifier: &NoteVerifier, params: &ZkPar
         }
         revealed.push((name.clone(), opening.value_text()));
     }
+    let origin = included.checkpoint.origin.as_str();
     let mut proven_at_append = Vec::new();
     if let Some(p) = &fields.predicates {
-        p.verify(&fields, params)?;
+        p.verify(&fields, &leaf_predicates_context(origin, leaf), params)?;
         proven_at_append.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));
     }
     let mut proven = Vec::new();
+    let context = disclosure_proof_context(origin, included.index, &crate::hash::leaf_hash(leaf_bytes));
     for p in &bundle.proofs {
-        p.verify(&fields, params)?;
+        p.verify(&fields, &context, params)?;
         proven.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));
     }
     let mentioned = |name: &str| {

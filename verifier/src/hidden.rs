@@ -11,14 +11,11 @@ use alloc::vec::Vec;
 use serde_json::Value;
 use zk::predicate::Predicate;
 
+pub use crate::disclosure::{check_field_name, MAX_FIELD_NAME, MAX_HIDDEN_FIELDS};
 use crate::disclosure::{predicate_from_json, CommittedFields, DisclosureError, Opening, MAX_JSON_INT};
 #[cfg(feature = "prover")]
 use crate::disclosure::{ClaimsProof, Commitment};
 
-/// Most hidden fields in one entry.
-pub const MAX_HIDDEN_FIELDS: usize = 16;
-/// Longest hidden field name, in bytes (`[A-Za-z0-9_.-]`).
-pub const MAX_FIELD_NAME: usize = 64;
 /// Longest hidden string, in characters.
 pub const MAX_HIDDEN_STR_CHARS: usize = 4096;
 
@@ -38,14 +35,6 @@ pub enum HiddenValue {
     },
     /// A string.
     Str(String),
-}
-
-/// Checks a hidden field name.
-pub fn check_field_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
-        return Err(hidden_err(format!("field name {name:?} must be 1 to {MAX_FIELD_NAME} characters of A-Z a-z 0-9 _ . -")));
-    }
-    Ok(())
 }
 
 /// Parses the submitted `hidden` object: name → value, sorted by name.
@@ -110,16 +99,47 @@ pub enum CommitError {
     /// The proof failed its check before use (a broken prover).
     #[error("a predicate proof failed its check before storing")]
     SelfCheck,
+    /// The entry's `hidden` values (or its `agent`, `seq`) are malformed.
+    #[error("invalid hidden fields: {0}")]
+    Invalid(String),
+}
+
+/// Commits the plain `hidden` values of an action entry in place (see
+/// [`commit`]), binding the proof to the log `origin` and the entry's own
+/// `agent` and `seq` (0 when the entry has none), and returns the openings
+/// as JSON ([`openings_to_json`]) to send beside the signed entry. The SDK
+/// and tests commit with this; the log checks with
+/// [`crate::disclosure::entry_predicates_context`] of the same members.
+#[cfg(feature = "prover")]
+pub fn commit_entry<R: rand_core::RngCore + rand_core::CryptoRng>(
+    entry: &mut serde_json::Map<String, Value>,
+    origin: &str,
+    rng: &mut R,
+    params: &zk::ZkParams,
+) -> Result<Value, CommitError> {
+    let spec = entry.get("hidden").ok_or_else(|| CommitError::Invalid("no \"hidden\" member".into()))?;
+    let hidden = parse_hidden(spec).map_err(CommitError::Invalid)?;
+    let agent = entry.get("agent").and_then(Value::as_str).ok_or_else(|| CommitError::Invalid("the entry has no \"agent\"".into()))?;
+    let seq = match entry.get("seq") {
+        None => 0,
+        Some(v) => v.as_u64().ok_or_else(|| CommitError::Invalid("\"seq\" must be an integer".into()))?,
+    };
+    let context = crate::disclosure::entry_predicates_context(origin, agent, seq);
+    let openings = commit(entry, &hidden, &context, rng, params, true)?;
+    Ok(openings_to_json(&openings))
 }
 
 /// Commits to `hidden` (salts, blindings and prover randomness from `rng`)
-/// and proves every declared predicate in one aggregated proof; verifies
-/// the proof first when `self_check`. Writes the commitments (`hidden`) and
-/// the proof (`predicates`) into `entry` and returns the openings.
+/// and proves every declared predicate in one aggregated proof bound to
+/// `context` ([`crate::disclosure::entry_predicates_context`] of the entry
+/// that will carry it); verifies the proof first when `self_check`. Writes
+/// the commitments (`hidden`) and the proof (`predicates`) into `entry` and
+/// returns the openings.
 #[cfg(feature = "prover")]
 pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
     entry: &mut serde_json::Map<String, Value>,
     hidden: &BTreeMap<String, HiddenValue>,
+    context: &[u8],
     rng: &mut R,
     params: &zk::ZkParams,
     self_check: bool,
@@ -152,12 +172,12 @@ pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
     }
     let mut committed = CommittedFields { fields, predicates: None };
     if !claims.is_empty() {
-        let proof = zk::prover::prove_with_rng(&claims, &witnesses, params, rng).map_err(CommitError::Predicate)?;
+        let proof = zk::prover::prove_bound_with_rng(&claims, &witnesses, context, params, rng).map_err(CommitError::Predicate)?;
         // The prover checks every predicate first, so this cannot fail
         // unless proving itself is broken; it is the last line of
         // defence for "a proof that cannot verify is never stored".
         if self_check {
-            proof.verify(&claims, params).map_err(|_| CommitError::SelfCheck)?;
+            proof.verify_bound(&claims, context, params).map_err(|_| CommitError::SelfCheck)?;
         }
         committed.predicates = Some(ClaimsProof { claims: claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
     }
@@ -176,15 +196,20 @@ pub fn openings_to_json(openings: &BTreeMap<String, Opening>) -> Value {
 /// Parses [`openings_to_json`].
 pub fn openings_from_json(v: &Value) -> Result<BTreeMap<String, Opening>, String> {
     let obj = v.as_object().ok_or("openings must be an object")?;
+    if obj.len() > MAX_HIDDEN_FIELDS {
+        return Err(format!("openings hold at most {MAX_HIDDEN_FIELDS} fields"));
+    }
     obj.iter().map(|(k, o)| Opening::from_json(o).map(|o| (k.clone(), o)).map_err(|e| format!("opening {k:?}: {e}"))).collect()
 }
 
 /// Checks openings made by a client against the commitments of its entry:
 /// every hidden field has an opening that opens its commitment, and the
-/// entry's predicate proof (if any) verifies.
+/// entry's predicate proof (if any) verifies in `context`
+/// ([`crate::disclosure::entry_predicates_context`]).
 pub fn check_openings(
     fields: &CommittedFields,
     openings: &BTreeMap<String, Opening>,
+    context: &[u8],
     params: &zk::ZkParams,
 ) -> Result<(), DisclosureError> {
     if let Some(extra) = openings.keys().find(|k| !fields.fields.contains_key(*k)) {
@@ -197,7 +222,7 @@ pub fn check_openings(
         }
     }
     if let Some(p) = &fields.predicates {
-        p.verify(fields, params)?;
+        p.verify(fields, context, params)?;
     }
     Ok(())
 }

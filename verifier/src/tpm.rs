@@ -3,6 +3,12 @@
 //! type, the qualifying data, the PCR selection and digest, and the ECDSA
 //! P-256 signature of the attestation key over SHA-256 of the bytes.
 //!
+//! The qualifying data (`extraData`) binds the quote to one attestation
+//! ([`qualifying_data`]): the log's nonce, the agent's Ed25519 key in force
+//! and the attestation's claims. A bare nonce would let a quote drawn for
+//! one attestation back another agent's (sharing the AK) or different
+//! claims made with the same nonce.
+//!
 //! The measurement PCR is **PCR 16** of the SHA-256 bank, extended once
 //! with the agent's code hash after a reset:
 //! `PCR16 = SHA-256(0^32 ‖ code_hash)`, and a quote of that one PCR carries
@@ -11,12 +17,17 @@
 //! would quote PCRs extended by measured boot or IMA and check them against
 //! an event log.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::canonical::write_canonical;
 
 /// `TPM_GENERATED_VALUE`.
 pub const TPM_GENERATED: u32 = 0xff54_4347;
@@ -26,6 +37,36 @@ pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
 pub const TPM_ALG_SHA256: u16 = 0x000b;
 /// The measurement PCR.
 pub const MEASUREMENT_PCR: u8 = 16;
+
+/// Domain separation (and version) of a quote's qualifying data.
+pub const QUOTE_CONTEXT: &[u8] = b"agent-ledger/tpm-quote/v1\n";
+
+/// Members of an attestation its quote does not cover: the evidence that
+/// carries the quote, the agent's signature over it, and what the log adds.
+pub const QUOTE_UNBOUND_MEMBERS: [&str; 5] = ["evidence", "signature", "verdict", "integrated_time", "v"];
+
+/// The qualifying data (`extraData`) of the quote backing an attestation:
+///
+/// ```text
+/// SHA-256("agent-ledger/tpm-quote/v1\n" ‖ nonce (32 bytes) ‖ agent Ed25519 key in force (32 bytes)
+///         ‖ JCS(attestation without "evidence", "signature", "verdict", "integrated_time", "v"))
+/// ```
+///
+/// The attestation object must already hold `agent` and `seq`: the agent
+/// computes this, has the TPM quote it, then inserts the evidence and signs;
+/// the log and `ledger-verify` recompute it from the leaf.
+pub fn qualifying_data(nonce: &[u8; 32], agent_key: &[u8; 32], attestation: &Map<String, Value>) -> [u8; 32] {
+    let bound: Map<String, Value> =
+        attestation.iter().filter(|(k, _)| !QUOTE_UNBOUND_MEMBERS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut claims = Vec::new();
+    write_canonical(&Value::Object(bound), &mut claims);
+    let mut h = Sha256::new();
+    h.update(QUOTE_CONTEXT);
+    h.update(nonce);
+    h.update(agent_key);
+    h.update(&claims);
+    h.finalize().into()
+}
 
 /// Why a quote was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,9 +84,10 @@ pub enum QuoteError {
     /// The signature is not 64 bytes `r ‖ s`, or does not verify.
     #[error("quote signature does not verify with the passport's attestation key")]
     BadSignature,
-    /// The qualifying data is not the nonce.
-    #[error("quote's qualifying data is not the attestation nonce")]
-    WrongNonce,
+    /// The qualifying data is not the one [`qualifying_data`] gives for
+    /// this nonce, agent key and attestation.
+    #[error("quote's qualifying data is not bound to this nonce, agent key and attestation")]
+    WrongQualifyingData,
     /// Not exactly SHA-256 PCR 16.
     #[error("quote does not select exactly PCR 16 of the SHA-256 bank")]
     WrongPcrSelection,
@@ -138,16 +180,16 @@ pub fn expected_pcr_digest(code_hash: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Encodes the `TPMS_ATTEST` a TPM produces for a quote of one SHA-256
-/// PCR with qualifying data `nonce` and PCR digest `digest` (zeroed clock,
-/// firmware and signer name): for tests and tools that need a quote without
-/// a TPM.
-pub fn encode_quote(nonce: &[u8], pcr: u8, digest: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(80 + nonce.len() + digest.len());
+/// PCR with qualifying data `extra_data` (normally [`qualifying_data`]) and
+/// PCR digest `digest` (zeroed clock, firmware and signer name): for tests
+/// and tools that need a quote without a TPM.
+pub fn encode_quote(extra_data: &[u8], pcr: u8, digest: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(80 + extra_data.len() + digest.len());
     b.extend_from_slice(&TPM_GENERATED.to_be_bytes());
     b.extend_from_slice(&TPM_ST_ATTEST_QUOTE.to_be_bytes());
     b.extend_from_slice(&0u16.to_be_bytes()); // qualifiedSigner: empty name
-    b.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
-    b.extend_from_slice(nonce);
+    b.extend_from_slice(&(extra_data.len() as u16).to_be_bytes());
+    b.extend_from_slice(extra_data);
     b.extend_from_slice(&[0; 17]); // clockInfo
     b.extend_from_slice(&[0; 8]); // firmwareVersion
     b.extend_from_slice(&1u32.to_be_bytes());
@@ -162,14 +204,22 @@ pub fn encode_quote(nonce: &[u8], pcr: u8, digest: &[u8]) -> Vec<u8> {
 }
 
 /// Verifies a quote: signature by `ak_spki_der` over `attest`, qualifying
-/// data `nonce`, SHA-256 PCR 16 alone, digest from `code_hash`.
-pub fn verify_quote(ak_spki_der: &[u8], attest: &[u8], signature: &[u8], nonce: &[u8], code_hash: &[u8; 32]) -> Result<(), QuoteError> {
+/// data `expected_extra_data` (from [`qualifying_data`]), SHA-256 PCR 16
+/// alone, digest from `code_hash`.
+pub fn verify_quote(
+    ak_spki_der: &[u8],
+    attest: &[u8],
+    signature: &[u8],
+    expected_extra_data: &[u8; 32],
+    code_hash: &[u8; 32],
+) -> Result<(), QuoteError> {
     let key = VerifyingKey::from_public_key_der(ak_spki_der).map_err(|_| QuoteError::BadKey)?;
     let sig = Signature::from_slice(signature).map_err(|_| QuoteError::BadSignature)?;
     key.verify(attest, &sig).map_err(|_| QuoteError::BadSignature)?;
     let quote = parse_quote(attest)?;
-    if quote.extra_data != nonce {
-        return Err(QuoteError::WrongNonce);
+    // Slices of different lengths compare unequal.
+    if !bool::from(quote.extra_data.ct_eq(expected_extra_data.as_slice())) {
+        return Err(QuoteError::WrongQualifyingData);
     }
     // Exactly one bank, SHA-256, with only bit 16 set.
     let only_16 = |sel: &[u8]| sel.len() >= 3 && sel.iter().enumerate().all(|(i, b)| *b == if i == 2 { 0x01 } else { 0 });
@@ -220,26 +270,74 @@ mod tests {
         let sk = SigningKey::from_slice(&[7; 32]).unwrap();
         let spki = sk.verifying_key().to_public_key_der().unwrap();
         let code = [9u8; 32];
-        let nonce = [5u8; 32];
+        let qd = [5u8; 32];
         let sign = |a: &[u8]| -> Vec<u8> {
             let s: Signature = sk.sign(a);
             s.to_bytes().to_vec()
         };
-        let good = attest(&nonce, &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&code));
-        verify_quote(spki.as_bytes(), &good, &sign(&good), &nonce, &code).unwrap();
+        let good = attest(&qd, &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&code));
+        verify_quote(spki.as_bytes(), &good, &sign(&good), &qd, &code).unwrap();
         assert_eq!(parse_quote(&good).unwrap().reset_count, 7);
 
-        let wrong_nonce = attest(&[6; 32], &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&code));
-        assert_eq!(verify_quote(spki.as_bytes(), &wrong_nonce, &sign(&wrong_nonce), &nonce, &code), Err(QuoteError::WrongNonce));
-        let wrong_pcr = attest(&nonce, &[(TPM_ALG_SHA256, &[0, 0, 2])], &expected_pcr_digest(&code));
-        assert_eq!(verify_quote(spki.as_bytes(), &wrong_pcr, &sign(&wrong_pcr), &nonce, &code), Err(QuoteError::WrongPcrSelection));
-        let wrong_digest = attest(&nonce, &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&[8; 32]));
-        assert_eq!(verify_quote(spki.as_bytes(), &wrong_digest, &sign(&wrong_digest), &nonce, &code), Err(QuoteError::WrongPcrDigest));
+        let wrong_qd = attest(&[6; 32], &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&code));
+        assert_eq!(verify_quote(spki.as_bytes(), &wrong_qd, &sign(&wrong_qd), &qd, &code), Err(QuoteError::WrongQualifyingData));
+        let short_qd = attest(&qd[..31], &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&code));
+        assert_eq!(verify_quote(spki.as_bytes(), &short_qd, &sign(&short_qd), &qd, &code), Err(QuoteError::WrongQualifyingData));
+        let wrong_pcr = attest(&qd, &[(TPM_ALG_SHA256, &[0, 0, 2])], &expected_pcr_digest(&code));
+        assert_eq!(verify_quote(spki.as_bytes(), &wrong_pcr, &sign(&wrong_pcr), &qd, &code), Err(QuoteError::WrongPcrSelection));
+        let wrong_digest = attest(&qd, &[(TPM_ALG_SHA256, &[0, 0, 1])], &expected_pcr_digest(&[8; 32]));
+        assert_eq!(verify_quote(spki.as_bytes(), &wrong_digest, &sign(&wrong_digest), &qd, &code), Err(QuoteError::WrongPcrDigest));
         let mut tampered = good.clone();
         tampered[20] ^= 1;
-        assert_eq!(verify_quote(spki.as_bytes(), &tampered, &sign(&good), &nonce, &code), Err(QuoteError::BadSignature));
-        assert_eq!(verify_quote(b"nope", &good, &sign(&good), &nonce, &code), Err(QuoteError::BadKey));
+        assert_eq!(verify_quote(spki.as_bytes(), &tampered, &sign(&good), &qd, &code), Err(QuoteError::BadSignature));
+        assert_eq!(verify_quote(b"nope", &good, &sign(&good), &qd, &code), Err(QuoteError::BadKey));
         let truncated = &good[..good.len() - 3];
-        assert_eq!(verify_quote(spki.as_bytes(), truncated, &sign(truncated), &nonce, &code), Err(QuoteError::Malformed("truncated")));
+        assert_eq!(verify_quote(spki.as_bytes(), truncated, &sign(truncated), &qd, &code), Err(QuoteError::Malformed("truncated")));
+        // What tests and benches fabricate with `encode_quote` verifies.
+        let encoded = encode_quote(&qd, MEASUREMENT_PCR, &expected_pcr_digest(&code));
+        verify_quote(spki.as_bytes(), &encoded, &sign(&encoded), &qd, &code).unwrap();
+    }
+
+    /// Known answers computed outside this code (see the file's description).
+    #[test]
+    fn qualifying_data_matches_the_frozen_vectors() {
+        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/tpm-qualifying-data.json"));
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let cases = doc["cases"].as_array().unwrap();
+        assert!(!cases.is_empty());
+        for case in cases {
+            let bytes = |k: &str| crate::agent::parse_hash(case[k].as_str().unwrap(), k).unwrap();
+            let att = case["attestation"].as_object().unwrap();
+            let got = qualifying_data(&bytes("nonce"), &bytes("agent_key"), att);
+            assert_eq!(got, bytes("qualifying_data"), "{}", case["name"]);
+        }
+    }
+
+    /// Every input is bound: a quote made for one attestation does not
+    /// back another nonce, another agent key, or other claims.
+    #[test]
+    fn qualifying_data_binds_nonce_key_and_claims() {
+        let att: Map<String, Value> = serde_json::from_str(
+            r#"{"kind":"attestation","agent":"a","nonce":"n","code_hash":"c","seq":3,"evidence":{"type":"tpm"},"signature":"s"}"#,
+        )
+        .unwrap();
+        let base = qualifying_data(&[1; 32], &[2; 32], &att);
+        assert_ne!(base, qualifying_data(&[9; 32], &[2; 32], &att), "nonce");
+        assert_ne!(base, qualifying_data(&[1; 32], &[9; 32], &att), "agent key");
+        for (k, v) in [("seq", Value::from(4)), ("code_hash", Value::from("d")), ("agent", Value::from("b")), ("runtime", Value::from("x"))]
+        {
+            let mut other = att.clone();
+            other.insert(k.into(), v);
+            assert_ne!(base, qualifying_data(&[1; 32], &[2; 32], &other), "{k}");
+        }
+        // The members the quote cannot cover (it sits inside the evidence;
+        // the signature and the log's members come after it) do not change it.
+        let mut leaf = att.clone();
+        for k in QUOTE_UNBOUND_MEMBERS {
+            leaf.insert(k.into(), Value::from("anything"));
+        }
+        assert_eq!(base, qualifying_data(&[1; 32], &[2; 32], &leaf));
+        // The old form, the bare nonce, is never the bound form.
+        assert_ne!(base.as_slice(), [1u8; 32].as_slice());
     }
 }

@@ -107,12 +107,22 @@ pub struct ActionEntryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub data: Option<serde_json::Value>,
-    /// Optional hidden fields: `{"name": {"u64": n, "prove": [{"le": hi}, {"ge": lo}]}}` or
-    /// `{"name": {"str": "..."}}`. Stored only as commitments and proofs
-    /// (docs/FORMAT.md).
+    /// Optional hidden fields, committed by the agent before it signs:
+    /// `{"name": {"u64": "<commitment>"} | {"str": "<digest>"}}`, with
+    /// `predicates` and `openings` (docs/FORMAT.md, "Hidden fields"). Values
+    /// in the clear are refused (`commit_hidden_first`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub hidden: Option<serde_json::Value>,
+    /// The proof of the declared predicates, `{"claims": [...], "proof": "..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
+    pub predicates: Option<serde_json::Value>,
+    /// The openings of the hidden fields, checked and sealed by the log,
+    /// never stored in the leaf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
+    pub openings: Option<serde_json::Value>,
 }
 
 /// One appended entry: where it landed and its leaf hash.

@@ -13,6 +13,11 @@ pub const PREDICATE_TRANSCRIPT: &[u8] = b"agent-ledger/zk/v1/predicate-proof";
 pub const STATEMENT_VERSION: &[u8] = b"version";
 /// Number of claims in the statement.
 pub const STATEMENT_CLAIMS: &[u8] = b"claims";
+/// What the proof is bound to, chosen by the caller (e.g. the log origin,
+/// agent and sequence number of the entry that carries it, or the entry a
+/// disclosure is about). Appended only when non-empty, so proofs made
+/// without a context (and the frozen vectors) keep their transcripts.
+pub const STATEMENT_CONTEXT: &[u8] = b"context";
 /// A claim's field name.
 pub const CLAIM_FIELD: &[u8] = b"field";
 /// A claim's lower bound (`u64` little-endian).

@@ -109,9 +109,16 @@ impl PredicateProof {
         Ok(Self { bits: *bits, proof })
     }
 
-    /// Checks the proof against `claims`.
+    /// Checks the proof against `claims` (a proof made without a context).
     pub fn verify(&self, claims: &[Claim], params: &ZkParams) -> Result<(), ZkError> {
-        let statement = Statement::new(claims)?;
+        self.verify_bound(claims, &[], params)
+    }
+
+    /// Checks the proof against `claims` and the `context` it was bound to
+    /// when proven ([`crate::prover::prove_bound_with_rng`]): a proof made
+    /// for one context fails in any other.
+    pub fn verify_bound(&self, claims: &[Claim], context: &[u8], params: &ZkParams) -> Result<(), ZkError> {
+        let statement = Statement::new(claims, context)?;
         if usize::from(self.bits) != statement.bits {
             return Err(ZkError::ProofInvalid);
         }
@@ -144,12 +151,13 @@ pub fn verify_all(items: &[(&PredicateProof, &[Claim])], params: &ZkParams) -> V
 /// commitments (padded to a power of two) and the bit size.
 pub(crate) struct Statement<'a> {
     pub claims: &'a [Claim],
+    pub context: &'a [u8],
     pub commitments: Vec<CompressedRistretto>,
     pub bits: usize,
 }
 
 impl<'a> Statement<'a> {
-    pub fn new(claims: &'a [Claim]) -> Result<Self, ZkError> {
+    pub fn new(claims: &'a [Claim], context: &'a [u8]) -> Result<Self, ZkError> {
         if claims.is_empty() || claims.len() > MAX_CLAIMS {
             return Err(ZkError::ClaimCount { got: claims.len(), max: MAX_CLAIMS });
         }
@@ -164,12 +172,15 @@ impl<'a> Statement<'a> {
             bits = bits.max(claim.predicate.bits());
         }
         commitments.resize(commitments.len().next_power_of_two(), CompressedRistretto::identity());
-        Ok(Self { claims, commitments, bits })
+        Ok(Self { claims, context, commitments, bits })
     }
 
     pub fn transcript(&self) -> Transcript {
         let mut t = Transcript::new(labels::PREDICATE_TRANSCRIPT);
         t.append_message(labels::STATEMENT_VERSION, &[labels::VERSION]);
+        if !self.context.is_empty() {
+            t.append_message(labels::STATEMENT_CONTEXT, self.context);
+        }
         t.append_u64(labels::STATEMENT_CLAIMS, self.claims.len() as u64);
         for claim in self.claims {
             t.append_message(labels::CLAIM_FIELD, claim.field.as_bytes());

@@ -35,7 +35,20 @@ pub fn prove_with_rng<R: RngCore + CryptoRng>(
     params: &ZkParams,
     rng: &mut R,
 ) -> Result<PredicateProof, ZkError> {
-    let statement = Statement::new(claims)?;
+    prove_bound_with_rng(claims, witnesses, &[], params, rng)
+}
+
+/// [`prove_with_rng`] bound to `context` (what the proof is about, e.g. the
+/// entry that carries it): it verifies only with
+/// [`PredicateProof::verify_bound`] and the same context.
+pub fn prove_bound_with_rng<R: RngCore + CryptoRng>(
+    claims: &[Claim],
+    witnesses: &[Witness],
+    context: &[u8],
+    params: &ZkParams,
+    rng: &mut R,
+) -> Result<PredicateProof, ZkError> {
+    let statement = Statement::new(claims, context)?;
     if witnesses.len() != claims.len() {
         return Err(ZkError::ClaimCount { got: witnesses.len(), max: claims.len() });
     }
@@ -80,10 +93,15 @@ pub fn prove_with_rng<R: RngCore + CryptoRng>(
 
 /// [`prove_with_rng`] with fresh randomness from the OS.
 pub fn prove(claims: &[Claim], witnesses: &[Witness], params: &ZkParams) -> Result<PredicateProof, ZkError> {
+    prove_bound(claims, witnesses, &[], params)
+}
+
+/// [`prove_bound_with_rng`] with fresh randomness from the OS.
+pub fn prove_bound(claims: &[Claim], witnesses: &[Witness], context: &[u8], params: &ZkParams) -> Result<PredicateProof, ZkError> {
     // One OS read per proof seeds a ChaCha stream for the hundreds of
     // blinding scalars a proof draws.
     let mut rng = rand_chacha::ChaCha20Rng::from_rng(OsRng).map_err(|_| ZkError::Backend("the OS random source failed"))?;
-    prove_with_rng(claims, witnesses, params, &mut rng)
+    prove_bound_with_rng(claims, witnesses, context, params, &mut rng)
 }
 
 /// One statement to prove.

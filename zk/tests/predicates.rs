@@ -180,3 +180,19 @@ fn pool_and_parallel_verification_match_sequential() {
     let results = zk::verify_all(&items, params());
     assert!(results[0].is_err() && results[1..].iter().all(Result::is_ok));
 }
+
+#[test]
+fn a_bound_proof_verifies_only_in_its_own_context() {
+    let (claims, witnesses) = split(vec![claim("amount", 1250, Predicate::le(10_000))]);
+    let ctx = b"origin\nspiffe://example.org/agent/a\n7";
+    let proof = zk::prover::prove_bound(&claims, &witnesses, ctx, params()).unwrap();
+    proof.verify_bound(&claims, ctx, params()).unwrap();
+    assert_eq!(proof.verify(&claims, params()).unwrap_err(), ZkError::ProofInvalid, "unbound check of a bound proof");
+    assert_eq!(
+        proof.verify_bound(&claims, b"origin\nspiffe://example.org/agent/b\n7", params()).unwrap_err(),
+        ZkError::ProofInvalid,
+        "the same commitments and proof pasted into another agent's entry"
+    );
+    let unbound = prove(&claims, &witnesses, params()).unwrap();
+    assert_eq!(unbound.verify_bound(&claims, ctx, params()).unwrap_err(), ZkError::ProofInvalid);
+}

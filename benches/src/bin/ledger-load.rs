@@ -44,8 +44,10 @@ struct Args {
     /// Trust domain of the load's agents (the server's `--trust-domain`).
     #[arg(long, default_value = "example.org")]
     trust_domain: String,
-    /// Add a phase of appends with two hidden fields and one predicate
-    /// (committed and proven by the server), compared with plain appends.
+    /// Add a phase of appends with two hidden fields and one predicate,
+    /// compared with plain appends: each is committed and proven by the
+    /// server (`POST /v1/hidden/commit`, a signed request), then signed in
+    /// committed form and appended with its openings (two requests).
     #[arg(long)]
     hidden: bool,
 }
@@ -62,23 +64,47 @@ enum Load {
 #[derive(Debug)]
 struct LoadAgent {
     id: String,
+    /// The log's origin, which agent signatures are bound to.
+    origin: String,
     key: ed25519_dalek::SigningKey,
     seq: std::sync::atomic::AtomicU64,
 }
 
 impl LoadAgent {
-    fn new(id: &str) -> Self {
-        Self { id: id.to_owned(), key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng), seq: 0.into() }
+    fn new(id: &str, origin: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            origin: origin.to_owned(),
+            key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng),
+            seq: 0.into(),
+        }
     }
 
-    fn sign(&self, mut entry: serde_json::Value) -> String {
-        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    fn sign(&self, entry: serde_json::Value) -> String {
+        self.sign_as(entry, self.next_seq())
+    }
+
+    fn sign_as(&self, mut entry: serde_json::Value, seq: u64) -> String {
         if let Some(obj) = entry.as_object_mut() {
             obj.insert("agent".into(), self.id.clone().into());
             obj.insert("seq".into(), seq.into());
-            verifier::agent::sign_entry(obj, &self.key);
+            verifier::agent::sign_entry(obj, &self.origin, &self.key);
         }
         entry.to_string()
+    }
+
+    /// Headers of a request signed by this agent.
+    fn request_headers(&self, method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 3] {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let message = verifier::agent::request_message(&self.origin, &self.id, method, path, ts, body);
+        let signature = base64::engine::general_purpose::STANDARD.encode(self.key.sign(&message).to_bytes());
+        [("x-agent-id", self.id.clone()), ("x-agent-timestamp", ts.to_string()), ("x-agent-signature", signature)]
     }
 
     async fn register(&self, addr: SocketAddr, token: &str) -> anyhow::Result<()> {
@@ -144,6 +170,10 @@ impl Phase {
 
 type Body = Either<Empty<Bytes>, Full<Bytes>>;
 
+fn post_json(path: &str, host: &str, body: String) -> anyhow::Result<Request<Body>> {
+    Ok(Request::post(path).header("host", host).header("content-type", "application/json").body(Either::Right(Full::new(Bytes::from(body))))?)
+}
+
 /// One client: one connection, requests back to back until the deadline.
 async fn client(
     addr: SocketAddr,
@@ -161,22 +191,47 @@ async fn client(
     let mut seq = 0u64;
     while Instant::now() < deadline {
         seq += 1;
-        let req = if load != Load::Healthz {
-            let entry = if load == Load::Hidden {
-                serde_json::json!({"kind": "action", "action": "pay", "resource": format!("invoices/{seq}"),
-                    "hidden": {"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}}})
-            } else {
-                serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}})
-            };
-            let body = agent.sign(entry);
-            Request::post("/v1/entries")
-                .header("host", &host)
-                .header("content-type", "application/json")
-                .body(Either::Right(Full::new(Bytes::from(body))))?
-        } else {
-            Request::get("/healthz").header("host", &host).body(Either::Left(Empty::new()))?
-        };
         let t0 = Instant::now();
+        let req = match load {
+            Load::Append => {
+                let entry = serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
+                post_json("/v1/entries", &host, agent.sign(entry))?
+            }
+            Load::Hidden => {
+                // Step 1: the server commits and proves, keeping nothing.
+                let agent_seq = agent.next_seq();
+                let hidden = serde_json::json!({"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}});
+                let body = serde_json::json!({"seq": agent_seq, "hidden": hidden}).to_string();
+                let mut req = post_json("/v1/hidden/commit", &host, body.clone())?;
+                for (name, value) in agent.request_headers("POST", "/v1/hidden/commit", body.as_bytes()) {
+                    req.headers_mut().insert(name, value.parse()?);
+                }
+                sender.ready().await?;
+                let resp = sender.send_request(req).await?;
+                let status = resp.status().as_u16();
+                let committed = resp.into_body().collect().await?.to_bytes();
+                if status != 200 {
+                    if status == 503 {
+                        phase.pushed_back += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    } else {
+                        phase.failed += 1;
+                    }
+                    // The sequence number was not used: later ones still
+                    // increase, so the agent carries on.
+                    continue;
+                }
+                let committed: serde_json::Value = serde_json::from_slice(&committed)?;
+                // Step 2: sign the committed form, send it with the openings.
+                let mut entry = serde_json::json!({"kind": "action", "action": "pay", "resource": format!("invoices/{seq}"),
+                    "hidden": committed["hidden"], "predicates": committed["predicates"]});
+                let signed = agent.sign_as(entry.take(), agent_seq);
+                let mut signed: serde_json::Value = serde_json::from_str(&signed)?;
+                signed["openings"] = committed["openings"].clone();
+                post_json("/v1/entries", &host, signed.to_string())?
+            }
+            Load::Healthz => Request::get("/healthz").header("host", &host).body(Either::Left(Empty::new()))?,
+        };
         sender.ready().await?;
         let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
@@ -221,6 +276,20 @@ async fn run_phase(addr: SocketAddr, args: &Args, agents: &[Arc<LoadAgent>], loa
     total
 }
 
+/// The log's origin: the first line of its checkpoint.
+async fn fetch_origin(addr: SocketAddr) -> anyhow::Result<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::get("/v1/checkpoint").header("host", addr.to_string()).body(Either::Left(Empty::new()))?;
+    let text = sender.send_request(req).await?.into_body().collect().await?.to_bytes();
+    let origin = String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_owned();
+    if origin.is_empty() {
+        bail!("the server's checkpoint has no origin line");
+    }
+    Ok(origin)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -236,10 +305,11 @@ async fn main() -> anyhow::Result<()> {
         Some(t) => t.clone(),
         None => std::fs::read_to_string("data/admin.token").context("no --admin-token and no ./data/admin.token")?.trim().to_owned(),
     };
+    let origin = fetch_origin(addr).await?;
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let mut agents = Vec::with_capacity(args.clients);
     for c in 0..args.clients {
-        let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain)));
+        let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain), &origin));
         agent.register(addr, &token).await?;
         agents.push(agent);
     }

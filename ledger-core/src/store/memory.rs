@@ -63,7 +63,7 @@ impl LogStore for MemoryStore {
         super::check_nodes(batch)?;
         super::check_openings(batch)?;
         for o in &batch.openings {
-            inner.openings.insert(o.index, OpeningsRecord::Sealed(o.sealed.clone()));
+            inner.openings.insert(o.index, OpeningsRecord::Sealed { sealed: o.sealed.clone(), wrapped_key: o.wrapped_key.clone() });
             inner.by_agent.insert(super::agent_key(&o.agent, o.index));
         }
         inner.agents.extend(batch.agents.iter().cloned());
@@ -77,6 +77,10 @@ impl LogStore for MemoryStore {
 
     fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
         Ok(self.read().openings.get(&index).cloned())
+    }
+
+    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
+        Ok(self.read().openings.range(start..).take(limit).map(|(i, r)| (*i, r.clone())).collect())
     }
 
     fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
@@ -95,7 +99,8 @@ impl LogStore for MemoryStore {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let mut done = Vec::new();
         for &i in indices {
-            if let Some(record @ OpeningsRecord::Sealed(_)) = inner.openings.get_mut(&i) {
+            // Replacing the record drops the ciphertext and the wrapped key.
+            if let Some(record @ OpeningsRecord::Sealed { .. }) = inner.openings.get_mut(&i) {
                 *record = OpeningsRecord::Shredded { at_ms };
                 done.push(i);
             }

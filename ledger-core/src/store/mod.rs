@@ -2,10 +2,13 @@
 //!
 //! A store keeps three things: entry leaf bytes by index, the hashes of
 //! complete subtrees by [`NodeId`], and the head (tree size, integrated time
-//! and the latest signed checkpoint). [`LogStore::commit`] writes all three
-//! for a group of entries as one atomic, durable unit; nothing is
-//! acknowledged before it returns. Proofs need O(log n) node reads and memory
-//! does not grow with the log: the sequencer keeps only the right frontier.
+//! and the latest signed checkpoint). Beside them it keeps the secret side:
+//! sealed openings and, apart from them, the wrapped data keys that open
+//! them ([`crate::sealing`]), plus the agent registry. [`LogStore::commit`]
+//! writes all of it for a group of entries as one atomic, durable unit;
+//! nothing is acknowledged before it returns. Proofs need O(log n) node
+//! reads and memory does not grow with the log: the sequencer keeps only
+//! the right frontier.
 //!
 //! Two implementations share one conformance suite
 //! (`ledger-core/tests/conformance.rs`): [`RocksStore`] (the default, on disk)
@@ -71,45 +74,69 @@ pub struct CommitBatch {
     pub agents: Vec<(String, Vec<u8>)>,
 }
 
-/// Encrypted openings of one entry, stored in the secret column family.
+/// Encrypted openings of one entry: the ciphertext and the wrapped data key
+/// that opens it, which a store keeps apart (a backup of the ciphertexts
+/// alone opens nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedOpenings {
     /// The entry.
     pub index: u64,
     /// Its agent (indexed, for shredding everything of one agent).
     pub agent: String,
-    /// `OpeningsKey::seal` output.
+    /// [`Envelope::sealed`](crate::sealing::Envelope::sealed).
     pub sealed: Vec<u8>,
+    /// [`Envelope::wrapped_key`](crate::sealing::Envelope::wrapped_key);
+    /// `None` only for openings sealed with the master key itself (the
+    /// legacy v1 format).
+    pub wrapped_key: Option<Vec<u8>>,
 }
 
 /// What the secret store holds for an entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpeningsRecord {
-    /// Sealed openings.
-    Sealed(Vec<u8>),
-    /// Erased (crypto-shredded) at this time, ms since the Unix epoch.
+    /// Sealed openings, with their wrapped data key if they have one.
+    Sealed {
+        /// The ciphertext.
+        sealed: Vec<u8>,
+        /// The wrapped data key (kept in its own column family).
+        wrapped_key: Option<Vec<u8>>,
+    },
+    /// Erased (crypto-shredded) at this time, ms since the Unix epoch: the
+    /// ciphertext and the wrapped data key are gone.
     Shredded {
         /// When.
         at_ms: u64,
     },
 }
 
-impl OpeningsRecord {
-    fn to_bytes(&self) -> Vec<u8> {
-        match self {
-            Self::Sealed(s) => [&[1u8][..], s].concat(),
-            Self::Shredded { at_ms } => [&[0u8][..], &at_ms.to_be_bytes()].concat(),
-        }
-    }
+/// Tag of an `openings` value holding sealed bytes.
+const TAG_SEALED: u8 = 1;
+/// Tag of an `openings` value holding a shred time.
+const TAG_SHREDDED: u8 = 0;
 
-    fn from_bytes(bytes: &[u8]) -> Result<Self, StorageError> {
-        match bytes {
-            [1, sealed @ ..] => Ok(Self::Sealed(sealed.to_vec())),
-            [0, at @ ..] => Ok(Self::Shredded {
-                at_ms: u64::from_be_bytes(at.try_into().map_err(|_| StorageError::Corrupt("shredded record is not 9 bytes".into()))?),
-            }),
-            _ => Err(StorageError::Corrupt("openings record has an unknown tag".into())),
-        }
+/// Value of the `openings` column family for sealed openings:
+/// `0x01 ‖ sealed`. The wrapped key is stored apart.
+fn sealed_value(sealed: &[u8]) -> Vec<u8> {
+    [&[TAG_SEALED][..], sealed].concat()
+}
+
+/// Value of the `openings` column family once shredded: `0x00 ‖ time`.
+fn shredded_value(at_ms: u64) -> Vec<u8> {
+    [&[TAG_SHREDDED][..], &at_ms.to_be_bytes()].concat()
+}
+
+/// Decodes an `openings` value; `wrapped_key` fetches the entry's wrapped
+/// data key, read only for sealed records.
+fn decode_openings(
+    bytes: &[u8],
+    wrapped_key: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
+) -> Result<OpeningsRecord, StorageError> {
+    match bytes {
+        [TAG_SEALED, sealed @ ..] => Ok(OpeningsRecord::Sealed { sealed: sealed.to_vec(), wrapped_key: wrapped_key()? }),
+        [TAG_SHREDDED, at @ ..] => Ok(OpeningsRecord::Shredded {
+            at_ms: u64::from_be_bytes(at.try_into().map_err(|_| StorageError::Corrupt("shredded record is not 9 bytes".into()))?),
+        }),
+        _ => Err(StorageError::Corrupt("openings record has an unknown tag".into())),
     }
 }
 
@@ -133,12 +160,18 @@ pub trait LogStore: Send + Sync + 'static {
     /// openings.
     fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError>;
 
+    /// Up to `limit` secret-store records from index `start` on, in index
+    /// order, skipping entries that never had openings (finds the sealed
+    /// openings a master key must open before the log starts).
+    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError>;
+
     /// Indices of the entries of `agent` that have (or had) openings.
     fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError>;
 
-    /// Durably replaces the openings of `indices` by shredded records and
-    /// makes the store drop the old bytes; returns the indices that held
-    /// sealed openings (already shredded or absent ones are skipped).
+    /// Durably replaces the openings of `indices` by shredded records,
+    /// deletes their wrapped data keys, and makes the store drop the old
+    /// bytes of both; returns the indices that held sealed openings
+    /// (already shredded or absent ones are skipped).
     fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError>;
 
     /// Every agent registry record.
@@ -161,6 +194,9 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
         (**self).openings(index)
     }
+    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
+        (**self).openings_from(start, limit)
+    }
     fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
         (**self).openings_of_agent(agent)
     }
@@ -170,6 +206,26 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         (**self).agents()
     }
+}
+
+/// Up to `max` sealed-openings records, lowest index first, skipping
+/// shredded ones. Costs a scan over the shredded records before them; the
+/// log runs it once, at start.
+pub fn first_sealed_openings(store: &dyn LogStore, max: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
+    const PAGE: usize = 1024;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while out.len() < max {
+        let page = store.openings_from(start, PAGE)?;
+        let next = page.last().and_then(|(i, _)| i.checked_add(1));
+        let full = page.len() == PAGE;
+        out.extend(page.into_iter().filter(|(_, r)| matches!(r, OpeningsRecord::Sealed { .. })).take(max - out.len()));
+        match next {
+            Some(n) if full => start = n,
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Checks that a batch's openings belong to its entries.

@@ -5,6 +5,7 @@
 //! | `entries` | index `i`, `u64` big-endian | leaf bytes ‖ hashes of the interior nodes leaf `i` completes |
 //! | `meta` | `head` | size, integrated time, signed checkpoint |
 //! | `openings` | index `i`, `u64` big-endian | `0x01 ‖ sealed openings`, or `0x00 ‖ time` once shredded |
+//! | `opening_keys` | index `i`, `u64` big-endian | the wrapped data key of entry `i`'s openings; deleted when shredded |
 //! | `openings_by_agent` | agent id ‖ `0x00` ‖ index | empty |
 //! | `agents` | agent id | registry record (passport, key in force, last sequence number, retirement) |
 //!
@@ -17,13 +18,18 @@
 //! leaf bytes when read.
 //!
 //! A commit is one `WriteBatch` written with `sync = true` (WAL fsync), so
-//! entries, nodes, sealed openings and head become durable together or not
-//! at all.
+//! entries, nodes, sealed openings, their wrapped keys and head become
+//! durable together or not at all.
 //!
-//! Shredding overwrites an entry's openings with a tombstone in a synced
-//! write, then flushes the `openings` memtable and compacts the shredded
-//! keys' range, so the sealed bytes leave the live SST files and, once the
-//! flush retires them, the WAL (`keep_log_file_num` bounds only info logs).
+//! The wrapped data keys have their own column family so that the
+//! ciphertexts can be copied (or backed up) without them: without its
+//! wrapped key, sealed openings open with nothing, master key included.
+//!
+//! Shredding overwrites an entry's openings with a tombstone and deletes its
+//! wrapped key in one synced write, then flushes every memtable and compacts
+//! the shredded keys' range in both column families, so the sealed bytes
+//! and the wrapped key leave the live SST files and, once the flush retires
+//! them, the WAL (`keep_log_file_num` bounds only info logs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,15 +40,19 @@ use verifier::hash::{leaf_hash, Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
 use super::{
-    agent_key, check_nodes, check_openings, decode_head, encode_head, CommitBatch, LogStore, OpeningsRecord, StorageError, StoredHead,
+    agent_key, check_nodes, check_openings, decode_head, decode_openings, encode_head, sealed_value, shredded_value, CommitBatch, LogStore,
+    OpeningsRecord, StorageError, StoredHead,
 };
 
 const CF_ENTRIES: &str = "entries";
 const CF_META: &str = "meta";
 const CF_OPENINGS: &str = "openings";
+const CF_OPENING_KEYS: &str = "opening_keys";
 const CF_OPENINGS_BY_AGENT: &str = "openings_by_agent";
 const CF_AGENTS: &str = "agents";
 const HEAD_KEY: &[u8] = b"head";
+/// Every column family, in the order they are opened.
+const COLUMN_FAMILIES: [&str; 6] = [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENING_KEYS, CF_OPENINGS_BY_AGENT, CF_AGENTS];
 
 /// A RocksDB-backed store.
 pub struct RocksStore {
@@ -97,6 +107,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(CF_ENTRIES, entries),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
             ColumnFamilyDescriptor::new(CF_OPENINGS, Options::default()),
+            ColumnFamilyDescriptor::new(CF_OPENING_KEYS, Options::default()),
             ColumnFamilyDescriptor::new(CF_OPENINGS_BY_AGENT, Options::default()),
             ColumnFamilyDescriptor::new(CF_AGENTS, Options::default()),
         ];
@@ -111,7 +122,7 @@ impl RocksStore {
     /// afterwards do not race background compactions (benchmarks, offline
     /// maintenance).
     pub fn compact(&self) -> Result<(), StorageError> {
-        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT, CF_AGENTS] {
+        for name in COLUMN_FAMILIES {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf).map_err(backend)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
@@ -121,6 +132,11 @@ impl RocksStore {
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
         self.db.cf_handle(name).ok_or_else(|| StorageError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    /// Decodes an `openings` value, reading the wrapped key of sealed ones.
+    fn openings_record(&self, index: u64, value: &[u8]) -> Result<OpeningsRecord, StorageError> {
+        decode_openings(value, || self.db.get_cf(self.cf(CF_OPENING_KEYS)?, index.to_be_bytes()).map_err(backend))
     }
 }
 
@@ -186,9 +202,12 @@ impl LogStore for RocksStore {
         let (entries, meta) = (self.cf(CF_ENTRIES)?, self.cf(CF_META)?);
         let mut wb = WriteBatch::default();
         if !batch.openings.is_empty() {
-            let (openings, by_agent) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENINGS_BY_AGENT)?);
+            let (openings, keys, by_agent) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENING_KEYS)?, self.cf(CF_OPENINGS_BY_AGENT)?);
             for o in &batch.openings {
-                wb.put_cf(openings, o.index.to_be_bytes(), OpeningsRecord::Sealed(o.sealed.clone()).to_bytes());
+                wb.put_cf(openings, o.index.to_be_bytes(), sealed_value(&o.sealed));
+                if let Some(key) = &o.wrapped_key {
+                    wb.put_cf(keys, o.index.to_be_bytes(), key);
+                }
                 wb.put_cf(by_agent, agent_key(&o.agent, o.index), []);
             }
         }
@@ -222,9 +241,21 @@ impl LogStore for RocksStore {
 
     fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
         match self.db.get_cf(self.cf(CF_OPENINGS)?, index.to_be_bytes()).map_err(backend)? {
-            Some(bytes) => OpeningsRecord::from_bytes(&bytes).map(Some),
+            Some(bytes) => self.openings_record(index, &bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
+        let from = start.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_OPENINGS)?, IteratorMode::From(&from, Direction::Forward)).take(limit) {
+            let (key, value) = item.map_err(backend)?;
+            let index =
+                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StorageError::Corrupt("openings key is not 8 bytes".into()))?);
+            out.push((index, self.openings_record(index, &value)?));
+        }
+        Ok(out)
     }
 
     fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
@@ -243,12 +274,13 @@ impl LogStore for RocksStore {
     }
 
     fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
-        let cf = self.cf(CF_OPENINGS)?;
+        let (cf, keys) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENING_KEYS)?);
         let mut done = Vec::new();
         let mut wb = WriteBatch::default();
         for &i in indices {
-            if let Some(OpeningsRecord::Sealed(_)) = self.openings(i)? {
-                wb.put_cf(cf, i.to_be_bytes(), OpeningsRecord::Shredded { at_ms }.to_bytes());
+            if let Some(OpeningsRecord::Sealed { .. }) = self.openings(i)? {
+                wb.put_cf(cf, i.to_be_bytes(), shredded_value(at_ms));
+                wb.delete_cf(keys, i.to_be_bytes());
                 done.push(i);
             }
         }
@@ -258,16 +290,20 @@ impl LogStore for RocksStore {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync);
         self.db.write_opt(wb, &wo).map_err(backend)?;
-        // Drop the sealed bytes from the memtables, WAL and SST files: a WAL
-        // file is deleted only once every column family with data in it is
-        // flushed, so all of them are.
-        for name in [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENINGS_BY_AGENT, CF_AGENTS] {
+        // Drop the sealed bytes and the wrapped keys from the memtables, WAL
+        // and SST files: a WAL file is deleted only once every column family
+        // with data in it is flushed, so all of them are; then a forced
+        // compaction down to the bottommost level rewrites the shredded
+        // range without the overwritten values and deleted keys.
+        for name in COLUMN_FAMILIES {
             self.db.flush_cf(self.cf(name)?).map_err(backend)?;
         }
         let (lo, hi) = (done.iter().min().copied().unwrap_or(0), done.iter().max().copied().unwrap_or(0));
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        self.db.compact_range_cf_opt(cf, Some(lo.to_be_bytes()), Some((hi.saturating_add(1)).to_be_bytes()), &opts);
+        for family in [cf, keys] {
+            self.db.compact_range_cf_opt(family, Some(lo.to_be_bytes()), Some(hi.saturating_add(1).to_be_bytes()), &opts);
+        }
         Ok(done)
     }
 

@@ -3,6 +3,14 @@
 //! Exit status: 0 when everything verified, 1 when something did not verify
 //! (a bad signature, a failing proof, a fork or rollback), 2 when the check
 //! could not be run (unreadable file, unreachable server, usage error).
+//!
+//! Human-readable output escapes everything an agent wrote (see
+//! [`escape`]); `--json` output is JSON, escaped by construction.
+
+#[path = "ledger_verify/agent_entries.rs"]
+mod agent_entries;
+#[path = "ledger_verify/escape.rs"]
+mod escape;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,10 +74,18 @@ enum Command {
     /// rotation up to the last entry must be among them; each signature is
     /// checked with the key in force at its index, sequence numbers must
     /// increase, and attestation verdicts are recomputed from the evidence.
+    /// Two different entries at one index, or checkpoints that are not
+    /// consistent with each other, are a fork. Files whose checkpoints
+    /// have different tree sizes need `--url` (or refetch them all at one
+    /// size).
     Agent {
         /// Verifier key or a file holding it.
         #[arg(long)]
         key: String,
+        /// Server base URL to fetch consistency proofs from when the files'
+        /// checkpoints have different tree sizes.
+        #[arg(long)]
+        url: Option<String>,
         /// tlog-proof files, in any order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -131,7 +147,7 @@ fn main() -> ExitCode {
         Command::Monitor { url, key, state } => monitor(url, key, state),
         Command::Audit { url, key } => audit(url, key),
         Command::Disclosure { key, file } => check_disclosure(key, file),
-        Command::Agent { key, files } => check_agent(key, files),
+        Command::Agent { key, url, files } => agent_entries::check_agent(key, url.as_deref(), files),
     };
     match result {
         Ok(Outcome::Verified(value, human)) => {
@@ -146,9 +162,9 @@ fn main() -> ExitCode {
             if cli.json {
                 println!("{}", json!({ "verified": false, "error": f.message, "evidence": f.evidence }));
             } else {
-                println!("FAILED: {}", f.message);
+                println!("FAILED: {}", escape::line(&f.message));
                 if !f.evidence.is_null() {
-                    println!("evidence:\n{}", serde_json::to_string_pretty(&f.evidence).unwrap_or_default());
+                    println!("evidence:\n{}", escape::json(&serde_json::to_string_pretty(&f.evidence).unwrap_or_default()));
                 }
             }
             ExitCode::from(1)
@@ -157,7 +173,7 @@ fn main() -> ExitCode {
             if cli.json {
                 println!("{}", json!({ "verified": false, "error": format!("{e:#}"), "could_not_check": true }));
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", escape::line(&format!("{e:#}")));
             }
             ExitCode::from(2)
         }
@@ -190,7 +206,8 @@ fn check_checkpoint(key: &str, file: &Path) -> anyhow::Result<Outcome> {
     let note = read(file)?;
     match Checkpoint::open(&note, &verifier) {
         Ok(cp) => {
-            Ok(Outcome::Verified(checkpoint_json(&cp), format!("checkpoint {} size {} root {}", cp.origin, cp.size, B64.encode(cp.root))))
+            let human = format!("checkpoint {} size {} root {}", escape::text(&cp.origin), cp.size, B64.encode(cp.root));
+            Ok(Outcome::Verified(checkpoint_json(&cp), human))
         }
         Err(e) => fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
     }
@@ -211,68 +228,12 @@ fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<O
                 "entry {} (leaf hash {}) is in {} at size {}",
                 v.index,
                 B64.encode(v.leaf_hash),
-                v.checkpoint.origin,
+                escape::text(&v.checkpoint.origin),
                 v.checkpoint.size
             ),
         )),
         Err(e) => fail(format!("{e}"), json!({ "proof": text })),
     }
-}
-
-fn check_agent(key: &str, files: &[PathBuf]) -> anyhow::Result<Outcome> {
-    use verifier::agent::{AgentChain, Checked};
-    let verifier = load_key(key)?;
-    let mut entries = Vec::new();
-    for file in files {
-        let text = read(file)?;
-        let proof = match TlogProof::parse(&text) {
-            Ok(p) => p,
-            Err(e) => return fail(format!("{}: {e}", file.display()), Value::Null),
-        };
-        if let Err(e) = proof.verify(&verifier, None) {
-            return fail(format!("{}: entry {}: {e}", file.display(), proof.index), json!({ "proof": text }));
-        }
-        let leaf: Value = match proof.extra.as_deref().map(serde_json::from_slice) {
-            Some(Ok(v)) => v,
-            _ => return fail(format!("{}: the proof carries no JSON entry", file.display()), Value::Null),
-        };
-        entries.push((proof.index, leaf));
-    }
-    entries.sort_by_key(|(i, _)| *i);
-    entries.dedup_by_key(|(i, _)| *i);
-    let Some(first) = entries.first().and_then(|(_, l)| l.as_object()) else { return fail("no entries", Value::Null) };
-    let mut chain = match AgentChain::new(first) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("entry {}: {e}", entries[0].0), Value::Null),
-    };
-    let agent = chain.passport().agent.clone();
-    let mut lines = vec![format!("passport of {agent} at index {}", entries[0].0)];
-    let mut report = vec![json!({"index": entries[0].0, "kind": "passport"})];
-    for (index, leaf) in &entries[1..] {
-        let Some(obj) = leaf.as_object() else { return fail(format!("entry {index} is not an object"), Value::Null) };
-        match chain.apply(obj) {
-            Ok(checked) => {
-                let (text, item) = match &checked {
-                    Checked::Passport => ("passport".to_owned(), json!({"index": index, "kind": "passport"})),
-                    Checked::Rotation => ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": "rotation"})),
-                    Checked::Retirement => ("retirement".to_owned(), json!({"index": index, "kind": "retirement"})),
-                    Checked::Signed { kind, seq } => {
-                        let verdict = if kind == "attestation" { format!(", verdict {}", obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()) } else { String::new() };
-                        (format!("{kind} seq {seq}: signature verified{verdict}"), json!({"index": index, "kind": kind, "seq": seq, "signature": "verified"}))
-                    }
-                    Checked::SignedOverHiddenValues { seq } => (
-                        format!("action seq {seq} with hidden fields: signed over the submitted values, which only a full disclosure reveals; sequence checked"),
-                        json!({"index": index, "kind": "action", "seq": seq, "signature": "covers hidden values"}),
-                    ),
-                };
-                lines.push(format!("index {index}: {text}"));
-                report.push(item);
-            }
-            Err(e) => return fail(format!("entry {index}: {e}"), json!({ "entry": leaf })),
-        }
-    }
-    let human = format!("{} entries of {agent} verified\n  {}", entries.len(), lines.join("\n  "));
-    Ok(Outcome::Verified(json!({ "agent": agent, "entries": report }), human))
 }
 
 fn check_disclosure(key: &str, file: &Path) -> anyhow::Result<Outcome> {
@@ -284,21 +245,24 @@ fn check_disclosure(key: &str, file: &Path) -> anyhow::Result<Outcome> {
     };
     match verifier::disclosure::verify(&bundle, &verifier, zk::params()) {
         Ok(v) => {
-            let mut human = format!("entry {} is in {} at size {}", v.index, v.origin, v.tree_size);
+            // Names, values and statements all come from the agent's entry
+            // or the bundle: each is escaped so it stays on its own line.
+            let mut human = format!("entry {} is in {} at size {}", v.index, escape::text(&v.origin), v.tree_size);
             for (k, value) in &v.public {
-                human.push_str(&format!("\n  public    {k} = {value}"));
+                human.push_str(&format!("\n  public    {} = {}", escape::text(k), escape::json(value)));
             }
             for (k, value) in &v.revealed {
-                human.push_str(&format!("\n  revealed  {k} = {value}"));
+                human.push_str(&format!("\n  revealed  {} = {}", escape::text(k), escape::text(value)));
             }
             for s in &v.proven {
-                human.push_str(&format!("\n  proven    {s}"));
+                human.push_str(&format!("\n  proven    {}", escape::text(s)));
             }
             for s in &v.proven_at_append {
-                human.push_str(&format!("\n  proven when appended  {s}"));
+                human.push_str(&format!("\n  proven when appended  {}", escape::text(s)));
             }
             if !v.undisclosed.is_empty() {
-                human.push_str(&format!("\n  hidden, nothing disclosed: {}", v.undisclosed.join(", ")));
+                let names: Vec<String> = v.undisclosed.iter().map(|n| escape::text(n)).collect();
+                human.push_str(&format!("\n  hidden, nothing disclosed: {}", names.join(", ")));
             }
             let public: serde_json::Map<String, Value> =
                 v.public.iter().map(|(k, j)| (k.clone(), serde_json::from_str(j).unwrap_or(Value::Null))).collect();
@@ -368,7 +332,13 @@ fn check_entry(url: &str, key: &str, index: u64) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Verified(
         json!({ "index": index, "leaf_hash": B64.encode(leaf), "entry": decoded, "checkpoint": checkpoint_json(&cp) }),
-        format!("entry {index} (leaf hash {}) is in {} at size {}\n{}", B64.encode(leaf), cp.origin, cp.size, decoded),
+        format!(
+            "entry {index} (leaf hash {}) is in {} at size {}\n{}",
+            B64.encode(leaf),
+            escape::text(&cp.origin),
+            cp.size,
+            escape::json(&decoded.to_string())
+        ),
     ))
 }
 
@@ -415,7 +385,7 @@ fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Verified(
         json!({ "entries": tree.size(), "checkpoint": checkpoint_json(&cp) }),
-        format!("all {} entries of {} hash to the checkpoint root {}", tree.size(), cp.origin, B64.encode(root)),
+        format!("all {} entries of {} hash to the checkpoint root {}", tree.size(), escape::text(&cp.origin), B64.encode(root)),
     ))
 }
 
@@ -436,7 +406,7 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
         save_state(state, &new_note)?;
         return Ok(Outcome::Verified(
             json!({ "old": null, "new": checkpoint_json(&new) }),
-            format!("first checkpoint saved: {} size {}", new.origin, new.size),
+            format!("first checkpoint saved: {} size {}", escape::text(&new.origin), new.size),
         ));
     };
     let old = Checkpoint::open(&old_note, &verifier).map_err(|e| anyhow::anyhow!("saved checkpoint in {}: {e}", state.display()))?;
@@ -459,9 +429,9 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
     Ok(Outcome::Verified(
         json!({ "old": checkpoint_json(&old), "new": checkpoint_json(&new) }),
         if new.size == old.size {
-            format!("{} unchanged at {} entries (same root)", new.origin, new.size)
+            format!("{} unchanged at {} entries (same root)", escape::text(&new.origin), new.size)
         } else {
-            format!("{} grew consistently from {} to {} entries", new.origin, old.size, new.size)
+            format!("{} grew consistently from {} to {} entries", escape::text(&new.origin), old.size, new.size)
         },
     ))
 }

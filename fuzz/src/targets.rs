@@ -1,0 +1,234 @@
+//! The body of every fuzz target, as a plain function over bytes.
+//!
+//! Two engines drive the same functions:
+//!
+//! * the libFuzzer binaries in `fuzz/fuzz_targets/` (coverage-guided;
+//!   `cargo +nightly fuzz run <name>` from `fuzz/`), and
+//! * the stable corpus-mutation engine in `tests/fuzz.rs` (package
+//!   `ledger-e2e`): a short run in every `make test`, `make fuzz` for
+//!   10^6 executions per target.
+//!
+//! A target panics only when it has found a bug: a decoder that panics, or
+//! a broken invariant (what we encode decodes to the same thing, what we
+//! commit opens). Otherwise it returns how deep the input got (0: the
+//! first decoder rejected it); the stable engine keeps inputs that reach
+//! the deepest level seen, a cheap stand-in for coverage feedback.
+//!
+//! Every target is a decoder that faces the network: a server that reads
+//! it from a client, or an auditor that reads it from a server.
+
+use ed25519_dalek::SigningKey;
+use serde_json::{Map, Value};
+use verifier::note::{NoteSigner, NoteVerifier, SignedNote};
+use verifier::{Checkpoint, VerifierKey};
+
+/// The leaf size limit the targets parse under (the server's default).
+pub const MAX_LEAF_BYTES: usize = 65_000;
+
+/// The log the seeds are signed for: targets verify signatures against
+/// this origin and [`log_signer`]'s key, so well-formed inputs get past the
+/// signature checks to the code behind them.
+pub const ORIGIN: &str = "fuzz.example/log";
+
+/// The integrated time stamped on leaves the targets build.
+pub const INTEGRATED_TIME: u64 = 1_700_000_000_000;
+
+/// A target: the bytes in, how deep they got out.
+pub type Target = fn(&[u8]) -> u32;
+
+/// Every target, by the name of its libFuzzer binary.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("entry", entry),
+    ("signed_note", signed_note),
+    ("tlog_proof", tlog_proof),
+    ("tile_path", tile_path),
+    ("entry_bundle", entry_bundle),
+    ("disclosure", disclosure),
+    ("hidden", hidden),
+    ("agent_entry", agent_entry),
+    ("tpm_quote", tpm_quote),
+];
+
+/// The fuzzing log's Ed25519 key (not a secret: it signs test data).
+pub const LOG_KEY_SEED: [u8; 32] = [0x4c; 32];
+
+/// The fuzzing log's note signer.
+pub fn log_signer() -> NoteSigner {
+    NoteSigner::new(ORIGIN, SigningKey::from_bytes(&LOG_KEY_SEED)).expect("the origin is a valid key name")
+}
+
+fn log_verifier() -> &'static NoteVerifier {
+    static VERIFIER: std::sync::OnceLock<NoteVerifier> = std::sync::OnceLock::new();
+    VERIFIER.get_or_init(|| NoteVerifier::new(log_signer().verifier_key()))
+}
+
+/// `POST /v1/entries` without hidden fields: strict parsing and
+/// canonicalization; an accepted entry's leaf decodes and is canonical.
+pub fn entry(data: &[u8]) -> u32 {
+    let Ok(entry) = ledger_core::NewEntry::from_json(data, MAX_LEAF_BYTES) else { return 0 };
+    let leaf = entry.to_leaf(INTEGRATED_TIME);
+    assert!(leaf.len() <= entry.max_leaf_len(), "leaf of {} bytes exceeds its bound {}", leaf.len(), entry.max_leaf_len());
+    let (_, value) = ledger_core::Leaf::decode(&leaf).expect("a leaf we built must decode");
+    assert_eq!(ledger_core::canonical::to_canonical(&value), leaf, "a leaf we built must be canonical");
+    1
+}
+
+/// Verifier keys, signed notes and checkpoints (`/tlog/checkpoint`, the
+/// checkpoint inside every proof file).
+pub fn signed_note(data: &[u8]) -> u32 {
+    let Ok(text) = std::str::from_utf8(data) else { return 0 };
+    let mut depth = 0;
+    if let Ok(key) = VerifierKey::parse(text) {
+        assert_eq!(VerifierKey::parse(&key.to_string()).as_ref(), Ok(&key), "a verifier key must format back to itself");
+        depth += 1;
+    }
+    if let Ok(note) = SignedNote::parse(text) {
+        depth += 1;
+        if log_verifier().verify(&note).is_ok() {
+            depth += 1;
+        }
+        if let Ok(cp) = Checkpoint::from_text(&note.text) {
+            depth += 1;
+            assert_eq!(Checkpoint::from_text(&cp.to_text()).as_ref(), Ok(&cp), "a checkpoint must format back to itself");
+        }
+        let _ = Checkpoint::open(text, log_verifier());
+    }
+    depth
+}
+
+/// c2sp.org/tlog-proof files: a parsed file re-serializes to itself and
+/// verifies (or not) without panicking.
+pub fn tlog_proof(data: &[u8]) -> u32 {
+    let Ok(text) = std::str::from_utf8(data) else { return 0 };
+    let Ok(proof) = verifier::tlog_proof::TlogProof::parse(text) else { return 0 };
+    let again = verifier::tlog_proof::TlogProof::parse(&proof.to_text()).expect("a proof we wrote must parse");
+    assert_eq!(again, proof, "a proof must round-trip through its text form");
+    match proof.verify(log_verifier(), None) {
+        Ok(v) => {
+            assert_eq!(v.index, proof.index);
+            3
+        }
+        Err(verifier::tlog_proof::TlogProofError::Inclusion(_)) => 2,
+        Err(_) => 1,
+    }
+}
+
+/// Tile paths (`/tlog/tile/...`): a parsed path formats back to the input.
+pub fn tile_path(data: &[u8]) -> u32 {
+    let Ok(text) = std::str::from_utf8(data) else { return 0 };
+    let Ok(path) = verifier::tiles::TilePath::parse(text) else { return 0 };
+    assert_eq!(path.to_path(), text, "a tile path must format back to its input");
+    let _ = path.node_ids();
+    let _ = path.available_in(u64::MAX);
+    1
+}
+
+/// Entry bundles (tlog-tiles `entries` tiles, read by `ledger-verify
+/// audit`): a decoded bundle encodes back to the same bytes.
+pub fn entry_bundle(data: &[u8]) -> u32 {
+    let Some(entries) = verifier::tiles::decode_entry_bundle(data) else { return 0 };
+    let again = verifier::tiles::encode_entry_bundle(entries.iter().copied()).expect("decoded entries fit a bundle");
+    assert_eq!(again, data, "an entry bundle must round-trip");
+    1
+}
+
+/// Predicate proofs and disclosure bundles: decoding and verifying never
+/// panic; a decoded proof re-encodes to the same bytes.
+pub fn disclosure(data: &[u8]) -> u32 {
+    let mut depth = 0;
+    if let Ok(proof) = zk::PredicateProof::from_bytes(data) {
+        assert_eq!(proof.to_bytes(), data, "a predicate proof must round-trip");
+        depth += 1;
+    }
+    if let Ok(bundle) = verifier::disclosure::DisclosureBundle::parse(data) {
+        depth += 1;
+        if verifier::disclosure::verify(&bundle, log_verifier(), zk::params()).is_ok() {
+            depth += 1;
+        }
+        let again = verifier::disclosure::DisclosureBundle::parse(bundle.to_json().to_string().as_bytes());
+        assert!(again.is_ok(), "a bundle we wrote must parse");
+    }
+    depth
+}
+
+/// Hidden fields: the spec of `POST /v1/hidden/commit` (the log commits
+/// and proves, the openings must open what it committed), and entries
+/// committed by the client with their openings (`POST /v1/entries`).
+pub fn hidden(data: &[u8]) -> u32 {
+    use rand_chacha::rand_core::SeedableRng as _;
+    let Ok(value) = ledger_core::canonical::parse_strict(data) else { return 0 };
+    let mut depth = 1;
+    if let Some(Ok(spec)) = value.get("hidden").map(ledger_core::hidden::parse_hidden) {
+        depth += 1;
+        // Proving costs milliseconds: prove for one valid spec in eight
+        // (chosen by the input, so runs stay deterministic) and spend the
+        // rest of the time on the decoders.
+        if data.iter().fold(0u8, |a, b| a.wrapping_add(*b)) % 8 == 0 {
+            let agent = "spiffe://fuzz.example/agent/a";
+            let context = verifier::disclosure::entry_predicates_context(ORIGIN, agent, 1);
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(depth));
+            let mut entry = Map::new();
+            if let Ok(openings) = verifier::hidden::commit(&mut entry, &spec, &context, &mut rng, zk::params(), false) {
+                depth += 1;
+                let fields = verifier::disclosure::CommittedFields::from_leaf(&entry)
+                    .expect("commitments we wrote must parse")
+                    .expect("a committed entry has hidden fields");
+                verifier::hidden::check_openings(&fields, &openings, &context, zk::params())
+                    .expect("openings we made must open our commitments, and our proof must verify");
+            }
+        }
+    }
+    if let Ok(ledger_core::Submission::Pending(pending)) = ledger_core::Submission::from_value(&value, MAX_LEAF_BYTES) {
+        depth += 1;
+        if let Ok(entry) = pending.check(ORIGIN, zk::params()) {
+            depth += 1;
+            let leaf = entry.to_leaf(INTEGRATED_TIME);
+            ledger_core::Leaf::decode(&leaf).expect("a leaf we built must decode");
+        }
+    }
+    depth
+}
+
+/// Agent entries as the log receives them and as an auditor replays them:
+/// one entry (passport, action, rotation, attestation), or an array of
+/// leaves replayed through the agent's key chain, passport first.
+pub fn agent_entry(data: &[u8]) -> u32 {
+    use verifier::agent::{attestation_failures, signing_message, AgentChain, Passport};
+    let Ok(value) = ledger_core::canonical::parse_strict(data) else { return 0 };
+    let mut depth = 1;
+    let _ = ledger_core::Submission::from_value(&value, MAX_LEAF_BYTES);
+    let leaves: Vec<&Map<String, Value>> = match &value {
+        Value::Object(obj) => vec![obj],
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        _ => return depth,
+    };
+    for obj in &leaves {
+        let _ = signing_message(ORIGIN, obj);
+        let _ = ledger_core::attest::validate_attestation(obj, true);
+        let _ = ledger_core::attest::validate_attestation(obj, false);
+        if let Ok(passport) = Passport::from_object(obj) {
+            assert_eq!(Passport::from_object(&passport.to_object()).as_ref(), Ok(&passport), "a passport must round-trip");
+            let _ = attestation_failures(obj, &passport, &passport.public_key);
+        }
+    }
+    let Some((first, rest)) = leaves.split_first() else { return depth };
+    let Ok(mut chain) = AgentChain::new(ORIGIN, first) else { return depth };
+    depth += 1;
+    for leaf in rest {
+        let passport = chain.passport().clone();
+        let key = *chain.key();
+        let _ = attestation_failures(leaf, &passport, &key);
+        if chain.apply(leaf).is_err() {
+            break;
+        }
+        depth += 1;
+    }
+    depth
+}
+
+/// TPM quotes (`TPMS_ATTEST`, base64 in an attestation's evidence).
+pub fn tpm_quote(data: &[u8]) -> u32 {
+    let Ok(quote) = verifier::tpm::parse_quote(data) else { return 0 };
+    assert!(quote.selections.len() <= 16, "more PCR banks than the parser allows");
+    1
+}

@@ -1,0 +1,66 @@
+//! `POST /v1/hidden/commit`: hidden values committed by the log for an
+//! agent that does not carry the zk code itself.
+//!
+//! The agent sends its hidden values (a signed request) and the sequence
+//! number of the entry that will carry them; the log commits, proves the
+//! declared predicates bound to that entry, answers with the commitments,
+//! the proof and the openings, and keeps nothing. The agent then signs the
+//! committed entry and appends it with the openings (`POST /v1/entries`), so
+//! its signature never covers a value in the clear. Authentication comes
+//! before any proving.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::Json;
+use ledger_core::canonical;
+use serde_json::{Map, Value};
+use verifier::wire::ErrorResponse;
+
+use crate::error::ApiError;
+use crate::extract::JsonBytes;
+use crate::routes::AppState;
+
+/// Commit hidden values for one of the signing agent's entries.
+#[utoipa::path(post, path = "/v1/hidden/commit", tag = "disclosure",
+    request_body(content = Object, content_type = "application/json",
+        description = "`{\"seq\": <the entry's sequence number>, \"hidden\": {\"amount\": {\"u64\": 1250, \"prove\": [{\"le\": 10000}]}, \"customer\": {\"str\": \"ACME\"}}}`, signed by the agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`)"),
+    responses(
+        (status = 200, description = "`{\"hidden\": commitments, \"predicates\"?: proof, \"openings\": …}`: put `hidden` and `predicates` in the entry, sign it, send it with `openings`", body = Object),
+        (status = 400, description = "Malformed request or hidden values", body = ErrorResponse),
+        (status = 401, description = "Missing, bad, stale or replayed agent signature", body = ErrorResponse),
+        (status = 403, description = "Unknown or retired agent", body = ErrorResponse),
+        (status = 409, description = "`seq` is not above the agent's last sequence number", body = ErrorResponse),
+        (status = 422, description = "A declared predicate is false (`predicate_false`)", body = ErrorResponse),
+        (status = 503, description = "Prover queue full; see Retry-After", body = ErrorResponse),
+    ))]
+pub(crate) async fn commit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    JsonBytes(body): JsonBytes,
+) -> Result<Json<Value>, ApiError> {
+    let agent = crate::auth::verify_agent_request(&state.log, &headers, "POST", uri.path(), &body)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a commit request is signed by its agent (x-agent-id, x-agent-timestamp, x-agent-signature)",
+        )
+    })?;
+    let value =
+        canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("request is not valid JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| ApiError::bad_request("invalid_hidden", "the request must be a JSON object"))?;
+    if let Some(extra) = obj.keys().find(|k| !["seq", "hidden"].contains(&k.as_str())) {
+        return Err(ApiError::bad_request("invalid_hidden", format!("unexpected field {extra:?}; a commit request has seq, hidden")));
+    }
+    let seq = verifier::agent::parse_seq(obj).map_err(|e| ApiError::bad_request("invalid_hidden", e.to_string()))?;
+    let hidden = obj.get("hidden").ok_or_else(|| ApiError::bad_request("invalid_hidden", "missing field \"hidden\""))?;
+    let hidden = ledger_core::hidden::parse_hidden(hidden)?;
+    let committed = state.log.commit_hidden(&agent, seq, hidden).await?;
+    let mut out = Map::new();
+    out.insert("hidden".into(), committed.hidden);
+    if let Some(p) = committed.predicates {
+        out.insert("predicates".into(), p);
+    }
+    out.insert("openings".into(), committed.openings);
+    Ok(Json(Value::Object(out)))
+}

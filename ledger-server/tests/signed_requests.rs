@@ -1,0 +1,259 @@
+//! Agent-signed requests (nonce draws, disclosures) through `app()` with
+//! `oneshot`: each signed request is accepted once, a signature binds the
+//! log origin and the agent id, an agent has a request budget, one agent's
+//! nonce draws never evict another agent's nonce, and the nonce route reads
+//! a bounded, timed body (issue 8, findings 8 and 10).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use http_body_util::BodyExt as _;
+use ledger_core::store::MemoryStore;
+use ledger_core::{Log, LogConfig};
+use ledger_server::auth::AdminToken;
+use ledger_server::metrics::Metrics;
+use ledger_server::{app, AppState, Limits};
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+use verifier::agent::{hex, request_message, sign_entry};
+use verifier::note::NoteSigner;
+
+const ORIGIN: &str = "signed.example/log";
+const TOKEN: &str = "signed-admin-token-0123456789";
+const A: &str = "spiffe://example.org/agent/a";
+const B: &str = "spiffe://example.org/agent/b";
+/// Registered with A's key: a request A signed must not pass as this agent.
+const SHARED: &str = "spiffe://example.org/agent/shares-a-key";
+const CODE: [u8; 32] = [0xc0; 32];
+
+struct H {
+    app: Router,
+    log: Arc<Log>,
+}
+
+fn key_a() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+fn key_b() -> SigningKey {
+    SigningKey::from_bytes(&[2; 32])
+}
+
+async fn harness() -> H {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
+    let config = LogConfig { origin: ORIGIN.into(), trust_domain: Some("example.org".into()), ..LogConfig::default() };
+    let log = Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap());
+    let limits = Limits {
+        max_entry_bytes: 65535,
+        max_entry_request_bytes: 140_000,
+        max_batch_entries: 100,
+        max_batch_request_bytes: 1 << 20,
+        body_timeout: Duration::from_millis(300),
+    };
+    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    let h = H { app: app(state), log };
+    for (agent, key) in [(A, key_a()), (B, key_b()), (SHARED, key_a())] {
+        let passport = json!({"agent": agent, "public_key": B64.encode(key.verifying_key().as_bytes()), "code_hash": hex(&CODE),
+            "owner": "tests", "purpose": "signed requests"});
+        let req = Request::post("/v1/agents")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(passport.to_string()))
+            .unwrap();
+        let (status, v) = send(&h, req).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    h
+}
+
+async fn send(h: &H, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = h.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes: Bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// The clock in milliseconds, strictly increasing across calls (two equal
+/// requests signed in the same millisecond would be the same bytes).
+fn now_ms() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let previous = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1))).unwrap();
+    now.max(previous + 1)
+}
+
+/// What an agent signs: which log and which agent the signature is for,
+/// and the request.
+struct Signed<'a> {
+    origin: &'a str,
+    signer: &'a str,
+    key: SigningKey,
+    ts: u64,
+}
+
+impl Signed<'_> {
+    fn by(signer: &str, key: SigningKey) -> Signed<'_> {
+        Signed { origin: ORIGIN, signer, key, ts: now_ms() }
+    }
+
+    /// The request sent as `sent_as` (the `x-agent-id` header).
+    fn request(&self, uri: &str, body: &str, sent_as: &str) -> Request<Body> {
+        let sig = self.key.sign(&request_message(self.origin, self.signer, "POST", uri, self.ts, body.as_bytes()));
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-agent-id", sent_as)
+            .header("x-agent-timestamp", self.ts.to_string())
+            .header("x-agent-signature", B64.encode(sig.to_bytes()))
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+}
+
+fn nonce_uri(agent: &str) -> String {
+    format!("/v1/agents/{}/nonce", agent.replace(':', "%3A").replace('/', "%2F"))
+}
+
+/// Appends a signed action of `agent`; returns its index.
+async fn act(h: &H, agent: &str, key: &SigningKey, seq: u64) -> u64 {
+    let mut entry = json!({"kind": "action", "agent": agent, "action": "pay", "resource": "invoices/1", "seq": seq});
+    sign_entry(entry.as_object_mut().unwrap(), ORIGIN, key);
+    let req = Request::post("/v1/entries").header(header::CONTENT_TYPE, "application/json").body(Body::from(entry.to_string())).unwrap();
+    let (status, v) = send(h, req).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["index"].as_u64().unwrap()
+}
+
+fn code(v: &Value) -> Option<&str> {
+    v["error"]["code"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_request_is_accepted_once() {
+    let h = harness().await;
+    // A nonce draw, sent twice: the second is the replay.
+    let draw = Signed::by(A, key_a());
+    let (status, v) = send(&h, draw.request(&nonce_uri(A), "", A)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = send(&h, draw.request(&nonce_uri(A), "", A)).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, Some("request_replayed")), "{v}");
+    // The same request signed again (a new timestamp) is a new request.
+    let (status, v) = send(&h, Signed::by(A, key_a()).request(&nonce_uri(A), "", A)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    // A disclosure request, sent twice: whatever the first answered (this
+    // entry hides nothing), the second is refused as a replay, before the
+    // log looks at the entry again.
+    let index = act(&h, A, &key_a(), 1).await;
+    let size = h.log.head().size;
+    let uri = format!("/v1/entries/{index}/disclosures");
+    let body = json!({"reveal": ["amount"]}).to_string();
+    let disclose = Signed::by(A, key_a());
+    let (status, v) = send(&h, disclose.request(&uri, &body, A)).await;
+    assert_ne!(status, StatusCode::CONFLICT, "{v}");
+    let (status, v) = send(&h, disclose.request(&uri, &body, A)).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, Some("request_replayed")), "{v}");
+    assert_eq!(h.log.head().size, size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_signed_for_another_log_or_agent_is_refused() {
+    let h = harness().await;
+    // Signed for a staging log that has the same agent and key.
+    let staging = Signed { origin: "staging.example/log", ..Signed::by(A, key_a()) };
+    let (status, v) = send(&h, staging.request(&nonce_uri(A), "", A)).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNAUTHORIZED, Some("bad_signature")), "{v}");
+
+    // SHARED has A's key. A disclosure request A signed, relabelled as
+    // SHARED (the owner of the entry), must not pass as SHARED's.
+    let index = act(&h, SHARED, &key_a(), 1).await;
+    let uri = format!("/v1/entries/{index}/disclosures");
+    let body = json!({"reveal": ["amount"]}).to_string();
+    let (status, v) = send(&h, Signed::by(A, key_a()).request(&uri, &body, SHARED)).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNAUTHORIZED, Some("bad_signature")), "{v}");
+    // Signed as SHARED for this log, it is SHARED's own request.
+    let (status, v) = send(&h, Signed::by(SHARED, key_a()).request(&uri, &body, SHARED)).await;
+    assert_ne!(status, StatusCode::UNAUTHORIZED, "{v}");
+
+    // Refused requests were not remembered: a refused signature fills no
+    // replay slot, so a correct request with the same timestamp still works.
+    let ts = now_ms();
+    let forged = Signed { ts, ..Signed::by(A, key_b()) };
+    let (status, v) = send(&h, forged.request(&nonce_uri(A), "", A)).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNAUTHORIZED, Some("bad_signature")), "{v}");
+    let (status, v) = send(&h, Signed { ts, ..Signed::by(A, key_a()) }.request(&nonce_uri(A), "", A)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_past_its_request_budget_gets_429() {
+    let h = harness().await;
+    for _ in 0..ledger_core::requests::REQUESTS_PER_AGENT {
+        let (status, v) = send(&h, Signed::by(A, key_a()).request(&nonce_uri(A), "", A)).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let resp = h.app.clone().oneshot(Signed::by(A, key_a()).request(&nonce_uri(A), "", A)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = resp.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=120).contains(&retry_after), "{retry_after}");
+    // Another agent's budget is its own.
+    let (status, v) = send(&h, Signed::by(B, key_b()).request(&nonce_uri(B), "", B)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_nonces_drawn_by_one_agent_do_not_evict_anothers() {
+    let h = harness().await;
+    let draw = |agent: &'static str, key: SigningKey| {
+        let req = Signed::by(agent, key).request(&nonce_uri(agent), "", agent);
+        let h = &h;
+        async move {
+            let (status, v) = send(h, req).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            v["nonce"].as_str().unwrap().to_owned()
+        }
+    };
+    let b_nonce = draw(B, key_b()).await;
+    let a_first = draw(A, key_a()).await;
+    for _ in 0..100 {
+        draw(A, key_a()).await;
+    }
+    let attest = |agent: &str, key: &SigningKey, nonce: &str| {
+        let mut att = json!({"kind": "attestation", "agent": agent, "nonce": nonce, "code_hash": hex(&CODE),
+            "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+            "behaviour": {"digest": hex(&[1; 32]), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": 1});
+        sign_entry(att.as_object_mut().unwrap(), ORIGIN, key);
+        Request::post("/v1/attestations").header(header::CONTENT_TYPE, "application/json").body(Body::from(att.to_string())).unwrap()
+    };
+    let (status, v) = send(&h, attest(B, &key_b(), &b_nonce)).await;
+    assert_eq!((status, v["verdict"]["ok"].as_bool()), (StatusCode::CREATED, Some(true)), "{v}");
+    // A only pushed out its own oldest nonces.
+    let size = h.log.head().size;
+    let (status, v) = send(&h, attest(A, &key_a(), &a_first)).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, Some("nonce_unknown")), "{v}");
+    assert_eq!(h.log.head().size, size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nonce_route_reads_a_bounded_timed_body() {
+    let h = harness().await;
+    // Refused before anything else: too large...
+    let big = "x".repeat(2048);
+    let (status, v) = send(&h, Signed::by(A, key_a()).request(&nonce_uri(A), &big, A)).await;
+    assert_eq!((status, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")), "{v}");
+    // ...or never finished (the harness allows 300 ms for a body).
+    let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+    let req = Request::post(nonce_uri(A)).header(header::CONTENT_LENGTH, "10").body(stalled).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), h.app.clone().oneshot(req)).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+    // An empty signed body is what the route expects.
+    let (status, v) = send(&h, Signed::by(A, key_a()).request(&nonce_uri(A), "", A)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
