@@ -249,7 +249,11 @@ fn starts_without_flags_from_environment_defaults() {
     // The default trust domain is example.org.
     let a = Agent::with_id("spiffe://example.org/agent/env");
     server.register(&a);
-    let appended = append(&server.url, &a.action("env", None)).unwrap();
+    // Agent signatures are bound to the origin, here the derived one.
+    let origin = format!("{listen}/agent-ledger");
+    let mut act = serde_json::json!({"kind": "action", "agent": a.id, "action": "write", "resource": "env", "seq": a.next_seq()});
+    verifier::agent::sign_entry(act.as_object_mut().unwrap(), &origin, &a.key);
+    let appended = append(&server.url, &act.to_string()).unwrap();
     assert_eq!(appended["index"], 1, "after the passport");
 }
 
@@ -300,10 +304,10 @@ fn ledger_verify_checks_an_agents_entries_offline() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("6 entries of spiffe://e2e.example/agent/audited verified"), "{stdout}");
-    assert!(stdout.contains(r#"index 4: attestation seq 4: signature verified, verdict {"ok":true,"reasons":[]}"#), "{stdout}");
+    assert!(stdout.contains(r#"index 4: attestation seq 4: signature verified, verdict {"evidence":"software","ok":true,"reasons":[]}"#), "{stdout}");
     assert!(
         stdout.contains(
-            r#"index 5: attestation seq 5: signature verified, verdict {"ok":false,"reasons":["code_hash differs from the passport"]}"#
+            r#"index 5: attestation seq 5: signature verified, verdict {"evidence":"software","ok":false,"reasons":["code_hash differs from the passport"]}"#
         ),
         "{stdout}"
     );
@@ -381,4 +385,63 @@ fn a_connection_over_the_cap_gets_503_too_many_connections() {
     again.write_all(REQUEST).unwrap();
     assert!(raw::read_response(&mut again).0.starts_with("http/1.1 200"), "keep-alive still works");
     drop(second);
+}
+
+/// Secrets hygiene at start-up: the generated admin token is never printed
+/// (only where it is and a fingerprint), a secret on the command line is
+/// warned about, and a secret file others can read stops the server with
+/// the fix in the message.
+#[cfg(unix)]
+#[test]
+fn secrets_are_not_printed_and_loose_secret_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let token = server.admin_token();
+    let fingerprint: String = sha2::Sha256::digest(token.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let log = std::fs::read_to_string(data.join("server.log")).unwrap();
+    assert!(!log.contains(&token), "the admin token was printed:\n{log}");
+    assert!(log.contains(&format!("fingerprint sha256:{fingerprint}")), "{log}");
+    assert!(log.contains(&data.join("admin.token").display().to_string()), "{log}");
+    assert!(server.terminate());
+
+    // A token on the command line works, with a warning in the log.
+    let mut flagged = Server::start_with(&dir.path().join("flagged"), &["--admin-token", &token]);
+    let log = std::fs::read_to_string(dir.path().join("flagged/server.log")).unwrap();
+    assert!(log.contains("--admin-token") && log.contains("process list"), "{log}");
+    assert!(!log.contains(&token), "the admin token was printed:\n{log}");
+    assert!(flagged.terminate());
+
+    // A token file readable by others: refused, nothing served.
+    let file = data.join("admin.token");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = ledger_e2e::free_port().to_string();
+    let mut child = Command::new(ledger_e2e::bin_path("ledger-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", ORIGIN, "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ledger-server started with a world-readable admin token file");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("chmod 600") && stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(!stderr.contains(&token), "{stderr}");
 }

@@ -228,7 +228,8 @@ fn agent_with_url_checks_consistency_between_sizes() {
         write(dir.path(), "3.proof", &log.proof(3, 4).to_text()),
     ];
     let mut forked = memory_log(agent_leaves(AGENT, 3));
-    forked.leaves[1] = b"{}".to_vec();
+    // Another entry 2: the proof from size 2 to 3 (its leaf hash) fails.
+    forked.leaves[2] = b"{}".to_vec();
     let run = |answer: Answer| {
         let url = consistency_server(memory_log(log.leaves.clone()), memory_log(forked.leaves.clone()), answer);
         ledger_verify(&["agent", "--key", &key, "--url", &url, &files[0], &files[1], &files[2], &files[3]])

@@ -138,7 +138,7 @@ fn the_example_agent_runs_against_the_server() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("registered spiffe://e2e.example/agent/example at index 0"), "{stdout}");
-    assert!(stdout.contains("verdict {\"ok\":true,\"reasons\":[]}"), "{stdout}");
+    assert!(stdout.contains("verdict {\"evidence\":\"software\",\"ok\":true,\"reasons\":[]}"), "{stdout}");
     assert!(stdout.contains("rotated key at index") && stdout.contains("action with the new key"), "{stdout}");
     // A second run reuses the stored (rotated) key and the registration.
     let again = run();

@@ -39,5 +39,5 @@ pub use agents::AgentState;
 pub use disclose::{DisclosureRequest, ShredTarget};
 pub use entry::{AdminOp, EntryAuth, EntryKind, Leaf, NewEntry, Submission};
 pub use error::Error;
-pub use log::{Head, Log, LogConfig, MAX_RANGE};
+pub use log::{Head, Log, LogConfig, MAX_RANGE, MAX_RANGE_BYTES};
 pub use sequencer::{Appended, CommitObserver};

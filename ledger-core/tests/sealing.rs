@@ -82,10 +82,10 @@ async fn a_lost_or_wrong_openings_key_is_refused_not_replaced() {
 
     // Another key, in the file or in the configuration: refused too.
     let other = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk";
-    std::fs::write(&key_file, other).unwrap();
+    write_secret(&key_file, other);
     let msg = config_error(Log::open_dir(dir.path(), config(None), None));
     assert!(msg.contains("not the key"), "{msg}");
-    std::fs::write(&key_file, &key_text).unwrap();
+    write_secret(&key_file, &key_text);
     let msg = config_error(Log::open_dir(dir.path(), config(Some(OpeningsKey::from_text(other).unwrap())), None));
     assert!(msg.contains("not the key"), "{msg}");
 
@@ -188,6 +188,17 @@ async fn openings_sealed_the_old_way_still_open_and_shred() {
     assert!(!files_contain(dir.path(), &legacy[25..57]), "the legacy ciphertext is still on disk after shredding");
     assert!(matches!(log.disclose(0, &reveal("amount")).await, Err(Error::OpeningsShredded { index: 0, .. })));
     assert_eq!(revealed(&log, 1, "customer").await.unwrap(), "Hooli");
+}
+
+/// Writes a key file as the log does (mode 0600: it refuses keys others
+/// can read).
+fn write_secret(path: &Path, text: &str) {
+    let _ = std::fs::remove_file(path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(&mut opts.open(path).unwrap(), text.as_bytes()).unwrap();
 }
 
 fn files_contain(dir: &Path, needle: &[u8]) -> bool {

@@ -385,7 +385,11 @@ async fn the_owning_agent_may_disclose() {
     let mut other_passport = passport(&other, None);
     other_passport["agent"] = "spiffe://example.org/agent/other".into();
     assert_eq!(call(&h, Method::POST, "/v1/agents", true, Some(&other_passport)).await.0, StatusCode::CREATED);
-    let entry = signed(json!({"kind": "action", "action": "pay", "resource": "r", "hidden": {"amount": {"u64": 5}}}), 1, &key);
+    let mut entry = json!({"kind": "action", "agent": AGENT, "seq": 1, "action": "pay", "resource": "r", "hidden": {"amount": {"u64": 5}}});
+    let obj = entry.as_object_mut().unwrap();
+    let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+    sign_entry(obj, ORIGIN, &key);
+    obj.insert("openings".into(), openings);
     let (status, v) = call(&h, Method::POST, "/v1/entries", false, Some(&entry)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let index = v["index"].as_u64().unwrap();

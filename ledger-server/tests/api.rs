@@ -133,7 +133,7 @@ async fn append_and_fetch_one_entry() {
     assert_eq!(e.entry["data"], json!({"n": 3, "tool": "search"}));
     assert_eq!(e.entry["kind"], "action");
     assert_eq!(e.entry["agent"], AGENT);
-    assert_eq!(e.entry["v"], 1);
+    assert_eq!(e.entry["v"], 2);
     use base64::Engine as _;
     assert_eq!(v["leaf_hash"], base64::engine::general_purpose::STANDARD.encode(leaf_hash(&e.leaf)));
     assert_eq!(v["integrated_time"], e.entry["integrated_time"]);

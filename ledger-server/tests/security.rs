@@ -401,9 +401,11 @@ async fn every_entry_kind_reads_back_in_canonical_form() {
     let s = next();
     let hidden = committed_entry(ORIGIN, &agent, s, &key, amount_and_customer(7, "ACME"));
     assert_eq!(h.call(Method::POST, "/v1/entries", false, Some(&hidden)).await.0, StatusCode::CREATED);
-    for code in [CODE, [0xbb; 32]] {
+    for (i, code) in [CODE, [0xbb; 32]].into_iter().enumerate() {
         let nonce_path = format!("/v1/agents/{path}/nonce");
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        // Each signed request is accepted once: two draws signed in the
+        // same millisecond would be one request, so the timestamps differ.
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + i as u64;
         let message = verifier::agent::request_message(ORIGIN, &agent, "POST", &nonce_path, ts, b"");
         let req = Request::post(&nonce_path)
             .header("x-agent-id", &agent)
