@@ -2,7 +2,8 @@
 //! (the same functions the libFuzzer binaries in `fuzz/` run under nightly).
 //!
 //! For each target: start from seeds that are real encodings (see
-//! [`seeds`]), then repeatedly pick a corpus input, mutate it (bit flips,
+//! [`seeds`]), then repeatedly pick a corpus input (the deeper of two
+//! random ones), mutate it (bit flips,
 //! byte insert/delete/duplicate, splicing, interesting integers in binary
 //! and decimal, format tokens, truncation) and run the target on it with
 //! panics caught. Inputs that reach the deepest level the target reports
@@ -380,16 +381,24 @@ fn fuzz(name: &str) {
 
     let started = Instant::now();
     let mut corpus: Vec<Vec<u8>> = Vec::with_capacity(CORPUS_CAP);
+    // The depth each corpus input reached.
+    let mut levels: Vec<u32> = Vec::with_capacity(CORPUS_CAP);
     let mut depths = [0u64; 16];
     let mut deepest = 0;
     for input in &seeds {
         let depth = execute(target, input).unwrap_or_else(|m| report_crash(name, 0, seed, input, &m));
         deepest = deepest.max(depth);
         corpus.push(input.clone());
+        levels.push(depth);
     }
     let fixed = corpus.len();
     for execution in 1..=iterations {
-        let mut input = corpus[rng.below(corpus.len())].clone();
+        // Tournament of two: the deeper of two random inputs is the
+        // parent, so mutation leans toward inputs that reach further
+        // without starving the rest.
+        let (a, b) = (rng.below(corpus.len()), rng.below(corpus.len()));
+        let parent = if levels[b] > levels[a] { b } else { a };
+        let mut input = corpus[parent].clone();
         mutate(&mut rng, &mut input, &corpus);
         if let Some(path) = &trace {
             let _ = std::fs::write(path, &input);
@@ -408,9 +417,11 @@ fn fuzz(name: &str) {
         if keep {
             if corpus.len() < CORPUS_CAP {
                 corpus.push(input);
+                levels.push(depth);
             } else {
                 let slot = fixed + rng.below(CORPUS_CAP - fixed);
                 corpus[slot] = input;
+                levels[slot] = depth;
             }
         }
     }

@@ -66,7 +66,8 @@ pub struct LogConfig {
     pub trust_domain: Option<String>,
     /// How long an attestation nonce stays valid.
     pub nonce_ttl: Duration,
-    /// Most outstanding nonces (oldest dropped first).
+    /// Most outstanding nonces (used or expired ones dropped first; a live
+    /// nonce is never dropped for another agent's).
     pub nonce_capacity: usize,
     /// Verify every proof before storing it (see
     /// [`PendingEntry::set_self_check`](crate::hidden::PendingEntry::set_self_check)).

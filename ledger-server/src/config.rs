@@ -76,7 +76,7 @@ pub struct Config {
     pub admin_token_file: Option<PathBuf>,
     /// Key encrypting the openings of hidden fields at rest, base64url of
     /// 32 bytes. Prefer LEDGER_OPENINGS_KEY to the flag (the process list
-    /// shows flags). Default: `<data-dir>/openings.key`, created on first start.
+    /// shows flags). Default: `<data-dir>/openings.key`, created only while the store holds no sealed openings.
     #[arg(long, env = "LEDGER_OPENINGS_KEY", hide_env_values = true)]
     pub openings_key: Option<Secret>,
     /// Prover threads for hidden-field proofs (0 = one per core).

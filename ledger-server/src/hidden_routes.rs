@@ -27,11 +27,12 @@ use crate::routes::AppState;
     responses(
         (status = 200, description = "`{\"hidden\": commitments, \"predicates\"?: proof, \"openings\": …}`: put `hidden` and `predicates` in the entry, sign it, send it with `openings`", body = Object),
         (status = 400, description = "Malformed request or hidden values", body = ErrorResponse),
-        (status = 401, description = "Missing, bad, stale or replayed agent signature", body = ErrorResponse),
+        (status = 401, description = "Missing, bad or stale agent signature", body = ErrorResponse),
         (status = 403, description = "Unknown or retired agent", body = ErrorResponse),
-        (status = 409, description = "`seq` is not above the agent's last sequence number", body = ErrorResponse),
+        (status = 409, description = "`seq` is not above the agent's last sequence number (`sequence_replayed`), or the signed request was seen before (`request_replayed`)", body = ErrorResponse),
         (status = 422, description = "A declared predicate is false (`predicate_false`)", body = ErrorResponse),
-        (status = 503, description = "Prover queue full; see Retry-After", body = ErrorResponse),
+        (status = 429, description = "Too many signed requests of this agent (`too_many_requests`); see Retry-After", body = ErrorResponse),
+        (status = 503, description = "Prover queue or replay cache full; see Retry-After", body = ErrorResponse),
     ))]
 pub(crate) async fn commit(
     State(state): State<AppState>,

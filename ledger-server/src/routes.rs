@@ -103,9 +103,12 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 
 /// Counts a refusal of an agent entry (signature, sequence, agent, nonce).
 pub(crate) fn note_refusal(state: &AppState, e: &ApiError) {
-    const AGENT_CODES: [&str; 9] = [
+    const AGENT_CODES: [&str; 12] = [
         "signature_required",
         "bad_signature",
+        "request_replayed",
+        "too_many_requests",
+        "commit_hidden_first",
         "unknown_agent",
         "agent_retired",
         "sequence_replayed",
@@ -418,8 +421,10 @@ struct DisclosureBody {
         (status = 401, description = "Missing or wrong admin token, bad or stale agent signature", body = ErrorResponse),
         (status = 403, description = "The signing agent did not write the entry, or is unknown or retired", body = ErrorResponse),
         (status = 404, description = "No such entry, or it has no hidden fields", body = ErrorResponse),
+        (status = 409, description = "The signed request was seen before (`request_replayed`)", body = ErrorResponse),
         (status = 410, description = "The entry's openings were shredded", body = ErrorResponse),
         (status = 422, description = "A requested predicate is false", body = ErrorResponse),
+        (status = 429, description = "Too many signed requests of this agent (`too_many_requests`)", body = ErrorResponse),
         (status = 503, description = "Prover queue full; see Retry-After", body = ErrorResponse),
     ),
     security(("admin" = [])))]
