@@ -2,13 +2,14 @@
 //! (the same functions the libFuzzer binaries in `fuzz/` run under nightly).
 //!
 //! For each target: start from seeds that are real encodings (see
-//! [`seeds`]), then repeatedly pick a corpus input (the deeper of two
-//! random ones), mutate it (bit flips,
-//! byte insert/delete/duplicate, splicing, interesting integers in binary
-//! and decimal, format tokens, truncation) and run the target on it with
-//! panics caught. Inputs that reach the deepest level the target reports
-//! join the corpus, so mutation keeps working on inputs that get past the
-//! first decoder. Everything is driven by one seeded PRNG: a run is
+//! [`seeds`]), then repeatedly pick a corpus input (half the time the
+//! deeper of two random ones), mutate it (JSON-aware edits of one value;
+//! bit flips, byte insert/delete/duplicate, splicing, interesting integers
+//! in binary and decimal, format tokens, truncation) and run the target on
+//! it with panics caught. Each target reports how deep an input got;
+//! inputs that got past the first decoder join the corpus, the rarer their
+//! depth the likelier, so mutation keeps working on inputs that reach the
+//! code behind the decoders. Everything is driven by one seeded PRNG: a run is
 //! reproducible from `FUZZ_SEED` and the iteration count.
 //!
 //! Environment:
@@ -36,6 +37,8 @@ use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Instant;
+
+use serde_json::{Map, Value};
 
 /// Executions per target when `FUZZ_ITERS` is unset: small enough that all
 /// targets together stay well under a minute in `make test`.
@@ -165,8 +168,98 @@ fn replace(input: &mut Vec<u8>, range: std::ops::Range<usize>, with: impl IntoIt
     input.splice(range, with).for_each(drop);
 }
 
-/// Applies 1 to 8 random mutations to `input` (half the time one).
+/// The `n`-th node of `v` in depth-first order (0 is `v` itself).
+fn nth_node<'a>(v: &'a mut Value, n: &mut usize) -> Option<&'a mut Value> {
+    if *n == 0 {
+        return Some(v);
+    }
+    *n -= 1;
+    match v {
+        Value::Array(items) => items.iter_mut().find_map(|x| nth_node(x, n)),
+        Value::Object(members) => members.values_mut().find_map(|x| nth_node(x, n)),
+        _ => None,
+    }
+}
+
+fn count_nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(count_nodes).sum(),
+        Value::Object(members) => members.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// A structure-aware mutation for JSON inputs: change one value of the
+/// document and re-encode it. A byte mutation of a disclosure bundle
+/// almost always lands in its (signed) tlog-proof text; a mutation of one
+/// JSON node reaches the revealed openings and the proofs as often as the
+/// rest. Returns false (and changes nothing) when `input` is not JSON.
+fn mutate_json(rng: &mut Rng, input: &mut Vec<u8>) -> bool {
+    let Ok(mut doc) = serde_json::from_slice::<Value>(input) else { return false };
+    let count = count_nodes(&doc);
+    let donor = nth_node(&mut doc, &mut rng.below(count)).map(|d| d.clone()).unwrap_or(Value::Null);
+    let Some(node) = nth_node(&mut doc, &mut rng.below(count)) else { return false };
+    match rng.below(8) {
+        0 => *node = donor,
+        1 => {
+            if let Ok(n) = serde_json::from_str(INTERESTING_DECIMAL[rng.below(INTERESTING_DECIMAL.len())]) {
+                *node = n;
+            }
+        }
+        2 => *node = [Value::Null, Value::Bool(true), Value::from(""), Value::Array(Vec::new()), Value::Object(Map::new())][rng.below(5)].clone(),
+        _ => match node {
+            Value::String(text) => {
+                let mut bytes = std::mem::take(text).into_bytes();
+                let len = bytes.len();
+                match rng.below(4) {
+                    0 if len > 0 => bytes.truncate(rng.below(len)),
+                    1 if len > 0 => {
+                        let i = rng.below(len);
+                        bytes[i] ^= 1 << rng.below(7);
+                    }
+                    2 => {
+                        let at = rng.below(len + 1);
+                        replace(&mut bytes, at..at, TOKENS[rng.below(TOKENS.len())].bytes());
+                    }
+                    _ => bytes.extend_from_slice(b"A"),
+                }
+                *text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            Value::Number(n) => {
+                let x = n.as_u64().unwrap_or(0);
+                *node = Value::from([x.wrapping_add(1), x.wrapping_sub(1), x.wrapping_mul(2), x / 2][rng.below(4)]);
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let i = rng.below(items.len());
+                if rng.one_in(2) {
+                    items.remove(i);
+                } else {
+                    let copy = items[i].clone();
+                    items.insert(i, copy);
+                }
+            }
+            Value::Array(items) => items.push(donor),
+            Value::Object(members) if !members.is_empty() && rng.one_in(2) => {
+                let key = members.keys().nth(rng.below(members.len())).cloned().unwrap_or_default();
+                members.remove(&key);
+            }
+            Value::Object(members) => {
+                members.insert(["x", "v", "u64", "str", "salt", "blinding", "claims", "proof"][rng.below(8)].into(), donor);
+            }
+            _ => *node = donor,
+        },
+    }
+    *input = serde_json::to_vec(&doc).unwrap_or_default();
+    true
+}
+
+/// Applies 1 to 8 random mutations to `input` (half the time one); for a
+/// JSON input a third of the time one structure-aware mutation instead.
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
+    if rng.one_in(3) && mutate_json(rng, input) {
+        input.truncate(MAX_INPUT);
+        return;
+    }
     // Mostly one or two mutations: stacking many mostly breaks the first
     // decoder, and the corpus already holds what earlier rounds made.
     let mut rounds = 1;
@@ -393,11 +486,11 @@ fn fuzz(name: &str) {
     }
     let fixed = corpus.len();
     for execution in 1..=iterations {
-        // Tournament of two: the deeper of two random inputs is the
-        // parent, so mutation leans toward inputs that reach further
-        // without starving the rest.
+        // Half the time a tournament of two (the deeper of two random
+        // inputs), so mutation leans toward inputs that reach further
+        // without spending every execution on the slow, deep checks.
         let (a, b) = (rng.below(corpus.len()), rng.below(corpus.len()));
-        let parent = if levels[b] > levels[a] { b } else { a };
+        let parent = if levels[b] > levels[a] && rng.one_in(2) { b } else { a };
         let mut input = corpus[parent].clone();
         mutate(&mut rng, &mut input, &corpus);
         if let Some(path) = &trace {
@@ -408,20 +501,27 @@ fn fuzz(name: &str) {
             Err(message) => report_crash(name, execution, seed, &input, &message),
         };
         depths[(depth as usize).min(15)] += 1;
-        // Keep what goes as deep as anything so far (always when it goes
-        // deeper, sometimes otherwise, so the corpus does not fill with
-        // near-copies), and now and then anything that got past the first
-        // decoder, for variety.
-        let keep = depth > deepest || (depth == deepest && depth > 0 && rng.one_in(4)) || (depth > 0 && rng.one_in(64));
+        // Keep inputs that got past the first decoder, the rarer their
+        // depth the likelier: the first 64 at each depth always, then 64 in
+        // however many reached it. Rare depths are where the seeds' paths
+        // branch off (a proof that decodes but fails, an opening that does
+        // not open), and mutating them reaches what neither seeds nor
+        // shallow mutants do.
+        let seen = depths[(depth as usize).min(15)];
+        let keep = depth > deepest || (depth > 0 && rng.below(seen as usize + 1) < 64);
         deepest = deepest.max(depth);
         if keep {
             if corpus.len() < CORPUS_CAP {
                 corpus.push(input);
                 levels.push(depth);
             } else {
+                // A full corpus gives up a random input, unless it went
+                // deeper than the newcomer: shallow finds never evict deep.
                 let slot = fixed + rng.below(CORPUS_CAP - fixed);
-                corpus[slot] = input;
-                levels[slot] = depth;
+                if levels[slot] <= depth {
+                    corpus[slot] = input;
+                    levels[slot] = depth;
+                }
             }
         }
     }

@@ -5,7 +5,10 @@
 //!   entries signed by 256 agents, with the signatures pre-verified in
 //!   parallel before the sequencer (`preverify`, the server's setting) vs.
 //!   verified one by one on the sequencer thread (`sequencer`); unsigned
-//!   appends of the same entries (no agent checks) as the storage baseline;
+//!   appends of the same entries (no agent checks) as the storage baseline.
+//!   Two shapes: one submission of 256 entries (`batch`), and 256
+//!   concurrent single-entry submissions (`concurrent`, what HTTP clients
+//!   do);
 //! * `attestation`: checking an attestation's evidence against a passport
 //!   (software, TPM quote) vs. one bare Ed25519 verification.
 
@@ -83,23 +86,40 @@ fn signed_append(c: &mut Criterion, totals: &Totals) {
     let mut group = c.benchmark_group("signed_append");
     group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500));
     group.throughput(Throughput::Elements(AGENTS as u64));
-    for (name, preverify, auth) in [("unsigned", false, false), ("sequencer", false, true), ("preverify", true, true)] {
-        let (log, _dir) = open(preverify, auth, &keys, &rt);
-        let mut seq = 0u64;
-        group.bench_function(BenchmarkId::new(name, AGENTS), |b| {
-            b.iter_custom(|iters| {
-                let mut elapsed = Duration::ZERO;
-                for _ in 0..iters {
-                    seq += 1;
-                    let batch: Vec<Submission> = entries(&keys, seq, auth).into_iter().map(Submission::Ready).collect();
-                    let start = Instant::now();
-                    rt.block_on(log.submit(batch)).unwrap();
-                    elapsed += start.elapsed();
-                }
-                totals.record(name, elapsed, iters * AGENTS as u64);
-                elapsed
-            })
-        });
+    for shape in ["batch", "concurrent"] {
+        for (mode, preverify, auth) in [("unsigned", false, false), ("sequencer", false, true), ("preverify", true, true)] {
+            let name = format!("{mode}_{shape}");
+            let (log, _dir) = open(preverify, auth, &keys, &rt);
+            let log = Arc::new(log);
+            let mut seq = 0u64;
+            group.bench_function(BenchmarkId::new(&name, AGENTS), |b| {
+                b.iter_custom(|iters| {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iters {
+                        seq += 1;
+                        let batch: Vec<Submission> = entries(&keys, seq, auth).into_iter().map(Submission::Ready).collect();
+                        let start = Instant::now();
+                        if shape == "batch" {
+                            rt.block_on(log.submit(batch)).unwrap();
+                        } else {
+                            rt.block_on(async {
+                                let mut tasks = tokio::task::JoinSet::new();
+                                for s in batch {
+                                    let log = Arc::clone(&log);
+                                    tasks.spawn(async move { log.submit(vec![s]).await });
+                                }
+                                for done in tasks.join_all().await {
+                                    done.unwrap();
+                                }
+                            });
+                        }
+                        elapsed += start.elapsed();
+                    }
+                    totals.record(&name, elapsed, iters * AGENTS as u64);
+                    elapsed
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -174,13 +194,16 @@ fn main() {
     signed_append(&mut c, &totals);
     attestation(&mut c, &totals);
     c.final_summary();
-    let (u, seq, pre) = (totals.rate("unsigned"), totals.rate("sequencer"), totals.rate("preverify"));
-    if seq > 0.0 && pre > 0.0 {
-        println!(
-            "\nsigned appends (groups of {AGENTS}, synced): unsigned {u:.0}/s, verified on the sequencer {seq:.0}/s, pre-verified in parallel {pre:.0}/s; preverify / sequencer = {:.2}x, preverify / unsigned = {:.2}x",
-            pre / seq,
-            if u > 0.0 { pre / u } else { 0.0 }
-        );
+    for shape in ["batch", "concurrent"] {
+        let rate = |mode: &str| totals.rate(&format!("{mode}_{shape}"));
+        let (u, seq, pre) = (rate("unsigned"), rate("sequencer"), rate("preverify"));
+        if seq > 0.0 && pre > 0.0 {
+            println!(
+                "signed appends ({shape}, {AGENTS} agents, synced): unsigned {u:.0}/s, verified on the sequencer {seq:.0}/s, pre-verified in parallel {pre:.0}/s; preverify / sequencer = {:.2}x, preverify / unsigned = {:.2}x",
+                pre / seq,
+                if u > 0.0 { pre / u } else { 0.0 }
+            );
+        }
     }
     let t = |k: &str| totals.per_element(k);
     if let (Some(e), Some(s), Some(q)) = (t("ed25519_verify"), t("software"), t("tpm_quote")) {
