@@ -27,10 +27,10 @@
 // In tests a failed expect is the failure report.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../fuzz/src/targets.rs"]
-mod targets;
 #[path = "fuzz/seeds.rs"]
 mod seeds;
+#[path = "../fuzz/src/targets.rs"]
+mod targets;
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -206,7 +206,10 @@ fn mutate_json(rng: &mut Rng, input: &mut Vec<u8>) -> bool {
                 *node = n;
             }
         }
-        2 => *node = [Value::Null, Value::Bool(true), Value::from(""), Value::Array(Vec::new()), Value::Object(Map::new())][rng.below(5)].clone(),
+        2 => {
+            *node =
+                [Value::Null, Value::Bool(true), Value::from(""), Value::Array(Vec::new()), Value::Object(Map::new())][rng.below(5)].clone()
+        }
         _ => match node {
             Value::String(text) => {
                 let mut bytes = std::mem::take(text).into_bytes();

@@ -242,7 +242,10 @@ fn agent_with_url_checks_consistency_between_sizes() {
     let out = run(Answer::Forked);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("fork: the checkpoint of size 2 in") && text.contains("is not shown consistent with the one of size 3"), "{text}");
+    assert!(
+        text.contains("fork: the checkpoint of size 2 in") && text.contains("is not shown consistent with the one of size 3"),
+        "{text}"
+    );
     assert!(text.contains("\"proof\""), "the proof is part of the evidence: {text}");
 
     let out = run(Answer::OtherSizes);

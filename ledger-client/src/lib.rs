@@ -277,7 +277,10 @@ impl Client {
         obj.insert("seq".into(), Value::from(*seq));
         let openings = match obj.remove("hidden") {
             Some(hidden) => {
-                let request = json!({"seq": *seq, "hidden": hidden});
+                let mut salt = [0u8; 16];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+                let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(salt);
+                let request = json!({"seq": *seq, "salt": salt, "hidden": hidden});
                 let committed = self.signed_post("/v1/hidden/commit", request.to_string())?;
                 for member in ["hidden", "predicates"] {
                     if let Some(v) = committed.get(member) {

@@ -65,11 +65,12 @@ impl AgentState {
         let u = |k: &str| v.get(k).and_then(Value::as_u64).ok_or_else(|| corrupt(k));
         Ok(Self {
             passport: Arc::new(
-                Passport::from_object(v.get("passport").and_then(Value::as_object).ok_or_else(|| corrupt("passport"))?)
+                Passport::from_stored(v.get("passport").and_then(Value::as_object).ok_or_else(|| corrupt("passport"))?)
                     .map_err(|_| corrupt("passport"))?,
             ),
             passport_index: u("passport_index")?,
-            key: verifier::agent::parse_public_key(v.get("key").and_then(Value::as_str).unwrap_or_default()).map_err(|_| corrupt("key"))?,
+            key: verifier::agent::parse_stored_public_key(v.get("key").and_then(Value::as_str).unwrap_or_default())
+                .map_err(|_| corrupt("key"))?,
             key_index: u("key_index")?,
             retired: v.get("retired").and_then(Value::as_u64),
             last_seq: u("last_seq")?,
@@ -126,13 +127,17 @@ pub(crate) fn preverify(registry: &Registry, origin: &str, auths: &[Arc<EntryAut
     for auth in auths {
         let (key, last_seq) = match local.get(auth.agent.as_str()) {
             Some(known) => *known,
-            None => {
-                let state = registry.get(&auth.agent).ok_or_else(|| Error::UnknownAgent(auth.agent.clone()))?;
-                if state.retired.is_some() {
-                    return Err(Error::AgentRetired(auth.agent.clone()));
+            None => match registry.get(&auth.agent) {
+                None => {
+                    refusal = Some(Error::UnknownAgent(auth.agent.clone()));
+                    break;
                 }
-                (state.key, state.last_seq)
-            }
+                Some(state) if state.retired.is_some() => {
+                    refusal = Some(Error::AgentRetired(auth.agent.clone()));
+                    break;
+                }
+                Some(state) => (state.key, state.last_seq),
+            },
         };
         if auth.seq <= last_seq {
             refusal = Some(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: last_seq });

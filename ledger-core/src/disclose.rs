@@ -9,9 +9,9 @@
 //! bounded ([`LogConfig::prover_queue`](crate::LogConfig)): beyond it
 //! submissions get [`Error::ProverBusy`] (HTTP 503), never unbounded memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -28,19 +28,61 @@ use crate::sequencer::Appended;
 use crate::store::OpeningsRecord;
 use crate::{Error, Log};
 
+/// Most `POST /v1/hidden/commit` proofs one agent may have in flight: one
+/// agent cannot take the whole prover pool from the others.
+pub const MAX_COMMITS_IN_FLIGHT_PER_AGENT: usize = 2;
+
 /// The prover pool and its admission control.
 pub(crate) struct Prover {
     pool: Arc<ProverPool>,
     slots: Arc<Semaphore>,
     capacity: usize,
     depth: Arc<AtomicUsize>,
+    /// Commit proofs in flight, by agent.
+    committing: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Prover {
     pub fn new(threads: usize, capacity: usize) -> Result<Self, Error> {
         let pool = ProverPool::new(threads).map_err(|e| Error::Config(e.to_string()))?;
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
-        Ok(Self { pool: Arc::new(pool), slots: Arc::new(Semaphore::new(capacity)), capacity, depth: Arc::new(AtomicUsize::new(0)) })
+        Ok(Self {
+            pool: Arc::new(pool),
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            depth: Arc::new(AtomicUsize::new(0)),
+            committing: Arc::default(),
+        })
+    }
+}
+
+/// One agent's commit proof in flight; released when dropped.
+struct CommitSlot {
+    agent: String,
+    committing: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl CommitSlot {
+    fn take(committing: &Arc<Mutex<HashMap<String, usize>>>, agent: &str) -> Option<Self> {
+        let mut map = committing.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(agent.to_owned()).or_insert(0);
+        if *n >= MAX_COMMITS_IN_FLIGHT_PER_AGENT {
+            return None;
+        }
+        *n += 1;
+        Some(Self { agent: agent.to_owned(), committing: Arc::clone(committing) })
+    }
+}
+
+impl Drop for CommitSlot {
+    fn drop(&mut self) {
+        let mut map = self.committing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.agent) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.agent);
+            }
+        }
     }
 }
 
@@ -88,7 +130,11 @@ impl Log {
         if self.shared.config.agent_auth && submissions.iter().any(|s| s.auth().is_none() && matches!(s, Submission::Pending(_))) {
             return Err(Error::Unsigned("action"));
         }
-        if self.shared.config.preverify {
+        // Entries with hidden fields are authenticated before their proofs
+        // are checked whatever the setting; `preverify` off (the bench
+        // baseline) leaves the other signatures to the sequencer.
+        let hidden = submissions.iter().any(|s| matches!(s, Submission::Pending(_)));
+        if self.shared.config.preverify || hidden {
             let auths: Vec<Arc<EntryAuth>> = submissions.iter().filter_map(|s| s.auth().cloned()).collect();
             self.preverify(auths).await?;
         }
@@ -175,6 +221,7 @@ impl Log {
             return Err(Error::SequenceReplayed { agent: agent.to_owned(), seq, last: state.last_seq });
         }
         let retry_after = self.shared.config.retry_after;
+        let slot = CommitSlot::take(&self.prover.committing, agent).ok_or(Error::ProverBusy { retry_after })?;
         let permit = Arc::clone(&self.prover.slots).try_acquire_owned().map_err(|_| Error::ProverBusy { retry_after })?;
         self.prover.depth.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -187,7 +234,7 @@ impl Log {
                 obs.proved(started.elapsed());
             }
             depth.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+            drop((permit, slot));
             let _ = tx.send(result);
         });
         Ok(rx.await.map_err(|_| Error::ShuttingDown)??)

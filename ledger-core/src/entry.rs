@@ -240,7 +240,7 @@ fn validate(obj: &Map<String, Value>, leaf: bool) -> Result<(EntryKind, &str), E
             only_members(obj, "rotation", &["kind", "agent", "new_public_key", "seq", "signature", "new_signature"])?;
         }
         EntryKind::Passport if leaf => {
-            verifier::agent::Passport::from_object(obj).map_err(agent_err)?;
+            verifier::agent::Passport::from_stored(obj).map_err(agent_err)?;
         }
         EntryKind::Retirement if leaf => {
             only_members(obj, "retirement", &["kind", "agent", "reason"])?;
@@ -272,13 +272,14 @@ pub(crate) fn parse_auth(obj: &Map<String, Value>, kind: EntryKind) -> Result<Op
     Ok(Some(EntryAuth { agent, seq, body: signed_body(obj), signature, new_key, verified_with: OnceLock::new() }))
 }
 
-/// A submitted entry: ready to append, or with hidden fields that must be
-/// committed and proven first (on the prover pool).
+/// A submitted entry: ready to append, or with committed hidden fields
+/// whose openings and proof are checked first (on the prover pool, after
+/// the signature).
 #[derive(Clone, Debug)]
 pub enum Submission {
     /// No hidden fields.
     Ready(NewEntry),
-    /// Hidden fields to commit.
+    /// Committed hidden fields to check.
     Pending(PendingEntry),
 }
 
@@ -294,17 +295,35 @@ impl Submission {
         let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
         if let Some(openings) = obj.get("openings") {
             // Committed by the client: the entry is in leaf form, the
-            // openings travel beside it (never into the leaf).
+            // openings travel beside it (never into the leaf). Only cheap
+            // checks happen here, before the signature is verified: the
+            // commitments and the proof are decoded and checked after it
+            // (PendingEntry::check), and only the canonical bytes and the
+            // small committed members are kept meanwhile.
             let mut object = obj.clone();
             object.remove("openings");
-            let (kind, agent) = validate(&object, true)?;
-            if kind != EntryKind::Action || !object.contains_key("hidden") {
-                return Err(EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into()));
+            let hidden = object.remove("hidden").ok_or_else(|| {
+                EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into())
+            })?;
+            let predicates = object.remove("predicates");
+            let (kind, agent) = validate(&object, false)?;
+            if kind != EntryKind::Action {
+                return Err(EntryError::Hidden("only actions carry hidden fields".into()));
             }
             let agent = agent.to_owned();
+            verifier::disclosure::CommittedFields::check_shape(&hidden, predicates.as_ref())
+                .map_err(|e| EntryError::Hidden(e.to_string()))?;
             let openings = verifier::hidden::openings_from_json(openings).map_err(EntryError::Hidden)?;
+            let mut committed = Map::new();
+            committed.insert("hidden".into(), hidden);
+            if let Some(p) = predicates {
+                committed.insert("predicates".into(), p);
+            }
+            object.extend(committed.clone());
             let auth = parse_auth(&object, kind)?.map(Arc::new);
-            return Ok(Self::Pending(PendingEntry { object, openings, agent, max_leaf_bytes, auth }));
+            let seq = object.get("seq").and_then(Value::as_u64).unwrap_or_default();
+            let entry = NewEntry::assemble(&object, max_leaf_bytes, None)?;
+            return Ok(Self::Pending(PendingEntry { entry, committed, openings, agent, seq, auth }));
         }
         if obj.contains_key("hidden") || obj.contains_key("predicates") {
             // Without openings the entry either carries hidden values in
@@ -469,6 +488,11 @@ impl NewEntry {
         self
     }
 
+    pub(crate) fn with_secret(mut self, secret: EntrySecret) -> Self {
+        self.secret = Some(Arc::new(secret));
+        self
+    }
+
     /// Upper bound of the stored leaf's length (with the longest time).
     pub fn max_leaf_len(&self) -> usize {
         self.head.len() + TIME_MEMBER_MAX + self.tail.len()
@@ -539,7 +563,16 @@ impl Leaf {
             _ => return Err(shape("unsupported leaf version")),
         }
         let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
-        let (kind, _) = validate(&submitted, true)?;
+        let kind = match validate(&submitted, true) {
+            Ok((kind, _)) => kind,
+            // A version 1 leaf was valid under version 1's rules; later
+            // rules (weak keys, hidden-field limits) do not make it
+            // unreadable.
+            Err(e) if version == Some(1) => {
+                submitted.get("kind").and_then(Value::as_str).and_then(EntryKind::parse).ok_or(e)?
+            }
+            Err(e) => return Err(e),
+        };
         let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let leaf = Self {
             kind,

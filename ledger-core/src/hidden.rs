@@ -55,38 +55,35 @@ impl std::fmt::Debug for EntrySecret {
     }
 }
 
-/// An action entry whose hidden fields the agent committed: in leaf form,
-/// signed over that form, waiting for its openings and its predicate proof
-/// to be checked (on the prover pool, after the signature verified).
+/// An action entry whose hidden fields the agent committed: in leaf form
+/// (canonical bytes, signed over that form), waiting for its openings and
+/// its predicate proof to be checked (on the prover pool, after the
+/// signature verified).
 #[derive(Clone, Debug)]
 pub struct PendingEntry {
-    pub(crate) object: Map<String, Value>,
+    /// The entry, assembled (its size checked) when it was parsed.
+    pub(crate) entry: NewEntry,
+    /// Its `hidden` and `predicates` members, decoded only when checked.
+    pub(crate) committed: Map<String, Value>,
     pub(crate) openings: BTreeMap<String, Opening>,
     pub(crate) agent: String,
-    pub(crate) max_leaf_bytes: usize,
+    pub(crate) seq: u64,
     pub(crate) auth: Option<Arc<crate::entry::EntryAuth>>,
 }
 
 impl PendingEntry {
-    /// Predicates this entry proves at append time.
-    pub fn claim_count(&self) -> usize {
-        self.object.get("predicates").and_then(|p| p["claims"].as_array()).map_or(0, Vec::len)
-    }
-
     /// Checks the openings against the commitments and the predicate proof
     /// (bound to the log `origin`, the agent and its sequence number), and
     /// returns the entry to append with its openings attached.
     pub fn check(self, origin: &str, params: &ZkParams) -> Result<NewEntry, EntryError> {
-        let fields = verifier::disclosure::CommittedFields::from_leaf(&self.object)
+        let fields = verifier::disclosure::CommittedFields::from_leaf(&self.committed)
             .map_err(|e| hidden_err(e.to_string()))?
             .ok_or_else(|| hidden_err("\"openings\" without \"hidden\""))?;
-        let seq = self.object.get("seq").and_then(Value::as_u64).unwrap_or_default();
-        let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, seq);
+        let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, self.seq);
         verifier::hidden::check_openings(&fields, &self.openings, &context, params)
             .map_err(|e| hidden_err(format!("client commitments: {e}")))?;
         let plain = Zeroizing::new(crate::canonical::to_canonical(&verifier::hidden::openings_to_json(&self.openings)));
-        let secret = EntrySecret { agent: self.agent, openings: plain };
-        Ok(NewEntry::assemble(&self.object, self.max_leaf_bytes, Some(Arc::new(secret)))?.with_auth(self.auth))
+        Ok(self.entry.with_secret(EntrySecret { agent: self.agent, openings: plain }).with_auth(self.auth))
     }
 }
 

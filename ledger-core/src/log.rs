@@ -58,9 +58,10 @@ pub struct LogConfig {
     /// (the server always does; storage tests and benchmarks of the bare
     /// log may turn it off).
     pub agent_auth: bool,
-    /// Verify agent signatures in parallel before the sequencer (and
-    /// before any proof work) in [`Log::submit`]; off: the sequencer thread
-    /// verifies each one (the baseline of the signed-append bench).
+    /// Verify agent signatures in parallel before the sequencer in
+    /// [`Log::submit`]; off: the sequencer thread verifies each one (the
+    /// baseline of the signed-append bench). Entries with hidden fields are
+    /// authenticated before their proofs are checked either way.
     pub preverify: bool,
     /// Trust domain agents are registered in (`None`: any).
     pub trust_domain: Option<String>,
@@ -69,8 +70,10 @@ pub struct LogConfig {
     /// Most outstanding nonces (used or expired ones dropped first; a live
     /// nonce is never dropped for another agent's).
     pub nonce_capacity: usize,
-    /// Verify every proof before storing it (see
-    /// [`PendingEntry::set_self_check`](crate::hidden::PendingEntry::set_self_check)).
+    /// Verify every proof the log makes (`POST /v1/hidden/commit`) before
+    /// handing it out. The prover already refuses false predicates and
+    /// mismatched openings, so this guards only against a broken prover.
+    /// (Proofs made by clients are always verified.)
     pub prover_self_check: bool,
 }
 

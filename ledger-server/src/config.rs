@@ -86,8 +86,9 @@ pub struct Config {
     /// fields get 503 + Retry-After.
     #[arg(long, env = "LEDGER_PROVER_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub prover_queue: u64,
-    /// Verify every proof before storing it (about 15 % of a hidden
-    /// append's cost; the prover already refuses false predicates).
+    /// Verify every proof the log makes for `POST /v1/hidden/commit` before
+    /// answering (about 15 % of its cost; the prover already refuses false
+    /// predicates). Proofs made by clients are always verified.
     #[arg(long, env = "LEDGER_PROVER_SELF_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
     pub prover_self_check: bool,
     /// Log output: `text` or `json`.

@@ -124,6 +124,7 @@ impl From<ledger_core::Error> for ApiError {
                     N::WrongAgent => "nonce_wrong_agent",
                     N::Expired => "nonce_expired",
                     N::Used => "nonce_used",
+                    // Answered with 503 by the arm above; kept for the match.
                     N::Exhausted { .. } => "nonce_store_full",
                 };
                 Self::new(StatusCode::CONFLICT, code, e.to_string())
@@ -167,7 +168,7 @@ impl From<ledger_core::requests::RequestError> for ApiError {
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "replay_cache_full", e.to_string())
             },
             // A variant added later: refuse, never accept silently.
-            _ => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+            _ => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()),
         }
     }
 }

@@ -20,10 +20,13 @@ use crate::error::ApiError;
 use crate::extract::JsonBytes;
 use crate::routes::AppState;
 
+/// Shortest salt of a commit request: base64url of 16 random bytes.
+const MIN_SALT_CHARS: usize = 22;
+
 /// Commit hidden values for one of the signing agent's entries.
 #[utoipa::path(post, path = "/v1/hidden/commit", tag = "disclosure",
     request_body(content = Object, content_type = "application/json",
-        description = "`{\"seq\": <the entry's sequence number>, \"hidden\": {\"amount\": {\"u64\": 1250, \"prove\": [{\"le\": 10000}]}, \"customer\": {\"str\": \"ACME\"}}}`, signed by the agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`)"),
+        description = "`{\"seq\": <the entry's sequence number>, \"salt\": <base64url of 16 random bytes>, \"hidden\": {\"amount\": {\"u64\": 1250, \"prove\": [{\"le\": 10000}]}, \"customer\": {\"str\": \"ACME\"}}}`, signed by the agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`)"),
     responses(
         (status = 200, description = "`{\"hidden\": commitments, \"predicates\"?: proof, \"openings\": …}`: put `hidden` and `predicates` in the entry, sign it, send it with `openings`", body = Object),
         (status = 400, description = "Malformed request or hidden values", body = ErrorResponse),
@@ -43,15 +46,25 @@ pub(crate) async fn commit(
     let agent = crate::auth::verify_agent_request(&state.log, &headers, "POST", uri.path(), &body)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            "signature_required",
             "a commit request is signed by its agent (x-agent-id, x-agent-timestamp, x-agent-signature)",
         )
     })?;
     let value =
         canonical::parse_strict(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("request is not valid JSON: {e}")))?;
     let obj = value.as_object().ok_or_else(|| ApiError::bad_request("invalid_hidden", "the request must be a JSON object"))?;
-    if let Some(extra) = obj.keys().find(|k| !["seq", "hidden"].contains(&k.as_str())) {
-        return Err(ApiError::bad_request("invalid_hidden", format!("unexpected field {extra:?}; a commit request has seq, hidden")));
+    if let Some(extra) = obj.keys().find(|k| !["seq", "hidden", "salt"].contains(&k.as_str())) {
+        return Err(ApiError::bad_request("invalid_hidden", format!("unexpected field {extra:?}; a commit request has seq, hidden, salt")));
+    }
+    // The request signature covers the hash of this body, and signatures
+    // and bodies can end up in proxy or tracing logs: a random salt makes
+    // the hash unguessable, so the values cannot be brute-forced from it.
+    let salt = obj.get("salt").and_then(Value::as_str).unwrap_or_default();
+    if !(MIN_SALT_CHARS..=128).contains(&salt.len()) {
+        return Err(ApiError::bad_request(
+            "invalid_hidden",
+            format!("\"salt\" must be a random string of {MIN_SALT_CHARS} to 128 characters (e.g. base64url of 16 random bytes)"),
+        ));
     }
     let seq = verifier::agent::parse_seq(obj).map_err(|e| ApiError::bad_request("invalid_hidden", e.to_string()))?;
     let hidden = obj.get("hidden").ok_or_else(|| ApiError::bad_request("invalid_hidden", "missing field \"hidden\""))?;

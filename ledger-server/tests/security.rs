@@ -111,7 +111,11 @@ impl H {
 
     /// `POST /v1/hidden/commit` signed by `agent`.
     async fn commit(&self, agent: &str, key: &SigningKey, seq: u64, hidden: Value) -> (StatusCode, Value) {
-        let body = json!({"seq": seq, "hidden": hidden}).to_string();
+        self.commit_body(agent, key, json!({"seq": seq, "salt": "c2FsdC0xMjM0NTY3ODkwYWJjZGVm", "hidden": hidden})).await
+    }
+
+    async fn commit_body(&self, agent: &str, key: &SigningKey, body: Value) -> (StatusCode, Value) {
+        let body = body.to_string();
         let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
         let message = verifier::agent::request_message(ORIGIN, agent, "POST", "/v1/hidden/commit", ts, body.as_bytes());
         let req = Request::post("/v1/hidden/commit")
@@ -172,6 +176,10 @@ async fn hidden_values_cannot_be_brute_forced_from_stored_signatures() {
     let (status, committed) = h.commit(&agent, &key, 2, amount_and_customer(4711, "Initech")).await;
     assert_eq!(status, StatusCode::OK, "{committed}");
     assert_eq!(h.log.head().size, size, "committing stores nothing");
+    // The request signature covers the body's hash: without a random salt
+    // it would be a guessable hash of the values.
+    let (status, v) = h.commit_body(&agent, &key, json!({"seq": 2, "hidden": amount_and_customer(4711, "Initech")})).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_hidden")), "{v}");
     let mut two_step = entry(&agent, 2, json!({"hidden": committed["hidden"], "predicates": committed["predicates"]}));
     sign_entry(&mut two_step, ORIGIN, &key);
     two_step.insert("openings".into(), committed["openings"].clone());

@@ -102,7 +102,8 @@ impl Fixture {
 
         let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).expect("a valid P-256 scalar");
         let ak_der = ak.verifying_key().to_public_key_der().expect("SPKI DER").into_vec();
-        let mut tpm_passport = object(json!({"kind": "passport", "agent": TPM_AGENT, "public_key": B64.encode(k3.verifying_key().as_bytes()),
+        let mut tpm_passport =
+            object(json!({"kind": "passport", "agent": TPM_AGENT, "public_key": B64.encode(k3.verifying_key().as_bytes()),
             "code_hash": "c0".repeat(32), "owner": "fuzz seeds", "purpose": "testing"}));
         tpm_passport.insert("tpm_ak".into(), Value::from(B64.encode(&ak_der)));
         let mut tpm_attestation = object(attestation_body(TPM_AGENT, 1, Value::Null));
@@ -110,10 +111,8 @@ impl Fixture {
         let qualifying = verifier::tpm::qualifying_data(&NONCE, k3.verifying_key().as_bytes(), &tpm_attestation);
         let quote = verifier::tpm::encode_quote(&qualifying, 16, &verifier::tpm::expected_pcr_digest(&[0xc0; 32]));
         let signature: p256::ecdsa::Signature = ak.sign(&quote);
-        tpm_attestation.insert(
-            "evidence".into(),
-            json!({"type": "tpm", "quote": B64.encode(&quote), "signature": B64.encode(signature.to_bytes())}),
-        );
+        tpm_attestation
+            .insert("evidence".into(), json!({"type": "tpm", "quote": B64.encode(&quote), "signature": B64.encode(signature.to_bytes())}));
         verifier::agent::sign_entry(&mut tpm_attestation, ORIGIN, &k3);
         let tpm_typed = verifier::agent::Passport::from_object(&tpm_passport).expect("a valid TPM passport");
         let tpm_attestation_leaf = with_verdict(&tpm_attestation, &tpm_typed, &k3);
@@ -121,7 +120,8 @@ impl Fixture {
         let mut hidden = object(json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": "invoices/42", "seq": 6,
             "hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME Corp"}}}));
         let mut rng = <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(6);
-        let hidden_openings = verifier::hidden::commit_entry(&mut hidden, ORIGIN, &mut rng, zk::params()).expect("hidden values that commit");
+        let hidden_openings =
+            verifier::hidden::commit_entry(&mut hidden, ORIGIN, &mut rng, zk::params()).expect("hidden values that commit");
         verifier::agent::sign_entry(&mut hidden, ORIGIN, &k2);
         let mut hidden_submission = hidden.clone();
         hidden_submission.insert("openings".into(), hidden_openings.clone());
@@ -167,7 +167,8 @@ impl Fixture {
     /// Submissions to `POST /v1/entries`, and stored leaves.
     fn entries(&self) -> Vec<Vec<u8>> {
         let unsigned = json!({"kind": "action", "agent": AGENT, "action": "write", "resource": "db/3"}).to_string().into_bytes();
-        let mut out = vec![bytes(&self.action), bytes(&self.action_with_data), bytes(&self.rotation), bytes(&self.after_rotation), unsigned];
+        let mut out =
+            vec![bytes(&self.action), bytes(&self.action_with_data), bytes(&self.rotation), bytes(&self.after_rotation), unsigned];
         out.push(bytes(&self.passport));
         out.push(bytes(&self.attestation));
         out.extend(self.leaves.iter().take(3).cloned());
@@ -251,7 +252,9 @@ impl Fixture {
     /// entry with its openings (`POST /v1/entries`).
     fn hidden(&self) -> Vec<Vec<u8>> {
         vec![
-            json!({"hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME Corp"}}}).to_string().into_bytes(),
+            json!({"hidden": {"amount": {"u64": 1250, "prove": [{"le": 10000}]}, "customer": {"str": "ACME Corp"}}})
+                .to_string()
+                .into_bytes(),
             json!({"hidden": {"a": {"u64": 9_007_199_254_740_991u64, "prove": [{"ge": 1, "le": 9_007_199_254_740_991u64}]}}})
                 .to_string()
                 .into_bytes(),

@@ -151,6 +151,17 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, AgentError> {
     Ok(key)
 }
 
+/// Decodes a base64 Ed25519 public key the log stored, without the
+/// weak-key check: a weak key registered before weak keys were refused
+/// still loads (so old data stays readable and the server starts), and the
+/// strict verification rule refuses every signature under it. Never for
+/// keys that arrive in a request.
+pub fn parse_stored_public_key(text: &str) -> Result<VerifyingKey, AgentError> {
+    let bytes = B64.decode(text).map_err(|_| shape("public key must be base64"))?;
+    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| shape("public key must be 32 bytes"))?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| shape("public key is not a valid Ed25519 point"))
+}
+
 /// Decodes a base64 Ed25519 signature.
 pub fn parse_signature(text: &str) -> Result<Signature, AgentError> {
     let bytes = B64.decode(text).map_err(|_| shape("signature must be base64"))?;
@@ -199,8 +210,20 @@ pub struct Passport {
 pub const PASSPORT_MEMBERS: [&str; 8] = ["kind", "agent", "public_key", "code_hash", "model_hash", "owner", "purpose", "tpm_ak"];
 
 impl Passport {
-    /// Reads a passport object (submitted or from a leaf).
+    /// Reads a passport object (submitted, or from a leaf to check), refusing
+    /// weak keys ([`parse_public_key`]).
     pub fn from_object(obj: &Map<String, Value>) -> Result<Self, AgentError> {
+        Self::parse(obj, true)
+    }
+
+    /// Reads a passport as the log stored it, accepting a weak key
+    /// registered before weak keys were refused (the strict verification
+    /// rule refuses every signature under it), so old data stays readable.
+    pub fn from_stored(obj: &Map<String, Value>) -> Result<Self, AgentError> {
+        Self::parse(obj, false)
+    }
+
+    fn parse(obj: &Map<String, Value>, strict_key: bool) -> Result<Self, AgentError> {
         if let Some(k) = obj.keys().find(|k| !PASSPORT_MEMBERS.contains(&k.as_str()) && !["integrated_time", "v"].contains(&k.as_str())) {
             return Err(shape(format!("unexpected member {k:?} in a passport")));
         }
@@ -222,7 +245,7 @@ impl Passport {
         };
         Ok(Self {
             agent: string(obj, "agent")?.to_string(),
-            public_key: parse_public_key(string(obj, "public_key")?)?,
+            public_key: if strict_key { parse_public_key(string(obj, "public_key")?)? } else { parse_stored_public_key(string(obj, "public_key")?)? },
             code_hash: parse_hash(string(obj, "code_hash")?, "\"code_hash\"")?,
             model_hash: obj.get("model_hash").map(|v| parse_hash(v.as_str().unwrap_or_default(), "\"model_hash\"")).transpose()?,
             owner: text("owner", 256)?,

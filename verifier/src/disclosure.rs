@@ -71,6 +71,9 @@ pub enum DisclosureError {
 
 /// Most hidden fields in one entry.
 pub const MAX_HIDDEN_FIELDS: usize = 16;
+/// Longest encoded predicate proof (base64url), far above the largest one
+/// (64-bit values, 16 aggregated: 2 + 32·(9 + 2·10) bytes).
+pub const MAX_PROOF_CHARS: usize = 2048;
 /// Longest hidden field name, in bytes (`[A-Za-z0-9_.-]`).
 pub const MAX_FIELD_NAME: usize = 64;
 
@@ -322,6 +325,43 @@ pub struct CommittedFields {
 }
 
 impl CommittedFields {
+    /// The limits of committed hidden fields, checked on the raw members of
+    /// a submitted entry before anything is decoded (no point decompression,
+    /// no proof parsing), so an unauthenticated caller gets no expensive
+    /// work done: 1 to [`MAX_HIDDEN_FIELDS`] fields named by
+    /// [`check_field_name`], each `{"u64": s}` or `{"str": s}` with `s` a
+    /// string of at most 64 characters; `predicates`, if present, an object
+    /// of `claims` (1 to [`zk::MAX_CLAIMS`]) and a `proof` string of at most
+    /// [`MAX_PROOF_CHARS`]. (Reading a stored leaf does not apply them:
+    /// leaves written before they existed stay readable.)
+    pub fn check_shape(hidden: &Value, predicates: Option<&Value>) -> Result<(), DisclosureError> {
+        let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
+        if hidden.is_empty() || hidden.len() > MAX_HIDDEN_FIELDS {
+            return Err(leaf_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
+        }
+        for (name, c) in hidden {
+            check_field_name(name).map_err(leaf_err)?;
+            let ok = c.as_object().is_some_and(|o| {
+                o.len() == 1
+                    && o.iter().all(|(k, v)| (k == "u64" || k == "str") && v.as_str().is_some_and(|t| t.len() <= 64))
+            });
+            if !ok {
+                return Err(leaf_err(format!("commitment of {name:?} must be {{\"u64\"|\"str\": <base64url>}}")));
+            }
+        }
+        if let Some(p) = predicates {
+            let p = p.as_object().filter(|o| o.len() == 2).ok_or_else(|| leaf_err("predicates hold exactly \"claims\" and \"proof\""))?;
+            let claims = p.get("claims").and_then(Value::as_array).map_or(0, Vec::len);
+            if claims == 0 || claims > zk::MAX_CLAIMS {
+                return Err(leaf_err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS)));
+            }
+            if !p.get("proof").and_then(Value::as_str).is_some_and(|t| t.len() <= MAX_PROOF_CHARS) {
+                return Err(leaf_err(format!("\"proof\" must be a string of at most {MAX_PROOF_CHARS} characters")));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads `hidden` and `predicates` from a leaf object; `None` when the
     /// entry has no hidden fields.
     pub fn from_leaf(leaf: &Map<String, Value>) -> Result<Option<Self>, DisclosureError> {
@@ -332,14 +372,11 @@ impl CommittedFields {
             };
         };
         let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
-        // The same limits as hidden values submitted in the clear: a
-        // committed leaf is bounded before any proof work is done on it.
-        if hidden.is_empty() || hidden.len() > MAX_HIDDEN_FIELDS {
-            return Err(leaf_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
+        if hidden.is_empty() {
+            return Err(leaf_err("\"hidden\" must not be empty"));
         }
         let mut fields = BTreeMap::new();
         for (name, c) in hidden {
-            check_field_name(name).map_err(leaf_err)?;
             let c = c
                 .as_object()
                 .filter(|o| o.len() == 1)

@@ -201,7 +201,8 @@ async fn client(
                 // Step 1: the server commits and proves, keeping nothing.
                 let agent_seq = agent.next_seq();
                 let hidden = serde_json::json!({"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}});
-                let body = serde_json::json!({"seq": agent_seq, "hidden": hidden}).to_string();
+                let salt = format!("{:016x}{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng), rand_core::RngCore::next_u64(&mut rand_core::OsRng));
+                let body = serde_json::json!({"seq": agent_seq, "salt": salt, "hidden": hidden}).to_string();
                 let mut req = post_json("/v1/hidden/commit", &host, body.clone())?;
                 for (name, value) in agent.request_headers("POST", "/v1/hidden/commit", body.as_bytes()) {
                     req.headers_mut().insert(name, value.parse()?);

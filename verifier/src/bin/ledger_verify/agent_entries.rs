@@ -93,7 +93,9 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
             Ok(checked) => {
                 let (text, item) = match &checked {
                     Checked::Passport => ("passport".to_owned(), json!({"index": index, "kind": "passport"})),
-                    Checked::Rotation => ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": "rotation"})),
+                    Checked::Rotation => {
+                        ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": "rotation"}))
+                    }
                     Checked::Retirement => ("retirement".to_owned(), json!({"index": index, "kind": "retirement"})),
                     Checked::Signed { kind, seq } => {
                         let verdict = if kind == "attestation" {
@@ -177,7 +179,10 @@ fn checkpoints_disagree(proven: &[ProvenLeaf], url: Option<&str>) -> anyhow::Res
             "proof": proof.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
         });
         if proof.old_size != o.size || proof.new_size != n.size {
-            return Ok(Some(Outcome::Failed(Failure { message: "server answered with a consistency proof for other sizes".into(), evidence })));
+            return Ok(Some(Outcome::Failed(Failure {
+                message: "server answered with a consistency proof for other sizes".into(),
+                evidence,
+            })));
         }
         if let Err(e) = verify_consistency(o.size, n.size, &proof.hashes, &o.root, &n.root) {
             return Ok(Some(Outcome::Failed(Failure {
