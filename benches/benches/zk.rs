@@ -166,6 +166,10 @@ fn verify(c: &mut Criterion, totals: &Totals) {
 const ORIGIN: &str = "bench.example/log";
 const AGENT: &str = "spiffe://bench.example/agent/a";
 
+fn agent_key() -> SigningKey {
+    SigningKey::from_bytes(&[3; 32])
+}
+
 /// How the hidden fields of an append are committed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Hidden {
@@ -193,6 +197,7 @@ fn client_committed(n: usize, seq: &mut u64) -> Vec<Submission> {
             let mut e = entry(*seq, true);
             let obj = e.as_object_mut().unwrap();
             let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
+            verifier::agent::sign_entry(obj, ORIGIN, &agent_key());
             obj.insert("openings".into(), openings);
             Submission::from_value(&e, 65_535).unwrap()
         })
@@ -214,6 +219,7 @@ async fn log_committed(log: &Arc<Log>, n: usize, seq: &mut u64) -> Vec<Submissio
             obj.remove("data");
             obj.insert("hidden".into(), committed.hidden);
             obj.insert("predicates".into(), committed.predicates.unwrap());
+            verifier::agent::sign_entry(obj, ORIGIN, &agent_key());
             obj.insert("openings".into(), committed.openings);
             (s, Submission::from_value(&e, 65_535).unwrap())
         });
@@ -242,15 +248,14 @@ fn append(c: &mut Criterion, totals: &Totals) {
             origin: ORIGIN.into(),
             openings_key: Some(ledger_core::sealing::OpeningsKey::from_bytes(&[2; 32])),
             prover_self_check: self_check,
-            agent_auth: false,
             ..LogConfig::default()
         };
         let log = Arc::new(Log::open(store, signer, config, None).unwrap());
-        // Registered (the log commits only for known agents), unsigned
-        // entries (signatures are measured in the agents bench).
+        // A registered agent signs every entry, plain or hidden, as the
+        // server requires (signatures alone are measured in the agents bench).
         let passport = verifier::agent::Passport {
             agent: AGENT.into(),
-            public_key: SigningKey::from_bytes(&[3; 32]).verifying_key(),
+            public_key: agent_key().verifying_key(),
             code_hash: [0; 32],
             model_hash: None,
             owner: "bench".into(),
@@ -268,7 +273,9 @@ fn append(c: &mut Criterion, totals: &Totals) {
                             let batch = (0..BATCH)
                                 .map(|_| {
                                     seq += 1;
-                                    Submission::from_value(&entry(seq, false), 65_535).unwrap()
+                                    let mut e = entry(seq, false);
+                                    verifier::agent::sign_entry(e.as_object_mut().unwrap(), ORIGIN, &agent_key());
+                                    Submission::from_value(&e, 65_535).unwrap()
                                 })
                                 .collect();
                             (batch, Instant::now())

@@ -281,13 +281,17 @@ impl Client {
                 rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
                 let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(salt);
                 let request = json!({"seq": *seq, "salt": salt, "hidden": hidden});
+                let sent = verifier::hidden::parse_hidden(&request["hidden"]).map_err(invalid_hidden)?;
                 let committed = self.signed_post("/v1/hidden/commit", request.to_string())?;
                 for member in ["hidden", "predicates"] {
                     if let Some(v) = committed.get(member) {
                         obj.insert(member.into(), v.clone());
                     }
                 }
-                Some(committed.get("openings").cloned().ok_or_else(|| transport("commit response without \"openings\""))?)
+                let openings = committed.get("openings").cloned().ok_or_else(|| transport("commit response without \"openings\""))?;
+                // The agent signs what the log returned: check it first.
+                check_committed(obj, &openings, &sent, &verifier::disclosure::entry_predicates_context(&self.origin, &self.agent, *seq))?;
+                Some(openings)
             }
             None => None,
         };
@@ -458,6 +462,45 @@ impl Client {
         let resp = self.http.get(&format!("{}{path}", self.base)).call().map_err(transport)?;
         receipt(resp).map(|r| r.response)
     }
+}
+
+/// Checks what `POST /v1/hidden/commit` returned before the agent signs it:
+/// the openings open the commitments (none with a zero blinding or salt),
+/// the opened values are the ones sent, the proof claims exactly the
+/// declared predicates and verifies for this entry.
+fn check_committed(
+    entry: &serde_json::Map<String, Value>,
+    openings: &Value,
+    sent: &std::collections::BTreeMap<String, verifier::hidden::HiddenValue>,
+    context: &[u8],
+) -> Result<(), ClientError> {
+    use verifier::disclosure::Opening;
+    use verifier::hidden::HiddenValue;
+    let bad = |why: &str| transport(format!("the log's commitments were refused: {why}"));
+    let fields = verifier::disclosure::CommittedFields::from_leaf(entry)
+        .map_err(|e| bad(&e.to_string()))?
+        .ok_or_else(|| bad("no \"hidden\" member"))?;
+    let opened = verifier::hidden::openings_from_json(openings).map_err(|e| bad(&e))?;
+    verifier::hidden::check_openings(&fields, &opened, context, zk::params()).map_err(|e| bad(&e.to_string()))?;
+    let mut claims = Vec::new();
+    for (name, value) in sent {
+        let same = match (value, opened.get(name)) {
+            (HiddenValue::U64 { value, prove }, Some(Opening::U64 { value: got, .. })) => {
+                claims.extend(prove.iter().map(|p| (name.clone(), *p)));
+                value == got
+            }
+            (HiddenValue::Str(value), Some(Opening::Str { value: got, .. })) => value == got,
+            _ => false,
+        };
+        if !same {
+            return Err(bad(&format!("field {name:?} does not open to the value sent")));
+        }
+    }
+    let proven = fields.predicates.as_ref().map(|p| p.claims.clone()).unwrap_or_default();
+    if proven != claims || opened.len() != sent.len() {
+        return Err(bad("the proof does not claim exactly the declared predicates"));
+    }
+    Ok(())
 }
 
 fn invalid_hidden(message: String) -> ClientError {

@@ -145,11 +145,19 @@ impl Opening {
             let b = obj.get("blinding").and_then(Value::as_str).ok_or("\"blinding\" must be a string")?;
             let bytes = URL_SAFE_NO_PAD.decode(b).map_err(|_| "\"blinding\" must be base64url")?;
             let blinding = Blinding::from_bytes(&bytes).map_err(|_| "\"blinding\" must be a canonical scalar")?;
+            // A zero blinding makes the commitment v·B, which anyone can
+            // brute-force: such an opening hides nothing.
+            if bytes.iter().all(|b| *b == 0) {
+                return Err("\"blinding\" must not be zero");
+            }
             Ok(Self::U64 { value, blinding })
         } else if let Some(value) = obj.get("str") {
             let value = value.as_str().ok_or("\"str\" must be a string")?.to_string();
             let s = obj.get("salt").and_then(Value::as_str).ok_or("\"salt\" must be a string")?;
             let salt = Salt::from_base64(s).map_err(|_| "\"salt\" must be base64url of 16 bytes")?;
+            if salt.0.iter().all(|b| *b == 0) {
+                return Err("\"salt\" must not be zero");
+            }
             Ok(Self::Str { value, salt })
         } else {
             Err("an opening holds \"u64\" or \"str\"")

@@ -102,8 +102,11 @@ impl TilePath {
     pub fn node_ids(&self) -> Vec<NodeId> {
         match self.kind {
             TileKind::Hashes { level } => {
-                let start = self.index * TILE_WIDTH;
-                (start..start + self.width()).map(|i| NodeId::new(level * TILE_HEIGHT, i)).collect()
+                // A tile beyond every possible tree holds no nodes (and
+                // never overflows).
+                let Some(start) = self.index.checked_mul(TILE_WIDTH) else { return Vec::new() };
+                let end = start.saturating_add(self.width());
+                (start..end).map(|i| NodeId::new(level * TILE_HEIGHT, i)).collect()
             }
             TileKind::Entries => Vec::new(),
         }
@@ -137,7 +140,8 @@ fn parse_index(s: &str) -> Option<u64> {
         }
         index = index.checked_mul(1000)?.checked_add(digits.parse::<u64>().ok()?)?;
     }
-    Some(index)
+    // One tile, one path: leading zero groups (`x000/001`) are refused.
+    (format_index(index) == s).then_some(index)
 }
 
 fn format_index(mut n: u64) -> String {

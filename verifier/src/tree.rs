@@ -75,8 +75,12 @@ pub fn nodes_completed_by(index: u64) -> impl Iterator<Item = NodeId> {
     (0..count).map(move |level| NodeId::new(level, index >> level))
 }
 
-/// Largest power of two strictly smaller than `n` (`n >= 2`), RFC 9162's `k`.
+/// Largest power of two strictly smaller than `n`, RFC 9162's `k`; a tree
+/// of fewer than two leaves does not split (0).
 pub const fn split_point(n: u64) -> u64 {
+    if n < 2 {
+        return 0;
+    }
     1u64 << (63 - (n - 1).leading_zeros())
 }
 
@@ -336,6 +340,7 @@ mod tests {
 
     #[test]
     fn split_point_is_largest_power_of_two_below() {
+        assert_eq!((split_point(0), split_point(1)), (0, 0), "no panic below two leaves");
         assert_eq!(split_point(2), 1);
         assert_eq!(split_point(3), 2);
         assert_eq!(split_point(4), 2);
