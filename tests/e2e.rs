@@ -304,7 +304,10 @@ fn ledger_verify_checks_an_agents_entries_offline() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("6 entries of spiffe://e2e.example/agent/audited verified"), "{stdout}");
-    assert!(stdout.contains(r#"index 4: attestation seq 4: signature verified, verdict {"evidence":"software","ok":true,"reasons":[]}"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"index 4: attestation seq 4: signature verified, verdict {"evidence":"software","ok":true,"reasons":[]}"#),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(
             r#"index 5: attestation seq 5: signature verified, verdict {"evidence":"software","ok":false,"reasons":["code_hash differs from the passport"]}"#

@@ -106,8 +106,7 @@ impl Agent {
         let obj = entry.as_object_mut().expect("an entry object");
         obj.insert("agent".into(), self.id.clone().into());
         obj.insert("seq".into(), self.next_seq().into());
-        let openings =
-            verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).expect("hidden values that commit");
+        let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).expect("hidden values that commit");
         verifier::agent::sign_entry(obj, ORIGIN, &self.key);
         obj.insert("openings".into(), openings);
         entry.to_string()

@@ -185,7 +185,7 @@ fn consistency_server(log: MemoryLog, forked: MemoryLog, answer: Answer) -> Stri
             }
             let head = String::from_utf8_lossy(&head).into_owned();
             let param = |name: &str| -> u64 {
-                head.split(|c| c == '?' || c == '&' || c == ' ')
+                head.split(['?', '&', ' '])
                     .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0)

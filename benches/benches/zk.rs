@@ -164,10 +164,18 @@ fn verify(c: &mut Criterion, totals: &Totals) {
 }
 
 const ORIGIN: &str = "bench.example/log";
-const AGENT: &str = "spiffe://bench.example/agent/a";
+/// Agents taking turns (entry `seq` is written by agent `seq % AGENTS`, so
+/// each agent's sequence numbers increase and one batch holds each agent
+/// once): like concurrent HTTP clients, and within the log's per-agent cap
+/// on commit proofs in flight.
+const AGENTS: u64 = 64;
 
-fn agent_key() -> SigningKey {
-    SigningKey::from_bytes(&[3; 32])
+fn agent_id(seq: u64) -> String {
+    format!("spiffe://bench.example/agent/a{}", seq % AGENTS)
+}
+
+fn agent_key(seq: u64) -> SigningKey {
+    SigningKey::from_bytes(&[(seq % AGENTS) as u8 + 1; 32])
 }
 
 /// How the hidden fields of an append are committed.
@@ -180,10 +188,10 @@ enum Hidden {
 
 fn entry(seq: u64, hidden: bool) -> serde_json::Value {
     if hidden {
-        serde_json::json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
+        serde_json::json!({"kind": "action", "agent": agent_id(seq), "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
             "hidden": {"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}}})
     } else {
-        serde_json::json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
+        serde_json::json!({"kind": "action", "agent": agent_id(seq), "action": "pay", "resource": format!("invoices/{seq}"), "seq": seq,
             "data": {"amount": seq % 10_000, "customer": format!("customer-{seq}")}})
     }
 }
@@ -197,7 +205,7 @@ fn client_committed(n: usize, seq: &mut u64) -> Vec<Submission> {
             let mut e = entry(*seq, true);
             let obj = e.as_object_mut().unwrap();
             let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
-            verifier::agent::sign_entry(obj, ORIGIN, &agent_key());
+            verifier::agent::sign_entry(obj, ORIGIN, &agent_key(*seq));
             obj.insert("openings".into(), openings);
             Submission::from_value(&e, 65_535).unwrap()
         })
@@ -214,12 +222,12 @@ async fn log_committed(log: &Arc<Log>, n: usize, seq: &mut u64) -> Vec<Submissio
         tasks.spawn(async move {
             let mut e = entry(s, false);
             let hidden = ledger_core::hidden::parse_hidden(&entry(s, true)["hidden"]).unwrap();
-            let committed = log.commit_hidden(AGENT, s, hidden).await.unwrap();
+            let committed = log.commit_hidden(&agent_id(s), s, hidden).await.unwrap();
             let obj = e.as_object_mut().unwrap();
             obj.remove("data");
             obj.insert("hidden".into(), committed.hidden);
             obj.insert("predicates".into(), committed.predicates.unwrap());
-            verifier::agent::sign_entry(obj, ORIGIN, &agent_key());
+            verifier::agent::sign_entry(obj, ORIGIN, &agent_key(s));
             obj.insert("openings".into(), committed.openings);
             (s, Submission::from_value(&e, 65_535).unwrap())
         });
@@ -253,16 +261,18 @@ fn append(c: &mut Criterion, totals: &Totals) {
         let log = Arc::new(Log::open(store, signer, config, None).unwrap());
         // A registered agent signs every entry, plain or hidden, as the
         // server requires (signatures alone are measured in the agents bench).
-        let passport = verifier::agent::Passport {
-            agent: AGENT.into(),
-            public_key: agent_key().verifying_key(),
-            code_hash: [0; 32],
-            model_hash: None,
-            owner: "bench".into(),
-            purpose: "bench".into(),
-            tpm_ak: None,
-        };
-        rt.block_on(log.register(passport)).unwrap();
+        for a in 0..AGENTS {
+            let passport = verifier::agent::Passport {
+                agent: agent_id(a),
+                public_key: agent_key(a).verifying_key(),
+                code_hash: [0; 32],
+                model_hash: None,
+                owner: "bench".into(),
+                purpose: "bench".into(),
+                tpm_ak: None,
+            };
+            rt.block_on(log.register(passport)).unwrap();
+        }
         let mut seq = 0;
         group.bench_function(BenchmarkId::new(name, BATCH), |b| {
             b.iter_custom(|iters| {
@@ -274,7 +284,7 @@ fn append(c: &mut Criterion, totals: &Totals) {
                                 .map(|_| {
                                     seq += 1;
                                     let mut e = entry(seq, false);
-                                    verifier::agent::sign_entry(e.as_object_mut().unwrap(), ORIGIN, &agent_key());
+                                    verifier::agent::sign_entry(e.as_object_mut().unwrap(), ORIGIN, &agent_key(seq));
                                     Submission::from_value(&e, 65_535).unwrap()
                                 })
                                 .collect();

@@ -302,9 +302,9 @@ impl Submission {
             // small committed members are kept meanwhile.
             let mut object = obj.clone();
             object.remove("openings");
-            let hidden = object.remove("hidden").ok_or_else(|| {
-                EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into())
-            })?;
+            let hidden = object
+                .remove("hidden")
+                .ok_or_else(|| EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into()))?;
             let predicates = object.remove("predicates");
             let (kind, agent) = validate(&object, false)?;
             if kind != EntryKind::Action {
@@ -568,9 +568,7 @@ impl Leaf {
             // A version 1 leaf was valid under version 1's rules; later
             // rules (weak keys, hidden-field limits) do not make it
             // unreadable.
-            Err(e) if version == Some(1) => {
-                submitted.get("kind").and_then(Value::as_str).and_then(EntryKind::parse).ok_or(e)?
-            }
+            Err(e) if version == Some(1) => submitted.get("kind").and_then(Value::as_str).and_then(EntryKind::parse).ok_or(e)?,
             Err(e) => return Err(e),
         };
         let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();

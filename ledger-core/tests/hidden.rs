@@ -203,7 +203,7 @@ async fn tampered_bundles_fail_with_precise_errors() {
         ),
         (
             "salt",
-            |b| b["revealed"]["customer"]["salt"] = "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            |b| b["revealed"]["customer"]["salt"] = "AQAAAAAAAAAAAAAAAAAAAA".into(),
             |e| matches!(e, DisclosureError::OpeningMismatch(_)),
         ),
         (

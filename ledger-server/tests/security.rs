@@ -170,7 +170,9 @@ async fn hidden_values_cannot_be_brute_forced_from_stored_signatures() {
     h.refused(Method::POST, "/v1/entries/batch", &json!([plain]), StatusCode::BAD_REQUEST, "commit_hidden_first").await;
 
     // Client-side commitment (seq 1) and the two-step flow (seq 2).
-    let (status, v) = h.call(Method::POST, "/v1/entries", false, Some(&committed_entry(ORIGIN, &agent, 1, &key, amount_and_customer(1250, "ACME")))).await;
+    let (status, v) = h
+        .call(Method::POST, "/v1/entries", false, Some(&committed_entry(ORIGIN, &agent, 1, &key, amount_and_customer(1250, "ACME"))))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let size = h.log.head().size;
     let (status, committed) = h.commit(&agent, &key, 2, amount_and_customer(4711, "Initech")).await;
@@ -259,7 +261,8 @@ async fn no_proof_work_before_authentication() {
     let mut too_many = entry(&agent, 2, json!({"hidden": Value::Object(many)}));
     let openings = verifier::hidden::commit_entry(&mut too_many, ORIGIN, &mut rand_core::OsRng, zk::params());
     assert!(openings.is_err(), "the SDK refuses 17 fields too");
-    let mut sixteen = committed_entry(ORIGIN, &agent, 2, &key, Value::Object((0..16).map(|i| (format!("f{i}"), json!({"str": "x"}))).collect()));
+    let mut sixteen =
+        committed_entry(ORIGIN, &agent, 2, &key, Value::Object((0..16).map(|i| (format!("f{i}"), json!({"str": "x"}))).collect()));
     let extra = sixteen["hidden"]["f0"].clone();
     sixteen["hidden"]["f16"] = extra;
     let obj = sixteen.as_object_mut().unwrap();

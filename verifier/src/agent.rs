@@ -245,7 +245,11 @@ impl Passport {
         };
         Ok(Self {
             agent: string(obj, "agent")?.to_string(),
-            public_key: if strict_key { parse_public_key(string(obj, "public_key")?)? } else { parse_stored_public_key(string(obj, "public_key")?)? },
+            public_key: if strict_key {
+                parse_public_key(string(obj, "public_key")?)?
+            } else {
+                parse_stored_public_key(string(obj, "public_key")?)?
+            },
             code_hash: parse_hash(string(obj, "code_hash")?, "\"code_hash\"")?,
             model_hash: obj.get("model_hash").map(|v| parse_hash(v.as_str().unwrap_or_default(), "\"model_hash\"")).transpose()?,
             owner: text("owner", 256)?,

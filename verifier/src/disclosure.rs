@@ -254,10 +254,7 @@ impl ClaimsProof {
         if claims.is_empty() || claims.len() > zk::MAX_CLAIMS {
             return Err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS));
         }
-        let claims = claims
-            .iter()
-            .map(claim_from_json)
-            .collect::<Result<Vec<_>, _>>()?;
+        let claims = claims.iter().map(claim_from_json).collect::<Result<Vec<_>, _>>()?;
         let text = obj.get("proof").and_then(Value::as_str).ok_or("\"proof\" must be a string")?;
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| "\"proof\" must be base64url")?;
         let proof = PredicateProof::from_bytes(&bytes).map_err(|e| e.to_string())?;
@@ -350,8 +347,7 @@ impl CommittedFields {
         for (name, c) in hidden {
             check_field_name(name).map_err(leaf_err)?;
             let ok = c.as_object().is_some_and(|o| {
-                o.len() == 1
-                    && o.iter().all(|(k, v)| (k == "u64" || k == "str") && v.as_str().is_some_and(|t| t.len() <= 64))
+                o.len() == 1 && o.iter().all(|(k, v)| (k == "u64" || k == "str") && v.as_str().is_some_and(|t| t.len() <= 64))
             });
             if !ok {
                 return Err(leaf_err(format!("commitment of {name:?} must be {{\"u64\"|\"str\": <base64url>}}")));
@@ -363,7 +359,7 @@ impl CommittedFields {
             if claims == 0 || claims > zk::MAX_CLAIMS {
                 return Err(leaf_err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS)));
             }
-            if !p.get("proof").and_then(Value::as_str).is_some_and(|t| t.len() <= MAX_PROOF_CHARS) {
+            if p.get("proof").and_then(Value::as_str).is_none_or(|t| t.len() > MAX_PROOF_CHARS) {
                 return Err(leaf_err(format!("\"proof\" must be a string of at most {MAX_PROOF_CHARS} characters")));
             }
         }

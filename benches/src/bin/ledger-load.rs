@@ -171,7 +171,10 @@ impl Phase {
 type Body = Either<Empty<Bytes>, Full<Bytes>>;
 
 fn post_json(path: &str, host: &str, body: String) -> anyhow::Result<Request<Body>> {
-    Ok(Request::post(path).header("host", host).header("content-type", "application/json").body(Either::Right(Full::new(Bytes::from(body))))?)
+    Ok(Request::post(path)
+        .header("host", host)
+        .header("content-type", "application/json")
+        .body(Either::Right(Full::new(Bytes::from(body))))?)
 }
 
 /// One client: one connection, requests back to back until the deadline.
@@ -194,14 +197,19 @@ async fn client(
         let t0 = Instant::now();
         let req = match load {
             Load::Append => {
-                let entry = serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
+                let entry =
+                    serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
                 post_json("/v1/entries", &host, agent.sign(entry))?
             }
             Load::Hidden => {
                 // Step 1: the server commits and proves, keeping nothing.
                 let agent_seq = agent.next_seq();
                 let hidden = serde_json::json!({"amount": {"u64": seq % 10_000, "prove": [{"le": 10_000}]}, "customer": {"str": format!("customer-{seq}")}});
-                let salt = format!("{:016x}{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng), rand_core::RngCore::next_u64(&mut rand_core::OsRng));
+                let salt = format!(
+                    "{:016x}{:016x}",
+                    rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+                    rand_core::RngCore::next_u64(&mut rand_core::OsRng)
+                );
                 let body = serde_json::json!({"seq": agent_seq, "salt": salt, "hidden": hidden}).to_string();
                 let mut req = post_json("/v1/hidden/commit", &host, body.clone())?;
                 for (name, value) in agent.request_headers("POST", "/v1/hidden/commit", body.as_bytes()) {
