@@ -288,7 +288,8 @@ fn disclosure_prints_revealed_values_escaped_on_one_line() {
     let log = memory_log(vec![Value::Object(entry).to_string().into_bytes()]);
     let openings = verifier::hidden::openings_from_json(&openings).unwrap();
     let revealed = openings.into_iter().filter(|(k, _)| k == "customer").collect();
-    let bundle = verifier::disclosure::DisclosureBundle { tlog_proof: log.proof(0, 1), revealed, proofs: Vec::new() };
+    let bundle =
+        verifier::disclosure::DisclosureBundle { tlog_proof: log.proof(0, 1), revealed, proofs: Vec::new(), unbound_proofs: false };
     let file = write(dir.path(), "bundle.json", &bundle.to_json().to_string());
     let key = log.key();
 

@@ -280,7 +280,7 @@ impl Log {
                 proofs.push(ClaimsProof { claims: request.prove.clone(), proof });
             }
         }
-        Ok(DisclosureBundle { tlog_proof, revealed, proofs })
+        Ok(DisclosureBundle { tlog_proof, revealed, proofs, unbound_proofs: false })
     }
 
     async fn prove_on_pool(

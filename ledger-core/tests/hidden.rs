@@ -229,6 +229,8 @@ async fn tampered_bundles_fail_with_precise_errors() {
             |e| matches!(e, DisclosureError::TlogProof(verifier::tlog_proof::TlogProofError::Checkpoint(_))),
         ),
         ("index", |b| b["index"] = 1.into(), |e| matches!(e, DisclosureError::Malformed(_))),
+        // Relabelled as a v1 bundle, its (bound) proof is checked unbound.
+        ("format v1", |b| b["format"] = "agent-ledger-disclosure/v1".into(), |e| matches!(e, DisclosureError::ProofInvalid { .. })),
     ];
     for (name, tamper, expected) in cases {
         let mut doc = good.clone();

@@ -416,7 +416,7 @@ struct DisclosureBody {
     params(("index" = u64, Path, description = "Entry index")),
     request_body(content = DisclosureBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "Disclosure bundle (agent-ledger-disclosure/v1), verifiable offline", body = Object),
+        (status = 200, description = "Disclosure bundle (agent-ledger-disclosure/v2), verifiable offline", body = Object),
         (status = 400, description = "Malformed request, unknown field, predicate on a string", body = ErrorResponse),
         (status = 401, description = "Missing or wrong admin token, bad or stale agent signature", body = ErrorResponse),
         (status = 403, description = "The signing agent did not write the entry, or is unknown or retired", body = ErrorResponse),

@@ -233,9 +233,14 @@ impl Fixture {
         };
         let proofs = vec![ClaimsProof { claims: list.clone(), proof: zk_proof.clone() }];
         let bundles = [
-            DisclosureBundle { tlog_proof: proof.clone(), revealed: reveal(&["customer"]), proofs: proofs.clone() },
-            DisclosureBundle { tlog_proof: proof.clone(), revealed: reveal(&["amount", "customer"]), proofs: Vec::new() },
-            DisclosureBundle { tlog_proof: proof, revealed: BTreeMap::new(), proofs },
+            DisclosureBundle { tlog_proof: proof.clone(), revealed: reveal(&["customer"]), proofs: proofs.clone(), unbound_proofs: false },
+            DisclosureBundle {
+                tlog_proof: proof.clone(),
+                revealed: reveal(&["amount", "customer"]),
+                proofs: Vec::new(),
+                unbound_proofs: false,
+            },
+            DisclosureBundle { tlog_proof: proof, revealed: BTreeMap::new(), proofs, unbound_proofs: false },
         ];
         let mut out: Vec<Vec<u8>> = bundles.iter().map(|b| b.to_json().to_string().into_bytes()).collect();
         out.push(zk_proof.to_bytes());

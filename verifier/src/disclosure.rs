@@ -31,7 +31,12 @@ use crate::note::NoteVerifier;
 use crate::tlog_proof::{TlogProof, TlogProofError};
 
 /// The `format` member of a disclosure bundle.
-pub const BUNDLE_FORMAT: &str = "agent-ledger-disclosure/v1";
+pub const BUNDLE_FORMAT: &str = "agent-ledger-disclosure/v2";
+
+/// The format of bundles issued before disclosure proofs were bound to
+/// their entry ([`disclosure_proof_context`]): still verified, with their
+/// proofs checked unbound, as they were made.
+pub const BUNDLE_FORMAT_V1: &str = "agent-ledger-disclosure/v1";
 
 /// Largest integer a JSON number may carry here (I-JSON, RFC 7493).
 pub const MAX_JSON_INT: u64 = (1 << 53) - 1;
@@ -444,13 +449,16 @@ pub struct DisclosureBundle {
     pub revealed: BTreeMap<String, Opening>,
     /// Predicate proofs about fields that stay hidden.
     pub proofs: Vec<ClaimsProof>,
+    /// A bundle of format v1 ([`BUNDLE_FORMAT_V1`]), whose proofs were made
+    /// before they were bound to their entry.
+    pub unbound_proofs: bool,
 }
 
 impl DisclosureBundle {
     /// The bundle as a JSON document.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
-        m.insert("format".into(), Value::from(BUNDLE_FORMAT));
+        m.insert("format".into(), Value::from(if self.unbound_proofs { BUNDLE_FORMAT_V1 } else { BUNDLE_FORMAT }));
         m.insert("index".into(), Value::from(self.tlog_proof.index));
         m.insert("tlog_proof".into(), Value::from(self.tlog_proof.to_text()));
         m.insert("revealed".into(), Value::Object(self.revealed.iter().map(|(k, o)| (k.clone(), o.to_json())).collect()));
@@ -462,9 +470,11 @@ impl DisclosureBundle {
     pub fn parse(text: &[u8]) -> Result<Self, DisclosureError> {
         let v: Value = serde_json::from_slice(text).map_err(|_| DisclosureError::Malformed("not JSON"))?;
         let obj = v.as_object().ok_or(DisclosureError::Malformed("not a JSON object"))?;
-        if obj.get("format").and_then(Value::as_str) != Some(BUNDLE_FORMAT) {
-            return Err(DisclosureError::Malformed("\"format\" is not agent-ledger-disclosure/v1"));
-        }
+        let unbound_proofs = match obj.get("format").and_then(Value::as_str) {
+            Some(BUNDLE_FORMAT) => false,
+            Some(BUNDLE_FORMAT_V1) => true,
+            _ => return Err(DisclosureError::Malformed("\"format\" is not agent-ledger-disclosure/v2 (or v1)")),
+        };
         let text = obj.get("tlog_proof").and_then(Value::as_str).ok_or(DisclosureError::Malformed("\"tlog_proof\" must be a string"))?;
         let tlog_proof = TlogProof::parse(text)?;
         if obj.get("index").and_then(Value::as_u64) != Some(tlog_proof.index) {
@@ -484,7 +494,7 @@ impl DisclosureBundle {
             .iter()
             .map(|p| ClaimsProof::from_json(p).map_err(|_| DisclosureError::Malformed("a proof in \"proofs\" does not decode")))
             .collect::<Result<_, _>>()?;
-        Ok(Self { tlog_proof, revealed, proofs })
+        Ok(Self { tlog_proof, revealed, proofs, unbound_proofs })
     }
 }
 
@@ -535,7 +545,11 @@ pub fn verify(bundle: &DisclosureBundle, verifier: &NoteVerifier, params: &ZkPar
         proven_at_append.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));
     }
     let mut proven = Vec::new();
-    let context = disclosure_proof_context(origin, included.index, &crate::hash::leaf_hash(leaf_bytes));
+    let context = if bundle.unbound_proofs {
+        Vec::new()
+    } else {
+        disclosure_proof_context(origin, included.index, &crate::hash::leaf_hash(leaf_bytes))
+    };
     for p in &bundle.proofs {
         p.verify(&fields, &context, params)?;
         proven.extend(p.claims.iter().map(|(f, pr)| pr.describe(f)));

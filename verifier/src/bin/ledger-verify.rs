@@ -66,7 +66,7 @@ enum Command {
         /// Verifier key or a file holding it.
         #[arg(long)]
         key: String,
-        /// The bundle (JSON, agent-ledger-disclosure/v1).
+        /// The bundle (JSON, agent-ledger-disclosure/v2; v1 still verifies).
         file: PathBuf,
     },
     /// Verify an agent's entries offline: each file is a tlog-proof (entry
