@@ -254,9 +254,18 @@ impl Client {
         // The proof is bound to this agent and sequence number, so they are
         // fixed (under the lock) before committing.
         let openings = if obj.contains_key("hidden") { Some(commit_hidden(obj, &self.origin, rng)?) } else { None };
-        verifier::agent::sign_entry(obj, &self.origin, &self.key);
-        if let Some(o) = openings {
-            obj.insert("openings".into(), o);
+        self.sign_and_append(&mut seq, entry, openings)
+    }
+
+    /// Signs a committed entry (its `agent` and `seq` set under the `seq`
+    /// lock), adds its openings beside the signature and appends it; the
+    /// sequence number advances once the log recorded it.
+    fn sign_and_append(&self, seq: &mut u64, mut entry: Value, openings: Option<Value>) -> Result<Receipt, ClientError> {
+        if let Some(obj) = entry.as_object_mut() {
+            verifier::agent::sign_entry(obj, &self.origin, &self.key);
+            if let Some(o) = openings {
+                obj.insert("openings".into(), o);
+            }
         }
         let result = self.send("/v1/entries", &entry);
         if result.is_ok() {
@@ -295,15 +304,7 @@ impl Client {
             }
             None => None,
         };
-        verifier::agent::sign_entry(obj, &self.origin, &self.key);
-        if let Some(o) = openings {
-            obj.insert("openings".into(), o);
-        }
-        let result = self.send("/v1/entries", &entry);
-        if result.is_ok() {
-            *seq += 1;
-        }
-        result
+        self.sign_and_append(&mut seq, entry, openings)
     }
 
     /// Asks for a disclosure bundle of one of this agent's own entries

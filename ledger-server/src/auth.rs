@@ -138,23 +138,7 @@ impl<S: Send + Sync, const LIMIT: usize> axum::extract::FromRequest<S> for Signe
     async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
         let limit = req.extensions().get::<BodyLimit>().map_or(LIMIT, |l| l.0.min(LIMIT));
         let timeout = req.extensions().get::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
-        let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                format!("request body was not received within {} ms", timeout.as_millis()),
-            )
-        })?;
-        let body = read.map_err(|e| {
-            let too_large =
-                std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
-            } else {
-                ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
-            }
-        })?;
-        Ok(Self(body))
+        crate::extract::read_body(req, limit, timeout).await.map(Self)
     }
 }
 

@@ -45,24 +45,30 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
         }
         let limit = req.extensions().get::<BodyLimit>().map_or(64 * 1024, |l| l.0);
         let timeout = req.extensions().get::<BodyTimeout>().map_or(Duration::from_secs(30), |t| t.0);
-        let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                format!("request body was not received within {} ms", timeout.as_millis()),
-            )
-        })?;
-        let body = read.map_err(|e| {
-            let too_large =
-                std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
-            } else {
-                ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
-            }
-        })?;
-        Ok(Self(body))
+        read_body(req, limit, timeout).await.map(Self)
     }
+}
+
+/// Reads a request body of at most `limit` bytes within `timeout`: 408
+/// `request_timeout`, 413 `payload_too_large` or 400 `body_read_failed`
+/// otherwise. Every body the API reads goes through here.
+pub(crate) async fn read_body(req: Request, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("request body was not received within {} ms", timeout.as_millis()),
+        )
+    })?;
+    read.map_err(|e| {
+        let too_large =
+            std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
+        } else {
+            ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
+        }
+    })
 }
 
 /// Query parameters with errors in the API's shape.
