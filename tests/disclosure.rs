@@ -102,7 +102,7 @@ fn disclose_verify_offline_restart_and_shred() {
     let key_file = data.join("openings.key");
     let saved = dir.path().join("openings.key.saved");
     std::fs::rename(&key_file, &saved).unwrap();
-    let stderr = start_refused(&data, &dir.path().join("refused.log"));
+    let stderr = ledger_e2e::Server::start_refused(&data, &dir.path().join("refused.log"));
     assert!(stderr.contains("openings.key") && stderr.contains("restore"), "{stderr}");
     assert!(!key_file.exists(), "a new openings key replaced the lost one");
     std::fs::rename(&saved, &key_file).unwrap();
@@ -119,34 +119,4 @@ fn disclose_verify_offline_restart_and_shred() {
     assert_eq!((status, v["error"]["code"].as_str()), (410, Some("openings_shredded")));
     assert!(ledger_verify(&["disclosure", "--key", &key, file.to_str().unwrap()]).status.success());
     assert_eq!(serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"], 2);
-}
-
-/// Runs `ledger-server` on `data` expecting it to refuse to start; returns
-/// what it printed. Bounded: a server still running after 20 s fails the test.
-fn start_refused(data: &std::path::Path, log: &std::path::Path) -> String {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let mut child = Command::new(ledger_e2e::bin_path("ledger-server"))
-        .args(["--listen", &format!("127.0.0.1:{}", ledger_e2e::free_port()), "--origin", ledger_e2e::ORIGIN])
-        .args(["--trust-domain", ledger_e2e::TRUST_DOMAIN])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ledger-server started without its openings key");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
-    std::fs::read_to_string(log).unwrap()
 }

@@ -398,8 +398,6 @@ fn a_connection_over_the_cap_gets_503_too_many_connections() {
 #[test]
 fn secrets_are_not_printed_and_loose_secret_files_are_refused() {
     use std::os::unix::fs::PermissionsExt as _;
-    use std::process::{Command, Stdio};
-    use std::time::Instant;
 
     use sha2::Digest as _;
     let dir = tempfile::tempdir().unwrap();
@@ -423,28 +421,7 @@ fn secrets_are_not_printed_and_loose_secret_files_are_refused() {
     // A token file readable by others: refused, nothing served.
     let file = data.join("admin.token");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let port = ledger_e2e::free_port().to_string();
-    let mut child = Command::new(ledger_e2e::bin_path("ledger-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", ORIGIN, "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ledger-server started with a world-readable admin token file");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success());
+    let stderr = Server::start_refused(&data, &dir.path().join("refused.log"));
     assert!(stderr.contains("chmod 600") && stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains(&token), "{stderr}");
 }

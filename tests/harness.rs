@@ -180,6 +180,34 @@ impl Server {
         server
     }
 
+    /// Runs `ledger-server` on `data_dir` expecting it to refuse to start
+    /// (non-zero exit); returns what it printed, also kept in `log`.
+    /// Bounded: a server still running after 30 s fails the test.
+    pub fn start_refused(data_dir: &Path, log: &Path) -> String {
+        let mut child = Command::new(bin_path("ledger-server"))
+            .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--origin", ORIGIN, "--trust-domain", TRUST_DOMAIN])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).expect("creating the server log")))
+            .spawn()
+            .expect("starting ledger-server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for ledger-server") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ledger-server started although it should have refused to");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "ledger-server exited 0 instead of refusing to start");
+        std::fs::read_to_string(log).expect("reading the server log")
+    }
+
     /// Starts `ledger-server` with no flags at all: configuration only from
     /// `env`, working directory `cwd` (so the default `./data` lands there).
     pub fn start_from_env(cwd: &Path, env: &[(&str, &str)], url: String) -> Server {
@@ -354,16 +382,8 @@ impl MemoryLog {
     /// The tlog-proof of leaf `index` in the tree of the first `size`
     /// leaves, carrying the leaf in `extra`.
     pub fn proof(&self, index: u64, size: u64) -> verifier::tlog_proof::TlogProof {
-        let hashes: Vec<verifier::Hash> = self.leaves[..size as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
         let plan = verifier::tree::inclusion_plan(index, size).expect("index below size");
-        let nodes: Vec<verifier::Hash> = plan
-            .nodes()
-            .iter()
-            .map(|id| {
-                let (start, end) = id.leaf_range();
-                verifier::tree::hash_leaves(&hashes[start as usize..end as usize])
-            })
-            .collect();
+        let nodes = self.node_hashes(size, plan.nodes());
         verifier::tlog_proof::TlogProof {
             extra: Some(self.leaves[index as usize].clone()),
             index,
@@ -375,16 +395,18 @@ impl MemoryLog {
     /// The RFC 9162 consistency proof between the trees of the first `old`
     /// and `new` leaves.
     pub fn consistency(&self, old: u64, new: u64) -> Vec<verifier::Hash> {
-        let hashes: Vec<verifier::Hash> = self.leaves[..new as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
         let plan = verifier::tree::consistency_plan(old, new).expect("old not above new");
-        let nodes: Vec<verifier::Hash> = plan
-            .nodes()
-            .iter()
+        plan.assemble(&self.node_hashes(new, plan.nodes())).expect("as many hashes as planned")
+    }
+
+    /// The hashes of tree nodes `ids`, from the first `size` leaves.
+    fn node_hashes(&self, size: u64, ids: &[verifier::tree::NodeId]) -> Vec<verifier::Hash> {
+        let hashes: Vec<verifier::Hash> = self.leaves[..size as usize].iter().map(|l| verifier::hash::leaf_hash(l)).collect();
+        ids.iter()
             .map(|id| {
                 let (start, end) = id.leaf_range();
                 verifier::tree::hash_leaves(&hashes[start as usize..end as usize])
             })
-            .collect();
-        plan.assemble(&nodes).expect("as many hashes as planned")
+            .collect()
     }
 }

@@ -49,26 +49,23 @@ fn push_escaped(c: char, out: &mut String) {
 /// Escaping the backslash keeps the rendering unambiguous: a value holding
 /// a backslash and an `n` never prints like one holding a newline.
 pub fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '\\' {
-            out.push_str("\\\\");
-        } else if is_invisible(c) {
-            push_escaped(c, &mut out);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    escaped(s, true)
 }
 
 /// A whole message (an error that may quote agent text through `Display`)
 /// as one line: only invisible characters are escaped. Backslashes are
 /// kept, so escapes that `Debug` formatting already wrote stay readable.
 pub fn line(s: &str) -> String {
+    escaped(s, false)
+}
+
+/// Escapes invisible characters, and backslashes too when `backslashes`.
+fn escaped(s: &str, backslashes: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if is_invisible(c) {
+        if backslashes && c == '\\' {
+            out.push_str("\\\\");
+        } else if is_invisible(c) {
             push_escaped(c, &mut out);
         } else {
             out.push(c);
