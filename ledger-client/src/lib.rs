@@ -8,6 +8,8 @@
 //!   [`Attester`] for evidence ([`SoftwareAttester`], or `TpmAttester` with
 //!   the `tpm` feature) and submits; [`Client::attest_every`] runs it on a
 //!   timer, and [`Client::act_high_risk`] attests right before acting.
+//! * [`RequestSignature`]: the headers of an agent-signed request, for
+//!   callers that send their own HTTP requests (tests, load generators).
 //!
 //! ```no_run
 //! use ledger_client::{Client, Measurements, SoftwareAttester};
