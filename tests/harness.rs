@@ -115,24 +115,13 @@ impl Agent {
     /// POSTs `body` to `path` as a request signed by this agent for a log
     /// of origin [`ORIGIN`]; returns the status and the JSON answer.
     pub fn signed_post(&self, base: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-        use base64::Engine as _;
-        use ed25519_dalek::Signer as _;
-        // Each signed request is accepted once: never sign two alike.
-        static LAST_TS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let order = std::sync::atomic::Ordering::SeqCst;
-        let previous = LAST_TS.fetch_update(order, order, |last| Some(now.max(last + 1))).unwrap_or(now);
-        let ts = now.max(previous + 1);
-        let sig = self.key.sign(&verifier::agent::request_message(ORIGIN, &self.id, "POST", path, ts, body.as_bytes()));
+        let signed = ledger_client::RequestSignature::sign(ORIGIN, &self.id, &self.key, "POST", path, body.as_bytes());
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut resp = agent
-            .post(&format!("{base}{path}"))
-            .header("content-type", "application/json")
-            .header("x-agent-id", &self.id)
-            .header("x-agent-timestamp", &ts.to_string())
-            .header("x-agent-signature", &base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()))
-            .send(body.to_owned())
-            .expect("request");
+        let mut request = agent.post(&format!("{base}{path}")).header("content-type", "application/json");
+        for (name, value) in signed.headers() {
+            request = request.header(name, &value);
+        }
+        let mut resp = request.send(body.to_owned()).expect("request");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().expect("body");
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))

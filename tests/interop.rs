@@ -8,34 +8,13 @@
 // In tests a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "independent/rfc6962.rs"]
+mod rfc6962;
+
 use ledger_e2e::Server;
-use sha2::{Digest, Sha256};
+use rfc6962::{leaf_hash, Hash, Rfc6962};
 use verifier::wire::{ConsistencyProofResponse, InclusionProofResponse};
 use verifier::{Checkpoint, NoteVerifier, VerifierKey};
-
-type Hash = [u8; 32];
-
-#[derive(Clone)]
-struct Rfc6962;
-
-impl rs_merkle::Hasher for Rfc6962 {
-    type Hash = Hash;
-
-    fn hash(data: &[u8]) -> Hash {
-        Sha256::digest(data).into()
-    }
-
-    fn concat_and_hash(left: &Hash, right: Option<&Hash>) -> Hash {
-        match right {
-            Some(r) => Sha256::new().chain_update([1u8]).chain_update(left).chain_update(r).finalize().into(),
-            None => *left,
-        }
-    }
-}
-
-fn leaf_hash(leaf: &[u8]) -> Hash {
-    Sha256::new().chain_update([0u8]).chain_update(leaf).finalize().into()
-}
 
 fn get_bytes(server: &Server, path: &str) -> Vec<u8> {
     ureq::get(&format!("{}{path}", server.url)).call().unwrap().body_mut().read_to_vec().unwrap()

@@ -8,6 +8,8 @@
 //!   [`Attester`] for evidence ([`SoftwareAttester`], or `TpmAttester` with
 //!   the `tpm` feature) and submits; [`Client::attest_every`] runs it on a
 //!   timer, and [`Client::act_high_risk`] attests right before acting.
+//! * [`RequestSignature`]: the headers of an agent-signed request, for
+//!   callers that send their own HTTP requests (tests, load generators).
 //!
 //! ```no_run
 //! use ledger_client::{Client, Measurements, SoftwareAttester};
@@ -22,6 +24,7 @@
 
 mod attester;
 mod keys;
+mod request_signature;
 #[cfg(feature = "tpm")]
 mod tpm;
 
@@ -37,6 +40,7 @@ use serde_json::{json, Value};
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
 pub use keys::{load_or_create_key, public_key_b64};
+pub use request_signature::RequestSignature;
 #[cfg(feature = "tpm")]
 pub use tpm::TpmAttester;
 
@@ -317,26 +321,12 @@ impl Client {
     /// POSTs `body` as a request signed with the agent's key, bound to the
     /// log's origin and the agent id.
     fn signed_post(&self, path: &str, body: String) -> Result<Value, ClientError> {
-        use ed25519_dalek::Signer as _;
-        // The log accepts each signed request once (Ed25519 is
-        // deterministic, so two equal requests in the same millisecond would
-        // be one): timestamps from this process strictly increase.
-        static LAST_TS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let previous =
-            LAST_TS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last.saturating_add(1)))).unwrap_or(now);
-        let ts = now.max(previous.saturating_add(1));
-        let message = verifier::agent::request_message(&self.origin, &self.agent, "POST", path, ts, body.as_bytes());
-        let signature = self.key.sign(&message);
-        let resp = self
-            .http
-            .post(&format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .header("x-agent-id", &self.agent)
-            .header("x-agent-timestamp", &ts.to_string())
-            .header("x-agent-signature", &B64.encode(signature.to_bytes()))
-            .send(body)
-            .map_err(transport)?;
+        let signed = RequestSignature::sign(&self.origin, &self.agent, &self.key, "POST", path, body.as_bytes());
+        let mut request = self.http.post(&format!("{}{path}", self.base)).header("content-type", "application/json");
+        for (name, value) in signed.headers() {
+            request = request.header(name, &value);
+        }
+        let resp = request.send(body).map_err(transport)?;
         receipt(resp).map(|r| r.response)
     }
 

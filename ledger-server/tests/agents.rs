@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use http_body_util::BodyExt as _;
+use ledger_client::RequestSignature;
 use ledger_core::store::MemoryStore;
 use ledger_core::{Log, LogConfig};
 use ledger_server::auth::AdminToken;
@@ -175,7 +176,13 @@ async fn register_sign_rotate_retire() {
     let resp = h
         .app
         .clone()
-        .oneshot(signed_raw(&format!("/v1/agents/{AGENT_PATH}/nonce"), String::new(), AGENT, &new_key, now_ms()))
+        .oneshot(signed_raw(
+            &format!("/v1/agents/{AGENT_PATH}/nonce"),
+            String::new(),
+            AGENT,
+            &new_key,
+            RequestSignature::next_timestamp_ms(),
+        ))
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a retired agent gets no nonce");
@@ -218,7 +225,7 @@ async fn attestations_over_http() {
     };
     let nonce = |v: Value| v["nonce"].as_str().unwrap().to_owned();
     let draw = |h: &H| {
-        let req = signed_raw(&nonce_uri, String::new(), AGENT, &key, now_ms());
+        let req = signed_raw(&nonce_uri, String::new(), AGENT, &key, RequestSignature::next_timestamp_ms());
         let app = h.app.clone();
         async move {
             let resp = app.oneshot(req).await.unwrap();
@@ -353,27 +360,13 @@ fn signed_request(uri: &str, body: &Value, agent: &str, key: &SigningKey, ts: u6
     signed_raw(uri, body.to_string(), agent, key, ts)
 }
 
-/// The clock in milliseconds, strictly increasing across calls: the log
-/// accepts each signed request once, and two equal requests signed in the
-/// same millisecond would be the same bytes.
-fn now_ms() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let previous = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1))).unwrap();
-    now.max(previous + 1)
-}
-
 fn signed_raw(uri: &str, bytes: String, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
-    use ed25519_dalek::Signer as _;
-    let sig = key.sign(&verifier::agent::request_message(ORIGIN, agent, "POST", uri, ts, bytes.as_bytes()));
-    Request::post(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("x-agent-id", agent)
-        .header("x-agent-timestamp", ts.to_string())
-        .header("x-agent-signature", B64.encode(sig.to_bytes()))
-        .body(Body::from(bytes))
-        .unwrap()
+    let signed = RequestSignature::sign_at(ORIGIN, agent, key, "POST", uri, ts, bytes.as_bytes());
+    let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in signed.headers() {
+        req = req.header(name, value);
+    }
+    req.body(Body::from(bytes)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,9 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use http_body_util::BodyExt as _;
+use ledger_client::RequestSignature;
 use ledger_core::store::MemoryStore;
 use ledger_core::{CommitObserver, Log, LogConfig};
 use ledger_server::auth::AdminToken;
@@ -116,16 +117,12 @@ impl H {
 
     async fn commit_body(&self, agent: &str, key: &SigningKey, body: Value) -> (StatusCode, Value) {
         let body = body.to_string();
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let message = verifier::agent::request_message(ORIGIN, agent, "POST", "/v1/hidden/commit", ts, body.as_bytes());
-        let req = Request::post("/v1/hidden/commit")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("x-agent-id", agent)
-            .header("x-agent-timestamp", ts.to_string())
-            .header("x-agent-signature", B64.encode(key.sign(&message).to_bytes()))
-            .body(Body::from(body))
-            .unwrap();
-        self.send(req).await
+        let signed = RequestSignature::sign(ORIGIN, agent, key, "POST", "/v1/hidden/commit", body.as_bytes());
+        let mut req = Request::post("/v1/hidden/commit").header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in signed.headers() {
+            req = req.header(name, value);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
     }
 }
 
@@ -412,19 +409,15 @@ async fn every_entry_kind_reads_back_in_canonical_form() {
     let s = next();
     let hidden = committed_entry(ORIGIN, &agent, s, &key, amount_and_customer(7, "ACME"));
     assert_eq!(h.call(Method::POST, "/v1/entries", false, Some(&hidden)).await.0, StatusCode::CREATED);
-    for (i, code) in [CODE, [0xbb; 32]].into_iter().enumerate() {
+    for code in [CODE, [0xbb; 32]] {
         let nonce_path = format!("/v1/agents/{path}/nonce");
-        // Each signed request is accepted once: two draws signed in the
-        // same millisecond would be one request, so the timestamps differ.
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + i as u64;
-        let message = verifier::agent::request_message(ORIGIN, &agent, "POST", &nonce_path, ts, b"");
-        let req = Request::post(&nonce_path)
-            .header("x-agent-id", &agent)
-            .header("x-agent-timestamp", ts.to_string())
-            .header("x-agent-signature", B64.encode(key.sign(&message).to_bytes()))
-            .body(Body::empty())
-            .unwrap();
-        let (status, nonce) = h.send(req).await;
+        // Each signed request is accepted once: the two draws get distinct
+        // timestamps from the signer's clock.
+        let mut req = Request::post(&nonce_path);
+        for (name, value) in RequestSignature::sign(ORIGIN, &agent, &key, "POST", &nonce_path, b"").headers() {
+            req = req.header(name, value);
+        }
+        let (status, nonce) = h.send(req.body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::CREATED, "{nonce}");
         let mut att = json!({"kind": "attestation", "agent": agent, "nonce": nonce["nonce"], "code_hash": hex(&code),
             "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},

@@ -5,7 +5,6 @@
 //! a bounded, timed body (issue 8, findings 8 and 10).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +13,9 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use http_body_util::BodyExt as _;
+use ledger_client::RequestSignature;
 use ledger_core::store::MemoryStore;
 use ledger_core::{Log, LogConfig};
 use ledger_server::auth::AdminToken;
@@ -23,7 +23,7 @@ use ledger_server::metrics::Metrics;
 use ledger_server::{app, AppState, Limits};
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
-use verifier::agent::{hex, request_message, sign_entry};
+use verifier::agent::{hex, sign_entry};
 use verifier::note::NoteSigner;
 
 const ORIGIN: &str = "signed.example/log";
@@ -81,15 +81,6 @@ async fn send(h: &H, req: Request<Body>) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// The clock in milliseconds, strictly increasing across calls (two equal
-/// requests signed in the same millisecond would be the same bytes).
-fn now_ms() -> u64 {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let previous = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1))).unwrap();
-    now.max(previous + 1)
-}
-
 /// What an agent signs: which log and which agent the signature is for,
 /// and the request.
 struct Signed<'a> {
@@ -101,19 +92,18 @@ struct Signed<'a> {
 
 impl Signed<'_> {
     fn by(signer: &str, key: SigningKey) -> Signed<'_> {
-        Signed { origin: ORIGIN, signer, key, ts: now_ms() }
+        Signed { origin: ORIGIN, signer, key, ts: RequestSignature::next_timestamp_ms() }
     }
 
     /// The request sent as `sent_as` (the `x-agent-id` header).
     fn request(&self, uri: &str, body: &str, sent_as: &str) -> Request<Body> {
-        let sig = self.key.sign(&request_message(self.origin, self.signer, "POST", uri, self.ts, body.as_bytes()));
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("x-agent-id", sent_as)
-            .header("x-agent-timestamp", self.ts.to_string())
-            .header("x-agent-signature", B64.encode(sig.to_bytes()))
-            .body(Body::from(body.to_owned()))
-            .unwrap()
+        let signed = RequestSignature::sign_at(self.origin, self.signer, &self.key, "POST", uri, self.ts, body.as_bytes());
+        let signed = RequestSignature { agent: sent_as.to_owned(), ..signed };
+        let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in signed.headers() {
+            req = req.header(name, value);
+        }
+        req.body(Body::from(body.to_owned())).unwrap()
     }
 }
 
@@ -184,7 +174,7 @@ async fn a_request_signed_for_another_log_or_agent_is_refused() {
 
     // Refused requests were not remembered: a refused signature fills no
     // replay slot, so a correct request with the same timestamp still works.
-    let ts = now_ms();
+    let ts = RequestSignature::next_timestamp_ms();
     let forged = Signed { ts, ..Signed::by(A, key_b()) };
     let (status, v) = send(&h, forged.request(&nonce_uri(A), "", A)).await;
     assert_eq!((status, code(&v)), (StatusCode::UNAUTHORIZED, Some("bad_signature")), "{v}");

@@ -18,8 +18,9 @@
 //! * [`wire`]: the JSON shapes of the HTTP API.
 //!
 //! The crate is `no_std` + `alloc` with `--no-default-features`; the `std`
-//! feature adds signing and `std::error::Error` impls, and `cli` builds the
-//! `ledger-verify` tool.
+//! feature adds signing and `std::error::Error` impls. It does no I/O: the
+//! `ledger-verify` command-line tool (its own crate) fetches and reads files
+//! and calls it.
 //!
 //! ```
 //! use verifier::{hash, proof, tree};

@@ -5,9 +5,11 @@
 // In tests and benches a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../tests/independent/rfc6962.rs"]
+mod rfc6962;
+
 use proptest::prelude::*;
-use sha2::{Digest, Sha256};
-use verifier::hash::{leaf_hash, node_hash, Hash, EMPTY_ROOT};
+use verifier::hash::{leaf_hash, Hash, EMPTY_ROOT};
 use verifier::proof::{verify_consistency, verify_inclusion, ConsistencyError, InclusionError};
 use verifier::tree::{consistency_plan, hash_leaves, inclusion_plan, root_plan, NodeId, ProofPlan};
 
@@ -146,30 +148,10 @@ fn trivial_consistency_cases() {
     assert_eq!(verify_inclusion(&[0; 32], 0, 0, &[], &EMPTY_ROOT), Err(InclusionError::IndexBeyondTree { index: 0, size: 0 }));
 }
 
-/// RFC 6962 hashing for rs_merkle: leaves go in already 0x00-hashed, nodes
-/// are 0x01-prefixed, and a lone right-edge node is promoted unchanged.
-#[derive(Clone)]
-struct Rfc6962;
-
-impl rs_merkle::Hasher for Rfc6962 {
-    type Hash = Hash;
-
-    fn hash(data: &[u8]) -> Hash {
-        Sha256::digest(data).into()
-    }
-
-    fn concat_and_hash(left: &Hash, right: Option<&Hash>) -> Hash {
-        match right {
-            Some(r) => node_hash(left, r),
-            None => *left,
-        }
-    }
-}
-
 #[test]
 fn matches_rs_merkle_roots_and_inclusion_proofs() {
-    let leaves: Vec<Hash> = (0..2100u32).map(|i| leaf_hash(&i.to_le_bytes())).collect();
-    let mut tree = rs_merkle::MerkleTree::<Rfc6962>::new();
+    let leaves: Vec<Hash> = (0..2100u32).map(|i| rfc6962::leaf_hash(&i.to_le_bytes())).collect();
+    let mut tree = rs_merkle::MerkleTree::<rfc6962::Rfc6962>::new();
     for size in 1..=leaves.len() {
         tree.insert(leaves[size - 1]).commit();
         let root = tree.root().unwrap();

@@ -99,12 +99,7 @@ impl LoadAgent {
 
     /// Headers of a request signed by this agent.
     fn request_headers(&self, method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 3] {
-        use base64::Engine as _;
-        use ed25519_dalek::Signer as _;
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let message = verifier::agent::request_message(&self.origin, &self.id, method, path, ts, body);
-        let signature = base64::engine::general_purpose::STANDARD.encode(self.key.sign(&message).to_bytes());
-        [("x-agent-id", self.id.clone()), ("x-agent-timestamp", ts.to_string()), ("x-agent-signature", signature)]
+        ledger_client::RequestSignature::sign(&self.origin, &self.id, &self.key, method, path, body).headers()
     }
 
     async fn register(&self, addr: SocketAddr, token: &str) -> anyhow::Result<()> {

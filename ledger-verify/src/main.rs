@@ -1,5 +1,27 @@
 //! `ledger-verify`: offline checks of what an Agent Ledger serves.
 //!
+//! A log's clients should not have to trust the server that runs it. This
+//! tool checks, with the pure `verifier` library and nothing of the
+//! server's code, what an auditor, a monitor or a relying party is handed:
+//!
+//! * `checkpoint`: a signed checkpoint file (c2sp.org/tlog-checkpoint)
+//!   against the log's verifier key.
+//! * `proof`: a c2sp.org/tlog-proof file (checkpoint, inclusion proof, and
+//!   the entry when the file carries it or `--entry` names it).
+//! * `disclosure`: a disclosure bundle (checkpoint, inclusion, revealed
+//!   openings and predicate proofs); prints exactly what was proven.
+//! * `agent`: an agent's entries from tlog-proof files, replayed through its
+//!   key chain (passport, rotations, retirement); forks and inconsistent
+//!   checkpoints are reported with their evidence.
+//! * `entry`: fetches one entry and its inclusion proof from a running log.
+//! * `audit`: downloads every entry (tlog-tiles entry bundles), recomputes
+//!   the tree and checks its root against the signed checkpoint.
+//! * `monitor`: checks that the latest checkpoint extends the one saved in
+//!   a state file (RFC 9162 §2.1.4 consistency), then saves it.
+//!
+//! The HTTP client lives here, not in `verifier`, so that the library stays
+//! `no_std` and I/O-free for every other user.
+//!
 //! Exit status: 0 when everything verified, 1 when something did not verify
 //! (a bad signature, a failing proof, a fork or rollback), 2 when the check
 //! could not be run (unreadable file, unreachable server, usage error).
@@ -7,9 +29,7 @@
 //! Human-readable output escapes everything an agent wrote (see
 //! [`escape`]); `--json` output is JSON, escaped by construction.
 
-#[path = "ledger_verify/agent_entries.rs"]
 mod agent_entries;
-#[path = "ledger_verify/escape.rs"]
 mod escape;
 
 use std::path::{Path, PathBuf};
