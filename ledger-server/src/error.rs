@@ -282,6 +282,69 @@ mod tests {
         }
     }
 
+    /// A `MakeWriter` that keeps what is logged.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Self;
+
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn every_error_response_is_logged_once_with_its_route_and_code() {
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+
+        let app = axum::Router::new()
+            .route("/boom/{n}", get(|| async { ApiError::internal("disk on fire") }))
+            .route("/refused", get(|| async { ApiError::new(ErrorCode::BadSignature, "secret-ish client text") }))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(log_errors));
+        let logs = Captured::default();
+        let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                for uri in ["/boom/7", "/refused", "/fine", "/nowhere"] {
+                    let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+                    app.clone().oneshot(req).await.unwrap();
+                }
+            });
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // One line per error response, none for the 200; the router's own
+        // 404 (no fallback here) is logged too, without a code.
+        assert_eq!(lines.len(), 3, "{text}");
+        for expected in ["ERROR", "status=500", "code=\"internal\"", "method=GET", "route=\"/boom/{n}\"", "cause=\"disk on fire\""] {
+            assert!(lines[0].contains(expected), "{expected} missing from {}", lines[0]);
+        }
+        for expected in ["INFO", "status=401", "code=\"bad_signature\"", "route=\"/refused\""] {
+            assert!(lines[1].contains(expected), "{expected} missing from {}", lines[1]);
+        }
+        assert!(
+            lines[2].contains("status=404") && lines[2].contains("code=\"-\"") && lines[2].contains("route=\"unmatched\""),
+            "{}",
+            lines[2]
+        );
+        assert!(!text.contains("secret-ish"), "messages quote the client and are not logged: {text}");
+    }
+
     #[test]
     fn an_internal_error_keeps_its_cause_out_of_the_body() {
         let resp = ApiError::internal("disk on fire").into_response();
