@@ -287,6 +287,9 @@ macro_rules! error_codes {
         /// match with a wildcard arm.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        // utoipa does not see the per-variant renames made by this macro;
+        // this gives it the same texts (a test in ledger-server checks).
+        #[serde(rename_all = "snake_case")]
         #[non_exhaustive]
         pub enum ErrorCode {
             $( $(#[$doc])* #[serde(rename = $text)] $variant, )*
