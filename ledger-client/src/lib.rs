@@ -74,6 +74,15 @@ impl ClientError {
     /// The server's error code, when the server answered with an error
     /// whose code this SDK knows; `None` for other errors and for codes
     /// newer than this SDK (the raw text stays in [`ClientError::Api`]).
+    ///
+    /// ```
+    /// use ledger_client::{ClientError, ErrorCode};
+    /// let known = ClientError::Api { status: 409, code: "sequence_replayed".into(), message: String::new() };
+    /// assert_eq!(known.error_code(), Some(ErrorCode::SequenceReplayed));
+    /// let newer = ClientError::Api { status: 409, code: "from_the_future".into(), message: String::new() };
+    /// assert_eq!(newer.error_code(), None);
+    /// assert!(matches!(&newer, ClientError::Api { code, .. } if code == "from_the_future"));
+    /// ```
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             Self::Api { code, .. } => code.parse().ok(),
