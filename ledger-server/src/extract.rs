@@ -1,4 +1,6 @@
-//! Extractors that turn malformed input into the API's error shape.
+//! Extractors (JSON bodies, query strings, entry indices in paths) and the
+//! body reader and strict JSON parser they share: malformed input gets the
+//! API's error shape, and every body is read bounded and timed.
 
 use std::time::Duration;
 
