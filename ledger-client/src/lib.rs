@@ -43,6 +43,7 @@ pub use keys::{load_or_create_key, public_key_b64};
 pub use request_signature::RequestSignature;
 #[cfg(feature = "tpm")]
 pub use tpm::TpmAttester;
+pub use verifier::wire::ErrorCode;
 
 /// What the client failed at.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +57,8 @@ pub enum ClientError {
     Api {
         /// HTTP status.
         status: u16,
-        /// Stable error code.
+        /// Stable error code, as the server sent it (also a code newer
+        /// than this SDK); [`ClientError::error_code`] parses it.
         code: String,
         /// Message.
         message: String,
@@ -70,6 +72,42 @@ pub enum ClientError {
     /// Still 503 after every retry.
     #[error("server still busy after {0} attempts")]
     Busy(u32),
+}
+
+impl ClientError {
+    /// The server's error code, when the server answered with an error
+    /// whose code this SDK knows; `None` for other errors and for codes
+    /// newer than this SDK (the raw text stays in [`ClientError::Api`]).
+    ///
+    /// ```
+    /// use ledger_client::{ClientError, ErrorCode};
+    /// let known = ClientError::Api { status: 409, code: "sequence_replayed".into(), message: String::new() };
+    /// assert_eq!(known.error_code(), Some(ErrorCode::SequenceReplayed));
+    /// let newer = ClientError::Api { status: 409, code: "from_the_future".into(), message: String::new() };
+    /// assert_eq!(newer.error_code(), None);
+    /// assert!(matches!(&newer, ClientError::Api { code, .. } if code == "from_the_future"));
+    /// ```
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Api { code, .. } => code.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// An error of the server's API found before sending (the same code the
+    /// server would answer with).
+    fn api(status: u16, code: ErrorCode, message: String) -> Self {
+        Self::Api { status, code: code.as_str().to_owned(), message }
+    }
+
+    /// Whether the log recorded the entry although it answered with an
+    /// error: a failed attestation is recorded, as evidence.
+    fn recorded(result: &Result<Receipt, Self>) -> bool {
+        match result {
+            Ok(_) => true,
+            Err(e) => e.error_code() == Some(ErrorCode::AttestationFailed),
+        }
+    }
 }
 
 /// Where an entry landed.
@@ -386,7 +424,7 @@ impl Client {
         let result = self.send("/v1/attestations", &Value::Object(body));
         // The log consumed this sequence number if it recorded the
         // attestation, which it does with a failing verdict too.
-        if result.is_ok() || matches!(&result, Err(ClientError::Api { code, .. }) if code == "attestation_failed") {
+        if ClientError::recorded(&result) {
             *seq += 1;
         }
         result
@@ -422,7 +460,7 @@ impl Client {
         let result = self.send(path, &entry);
         // The log consumed this sequence number if it recorded the entry
         // (a failed attestation is recorded too).
-        if result.is_ok() || matches!(&result, Err(ClientError::Api { code, .. }) if code == "attestation_failed") {
+        if ClientError::recorded(&result) {
             *seq += 1;
         }
         result
@@ -495,7 +533,7 @@ fn check_committed(
 }
 
 fn invalid_hidden(message: String) -> ClientError {
-    ClientError::Api { status: 400, code: "invalid_hidden".into(), message }
+    ClientError::api(400, ErrorCode::InvalidHidden, message)
 }
 
 /// Replaces an entry's submitted `hidden` values by their commitments and
@@ -509,9 +547,7 @@ pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng>(
     rng: &mut R,
 ) -> Result<Value, ClientError> {
     verifier::hidden::commit_entry(entry, origin, rng, zk::params()).map_err(|e| match e {
-        verifier::hidden::CommitError::Predicate(z) => {
-            ClientError::Api { status: 422, code: "predicate_false".into(), message: z.to_string() }
-        }
+        verifier::hidden::CommitError::Predicate(z) => ClientError::api(422, ErrorCode::PredicateFalse, z.to_string()),
         other => invalid_hidden(other.to_string()),
     })
 }

@@ -1,15 +1,33 @@
-//! Admin authentication: a bearer token compared in constant time.
+//! Authentication, as axum extractors that run before the handler:
 //!
-//! The token comes from `LEDGER_ADMIN_TOKEN`, else from the token file
-//! (`<data-dir>/admin.token` by default), which is generated with 32 random
-//! bytes and mode 0600 on first start (and printed once). A server built
-//! without a token (tests) has no admin routes: they answer 403.
+//! - [`AdminAuth`]: the admin bearer token, compared in constant time,
+//!   checked before the request body is read. The token comes from
+//!   `LEDGER_ADMIN_TOKEN`, else from the token file
+//!   (`<data-dir>/admin.token` by default), which is generated with 32
+//!   random bytes and mode 0600 on first start. A server built without a
+//!   token (tests) has no admin routes: they answer 403 `admin_disabled`.
+//! - [`SignedAgent`]: a request signed by an agent (`x-agent-id`,
+//!   `x-agent-timestamp`, `x-agent-signature`, docs/FORMAT.md "Signed
+//!   requests"). The signature covers the body's hash, so the body is read
+//!   first (once, bounded and timed), then the timestamp window, the key in
+//!   force and the replay cache are checked, all before the handler parses
+//!   anything or does any expensive work.
+//! - [`AdminOrAgent`]: either of the two, for routes both may call.
+//!
+//! The extractors read the router's state through [`AuthState`], so this
+//! module does not depend on the routes.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use std::marker::PhantomData;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use subtle::ConstantTimeEq;
+use verifier::wire::ErrorCode;
 
 use crate::error::ApiError;
-use crate::extract::{BodyLimit, BodyTimeout};
+use crate::extract::{read_body, require_json};
 
 /// The admin bearer token.
 #[derive(Clone)]
@@ -38,10 +56,31 @@ impl AdminToken {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against the admin token.
-pub fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), ApiError> {
+/// What the extractors of this module need from the router's state.
+pub trait AuthState: Send + Sync {
+    /// The admin token; `None` disables admin routes.
+    fn admin_token(&self) -> Option<&AdminToken>;
+    /// The log: agents' keys in force, its origin and its replay cache.
+    fn log(&self) -> &ledger_core::Log;
+}
+
+/// A request that carried the admin bearer token (`Authorization: Bearer
+/// <token>`): 401 `unauthorized` with `WWW-Authenticate: Bearer` for a
+/// missing or wrong token, 403 `admin_disabled` when the server has none.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAuth;
+
+impl<S: AuthState> FromRequestParts<S> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        require_admin(state.admin_token(), &parts.headers).map(|()| Self)
+    }
+}
+
+fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = token else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "admin_disabled", "this server has no admin token; admin routes are disabled"));
+        return Err(ApiError::new(ErrorCode::AdminDisabled, "this server has no admin token; admin routes are disabled"));
     };
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -52,6 +91,10 @@ pub fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<
         Some(_) => Err(unauthorized("the admin token is not valid")),
         None => Err(unauthorized("admin route: send Authorization: Bearer <admin token>")),
     }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, message).with_bearer_challenge()
 }
 
 /// How far an agent-signed request's timestamp may be from the server's
@@ -65,9 +108,93 @@ pub const AGENT_TIMESTAMP: &str = "x-agent-timestamp";
 /// base64 Ed25519 signature over [`verifier::agent::request_message`].
 pub const AGENT_SIGNATURE: &str = "x-agent-signature";
 
-/// Checks an agent-signed request (`x-agent-id`, `x-agent-timestamp`,
-/// `x-agent-signature`) against the agent's key in force; returns the
-/// agent id, or `None` when the request carries no agent signature.
+/// A route that takes agent-signed requests: how it reads their body and
+/// what it answers to a request that carries no agent signature.
+pub trait SignedRoute {
+    /// Most body bytes (the route's `BodyLimit` applies too, if smaller).
+    const MAX_BODY: usize;
+    /// Whether the body must be `application/json` (415 otherwise).
+    const JSON: bool;
+    /// The 401 code for a request without `x-agent-id`.
+    const UNSIGNED: ErrorCode;
+    /// What the request is, as the 401 message names it ("a nonce request").
+    const REQUEST: &'static str;
+}
+
+/// An agent-signed request to route `R`, verified: the signing agent and
+/// the body its signature covers (read once).
+#[derive(Debug)]
+pub struct SignedAgent<R> {
+    /// The agent whose key in force signed the request.
+    pub agent: String,
+    /// The request body.
+    pub body: Bytes,
+    route: PhantomData<R>,
+}
+
+impl<S: AuthState, R: SignedRoute> FromRequest<S> for SignedAgent<R> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let body = signed_body(&parts, body, R::JSON, R::MAX_BODY).await?;
+        match verify_agent_request(state.log(), &parts, &body)? {
+            Some(agent) => Ok(Self { agent, body, route: PhantomData }),
+            None => Err(ApiError::new(
+                R::UNSIGNED,
+                format!("{} is signed by its agent (x-agent-id, x-agent-timestamp, x-agent-signature)", R::REQUEST),
+            )),
+        }
+    }
+}
+
+/// Who sent a request that the admin or an agent may send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The admin (bearer token).
+    Admin,
+    /// An agent (signed request), by id.
+    Agent(String),
+}
+
+/// A JSON request from the admin or an agent: an agent-signed request when
+/// it carries `x-agent-id` (verified as for [`SignedAgent`]), else one that
+/// must carry the admin token (as for [`AdminAuth`]).
+#[derive(Debug)]
+pub struct AdminOrAgent {
+    /// Who sent it.
+    pub caller: Caller,
+    /// The request body.
+    pub body: Bytes,
+}
+
+impl<S: AuthState> FromRequest<S> for AdminOrAgent {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let body = signed_body(&parts, body, true, usize::MAX).await?;
+        let caller = match verify_agent_request(state.log(), &parts, &body)? {
+            Some(agent) => Caller::Agent(agent),
+            None => {
+                require_admin(state.admin_token(), &parts.headers)?;
+                Caller::Admin
+            }
+        };
+        Ok(Self { caller, body })
+    }
+}
+
+async fn signed_body(parts: &Parts, body: Body, json: bool, max: usize) -> Result<Bytes, ApiError> {
+    if json {
+        require_json(&parts.headers)?;
+    }
+    read_body(parts, body, max).await
+}
+
+/// Checks an agent-signed request against the agent's key in force;
+/// returns the agent id, or `None` when the request carries no agent
+/// signature.
 ///
 /// The signature covers the log's origin and the agent id
 /// ([`verifier::agent::request_message`]), so it verifies for no other log
@@ -76,13 +203,8 @@ pub const AGENT_SIGNATURE: &str = "x-agent-signature";
 /// `too_many_requests` past the agent's budget). Nothing is remembered for
 /// a request whose signature fails, so callers without a key cannot fill
 /// the cache.
-pub fn verify_agent_request(
-    log: &ledger_core::Log,
-    headers: &HeaderMap,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> Result<Option<String>, ApiError> {
+fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let headers = &parts.headers;
     let Some(agent) = headers.get(AGENT_ID) else { return Ok(None) };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let agent = agent.to_str().map_err(|_| unauthorized("x-agent-id is not text"))?.to_owned();
@@ -92,63 +214,36 @@ pub fn verify_agent_request(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     if ts.abs_diff(now) > AGENT_REQUEST_WINDOW_MS {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "stale_request",
+            ErrorCode::StaleRequest,
             format!("x-agent-timestamp is more than {} s from the server's clock", AGENT_REQUEST_WINDOW_MS / 1000),
         ));
     }
     let signature = header(AGENT_SIGNATURE)
         .and_then(|s| verifier::agent::parse_signature(s).ok())
         .ok_or_else(|| unauthorized("x-agent-signature must be a base64 Ed25519 signature"))?;
-    let state = log
-        .agent(&agent)
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "unknown_agent", format!("no passport is registered for {agent}")))?;
+    let state =
+        log.agent(&agent).ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
     if state.retired.is_some() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "agent_retired", format!("{agent} is retired")));
+        return Err(ApiError::new(ErrorCode::AgentRetired, format!("{agent} is retired")));
     }
-    let bad_signature = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            format!("the request signature does not verify with the key in force for {agent}"),
-        )
-    };
     // The ledger's one rule (small-order keys and R refused); weak keys are
     // also refused when registered, and records stored before that rule
     // existed are read leniently, so this is where they stop.
-    let message = verifier::agent::request_message(&log.config().origin, &agent, method, path, ts, body);
+    let message = verifier::agent::request_message(&log.config().origin, &agent, parts.method.as_str(), parts.uri.path(), ts, body);
     if !verifier::agent::verify_signature(&state.key, &message, &signature) {
-        return Err(bad_signature());
+        return Err(ApiError::new(
+            ErrorCode::BadSignature,
+            format!("the request signature does not verify with the key in force for {agent}"),
+        ));
     }
     log.admit_signed_request(&agent, &message)?;
     Ok(Some(agent))
 }
 
-/// The body of an agent-signed request (its hash is signed): any content
-/// type, read up to `LIMIT` bytes (or the route's [`BodyLimit`], if
-/// smaller) within the route's [`BodyTimeout`], like
-/// [`JsonBytes`](crate::extract::JsonBytes), so a slow or endless body
-/// cannot hold a connection and a task.
-#[derive(Debug)]
-pub struct SignedBody<const LIMIT: usize>(pub axum::body::Bytes);
-
-impl<S: Send + Sync, const LIMIT: usize> axum::extract::FromRequest<S> for SignedBody<LIMIT> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(LIMIT, |l| l.0.min(LIMIT));
-        let timeout = req.extensions().get::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
-        crate::extract::read_body(req, limit, timeout).await.map(Self)
-    }
-}
-
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"agent-ledger-admin\""))
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderValue, StatusCode};
+
     use super::*;
 
     #[test]
@@ -157,10 +252,11 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(require_admin(Some(&t), &h).unwrap_err().status(), StatusCode::UNAUTHORIZED);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef-tokeX"));
-        assert_eq!(require_admin(Some(&t), &h).unwrap_err().code(), "unauthorized");
+        assert_eq!(require_admin(Some(&t), &h).unwrap_err().code(), ErrorCode::Unauthorized);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef-token"));
         assert!(require_admin(Some(&t), &h).is_ok());
-        assert_eq!(require_admin(None, &h).unwrap_err().status(), StatusCode::FORBIDDEN);
+        let disabled = require_admin(None, &h).unwrap_err();
+        assert_eq!((disabled.status(), disabled.code()), (StatusCode::FORBIDDEN, ErrorCode::AdminDisabled));
         assert!(AdminToken::new("short").is_err());
     }
 }

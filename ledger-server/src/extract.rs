@@ -1,14 +1,17 @@
-//! Extractors that turn malformed input into the API's error shape.
+//! Extractors (JSON bodies, query strings, entry indices in paths) and the
+//! body reader and strict JSON parser they share: malformed input gets the
+//! API's error shape, and every body is read bounded and timed.
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::HeaderMap;
 use serde::de::{DeserializeOwned, Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+use verifier::wire::ErrorCode;
 
 use crate::error::ApiError;
 
@@ -26,47 +29,50 @@ pub struct BodyLimit(pub usize);
 #[derive(Clone, Copy, Debug)]
 pub struct BodyTimeout(pub Duration);
 
+/// The body limit of a route without a [`BodyLimit`].
+const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "request body must be Content-Type: application/json",
-            ));
-        }
-        let limit = req.extensions().get::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let timeout = req.extensions().get::<BodyTimeout>().map_or(Duration::from_secs(30), |t| t.0);
-        read_body(req, limit, timeout).await.map(Self)
+        let (parts, body) = req.into_parts();
+        require_json(&parts.headers)?;
+        read_body(&parts, body, usize::MAX).await.map(Self)
     }
 }
 
-/// Reads a request body of at most `limit` bytes within `timeout`: 408
+/// 415 `unsupported_media_type` unless the body is `application/json`.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::UnsupportedMediaType, "request body must be Content-Type: application/json"))
+    }
+}
+
+/// Reads a request body of at most `max` bytes, or the route's
+/// [`BodyLimit`] if smaller, within the route's [`BodyTimeout`]: 408
 /// `request_timeout`, 413 `payload_too_large` or 400 `body_read_failed`
-/// otherwise. Every body the API reads goes through here.
-pub(crate) async fn read_body(req: Request, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("request body was not received within {} ms", timeout.as_millis()),
-        )
+/// otherwise. Every body the API reads goes through here, once.
+pub(crate) async fn read_body(parts: &Parts, body: Body, max: usize) -> Result<Bytes, ApiError> {
+    let limit = parts.extensions.get::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0).min(max);
+    let timeout = parts.extensions.get::<BodyTimeout>().map_or(Duration::from_secs(30), |t| t.0);
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await.map_err(|_| {
+        ApiError::new(ErrorCode::RequestTimeout, format!("request body was not received within {} ms", timeout.as_millis()))
     })?;
     read.map_err(|e| {
         let too_large =
             std::iter::successors(std::error::Error::source(&e), |s| s.source()).any(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is larger than {limit} bytes"))
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {limit} bytes"))
         } else {
-            ApiError::bad_request("body_read_failed", format!("reading the request body failed: {e}"))
+            ApiError::new(ErrorCode::BodyReadFailed, format!("reading the request body failed: {e}"))
         }
     })
 }
@@ -81,16 +87,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Query(q.0))
-            .map_err(|e| ApiError::bad_request("invalid_query", format!("invalid query string: {}", e.body_text())))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("invalid query string: {}", e.body_text())))
+    }
+}
+
+/// A request body parsed as strict JSON (duplicate keys and non-integer
+/// numbers refused, as in entries): 400 `invalid_json` otherwise.
+pub(crate) fn strict_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    ledger_core::canonical::parse_strict(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request is not valid JSON: {e}")))
+}
+
+/// An entry index in the path (`{index}`), a decimal integer: 400
+/// `invalid_index` otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryIndex(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for EntryIndex {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(index) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidIndex, format!("invalid index: {}", e.body_text())))?;
+        parse_index(&index).map(Self)
     }
 }
 
 /// Parses a path segment as a decimal index.
-pub fn parse_index(s: &str) -> Result<u64, ApiError> {
+fn parse_index(s: &str) -> Result<u64, ApiError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request("invalid_index", format!("index {s:?} is not a non-negative decimal integer")));
+        return Err(ApiError::new(ErrorCode::InvalidIndex, format!("index {s:?} is not a non-negative decimal integer")));
     }
-    s.parse().map_err(|_| ApiError::bad_request("invalid_index", format!("index {s:?} is out of range")))
+    s.parse().map_err(|_| ApiError::new(ErrorCode::InvalidIndex, format!("index {s:?} is out of range")))
 }
 
 /// Splits a batch body, a JSON array, into its elements' raw JSON without
@@ -110,22 +138,18 @@ pub fn batch_items(body: &[u8], max_entries: usize, max_item_bytes: usize) -> Re
     let items =
         de.deserialize_seq(BatchItems { max_entries, max_item_bytes, refusal: &mut refusal }).and_then(|items| de.end().map(|()| items));
     items.map_err(|e| match refusal {
-        Some(BatchRefusal::TooMany) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("batch holds more than {max_entries} entries; the limit is {max_entries}"),
-        ),
-        Some(BatchRefusal::ItemTooLarge { index, len }) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "entry_too_large",
-            format!("entry {index}: {len} bytes of JSON; the limit is {max_item_bytes}"),
-        ),
+        Some(BatchRefusal::TooMany) => {
+            ApiError::new(ErrorCode::BatchTooLarge, format!("batch holds more than {max_entries} entries; the limit is {max_entries}"))
+        }
+        Some(BatchRefusal::ItemTooLarge { index, len }) => {
+            ApiError::new(ErrorCode::EntryTooLarge, format!("entry {index}: {len} bytes of JSON; the limit is {max_item_bytes}"))
+        }
         // Only the visitor's own refusals (above) and a body that is not
         // an array are data errors; everything else is malformed JSON.
         None if e.classify() == serde_json::error::Category::Data => {
-            ApiError::bad_request("invalid_batch", "a batch must be a JSON array of entries")
+            ApiError::new(ErrorCode::InvalidBatch, "a batch must be a JSON array of entries")
         }
-        None => ApiError::bad_request("invalid_json", format!("batch is not valid JSON: {e}")),
+        None => ApiError::new(ErrorCode::InvalidJson, format!("batch is not valid JSON: {e}")),
     })
 }
 
@@ -171,11 +195,13 @@ impl<'de> Visitor<'de> for BatchItems<'_> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
 
     fn code(r: Result<Vec<&RawValue>, ApiError>) -> (StatusCode, &'static str) {
         let e = r.expect_err("an error");
-        (e.status(), e.code())
+        (e.status(), e.code().as_str())
     }
 
     #[test]

@@ -5,15 +5,14 @@
 //! and timeouts; `main.rs` adds configuration, logging and signals.
 //! The contract (routes, status codes, error codes) is in the README and in
 //! the OpenAPI document served at `/openapi.json`, generated from the
-//! handlers below.
+//! handlers in `routes/` (one module per resource). Error codes are
+//! [`verifier::wire::ErrorCode`], shared with the SDK.
 #![forbid(unsafe_code)]
 
-mod agent_routes;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
-mod hidden_routes;
 pub mod metrics;
 mod routes;
 pub mod serve;

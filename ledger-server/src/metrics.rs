@@ -1,8 +1,13 @@
-//! Prometheus metrics, exposed as text at `GET /metrics`.
+//! Prometheus metrics, exposed as text at `GET /metrics`, and the
+//! middleware that counts requests.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use ledger_core::CommitObserver;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use verifier::wire::ErrorCode;
 
 /// Labels of `ledger_http_requests`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,6 +115,30 @@ impl Metrics {
         Self { registry, ..m }
     }
 
+    /// Counts a refusal of an agent entry (signature, sequence, agent,
+    /// nonce); other codes are not agent refusals and are not counted.
+    pub fn note_refusal(&self, code: ErrorCode) {
+        use ErrorCode as C;
+        let refusal = matches!(
+            code,
+            C::SignatureRequired
+                | C::BadSignature
+                | C::RequestReplayed
+                | C::TooManyRequests
+                | C::CommitHiddenFirst
+                | C::UnknownAgent
+                | C::AgentRetired
+                | C::SequenceReplayed
+                | C::NonceUnknown
+                | C::NonceExpired
+                | C::NonceUsed
+                | C::NonceWrongAgent
+        );
+        if refusal {
+            self.agent_refusals.get_or_create(&CodeLabels { code: code.as_str() }).inc();
+        }
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -130,4 +160,17 @@ impl CommitObserver for Metrics {
     fn proved(&self, latency: Duration) {
         self.proof_latency.observe(latency.as_secs_f64());
     }
+}
+
+/// Middleware that counts every request by matched route and status, and
+/// the 503 answers as pushbacks.
+pub async fn count_requests(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    if status == 503 {
+        metrics.pushbacks.inc();
+    }
+    metrics.requests.get_or_create(&RequestLabels { route, status }).inc();
+    resp
 }

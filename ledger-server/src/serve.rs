@@ -38,7 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
-use verifier::wire::{ErrorDetail, ErrorResponse};
+use verifier::wire::{ErrorCode, ErrorDetail, ErrorResponse};
 
 /// Connection limits and timeouts of [`serve`].
 #[derive(Clone, Copy, Debug)]
@@ -190,7 +190,7 @@ async fn serve_connection(
 async fn reject(mut stream: TcpStream, max_connections: usize) {
     let error = ErrorResponse {
         error: ErrorDetail {
-            code: "too_many_connections".into(),
+            code: ErrorCode::TooManyConnections,
             message: format!("the server is serving its maximum of {max_connections} connections; retry later"),
         },
     };

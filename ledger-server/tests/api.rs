@@ -385,6 +385,24 @@ async fn ops_routes() {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     assert_eq!(doc["components"]["schemas"]["ActionEntryRequest"]["required"], json!(["kind", "agent", "action", "resource"]));
+    // The schema describes what the route takes: signed actions (plain or
+    // committed) and rotations, alone or in a batch.
+    let schemas = &doc["components"]["schemas"];
+    for member in ["seq", "signature", "hidden", "predicates", "openings"] {
+        assert!(schemas["ActionEntryRequest"]["properties"][member].is_object(), "ActionEntryRequest lacks {member}");
+    }
+    for member in ["kind", "agent", "new_public_key", "seq", "signature", "new_signature"] {
+        assert!(schemas["RotationEntryRequest"]["properties"][member].is_object(), "RotationEntryRequest lacks {member}");
+    }
+    let one_of = |schema: &Value| schema["oneOf"].as_array().map(|v| v.iter().map(|s| s["$ref"].clone()).collect::<Vec<_>>());
+    let refs = Some(vec![json!("#/components/schemas/ActionEntryRequest"), json!("#/components/schemas/RotationEntryRequest")]);
+    assert_eq!(one_of(&schemas["EntryRequest"]), refs);
+    let body = |path: &str| doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"].clone();
+    assert_eq!(body("/v1/entries"), json!({"$ref": "#/components/schemas/EntryRequest"}));
+    assert_eq!(body("/v1/entries/batch")["items"], json!({"$ref": "#/components/schemas/EntryRequest"}));
+    // Every error code the server sends is in the document.
+    let codes: Vec<Value> = verifier::wire::ErrorCode::ALL.iter().map(|c| json!(c.as_str())).collect();
+    assert_eq!(schemas["ErrorCode"]["enum"], Value::Array(codes));
     assert_error(&h, get(&h.app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found", 2).await;
     let resp = send(&h.app, Method::DELETE, "/v1/entries/0", None, Body::empty()).await;
     assert_error(&h, resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2).await;

@@ -2,7 +2,9 @@
 //! `oneshot`: each signed request is accepted once, a signature binds the
 //! log origin and the agent id, an agent has a request budget, one agent's
 //! nonce draws never evict another agent's nonce, and the nonce route reads
-//! a bounded, timed body (issue 8, findings 8 and 10).
+//! a bounded, timed body (issue 8, findings 8 and 10); admin routes
+//! authenticate before reading a body, and every error body carries a
+//! known code.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -246,4 +248,58 @@ async fn the_nonce_route_reads_a_bounded_timed_body() {
     // An empty signed body is what the route expects.
     let (status, v) = send(&h, Signed::by(A, key_a()).request(&nonce_uri(A), "", A)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_authenticate_before_reading_the_body() {
+    let h = harness().await;
+    // A body that never arrives: an admin route refuses a caller without
+    // the token at once (401), without waiting for it (408).
+    for uri in ["/v1/agents", &format!("{}/retire", nonce_uri(A).trim_end_matches("/nonce"))] {
+        let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let req =
+            Request::post(uri).header(header::CONTENT_TYPE, "application/json").header(header::CONTENT_LENGTH, "10").body(stalled).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(10), h.app.clone().oneshot(req)).await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"), "{uri}");
+    }
+    // The disclosure route takes the admin or an agent: it reads the body
+    // (an agent's signature covers it) before deciding, within the timeout.
+    let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+    let req = Request::post("/v1/entries/0/disclosures")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "10")
+        .body(stalled)
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), h.app.clone().oneshot(req)).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_body_carries_a_known_code() {
+    let h = harness().await;
+    let index = act(&h, A, &key_a(), 1).await;
+    let cases = [
+        (Request::post("/v1/agents").body(Body::from("{}")).unwrap(), StatusCode::UNAUTHORIZED),
+        (Request::post(nonce_uri(A)).body(Body::empty()).unwrap(), StatusCode::UNAUTHORIZED),
+        (
+            Request::post("/v1/hidden/commit").header(header::CONTENT_TYPE, "application/json").body(Body::from("{}")).unwrap(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (Signed::by(B, key_b()).request(&format!("/v1/entries/{index}/disclosures"), "{}", B), StatusCode::FORBIDDEN),
+        (Signed::by(A, key_a()).request(&nonce_uri(B), "", A), StatusCode::FORBIDDEN),
+        (Request::get("/v1/entries/x").body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST),
+        (Request::get("/v1/agents/spiffe%3A%2F%2Fexample.org%2Fagent%2Fnobody").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND),
+    ];
+    for (req, status) in cases {
+        let uri = req.uri().to_string();
+        let (got, v) = send(&h, req).await;
+        assert_eq!(got, status, "{uri}: {v}");
+        let body: verifier::wire::ErrorResponse = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{uri}: {e}: {v}"));
+        // One table maps codes to statuses; reading an unknown agent is its
+        // one exception (404, where writing as one is 403).
+        if body.error.code != verifier::wire::ErrorCode::UnknownAgent {
+            assert_eq!(ledger_server::error::status_of(body.error.code), status, "{uri}: {v}");
+        }
+    }
 }

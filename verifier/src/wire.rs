@@ -77,13 +77,28 @@ pub mod b64 {
     }
 }
 
-/// An action entry as a client submits it (docs/FORMAT.md). The server
-/// parses submissions strictly itself; this type is for clients and docs.
+/// What `POST /v1/entries` takes, and each element of a
+/// `POST /v1/entries/batch` array: an agent-signed action (plain, or with
+/// committed hidden fields and their openings) or a key rotation
+/// (docs/FORMAT.md, "Entries" and "Agent signatures"). The server parses
+/// submissions strictly itself; these types are for clients and the
+/// OpenAPI document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EntryRequest {
+    /// `"kind": "action"`.
+    Action(ActionEntryRequest),
+    /// `"kind": "rotation"`.
+    Rotation(RotationEntryRequest),
+}
+
+/// An action entry as a client submits it (docs/FORMAT.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionEntryRequest {
-    /// Always `"action"` for now.
+    /// Always `"action"`.
     #[cfg_attr(feature = "openapi", schema(pattern = "^action$", example = "action"))]
     pub kind: String,
     /// The acting agent, `spiffe://<trust-domain>/agent/<name>`.
@@ -107,6 +122,18 @@ pub struct ActionEntryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub data: Option<serde_json::Value>,
+    /// The agent's sequence number: at least 1, strictly increasing per
+    /// agent (gaps allowed). Required, with `signature`, unless the log runs
+    /// without agent authentication (then 401 `signature_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, nullable = false))]
+    pub seq: Option<u64>,
+    /// Base64 Ed25519 signature of the agent's key in force over the entry
+    /// without `signature` and `openings`, bound to the log's origin
+    /// (docs/FORMAT.md, "Agent signatures").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = Byte, nullable = false))]
+    pub signature: Option<String>,
     /// Optional hidden fields, committed by the agent before it signs:
     /// `{"name": {"u64": "<commitment>"} | {"str": "<digest>"}}`, with
     /// `predicates` and `openings` (docs/FORMAT.md, "Hidden fields"). Values
@@ -118,11 +145,38 @@ pub struct ActionEntryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub predicates: Option<serde_json::Value>,
-    /// The openings of the hidden fields, checked and sealed by the log,
-    /// never stored in the leaf.
+    /// The openings of the hidden fields (required with `hidden`), checked
+    /// and sealed by the log, never stored in the leaf nor signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
     pub openings: Option<serde_json::Value>,
+}
+
+/// A key rotation as an agent submits it: both the old key in force
+/// (`signature`) and the new key (`new_signature`) sign the entry without
+/// either signature; later entries are checked with the new key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotationEntryRequest {
+    /// Always `"rotation"`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^rotation$", example = "rotation"))]
+    pub kind: String,
+    /// The agent, `spiffe://<trust-domain>/agent/<name>`.
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048, example = "spiffe://example.org/agent/billing"))]
+    pub agent: String,
+    /// The new base64 Ed25519 public key.
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
+    pub new_public_key: String,
+    /// The agent's sequence number (at least 1, strictly increasing).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub seq: u64,
+    /// Base64 signature of the key in force.
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
+    pub signature: String,
+    /// Base64 signature of the new key.
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
+    pub new_signature: String,
 }
 
 /// One appended entry: where it landed and its leaf hash.
@@ -209,11 +263,243 @@ pub struct ErrorResponse {
 }
 
 /// A stable machine-readable code and a precise human message.
+///
+/// Deserializing one fails for a code this build does not know; a client
+/// that must cope with a newer server reads `code` as a string and
+/// [`parse`](core::str::FromStr)s it (as `ledger-client` does).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable snake_case code.
-    pub code: String,
+    pub code: ErrorCode,
     /// What exactly was wrong.
     pub message: String,
+}
+
+/// Declares [`ErrorCode`] with the text of each code written once: serde,
+/// [`ErrorCode::as_str`], parsing and the OpenAPI enum all come from here.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal, )*) => {
+        /// Every stable error code of the HTTP API, as sent in
+        /// `{"error": {"code": "<code>", "message": "…"}}`. The HTTP status
+        /// that goes with each is in its doc (the server maps them in one
+        /// place, `ledger-server/src/error.rs`). New codes may be added:
+        /// match with a wildcard arm.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        // utoipa does not see the per-variant renames made by this macro;
+        // this gives it the same texts (a test in ledger-server checks).
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[$doc])* #[serde(rename = $text)] $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as sent on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                }
+            }
+        }
+
+        impl core::str::FromStr for ErrorCode {
+            type Err = UnknownErrorCode;
+
+            fn from_str(s: &str) -> Result<Self, UnknownErrorCode> {
+                match s {
+                    $($text => Ok(ErrorCode::$variant),)*
+                    _ => Err(UnknownErrorCode),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 400
+    /// 400: the body (or a batch) is not valid strict JSON (also duplicate keys, non-integer numbers).
+    InvalidJson = "invalid_json",
+    /// 400: an entry of the wrong shape.
+    InvalidEntry = "invalid_entry",
+    /// 400: an entry kind `POST /v1/entries` does not take.
+    UnknownKind = "unknown_kind",
+    /// 400: not a SPIFFE agent id.
+    InvalidAgentId = "invalid_agent_id",
+    /// 400: malformed hidden fields, commitments, openings or commit request.
+    InvalidHidden = "invalid_hidden",
+    /// 400: hidden values in the clear with an entry (commit them first).
+    CommitHiddenFirst = "commit_hidden_first",
+    /// 400: a malformed predicate or predicate proof.
+    InvalidPredicate = "invalid_predicate",
+    /// 400: a malformed passport.
+    InvalidPassport = "invalid_passport",
+    /// 400: an agent outside the log's trust domain.
+    WrongTrustDomain = "wrong_trust_domain",
+    /// 400: a retirement without a valid reason.
+    InvalidRetirement = "invalid_retirement",
+    /// 400: a malformed disclosure request.
+    InvalidDisclosure = "invalid_disclosure",
+    /// 400: a disclosure names a field the entry does not hide.
+    UnknownField = "unknown_field",
+    /// 400: a predicate about a hidden field that is not an integer.
+    NotAnInteger = "not_an_integer",
+    /// 400: a batch body that is not a JSON array.
+    InvalidBatch = "invalid_batch",
+    /// 400: a batch with no entries.
+    EmptyBatch = "empty_batch",
+    /// 400: an invalid query string.
+    InvalidQuery = "invalid_query",
+    /// 400: a path index that is not a non-negative decimal integer.
+    InvalidIndex = "invalid_index",
+    /// 400: a malformed tile path.
+    InvalidTilePath = "invalid_tile_path",
+    /// 400: a consistency proof asked from a larger to a smaller tree.
+    OldSizeLarger = "old_size_larger",
+    /// 400: the request body could not be read.
+    BodyReadFailed = "body_read_failed",
+    // 401
+    /// 401: an admin route without the right bearer token (with
+    /// `WWW-Authenticate: Bearer`), or a nonce request without an agent signature.
+    Unauthorized = "unauthorized",
+    /// 401: an agent entry or a commit request without a signature.
+    SignatureRequired = "signature_required",
+    /// 401: a signature that does not verify with the agent's key in force.
+    BadSignature = "bad_signature",
+    /// 401: a signed request's timestamp too far from the server's clock.
+    StaleRequest = "stale_request",
+    // 403
+    /// 403: the server has no admin token, so admin routes are disabled.
+    AdminDisabled = "admin_disabled",
+    /// 403 (404 on `GET /v1/agents/{id}`): no passport is registered for the agent.
+    UnknownAgent = "unknown_agent",
+    /// 403: the agent is retired.
+    AgentRetired = "agent_retired",
+    /// 403: the signing agent is not the one the request is about.
+    NotOwner = "not_owner",
+    // 404
+    /// 404: no such route.
+    NotFound = "not_found",
+    /// 404: an index beyond the tree.
+    IndexBeyondTree = "index_beyond_tree",
+    /// 404: a tree size beyond the tree.
+    SizeBeyondTree = "size_beyond_tree",
+    /// 404: a tile not (yet) in the tree.
+    TileNotAvailable = "tile_not_available",
+    /// 404: the entry has no hidden fields.
+    NoHiddenFields = "no_hidden_fields",
+    /// 404: the entry has no openings.
+    NoOpenings = "no_openings",
+    /// 405: the route does not take this method.
+    MethodNotAllowed = "method_not_allowed",
+    /// 408: the body did not arrive in time.
+    RequestTimeout = "request_timeout",
+    // 409
+    /// 409: the agent is already registered.
+    AgentExists = "agent_exists",
+    /// 409: a sequence number not above the agent's last one.
+    SequenceReplayed = "sequence_replayed",
+    /// 409: an attestation nonce the log never issued (or dropped).
+    NonceUnknown = "nonce_unknown",
+    /// 409: an expired attestation nonce.
+    NonceExpired = "nonce_expired",
+    /// 409: an attestation nonce already used.
+    NonceUsed = "nonce_used",
+    /// 409: another agent's attestation nonce.
+    NonceWrongAgent = "nonce_wrong_agent",
+    /// 409: a signed request seen before.
+    RequestReplayed = "request_replayed",
+    /// 410: the openings a disclosure needs were crypto-shredded.
+    OpeningsShredded = "openings_shredded",
+    // 413
+    /// 413: a request body over the route's limit.
+    PayloadTooLarge = "payload_too_large",
+    /// 413: an entry (or a batch element) over the entry limit.
+    EntryTooLarge = "entry_too_large",
+    /// 413: a batch over the entry count or queue limit.
+    BatchTooLarge = "batch_too_large",
+    /// 413: too many hidden fields in one entry.
+    TooManyHiddenEntries = "too_many_hidden_entries",
+    /// 415: a body that must be `application/json` is not.
+    UnsupportedMediaType = "unsupported_media_type",
+    // 422
+    /// 422: a declared or requested predicate does not hold.
+    PredicateFalse = "predicate_false",
+    /// 422: an attestation recorded with a failing verdict.
+    AttestationFailed = "attestation_failed",
+    /// 429: the agent's budget of signed requests is spent (`Retry-After`).
+    TooManyRequests = "too_many_requests",
+    /// 500: the server failed (details only in its log).
+    Internal = "internal",
+    // 503, all with `Retry-After`
+    /// 503: the sequencer queue is full.
+    Pushback = "pushback",
+    /// 503: the prover queue is full.
+    ProverBusy = "prover_busy",
+    /// 503: the server is shutting down.
+    ShuttingDown = "shutting_down",
+    /// 503: the replay cache of signed requests is full.
+    ReplayCacheFull = "replay_cache_full",
+    /// 503: the nonce store is full of live nonces.
+    NonceStoreFull = "nonce_store_full",
+    /// 503: the server serves its maximum of connections (from the connection layer).
+    TooManyConnections = "too_many_connections",
+}
+
+/// A code that is not an [`ErrorCode`] of this build (e.g. from a newer
+/// server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code")]
+pub struct UnknownErrorCode;
+
+impl core::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_round_trip_through_their_text() {
+        for &code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, alloc::format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert_eq!(alloc::format!("{code}"), code.as_str());
+            assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+        }
+        let mut texts: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorCode::ALL.len(), "two codes share a text");
+    }
+
+    #[test]
+    fn an_unknown_code_is_an_error_not_a_guess() {
+        assert_eq!("teapot".parse::<ErrorCode>(), Err(UnknownErrorCode));
+        assert!(serde_json::from_str::<ErrorDetail>(r#"{"code":"teapot","message":"m"}"#).is_err());
+        let known: ErrorDetail = serde_json::from_str(r#"{"code":"bad_signature","message":"m"}"#).unwrap();
+        assert_eq!(known.code, ErrorCode::BadSignature);
+        assert_eq!(known.code, "bad_signature");
+    }
 }

@@ -1,0 +1,127 @@
+//! The HTTP API's router, by resource, and the state its handlers share.
+//!
+//! - [`entries`]: appending (one, a batch), reading entries, and the
+//!   log-side commitment of hidden values (`POST /v1/hidden/commit`);
+//! - [`proofs`]: inclusion and consistency proofs, tlog-proof bundles;
+//! - [`tlog`]: the checkpoint, the log's key and tiles (C2SP);
+//! - [`agents`]: passports, retirement and agent reads (rotations are
+//!   entries, appended through [`entries`]);
+//! - [`attestations`]: attestation nonces and attestations;
+//! - [`disclosures`]: disclosures and crypto-shredding of openings;
+//! - [`ops`]: health, metrics and the OpenAPI document.
+//!
+//! Authentication is done by the extractors of [`crate::auth`], malformed
+//! input is refused by those of [`crate::extract`], and every error
+//! response is built by [`crate::error`] and logged once by its
+//! middleware.
+
+mod agents;
+mod attestations;
+mod disclosures;
+mod entries;
+mod ops;
+mod proofs;
+mod tlog;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{delete, get, post};
+use axum::{middleware, Extension, Router};
+use ledger_core::Log;
+use verifier::wire::ErrorCode;
+
+use crate::auth::{AdminToken, AuthState};
+use crate::error::ApiError;
+use crate::extract::{BodyLimit, BodyTimeout};
+use crate::metrics::Metrics;
+
+pub use ops::openapi;
+
+/// Request limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest canonical entry body.
+    pub max_entry_bytes: usize,
+    /// Largest request body of a single append.
+    pub max_entry_request_bytes: usize,
+    /// Most entries in a batch append.
+    pub max_batch_entries: usize,
+    /// Largest request body of a batch append.
+    pub max_batch_request_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+}
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The log.
+    pub log: Arc<Log>,
+    /// Metrics (also the log's commit observer).
+    pub metrics: Arc<Metrics>,
+    /// Request limits.
+    pub limits: Limits,
+    /// The admin bearer token; `None` disables admin routes.
+    pub admin: Option<AdminToken>,
+}
+
+impl AppState {
+    /// Runs a storage read on the blocking pool, so RocksDB I/O never
+    /// stalls the async workers that serve appends.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Log) -> Result<T, ledger_core::Error> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let log = Arc::clone(&self.log);
+        match tokio::task::spawn_blocking(move || f(&log)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(format_args!("read task failed: {e}"))),
+        }
+    }
+}
+
+impl AuthState for AppState {
+    fn admin_token(&self) -> Option<&AdminToken> {
+        self.admin.as_ref()
+    }
+
+    fn log(&self) -> &Log {
+        &self.log
+    }
+}
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
+    let limit = |bytes: usize| Extension(BodyLimit(bytes));
+    Router::new()
+        .route("/v1/entries", post(entries::append).layer(limit(limits.max_entry_request_bytes)).get(entries::list))
+        .route("/v1/entries/batch", post(entries::append_batch).layer(limit(limits.max_batch_request_bytes)))
+        .route("/v1/entries/{index}", get(entries::get))
+        .route("/v1/hidden/commit", post(entries::commit_hidden).layer(limit(64 * 1024)))
+        .route("/v1/entries/{index}/disclosures", post(disclosures::disclose).layer(limit(64 * 1024)))
+        .route("/v1/entries/{index}/openings", delete(disclosures::shred_entry))
+        .route("/v1/openings", delete(disclosures::shred_agent))
+        .route("/v1/agents", post(agents::register).layer(limit(16 * 1024)))
+        .route("/v1/agents/{id}", get(agents::get))
+        .route("/v1/agents/{id}/retire", post(agents::retire).layer(limit(4 * 1024)))
+        .route("/v1/agents/{id}/nonce", post(attestations::nonce))
+        .route("/v1/attestations", post(attestations::attest).layer(limit(32 * 1024)))
+        .route("/v1/proof/inclusion", get(proofs::inclusion))
+        .route("/v1/proof/consistency", get(proofs::consistency))
+        .route("/v1/proof/bundle", get(proofs::bundle))
+        .route("/v1/checkpoint", get(tlog::checkpoint))
+        .route("/tlog/checkpoint", get(tlog::checkpoint))
+        .route("/v1/log/key", get(tlog::log_key))
+        .route("/tlog/tile/{*path}", get(tlog::tile))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
+        .layer(Extension(BodyTimeout(limits.body_timeout)))
+        .layer(middleware::from_fn(crate::error::log_errors))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state.metrics), crate::metrics::count_requests))
+        .with_state(state)
+}
