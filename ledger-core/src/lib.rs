@@ -2,7 +2,7 @@
 //!
 //! * [`Log`] is the front door: it opens a store, runs the append pipeline
 //!   and serves reads.
-//! * [`append`] is the life of an append: admission (agent signatures,
+//! * `append` is the life of an append: admission (agent signatures,
 //!   in parallel, against the keys in force), the prover stage (hidden-field
 //!   proofs on their own pool), and a single sequencer thread that groups
 //!   concurrent appenders into one atomic, synced write (group commit) and
@@ -23,7 +23,7 @@
 //! * [`hidden`] commits hidden fields and proves their predicates;
 //!   [`sealing`] encrypts their openings at rest (a data key per entry,
 //!   wrapped by the master key), and [`Log::disclose`] / [`Log::shred`]
-//!   ([`disclosure`]) disclose or crypto-shred them.
+//!   (`disclosure`) disclose or crypto-shred them.
 //! * [`attest`], [`nonces`] and [`requests`] hold attestations, their
 //!   single-use nonces and the replay cache of agent-signed requests; all
 //!   read the log's [`clock`].
@@ -32,12 +32,12 @@
 //! frontier (at most 64 hashes) and readers go to the store.
 #![forbid(unsafe_code)]
 
-pub mod append;
+mod append;
 pub mod attest;
 pub mod canonical;
 pub mod clock;
 mod config;
-pub mod disclosure;
+mod disclosure;
 pub mod entry;
 mod error;
 pub mod hidden;

@@ -199,7 +199,7 @@ impl Log {
     }
 }
 
-/// The append path ([`crate::append`]).
+/// The append path (module `append`).
 impl Log {
     /// Appends submissions atomically at contiguous indices. Authentication
     /// comes first: every agent signature is checked against the key in

@@ -11,7 +11,7 @@
 //!    integrated time, seals openings, lets every view fold the group,
 //!    signs a checkpoint, and writes it all in one synced commit; then it
 //!    publishes the views and the head, answers the appenders and tells the
-//!    [`CommitObserver`].
+//!    [`CommitObserver`](sequencer::CommitObserver).
 
 mod admission;
 pub(crate) mod prover;

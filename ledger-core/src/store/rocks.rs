@@ -135,8 +135,18 @@ impl RocksStore {
 
     /// Adds `records` to `wb`.
     fn write_records(&self, wb: &mut WriteBatch, records: &[Record]) -> Result<(), StorageError> {
+        // Records come in runs of one namespace: look its handle up once
+        // per run.
+        let mut current: Option<(Namespace, &rocksdb::ColumnFamily)> = None;
         for record in records {
-            let cf = self.cf(record.namespace.name())?;
+            let cf = match current {
+                Some((namespace, cf)) if namespace == record.namespace => cf,
+                _ => {
+                    let cf = self.cf(record.namespace.name())?;
+                    current = Some((record.namespace, cf));
+                    cf
+                }
+            };
             match &record.value {
                 Some(value) => wb.put_cf(cf, &record.key, value),
                 None => wb.delete_cf(cf, &record.key),

@@ -10,7 +10,7 @@
 //! its new state to readers; if it fails the view
 //! [`discard`](View::discard)s it.
 //!
-//! At open ([`recover`]) a view loads its records; when its applied index
+//! At open (`recover`) a view loads its records; when its applied index
 //! is behind the head it folds the missing entries from the log, and when
 //! it has neither records nor an applied index it is rebuilt from the first
 //! entry. Folding is deterministic, so a rebuilt view equals one kept up to

@@ -2,9 +2,9 @@
 //! force, its last sequence number and whether it is retired.
 //!
 //! On the append path the registry is folded by admission
-//! ([`crate::append`]): admission must apply each entry to check the next
+//! (module `append`): admission must apply each entry to check the next
 //! (sequence numbers, rotations, retirements within one group), so what it
-//! computes for the admitted requests is [`Registry::stage`]d as the
+//! computes for the admitted requests is staged as the
 //! pending state, and [`View::fold`] only writes its records. Folding from
 //! the log (at open, when the records are missing or behind) replays the
 //! leaves as they are: they were admitted, so passports, rotations,
