@@ -81,7 +81,7 @@ pub enum Error {
     WrongTrustDomain { agent: String, trust_domain: String },
     /// An attestation nonce that is unknown, expired, used or another agent's.
     #[error("attestation nonce: {0}")]
-    Nonce(crate::attest::NonceError),
+    Nonce(crate::nonces::NonceError),
     /// The attestation was recorded (at `index`) with a failing verdict.
     #[error("attestation recorded at index {index} with a failing verdict: {}", reasons.join("; "))]
     AttestationFailed { index: u64, reasons: Vec<String> },

@@ -1,12 +1,18 @@
-//! The log: appends through the sequencer, reads (entries, proofs,
-//! checkpoints, tiles) straight from the store against a published head.
+//! The log: one handle on a store, its append pipeline, its views and its
+//! reads.
+//!
+//! [`Log`] is the crate's front door; its methods are grouped below by what
+//! they do: opening, the append path (implemented in [`crate::append`]),
+//! agents (the registry view and the signed-request and nonce state), and
+//! reads (entries, proofs, checkpoints, tiles), served straight from the
+//! store against the published head. Disclosure and shredding of hidden
+//! fields are in [`crate::disclosure`], attestations in [`crate::attest`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use verifier::agent::Passport;
 use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
 use verifier::tiles::{self, TileKind, TilePath};
@@ -14,11 +20,18 @@ use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, CompactRange, NodeId, ProofPlan};
 use verifier::Checkpoint;
 
-use crate::entry::NewEntry;
+use crate::append::prover::Prover;
+use crate::append::sequencer::{Appended, CommitObserver, Context, Head, PublishedHead};
+use crate::append::Pipeline;
+use crate::entry::{NewEntry, Submission};
+use crate::hidden::{CommittedHidden, HiddenValue, PendingEntry};
+use crate::nonces::NonceStore;
+use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
-use crate::sequencer::{self, Appended, CommitObserver, Request};
 use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
-use crate::Error;
+use crate::views::registry::{AgentState, Registry};
+use crate::views::View;
+use crate::{Error, LogConfig};
 
 /// Most entries one range read returns.
 pub const MAX_RANGE: u64 = 1000;
@@ -32,121 +45,27 @@ pub const MAX_RANGE_BYTES: usize = 1 << 20;
 /// read past the byte budget stays under 16 x 64 KiB = 1 MiB.
 const RANGE_CHUNK: u64 = 16;
 
-/// Tunables of a log.
-#[derive(Clone, Debug)]
-pub struct LogConfig {
-    /// Checkpoint origin and key name, e.g. `ledger.example/agents`.
-    pub origin: String,
-    /// Bytes of entries that may wait for the sequencer before appends are
-    /// pushed back.
-    pub queue_bytes: usize,
-    /// Most entries grouped into one commit (a single larger append is never
-    /// split).
-    pub max_batch_entries: usize,
-    /// What a pushed-back client is told to wait.
-    pub retry_after: Duration,
-    /// Master key wrapping the per-entry data keys that encrypt openings
-    /// of hidden fields at rest ([`crate::sealing`]); entries with hidden
-    /// fields are refused without it.
-    pub openings_key: Option<OpeningsKey>,
-    /// Prover threads (0 = one per core).
-    pub prover_threads: usize,
-    /// Most entries waiting for (or in) the prover before submissions with
-    /// hidden fields are pushed back.
-    pub prover_queue: usize,
-    /// Require agent-written entries to be signed by a registered agent
-    /// (the server always does; storage tests and benchmarks of the bare
-    /// log may turn it off).
-    pub agent_auth: bool,
-    /// Verify agent signatures in parallel before the sequencer in
-    /// [`Log::submit`]; off: the sequencer thread verifies each one (the
-    /// baseline of the signed-append bench). Entries with hidden fields are
-    /// authenticated before their proofs are checked either way.
-    pub preverify: bool,
-    /// Trust domain agents are registered in (`None`: any).
-    pub trust_domain: Option<String>,
-    /// How long an attestation nonce stays valid.
-    pub nonce_ttl: Duration,
-    /// Most outstanding nonces (used or expired ones dropped first; a live
-    /// nonce is never dropped for another agent's).
-    pub nonce_capacity: usize,
-    /// Verify every proof the log makes (`POST /v1/hidden/commit`) before
-    /// handing it out. The prover already refuses false predicates and
-    /// mismatched openings, so this guards only against a broken prover.
-    /// (Proofs made by clients are always verified.)
-    pub prover_self_check: bool,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            origin: "localhost/agent-ledger".into(),
-            queue_bytes: 64 * 1024 * 1024,
-            max_batch_entries: 16 * 1024,
-            retry_after: Duration::from_secs(1),
-            openings_key: None,
-            prover_threads: 0,
-            prover_queue: 4096,
-            prover_self_check: true,
-            agent_auth: true,
-            preverify: true,
-            trust_domain: None,
-            nonce_ttl: Duration::from_secs(60),
-            nonce_capacity: 100_000,
-        }
-    }
-}
-
-/// The published head: what readers may see and prove against.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Head {
-    /// Tree size.
-    pub size: u64,
-    /// Root hash at `size`.
-    pub root: Hash,
-    /// Signed C2SP checkpoint note for `size`.
-    pub checkpoint: Arc<str>,
-    /// Integrated time of the last entry.
-    pub integrated_time: u64,
-}
-
-pub(crate) struct Shared {
-    pub store: Arc<dyn LogStore>,
-    pub signer: NoteSigner,
-    pub config: LogConfig,
-    pub observer: Option<Arc<dyn CommitObserver>>,
-    pub registry: crate::agents::Registry,
-    pub nonces: crate::attest::NonceStore,
-    /// Agent-signed requests already accepted (each is accepted once).
-    pub requests: crate::requests::ReplayCache,
-    head: RwLock<Head>,
-}
-
-impl Shared {
-    pub fn publish(&self, head: Head) {
-        *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
-    }
-
-    fn head(&self) -> Head {
-        self.head.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
 /// An append-only, verifiable log.
 pub struct Log {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) prover: crate::disclose::Prover,
-    queue: Arc<Semaphore>,
-    sender: RwLock<Option<mpsc::UnboundedSender<Request>>>,
-    sequencer: Mutex<Option<JoinHandle<()>>>,
+    config: Arc<LogConfig>,
+    store: Arc<dyn LogStore>,
+    verifier_key: VerifierKey,
+    head: Arc<PublishedHead>,
+    registry: Arc<Registry>,
+    /// Attestation nonces.
+    pub(crate) nonces: NonceStore,
+    /// Agent-signed requests already accepted (each is accepted once).
+    requests: ReplayCache,
+    pipeline: Pipeline,
 }
 
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log").field("origin", &self.shared.config.origin).field("head", &self.shared.head()).finish()
+        f.debug_struct("Log").field("origin", &self.config.origin).field("head", &self.head()).finish()
     }
 }
 
+/// Opening.
 impl Log {
     /// Opens the RocksDB log under `data_dir` (key in `data_dir/log.key`;
     /// unless the config carries one, the openings master key in
@@ -184,8 +103,9 @@ impl Log {
         Self::open(Arc::new(store), signer, config, observer)
     }
 
-    /// Opens a log on `store`, recovering its head and checking that the
-    /// stored tree matches the stored, signed checkpoint.
+    /// Opens a log on `store`, recovering its head, checking that the
+    /// stored tree matches the stored, signed checkpoint, and bringing
+    /// every view up to the head ([`crate::views`]).
     pub fn open(
         store: Arc<dyn LogStore>,
         signer: NoteSigner,
@@ -209,105 +129,164 @@ impl Log {
                 (CompactRange::new(), Head { size: 0, root: EMPTY_ROOT, checkpoint: note.into(), integrated_time: 0 })
             }
         };
-        let permits = config.queue_bytes.min(Semaphore::MAX_PERMITS);
-        let prover = crate::disclose::Prover::new(config.prover_threads, config.prover_queue)?;
-        let last_time = head.integrated_time;
-        let mut agents = std::collections::HashMap::new();
-        for (agent, record) in store.agents()? {
-            agents.insert(agent, crate::agents::AgentState::from_bytes(&record)?);
+        let registry = Arc::new(Registry::default());
+        let mut views: Vec<Arc<dyn View>> = vec![registry.clone()];
+        views.extend(config.views.iter().cloned());
+        for (i, view) in views.iter().enumerate() {
+            if views[..i].iter().any(|v| v.name() == view.name()) {
+                return Err(Error::Config(format!("two views are named {:?}", view.name())));
+            }
+            crate::views::recover(&*store, &**view, head.size)?;
         }
-        let registry = crate::agents::Registry::new(agents);
-        let nonces = crate::attest::NonceStore::new(config.nonce_ttl, config.nonce_capacity);
-        let requests = crate::requests::ReplayCache::default();
-        let shared = Arc::new(Shared { store, signer, config, observer, registry, nonces, requests, head: RwLock::new(head) });
-        let (tx, rx) = mpsc::unbounded_channel();
-        let thread_shared = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name("ledger-sequencer".into())
-            .spawn(move || sequencer::run(thread_shared, rx, frontier, last_time))
-            .map_err(|e| Error::Config(format!("starting the sequencer: {e}")))?;
-        Ok(Self {
-            shared,
-            prover,
-            queue: Arc::new(Semaphore::new(permits)),
-            sender: RwLock::new(Some(tx)),
-            sequencer: Mutex::new(Some(handle)),
-        })
+        let config = Arc::new(config);
+        let nonces =
+            NonceStore::with_clock(config.nonce_ttl, config.nonce_capacity, crate::nonces::NONCES_PER_AGENT, Arc::clone(&config.clock));
+        let requests = ReplayCache::with_clock(
+            crate::requests::REQUEST_WINDOW,
+            crate::requests::REQUESTS_PER_AGENT,
+            crate::requests::REPLAY_CAPACITY,
+            Arc::clone(&config.clock),
+        );
+        let verifier_key = signer.verifier_key();
+        let last_time = head.integrated_time;
+        let head = Arc::new(PublishedHead::new(head));
+        let context = Context {
+            config: Arc::clone(&config),
+            store: Arc::clone(&store),
+            signer,
+            registry: Arc::clone(&registry),
+            views,
+            observer,
+            head: Arc::clone(&head),
+        };
+        let pipeline = Pipeline::start(context, frontier, last_time)?;
+        Ok(Self { config, store, verifier_key, head, registry, nonces, requests, pipeline })
     }
 
     /// The log's configuration.
     pub fn config(&self) -> &LogConfig {
-        &self.shared.config
+        &self.config
     }
 
     /// The verifier key auditors use.
     pub fn verifier_key(&self) -> VerifierKey {
-        self.shared.signer.verifier_key()
+        self.verifier_key.clone()
     }
 
     /// The latest published head.
     pub fn head(&self) -> Head {
-        self.shared.head()
+        self.head.get()
     }
 
-    /// Bytes currently waiting for the sequencer.
-    pub fn queued_bytes(&self) -> usize {
-        self.shared.config.queue_bytes.min(Semaphore::MAX_PERMITS) - self.queue.available_permits()
-    }
-
-    /// Appends entries atomically at contiguous indices. Returns once they
-    /// are durable; fails fast with [`Error::Pushback`] when the queue is full.
-    pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
-        if entries.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        if self.shared.config.agent_auth {
-            use crate::entry::EntryKind;
-            if let Some(e) = entries
-                .iter()
-                .find(|e| e.auth().is_none() && matches!(e.kind(), EntryKind::Action | EntryKind::Rotation | EntryKind::Attestation))
-            {
-                return Err(Error::Unsigned(e.kind().as_str()));
-            }
-        }
-        if self.shared.config.openings_key.is_none() && entries.iter().any(|e| e.secret().is_some()) {
-            return Err(Error::Config("entries with hidden fields need an openings key, and none is configured".into()));
-        }
-        let bytes: usize = entries.iter().map(NewEntry::queued_bytes).sum();
-        let max = self.shared.config.queue_bytes.min(Semaphore::MAX_PERMITS);
-        if bytes > max {
-            return Err(Error::BatchTooLarge { bytes, max });
-        }
-        let permit = Arc::clone(&self.queue)
-            .try_acquire_many_owned(bytes as u32)
-            .map_err(|_| Error::Pushback { retry_after: self.shared.config.retry_after })?;
-        let (reply, rx) = oneshot::channel();
-        {
-            let sender = self.sender.read().unwrap_or_else(|e| e.into_inner());
-            let sender = sender.as_ref().ok_or(Error::ShuttingDown)?;
-            sender.send(Request { entries, reply, _permit: permit }).map_err(|_| Error::ShuttingDown)?;
-        }
-        rx.await.map_err(|_| Error::ShuttingDown)?
+    /// The log's clock, in ms since the Unix epoch
+    /// ([`LogConfig::clock`]).
+    pub fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
     }
 
     /// Stops taking appends, lets the sequencer commit everything queued,
     /// and waits for it. Idempotent.
     pub fn shutdown(&self) {
-        self.sender.write().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = self.sequencer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            if handle.join().is_err() {
-                tracing::error!("the sequencer thread panicked");
-            }
-        }
+        self.pipeline.shutdown();
     }
 
+    pub(crate) fn store(&self) -> &dyn LogStore {
+        &*self.store
+    }
+
+    pub(crate) fn prover(&self) -> &Prover {
+        self.pipeline.prover()
+    }
+}
+
+/// The append path (module `append`).
+impl Log {
+    /// Appends submissions atomically at contiguous indices. Authentication
+    /// comes first: every agent signature is checked against the key in
+    /// force (in parallel), with the agents' state and sequence numbers,
+    /// before any proof is checked; then the openings and predicate proofs
+    /// of committed hidden fields are checked on the prover pool.
+    pub async fn submit(&self, submissions: Vec<Submission>) -> Result<Vec<Appended>, Error> {
+        self.pipeline.submit(submissions).await
+    }
+
+    /// Appends entries atomically at contiguous indices. Returns once they
+    /// are durable; fails fast with [`Error::Pushback`] when the queue is full.
+    pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
+        self.pipeline.append(entries).await
+    }
+
+    /// Checks the openings and proofs of committed entries on the prover
+    /// pool, in parallel.
+    pub async fn check_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
+        self.pipeline.check_pending(jobs).await
+    }
+
+    /// Commits hidden values for `agent`'s entry `seq` and proves their
+    /// predicates on the prover pool (`POST /v1/hidden/commit`; the caller
+    /// has authenticated the agent). The log keeps nothing: the agent signs
+    /// the committed entry and sends it back with the openings.
+    pub async fn commit_hidden(&self, agent: &str, seq: u64, hidden: BTreeMap<String, HiddenValue>) -> Result<CommittedHidden, Error> {
+        self.pipeline.commit_hidden(agent, seq, hidden).await
+    }
+
+    /// Registers an agent (admin): appends its passport entry. The id must
+    /// be a SPIFFE agent id in the configured trust domain.
+    pub async fn register(&self, passport: Passport) -> Result<Appended, Error> {
+        self.pipeline.register(passport).await
+    }
+
+    /// Retires an agent (admin): appends a retirement entry; its later
+    /// entries are refused.
+    pub async fn retire(&self, agent: &str, reason: &str) -> Result<Appended, Error> {
+        self.pipeline.retire(agent, reason).await
+    }
+
+    /// Bytes currently waiting for the sequencer.
+    pub fn queued_bytes(&self) -> usize {
+        self.pipeline.queued_bytes()
+    }
+
+    /// Prover threads.
+    pub fn prover_threads(&self) -> usize {
+        self.prover().threads()
+    }
+
+    /// Entries waiting for or in the prover.
+    pub fn prover_queue_depth(&self) -> usize {
+        self.prover().depth()
+    }
+}
+
+/// Agents.
+impl Log {
+    /// The registry record of `agent` (as of the latest commit).
+    pub fn agent(&self, agent: &str) -> Option<AgentState> {
+        self.registry.get(agent)
+    }
+
+    /// Registered agents.
+    pub fn agent_count(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Accepts an agent-signed request once (see [`ReplayCache::admit`]):
+    /// call it only after the request's signature verified, with the bytes
+    /// that were signed.
+    pub fn admit_signed_request(&self, agent: &str, message: &[u8]) -> Result<(), RequestError> {
+        self.requests.admit(agent, message)
+    }
+}
+
+/// Reads.
+impl Log {
     /// Leaf bytes of entry `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, Error> {
         let size = self.head().size;
         if index >= size {
             return Err(Error::IndexBeyondTree { index, size });
         }
-        self.shared.store.get_entries(index, index + 1)?.pop().ok_or_else(|| missing_entry(index))
+        self.store.get_entries(index, index + 1)?.pop().ok_or_else(|| missing_entry(index))
     }
 
     /// Up to `limit` (at most [`MAX_RANGE`]) entries from `start`, with the
@@ -325,7 +304,7 @@ impl Log {
         let mut from = start;
         while from < end {
             let to = from.saturating_add(RANGE_CHUNK).min(end);
-            let chunk = self.shared.store.get_entries(from, to)?;
+            let chunk = self.store.get_entries(from, to)?;
             if chunk.len() as u64 != to - from {
                 return Err(missing_entry(from + chunk.len() as u64));
             }
@@ -342,7 +321,7 @@ impl Log {
     }
 
     fn fetch(&self, plan: &ProofPlan) -> Result<Vec<Hash>, Error> {
-        let hashes = fetch_nodes(&*self.shared.store, plan.nodes())?;
+        let hashes = fetch_nodes(&*self.store, plan.nodes())?;
         plan.assemble(&hashes).map_err(|e| Error::Storage(StorageError::Corrupt(e.to_string())))
     }
 
@@ -394,10 +373,10 @@ impl Log {
             return Err(Error::TileNotAvailable(path.to_path()));
         }
         match path.kind {
-            TileKind::Hashes { .. } => Ok(tiles::encode_hash_tile(&fetch_nodes(&*self.shared.store, &path.node_ids())?)),
+            TileKind::Hashes { .. } => Ok(tiles::encode_hash_tile(&fetch_nodes(&*self.store, &path.node_ids())?)),
             TileKind::Entries => {
                 let start = path.index * tiles::TILE_WIDTH;
-                let entries = self.shared.store.get_entries(start, start + path.width())?;
+                let entries = self.store.get_entries(start, start + path.width())?;
                 if entries.len() as u64 != path.width() {
                     return Err(missing_entry(start + entries.len() as u64));
                 }

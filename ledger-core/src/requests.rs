@@ -15,12 +15,16 @@
 //! ([`RequestError::TooMany`]), and the whole cache holds at most
 //! [`REPLAY_CAPACITY`] ([`RequestError::Full`]). A remembered request is
 //! never dropped early: that would reopen it to replay.
+//!
+//! Both the window and the retention run on the log's [`Clock`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::Digest as _;
+
+use crate::clock::{Clock, SystemClock};
 
 /// How far a signed request's timestamp may be from the server's clock.
 pub const REQUEST_WINDOW: Duration = Duration::from_secs(60);
@@ -51,7 +55,8 @@ pub enum RequestError {
 }
 
 struct Remembered {
-    at: Instant,
+    /// Arrival, since the Unix epoch.
+    at: Duration,
     key: [u8; 32],
     agent: Arc<str>,
 }
@@ -63,7 +68,7 @@ struct Inner {
     /// front).
     order: VecDeque<Remembered>,
     /// Arrival times of each agent's remembered requests, oldest first.
-    by_agent: HashMap<Arc<str>, VecDeque<Instant>>,
+    by_agent: HashMap<Arc<str>, VecDeque<Duration>>,
 }
 
 /// Signed requests seen within their window: bounded, expiring.
@@ -71,6 +76,7 @@ pub struct ReplayCache {
     retention: Duration,
     per_agent: usize,
     capacity: usize,
+    clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
 }
 
@@ -94,26 +100,31 @@ impl ReplayCache {
     /// A cache for timestamps accepted within `window` of the clock, with
     /// at most `per_agent` requests per agent and `capacity` in all.
     pub fn new(window: Duration, per_agent: usize, capacity: usize) -> Self {
+        Self::with_clock(window, per_agent, capacity, Arc::new(SystemClock))
+    }
+
+    /// [`ReplayCache::new`] on `clock`.
+    pub fn with_clock(window: Duration, per_agent: usize, capacity: usize, clock: Arc<dyn Clock>) -> Self {
         // A timestamp accepted now is at most `window` ahead of the clock,
         // so it stays acceptable for at most twice the window.
         let retention = window.saturating_mul(2);
-        Self { retention, per_agent: per_agent.max(1), capacity: capacity.max(1), inner: Mutex::new(Inner::default()) }
+        Self { retention, per_agent: per_agent.max(1), capacity: capacity.max(1), clock, inner: Mutex::new(Inner::default()) }
     }
 
     /// Accepts the signed bytes `message` of `agent` once: call it only
     /// after the signature verified.
     pub fn admit(&self, agent: &str, message: &[u8]) -> Result<(), RequestError> {
-        self.admit_at(agent, message, Instant::now())
+        self.admit_at(agent, message, Duration::from_millis(self.clock.now_ms()))
     }
 
-    fn admit_at(&self, agent: &str, message: &[u8], now: Instant) -> Result<(), RequestError> {
+    fn admit_at(&self, agent: &str, message: &[u8], now: Duration) -> Result<(), RequestError> {
         let key: [u8; 32] = sha2::Sha256::digest(message).into();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         self.expire(&mut inner, now);
         if inner.seen.contains(&key) {
             return Err(RequestError::Replayed);
         }
-        let wait = |oldest: Instant| (oldest + self.retention).saturating_duration_since(now).max(Duration::from_secs(1));
+        let wait = |oldest: Duration| (oldest + self.retention).saturating_sub(now).max(Duration::from_secs(1));
         if let Some(times) = inner.by_agent.get(agent).filter(|t| t.len() >= self.per_agent) {
             let retry_after = times.front().map_or(self.retention, |&t| wait(t));
             return Err(RequestError::TooMany { max: self.per_agent, window: self.retention, retry_after });
@@ -133,9 +144,9 @@ impl ReplayCache {
     }
 
     /// Forgets requests whose timestamps can no longer be accepted.
-    fn expire(&self, inner: &mut Inner, now: Instant) {
+    fn expire(&self, inner: &mut Inner, now: Duration) {
         while let Some(front) = inner.order.front() {
-            if now.saturating_duration_since(front.at) < self.retention {
+            if now.saturating_sub(front.at) < self.retention {
                 break;
             }
             let Some(old) = inner.order.pop_front() else { break };
@@ -160,15 +171,6 @@ impl ReplayCache {
     }
 }
 
-impl crate::Log {
-    /// Accepts an agent-signed request once (see [`ReplayCache::admit`]):
-    /// call it only after the request's signature verified, with the bytes
-    /// that were signed.
-    pub fn admit_signed_request(&self, agent: &str, message: &[u8]) -> Result<(), RequestError> {
-        self.shared.requests.admit(agent, message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,7 +178,7 @@ mod tests {
     #[test]
     fn a_request_is_accepted_once_within_its_window() {
         let cache = ReplayCache::new(Duration::from_secs(60), 10, 100);
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1_700_000_000);
         assert_eq!(cache.admit_at("a", b"request 1", t0), Ok(()));
         assert_eq!(cache.admit_at("a", b"request 1", t0 + Duration::from_secs(119)), Err(RequestError::Replayed));
         assert_eq!(cache.admit_at("b", b"request 2", t0), Ok(()));
@@ -188,7 +190,7 @@ mod tests {
     #[test]
     fn each_agent_has_a_budget_and_cannot_crowd_out_others() {
         let cache = ReplayCache::new(Duration::from_secs(60), 3, 5);
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1_700_000_000);
         for i in 0..3u8 {
             assert_eq!(cache.admit_at("a", &[i], t0 + Duration::from_secs(u64::from(i))), Ok(()));
         }
@@ -209,7 +211,7 @@ mod tests {
     #[test]
     fn expiry_keeps_the_cache_bounded() {
         let cache = ReplayCache::new(Duration::from_secs(1), 10_000, 10_000);
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1_700_000_000);
         for i in 0..5000u32 {
             let now = t0 + Duration::from_millis(u64::from(i));
             assert_eq!(cache.admit_at("a", &i.to_be_bytes(), now), Ok(()));

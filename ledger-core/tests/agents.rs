@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
-use ledger_core::store::{MemoryStore, RocksStore};
+use ledger_core::store::{LogStore as _, MemoryStore, Namespace, Record, RocksStore};
 use ledger_core::{Error, Log, LogConfig, NewEntry};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::EncodePublicKey as _;
@@ -143,6 +143,52 @@ async fn the_registry_survives_a_restart() {
     assert_eq!(log.agent(AGENT).unwrap().last_seq, 5);
     assert!(matches!(log.append(vec![entry(&action(AGENT, 5, &key))]).await, Err(Error::SequenceReplayed { .. })));
     log.append(vec![entry(&action(AGENT, 6, &key))]).await.unwrap();
+}
+
+/// The registry is the first view: with its records (and applied index)
+/// deleted, it is rebuilt from the log at open, equal to the one kept entry
+/// by entry; a store written before views had applied indices (records,
+/// no index) opens with its records as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_rebuilt_from_the_log_equals_the_one_kept_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, rotated, other) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[9; 32]), SigningKey::from_bytes(&[8; 32]));
+    let agents = [AGENT, "spiffe://example.org/agent/b", "spiffe://example.org/agent/c"];
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let (kept, size) = {
+        let log = log_on(store.clone());
+        log.register(passport(agents[0], &key, None)).await.unwrap();
+        log.register(passport(agents[1], &other, None)).await.unwrap();
+        log.append(vec![entry(&action(agents[0], 1, &key)), entry(&action(agents[0], 2, &key))]).await.unwrap();
+        log.register(passport(agents[2], &other, None)).await.unwrap();
+        log.append(vec![entry(&rotation(ORIGIN, agents[0], 3, &key, &rotated))]).await.unwrap();
+        log.append(vec![entry(&action(agents[0], 4, &rotated)), entry(&action(agents[1], 1, &other))]).await.unwrap();
+        log.retire(agents[2], "done").await.unwrap();
+        (agents.map(|a| log.agent(a).unwrap()), log.head().size)
+    };
+    assert_eq!(ledger_core::views::applied(&*store, "agents").unwrap(), Some(size));
+
+    // Written before this change: records but no applied index.
+    store.erase(&[Record::delete(Namespace::Views, "agents")]).unwrap();
+    drop(log_on(store.clone()));
+    assert_eq!(ledger_core::views::applied(&*store, "agents").unwrap(), Some(size), "taken as applied up to the head");
+
+    let mut gone: Vec<Record> = store
+        .scan_prefix(Namespace::Agents, &[], &[], 100)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| Record::delete(Namespace::Agents, k))
+        .collect();
+    assert_eq!(gone.len(), 3);
+    gone.push(Record::delete(Namespace::Views, "agents"));
+    store.erase(&gone).unwrap();
+    let log = log_on(store.clone());
+    assert_eq!(agents.map(|a| log.agent(a).unwrap()), kept, "rebuilt from the log");
+    assert_eq!(store.scan_prefix(Namespace::Agents, &[], &[], 100).unwrap().len(), 3, "and stored again");
+    assert!(matches!(log.append(vec![entry(&action(agents[0], 4, &rotated))]).await, Err(Error::SequenceReplayed { .. })));
+    assert!(matches!(log.append(vec![entry(&action(agents[0], 5, &key))]).await, Err(Error::BadSignature(_))));
+    assert!(matches!(log.append(vec![entry(&action(agents[2], 1, &other))]).await, Err(Error::AgentRetired(_))));
+    log.append(vec![entry(&action(agents[0], 5, &rotated))]).await.unwrap();
 }
 
 fn attestation(agent: &str, seq: u64, nonce: &[u8], code: &[u8; 32], evidence: Value, key: &SigningKey) -> Value {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::sealing::OpeningsKey;
-use ledger_core::store::{LogStore, OpeningsRecord, RocksStore};
+use ledger_core::store::{Openings as _, OpeningsRecord, RocksStore};
 use ledger_core::{DisclosureRequest, Error, Log, LogConfig, ShredTarget, Submission};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

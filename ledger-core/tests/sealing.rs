@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::sealing::{OpeningsKey, UnsealError};
-use ledger_core::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, SealedOpenings, StoredHead};
+use ledger_core::store::{CommitBatch, LogStore, Openings as _, OpeningsRecord, RocksStore, SealedOpenings, StoredHead};
 use ledger_core::{DisclosureRequest, Error, Log, LogConfig, NewEntry, ShredTarget, Submission};
 use serde_json::{json, Value};
 use verifier::hash::leaf_hash;
@@ -170,8 +170,7 @@ async fn openings_sealed_the_old_way_still_open_and_shred() {
             entries: vec![leaf],
             nodes: vec![(NodeId::leaf(0), hash)],
             head: Some(StoredHead { size: 1, integrated_time: time, checkpoint: note }),
-            openings: vec![SealedOpenings { index: 0, agent: AGENT.into(), sealed: legacy.clone(), wrapped_key: None }],
-            agents: Vec::new(),
+            records: SealedOpenings { index: 0, agent: AGENT.into(), sealed: legacy.clone(), wrapped_key: None }.records(),
         })
         .unwrap();
 

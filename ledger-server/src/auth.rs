@@ -211,7 +211,7 @@ fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> R
     let ts: u64 = header(AGENT_TIMESTAMP)
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| unauthorized("x-agent-timestamp must be milliseconds since the epoch"))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now = log.now_ms();
     if ts.abs_diff(now) > AGENT_REQUEST_WINDOW_MS {
         return Err(ApiError::new(
             ErrorCode::StaleRequest,

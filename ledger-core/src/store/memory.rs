@@ -1,12 +1,12 @@
 //! An in-memory [`LogStore`] for tests and benchmarks. Not durable.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use verifier::hash::Hash;
 use verifier::tree::NodeId;
 
-use super::{CommitBatch, LogStore, OpeningsRecord, StorageError, StoredHead};
+use super::{scan_start, CommitBatch, KeyValue, LogStore, Namespace, Record, StorageError, StoredHead};
 
 /// Keeps everything in process memory.
 #[derive(Debug, Default)]
@@ -19,9 +19,19 @@ struct Inner {
     entries: Vec<Vec<u8>>,
     nodes: HashMap<NodeId, Hash>,
     head: Option<StoredHead>,
-    openings: BTreeMap<u64, OpeningsRecord>,
-    by_agent: BTreeSet<Vec<u8>>,
-    agents: BTreeMap<String, Vec<u8>>,
+    records: HashMap<Namespace, BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl Inner {
+    fn apply(&mut self, records: &[Record]) {
+        for r in records {
+            let space = self.records.entry(r.namespace).or_default();
+            match &r.value {
+                Some(value) => space.insert(r.key.clone(), value.clone()),
+                None => space.remove(&r.key),
+            };
+        }
+    }
 }
 
 impl MemoryStore {
@@ -34,6 +44,10 @@ impl MemoryStore {
         // A writer that panicked mid-commit cannot leave partial state
         // behind (commit validates before mutating), so poisoning is benign.
         self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -54,19 +68,36 @@ impl LogStore for MemoryStore {
         Ok(inner.entries[s..e.max(s)].to_vec())
     }
 
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.read().records.get(&namespace).and_then(|space| space.get(key)).cloned())
+    }
+
+    fn multi_get(&self, namespace: Namespace, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let inner = self.read();
+        let space = inner.records.get(&namespace);
+        Ok(keys.iter().map(|k| space.and_then(|s| s.get(*k)).cloned()).collect())
+    }
+
+    fn scan_prefix(&self, namespace: Namespace, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        let inner = self.read();
+        let Some(space) = inner.records.get(&namespace) else { return Ok(Vec::new()) };
+        Ok(space
+            .range(scan_start(prefix, from).to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.write();
         let expected = inner.entries.len() as u64;
         if batch.first_index != expected {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
         super::check_nodes(batch)?;
-        super::check_openings(batch)?;
-        for o in &batch.openings {
-            inner.openings.insert(o.index, OpeningsRecord::Sealed { sealed: o.sealed.clone(), wrapped_key: o.wrapped_key.clone() });
-            inner.by_agent.insert(super::agent_key(&o.agent, o.index));
-        }
-        inner.agents.extend(batch.agents.iter().cloned());
+        super::check_records(batch)?;
+        inner.apply(&batch.records);
         inner.entries.extend(batch.entries.iter().cloned());
         inner.nodes.extend(batch.nodes.iter().copied());
         if let Some(head) = &batch.head {
@@ -75,40 +106,9 @@ impl LogStore for MemoryStore {
         Ok(())
     }
 
-    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
-        Ok(self.read().openings.get(&index).cloned())
-    }
-
-    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
-        Ok(self.read().openings.range(start..).take(limit).map(|(i, r)| (*i, r.clone())).collect())
-    }
-
-    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
-        let prefix = super::agent_key(agent, 0);
-        let prefix = &prefix[..prefix.len() - 8];
-        let inner = self.read();
-        Ok(inner
-            .by_agent
-            .range(prefix.to_vec()..)
-            .take_while(|k| k.starts_with(prefix) && k.len() == prefix.len() + 8)
-            .filter_map(|k| k[prefix.len()..].try_into().ok().map(u64::from_be_bytes))
-            .collect())
-    }
-
-    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        let mut done = Vec::new();
-        for &i in indices {
-            // Replacing the record drops the ciphertext and the wrapped key.
-            if let Some(record @ OpeningsRecord::Sealed { .. }) = inner.openings.get_mut(&i) {
-                *record = OpeningsRecord::Shredded { at_ms };
-                done.push(i);
-            }
-        }
-        Ok(done)
-    }
-
-    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        Ok(self.read().agents.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    fn erase(&self, records: &[Record]) -> Result<(), StorageError> {
+        // Replacing or removing a value drops the only copy of its bytes.
+        self.write().apply(records);
+        Ok(())
     }
 }

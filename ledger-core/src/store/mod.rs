@@ -1,23 +1,32 @@
-//! Storage behind one narrow trait.
+//! Storage behind one narrow, generic trait.
 //!
-//! A store keeps three things: entry leaf bytes by index, the hashes of
+//! A store keeps the log itself: entry leaf bytes by index, the hashes of
 //! complete subtrees by [`NodeId`], and the head (tree size, integrated time
-//! and the latest signed checkpoint). Beside them it keeps the secret side:
-//! sealed openings and, apart from them, the wrapped data keys that open
-//! them ([`crate::sealing`]), plus the agent registry. [`LogStore::commit`]
-//! writes all of it for a group of entries as one atomic, durable unit;
-//! nothing is acknowledged before it returns. Proofs need O(log n) node
-//! reads and memory does not grow with the log: the sequencer keeps only
-//! the right frontier.
+//! and the latest signed checkpoint). Everything else is a [`Record`]: a
+//! key and a value in a [`Namespace`] (a RocksDB column family). Features
+//! keep their state there: sealed openings and, apart from them, the
+//! wrapped data keys that open them ([`openings`]), the agent registry and
+//! the other views ([`crate::views`]) with the index each has applied.
 //!
-//! Two implementations share one conformance suite
-//! (`ledger-core/tests/conformance.rs`): [`RocksStore`] (the default, on disk)
-//! and [`MemoryStore`] (tests and benchmarks).
+//! [`LogStore::commit`] writes a group of entries, their nodes, the new
+//! head and the records the group changes as one atomic, durable unit;
+//! nothing is acknowledged before it returns. [`LogStore::erase`] changes
+//! records outside a commit and makes the store drop the old bytes from its
+//! files (crypto-shredding). Proofs need O(log n) node reads and memory
+//! does not grow with the log: the sequencer keeps only the right frontier.
+//!
+//! Two implementations pass one conformance suite ([`conformance::run`]):
+//! [`RocksStore`] (the default, on disk) and [`MemoryStore`] (tests and
+//! benchmarks).
 
+#[doc(hidden)]
+pub mod conformance;
 mod memory;
+pub mod openings;
 mod rocks;
 
 pub use memory::MemoryStore;
+pub use openings::{first_sealed_openings, Openings, OpeningsRecord, SealedOpenings};
 pub use rocks::RocksStore;
 
 use verifier::hash::Hash;
@@ -52,12 +61,85 @@ pub struct StoredHead {
     pub checkpoint: String,
 }
 
-/// One group commit: contiguous entries, the nodes they complete, and the
-/// head after them. `nodes` holds exactly the subtrees the entries complete,
-/// in the order they complete them: for each entry, its leaf hash, then each
-/// ancestor it completes, lowest first ([`verifier::tree::nodes_completed_by`]).
-/// Leaf nodes must hold the RFC 9162 leaf hash of their entry: a store may
-/// recompute them from the entry instead of storing them.
+/// Where a record lives. Each namespace is one RocksDB column family, so
+/// its key encoding and compaction are its own (see `README.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Namespace {
+    /// Sealed openings by entry index (`u64` big-endian):
+    /// [`OpeningsRecord`]'s encoding.
+    Openings,
+    /// Wrapped data keys of sealed openings, by entry index; kept apart
+    /// from the ciphertexts so a copy of those opens nothing.
+    OpeningKeys,
+    /// `agent ‖ 0x00 ‖ index` of every entry with openings, empty values.
+    OpeningsByAgent,
+    /// The agent registry view: agent id → its record.
+    Agents,
+    /// The index each view has applied (key: the view's name) and the
+    /// records of views without a namespace of their own (keys start with
+    /// the view's name and `0x00`).
+    Views,
+}
+
+impl Namespace {
+    /// Every namespace.
+    pub const ALL: [Self; 5] = [Self::Openings, Self::OpeningKeys, Self::OpeningsByAgent, Self::Agents, Self::Views];
+
+    /// Its column family.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Openings => "openings",
+            Self::OpeningKeys => "opening_keys",
+            Self::OpeningsByAgent => "openings_by_agent",
+            Self::Agents => "agents",
+            Self::Views => "views",
+        }
+    }
+
+    /// Whether its keys are entry indices (`u64` big-endian) of records
+    /// that belong to those entries: a commit may write them only for its
+    /// own entries.
+    const fn keyed_by_entry(self) -> bool {
+        matches!(self, Self::Openings | Self::OpeningKeys)
+    }
+}
+
+/// One record written by a commit or an erase: a put, or a delete when
+/// `value` is `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its namespace.
+    pub namespace: Namespace,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// The new value; `None` deletes the record.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Record {
+    /// Writes `value` at `key`.
+    pub fn put(namespace: Namespace, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self { namespace, key: key.into(), value: Some(value.into()) }
+    }
+
+    /// Deletes `key`.
+    pub fn delete(namespace: Namespace, key: impl Into<Vec<u8>>) -> Self {
+        Self { namespace, key: key.into(), value: None }
+    }
+}
+
+/// A key and its value, as scans return them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// One group commit: contiguous entries, the nodes they complete, the head
+/// after them and the records they change. `nodes` holds exactly the
+/// subtrees the entries complete, in the order they complete them: for
+/// each entry, its leaf hash, then each ancestor it completes, lowest first
+/// ([`verifier::tree::nodes_completed_by`]). Leaf nodes must hold the
+/// RFC 9162 leaf hash of their entry: a store may recompute them from the
+/// entry instead of storing them. A batch without entries (at the stored
+/// size) writes only its records.
 #[derive(Clone, Debug, Default)]
 pub struct CommitBatch {
     /// Index of the first entry.
@@ -68,80 +150,13 @@ pub struct CommitBatch {
     pub nodes: Vec<(NodeId, Hash)>,
     /// The head once committed.
     pub head: Option<StoredHead>,
-    /// Sealed openings of entries in this batch that have hidden fields.
-    pub openings: Vec<SealedOpenings>,
-    /// Agent registry records this batch changes: `(agent id, record)`.
-    pub agents: Vec<(String, Vec<u8>)>,
+    /// Records this batch puts or deletes, applied in order.
+    pub records: Vec<Record>,
 }
 
-/// Encrypted openings of one entry: the ciphertext and the wrapped data key
-/// that opens it, which a store keeps apart (a backup of the ciphertexts
-/// alone opens nothing).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedOpenings {
-    /// The entry.
-    pub index: u64,
-    /// Its agent (indexed, for shredding everything of one agent).
-    pub agent: String,
-    /// [`Envelope::sealed`](crate::sealing::Envelope::sealed).
-    pub sealed: Vec<u8>,
-    /// [`Envelope::wrapped_key`](crate::sealing::Envelope::wrapped_key);
-    /// `None` only for openings sealed with the master key itself (the
-    /// legacy v1 format).
-    pub wrapped_key: Option<Vec<u8>>,
-}
-
-/// What the secret store holds for an entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OpeningsRecord {
-    /// Sealed openings, with their wrapped data key if they have one.
-    Sealed {
-        /// The ciphertext.
-        sealed: Vec<u8>,
-        /// The wrapped data key (kept in its own column family).
-        wrapped_key: Option<Vec<u8>>,
-    },
-    /// Erased (crypto-shredded) at this time, ms since the Unix epoch: the
-    /// ciphertext and the wrapped data key are gone.
-    Shredded {
-        /// When.
-        at_ms: u64,
-    },
-}
-
-/// Tag of an `openings` value holding sealed bytes.
-const TAG_SEALED: u8 = 1;
-/// Tag of an `openings` value holding a shred time.
-const TAG_SHREDDED: u8 = 0;
-
-/// Value of the `openings` column family for sealed openings:
-/// `0x01 ‖ sealed`. The wrapped key is stored apart.
-fn sealed_value(sealed: &[u8]) -> Vec<u8> {
-    [&[TAG_SEALED][..], sealed].concat()
-}
-
-/// Value of the `openings` column family once shredded: `0x00 ‖ time`.
-fn shredded_value(at_ms: u64) -> Vec<u8> {
-    [&[TAG_SHREDDED][..], &at_ms.to_be_bytes()].concat()
-}
-
-/// Decodes an `openings` value; `wrapped_key` fetches the entry's wrapped
-/// data key, read only for sealed records.
-fn decode_openings(
-    bytes: &[u8],
-    wrapped_key: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
-) -> Result<OpeningsRecord, StorageError> {
-    match bytes {
-        [TAG_SEALED, sealed @ ..] => Ok(OpeningsRecord::Sealed { sealed: sealed.to_vec(), wrapped_key: wrapped_key()? }),
-        [TAG_SHREDDED, at @ ..] => Ok(OpeningsRecord::Shredded {
-            at_ms: u64::from_be_bytes(at.try_into().map_err(|_| StorageError::Corrupt("shredded record is not 9 bytes".into()))?),
-        }),
-        _ => Err(StorageError::Corrupt("openings record has an unknown tag".into())),
-    }
-}
-
-/// The storage a log runs on. Implementations must make `commit` atomic and
-/// durable, and must let readers run concurrently with the single writer.
+/// The storage a log runs on. Implementations must make `commit` and
+/// `erase` atomic and durable, and must let readers run concurrently with
+/// the single writer.
 pub trait LogStore: Send + Sync + 'static {
     /// The committed head, `None` for a new store.
     fn head(&self) -> Result<Option<StoredHead>, StorageError>;
@@ -152,30 +167,27 @@ pub trait LogStore: Send + Sync + 'static {
     /// Leaf bytes of entries `[start, end)`; stops early at the first gap.
     fn get_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError>;
 
-    /// Atomically and durably writes a batch. `batch.first_index` must equal
-    /// the stored size.
+    /// The record at `key`.
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// The records at `keys`, in their order.
+    fn multi_get(&self, namespace: Namespace, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
+
+    /// Up to `limit` records whose key starts with `prefix` and is not
+    /// below `from`, in key order (page on with the last key returned
+    /// followed by `0x00`).
+    fn scan_prefix(&self, namespace: Namespace, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError>;
+
+    /// Atomically and durably writes a batch. `batch.first_index` must
+    /// equal the stored size; its nodes must be the ones its entries
+    /// complete ([`StorageError::BadBatch`]), and its records in
+    /// namespaces keyed by entry index must belong to its entries.
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError>;
 
-    /// The secret-store record of entry `index`, `None` if it never had
-    /// openings.
-    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError>;
-
-    /// Up to `limit` secret-store records from index `start` on, in index
-    /// order, skipping entries that never had openings (finds the sealed
-    /// openings a master key must open before the log starts).
-    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError>;
-
-    /// Indices of the entries of `agent` that have (or had) openings.
-    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError>;
-
-    /// Durably replaces the openings of `indices` by shredded records,
-    /// deletes their wrapped data keys, and makes the store drop the old
-    /// bytes of both; returns the indices that held sealed openings
-    /// (already shredded or absent ones are skipped).
-    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError>;
-
-    /// Every agent registry record.
-    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Atomically and durably applies `records` outside a group commit,
+    /// then makes the store drop the bytes they overwrite or delete from
+    /// every file it keeps (crypto-shredding): slow, for rare erasures.
+    fn erase(&self, records: &[Record]) -> Result<(), StorageError>;
 }
 
 impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
@@ -188,62 +200,36 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     fn get_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         (**self).get_entries(start, end)
     }
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).get(namespace, key)
+    }
+    fn multi_get(&self, namespace: Namespace, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        (**self).multi_get(namespace, keys)
+    }
+    fn scan_prefix(&self, namespace: Namespace, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        (**self).scan_prefix(namespace, prefix, from, limit)
+    }
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
         (**self).commit(batch)
     }
-    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
-        (**self).openings(index)
-    }
-    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
-        (**self).openings_from(start, limit)
-    }
-    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
-        (**self).openings_of_agent(agent)
-    }
-    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
-        (**self).shred_openings(indices, at_ms)
-    }
-    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        (**self).agents()
+    fn erase(&self, records: &[Record]) -> Result<(), StorageError> {
+        (**self).erase(records)
     }
 }
 
-/// Up to `max` sealed-openings records, lowest index first, skipping
-/// shredded ones. Costs a scan over the shredded records before them; the
-/// log runs it once, at start.
-pub fn first_sealed_openings(store: &dyn LogStore, max: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
-    const PAGE: usize = 1024;
-    let mut out = Vec::new();
-    let mut start = 0;
-    while out.len() < max {
-        let page = store.openings_from(start, PAGE)?;
-        let next = page.last().and_then(|(i, _)| i.checked_add(1));
-        let full = page.len() == PAGE;
-        out.extend(page.into_iter().filter(|(_, r)| matches!(r, OpeningsRecord::Sealed { .. })).take(max - out.len()));
-        match next {
-            Some(n) if full => start = n,
-            _ => break,
+/// Checks that a batch's records keyed by entry index belong to its
+/// entries.
+fn check_records(batch: &CommitBatch) -> Result<(), StorageError> {
+    let end = batch.first_index + batch.entries.len() as u64;
+    for record in batch.records.iter().filter(|r| r.namespace.keyed_by_entry()) {
+        let index = <[u8; 8]>::try_from(record.key.as_slice()).map(u64::from_be_bytes);
+        match index {
+            Ok(i) if (batch.first_index..end).contains(&i) => {}
+            Ok(i) => return Err(StorageError::BadBatch(format!("{} record for entry {i} outside the batch", record.namespace.name()))),
+            Err(_) => return Err(StorageError::BadBatch(format!("{} record key is not an entry index", record.namespace.name()))),
         }
     }
-    Ok(out)
-}
-
-/// Checks that a batch's openings belong to its entries.
-fn check_openings(batch: &CommitBatch) -> Result<(), StorageError> {
-    let end = batch.first_index + batch.entries.len() as u64;
-    match batch.openings.iter().find(|o| o.index < batch.first_index || o.index >= end) {
-        Some(o) => Err(StorageError::BadBatch(format!("openings for entry {} outside the batch", o.index))),
-        None => Ok(()),
-    }
-}
-
-/// Key of the agent index: `agent ‖ 0x00 ‖ index (u64 big-endian)`.
-fn agent_key(agent: &str, index: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(agent.len() + 9);
-    k.extend_from_slice(agent.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&index.to_be_bytes());
-    k
+    Ok(())
 }
 
 /// Checks that `batch.nodes` are exactly the nodes its entries complete, in
@@ -260,6 +246,15 @@ fn check_nodes(batch: &CommitBatch) -> Result<(), StorageError> {
         return Err(StorageError::BadBatch("batch holds nodes its entries do not complete".into()));
     }
     Ok(())
+}
+
+/// Where a prefix scan starts: the larger of `prefix` and `from`.
+fn scan_start<'a>(prefix: &'a [u8], from: &'a [u8]) -> &'a [u8] {
+    if from > prefix {
+        from
+    } else {
+        prefix
+    }
 }
 
 fn encode_head(head: &StoredHead) -> Vec<u8> {

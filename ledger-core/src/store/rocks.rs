@@ -1,4 +1,5 @@
-//! The on-disk [`LogStore`]: RocksDB with two column families.
+//! The on-disk [`LogStore`]: RocksDB, a column family per [`Namespace`]
+//! beside `entries` and `meta`.
 //!
 //! | column family | key | value |
 //! |---|---|---|
@@ -8,6 +9,7 @@
 //! | `opening_keys` | index `i`, `u64` big-endian | the wrapped data key of entry `i`'s openings; deleted when shredded |
 //! | `openings_by_agent` | agent id ‖ `0x00` ‖ index | empty |
 //! | `agents` | agent id | registry record (passport, key in force, last sequence number, retirement) |
+//! | `views` | a view's name | the index the view has applied (`u64` big-endian) |
 //!
 //! Leaf `i` completes every ancestor whose range ends at `i`:
 //! `trailing_zeros(i + 1)` interior nodes, one on average. Storing them in
@@ -18,20 +20,21 @@
 //! leaf bytes when read.
 //!
 //! A commit is one `WriteBatch` written with `sync = true` (WAL fsync), so
-//! entries, nodes, sealed openings, their wrapped keys and head become
-//! durable together or not at all.
+//! entries, nodes, head and records (sealed openings, their wrapped keys,
+//! view records and applied indices) become durable together or not at all.
 //!
 //! The wrapped data keys have their own column family so that the
 //! ciphertexts can be copied (or backed up) without them: without its
 //! wrapped key, sealed openings open with nothing, master key included.
 //!
-//! Shredding overwrites an entry's openings with a tombstone and deletes its
-//! wrapped key in one synced write, then flushes every memtable and compacts
-//! the shredded keys' range in both column families, so the sealed bytes
-//! and the wrapped key leave the live SST files and, once the flush retires
-//! them, the WAL (`keep_log_file_num` bounds only info logs).
+//! [`LogStore::erase`] (shredding overwrites an entry's openings with a
+//! tombstone and deletes its wrapped key) is one synced write, then a flush
+//! of every memtable and a forced compaction of the erased keys' range in
+//! each column family it touched, so the old bytes leave the live SST files
+//! and, once the flush retires them, the WAL (`keep_log_file_num` bounds
+//! only info logs).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,19 +43,18 @@ use verifier::hash::{leaf_hash, Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
 use super::{
-    agent_key, check_nodes, check_openings, decode_head, decode_openings, encode_head, sealed_value, shredded_value, CommitBatch, LogStore,
-    OpeningsRecord, StorageError, StoredHead,
+    check_nodes, check_records, decode_head, encode_head, scan_start, CommitBatch, KeyValue, LogStore, Namespace, Record, StorageError,
+    StoredHead,
 };
 
 const CF_ENTRIES: &str = "entries";
 const CF_META: &str = "meta";
-const CF_OPENINGS: &str = "openings";
-const CF_OPENING_KEYS: &str = "opening_keys";
-const CF_OPENINGS_BY_AGENT: &str = "openings_by_agent";
-const CF_AGENTS: &str = "agents";
 const HEAD_KEY: &[u8] = b"head";
-/// Every column family, in the order they are opened.
-const COLUMN_FAMILIES: [&str; 6] = [CF_ENTRIES, CF_META, CF_OPENINGS, CF_OPENING_KEYS, CF_OPENINGS_BY_AGENT, CF_AGENTS];
+
+/// Every column family: the log's own, then one per namespace.
+fn column_families() -> impl Iterator<Item = &'static str> {
+    [CF_ENTRIES, CF_META].into_iter().chain(Namespace::ALL.map(Namespace::name))
+}
 
 /// A RocksDB-backed store.
 pub struct RocksStore {
@@ -101,16 +103,13 @@ impl RocksStore {
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(4);
         opts.set_max_background_jobs(2);
-        let mut entries = Options::default();
-        entries.set_compression_type(DBCompressionType::Lz4);
-        let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_ENTRIES, entries),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-            ColumnFamilyDescriptor::new(CF_OPENINGS, Options::default()),
-            ColumnFamilyDescriptor::new(CF_OPENING_KEYS, Options::default()),
-            ColumnFamilyDescriptor::new(CF_OPENINGS_BY_AGENT, Options::default()),
-            ColumnFamilyDescriptor::new(CF_AGENTS, Options::default()),
-        ];
+        let cfs = column_families().map(|name| {
+            let mut cf = Options::default();
+            if name == CF_ENTRIES {
+                cf.set_compression_type(DBCompressionType::Lz4);
+            }
+            ColumnFamilyDescriptor::new(name, cf)
+        });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = Self { db, size: AtomicU64::new(0), sync };
         let size = store.head()?.map_or(0, |h| h.size);
@@ -122,7 +121,7 @@ impl RocksStore {
     /// afterwards do not race background compactions (benchmarks, offline
     /// maintenance).
     pub fn compact(&self) -> Result<(), StorageError> {
-        for name in COLUMN_FAMILIES {
+        for name in column_families() {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf).map_err(backend)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
@@ -134,9 +133,32 @@ impl RocksStore {
         self.db.cf_handle(name).ok_or_else(|| StorageError::Corrupt(format!("column family {name} is missing")))
     }
 
-    /// Decodes an `openings` value, reading the wrapped key of sealed ones.
-    fn openings_record(&self, index: u64, value: &[u8]) -> Result<OpeningsRecord, StorageError> {
-        decode_openings(value, || self.db.get_cf(self.cf(CF_OPENING_KEYS)?, index.to_be_bytes()).map_err(backend))
+    /// Adds `records` to `wb`.
+    fn write_records(&self, wb: &mut WriteBatch, records: &[Record]) -> Result<(), StorageError> {
+        // Records come in runs of one namespace: look its handle up once
+        // per run.
+        let mut current: Option<(Namespace, &rocksdb::ColumnFamily)> = None;
+        for record in records {
+            let cf = match current {
+                Some((namespace, cf)) if namespace == record.namespace => cf,
+                _ => {
+                    let cf = self.cf(record.namespace.name())?;
+                    current = Some((record.namespace, cf));
+                    cf
+                }
+            };
+            match &record.value {
+                Some(value) => wb.put_cf(cf, &record.key, value),
+                None => wb.delete_cf(cf, &record.key),
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, wb: WriteBatch) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.sync);
+        self.db.write_opt(wb, &wo).map_err(backend)
     }
 }
 
@@ -192,25 +214,37 @@ impl LogStore for RocksStore {
         Ok(out)
     }
 
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db.get_cf(self.cf(namespace.name())?, key).map_err(backend)
+    }
+
+    fn multi_get(&self, namespace: Namespace, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let cf = self.cf(namespace.name())?;
+        self.db.batched_multi_get_cf(cf, keys, false).into_iter().map(|v| v.map(|v| v.map(|v| v.to_vec())).map_err(backend)).collect()
+    }
+
+    fn scan_prefix(&self, namespace: Namespace, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        let cf = self.cf(namespace.name())?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(scan_start(prefix, from), Direction::Forward)).take(limit) {
+            let (key, value) = item.map_err(backend)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
         let expected = self.size.load(Ordering::SeqCst);
         if batch.first_index != expected {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
         }
         check_nodes(batch)?;
-        check_openings(batch)?;
+        check_records(batch)?;
         let (entries, meta) = (self.cf(CF_ENTRIES)?, self.cf(CF_META)?);
         let mut wb = WriteBatch::default();
-        if !batch.openings.is_empty() {
-            let (openings, keys, by_agent) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENING_KEYS)?, self.cf(CF_OPENINGS_BY_AGENT)?);
-            for o in &batch.openings {
-                wb.put_cf(openings, o.index.to_be_bytes(), sealed_value(&o.sealed));
-                if let Some(key) = &o.wrapped_key {
-                    wb.put_cf(keys, o.index.to_be_bytes(), key);
-                }
-                wb.put_cf(by_agent, agent_key(&o.agent, o.index), []);
-            }
-        }
         let mut nodes = batch.nodes.iter();
         let mut value = Vec::new();
         for (i, leaf) in batch.entries.iter().enumerate() {
@@ -223,97 +257,44 @@ impl LogStore for RocksStore {
             }
             wb.put_cf(entries, index.to_be_bytes(), &value);
         }
-        if !batch.agents.is_empty() {
-            let agents = self.cf(CF_AGENTS)?;
-            for (agent, record) in &batch.agents {
-                wb.put_cf(agents, agent.as_bytes(), record);
-            }
-        }
+        self.write_records(&mut wb, &batch.records)?;
         if let Some(head) = &batch.head {
             wb.put_cf(meta, HEAD_KEY, encode_head(head));
         }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db.write_opt(wb, &wo).map_err(backend)?;
+        self.write(wb)?;
         self.size.store(expected + batch.entries.len() as u64, Ordering::SeqCst);
         Ok(())
     }
 
-    fn openings(&self, index: u64) -> Result<Option<OpeningsRecord>, StorageError> {
-        match self.db.get_cf(self.cf(CF_OPENINGS)?, index.to_be_bytes()).map_err(backend)? {
-            Some(bytes) => self.openings_record(index, &bytes).map(Some),
-            None => Ok(None),
+    fn erase(&self, records: &[Record]) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
         }
-    }
-
-    fn openings_from(&self, start: u64, limit: usize) -> Result<Vec<(u64, OpeningsRecord)>, StorageError> {
-        let from = start.to_be_bytes();
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_OPENINGS)?, IteratorMode::From(&from, Direction::Forward)).take(limit) {
-            let (key, value) = item.map_err(backend)?;
-            let index =
-                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StorageError::Corrupt("openings key is not 8 bytes".into()))?);
-            out.push((index, self.openings_record(index, &value)?));
-        }
-        Ok(out)
-    }
-
-    fn openings_of_agent(&self, agent: &str) -> Result<Vec<u64>, StorageError> {
-        let cf = self.cf(CF_OPENINGS_BY_AGENT)?;
-        let start = agent_key(agent, 0);
-        let prefix = &start[..start.len() - 8];
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, _) = item.map_err(backend)?;
-            if !key.starts_with(prefix) || key.len() != prefix.len() + 8 {
-                break;
-            }
-            out.push(u64::from_be_bytes(key[prefix.len()..].try_into().map_err(|_| StorageError::Corrupt("agent index key".into()))?));
-        }
-        Ok(out)
-    }
-
-    fn shred_openings(&self, indices: &[u64], at_ms: u64) -> Result<Vec<u64>, StorageError> {
-        let (cf, keys) = (self.cf(CF_OPENINGS)?, self.cf(CF_OPENING_KEYS)?);
-        let mut done = Vec::new();
         let mut wb = WriteBatch::default();
-        for &i in indices {
-            if let Some(OpeningsRecord::Sealed { .. }) = self.openings(i)? {
-                wb.put_cf(cf, i.to_be_bytes(), shredded_value(at_ms));
-                wb.delete_cf(keys, i.to_be_bytes());
-                done.push(i);
-            }
-        }
-        if done.is_empty() {
-            return Ok(done);
-        }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db.write_opt(wb, &wo).map_err(backend)?;
-        // Drop the sealed bytes and the wrapped keys from the memtables, WAL
-        // and SST files: a WAL file is deleted only once every column family
-        // with data in it is flushed, so all of them are; then a forced
-        // compaction down to the bottommost level rewrites the shredded
-        // range without the overwritten values and deleted keys.
-        for name in COLUMN_FAMILIES {
+        self.write_records(&mut wb, records)?;
+        self.write(wb)?;
+        // Drop the old bytes from the memtables, WAL and SST files: a WAL
+        // file is deleted only once every column family with data in it is
+        // flushed, so all of them are; then a forced compaction down to the
+        // bottommost level rewrites each erased range without the
+        // overwritten values and deleted keys.
+        for name in column_families() {
             self.db.flush_cf(self.cf(name)?).map_err(backend)?;
         }
-        let (lo, hi) = (done.iter().min().copied().unwrap_or(0), done.iter().max().copied().unwrap_or(0));
+        let mut ranges: BTreeMap<Namespace, (&[u8], &[u8])> = BTreeMap::new();
+        for r in records {
+            let range = ranges.entry(r.namespace).or_insert((&r.key, &r.key));
+            range.0 = range.0.min(&r.key);
+            range.1 = range.1.max(&r.key);
+        }
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        for family in [cf, keys] {
-            self.db.compact_range_cf_opt(family, Some(lo.to_be_bytes()), Some(hi.saturating_add(1).to_be_bytes()), &opts);
+        for (namespace, (lo, hi)) in ranges {
+            // The successor of `hi`, so the range covers it whatever the
+            // bound's inclusiveness.
+            let end = [hi, &[0]].concat();
+            self.db.compact_range_cf_opt(self.cf(namespace.name())?, Some(lo), Some(end.as_slice()), &opts);
         }
-        Ok(done)
-    }
-
-    fn agents(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_AGENTS)?, IteratorMode::Start) {
-            let (key, value) = item.map_err(backend)?;
-            let agent = String::from_utf8(key.to_vec()).map_err(|_| StorageError::Corrupt("agent key is not UTF-8".into()))?;
-            out.push((agent, value.to_vec()));
-        }
-        Ok(out)
+        Ok(())
     }
 }

@@ -3,22 +3,28 @@
 //!
 //! Appenders put requests on a queue bounded by bytes (a semaphore); a full
 //! queue is a [`crate::Error::Pushback`], never unbounded memory. The thread
-//! takes every request waiting (up to a cap), stamps one integrated time,
-//! hashes the leaves, extends the frontier, signs one checkpoint and writes
-//! everything in one synced batch. Only then are the appenders answered.
+//! takes every request waiting (up to a cap), stamps one integrated time
+//! (the clock, never below the last one), admits the requests
+//! ([`super::admission::admit`]), hashes the leaves, extends the frontier,
+//! seals hidden-field openings, lets every view fold the group, signs one
+//! checkpoint and writes everything in one synced batch. Only then are the
+//! views and the head published and the appenders answered.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use verifier::hash::Hash;
+use verifier::note::NoteSigner;
 use verifier::tree::CompactRange;
 use verifier::Checkpoint;
 
+use super::admission;
 use crate::entry::NewEntry;
-use crate::log::{Head, Shared};
-use crate::store::{CommitBatch, SealedOpenings, StoredHead};
-use crate::Error;
+use crate::store::{CommitBatch, LogStore, SealedOpenings, StorageError, StoredHead};
+use crate::views::registry::Registry;
+use crate::views::{self, Entries, View};
+use crate::{Error, LogConfig};
 
 /// Where an appended entry landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,18 +46,61 @@ pub trait CommitObserver: Send + Sync + 'static {
     fn proved(&self, _latency: Duration) {}
 }
 
+/// The published head: what readers may see and prove against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash at `size`.
+    pub root: Hash,
+    /// Signed C2SP checkpoint note for `size`.
+    pub checkpoint: Arc<str>,
+    /// Integrated time of the last entry.
+    pub integrated_time: u64,
+}
+
+/// The head readers see; only the sequencer replaces it.
+#[derive(Debug)]
+pub(crate) struct PublishedHead(RwLock<Head>);
+
+impl PublishedHead {
+    pub(crate) fn new(head: Head) -> Self {
+        Self(RwLock::new(head))
+    }
+
+    pub(crate) fn get(&self) -> Head {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, head: Head) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = head;
+    }
+}
+
+/// One queued append.
 pub(crate) struct Request {
-    pub entries: Vec<NewEntry>,
-    pub reply: oneshot::Sender<Result<Vec<Appended>, Error>>,
-    pub _permit: OwnedSemaphorePermit,
+    pub(crate) entries: Vec<NewEntry>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Appended>, Error>>,
+    pub(crate) _permit: OwnedSemaphorePermit,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+/// What the sequencer works with.
+pub(crate) struct Context {
+    /// Origin, openings key, batch cap and clock.
+    pub(crate) config: Arc<LogConfig>,
+    pub(crate) store: Arc<dyn LogStore>,
+    pub(crate) signer: NoteSigner,
+    /// The registry, which admission checks against.
+    pub(crate) registry: Arc<Registry>,
+    /// Every view, the registry included.
+    pub(crate) views: Vec<Arc<dyn View>>,
+    pub(crate) observer: Option<Arc<dyn CommitObserver>>,
+    pub(crate) head: Arc<PublishedHead>,
 }
 
-pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>, mut frontier: CompactRange, mut last_time: u64) {
-    let max_batch = shared.config.max_batch_entries.max(1);
+/// Runs the sequencer until every sender is gone and the queue is drained.
+pub(crate) fn run(ctx: Context, mut rx: mpsc::UnboundedReceiver<Request>, mut frontier: CompactRange, mut last_time: u64) {
+    let max_batch = ctx.config.max_batch_entries.max(1);
     let mut requests: Vec<Request> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut count = first.entries.len();
@@ -67,13 +116,14 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
             }
         }
         let started = Instant::now();
-        let time = now_ms().max(last_time);
+        // Integrated time never goes backwards, whatever the clock does.
+        let time = ctx.config.clock.now_ms().max(last_time);
         // Agent checks (registry, sequence numbers, and the signatures that
         // pre-verification did not already check with the key in force);
         // refused requests are answered now and left out.
         let (verdicts, changes) = {
             let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
-            crate::agents::admit(&shared.registry, &shared.config.origin, &groups, frontier.size())
+            admission::admit(&ctx.registry, &ctx.config.origin, &groups, frontier.size())
         };
         if verdicts.iter().any(Result::is_err) {
             let mut admitted = Vec::with_capacity(requests.len());
@@ -90,10 +140,10 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
         if requests.is_empty() {
             continue;
         }
+        ctx.registry.stage(changes);
         let count = requests.iter().map(|r| r.entries.len()).sum();
-        match commit_group(&shared, &requests, &frontier, time, count, &changes) {
+        match commit_group(&ctx, &requests, &frontier, time, count) {
             Ok((next, appended)) => {
-                shared.registry.apply(changes);
                 frontier = next;
                 last_time = time;
                 let (mut offset, request_count) = (0, requests.len());
@@ -102,15 +152,18 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
                     let _ = r.reply.send(Ok(appended[offset..offset + n].to_vec()));
                     offset += n;
                 }
-                if let Some(obs) = &shared.observer {
+                if let Some(obs) = &ctx.observer {
                     obs.committed(count, request_count, started.elapsed(), frontier.size());
                 }
             }
             Err(e) => {
+                for view in &ctx.views {
+                    view.discard();
+                }
                 tracing::error!(error = %e, entries = count, "group commit failed; nothing was acknowledged");
                 let msg = e.to_string();
                 for r in requests.drain(..) {
-                    let _ = r.reply.send(Err(Error::Storage(crate::store::StorageError::Backend(msg.clone()))));
+                    let _ = r.reply.send(Err(Error::Storage(StorageError::Backend(msg.clone()))));
                 }
             }
         }
@@ -118,13 +171,13 @@ pub(crate) fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>,
     tracing::info!(tree_size = frontier.size(), "sequencer drained and stopped");
 }
 
+/// Builds, writes and publishes one group commit.
 fn commit_group(
-    shared: &Shared,
+    ctx: &Context,
     requests: &[Request],
     frontier: &CompactRange,
     time: u64,
     count: usize,
-    agents: &std::collections::HashMap<String, crate::agents::AgentState>,
 ) -> Result<(CompactRange, Vec<Appended>), Error> {
     let mut next = frontier.clone();
     let mut batch = CommitBatch {
@@ -132,36 +185,42 @@ fn commit_group(
         entries: Vec::with_capacity(count),
         nodes: Vec::with_capacity(count * 2 + 8),
         head: None,
-        openings: Vec::new(),
-        agents: agents.iter().map(|(k, v)| (k.clone(), v.to_bytes())).collect(),
+        records: Vec::new(),
     };
+    let mut records = Vec::new();
     let mut appended = Vec::with_capacity(count);
     let time_decimal = time.to_string();
     for entry in requests.iter().flat_map(|r| r.entries.iter()) {
         let (leaf, hash) = entry.stamp(time_decimal.as_bytes());
         let index = next.size();
-        if let (Some(secret), Some(key)) = (entry.secret(), &shared.config.openings_key) {
+        if let (Some(secret), Some(key)) = (entry.secret(), &ctx.config.openings_key) {
             // A fresh data key per entry, wrapped by the master key: the
             // store keeps the two apart, and shredding destroys the key.
             let envelope = key
                 .seal(index, &hash, &secret.openings)
                 .map_err(|e| Error::Config(format!("sealing the openings of entry {index}: {e}")))?;
-            batch.openings.push(SealedOpenings {
-                index,
-                agent: secret.agent.clone(),
-                sealed: envelope.sealed,
-                wrapped_key: Some(envelope.wrapped_key),
-            });
+            SealedOpenings { index, agent: secret.agent.clone(), sealed: envelope.sealed, wrapped_key: Some(envelope.wrapped_key) }
+                .push_records(&mut records);
         }
         appended.push(Appended { index, leaf_hash: hash, integrated_time: time });
         next.push_recording(hash, &mut batch.nodes);
         batch.entries.push(leaf);
     }
+    let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
+    let entries = Entries { first_index: batch.first_index, leaves: &batch.entries, admitted: Some(&groups) };
+    for view in &ctx.views {
+        view.fold(&entries, &mut records)?;
+        records.push(views::applied_record(view.name(), next.size()));
+    }
+    batch.records = records;
     let root = next.root();
-    let checkpoint = Checkpoint { origin: shared.config.origin.clone(), size: next.size(), root, extensions: Vec::new() };
-    let note = checkpoint.sign(&shared.signer).map_err(|e| Error::Config(format!("signing checkpoint: {e}")))?;
+    let checkpoint = Checkpoint { origin: ctx.config.origin.clone(), size: next.size(), root, extensions: Vec::new() };
+    let note = checkpoint.sign(&ctx.signer).map_err(|e| Error::Config(format!("signing checkpoint: {e}")))?;
     batch.head = Some(StoredHead { size: next.size(), integrated_time: time, checkpoint: note.clone() });
-    shared.store.commit(&batch)?;
-    shared.publish(Head { size: next.size(), root, checkpoint: note.into(), integrated_time: time });
+    ctx.store.commit(&batch)?;
+    for view in &ctx.views {
+        view.publish();
+    }
+    ctx.head.set(Head { size: next.size(), root, checkpoint: note.into(), integrated_time: time });
     Ok((next, appended))
 }
