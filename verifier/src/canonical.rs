@@ -202,7 +202,6 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use alloc::format;
 
     fn canon(s: &str) -> String {
         String::from_utf8(to_canonical(&parse_strict(s.as_bytes()).unwrap())).unwrap()

@@ -306,7 +306,7 @@ mod tests {
         let cases = doc["cases"].as_array().unwrap();
         assert!(!cases.is_empty());
         for case in cases {
-            let bytes = |k: &str| crate::agent::parse_hash(case[k].as_str().unwrap(), k).unwrap();
+            let bytes = |k: &'static str| crate::agent::parse_hash(case[k].as_str().unwrap(), k).unwrap();
             let att = case["attestation"].as_object().unwrap();
             let got = qualifying_data(&bytes("nonce"), &bytes("agent_key"), att);
             assert_eq!(got, bytes("qualifying_data"), "{}", case["name"]);
