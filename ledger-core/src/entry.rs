@@ -76,7 +76,7 @@ impl EntryAuth {
     pub fn of(entry: &Entry) -> Option<Self> {
         let signed = entry.signature()?;
         let new_key = match entry {
-            Entry::Rotation(r) => Some((r.new_key, r.new_signature)),
+            Entry::Rotation(r) => Some((r.new_key, r.new_signature?)),
             _ => None,
         };
         Some(Self {

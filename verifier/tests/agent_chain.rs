@@ -63,8 +63,9 @@ fn leaf(obj: &Map<String, Value>) -> Leaf {
     let mut members = obj.clone();
     let version = members.remove("v").and_then(|v| v.as_u64()).unwrap();
     let integrated_time = members.remove("integrated_time").and_then(|v| v.as_u64()).unwrap();
-    let entry = Entry::from_object(&members, Form::Audit).unwrap();
-    Leaf { version, integrated_time, kind: entry.kind(), members, entry: Some(entry) }
+    let entry = Entry::from_object(&members, Form::Leaf).ok();
+    let kind = EntryKind::parse(members["kind"].as_str().unwrap()).unwrap();
+    Leaf { version, integrated_time, kind, members, entry }
 }
 
 #[test]

@@ -36,8 +36,8 @@ pub struct Action {
     /// Hidden fields (commitments and the append-time proof), read in
     /// [`Form::Leaf`] only.
     pub hidden: Option<CommittedFields>,
-    /// The agent's signature: absent only where the log runs without
-    /// agent authentication.
+    /// The agent's signature: absent where the log runs without agent
+    /// authentication, and not decoded in [`Form::Leaf`].
     pub signature: Option<AgentSignature>,
 }
 
@@ -61,7 +61,7 @@ impl Action {
             // checks it without decoding them.
             Form::Submitted | Form::Audit => None,
         };
-        let signature = if obj.contains_key("seq") || obj.contains_key("signature") {
+        let signature = if form.reads_signatures() && (obj.contains_key("seq") || obj.contains_key("signature")) {
             Some(AgentSignature::from_object(obj)?)
         } else {
             None

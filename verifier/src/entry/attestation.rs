@@ -32,8 +32,8 @@ pub const ATTESTATION_MEMBERS: [&str; 11] =
 pub struct Attestation {
     /// The attesting agent.
     pub agent: AgentId,
-    /// Its signature.
-    pub signature: AgentSignature,
+    /// Its signature (not decoded in [`super::Form::Leaf`]).
+    pub signature: Option<AgentSignature>,
     /// The attestation's members (what [`attestation_failures`] reads).
     pub members: Map<String, Value>,
 }

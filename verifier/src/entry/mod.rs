@@ -62,13 +62,24 @@ pub enum Form {
     /// rotations; other kinds are [`EntryError::UnknownKind`].
     Submitted,
     /// As the log stores it (without `"integrated_time"` and `"v"`): every
-    /// kind, hidden fields committed, attestations with their verdict.
+    /// kind, hidden fields committed, attestations with their verdict. The
+    /// agent signatures are not decoded: the log checked them when it
+    /// admitted the entry, and an audit checks them again
+    /// ([`Form::Audit`]).
     Leaf,
-    /// As [`Form::Leaf`], for an offline audit of what a log stored: the
-    /// agent id is taken as it is ([`AgentId::from_stored_unchecked`]), so
-    /// the auditor checks the signatures and reports the id, escaped,
-    /// instead of stopping at it.
+    /// As [`Form::Leaf`], for replaying what a log stored through the
+    /// registry fold: the signatures are decoded, hidden fields are not
+    /// (the signatures cover them as stored), and the agent id is taken as
+    /// it is ([`AgentId::from_stored_unchecked`]), so an auditor checks the
+    /// signatures and reports the id, escaped, instead of stopping at it.
     Audit,
+}
+
+impl Form {
+    /// Whether agent signatures are decoded in this form.
+    pub const fn reads_signatures(self) -> bool {
+        !matches!(self, Self::Leaf)
+    }
 }
 
 /// A passport entry: the registration of an agent.
@@ -119,7 +130,7 @@ impl Entry {
             EntryKind::Retirement => Self::Retirement(Retirement::from_object(obj, agent)?),
             EntryKind::Attestation => {
                 attestation::check_shape(obj, true)?;
-                let signature = AgentSignature::from_object(obj)?;
+                let signature = form.reads_signatures().then(|| AgentSignature::from_object(obj)).transpose()?;
                 Self::Attestation(Attestation { agent, signature, members: obj.clone() })
             }
         })
@@ -151,8 +162,8 @@ impl Entry {
     pub fn signature(&self) -> Option<&AgentSignature> {
         match self {
             Self::Action(e) => e.signature.as_ref(),
-            Self::Rotation(e) => Some(&e.signature),
-            Self::Attestation(e) => Some(&e.signature),
+            Self::Rotation(e) => e.signature.as_ref(),
+            Self::Attestation(e) => e.signature.as_ref(),
             Self::Passport(_) | Self::Retirement(_) => None,
         }
     }
@@ -178,8 +189,9 @@ pub struct Leaf {
     pub kind: EntryKind,
     /// The entry's members, without `"integrated_time"` and `"v"`.
     pub members: Map<String, Value>,
-    /// The typed entry; `None` only for a version 1 leaf that today's rules
-    /// refuse (it was valid under version 1's, and stays readable).
+    /// The typed entry, read in [`Form::Leaf`]; `None` only for a version 1
+    /// leaf that today's rules refuse (it was valid under version 1's, and
+    /// stays readable).
     pub entry: Option<Entry>,
 }
 

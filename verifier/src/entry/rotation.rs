@@ -20,18 +20,19 @@ pub const MEMBERS: [&str; 6] = ["kind", "agent", "new_public_key", "seq", "signa
 pub struct Rotation {
     /// The agent.
     pub agent: AgentId,
-    /// Its signature with the key in force.
-    pub signature: AgentSignature,
+    /// Its signature with the key in force (not decoded in [`Form::Leaf`]).
+    pub signature: Option<AgentSignature>,
     /// The key it hands over to.
     pub new_key: VerifyingKey,
-    /// The new key's signature over the same message.
-    pub new_signature: Signature,
+    /// The new key's signature over the same message (not decoded in
+    /// [`Form::Leaf`]).
+    pub new_signature: Option<Signature>,
 }
 
 impl Rotation {
     pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId, form: Form) -> Result<Self, EntryError> {
         only_members(obj, EntryKind::Rotation, &MEMBERS)?;
-        let signature = AgentSignature::from_object(obj)?;
+        let signature = form.reads_signatures().then(|| AgentSignature::from_object(obj)).transpose()?;
         let key = string(obj, "new_public_key")?;
         // A stored rotation is read even if its key is weak by today's
         // rules; the registry refuses to hand over to it.
@@ -39,7 +40,7 @@ impl Rotation {
             Form::Submitted => parse_public_key(key)?,
             Form::Leaf | Form::Audit => parse_stored_public_key(key)?,
         };
-        let new_signature = parse_signature(string(obj, "new_signature")?)?;
+        let new_signature = form.reads_signatures().then(|| parse_signature(string(obj, "new_signature")?)).transpose()?;
         Ok(Self { agent, signature, new_key, new_signature })
     }
 }

@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::agent_id::AgentId;
 use crate::entry::attestation::{attestation_failures, verdict};
 use crate::entry::signing::{is_weak_key, verify_signature, AgentSignature};
-use crate::entry::{Entry, EntryKind, Leaf, Passport};
+use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport};
 
 pub use crate::canonical::LEAF_VERSION;
 
@@ -89,6 +89,9 @@ pub enum RegistryError {
         /// The agent.
         agent: AgentId,
     },
+    /// The entry itself is malformed.
+    #[error("{0}")]
+    Entry(#[from] EntryError),
     /// An agent-written entry without `seq` and `signature`.
     #[error("a {0} entry must carry the agent's \"seq\" and \"signature\"")]
     Unsigned(EntryKind),
@@ -132,7 +135,7 @@ impl<'a> OfflineSigned<'a> {
     /// actions).
     pub fn of(origin: &'a str, entry: &'a Entry) -> Option<Self> {
         let rotation = match entry {
-            Entry::Rotation(r) => Some((&r.new_key, &r.new_signature)),
+            Entry::Rotation(r) => Some((&r.new_key, r.new_signature.as_ref()?)),
             _ => None,
         };
         entry.signature().map(|signature| Self { origin, signature, rotation })
@@ -302,13 +305,15 @@ impl Registry {
         self.agents.get(agent)
     }
 
-    /// Applies a stored leaf at `index`: agent entries are checked from
-    /// leaf version 2 on ([`RegistryError::LeafVersion`]).
+    /// Applies a stored leaf at `index`, its entry read with its
+    /// signatures ([`Form::Audit`]): agent entries are checked from leaf
+    /// version 2 on ([`RegistryError::LeafVersion`]).
     pub fn apply_leaf(&mut self, index: u64, leaf: &Leaf) -> Result<Applied, RegistryError> {
-        match &leaf.entry {
-            Some(entry) if leaf.version == LEAF_VERSION => self.apply(index, entry),
-            _ => Err(RegistryError::LeafVersion(leaf.version)),
+        if leaf.version != LEAF_VERSION {
+            return Err(RegistryError::LeafVersion(leaf.version));
         }
+        let entry = Entry::from_object(&leaf.members, Form::Audit)?;
+        self.apply(index, &entry)
     }
 
     /// Applies the entry at `index`. An attestation's recorded verdict is
@@ -320,7 +325,7 @@ impl Registry {
         let (change, applied) = match (entry, &signed) {
             (Entry::Passport(r), _) => (Change::Register(&r.passport), Applied::Registered),
             (Entry::Retirement(_), _) => (Change::Retire, Applied::Retired),
-            (Entry::Rotation(r), Some(s)) => (Change::Signed(s), Applied::Rotated { seq: r.signature.seq }),
+            (Entry::Rotation(_), Some(s)) => (Change::Signed(s), Applied::Rotated { seq: s.seq() }),
             (_, Some(s)) => (Change::Signed(s), Applied::Signed { kind: entry.kind(), seq: s.seq() }),
             (_, None) => return Err(RegistryError::Unsigned(entry.kind())),
         };
