@@ -554,9 +554,7 @@ mod tests {
     #[test]
     fn data_is_optional_and_builder_matches_parser() {
         let built = NewEntry::action(AGENT, "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
-        let parsed =
-            ready(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096)
-                .unwrap();
+        let parsed = ready(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096).unwrap();
         assert_eq!(built, parsed);
         assert_eq!(
             std::str::from_utf8(&built.to_leaf(0)).unwrap(),

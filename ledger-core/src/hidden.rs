@@ -61,8 +61,7 @@ pub fn commit_for(
     params: &ZkParams,
     self_check: bool,
 ) -> Result<CommittedHidden, EntryError> {
-    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng)
-        .map_err(|_| HiddenError::Randomness)?;
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng).map_err(|_| HiddenError::Randomness)?;
     let context = verifier::disclosure::entry_predicates_context(origin, agent, seq);
     let mut entry = Map::new();
     let openings = verifier::hidden::commit(&mut entry, hidden, &context, &mut rng, params, self_check).map_err(|e| match e {

@@ -43,9 +43,8 @@ fn check(id: &str) -> Result<usize, AgentIdError> {
     if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
         return Err(AgentIdError::TrustDomain);
     }
-    let segment_ok = |seg: &str| {
-        !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
+    let segment_ok =
+        |seg: &str| !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     let mut segments = path.strip_prefix('/').map(|p| p.split('/'));
     if let Some(all) = segments.clone() {
         for seg in all {

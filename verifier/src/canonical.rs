@@ -123,7 +123,6 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 }
 
-
 /// Serializes a value canonically (RFC 8785) into `out`.
 pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {

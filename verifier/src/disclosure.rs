@@ -486,11 +486,9 @@ pub fn predicate_from_json(field: &str, obj: &Map<String, Value>, extra_allowed:
     let bound = |bound: &'static str| -> Result<Option<u64>, HiddenError> {
         match obj.get(bound) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n <= MAX_JSON_INT)
-                .map(Some)
-                .ok_or_else(|| HiddenError::Bound { bound, field: field.to_string() }),
+            Some(v) => {
+                v.as_u64().filter(|n| *n <= MAX_JSON_INT).map(Some).ok_or_else(|| HiddenError::Bound { bound, field: field.to_string() })
+            }
         }
     };
     match (bound("ge")?, bound("le")?) {
@@ -677,10 +675,7 @@ impl CommittedFields {
         }
         let mut fields = BTreeMap::new();
         for (name, c) in hidden {
-            let c = c
-                .as_object()
-                .filter(|o| o.len() == 1)
-                .ok_or_else(|| HiddenError::CommitmentMembers(name.clone()))?;
+            let c = c.as_object().filter(|o| o.len() == 1).ok_or_else(|| HiddenError::CommitmentMembers(name.clone()))?;
             let decode = |v: &Value| {
                 v.as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok()).ok_or_else(|| HiddenError::CommitmentEncoding(name.clone()))
             };
@@ -819,9 +814,8 @@ pub fn verify(bundle: &DisclosureBundle, verifier: &NoteVerifier, params: &ZkPar
     let leaf_bytes = bundle.tlog_proof.extra.as_deref().ok_or(DisclosureError::Malformed(BundleError::NoEntry))?;
     let leaf: Value = serde_json::from_slice(leaf_bytes).map_err(|_| DisclosureError::Leaf(HiddenError::EntryNotJson))?;
     let leaf = leaf.as_object().ok_or(DisclosureError::Leaf(HiddenError::EntryNotAnObject))?;
-    let fields = CommittedFields::from_leaf(leaf)
-        .map_err(DisclosureError::Leaf)?
-        .ok_or(DisclosureError::Leaf(HiddenError::NoHiddenFields))?;
+    let fields =
+        CommittedFields::from_leaf(leaf).map_err(DisclosureError::Leaf)?.ok_or(DisclosureError::Leaf(HiddenError::NoHiddenFields))?;
 
     let mut revealed = Vec::new();
     for (name, opening) in &bundle.revealed {

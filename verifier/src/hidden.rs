@@ -47,10 +47,7 @@ pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, HiddenEr
             if let Some(k) = spec.keys().find(|k| !["u64", "prove"].contains(&k.as_str())) {
                 return Err(HiddenError::UnexpectedMember { member: k.clone(), field: name.clone() });
             }
-            let value = v
-                .as_u64()
-                .filter(|n| *n <= MAX_JSON_INT)
-                .ok_or_else(|| HiddenError::U64Range(name.clone()))?;
+            let value = v.as_u64().filter(|n| *n <= MAX_JSON_INT).ok_or_else(|| HiddenError::U64Range(name.clone()))?;
             let prove = match spec.get("prove") {
                 None => Vec::new(),
                 Some(Value::Array(list)) => list

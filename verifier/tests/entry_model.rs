@@ -78,12 +78,16 @@ fn errors_are_typed_and_keep_their_messages() {
         assert_eq!(err, want, "{input}");
         assert_eq!(err.to_string(), message, "{input}");
     }
-    let extra = Entry::from_object(&object(json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r", "x": 1})), Form::Submitted);
+    let extra =
+        Entry::from_object(&object(json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r", "x": 1})), Form::Submitted);
     assert_eq!(
         extra.unwrap_err().to_string(),
         "invalid entry: unexpected field \"x\"; a action has kind, agent, action, resource, data, seq, signature"
     );
-    let id = Entry::from_object(&object(json!({"kind": "action", "agent": "spiffe://example.org/x", "action": "a", "resource": "r"})), Form::Submitted);
+    let id = Entry::from_object(
+        &object(json!({"kind": "action", "agent": "spiffe://example.org/x", "action": "a", "resource": "r"})),
+        Form::Submitted,
+    );
     assert!(matches!(id, Err(EntryError::AgentId { .. })), "{id:?}");
     assert!(matches!(Entry::from_json(b"{\"a\":1,\"a\":2}", Form::Submitted), Err(EntryError::Json(_))));
 }

@@ -1,6 +1,7 @@
 //! The `action` entry: something an agent did, signed by it, with optional
 //! free-form `data` and hidden fields (committed, [`crate::disclosure`]).
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 
 use serde_json::{Map, Value};
@@ -35,7 +36,7 @@ pub struct Action {
     pub data: Option<Map<String, Value>>,
     /// Hidden fields (commitments and the append-time proof), read in
     /// [`Form::Leaf`] only.
-    pub hidden: Option<CommittedFields>,
+    pub hidden: Option<Box<CommittedFields>>,
     /// The agent's signature: absent where the log runs without agent
     /// authentication, and not decoded in [`Form::Leaf`].
     pub signature: Option<AgentSignature>,
@@ -56,7 +57,7 @@ impl Action {
             Some(_) => return Err(ShapeError::DataNotAnObject.into()),
         };
         let hidden = match form {
-            Form::Leaf => CommittedFields::from_leaf(obj)?,
+            Form::Leaf => CommittedFields::from_leaf(obj)?.map(Box::new),
             // The signature covers the commitments as stored; an audit
             // checks it without decoding them.
             Form::Submitted | Form::Audit => None,

@@ -97,9 +97,9 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
         }
         let version = obj.get(VERSION_MEMBER).and_then(Value::as_u64).unwrap_or(LEAF_VERSION);
         let applied = if version == LEAF_VERSION {
-            Entry::from_object(&members(obj), Form::Audit).map_err(|e| e.to_string()).and_then(|entry| {
-                registry.apply(*index, &entry).map_err(|e| e.to_string())
-            })
+            Entry::from_object(&members(obj), Form::Audit)
+                .map_err(|e| e.to_string())
+                .and_then(|entry| registry.apply(*index, &entry).map_err(|e| e.to_string()))
         } else {
             Err(RegistryError::LeafVersion(version).to_string())
         };
@@ -134,7 +134,10 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
 
 /// A leaf's entry members: without what the log adds.
 fn members(obj: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
-    obj.iter().filter(|(k, _)| !matches!(k.as_str(), verifier::entry::VERSION_MEMBER | verifier::entry::TIME_MEMBER)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    obj.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), verifier::entry::VERSION_MEMBER | verifier::entry::TIME_MEMBER))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Two verified proofs of different leaves at one index: both checkpoints
