@@ -324,7 +324,11 @@ mod tests {
         let cases = doc["cases"].as_array().unwrap();
         assert!(!cases.is_empty());
         for case in cases {
-            let bytes = |k: &'static str| crate::agent::parse_hash(case[k].as_str().unwrap(), k).unwrap();
+            let bytes = |k: &str| -> [u8; 32] {
+                let text = case[k].as_str().unwrap();
+                let digits: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
+                digits.try_into().unwrap()
+            };
             let att = case["attestation"].as_object().unwrap();
             let got = qualifying_data(&bytes("nonce"), &bytes("agent_key"), att);
             assert_eq!(got, bytes("qualifying_data"), "{}", case["name"]);

@@ -104,11 +104,11 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
             Err(RegistryError::LeafVersion(version).to_string())
         };
         let (text, item) = match applied {
-            Ok(Applied::Registered) => ("passport".to_owned(), json!({"index": index, "kind": EntryKind::Passport})),
+            Ok(Applied::Registered) => (EntryKind::Passport.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Passport})),
             Ok(Applied::Rotated { .. }) => {
                 ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": EntryKind::Rotation}))
             }
-            Ok(Applied::Retired) => ("retirement".to_owned(), json!({"index": index, "kind": EntryKind::Retirement})),
+            Ok(Applied::Retired) => (EntryKind::Retirement.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Retirement})),
             Ok(Applied::Signed { kind, seq }) => {
                 let verdict = if kind == EntryKind::Attestation {
                     format!(", verdict {}", escape::json(&obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()))
