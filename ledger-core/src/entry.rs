@@ -191,7 +191,7 @@ impl Submission {
                 return Err(HiddenError::NotAnAction.into());
             }
             let agent = entry.agent().to_string();
-            CommittedFields::check_shape(&hidden, predicates.as_ref())?;
+            CommittedFields::check_shape(&hidden, predicates.as_ref()).map_err(|e| HiddenError::Committed(Box::new(e)))?;
             let openings = verifier::hidden::openings_from_json(openings)?;
             let mut committed = Map::new();
             committed.insert("hidden".into(), hidden);
@@ -274,7 +274,9 @@ impl PendingEntry {
     /// (bound to the log `origin`, the agent and its sequence number), and
     /// returns the entry to append with its openings attached.
     pub fn check(self, origin: &str, params: &ZkParams) -> Result<NewEntry, EntryError> {
-        let fields = CommittedFields::from_leaf(&self.committed)?.ok_or(HiddenError::OpeningsWithoutCommitments)?;
+        let fields = CommittedFields::from_leaf(&self.committed)
+            .map_err(|e| HiddenError::Committed(Box::new(e)))?
+            .ok_or(HiddenError::OpeningsWithoutCommitments)?;
         let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, self.seq);
         verifier::hidden::check_openings(&fields, &self.openings, &context, params)
             .map_err(|e| HiddenError::ClientCommitments(Box::new(e)))?;

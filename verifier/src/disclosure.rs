@@ -65,10 +65,10 @@ pub enum DisclosureError {
     #[error("revealed {0:?} does not match its commitment in the entry")]
     OpeningMismatch(String),
     /// A predicate proof failed.
-    #[error("predicate proof for [{claims}] does not verify: {reason}")]
+    #[error("predicate proof for [{}] does not verify: {reason}", describe(claims))]
     ProofInvalid {
         /// The claims the proof was for.
-        claims: String,
+        claims: Vec<(String, Predicate)>,
         /// Why.
         reason: ZkError,
     },
@@ -262,6 +262,9 @@ pub enum HiddenError {
     /// Stored openings do not parse.
     #[error("stored openings: {0}")]
     Stored(Box<HiddenError>),
+    /// The committed hidden fields of an entry are malformed.
+    #[error("malformed hidden fields in the entry: {0}")]
+    Committed(Box<HiddenError>),
     /// A disclosure's entry is not JSON.
     #[error("entry is not JSON")]
     EntryNotJson,
@@ -519,6 +522,11 @@ pub fn claim_from_json(v: &Value) -> Result<(String, Predicate), HiddenError> {
     Ok((field.to_string(), predicate_from_json(field, obj, &["field"])?))
 }
 
+/// Claims as text, e.g. `amount ≤ 10000, age ≥ 18`.
+fn describe(claims: &[(String, Predicate)]) -> String {
+    claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
+}
+
 /// Claims and their aggregated proof, as JSON: `{"claims": […], "proof": "…"}`.
 #[derive(Clone, Debug)]
 pub struct ClaimsProof {
@@ -557,7 +565,7 @@ impl ClaimsProof {
 
     /// The claims as text, e.g. `amount ≤ 10000, age ≥ 18`.
     pub fn describe(&self) -> String {
-        self.claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
+        describe(&self.claims)
     }
 
     /// Verifies the proof against the commitments of `fields` and the
@@ -567,7 +575,7 @@ impl ClaimsProof {
         let claims = fields.claims(&self.claims)?;
         self.proof
             .verify_bound(&claims, context, params)
-            .map_err(|reason| DisclosureError::ProofInvalid { claims: self.describe(), reason })
+            .map_err(|reason| DisclosureError::ProofInvalid { claims: self.claims.clone(), reason })
     }
 }
 

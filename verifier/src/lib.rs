@@ -30,6 +30,8 @@
 //!   predicate proofs) and offline disclosure bundles.
 //! * [`tpm`]: TPM 2.0 quotes as attestation evidence.
 //! * [`wire`]: the JSON shapes of the HTTP API.
+//! * [`error`]: the crate's one error enum ([`Error`]), over the typed
+//!   errors of each module.
 //!
 //! The crate is `no_std` + `alloc` with `--no-default-features`; the `std`
 //! feature adds signing and `std::error::Error` impls, and `cli` builds the

@@ -6,7 +6,7 @@ use alloc::string::{String, ToString};
 
 use serde_json::{Map, Value};
 
-use super::error::{EntryError, ShapeError};
+use super::error::{EntryError, HiddenError, ShapeError};
 use super::members::{only_members, required_string};
 use super::signing::AgentSignature;
 use super::{EntryKind, Form};
@@ -57,7 +57,7 @@ impl Action {
             Some(_) => return Err(ShapeError::DataNotAnObject.into()),
         };
         let hidden = match form {
-            Form::Leaf => CommittedFields::from_leaf(obj)?.map(Box::new),
+            Form::Leaf => CommittedFields::from_leaf(obj).map_err(|e| HiddenError::Committed(Box::new(e)))?.map(Box::new),
             // The signature covers the commitments as stored; an audit
             // checks it without decoding them.
             Form::Submitted | Form::Audit => None,
