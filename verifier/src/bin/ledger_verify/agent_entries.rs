@@ -46,7 +46,8 @@ impl ProvenLeaf {
 }
 
 pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> anyhow::Result<Outcome> {
-    use verifier::entry::{Entry, EntryKind, Form, VERSION_MEMBER};
+    use verifier::entry::signing::is_weak_key;
+    use verifier::entry::{AgentError, Entry, EntryKind, Form, VERSION_MEMBER};
     use verifier::fold::registry::{Applied, Registry, RegistryError, LEAF_VERSION};
     let verifier = load_key(key)?;
     let mut proven = Vec::new();
@@ -83,6 +84,11 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
     }
     let Some((first_index, first)) = entries.first() else { return fail("no entries", Value::Null) };
     let agent = match Entry::from_object(&members(first), Form::Audit) {
+        // A passport is checked as one arriving at the log: an auditor
+        // refuses a weak key, which the log keeps only to stay readable.
+        Ok(Entry::Passport(registration)) if is_weak_key(&registration.passport.public_key) => {
+            return fail(format!("entry {first_index}: {}", AgentError::WeakKey), Value::Null)
+        }
         Ok(Entry::Passport(registration)) => registration.agent,
         Ok(_) => return fail(format!("entry {first_index}: the first entry of a chain must be a passport"), Value::Null),
         Err(e) => return fail(format!("entry {first_index}: {e}"), Value::Null),
