@@ -75,7 +75,7 @@ fn entries(keys: &[SigningKey], seq: u64, signed: bool) -> Vec<NewEntry> {
                 m.insert("seq".into(), seq.into());
                 sign_entry(&mut m, ORIGIN, k);
             }
-            NewEntry::from_value(&Value::Object(m), 65535).unwrap()
+            Submission::from_value(&Value::Object(m), 65535).unwrap().ready().unwrap()
         })
         .collect()
 }

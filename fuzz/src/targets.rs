@@ -65,7 +65,7 @@ fn log_verifier() -> &'static NoteVerifier {
 /// `POST /v1/entries` without hidden fields: strict parsing and
 /// canonicalization; an accepted entry's leaf decodes and is canonical.
 pub fn entry(data: &[u8]) -> u32 {
-    let Ok(entry) = ledger_core::NewEntry::from_json(data, MAX_LEAF_BYTES) else { return 0 };
+    let Ok(ledger_core::Submission::Ready(entry)) = ledger_core::Submission::from_json(data, MAX_LEAF_BYTES) else { return 0 };
     let leaf = entry.to_leaf(INTEGRATED_TIME);
     assert!(leaf.len() <= entry.max_leaf_len(), "leaf of {} bytes exceeds its bound {}", leaf.len(), entry.max_leaf_len());
     let (_, value) = ledger_core::Leaf::decode(&leaf).expect("a leaf we built must decode");
@@ -209,7 +209,9 @@ pub fn hidden(data: &[u8]) -> u32 {
 /// one entry (passport, action, rotation, attestation), or an array of
 /// leaves replayed through the agent's key chain, passport first.
 pub fn agent_entry(data: &[u8]) -> u32 {
-    use verifier::agent::{attestation_failures, signing_message, AgentChain, Passport};
+    use verifier::agent::{attestation_failures, signing_message, Passport};
+    use verifier::entry::{Entry, Form};
+    use verifier::fold::registry::Registry;
     let Ok(value) = ledger_core::canonical::parse_strict(data) else { return 0 };
     let mut depth = 1;
     let _ = ledger_core::Submission::from_value(&value, MAX_LEAF_BYTES);
@@ -228,13 +230,25 @@ pub fn agent_entry(data: &[u8]) -> u32 {
         }
     }
     let Some((first, rest)) = leaves.split_first() else { return depth };
-    let Ok(mut chain) = AgentChain::new(ORIGIN, first) else { return depth };
+    // Replayed as `ledger-verify agent` does: the registry fold over the
+    // leaves' entries, the agent id taken as stored.
+    let entry_of = |leaf: &Map<String, Value>| {
+        let members: Map<String, Value> =
+            leaf.iter().filter(|(k, _)| !matches!(k.as_str(), "v" | "integrated_time")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Entry::from_object(&members, Form::Audit)
+    };
+    let Ok(passport @ Entry::Passport(_)) = entry_of(first) else { return depth };
+    let agent = passport.agent().clone();
+    let mut registry = Registry::new(ORIGIN);
+    if registry.apply(0, &passport).is_err() {
+        return depth;
+    }
     depth += 1;
-    for leaf in rest {
-        let passport = chain.passport().clone();
-        let key = *chain.key();
-        let _ = attestation_failures(leaf, &passport, &key);
-        if chain.apply(leaf).is_err() {
+    for (index, leaf) in (1u64..).zip(rest) {
+        let Some(state) = registry.get(&agent).cloned() else { break };
+        let _ = attestation_failures(leaf, &state.passport, &state.key);
+        let Ok(entry) = entry_of(leaf) else { break };
+        if entry.agent() != &agent || registry.apply(index, &entry).is_err() {
             break;
         }
         depth += 1;

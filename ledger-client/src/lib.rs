@@ -332,7 +332,7 @@ impl Client {
                 rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
                 let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(salt);
                 let request = json!({"seq": *seq, "salt": salt, "hidden": hidden});
-                let sent = verifier::hidden::parse_hidden(&request["hidden"]).map_err(invalid_hidden)?;
+                let sent = verifier::hidden::parse_hidden(&request["hidden"]).map_err(|e| invalid_hidden(e.to_string()))?;
                 let committed = self.signed_post("/v1/hidden/commit", request.to_string())?;
                 for member in ["hidden", "predicates"] {
                     if let Some(v) = committed.get(member) {
@@ -509,7 +509,7 @@ fn check_committed(
     let fields = verifier::disclosure::CommittedFields::from_leaf(entry)
         .map_err(|e| bad(&e.to_string()))?
         .ok_or_else(|| bad("no \"hidden\" member"))?;
-    let opened = verifier::hidden::openings_from_json(openings).map_err(|e| bad(&e))?;
+    let opened = verifier::hidden::openings_from_json(openings).map_err(|e| bad(&e.to_string()))?;
     verifier::hidden::check_openings(&fields, &opened, context, zk::params()).map_err(|e| bad(&e.to_string()))?;
     let mut claims = Vec::new();
     for (name, value) in sent {

@@ -12,66 +12,12 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::entry::{required_string, EntryError};
-pub use crate::nonces::{NonceError, NonceStore, NONCES_PER_AGENT, NONCE_LEN};
+use verifier::entry::{EntryError, EntryKind, ShapeError};
 
-/// Members of a submitted attestation.
-pub const ATTESTATION_MEMBERS: [&str; 11] =
-    ["kind", "agent", "nonce", "code_hash", "model_hash", "runtime", "behaviour", "evidence", "seq", "signature", "verdict"];
-
-fn shape(msg: impl Into<String>) -> EntryError {
-    EntryError::Shape(msg.into())
-}
-
-/// Checks an attestation's shape; `leaf` allows the log's `verdict`.
-pub fn validate_attestation(obj: &Map<String, Value>, leaf: bool) -> Result<(), EntryError> {
-    if let Some(k) = obj.keys().find(|k| !ATTESTATION_MEMBERS.contains(&k.as_str()) || (!leaf && k.as_str() == "verdict")) {
-        return Err(shape(format!("unexpected field {k:?} in an attestation")));
-    }
-    let nonce = obj.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok());
-    if nonce.is_none_or(|n| n.len() != NONCE_LEN) {
-        return Err(shape("\"nonce\" must be the base64 of a 32-byte nonce"));
-    }
-    required_string(obj, "code_hash", 64)?;
-    if obj.contains_key("model_hash") {
-        required_string(obj, "model_hash", 64)?;
-    }
-    let runtime = obj.get("runtime").and_then(Value::as_object).ok_or_else(|| shape("\"runtime\" must be an object"))?;
-    if let Some(k) = runtime.keys().find(|k| !["os", "version", "image_digest"].contains(&k.as_str())) {
-        return Err(shape(format!("unexpected field {k:?} in \"runtime\"")));
-    }
-    for k in ["os", "version", "image_digest"] {
-        required_string(runtime, k, 256)?;
-    }
-    let behaviour = obj.get("behaviour").and_then(Value::as_object).ok_or_else(|| shape("\"behaviour\" must be an object"))?;
-    if let Some(k) = behaviour.keys().find(|k| !["digest", "calls", "distinct"].contains(&k.as_str())) {
-        return Err(shape(format!("unexpected field {k:?} in \"behaviour\"")));
-    }
-    verifier::agent::parse_hash(behaviour.get("digest").and_then(Value::as_str).unwrap_or_default(), "\"behaviour.digest\"")
-        .map_err(EntryError::Agent)?;
-    for k in ["calls", "distinct"] {
-        behaviour.get(k).and_then(Value::as_u64).ok_or_else(|| shape(format!("\"behaviour.{k}\" must be a non-negative integer")))?;
-    }
-    let evidence = obj.get("evidence").and_then(Value::as_object).ok_or_else(|| shape("\"evidence\" must be an object"))?;
-    match evidence.get("type").and_then(Value::as_str) {
-        Some("software") if evidence.len() == 1 => {}
-        Some("tpm") if evidence.len() == 3 => {
-            for k in ["quote", "signature"] {
-                let ok = evidence.get(k).and_then(Value::as_str).is_some_and(|s| s.len() <= 4096 && B64.decode(s).is_ok());
-                if !ok {
-                    return Err(shape(format!("\"evidence.{k}\" must be base64 (at most 4096 characters)")));
-                }
-            }
-        }
-        _ => return Err(shape("\"evidence\" is {\"type\":\"software\"} or {\"type\":\"tpm\",\"quote\",\"signature\"}")),
-    }
-    if leaf && !obj.get("verdict").is_some_and(Value::is_object) {
-        return Err(shape("an attestation leaf carries its verdict"));
-    }
-    Ok(())
-}
+pub use crate::nonces::{NonceError, NonceStore, NONCES_PER_AGENT};
+pub use verifier::entry::attestation::{check_shape as validate_attestation, ATTESTATION_MEMBERS, NONCE_LEN};
 
 impl crate::Log {
     /// Issues a nonce for a registered, active agent.
@@ -89,9 +35,9 @@ impl crate::Log {
     /// recorded either way. A failing verdict returns
     /// [`crate::Error::AttestationFailed`] with the index it was recorded at.
     pub async fn attest(&self, submitted: &Value) -> Result<(crate::Appended, Value), crate::Error> {
-        let obj = submitted.as_object().ok_or_else(|| shape("an attestation must be a JSON object"))?;
-        if obj.get("kind").and_then(Value::as_str) != Some("attestation") {
-            return Err(shape("\"kind\" must be \"attestation\"").into());
+        let obj = submitted.as_object().ok_or(EntryError::Shape(ShapeError::AttestationNotAnObject))?;
+        if obj.get("kind").and_then(Value::as_str) != Some(EntryKind::Attestation.as_str()) {
+            return Err(EntryError::Shape(ShapeError::NotAnAttestation).into());
         }
         validate_attestation(obj, false)?;
         let agent = verifier::agent::string(obj, "agent").map_err(EntryError::Agent)?;
@@ -100,7 +46,7 @@ impl crate::Log {
         if state.retired.is_some() {
             return Err(crate::Error::AgentRetired(agent.to_owned()));
         }
-        let auth = crate::entry::parse_auth(obj, crate::EntryKind::Attestation)?.ok_or(crate::Error::Unsigned("attestation"))?;
+        let auth = crate::entry::attestation_auth(obj)?;
         // Checked here, before the nonce is spent, so a forger cannot burn
         // an agent's nonces; the sequencer re-checks the key in force.
         if !auth.verify(&self.config().origin, &state.key) {

@@ -45,11 +45,11 @@ impl Log {
     pub async fn disclose(&self, index: u64, request: &DisclosureRequest) -> Result<DisclosureBundle, Error> {
         let tlog_proof = self.tlog_proof(index)?;
         let leaf = tlog_proof.extra.as_deref().unwrap_or_default();
-        let value: Value = serde_json::from_slice(leaf).map_err(|e| Error::Entry(EntryError::Json(e.to_string())))?;
-        let obj = value.as_object().ok_or_else(|| Error::Entry(EntryError::Shape("stored leaf is not an object".into())))?;
-        let fields = CommittedFields::from_leaf(obj)?.ok_or(Error::NoHiddenFields { index })?;
+        let value: Value = serde_json::from_slice(leaf).map_err(|e| Error::Entry(e.into()))?;
+        let obj = value.as_object().ok_or(Error::Entry(EntryError::Shape(verifier::entry::ShapeError::LeafNotAnObject)))?;
+        let fields = CommittedFields::from_leaf(obj).map_err(DisclosureError::Leaf)?.ok_or(Error::NoHiddenFields { index })?;
         if request.prove.len() > zk::MAX_CLAIMS {
-            return Err(Error::Entry(EntryError::Hidden(format!("a disclosure proves at most {} predicates", zk::MAX_CLAIMS))));
+            return Err(Error::Entry(EntryError::Hidden(verifier::entry::HiddenError::DisclosureClaims { max: zk::MAX_CLAIMS })));
         }
         for name in &request.reveal {
             if !fields.fields.contains_key(name) {

@@ -1,15 +1,13 @@
-//! Entries and their canonical leaf encoding (docs/FORMAT.md).
+//! Entries as the log appends them (docs/FORMAT.md): what is specific to
+//! the log, on top of the entry model of [`verifier::entry`] (kinds,
+//! members, limits, agent ids, hidden-field shape, leaf decoding), which
+//! validates every entry once.
 //!
-//! For now the log accepts one kind, `action`:
-//!
-//! ```json
-//! {"kind":"action","agent":"spiffe://<td>/agent/<name>","action":"<string>","resource":"<string>","data":{...}}
-//! ```
-//!
-//! The submission is parsed strictly ([`crate::canonical`]), validated, and
-//! kept as canonical JSON split around the one member the server adds,
-//! `integrated_time`. The sequencer stamps the time and the stored leaf is
-//! the RFC 8785 canonical JSON of the whole object plus `"v":2`:
+//! A submission ([`Submission`]) is parsed strictly, validated by the
+//! model, and kept as canonical JSON split around the one member the
+//! sequencer adds, `integrated_time` ([`NewEntry`]). The sequencer stamps
+//! the time and the stored leaf is the RFC 8785 canonical JSON of the whole
+//! object plus `"v":2`:
 //!
 //! ```text
 //! {"action":…,"agent":…,"data":{…},"integrated_time":<ms>,"kind":"action","resource":…,"seq":…,"signature":…,"v":2}
@@ -18,67 +16,37 @@
 //! Members are already in canonical order, so stamping is a concatenation.
 //! (Version 1 leaves placed `"v"` last even where a member sorts after it,
 //! e.g. an attestation's `"verdict"`; they are read as they were written,
-//! docs/FORMAT.md.)
+//! [`verifier::entry::Leaf::decode`].)
+//!
+//! An agent's signature travels with its entry as an [`EntryAuth`], checked
+//! before any expensive work and re-checked cheaply when the entry is
+//! sequenced; committed hidden fields travel as a [`PendingEntry`] until
+//! their openings and proof are checked.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use verifier::disclosure::{CommittedFields, Opening};
+use verifier::entry::{Entry, Form, ShapeError, TIME_MEMBER, VERSION_MEMBER};
 use verifier::hash::Hash;
+use zeroize::Zeroizing;
+use zk::ZkParams;
 
 use crate::canonical;
-use crate::hidden::{EntrySecret, PendingEntry};
-use crate::spiffe::{validate_agent_id, SpiffeIdError};
 
-/// Version of the leaf encoding written now.
-pub use verifier::agent::LEAF_VERSION;
+pub use verifier::canonical::LEAF_VERSION;
+pub use verifier::entry::action::{MAX_ACTION_CHARS, MAX_RESOURCE_CHARS};
+pub use verifier::entry::{EntryError, EntryKind, HiddenError};
 
 /// Hard upper bound on a leaf: tlog-tiles entry bundles prefix each entry
 /// with a big-endian `u16`.
 pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
 
-/// Longest `action` string, in characters.
-pub const MAX_ACTION_CHARS: usize = 256;
-/// Longest `resource` string, in characters.
-pub const MAX_RESOURCE_CHARS: usize = 2048;
-
-const TIME_KEY: &str = "integrated_time";
 /// Bytes of `"integrated_time":<u64::MAX>,`, the most stamping adds.
 const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len();
-
-/// What an entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    /// Something an agent did (agent-signed).
-    Action,
-    /// An agent's passport (admin).
-    Passport,
-    /// A key rotation, signed by the old and the new key (agent-signed).
-    Rotation,
-    /// An agent taken out of service (admin).
-    Retirement,
-    /// A self-attestation and the log's verdict on it (agent-signed).
-    Attestation,
-}
-
-impl EntryKind {
-    /// The kind's name on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Action => "action",
-            Self::Passport => "passport",
-            Self::Rotation => "rotation",
-            Self::Retirement => "retirement",
-            Self::Attestation => "attestation",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::Action, Self::Passport, Self::Rotation, Self::Retirement, Self::Attestation].into_iter().find(|k| k.as_str() == name)
-    }
-}
 
 /// An agent's signature over an entry: checked before any expensive work
 /// (in parallel, before the sequencer), and re-checked cheaply by the
@@ -103,6 +71,24 @@ pub struct EntryAuth {
 }
 
 impl EntryAuth {
+    /// The signature of a parsed entry; `None` for admin entries and
+    /// unsigned actions.
+    pub fn of(entry: &Entry) -> Option<Self> {
+        let signed = entry.signature()?;
+        let new_key = match entry {
+            Entry::Rotation(r) => Some((r.new_key, r.new_signature?)),
+            _ => None,
+        };
+        Some(Self {
+            agent: entry.agent().to_string(),
+            seq: signed.seq,
+            body: signed.body.clone(),
+            signature: signed.signature,
+            new_key,
+            verified_with: OnceLock::new(),
+        })
+    }
+
     /// The signed message in the log named `origin`.
     pub fn message(&self, origin: &str) -> Vec<u8> {
         verifier::agent::signed_message(origin, &self.body)
@@ -122,6 +108,33 @@ impl EntryAuth {
         }
         ok
     }
+
+    /// This signature as the agent registry fold checks it
+    /// ([`verifier::fold::registry::Signed`]) in the log named `origin`.
+    pub fn in_log<'a>(&'a self, origin: &'a str) -> SignedIn<'a> {
+        SignedIn { auth: self, origin }
+    }
+}
+
+/// An [`EntryAuth`] in one log: what admission hands the registry fold.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedIn<'a> {
+    auth: &'a EntryAuth,
+    origin: &'a str,
+}
+
+impl verifier::fold::registry::Signed for SignedIn<'_> {
+    fn seq(&self) -> u64 {
+        self.auth.seq
+    }
+
+    fn new_key(&self) -> Option<&VerifyingKey> {
+        self.auth.new_key.as_ref().map(|(k, _)| k)
+    }
+
+    fn verify(&self, key: &VerifyingKey) -> bool {
+        self.auth.verify(self.origin, key)
+    }
 }
 
 /// What an admin entry does to the agent registry.
@@ -133,143 +146,13 @@ pub enum AdminOp {
     Retire(String),
 }
 
-/// Why a submitted entry was rejected.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EntryError {
-    /// Not valid JSON, or not canonicalizable (duplicate keys, fractions).
-    #[error("entry is not valid JSON: {0}")]
-    Json(String),
-    /// The shape is wrong (missing or extra fields, wrong types, limits).
-    #[error("invalid entry: {0}")]
-    Shape(String),
-    /// `kind` is not one the log accepts.
-    #[error("entry kind {0:?} cannot be submitted here; POST /v1/entries takes \"action\" and \"rotation\"")]
-    UnknownKind(String),
-    /// `agent` is not a SPIFFE agent id.
-    #[error("invalid agent id {id:?}: {reason}")]
-    AgentId { id: String, reason: SpiffeIdError },
-    /// The `hidden` fields are malformed.
-    #[error("invalid hidden fields: {0}")]
-    Hidden(String),
-    /// Hidden values sent in the clear with an entry: the agent's signature
-    /// would cover them, and every signature in a leaf is public forever.
-    #[error(
-        "hidden values are never sent in the clear with an entry: commit them first (the SDK does it client-side; or POST \
-         /v1/hidden/commit), sign the committed entry and send it with its \"openings\""
-    )]
-    HiddenInClear,
-    /// A declared predicate does not hold for the hidden value; nothing was
-    /// proven or stored.
-    #[error("{0}")]
-    Predicate(zk::ZkError),
-    /// A proof failed the verification it gets before it is stored (a bug
-    /// in proving, never the caller's fault); nothing was stored.
-    #[error("a predicate proof failed its check before storing")]
-    ProofSelfCheck,
-    /// An agent member (signature, key, hash, sequence) is malformed.
-    #[error("invalid entry: {0}")]
-    Agent(verifier::agent::AgentError),
-    /// The stored leaf would be larger than the configured limit.
-    #[error("entry is {size} bytes as a stored leaf; the limit is {max}")]
-    TooLarge { size: usize, max: usize },
-}
-
-fn shape(msg: impl Into<String>) -> EntryError {
-    EntryError::Shape(msg.into())
-}
-
-pub(crate) fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, max: usize) -> Result<&'a str, EntryError> {
-    match obj.get(key) {
-        Some(Value::String(s)) if s.is_empty() => Err(shape(format!("\"{key}\" must not be empty"))),
-        Some(Value::String(s)) if s.chars().count() > max => Err(shape(format!("\"{key}\" is longer than {max} characters"))),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(shape(format!("\"{key}\" must be a string"))),
-        None => Err(shape(format!("missing field \"{key}\""))),
-    }
-}
-
-fn agent_err(e: verifier::agent::AgentError) -> EntryError {
-    EntryError::Agent(e)
-}
-
-fn only_members(obj: &Map<String, Value>, kind: &str, allowed: &[&str]) -> Result<(), EntryError> {
-    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(extra) => Err(shape(format!("unexpected field {extra:?}; a {kind} has {}", allowed.join(", ")))),
-        None => Ok(()),
-    }
-}
-
-fn checked_agent(obj: &Map<String, Value>) -> Result<&str, EntryError> {
-    let agent = required_string(obj, "agent", crate::spiffe::MAX_SPIFFE_ID_BYTES)?;
-    validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
-    Ok(agent)
-}
-
-/// Validates an entry object. `leaf` accepts what only the log writes
-/// (committed hidden fields, every kind, verdicts); otherwise only the
-/// kinds `POST /v1/entries` takes. Returns the kind and the agent.
-fn validate(obj: &Map<String, Value>, leaf: bool) -> Result<(EntryKind, &str), EntryError> {
-    let kind = match obj.get("kind") {
-        Some(Value::String(s)) => EntryKind::parse(s).ok_or_else(|| EntryError::UnknownKind(s.clone()))?,
-        Some(_) => return Err(shape("\"kind\" must be a string")),
-        None => return Err(shape("missing field \"kind\"")),
-    };
-    if !leaf && !matches!(kind, EntryKind::Action | EntryKind::Rotation) {
-        return Err(EntryError::UnknownKind(kind.as_str().into()));
-    }
-    let agent = checked_agent(obj)?;
-    match kind {
-        EntryKind::Action => {
-            let fields: &[&str] = if leaf {
-                &["kind", "agent", "action", "resource", "data", "seq", "signature", "hidden", "predicates"]
-            } else {
-                &["kind", "agent", "action", "resource", "data", "seq", "signature"]
-            };
-            only_members(obj, "action", fields)?;
-            required_string(obj, "action", MAX_ACTION_CHARS)?;
-            required_string(obj, "resource", MAX_RESOURCE_CHARS)?;
-            if obj.get("data").is_some_and(|d| !d.is_object()) {
-                return Err(shape("\"data\" must be a JSON object"));
-            }
-            if leaf {
-                verifier::disclosure::CommittedFields::from_leaf(obj).map_err(|e| EntryError::Hidden(e.to_string()))?;
-            }
-        }
-        EntryKind::Rotation => {
-            only_members(obj, "rotation", &["kind", "agent", "new_public_key", "seq", "signature", "new_signature"])?;
-        }
-        EntryKind::Passport if leaf => {
-            verifier::agent::Passport::from_stored(obj).map_err(agent_err)?;
-        }
-        EntryKind::Retirement if leaf => {
-            only_members(obj, "retirement", &["kind", "agent", "reason"])?;
-            required_string(obj, "reason", 1024)?;
-        }
-        EntryKind::Attestation if leaf => crate::attest::validate_attestation(obj, true)?,
-        other => return Err(EntryError::UnknownKind(other.as_str().into())),
-    }
-    Ok((kind, agent))
-}
-
-/// Parses the signature members of an agent entry: `None` when an action
-/// carries neither `seq` nor `signature` (the log then refuses it unless
-/// it runs without agent authentication).
-pub(crate) fn parse_auth(obj: &Map<String, Value>, kind: EntryKind) -> Result<Option<EntryAuth>, EntryError> {
-    use verifier::agent::{parse_public_key, parse_seq, parse_signature, signed_body, string};
-    if kind == EntryKind::Action && !obj.contains_key("seq") && !obj.contains_key("signature") {
-        return Ok(None);
-    }
-    let agent = string(obj, "agent").map_err(agent_err)?.to_owned();
-    let seq = parse_seq(obj).map_err(agent_err)?;
-    let signature = parse_signature(string(obj, "signature").map_err(agent_err)?).map_err(agent_err)?;
-    let new_key = if kind == EntryKind::Rotation {
-        let key = parse_public_key(string(obj, "new_public_key").map_err(agent_err)?).map_err(agent_err)?;
-        Some((key, parse_signature(string(obj, "new_signature").map_err(agent_err)?).map_err(agent_err)?))
-    } else {
-        None
-    };
-    Ok(Some(EntryAuth { agent, seq, body: signed_body(obj), signature, new_key, verified_with: OnceLock::new() }))
+/// The signature of a submitted attestation (its shape already checked,
+/// [`verifier::entry::attestation::check_shape`]), read once its agent is
+/// known to be active.
+pub(crate) fn attestation_auth(obj: &Map<String, Value>) -> Result<EntryAuth, EntryError> {
+    let agent = verifier::agent::string(obj, "agent")?.to_owned();
+    let signed = verifier::entry::AgentSignature::from_object(obj)?;
+    Ok(EntryAuth { agent, seq: signed.seq, body: signed.body, signature: signed.signature, new_key: None, verified_with: OnceLock::new() })
 }
 
 /// A submitted entry: ready to append, or with committed hidden fields
@@ -286,13 +169,12 @@ pub enum Submission {
 impl Submission {
     /// Parses and validates raw JSON bytes of one entry.
     pub fn from_json(bytes: &[u8], max_leaf_bytes: usize) -> Result<Self, EntryError> {
-        let value = canonical::parse_strict(bytes).map_err(|e| EntryError::Json(e.to_string()))?;
-        Self::from_value(&value, max_leaf_bytes)
+        Self::from_value(&canonical::parse_strict(bytes)?, max_leaf_bytes)
     }
 
     /// Validates a strictly parsed submission.
     pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
-        let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
+        let obj = value.as_object().ok_or(ShapeError::NotAnObject)?;
         if let Some(openings) = obj.get("openings") {
             // Committed by the client: the entry is in leaf form, the
             // openings travel beside it (never into the leaf). Only cheap
@@ -302,25 +184,27 @@ impl Submission {
             // small committed members are kept meanwhile.
             let mut object = obj.clone();
             object.remove("openings");
-            let hidden = object
-                .remove("hidden")
-                .ok_or_else(|| EntryError::Hidden("\"openings\" come with an action's committed \"hidden\" fields".into()))?;
+            let hidden = object.remove("hidden").ok_or(HiddenError::OpeningsWithoutHidden)?;
             let predicates = object.remove("predicates");
-            let (kind, agent) = validate(&object, false)?;
-            if kind != EntryKind::Action {
-                return Err(EntryError::Hidden("only actions carry hidden fields".into()));
+            let entry = Entry::from_object(&object, Form::Submitted)?;
+            if entry.kind() != EntryKind::Action {
+                return Err(HiddenError::NotAnAction.into());
             }
-            let agent = agent.to_owned();
-            verifier::disclosure::CommittedFields::check_shape(&hidden, predicates.as_ref())
-                .map_err(|e| EntryError::Hidden(e.to_string()))?;
-            let openings = verifier::hidden::openings_from_json(openings).map_err(EntryError::Hidden)?;
+            let agent = entry.agent().to_string();
+            CommittedFields::check_shape(&hidden, predicates.as_ref()).map_err(|e| HiddenError::Committed(Box::new(e)))?;
+            let openings = verifier::hidden::openings_from_json(openings)?;
             let mut committed = Map::new();
             committed.insert("hidden".into(), hidden);
             if let Some(p) = predicates {
                 committed.insert("predicates".into(), p);
             }
             object.extend(committed.clone());
-            let auth = parse_auth(&object, kind)?.map(Arc::new);
+            // The signature covers the committed form: its body is taken
+            // from the object with the commitments in.
+            let auth = EntryAuth::of(&entry).map(|mut auth| {
+                auth.body = verifier::agent::signed_body(&object);
+                Arc::new(auth)
+            });
             let seq = object.get("seq").and_then(Value::as_u64).unwrap_or_default();
             let entry = NewEntry::assemble(&object, max_leaf_bytes, None)?;
             return Ok(Self::Pending(PendingEntry { entry, committed, openings, agent, seq, auth }));
@@ -331,7 +215,19 @@ impl Submission {
             // to brute-force) or commitments the log cannot check.
             return Err(EntryError::HiddenInClear);
         }
-        NewEntry::from_value(value, max_leaf_bytes).map(Self::Ready)
+        let entry = Entry::from_object(obj, Form::Submitted)?;
+        let mut ready = NewEntry::assemble(obj, max_leaf_bytes, None)?;
+        ready.kind = entry.kind();
+        ready.auth = EntryAuth::of(&entry).map(Arc::new);
+        Ok(Self::Ready(ready))
+    }
+
+    /// The entry, when it has no hidden fields to check first.
+    pub fn ready(self) -> Option<NewEntry> {
+        match self {
+            Self::Ready(entry) => Some(entry),
+            Self::Pending(_) => None,
+        }
     }
 
     /// The agent signature, if the submission carries one.
@@ -340,6 +236,52 @@ impl Submission {
             Self::Ready(e) => e.auth.as_ref(),
             Self::Pending(p) => p.auth.as_ref(),
         }
+    }
+}
+
+/// Secret material kept beside (never inside) an entry.
+pub struct EntrySecret {
+    /// The acting agent, for shredding by agent.
+    pub agent: String,
+    /// Canonical JSON of the openings, `{"name": {"u64": …, "blinding": …}, …}`.
+    pub openings: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for EntrySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntrySecret").field("agent", &self.agent).finish_non_exhaustive()
+    }
+}
+
+/// An action entry whose hidden fields the agent committed: in leaf form
+/// (canonical bytes, signed over that form), waiting for its openings and
+/// its predicate proof to be checked (on the prover pool, after the
+/// signature verified).
+#[derive(Clone, Debug)]
+pub struct PendingEntry {
+    /// The entry, assembled (its size checked) when it was parsed.
+    pub(crate) entry: NewEntry,
+    /// Its `hidden` and `predicates` members, decoded only when checked.
+    pub(crate) committed: Map<String, Value>,
+    pub(crate) openings: BTreeMap<String, Opening>,
+    pub(crate) agent: String,
+    pub(crate) seq: u64,
+    pub(crate) auth: Option<Arc<EntryAuth>>,
+}
+
+impl PendingEntry {
+    /// Checks the openings against the commitments and the predicate proof
+    /// (bound to the log `origin`, the agent and its sequence number), and
+    /// returns the entry to append with its openings attached.
+    pub fn check(self, origin: &str, params: &ZkParams) -> Result<NewEntry, EntryError> {
+        let fields = CommittedFields::from_leaf(&self.committed)
+            .map_err(|e| HiddenError::Committed(Box::new(e)))?
+            .ok_or(HiddenError::OpeningsWithoutCommitments)?;
+        let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, self.seq);
+        verifier::hidden::check_openings(&fields, &self.openings, &context, params)
+            .map_err(|e| HiddenError::ClientCommitments(Box::new(e)))?;
+        let plain = Zeroizing::new(canonical::to_canonical(&verifier::hidden::openings_to_json(&self.openings)));
+        Ok(self.entry.with_secret(EntrySecret { agent: self.agent, openings: plain }).with_auth(self.auth))
     }
 }
 
@@ -381,32 +323,10 @@ impl std::fmt::Debug for NewEntry {
 }
 
 impl NewEntry {
-    /// Parses and validates raw JSON bytes of one entry; `max_leaf_bytes`
-    /// bounds the stored leaf.
-    pub fn from_json(bytes: &[u8], max_leaf_bytes: usize) -> Result<Self, EntryError> {
-        let value = canonical::parse_strict(bytes).map_err(|e| EntryError::Json(e.to_string()))?;
-        Self::from_value(&value, max_leaf_bytes)
-    }
-
-    /// Validates a submitted JSON value (already strictly parsed) without
-    /// hidden fields; entries with hidden fields go through [`Submission`].
-    pub fn from_value(value: &Value, max_leaf_bytes: usize) -> Result<Self, EntryError> {
-        let obj = value.as_object().ok_or_else(|| shape("an entry must be a JSON object"))?;
-        if obj.contains_key("hidden") {
-            return Err(EntryError::HiddenInClear);
-        }
-        let (kind, _) = validate(obj, false)?;
-        let auth = parse_auth(obj, kind)?.map(Arc::new);
-        let mut entry = Self::assemble(obj, max_leaf_bytes, None)?;
-        entry.kind = kind;
-        entry.auth = auth;
-        Ok(entry)
-    }
-
     /// An entry the log itself builds (passports, retirements,
     /// attestations with their verdict), validated as a leaf would be.
     pub fn from_log(obj: &Map<String, Value>, auth: Option<EntryAuth>, admin: Option<AdminOp>) -> Result<Self, EntryError> {
-        let (kind, _) = validate(obj, true)?;
+        let kind = Entry::from_object(obj, Form::Leaf)?.kind();
         let mut entry = Self::assemble(obj, MAX_LEAF_BYTES, None)?;
         entry.kind = kind;
         entry.auth = auth.map(Arc::new);
@@ -418,15 +338,15 @@ impl NewEntry {
     pub(crate) fn assemble(obj: &Map<String, Value>, max_leaf_bytes: usize, secret: Option<Arc<EntrySecret>>) -> Result<Self, EntryError> {
         let kind = EntryKind::Action;
         let version = Value::from(LEAF_VERSION);
-        let v_key = String::from("v");
+        let v_key = String::from(VERSION_MEMBER);
         // "v" is sorted in with the rest (RFC 8785 orders by UTF-16 code
         // units): members such as an attestation's "verdict" sort after it.
         let mut members: Vec<(&String, &Value)> =
-            obj.iter().filter(|(k, _)| k.as_str() != "v" && k.as_str() != TIME_KEY).chain([(&v_key, &version)]).collect();
+            obj.iter().filter(|(k, _)| k.as_str() != VERSION_MEMBER && k.as_str() != TIME_MEMBER).chain([(&v_key, &version)]).collect();
         members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
         let (mut head, mut tail) = (b"{".to_vec(), Vec::new());
-        let after = members.iter().copied().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_gt());
-        for (k, v) in members.iter().filter(|(k, _)| k.encode_utf16().cmp(TIME_KEY.encode_utf16()).is_lt()) {
+        let after = members.iter().copied().filter(|(k, _)| k.encode_utf16().cmp(TIME_MEMBER.encode_utf16()).is_gt());
+        for (k, v) in members.iter().filter(|(k, _)| k.encode_utf16().cmp(TIME_MEMBER.encode_utf16()).is_lt()) {
             canonical::write_string(k, &mut head);
             head.push(b':');
             canonical::write_canonical(v, &mut head);
@@ -453,14 +373,14 @@ impl NewEntry {
     /// An action entry built from its fields.
     pub fn action(agent: &str, action: &str, resource: &str, data: Option<&Value>, max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let mut obj = Map::new();
-        obj.insert("kind".into(), Value::from("action"));
+        obj.insert("kind".into(), Value::from(EntryKind::Action.as_str()));
         obj.insert("agent".into(), Value::from(agent));
         obj.insert("action".into(), Value::from(action));
         obj.insert("resource".into(), Value::from(resource));
         if let Some(d) = data {
             obj.insert("data".into(), d.clone());
         }
-        Self::from_value(&Value::Object(obj), max_leaf_bytes)
+        Submission::from_value(&Value::Object(obj), max_leaf_bytes)?.ready().ok_or(EntryError::HiddenInClear)
     }
 
     /// The entry's kind.
@@ -529,7 +449,7 @@ impl NewEntry {
     }
 }
 
-/// A stored leaf, decoded.
+/// A stored leaf, decoded (the listing view of [`verifier::entry::Leaf`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Leaf {
     /// Entry kind.
@@ -547,53 +467,21 @@ pub struct Leaf {
 }
 
 impl Leaf {
-    /// Decodes leaf bytes, checking that they are exactly canonical.
-    /// Returns the typed leaf and the JSON value.
+    /// Decodes leaf bytes, checking that they are exactly canonical
+    /// ([`verifier::entry::Leaf::decode`]). Returns the typed leaf and the
+    /// JSON value.
     pub fn decode(leaf: &[u8]) -> Result<(Self, Value), EntryError> {
-        let value = canonical::parse_strict(leaf).map_err(|e| EntryError::Json(e.to_string()))?;
-        let mut submitted = value.as_object().cloned().ok_or_else(|| shape("leaf must be an object"))?;
-        let version = submitted.remove("v").and_then(|v| v.as_u64());
-        let canonical_form = canonical::to_canonical(&value) == leaf;
-        match version {
-            Some(LEAF_VERSION) if canonical_form => {}
-            // Version 1 wrote "v" last; for every kind but attestations
-            // that is also the canonical position.
-            Some(1) if canonical_form || legacy_v1_form(&submitted) == leaf => {}
-            Some(1 | LEAF_VERSION) => return Err(shape("leaf is not in canonical form")),
-            _ => return Err(shape("unsupported leaf version")),
-        }
-        let integrated_time = submitted.remove(TIME_KEY).and_then(|t| t.as_u64()).ok_or_else(|| shape("missing integrated_time"))?;
-        let kind = match validate(&submitted, true) {
-            Ok((kind, _)) => kind,
-            // A version 1 leaf was valid under version 1's rules; later
-            // rules (weak keys, hidden-field limits) do not make it
-            // unreadable.
-            Err(e) if version == Some(1) => submitted.get("kind").and_then(Value::as_str).and_then(EntryKind::parse).ok_or(e)?,
-            Err(e) => return Err(e),
+        let (leaf, value) = verifier::entry::Leaf::decode(leaf)?;
+        let decoded = Self {
+            kind: leaf.kind,
+            agent: leaf.text("agent").to_owned(),
+            action: leaf.text("action").to_owned(),
+            resource: leaf.text("resource").to_owned(),
+            data: leaf.members.get("data").cloned(),
+            integrated_time: leaf.integrated_time,
         };
-        let text = |k: &str| submitted.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let leaf = Self {
-            kind,
-            agent: text("agent"),
-            action: text("action"),
-            resource: text("resource"),
-            data: submitted.get("data").cloned(),
-            integrated_time,
-        };
-        Ok((leaf, value))
+        Ok((decoded, value))
     }
-}
-
-/// How version 1 wrote a leaf: the members in canonical order, then
-/// `"v":1` last.
-fn legacy_v1_form(members: &Map<String, Value>) -> Vec<u8> {
-    let mut out = canonical::to_canonical(&Value::Object(members.clone()));
-    out.pop();
-    if out.len() > 1 {
-        out.push(b',');
-    }
-    out.extend_from_slice(br#""v":1}"#);
-    out
 }
 
 #[cfg(test)]
@@ -602,9 +490,14 @@ mod tests {
 
     const AGENT: &str = "spiffe://example.org/agent/billing";
 
+    /// Parses a submission without hidden fields.
+    fn ready(bytes: &[u8], max_leaf_bytes: usize) -> Result<NewEntry, EntryError> {
+        Ok(Submission::from_json(bytes, max_leaf_bytes)?.ready().expect("a submission without hidden fields"))
+    }
+
     #[test]
     fn leaf_is_canonical_and_decodes() {
-        let e = NewEntry::from_json(
+        let e = ready(
             br#"{"resource":"db/invoices", "kind": "action", "data": {"z": 1, "a": "x"}, "agent": "spiffe://example.org/agent/billing", "action": "read"}"#,
             MAX_LEAF_BYTES,
         )
@@ -651,8 +544,8 @@ mod tests {
     #[test]
     fn version_1_leaves_are_read_as_they_were_written() {
         let mut obj = attestation_object();
-        obj.insert(TIME_KEY.into(), Value::from(5u64));
-        let legacy = legacy_v1_form(&obj);
+        obj.insert(TIME_MEMBER.into(), Value::from(5u64));
+        let legacy = verifier::entry::legacy_v1_form(&obj);
         assert!(legacy.ends_with(br#""verdict":{"evidence":"software","ok":true,"reasons":[]},"v":1}"#));
         assert_eq!(Leaf::decode(&legacy).unwrap().0.kind, EntryKind::Attestation);
         // The same bytes claiming version 2 are refused: v2 leaves are canonical.
@@ -663,9 +556,7 @@ mod tests {
     #[test]
     fn data_is_optional_and_builder_matches_parser() {
         let built = NewEntry::action(AGENT, "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
-        let parsed =
-            NewEntry::from_json(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096)
-                .unwrap();
+        let parsed = ready(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096).unwrap();
         assert_eq!(built, parsed);
         assert_eq!(
             std::str::from_utf8(&built.to_leaf(0)).unwrap(),
@@ -695,7 +586,7 @@ mod tests {
             (format!(r#"{{"kind":"action","agent":"{AGENT}","action":"a","resource":5}}"#), |e| matches!(e, EntryError::Shape(_))),
         ];
         for (input, check) in cases {
-            let err = NewEntry::from_json(input.as_bytes(), 180).unwrap_err();
+            let err = ready(input.as_bytes(), 180).unwrap_err();
             assert!(check(&err), "{input}: {err:?}");
         }
     }

@@ -14,77 +14,25 @@
 //! covers only the committed form: a signature over a guessable value in the
 //! clear would reveal it to anyone holding the public leaf.
 //!
-//! The committed entry arrives with its openings beside it;
-//! [`PendingEntry::check`] checks them against the commitments and the
+//! The committed entry arrives with its openings beside it
+//! ([`crate::entry::Submission`]); [`PendingEntry::check`] checks them against the commitments and the
 //! proof (after the signature verified). The openings never enter the leaf: the sequencer
 //! seals them ([`crate::sealing`]) and writes them to the store's secret
 //! column families in the same atomic batch as the entry.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use verifier::disclosure::Opening;
-use zeroize::Zeroizing;
+use verifier::entry::{EntryError, HiddenError};
 use zk::ZkParams;
 
-use crate::entry::{EntryError, NewEntry};
-
-fn hidden_err(msg: impl Into<String>) -> EntryError {
-    EntryError::Hidden(msg.into())
-}
-
+pub use crate::entry::{EntrySecret, PendingEntry};
 pub use verifier::hidden::{check_field_name, HiddenValue, MAX_FIELD_NAME, MAX_HIDDEN_FIELDS, MAX_HIDDEN_STR_CHARS};
 
 /// Parses the submitted `hidden` object: name → value, sorted by name.
 pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, EntryError> {
-    verifier::hidden::parse_hidden(v).map_err(EntryError::Hidden)
-}
-
-/// Secret material kept beside (never inside) an entry.
-pub struct EntrySecret {
-    /// The acting agent, for shredding by agent.
-    pub agent: String,
-    /// Canonical JSON of the openings, `{"name": {"u64": …, "blinding": …}, …}`.
-    pub openings: Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for EntrySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntrySecret").field("agent", &self.agent).finish_non_exhaustive()
-    }
-}
-
-/// An action entry whose hidden fields the agent committed: in leaf form
-/// (canonical bytes, signed over that form), waiting for its openings and
-/// its predicate proof to be checked (on the prover pool, after the
-/// signature verified).
-#[derive(Clone, Debug)]
-pub struct PendingEntry {
-    /// The entry, assembled (its size checked) when it was parsed.
-    pub(crate) entry: NewEntry,
-    /// Its `hidden` and `predicates` members, decoded only when checked.
-    pub(crate) committed: Map<String, Value>,
-    pub(crate) openings: BTreeMap<String, Opening>,
-    pub(crate) agent: String,
-    pub(crate) seq: u64,
-    pub(crate) auth: Option<Arc<crate::entry::EntryAuth>>,
-}
-
-impl PendingEntry {
-    /// Checks the openings against the commitments and the predicate proof
-    /// (bound to the log `origin`, the agent and its sequence number), and
-    /// returns the entry to append with its openings attached.
-    pub fn check(self, origin: &str, params: &ZkParams) -> Result<NewEntry, EntryError> {
-        let fields = verifier::disclosure::CommittedFields::from_leaf(&self.committed)
-            .map_err(|e| hidden_err(e.to_string()))?
-            .ok_or_else(|| hidden_err("\"openings\" without \"hidden\""))?;
-        let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, self.seq);
-        verifier::hidden::check_openings(&fields, &self.openings, &context, params)
-            .map_err(|e| hidden_err(format!("client commitments: {e}")))?;
-        let plain = Zeroizing::new(crate::canonical::to_canonical(&verifier::hidden::openings_to_json(&self.openings)));
-        Ok(self.entry.with_secret(EntrySecret { agent: self.agent, openings: plain }).with_auth(self.auth))
-    }
+    Ok(verifier::hidden::parse_hidden(v)?)
 }
 
 /// Hidden values committed for an agent by the log (`POST
@@ -113,8 +61,7 @@ pub fn commit_for(
     params: &ZkParams,
     self_check: bool,
 ) -> Result<CommittedHidden, EntryError> {
-    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng)
-        .map_err(|_| hidden_err("the OS random source failed"))?;
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng).map_err(|_| HiddenError::Randomness)?;
     let context = verifier::disclosure::entry_predicates_context(origin, agent, seq);
     let mut entry = Map::new();
     let openings = verifier::hidden::commit(&mut entry, hidden, &context, &mut rng, params, self_check).map_err(|e| match e {
@@ -131,8 +78,8 @@ pub fn commit_for(
 
 /// Parses decrypted openings.
 pub fn parse_openings(plaintext: &[u8]) -> Result<BTreeMap<String, Opening>, EntryError> {
-    let v: Value = serde_json::from_slice(plaintext).map_err(|_| hidden_err("stored openings are not JSON"))?;
-    verifier::hidden::openings_from_json(&v).map_err(|e| hidden_err(format!("stored openings: {e}")))
+    let v: Value = serde_json::from_slice(plaintext).map_err(|_| HiddenError::StoredNotJson)?;
+    Ok(verifier::hidden::openings_from_json(&v).map_err(|e| HiddenError::Stored(Box::new(e)))?)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 
 /// Bytes of a nonce.
-pub const NONCE_LEN: usize = 32;
+pub use verifier::entry::attestation::NONCE_LEN;
 
 /// Why a nonce was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

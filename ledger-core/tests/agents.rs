@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use ledger_core::store::{LogStore as _, MemoryStore, Namespace, Record, RocksStore};
-use ledger_core::{Error, Log, LogConfig, NewEntry};
+use ledger_core::{Error, Log, LogConfig, NewEntry, Submission};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
@@ -46,7 +46,7 @@ fn action(agent: &str, seq: u64, key: &SigningKey) -> Map<String, Value> {
 }
 
 fn entry(m: &Map<String, Value>) -> NewEntry {
-    NewEntry::from_value(&Value::Object(m.clone()), 65535).unwrap()
+    Submission::from_value(&Value::Object(m.clone()), 65535).unwrap().ready().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,11 +328,12 @@ async fn attestations_software_and_tpm() {
 
     // An auditor replaying the agent's chain offline recomputes every
     // verdict (passing and failing) from the leaves alone.
-    let leaves: Vec<Map<String, Value>> = (0..log.head().size).map(|i| serde_json::from_slice(&log.entry(i).unwrap()).unwrap()).collect();
-    let mine: Vec<&Map<String, Value>> = leaves.iter().filter(|l| l.get("agent").and_then(Value::as_str) == Some(AGENT)).collect();
-    let mut chain = verifier::agent::AgentChain::new(ORIGIN, mine[0]).unwrap();
-    for leaf in &mine[1..] {
-        chain.apply(leaf).unwrap();
+    let mut registry = verifier::fold::registry::Registry::new(ORIGIN);
+    for index in 0..log.head().size {
+        let (leaf, _) = verifier::entry::Leaf::decode(&log.entry(index).unwrap()).unwrap();
+        if leaf.text("agent") == AGENT {
+            registry.apply_leaf(index, &leaf).unwrap();
+        }
     }
 
     // An expired nonce.

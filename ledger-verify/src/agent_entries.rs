@@ -1,5 +1,5 @@
 //! `ledger-verify agent`: an agent's entries from tlog-proof files,
-//! replayed through its key chain, after checking that the files describe
+//! replayed through the agent registry fold ([`verifier::fold::registry`]), after checking that the files describe
 //! one history of the log (no two entries at one index, consistent
 //! checkpoints).
 
@@ -46,7 +46,9 @@ impl ProvenLeaf {
 }
 
 pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> anyhow::Result<Outcome> {
-    use verifier::agent::{AgentChain, Checked};
+    use verifier::entry::signing::is_weak_key;
+    use verifier::entry::{AgentError, Entry, EntryKind, Form, VERSION_MEMBER};
+    use verifier::fold::registry::{Applied, Registry, RegistryError, LEAF_VERSION};
     let verifier = load_key(key)?;
     let mut proven = Vec::new();
     for file in files {
@@ -81,42 +83,67 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
         }
     }
     let Some((first_index, first)) = entries.first() else { return fail("no entries", Value::Null) };
-    let mut chain = match AgentChain::new(verifier.key().name(), first) {
-        Ok(c) => c,
+    let agent = match Entry::from_object(&members(first), Form::Audit) {
+        // A passport is checked as one arriving at the log: an auditor
+        // refuses a weak key, which the log keeps only to stay readable.
+        Ok(Entry::Passport(registration)) if is_weak_key(&registration.passport.public_key) => {
+            return fail(format!("entry {first_index}: {}", AgentError::WeakKey), Value::Null)
+        }
+        Ok(Entry::Passport(registration)) => registration.agent,
+        Ok(_) => return fail(format!("entry {first_index}: the first entry of a chain must be a passport"), Value::Null),
         Err(e) => return fail(format!("entry {first_index}: {e}"), Value::Null),
     };
-    let agent = chain.passport().agent.clone();
-    let mut lines = vec![format!("passport of {} at index {first_index}", escape::text(&agent))];
-    let mut report = vec![json!({"index": first_index, "kind": "passport"})];
-    for (index, obj) in &entries[1..] {
-        match chain.apply(obj) {
-            Ok(checked) => {
-                let (text, item) = match &checked {
-                    Checked::Passport => ("passport".to_owned(), json!({"index": index, "kind": "passport"})),
-                    Checked::Rotation => {
-                        ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": "rotation"}))
-                    }
-                    Checked::Retirement => ("retirement".to_owned(), json!({"index": index, "kind": "retirement"})),
-                    Checked::Signed { kind, seq } => {
-                        let verdict = if kind == "attestation" {
-                            format!(", verdict {}", escape::json(&obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()))
-                        } else {
-                            String::new()
-                        };
-                        (
-                            format!("{} seq {seq}: signature verified{verdict}", escape::text(kind)),
-                            json!({"index": index, "kind": kind, "seq": seq, "signature": "verified"}),
-                        )
-                    }
+    let mut registry = Registry::new(verifier.key().name());
+    let mut lines = Vec::with_capacity(entries.len());
+    let mut report = Vec::with_capacity(entries.len());
+    for (index, obj) in &entries {
+        let by = obj.get("agent").and_then(Value::as_str).unwrap_or_default();
+        if by != agent.as_str() {
+            return fail(format!("entry {index}: entry is by {by}, not {agent}"), json!({ "entry": obj }));
+        }
+        let version = obj.get(VERSION_MEMBER).and_then(Value::as_u64).unwrap_or(LEAF_VERSION);
+        let applied = if version == LEAF_VERSION {
+            Entry::from_object(&members(obj), Form::Audit)
+                .map_err(|e| e.to_string())
+                .and_then(|entry| registry.apply(*index, &entry).map_err(|e| e.to_string()))
+        } else {
+            Err(RegistryError::LeafVersion(version).to_string())
+        };
+        let (text, item) = match applied {
+            Ok(Applied::Registered) => (EntryKind::Passport.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Passport})),
+            Ok(Applied::Rotated { .. }) => {
+                ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": EntryKind::Rotation}))
+            }
+            Ok(Applied::Retired) => (EntryKind::Retirement.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Retirement})),
+            Ok(Applied::Signed { kind, seq }) => {
+                let verdict = if kind == EntryKind::Attestation {
+                    format!(", verdict {}", escape::json(&obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()))
+                } else {
+                    String::new()
                 };
-                lines.push(format!("index {index}: {text}"));
-                report.push(item);
+                (
+                    format!("{} seq {seq}: signature verified{verdict}", escape::text(kind.as_str())),
+                    json!({"index": index, "kind": kind, "seq": seq, "signature": "verified"}),
+                )
             }
             Err(e) => return fail(format!("entry {index}: {e}"), json!({ "entry": obj })),
+        };
+        if *index != *first_index {
+            lines.push(format!("index {index}: {text}"));
         }
+        report.push(item);
     }
-    let human = format!("{} entries of {} verified\n  {}", entries.len(), escape::text(&agent), lines.join("\n  "));
+    lines.insert(0, format!("passport of {} at index {first_index}", escape::text(agent.as_str())));
+    let human = format!("{} entries of {} verified\n  {}", entries.len(), escape::text(agent.as_str()), lines.join("\n  "));
     Ok(Outcome::Verified(json!({ "agent": agent, "entries": report }), human))
+}
+
+/// A leaf's entry members: without what the log adds.
+fn members(obj: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    obj.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), verifier::entry::VERSION_MEMBER | verifier::entry::TIME_MEMBER))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Two verified proofs of different leaves at one index: both checkpoints

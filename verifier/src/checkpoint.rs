@@ -11,6 +11,36 @@ use base64::Engine as _;
 use crate::hash::Hash;
 use crate::note::{NoteError, NoteVerifier, SignedNote};
 
+/// What is wrong with a checkpoint's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointSyntax {
+    /// Empty extension line.
+    #[error("empty extension line")]
+    EmptyExtension,
+    /// Empty origin.
+    #[error("empty origin")]
+    EmptyOrigin,
+    /// Missing root hash.
+    #[error("missing root hash")]
+    MissingRoot,
+    /// Missing tree size.
+    #[error("missing tree size")]
+    MissingSize,
+    /// Root hash must be base64 of 32 bytes.
+    #[error("root hash must be base64 of 32 bytes")]
+    Root,
+    /// Text must end with a newline.
+    #[error("text must end with a newline")]
+    NoFinalNewline,
+    /// Tree size must be decimal without leading zeros.
+    #[error("tree size must be decimal without leading zeros")]
+    SizeNotDecimal,
+    /// Tree size out of range.
+    #[error("tree size out of range")]
+    SizeRange,
+}
+
 /// Why a checkpoint was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -20,7 +50,7 @@ pub enum CheckpointError {
     Note(#[from] NoteError),
     /// The note text is not a checkpoint.
     #[error("malformed checkpoint: {0}")]
-    Malformed(&'static str),
+    Malformed(CheckpointSyntax),
     /// The checkpoint is for another log.
     #[error("checkpoint origin {found:?} is not the expected {expected:?}")]
     WrongOrigin { expected: String, found: String },
@@ -53,24 +83,21 @@ impl Checkpoint {
 
     /// Parses checkpoint note text (unsigned).
     pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
-        let body = text.strip_suffix('\n').ok_or(CheckpointError::Malformed("text must end with a newline"))?;
+        let body = text.strip_suffix('\n').ok_or(CheckpointError::Malformed(CheckpointSyntax::NoFinalNewline))?;
         let mut lines = body.split('\n');
-        let origin = lines.next().filter(|l| !l.is_empty()).ok_or(CheckpointError::Malformed("empty origin"))?;
-        let size_line = lines.next().ok_or(CheckpointError::Malformed("missing tree size"))?;
+        let origin = lines.next().filter(|l| !l.is_empty()).ok_or(CheckpointError::Malformed(CheckpointSyntax::EmptyOrigin))?;
+        let size_line = lines.next().ok_or(CheckpointError::Malformed(CheckpointSyntax::MissingSize))?;
         if size_line.is_empty() || !size_line.bytes().all(|b| b.is_ascii_digit()) || (size_line.len() > 1 && size_line.starts_with('0')) {
-            return Err(CheckpointError::Malformed("tree size must be decimal without leading zeros"));
+            return Err(CheckpointError::Malformed(CheckpointSyntax::SizeNotDecimal));
         }
-        let size = size_line.parse::<u64>().map_err(|_| CheckpointError::Malformed("tree size out of range"))?;
-        let root_line = lines.next().ok_or(CheckpointError::Malformed("missing root hash"))?;
-        let root: Hash = B64
-            .decode(root_line)
-            .ok()
-            .and_then(|r| r.try_into().ok())
-            .ok_or(CheckpointError::Malformed("root hash must be base64 of 32 bytes"))?;
+        let size = size_line.parse::<u64>().map_err(|_| CheckpointError::Malformed(CheckpointSyntax::SizeRange))?;
+        let root_line = lines.next().ok_or(CheckpointError::Malformed(CheckpointSyntax::MissingRoot))?;
+        let root: Hash =
+            B64.decode(root_line).ok().and_then(|r| r.try_into().ok()).ok_or(CheckpointError::Malformed(CheckpointSyntax::Root))?;
         let mut extensions = Vec::new();
         for ext in lines {
             if ext.is_empty() {
-                return Err(CheckpointError::Malformed("empty extension line"));
+                return Err(CheckpointError::Malformed(CheckpointSyntax::EmptyExtension));
             }
             extensions.push(ext.into());
         }

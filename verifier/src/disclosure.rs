@@ -15,8 +15,8 @@
 //! checkpoint), the openings of the revealed fields, and predicate proofs
 //! about fields that stay hidden.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -47,10 +47,10 @@ pub const MAX_JSON_INT: u64 = (1 << 53) - 1;
 pub enum DisclosureError {
     /// The bundle is not the expected JSON document.
     #[error("malformed disclosure bundle: {0}")]
-    Malformed(&'static str),
+    Malformed(BundleError),
     /// The entry's hidden fields or predicates are malformed.
     #[error("malformed hidden fields in the entry: {0}")]
-    Leaf(String),
+    Leaf(HiddenError),
     /// The tlog-proof (checkpoint signature or inclusion) failed.
     #[error("entry is not proven in the log: {0}")]
     TlogProof(#[from] TlogProofError),
@@ -65,13 +65,311 @@ pub enum DisclosureError {
     #[error("revealed {0:?} does not match its commitment in the entry")]
     OpeningMismatch(String),
     /// A predicate proof failed.
-    #[error("predicate proof for [{claims}] does not verify: {reason}")]
+    #[error("predicate proof for [{}] does not verify: {reason}", describe(claims))]
     ProofInvalid {
         /// The claims the proof was for.
-        claims: String,
+        claims: Vec<(String, Predicate)>,
         /// Why.
         reason: ZkError,
     },
+}
+
+/// Hidden fields, their openings or their predicates are malformed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HiddenError {
+    /// `hidden` is not an object.
+    #[error("\"hidden\" must be an object")]
+    NotAnObject,
+    /// `hidden` holds too few or too many fields.
+    #[error("\"hidden\" holds 1 to {max} fields")]
+    FieldCount {
+        /// The most fields.
+        max: usize,
+    },
+    /// `hidden` is empty (in a leaf).
+    #[error("\"hidden\" must not be empty")]
+    Empty,
+    /// A field name outside `[A-Za-z0-9_.-]{1,64}`.
+    #[error("field name {name:?} must be 1 to {max} characters of A-Z a-z 0-9 _ . -")]
+    FieldName {
+        /// The name.
+        name: String,
+        /// The longest name.
+        max: usize,
+    },
+    /// A submitted hidden field is not an object.
+    #[error("hidden field {0:?} must be an object")]
+    FieldNotAnObject(String),
+    /// A member a submitted hidden field does not have.
+    #[error("unexpected member {member:?} in hidden field {field:?}")]
+    UnexpectedMember {
+        /// The member.
+        member: String,
+        /// The field.
+        field: String,
+    },
+    /// A hidden integer out of range.
+    #[error("{0:?}: \"u64\" must be an integer in 0..=2^53-1")]
+    U64Range(String),
+    /// A predicate is not an object.
+    #[error("{0:?}: each predicate must be an object")]
+    PredicateNotAnObject(String),
+    /// `prove` is not an array.
+    #[error("{0:?}: \"prove\" must be an array")]
+    ProveNotAnArray(String),
+    /// A hidden string has members besides `str`.
+    #[error("hidden string {0:?} holds only \"str\"")]
+    StrOnly(String),
+    /// `str` is not a string.
+    #[error("{0:?}: \"str\" must be a string")]
+    StrNotAString(String),
+    /// A hidden string over its limit.
+    #[error("{field:?} is longer than {max} characters")]
+    StrTooLong {
+        /// The field.
+        field: String,
+        /// Its limit.
+        max: usize,
+    },
+    /// A hidden field that is neither `u64` nor `str`.
+    #[error("hidden field {0:?} must hold \"u64\" or \"str\"")]
+    FieldType(String),
+    /// More predicates than one proof holds.
+    #[error("an entry proves at most {max} predicates, not {count}")]
+    TooManyClaims {
+        /// Declared.
+        count: usize,
+        /// The most.
+        max: usize,
+    },
+    /// A predicate member besides `le`/`ge`.
+    #[error("unexpected member {member:?} in a predicate on {field:?}; use \"le\" and/or \"ge\"")]
+    PredicateMember {
+        /// The member.
+        member: String,
+        /// The field.
+        field: String,
+    },
+    /// A predicate bound out of range.
+    #[error("\"{bound}\" in a predicate on {field:?} must be an integer in 0..=2^53-1")]
+    Bound {
+        /// `le` or `ge`.
+        bound: &'static str,
+        /// The field.
+        field: String,
+    },
+    /// A predicate with no bound.
+    #[error("a predicate on {0:?} needs \"le\", \"ge\" or both")]
+    NoBound(String),
+    /// A predicate whose bounds are empty.
+    #[error("{0}")]
+    Predicate(zk::ZkError),
+    /// A claim is not an object.
+    #[error("a claim must be an object")]
+    ClaimNotAnObject,
+    /// A claim without its field.
+    #[error("a claim needs a string \"field\"")]
+    ClaimField,
+    /// `predicates` is not an object.
+    #[error("predicates must be an object")]
+    PredicatesNotAnObject,
+    /// `predicates` has other members than `claims` and `proof`.
+    #[error("predicates hold exactly \"claims\" and \"proof\"")]
+    PredicatesMembers,
+    /// `claims` is not an array.
+    #[error("\"claims\" must be an array")]
+    ClaimsNotAnArray,
+    /// Too few or too many claims.
+    #[error("\"claims\" holds 1 to {max} claims")]
+    ClaimCount {
+        /// The most claims.
+        max: usize,
+    },
+    /// `proof` is not a string.
+    #[error("\"proof\" must be a string")]
+    ProofNotAString,
+    /// `proof` is not base64url.
+    #[error("\"proof\" must be base64url")]
+    ProofEncoding,
+    /// `proof` is over its limit.
+    #[error("\"proof\" must be a string of at most {max} characters")]
+    ProofTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The proof bytes do not decode.
+    #[error("{0}")]
+    Proof(zk::ZkError),
+    /// A commitment is not `{"u64"|"str": <base64url>}` (shape check).
+    #[error("commitment of {0:?} must be {{\"u64\"|\"str\": <base64url>}}")]
+    CommitmentShape(String),
+    /// A commitment object has more than one member.
+    #[error("commitment of {0:?} must be an object with one member")]
+    CommitmentMembers(String),
+    /// A commitment is not base64url.
+    #[error("commitment of {0:?} must be base64url")]
+    CommitmentEncoding(String),
+    /// A commitment that does not decode.
+    #[error("{field:?}: {reason}")]
+    Commitment {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: zk::ZkError,
+    },
+    /// A commitment of neither type.
+    #[error("commitment of {0:?} must be \"u64\" or \"str\"")]
+    CommitmentType(String),
+    /// `predicates` without `hidden`.
+    #[error("\"predicates\" without \"hidden\"")]
+    PredicatesWithoutHidden,
+    /// A claim about a field that is not a hidden integer.
+    #[error("{0}")]
+    Claim(Box<DisclosureError>),
+    /// Openings are not an object.
+    #[error("openings must be an object")]
+    OpeningsNotAnObject,
+    /// Too many openings.
+    #[error("openings hold at most {max} fields")]
+    OpeningCount {
+        /// The most.
+        max: usize,
+    },
+    /// One opening is malformed.
+    #[error("opening {field:?}: {reason}")]
+    Opening {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: OpeningError,
+    },
+    /// Openings sent with an entry that has no committed `hidden`.
+    #[error("\"openings\" come with an action's committed \"hidden\" fields")]
+    OpeningsWithoutHidden,
+    /// Openings sent with another kind than an action.
+    #[error("only actions carry hidden fields")]
+    NotAnAction,
+    /// `openings` checked without `hidden`.
+    #[error("\"openings\" without \"hidden\"")]
+    OpeningsWithoutCommitments,
+    /// The client's openings do not open its commitments, or its proof fails.
+    #[error("client commitments: {0}")]
+    ClientCommitments(Box<DisclosureError>),
+    /// Stored openings are not JSON.
+    #[error("stored openings are not JSON")]
+    StoredNotJson,
+    /// Stored openings do not parse.
+    #[error("stored openings: {0}")]
+    Stored(Box<HiddenError>),
+    /// The committed hidden fields of an entry are malformed.
+    #[error("malformed hidden fields in the entry: {0}")]
+    Committed(Box<HiddenError>),
+    /// A disclosure's entry is not JSON.
+    #[error("entry is not JSON")]
+    EntryNotJson,
+    /// A disclosure's entry is not an object.
+    #[error("entry is not a JSON object")]
+    EntryNotAnObject,
+    /// A disclosure's entry has no hidden fields.
+    #[error("entry has no hidden fields")]
+    NoHiddenFields,
+    /// The OS random source failed.
+    #[error("the OS random source failed")]
+    Randomness,
+    /// A disclosure asks for more proofs than one holds.
+    #[error("a disclosure proves at most {max} predicates")]
+    DisclosureClaims {
+        /// The most.
+        max: usize,
+    },
+    /// No `hidden` member to commit.
+    #[error("no \"hidden\" member")]
+    NothingToCommit,
+    /// No `agent` to bind the commitments to.
+    #[error("the entry has no \"agent\"")]
+    NoAgent,
+    /// `seq` is not an integer.
+    #[error("\"seq\" must be an integer")]
+    SeqNotAnInteger,
+}
+
+/// Why an opening (what reveals a hidden field) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpeningError {
+    /// Not an object.
+    #[error("an opening must be an object")]
+    NotAnObject,
+    /// Not exactly two members.
+    #[error("an opening has exactly two members")]
+    Members,
+    /// `u64` is not a non-negative integer.
+    #[error("\"u64\" must be a non-negative integer")]
+    U64,
+    /// `blinding` is not a string.
+    #[error("\"blinding\" must be a string")]
+    BlindingNotAString,
+    /// `blinding` is not base64url.
+    #[error("\"blinding\" must be base64url")]
+    BlindingEncoding,
+    /// `blinding` is not a canonical scalar.
+    #[error("\"blinding\" must be a canonical scalar")]
+    BlindingScalar,
+    /// A zero blinding hides nothing.
+    #[error("\"blinding\" must not be zero")]
+    BlindingZero,
+    /// `str` is not a string.
+    #[error("\"str\" must be a string")]
+    Str,
+    /// `salt` is not a string.
+    #[error("\"salt\" must be a string")]
+    SaltNotAString,
+    /// `salt` is not 16 bytes of base64url.
+    #[error("\"salt\" must be base64url of 16 bytes")]
+    SaltEncoding,
+    /// A zero salt hides nothing.
+    #[error("\"salt\" must not be zero")]
+    SaltZero,
+    /// Neither `u64` nor `str`.
+    #[error("an opening holds \"u64\" or \"str\"")]
+    Type,
+}
+
+/// What is wrong with a disclosure bundle document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not JSON.
+    #[error("not JSON")]
+    NotJson,
+    /// Not an object.
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// An unknown `format`.
+    #[error("\"format\" is not agent-ledger-disclosure/v2 (or v1)")]
+    Format,
+    /// `tlog_proof` is not a string.
+    #[error("\"tlog_proof\" must be a string")]
+    TlogProof,
+    /// `index` differs from the proof's.
+    #[error("\"index\" differs from the tlog-proof's index")]
+    Index,
+    /// `revealed` is not an object.
+    #[error("\"revealed\" must be an object")]
+    Revealed,
+    /// An opening is malformed.
+    #[error("{0}")]
+    Opening(OpeningError),
+    /// `proofs` is not an array.
+    #[error("\"proofs\" must be an array")]
+    Proofs,
+    /// A proof does not decode.
+    #[error("a proof in \"proofs\" does not decode")]
+    Proof,
+    /// The tlog-proof has no entry.
+    #[error("the tlog-proof carries no entry")]
+    NoEntry,
 }
 
 /// Most hidden fields in one entry.
@@ -83,15 +381,11 @@ pub const MAX_PROOF_CHARS: usize = 2048;
 pub const MAX_FIELD_NAME: usize = 64;
 
 /// Checks a hidden field name.
-pub fn check_field_name(name: &str) -> Result<(), String> {
+pub fn check_field_name(name: &str) -> Result<(), HiddenError> {
     if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
-        return Err(format!("field name {name:?} must be 1 to {MAX_FIELD_NAME} characters of A-Z a-z 0-9 _ . -"));
+        return Err(HiddenError::FieldName { name: name.to_string(), max: MAX_FIELD_NAME });
     }
     Ok(())
-}
-
-fn leaf_err(msg: impl Into<String>) -> DisclosureError {
-    DisclosureError::Leaf(msg.into())
 }
 
 /// A hidden field's commitment.
@@ -140,32 +434,32 @@ impl Opening {
     }
 
     /// Parses [`Opening::to_json`].
-    pub fn from_json(v: &Value) -> Result<Self, &'static str> {
-        let obj = v.as_object().ok_or("an opening must be an object")?;
+    pub fn from_json(v: &Value) -> Result<Self, OpeningError> {
+        let obj = v.as_object().ok_or(OpeningError::NotAnObject)?;
         if obj.len() != 2 {
-            return Err("an opening has exactly two members");
+            return Err(OpeningError::Members);
         }
         if let Some(value) = obj.get("u64") {
-            let value = value.as_u64().ok_or("\"u64\" must be a non-negative integer")?;
-            let b = obj.get("blinding").and_then(Value::as_str).ok_or("\"blinding\" must be a string")?;
-            let bytes = URL_SAFE_NO_PAD.decode(b).map_err(|_| "\"blinding\" must be base64url")?;
-            let blinding = Blinding::from_bytes(&bytes).map_err(|_| "\"blinding\" must be a canonical scalar")?;
+            let value = value.as_u64().ok_or(OpeningError::U64)?;
+            let b = obj.get("blinding").and_then(Value::as_str).ok_or(OpeningError::BlindingNotAString)?;
+            let bytes = URL_SAFE_NO_PAD.decode(b).map_err(|_| OpeningError::BlindingEncoding)?;
+            let blinding = Blinding::from_bytes(&bytes).map_err(|_| OpeningError::BlindingScalar)?;
             // A zero blinding makes the commitment v·B, which anyone can
             // brute-force: such an opening hides nothing.
             if bytes.iter().all(|b| *b == 0) {
-                return Err("\"blinding\" must not be zero");
+                return Err(OpeningError::BlindingZero);
             }
             Ok(Self::U64 { value, blinding })
         } else if let Some(value) = obj.get("str") {
-            let value = value.as_str().ok_or("\"str\" must be a string")?.to_string();
-            let s = obj.get("salt").and_then(Value::as_str).ok_or("\"salt\" must be a string")?;
-            let salt = Salt::from_base64(s).map_err(|_| "\"salt\" must be base64url of 16 bytes")?;
+            let value = value.as_str().ok_or(OpeningError::Str)?.to_string();
+            let s = obj.get("salt").and_then(Value::as_str).ok_or(OpeningError::SaltNotAString)?;
+            let salt = Salt::from_base64(s).map_err(|_| OpeningError::SaltEncoding)?;
             if salt.0.iter().all(|b| *b == 0) {
-                return Err("\"salt\" must not be zero");
+                return Err(OpeningError::SaltZero);
             }
             Ok(Self::Str { value, salt })
         } else {
-            Err("an opening holds \"u64\" or \"str\"")
+            Err(OpeningError::Type)
         }
     }
 
@@ -188,25 +482,23 @@ impl Opening {
 }
 
 /// Parses a predicate object (`{"le": n}`, `{"ge": n}` or both) for `field`.
-pub fn predicate_from_json(field: &str, obj: &Map<String, Value>, extra_allowed: &[&str]) -> Result<Predicate, String> {
+pub fn predicate_from_json(field: &str, obj: &Map<String, Value>, extra_allowed: &[&str]) -> Result<Predicate, HiddenError> {
     if let Some(k) = obj.keys().find(|k| !["le", "ge"].contains(&k.as_str()) && !extra_allowed.contains(&k.as_str())) {
-        return Err(format!("unexpected member {k:?} in a predicate on {field:?}; use \"le\" and/or \"ge\""));
+        return Err(HiddenError::PredicateMember { member: k.clone(), field: field.to_string() });
     }
-    let bound = |k: &str| -> Result<Option<u64>, String> {
-        match obj.get(k) {
+    let bound = |bound: &'static str| -> Result<Option<u64>, HiddenError> {
+        match obj.get(bound) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n <= MAX_JSON_INT)
-                .map(Some)
-                .ok_or_else(|| format!("\"{k}\" in a predicate on {field:?} must be an integer in 0..=2^53-1")),
+            Some(v) => {
+                v.as_u64().filter(|n| *n <= MAX_JSON_INT).map(Some).ok_or_else(|| HiddenError::Bound { bound, field: field.to_string() })
+            }
         }
     };
     match (bound("ge")?, bound("le")?) {
-        (None, None) => Err(format!("a predicate on {field:?} needs \"le\", \"ge\" or both")),
+        (None, None) => Err(HiddenError::NoBound(field.to_string())),
         (Some(lo), None) => Ok(Predicate::ge(lo)),
         (None, Some(hi)) => Ok(Predicate::le(hi)),
-        (Some(lo), Some(hi)) => Predicate::between(field, lo, hi).map_err(|e| e.to_string()),
+        (Some(lo), Some(hi)) => Predicate::between(field, lo, hi).map_err(HiddenError::Predicate),
     }
 }
 
@@ -224,10 +516,15 @@ pub fn claim_to_json(field: &str, p: &Predicate) -> Value {
 }
 
 /// Parses [`claim_to_json`].
-pub fn claim_from_json(v: &Value) -> Result<(String, Predicate), String> {
-    let obj = v.as_object().ok_or("a claim must be an object")?;
-    let field = obj.get("field").and_then(Value::as_str).ok_or("a claim needs a string \"field\"")?;
+pub fn claim_from_json(v: &Value) -> Result<(String, Predicate), HiddenError> {
+    let obj = v.as_object().ok_or(HiddenError::ClaimNotAnObject)?;
+    let field = obj.get("field").and_then(Value::as_str).ok_or(HiddenError::ClaimField)?;
     Ok((field.to_string(), predicate_from_json(field, obj, &["field"])?))
+}
+
+/// Claims as text, e.g. `amount ≤ 10000, age ≥ 18`.
+fn describe(claims: &[(String, Predicate)]) -> String {
+    claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
 }
 
 /// Claims and their aggregated proof, as JSON: `{"claims": […], "proof": "…"}`.
@@ -250,25 +547,25 @@ impl ClaimsProof {
     }
 
     /// Parses [`ClaimsProof::to_json`].
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let obj = v.as_object().ok_or("predicates must be an object")?;
+    pub fn from_json(v: &Value) -> Result<Self, HiddenError> {
+        let obj = v.as_object().ok_or(HiddenError::PredicatesNotAnObject)?;
         if obj.len() != 2 {
-            return Err("predicates hold exactly \"claims\" and \"proof\"".into());
+            return Err(HiddenError::PredicatesMembers);
         }
-        let claims = obj.get("claims").and_then(Value::as_array).ok_or("\"claims\" must be an array")?;
+        let claims = obj.get("claims").and_then(Value::as_array).ok_or(HiddenError::ClaimsNotAnArray)?;
         if claims.is_empty() || claims.len() > zk::MAX_CLAIMS {
-            return Err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS));
+            return Err(HiddenError::ClaimCount { max: zk::MAX_CLAIMS });
         }
         let claims = claims.iter().map(claim_from_json).collect::<Result<Vec<_>, _>>()?;
-        let text = obj.get("proof").and_then(Value::as_str).ok_or("\"proof\" must be a string")?;
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| "\"proof\" must be base64url")?;
-        let proof = PredicateProof::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        let text = obj.get("proof").and_then(Value::as_str).ok_or(HiddenError::ProofNotAString)?;
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| HiddenError::ProofEncoding)?;
+        let proof = PredicateProof::from_bytes(&bytes).map_err(HiddenError::Proof)?;
         Ok(Self { claims, proof })
     }
 
     /// The claims as text, e.g. `amount ≤ 10000, age ≥ 18`.
     pub fn describe(&self) -> String {
-        self.claims.iter().map(|(f, p)| p.describe(f)).collect::<Vec<_>>().join(", ")
+        describe(&self.claims)
     }
 
     /// Verifies the proof against the commitments of `fields` and the
@@ -278,7 +575,7 @@ impl ClaimsProof {
         let claims = fields.claims(&self.claims)?;
         self.proof
             .verify_bound(&claims, context, params)
-            .map_err(|reason| DisclosureError::ProofInvalid { claims: self.describe(), reason })
+            .map_err(|reason| DisclosureError::ProofInvalid { claims: self.claims.clone(), reason })
     }
 }
 
@@ -315,7 +612,7 @@ pub fn disclosure_proof_context(origin: &str, index: u64, leaf_hash: &crate::has
 /// object) in the log named `origin`: bound for version 2 leaves, empty
 /// for version 1 (whose proofs were made unbound).
 pub fn leaf_predicates_context(origin: &str, leaf: &Map<String, Value>) -> Vec<u8> {
-    let version = leaf.get("v").and_then(Value::as_u64).unwrap_or(crate::agent::LEAF_VERSION);
+    let version = leaf.get("v").and_then(Value::as_u64).unwrap_or(crate::canonical::LEAF_VERSION);
     if version < 2 {
         return Vec::new();
     }
@@ -344,28 +641,28 @@ impl CommittedFields {
     /// of `claims` (1 to [`zk::MAX_CLAIMS`]) and a `proof` string of at most
     /// [`MAX_PROOF_CHARS`]. (Reading a stored leaf does not apply them:
     /// leaves written before they existed stay readable.)
-    pub fn check_shape(hidden: &Value, predicates: Option<&Value>) -> Result<(), DisclosureError> {
-        let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
+    pub fn check_shape(hidden: &Value, predicates: Option<&Value>) -> Result<(), HiddenError> {
+        let hidden = hidden.as_object().ok_or(HiddenError::NotAnObject)?;
         if hidden.is_empty() || hidden.len() > MAX_HIDDEN_FIELDS {
-            return Err(leaf_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
+            return Err(HiddenError::FieldCount { max: MAX_HIDDEN_FIELDS });
         }
         for (name, c) in hidden {
-            check_field_name(name).map_err(leaf_err)?;
+            check_field_name(name)?;
             let ok = c.as_object().is_some_and(|o| {
                 o.len() == 1 && o.iter().all(|(k, v)| (k == "u64" || k == "str") && v.as_str().is_some_and(|t| t.len() <= 64))
             });
             if !ok {
-                return Err(leaf_err(format!("commitment of {name:?} must be {{\"u64\"|\"str\": <base64url>}}")));
+                return Err(HiddenError::CommitmentShape(name.clone()));
             }
         }
         if let Some(p) = predicates {
-            let p = p.as_object().filter(|o| o.len() == 2).ok_or_else(|| leaf_err("predicates hold exactly \"claims\" and \"proof\""))?;
+            let p = p.as_object().filter(|o| o.len() == 2).ok_or(HiddenError::PredicatesMembers)?;
             let claims = p.get("claims").and_then(Value::as_array).map_or(0, Vec::len);
             if claims == 0 || claims > zk::MAX_CLAIMS {
-                return Err(leaf_err(format!("\"claims\" holds 1 to {} claims", zk::MAX_CLAIMS)));
+                return Err(HiddenError::ClaimCount { max: zk::MAX_CLAIMS });
             }
             if p.get("proof").and_then(Value::as_str).is_none_or(|t| t.len() > MAX_PROOF_CHARS) {
-                return Err(leaf_err(format!("\"proof\" must be a string of at most {MAX_PROOF_CHARS} characters")));
+                return Err(HiddenError::ProofTooLong { max: MAX_PROOF_CHARS });
             }
         }
         Ok(())
@@ -373,41 +670,37 @@ impl CommittedFields {
 
     /// Reads `hidden` and `predicates` from a leaf object; `None` when the
     /// entry has no hidden fields.
-    pub fn from_leaf(leaf: &Map<String, Value>) -> Result<Option<Self>, DisclosureError> {
+    pub fn from_leaf(leaf: &Map<String, Value>) -> Result<Option<Self>, HiddenError> {
         let Some(hidden) = leaf.get("hidden") else {
             return match leaf.get("predicates") {
-                Some(_) => Err(leaf_err("\"predicates\" without \"hidden\"")),
+                Some(_) => Err(HiddenError::PredicatesWithoutHidden),
                 None => Ok(None),
             };
         };
-        let hidden = hidden.as_object().ok_or_else(|| leaf_err("\"hidden\" must be an object"))?;
+        let hidden = hidden.as_object().ok_or(HiddenError::NotAnObject)?;
         if hidden.is_empty() {
-            return Err(leaf_err("\"hidden\" must not be empty"));
+            return Err(HiddenError::Empty);
         }
         let mut fields = BTreeMap::new();
         for (name, c) in hidden {
-            let c = c
-                .as_object()
-                .filter(|o| o.len() == 1)
-                .ok_or_else(|| leaf_err(format!("commitment of {name:?} must be an object with one member")))?;
+            let c = c.as_object().filter(|o| o.len() == 1).ok_or_else(|| HiddenError::CommitmentMembers(name.clone()))?;
             let decode = |v: &Value| {
-                v.as_str()
-                    .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
-                    .ok_or_else(|| leaf_err(format!("commitment of {name:?} must be base64url")))
+                v.as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok()).ok_or_else(|| HiddenError::CommitmentEncoding(name.clone()))
             };
+            let invalid = |reason| HiddenError::Commitment { field: name.clone(), reason };
             let commitment = if let Some(v) = c.get("u64") {
-                Commitment::U64(PedersenCommitment::from_bytes(&decode(v)?).map_err(|e| leaf_err(format!("{name:?}: {e}")))?)
+                Commitment::U64(PedersenCommitment::from_bytes(&decode(v)?).map_err(invalid)?)
             } else if let Some(v) = c.get("str") {
-                Commitment::Str(HashCommitment::from_bytes(&decode(v)?).map_err(|e| leaf_err(format!("{name:?}: {e}")))?)
+                Commitment::Str(HashCommitment::from_bytes(&decode(v)?).map_err(invalid)?)
             } else {
-                return Err(leaf_err(format!("commitment of {name:?} must be \"u64\" or \"str\"")));
+                return Err(HiddenError::CommitmentType(name.clone()));
             };
             fields.insert(name.clone(), commitment);
         }
         let mut out = Self { fields, predicates: None };
         if let Some(p) = leaf.get("predicates") {
-            let proof = ClaimsProof::from_json(p).map_err(leaf_err)?;
-            out.claims(&proof.claims).map_err(|e| leaf_err(e.to_string()))?;
+            let proof = ClaimsProof::from_json(p)?;
+            out.claims(&proof.claims).map_err(|e| HiddenError::Claim(Box::new(e)))?;
             out.predicates = Some(proof);
         }
         Ok(Some(out))
@@ -468,31 +761,32 @@ impl DisclosureBundle {
 
     /// Parses a bundle document.
     pub fn parse(text: &[u8]) -> Result<Self, DisclosureError> {
-        let v: Value = serde_json::from_slice(text).map_err(|_| DisclosureError::Malformed("not JSON"))?;
-        let obj = v.as_object().ok_or(DisclosureError::Malformed("not a JSON object"))?;
+        let malformed = DisclosureError::Malformed;
+        let v: Value = serde_json::from_slice(text).map_err(|_| malformed(BundleError::NotJson))?;
+        let obj = v.as_object().ok_or(malformed(BundleError::NotAnObject))?;
         let unbound_proofs = match obj.get("format").and_then(Value::as_str) {
             Some(BUNDLE_FORMAT) => false,
             Some(BUNDLE_FORMAT_V1) => true,
-            _ => return Err(DisclosureError::Malformed("\"format\" is not agent-ledger-disclosure/v2 (or v1)")),
+            _ => return Err(malformed(BundleError::Format)),
         };
-        let text = obj.get("tlog_proof").and_then(Value::as_str).ok_or(DisclosureError::Malformed("\"tlog_proof\" must be a string"))?;
+        let text = obj.get("tlog_proof").and_then(Value::as_str).ok_or(malformed(BundleError::TlogProof))?;
         let tlog_proof = TlogProof::parse(text)?;
         if obj.get("index").and_then(Value::as_u64) != Some(tlog_proof.index) {
-            return Err(DisclosureError::Malformed("\"index\" differs from the tlog-proof's index"));
+            return Err(malformed(BundleError::Index));
         }
         let revealed = obj
             .get("revealed")
             .and_then(Value::as_object)
-            .ok_or(DisclosureError::Malformed("\"revealed\" must be an object"))?
+            .ok_or(malformed(BundleError::Revealed))?
             .iter()
-            .map(|(k, v)| Opening::from_json(v).map(|o| (k.clone(), o)).map_err(DisclosureError::Malformed))
+            .map(|(k, v)| Opening::from_json(v).map(|o| (k.clone(), o)).map_err(|e| malformed(BundleError::Opening(e))))
             .collect::<Result<_, _>>()?;
         let proofs = obj
             .get("proofs")
             .and_then(Value::as_array)
-            .ok_or(DisclosureError::Malformed("\"proofs\" must be an array"))?
+            .ok_or(malformed(BundleError::Proofs))?
             .iter()
-            .map(|p| ClaimsProof::from_json(p).map_err(|_| DisclosureError::Malformed("a proof in \"proofs\" does not decode")))
+            .map(|p| ClaimsProof::from_json(p).map_err(|_| malformed(BundleError::Proof)))
             .collect::<Result<_, _>>()?;
         Ok(Self { tlog_proof, revealed, proofs, unbound_proofs })
     }
@@ -525,10 +819,11 @@ pub struct VerifiedDisclosure {
 /// proof and every proof in the bundle.
 pub fn verify(bundle: &DisclosureBundle, verifier: &NoteVerifier, params: &ZkParams) -> Result<VerifiedDisclosure, DisclosureError> {
     let included = bundle.tlog_proof.verify(verifier, None)?;
-    let leaf_bytes = bundle.tlog_proof.extra.as_deref().ok_or(DisclosureError::Malformed("the tlog-proof carries no entry"))?;
-    let leaf: Value = serde_json::from_slice(leaf_bytes).map_err(|_| leaf_err("entry is not JSON"))?;
-    let leaf = leaf.as_object().ok_or_else(|| leaf_err("entry is not a JSON object"))?;
-    let fields = CommittedFields::from_leaf(leaf)?.ok_or_else(|| leaf_err("entry has no hidden fields"))?;
+    let leaf_bytes = bundle.tlog_proof.extra.as_deref().ok_or(DisclosureError::Malformed(BundleError::NoEntry))?;
+    let leaf: Value = serde_json::from_slice(leaf_bytes).map_err(|_| DisclosureError::Leaf(HiddenError::EntryNotJson))?;
+    let leaf = leaf.as_object().ok_or(DisclosureError::Leaf(HiddenError::EntryNotAnObject))?;
+    let fields =
+        CommittedFields::from_leaf(leaf).map_err(DisclosureError::Leaf)?.ok_or(DisclosureError::Leaf(HiddenError::NoHiddenFields))?;
 
     let mut revealed = Vec::new();
     for (name, opening) in &bundle.revealed {

@@ -2,6 +2,8 @@
 
 use crate::checkpoint::CheckpointError;
 use crate::disclosure::DisclosureError;
+use crate::entry::EntryError;
+use crate::fold::registry::RegistryError;
 use crate::note::NoteError;
 use crate::proof::{ConsistencyError, InclusionError};
 use crate::tiles::TilePathError;
@@ -33,6 +35,12 @@ pub enum Error {
     /// A disclosure bundle failed.
     #[error("disclosure: {0}")]
     Disclosure(#[from] DisclosureError),
+    /// An entry was malformed.
+    #[error("entry: {0}")]
+    Entry(#[from] EntryError),
+    /// The agent registry refused an entry.
+    #[error("agent registry: {0}")]
+    Registry(#[from] RegistryError),
     /// A tile path was malformed.
     #[error("tile path: {0}")]
     TilePath(#[from] TilePathError),

@@ -4,7 +4,6 @@
 //! with this code, so the same randomness gives the same leaf.
 
 use alloc::collections::BTreeMap;
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -12,16 +11,12 @@ use serde_json::Value;
 use zk::predicate::Predicate;
 
 pub use crate::disclosure::{check_field_name, MAX_FIELD_NAME, MAX_HIDDEN_FIELDS};
-use crate::disclosure::{predicate_from_json, CommittedFields, DisclosureError, Opening, MAX_JSON_INT};
+use crate::disclosure::{predicate_from_json, CommittedFields, DisclosureError, HiddenError, Opening, MAX_JSON_INT};
 #[cfg(feature = "prover")]
 use crate::disclosure::{ClaimsProof, Commitment};
 
 /// Longest hidden string, in characters.
 pub const MAX_HIDDEN_STR_CHARS: usize = 4096;
-
-fn hidden_err(msg: impl Into<String>) -> String {
-    msg.into()
-}
 
 /// A submitted hidden value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,53 +33,50 @@ pub enum HiddenValue {
 }
 
 /// Parses the submitted `hidden` object: name → value, sorted by name.
-pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, String> {
-    let obj = v.as_object().ok_or_else(|| hidden_err("\"hidden\" must be an object"))?;
+pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, HiddenError> {
+    let obj = v.as_object().ok_or(HiddenError::NotAnObject)?;
     if obj.is_empty() || obj.len() > MAX_HIDDEN_FIELDS {
-        return Err(hidden_err(format!("\"hidden\" holds 1 to {MAX_HIDDEN_FIELDS} fields")));
+        return Err(HiddenError::FieldCount { max: MAX_HIDDEN_FIELDS });
     }
     let mut out = BTreeMap::new();
     let mut claims = 0;
     for (name, spec) in obj {
         check_field_name(name)?;
-        let spec = spec.as_object().ok_or_else(|| hidden_err(format!("hidden field {name:?} must be an object")))?;
+        let spec = spec.as_object().ok_or_else(|| HiddenError::FieldNotAnObject(name.clone()))?;
         let value = if let Some(v) = spec.get("u64") {
             if let Some(k) = spec.keys().find(|k| !["u64", "prove"].contains(&k.as_str())) {
-                return Err(hidden_err(format!("unexpected member {k:?} in hidden field {name:?}")));
+                return Err(HiddenError::UnexpectedMember { member: k.clone(), field: name.clone() });
             }
-            let value = v
-                .as_u64()
-                .filter(|n| *n <= MAX_JSON_INT)
-                .ok_or_else(|| hidden_err(format!("{name:?}: \"u64\" must be an integer in 0..=2^53-1")))?;
+            let value = v.as_u64().filter(|n| *n <= MAX_JSON_INT).ok_or_else(|| HiddenError::U64Range(name.clone()))?;
             let prove = match spec.get("prove") {
                 None => Vec::new(),
                 Some(Value::Array(list)) => list
                     .iter()
                     .map(|p| {
-                        let p = p.as_object().ok_or_else(|| hidden_err(format!("{name:?}: each predicate must be an object")))?;
+                        let p = p.as_object().ok_or_else(|| HiddenError::PredicateNotAnObject(name.clone()))?;
                         predicate_from_json(name, p, &[])
                     })
                     .collect::<Result<Vec<_>, _>>()?,
-                Some(_) => return Err(hidden_err(format!("{name:?}: \"prove\" must be an array"))),
+                Some(_) => return Err(HiddenError::ProveNotAnArray(name.clone())),
             };
             claims += prove.len();
             HiddenValue::U64 { value, prove }
         } else if let Some(v) = spec.get("str") {
             if spec.len() != 1 {
-                return Err(hidden_err(format!("hidden string {name:?} holds only \"str\"")));
+                return Err(HiddenError::StrOnly(name.clone()));
             }
-            let s = v.as_str().ok_or_else(|| hidden_err(format!("{name:?}: \"str\" must be a string")))?;
+            let s = v.as_str().ok_or_else(|| HiddenError::StrNotAString(name.clone()))?;
             if s.chars().count() > MAX_HIDDEN_STR_CHARS {
-                return Err(hidden_err(format!("{name:?} is longer than {MAX_HIDDEN_STR_CHARS} characters")));
+                return Err(HiddenError::StrTooLong { field: name.clone(), max: MAX_HIDDEN_STR_CHARS });
             }
             HiddenValue::Str(s.to_string())
         } else {
-            return Err(hidden_err(format!("hidden field {name:?} must hold \"u64\" or \"str\"")));
+            return Err(HiddenError::FieldType(name.clone()));
         };
         out.insert(name.clone(), value);
     }
     if claims > zk::MAX_CLAIMS {
-        return Err(hidden_err(format!("an entry proves at most {} predicates, not {claims}", zk::MAX_CLAIMS)));
+        return Err(HiddenError::TooManyClaims { count: claims, max: zk::MAX_CLAIMS });
     }
     Ok(out)
 }
@@ -101,7 +93,7 @@ pub enum CommitError {
     SelfCheck,
     /// The entry's `hidden` values (or its `agent`, `seq`) are malformed.
     #[error("invalid hidden fields: {0}")]
-    Invalid(String),
+    Invalid(HiddenError),
 }
 
 /// Commits the plain `hidden` values of an action entry in place (see
@@ -117,12 +109,12 @@ pub fn commit_entry<R: rand_core::RngCore + rand_core::CryptoRng>(
     rng: &mut R,
     params: &zk::ZkParams,
 ) -> Result<Value, CommitError> {
-    let spec = entry.get("hidden").ok_or_else(|| CommitError::Invalid("no \"hidden\" member".into()))?;
+    let spec = entry.get("hidden").ok_or(CommitError::Invalid(HiddenError::NothingToCommit))?;
     let hidden = parse_hidden(spec).map_err(CommitError::Invalid)?;
-    let agent = entry.get("agent").and_then(Value::as_str).ok_or_else(|| CommitError::Invalid("the entry has no \"agent\"".into()))?;
+    let agent = entry.get("agent").and_then(Value::as_str).ok_or(CommitError::Invalid(HiddenError::NoAgent))?;
     let seq = match entry.get("seq") {
         None => 0,
-        Some(v) => v.as_u64().ok_or_else(|| CommitError::Invalid("\"seq\" must be an integer".into()))?,
+        Some(v) => v.as_u64().ok_or(CommitError::Invalid(HiddenError::SeqNotAnInteger))?,
     };
     let context = crate::disclosure::entry_predicates_context(origin, agent, seq);
     let openings = commit(entry, &hidden, &context, rng, params, true)?;
@@ -194,12 +186,14 @@ pub fn openings_to_json(openings: &BTreeMap<String, Opening>) -> Value {
 }
 
 /// Parses [`openings_to_json`].
-pub fn openings_from_json(v: &Value) -> Result<BTreeMap<String, Opening>, String> {
-    let obj = v.as_object().ok_or("openings must be an object")?;
+pub fn openings_from_json(v: &Value) -> Result<BTreeMap<String, Opening>, HiddenError> {
+    let obj = v.as_object().ok_or(HiddenError::OpeningsNotAnObject)?;
     if obj.len() > MAX_HIDDEN_FIELDS {
-        return Err(format!("openings hold at most {MAX_HIDDEN_FIELDS} fields"));
+        return Err(HiddenError::OpeningCount { max: MAX_HIDDEN_FIELDS });
     }
-    obj.iter().map(|(k, o)| Opening::from_json(o).map(|o| (k.clone(), o)).map_err(|e| format!("opening {k:?}: {e}"))).collect()
+    obj.iter()
+        .map(|(k, o)| Opening::from_json(o).map(|o| (k.clone(), o)).map_err(|reason| HiddenError::Opening { field: k.clone(), reason }))
+        .collect()
 }
 
 /// Checks openings made by a client against the commitments of its entry:

@@ -15,7 +15,23 @@
 //!   with Ed25519 keys, and checkpoints (c2sp.org/tlog-checkpoint).
 //! * [`tlog_proof`]: offline proof files (c2sp.org/tlog-proof, `@v1`).
 //! * [`tiles`]: tile paths and geometry (c2sp.org/tlog-tiles, height 8).
+//! * [`canonical`]: RFC 8785 canonical JSON and the strict parser every
+//!   entry and leaf goes through.
+//! * [`agent_id`]: SPIFFE agent ids ([`AgentId`]), checked once.
+//! * [`entry`]: the entry model: every entry kind as a typed [`Entry`],
+//!   its validation rules, leaf decoding ([`entry::Leaf`]), what agents
+//!   sign and the signed-request headers.
+//! * [`fold`]: state derived from the log by pure folds, used alike by the
+//!   log's admission and by offline audits; [`fold::registry`] is the
+//!   agents' key chains.
+//! * [`agent`]: the agent-side paths (signing, passports, attestation
+//!   verdicts), re-exported from [`entry`].
+//! * [`disclosure`] and [`hidden`]: hidden fields (commitments, openings,
+//!   predicate proofs) and offline disclosure bundles.
+//! * [`tpm`]: TPM 2.0 quotes as attestation evidence.
 //! * [`wire`]: the JSON shapes of the HTTP API.
+//! * [`error`]: the crate's one error enum ([`Error`]), over the typed
+//!   errors of each module.
 //!
 //! The crate is `no_std` + `alloc` with `--no-default-features`; the `std`
 //! feature adds signing and `std::error::Error` impls. It does no I/O: the
@@ -40,10 +56,13 @@
 extern crate alloc;
 
 pub mod agent;
+pub mod agent_id;
 pub mod canonical;
 pub mod checkpoint;
 pub mod disclosure;
+pub mod entry;
 pub mod error;
+pub mod fold;
 pub mod hash;
 pub mod hidden;
 pub mod note;
@@ -54,7 +73,9 @@ pub mod tpm;
 pub mod tree;
 pub mod wire;
 
+pub use agent_id::AgentId;
 pub use checkpoint::Checkpoint;
+pub use entry::{Entry, EntryError, EntryKind};
 pub use error::Error;
 pub use hash::Hash;
 pub use note::{NoteVerifier, VerifierKey};

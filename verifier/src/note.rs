@@ -24,13 +24,94 @@ pub const MAX_SIGNATURES: usize = 16;
 
 const SIG_PREFIX: &str = "\u{2014} ";
 
+/// What is wrong with a signed note's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoteSyntax {
+    /// Control character other than newline.
+    #[error("control character other than newline")]
+    ControlCharacter,
+    /// Invalid key name on signature line.
+    #[error("invalid key name on signature line")]
+    SignatureKeyName,
+    /// No blank line before signatures.
+    #[error("no blank line before signatures")]
+    NoBlankLine,
+    /// No signature lines.
+    #[error("no signature lines")]
+    NoSignatures,
+    /// Note must end with a newline.
+    #[error("note must end with a newline")]
+    NoFinalNewline,
+    /// Note text must end with exactly one newline.
+    #[error("note text must end with exactly one newline")]
+    TextNewlines,
+    /// Signature is not standard base64.
+    #[error("signature is not standard base64")]
+    SignatureEncoding,
+    /// Signature line must be name and base64.
+    #[error("signature line must be name and base64")]
+    SignatureLine,
+    /// Signature line must start with an em dash and a space.
+    #[error("signature line must start with an em dash and a space")]
+    SignatureDash,
+    /// Signature too short.
+    #[error("signature too short")]
+    SignatureTooShort,
+}
+
+/// What is wrong with a verifier or signer key's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySyntax {
+    /// Ed25519 key must be 32 bytes.
+    #[error("Ed25519 key must be 32 bytes")]
+    KeyLength,
+    /// Ed25519 seed must be 32 bytes.
+    #[error("Ed25519 seed must be 32 bytes")]
+    SeedLength,
+    /// Empty key.
+    #[error("empty key")]
+    Empty,
+    /// Expected PRIVATE+KEY+name+keyid+key.
+    #[error("expected PRIVATE+KEY+name+keyid+key")]
+    SignerFields,
+    /// Expected name+keyid+key.
+    #[error("expected name+keyid+key")]
+    VerifierFields,
+    /// Key id does not match name and key.
+    #[error("key id does not match name and key")]
+    KeyIdMismatch,
+    /// Key id must be 8 lowercase hex digits.
+    #[error("key id must be 8 lowercase hex digits")]
+    KeyIdSyntax,
+    /// Key is not standard base64.
+    #[error("key is not standard base64")]
+    KeyEncoding,
+    /// Key name must be non-empty without spaces or '+'.
+    #[error("key name must be non-empty without spaces or '+'")]
+    Name,
+    /// Not a valid Ed25519 point.
+    #[error("not a valid Ed25519 point")]
+    NotAPoint,
+    /// Only Ed25519 (type 0x01) keys are supported.
+    #[error("only Ed25519 (type 0x01) keys are supported")]
+    KeyType,
+    /// Signer key must start with PRIVATE+KEY+.
+    #[error("signer key must start with PRIVATE+KEY+")]
+    SignerPrefix,
+    /// Small-order Ed25519 key.
+    #[error("small-order Ed25519 key")]
+    SmallOrder,
+}
+
 /// Why a note or key was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NoteError {
     /// The note does not have the signed-note shape.
     #[error("malformed signed note: {0}")]
-    Malformed(&'static str),
+    Malformed(NoteSyntax),
     /// More signature lines than [`MAX_SIGNATURES`].
     #[error("signed note has more than {MAX_SIGNATURES} signatures")]
     TooManySignatures,
@@ -42,7 +123,7 @@ pub enum NoteError {
     BadSignature { name: String },
     /// The verifier key string is malformed.
     #[error("malformed verifier key: {0}")]
-    MalformedKey(&'static str),
+    MalformedKey(KeySyntax),
 }
 
 /// Computes the 4-byte key id of an Ed25519 key named `name`.
@@ -77,7 +158,7 @@ impl VerifierKey {
     /// Builds the verifier key of `public_key` under `name`.
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
         if !valid_key_name(name) {
-            return Err(NoteError::MalformedKey("key name must be non-empty without spaces or '+'"));
+            return Err(NoteError::MalformedKey(KeySyntax::Name));
         }
         Ok(Self { name: name.into(), id: key_id(name, key.as_bytes()), key })
     }
@@ -88,27 +169,27 @@ impl VerifierKey {
         // The base64 part may itself contain '+', so split at most twice.
         let mut parts = text.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::MalformedKey("expected name+keyid+key"));
+            return Err(NoteError::MalformedKey(KeySyntax::VerifierFields));
         };
         if !valid_key_name(name) {
-            return Err(NoteError::MalformedKey("key name must be non-empty without spaces or '+'"));
+            return Err(NoteError::MalformedKey(KeySyntax::Name));
         }
         if id_hex.len() != 8 || !id_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(NoteError::MalformedKey("key id must be 8 lowercase hex digits"));
+            return Err(NoteError::MalformedKey(KeySyntax::KeyIdSyntax));
         }
-        let id = u32::from_str_radix(id_hex, 16).map_err(|_| NoteError::MalformedKey("key id must be 8 lowercase hex digits"))?;
-        let raw = B64.decode(key_b64).map_err(|_| NoteError::MalformedKey("key is not standard base64"))?;
-        let (&alg, pub_bytes) = raw.split_first().ok_or(NoteError::MalformedKey("empty key"))?;
+        let id = u32::from_str_radix(id_hex, 16).map_err(|_| NoteError::MalformedKey(KeySyntax::KeyIdSyntax))?;
+        let raw = B64.decode(key_b64).map_err(|_| NoteError::MalformedKey(KeySyntax::KeyEncoding))?;
+        let (&alg, pub_bytes) = raw.split_first().ok_or(NoteError::MalformedKey(KeySyntax::Empty))?;
         if alg != ALG_ED25519 {
-            return Err(NoteError::MalformedKey("only Ed25519 (type 0x01) keys are supported"));
+            return Err(NoteError::MalformedKey(KeySyntax::KeyType));
         }
-        let pub_bytes: [u8; 32] = pub_bytes.try_into().map_err(|_| NoteError::MalformedKey("Ed25519 key must be 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&pub_bytes).map_err(|_| NoteError::MalformedKey("not a valid Ed25519 point"))?;
+        let pub_bytes: [u8; 32] = pub_bytes.try_into().map_err(|_| NoteError::MalformedKey(KeySyntax::KeyLength))?;
+        let key = VerifyingKey::from_bytes(&pub_bytes).map_err(|_| NoteError::MalformedKey(KeySyntax::NotAPoint))?;
         if key.is_weak() {
-            return Err(NoteError::MalformedKey("small-order Ed25519 key"));
+            return Err(NoteError::MalformedKey(KeySyntax::SmallOrder));
         }
         if key_id(name, &pub_bytes) != id {
-            return Err(NoteError::MalformedKey("key id does not match name and key"));
+            return Err(NoteError::MalformedKey(KeySyntax::KeyIdMismatch));
         }
         Ok(Self { name: name.into(), id, key })
     }
@@ -162,32 +243,31 @@ impl SignedNote {
     /// Splits a signed note. Checks the shape only; see [`NoteVerifier`].
     pub fn parse(note: &str) -> Result<Self, NoteError> {
         if note.bytes().any(|b| b < 0x20 && b != b'\n') {
-            return Err(NoteError::Malformed("control character other than newline"));
+            return Err(NoteError::Malformed(NoteSyntax::ControlCharacter));
         }
         if !note.ends_with('\n') {
-            return Err(NoteError::Malformed("note must end with a newline"));
+            return Err(NoteError::Malformed(NoteSyntax::NoFinalNewline));
         }
         // The text is separated from the signatures by the last blank line.
-        let split = note.rfind("\n\n").ok_or(NoteError::Malformed("no blank line before signatures"))?;
+        let split = note.rfind("\n\n").ok_or(NoteError::Malformed(NoteSyntax::NoBlankLine))?;
         let text = &note[..split + 1];
         let sig_block = &note[split + 2..];
         if sig_block.is_empty() {
-            return Err(NoteError::Malformed("no signature lines"));
+            return Err(NoteError::Malformed(NoteSyntax::NoSignatures));
         }
         let mut signatures = Vec::new();
         for line in sig_block.strip_suffix('\n').unwrap_or(sig_block).split('\n') {
             if signatures.len() == MAX_SIGNATURES {
                 return Err(NoteError::TooManySignatures);
             }
-            let rest =
-                line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
-            let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed("signature line must be name and base64"))?;
+            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(NoteSyntax::SignatureDash))?;
+            let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(NoteSyntax::SignatureLine))?;
             if !valid_key_name(name) {
-                return Err(NoteError::Malformed("invalid key name on signature line"));
+                return Err(NoteError::Malformed(NoteSyntax::SignatureKeyName));
             }
-            let blob = B64.decode(b64).map_err(|_| NoteError::Malformed("signature is not standard base64"))?;
+            let blob = B64.decode(b64).map_err(|_| NoteError::Malformed(NoteSyntax::SignatureEncoding))?;
             if blob.len() < 5 {
-                return Err(NoteError::Malformed("signature too short"));
+                return Err(NoteError::Malformed(NoteSyntax::SignatureTooShort));
             }
             let id = u32::from_be_bytes([blob[0], blob[1], blob[2], blob[3]]);
             signatures.push(NoteSignature { name: name.into(), id, signature: blob[4..].to_vec() });
@@ -265,7 +345,7 @@ impl NoteSigner {
     /// A signer named `name` (the log origin for checkpoints).
     pub fn new(name: &str, key: ed25519_dalek::SigningKey) -> Result<Self, NoteError> {
         if !valid_key_name(name) {
-            return Err(NoteError::MalformedKey("key name must be non-empty without spaces or '+'"));
+            return Err(NoteError::MalformedKey(KeySyntax::Name));
         }
         let id = key_id(name, key.verifying_key().as_bytes());
         Ok(Self { name: name.into(), id, key })
@@ -273,20 +353,19 @@ impl NoteSigner {
 
     /// Parses a Go-style `PRIVATE+KEY+<name>+<hex8 id>+<base64(0x01 || seed)>`.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let rest =
-            text.trim_end().strip_prefix("PRIVATE+KEY+").ok_or(NoteError::MalformedKey("signer key must start with PRIVATE+KEY+"))?;
+        let rest = text.trim_end().strip_prefix("PRIVATE+KEY+").ok_or(NoteError::MalformedKey(KeySyntax::SignerPrefix))?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::MalformedKey("expected PRIVATE+KEY+name+keyid+key"));
+            return Err(NoteError::MalformedKey(KeySyntax::SignerFields));
         };
-        let raw = B64.decode(b64).map_err(|_| NoteError::MalformedKey("key is not standard base64"))?;
+        let raw = B64.decode(b64).map_err(|_| NoteError::MalformedKey(KeySyntax::KeyEncoding))?;
         let seed: [u8; 32] = match raw.split_first() {
-            Some((&ALG_ED25519, seed)) => seed.try_into().map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?,
-            _ => return Err(NoteError::MalformedKey("only Ed25519 (type 0x01) keys are supported")),
+            Some((&ALG_ED25519, seed)) => seed.try_into().map_err(|_| NoteError::MalformedKey(KeySyntax::SeedLength))?,
+            _ => return Err(NoteError::MalformedKey(KeySyntax::KeyType)),
         };
         let signer = Self::new(name, ed25519_dalek::SigningKey::from_bytes(&seed))?;
         if format!("{:08x}", signer.id) != id_hex {
-            return Err(NoteError::MalformedKey("key id does not match name and key"));
+            return Err(NoteError::MalformedKey(KeySyntax::KeyIdMismatch));
         }
         Ok(signer)
     }
@@ -308,10 +387,10 @@ impl NoteSigner {
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
         use ed25519_dalek::Signer as _;
         if !text.ends_with('\n') || text.ends_with("\n\n") {
-            return Err(NoteError::Malformed("note text must end with exactly one newline"));
+            return Err(NoteError::Malformed(NoteSyntax::TextNewlines));
         }
         if text.bytes().any(|b| b < 0x20 && b != b'\n') {
-            return Err(NoteError::Malformed("control character other than newline"));
+            return Err(NoteError::Malformed(NoteSyntax::ControlCharacter));
         }
         let sig = self.key.sign(text.as_bytes());
         let mut blob = Vec::with_capacity(68);

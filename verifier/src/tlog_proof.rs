@@ -31,13 +31,46 @@ pub const HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// Most hashes a proof line list may hold (a tree of 2^63 leaves).
 const MAX_PROOF_HASHES: usize = 64;
 
+/// What is wrong with a tlog-proof file's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofFileSyntax {
+    /// Expected index line.
+    #[error("expected index line")]
+    ExpectedIndex,
+    /// Extra is not standard base64.
+    #[error("extra is not standard base64")]
+    Extra,
+    /// First line must be c2sp.org/tlog-proof@v1.
+    #[error("first line must be c2sp.org/tlog-proof@v1")]
+    Header,
+    /// Index must be decimal without leading zeros.
+    #[error("index must be decimal without leading zeros")]
+    IndexNotDecimal,
+    /// Index out of range.
+    #[error("index out of range")]
+    IndexRange,
+    /// Missing blank line before checkpoint.
+    #[error("missing blank line before checkpoint")]
+    NoBlankLine,
+    /// Missing index line.
+    #[error("missing index line")]
+    MissingIndex,
+    /// Proof hash must be base64 of 32 bytes.
+    #[error("proof hash must be base64 of 32 bytes")]
+    Hash,
+    /// Too many proof hashes.
+    #[error("too many proof hashes")]
+    TooManyHashes,
+}
+
 /// Why a proof file was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlogProofError {
     /// The file is not a tlog-proof.
     #[error("malformed tlog-proof: {0}")]
-    Malformed(&'static str),
+    Malformed(ProofFileSyntax),
     /// The embedded checkpoint is invalid or not signed by the trusted key.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
@@ -92,32 +125,32 @@ impl TlogProof {
 
     /// Parses the text format (does not verify).
     pub fn parse(text: &str) -> Result<Self, TlogProofError> {
-        let (head, checkpoint) = text.split_once("\n\n").ok_or(TlogProofError::Malformed("missing blank line before checkpoint"))?;
+        let (head, checkpoint) = text.split_once("\n\n").ok_or(TlogProofError::Malformed(ProofFileSyntax::NoBlankLine))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(HEADER) {
-            return Err(TlogProofError::Malformed("first line must be c2sp.org/tlog-proof@v1"));
+            return Err(TlogProofError::Malformed(ProofFileSyntax::Header));
         }
-        let mut line = lines.next().ok_or(TlogProofError::Malformed("missing index line"))?;
+        let mut line = lines.next().ok_or(TlogProofError::Malformed(ProofFileSyntax::MissingIndex))?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
-            extra = Some(B64.decode(b64).map_err(|_| TlogProofError::Malformed("extra is not standard base64"))?);
-            line = lines.next().ok_or(TlogProofError::Malformed("missing index line"))?;
+            extra = Some(B64.decode(b64).map_err(|_| TlogProofError::Malformed(ProofFileSyntax::Extra))?);
+            line = lines.next().ok_or(TlogProofError::Malformed(ProofFileSyntax::MissingIndex))?;
         }
-        let index_str = line.strip_prefix("index ").ok_or(TlogProofError::Malformed("expected index line"))?;
+        let index_str = line.strip_prefix("index ").ok_or(TlogProofError::Malformed(ProofFileSyntax::ExpectedIndex))?;
         if index_str.is_empty() || !index_str.bytes().all(|b| b.is_ascii_digit()) || (index_str.len() > 1 && index_str.starts_with('0')) {
-            return Err(TlogProofError::Malformed("index must be decimal without leading zeros"));
+            return Err(TlogProofError::Malformed(ProofFileSyntax::IndexNotDecimal));
         }
-        let index = index_str.parse().map_err(|_| TlogProofError::Malformed("index out of range"))?;
+        let index = index_str.parse().map_err(|_| TlogProofError::Malformed(ProofFileSyntax::IndexRange))?;
         let mut hashes = Vec::new();
         for line in lines {
             if hashes.len() == MAX_PROOF_HASHES {
-                return Err(TlogProofError::Malformed("too many proof hashes"));
+                return Err(TlogProofError::Malformed(ProofFileSyntax::TooManyHashes));
             }
             let h = B64
                 .decode(line)
                 .ok()
                 .and_then(|h| Hash::try_from(h.as_slice()).ok())
-                .ok_or(TlogProofError::Malformed("proof hash must be base64 of 32 bytes"))?;
+                .ok_or(TlogProofError::Malformed(ProofFileSyntax::Hash))?;
             hashes.push(h);
         }
         Ok(Self { extra, index, hashes, checkpoint: checkpoint.into() })

@@ -1,4 +1,4 @@
-//! The offline replay of an agent's entries (`AgentChain`, what
+//! The offline replay of an agent's entries (the registry fold, what
 //! `ledger-verify agent` runs): every signature covers the leaf as stored,
 //! so any signature that fails is a forgery, hidden fields or not. The
 //! review's finding: a forged entry carrying `hidden` used to be accepted
@@ -7,7 +7,9 @@
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
-use verifier::agent::{sign_entry, AgentChain, AgentError, Checked, Passport};
+use verifier::agent::{sign_entry, Passport};
+use verifier::entry::{Entry, EntryKind, Form, Leaf};
+use verifier::fold::registry::{Applied, Registry, RegistryError as AgentError};
 
 const ORIGIN: &str = "chain.example/log";
 const AGENT: &str = "spiffe://example.org/agent/billing";
@@ -42,6 +44,30 @@ fn hidden_leaf(seq: u64, key: &SigningKey, commitment: &str) -> Map<String, Valu
     leaf
 }
 
+/// A chain: the registry of the log, with the passport applied at index 0.
+struct AgentChain(Registry);
+
+impl AgentChain {
+    fn new(origin: &str, passport_leaf: &Map<String, Value>) -> Result<Self, AgentError> {
+        let mut registry = Registry::new(origin);
+        registry.apply_leaf(0, &leaf(passport_leaf))?;
+        Ok(Self(registry))
+    }
+
+    fn apply(&mut self, leaf_object: &Map<String, Value>) -> Result<Applied, AgentError> {
+        self.0.apply_leaf(1, &leaf(leaf_object))
+    }
+}
+
+fn leaf(obj: &Map<String, Value>) -> Leaf {
+    let mut members = obj.clone();
+    let version = members.remove("v").and_then(|v| v.as_u64()).unwrap();
+    let integrated_time = members.remove("integrated_time").and_then(|v| v.as_u64()).unwrap();
+    let entry = Entry::from_object(&members, Form::Leaf).ok();
+    let kind = EntryKind::parse(members["kind"].as_str().unwrap()).unwrap();
+    Leaf { version, integrated_time, kind, members, entry }
+}
+
 #[test]
 fn a_forged_entry_with_hidden_fields_fails_and_does_not_advance_the_sequence() {
     let key = SigningKey::from_bytes(&[1; 32]);
@@ -71,7 +97,7 @@ fn a_forged_entry_with_hidden_fields_fails_and_does_not_advance_the_sequence() {
     assert!(matches!(chain.apply(&elsewhere), Err(AgentError::BadSignature { .. })));
 
     // None of them advanced the sequence: the genuine entry 1 still applies.
-    assert_eq!(chain.apply(&hidden_leaf(1, &key, &commitment)).unwrap(), Checked::Signed { kind: "action".into(), seq: 1 });
+    assert_eq!(chain.apply(&hidden_leaf(1, &key, &commitment)).unwrap(), Applied::Signed { kind: EntryKind::Action, seq: 1 });
     assert!(matches!(chain.apply(&hidden_leaf(1, &key, &commitment)), Err(AgentError::Replayed { .. })));
 }
 

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::error::{Defect, Encoded};
 use crate::ZkError;
 
 /// Bytes of a salt.
@@ -53,8 +54,8 @@ impl PedersenCommitment {
 
     /// Decodes 32 bytes, checking they are a canonical Ristretto point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let c = CompressedRistretto::from_slice(bytes).map_err(|_| ZkError::malformed("Pedersen commitment", "not 32 bytes"))?;
-        c.decompress().ok_or(ZkError::malformed("Pedersen commitment", "not a Ristretto point"))?;
+        let c = CompressedRistretto::from_slice(bytes).map_err(|_| ZkError::malformed(Encoded::PedersenCommitment, Defect::Length(32)))?;
+        c.decompress().ok_or(ZkError::malformed(Encoded::PedersenCommitment, Defect::NotAPoint))?;
         Ok(Self(c))
     }
 
@@ -88,10 +89,10 @@ impl Blinding {
 
     /// Decodes a canonical scalar.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| ZkError::malformed("blinding factor", "not 32 bytes"))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| ZkError::malformed(Encoded::BlindingFactor, Defect::Length(32)))?;
         Option::<Scalar>::from(Scalar::from_canonical_bytes(arr))
             .map(Self)
-            .ok_or(ZkError::malformed("blinding factor", "not a canonical scalar"))
+            .ok_or(ZkError::malformed(Encoded::BlindingFactor, Defect::NotCanonicalScalar))
     }
 }
 
@@ -120,8 +121,8 @@ impl Salt {
 
     /// Decodes the base64url form.
     pub fn from_base64(text: &str) -> Result<Self, ZkError> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| ZkError::malformed("salt", "not base64url without padding"))?;
-        bytes.as_slice().try_into().map(Self).map_err(|_| ZkError::malformed("salt", "not 16 bytes"))
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| ZkError::malformed(Encoded::Salt, Defect::NotBase64Url))?;
+        bytes.as_slice().try_into().map(Self).map_err(|_| ZkError::malformed(Encoded::Salt, Defect::Length(16)))
     }
 }
 
@@ -142,7 +143,7 @@ impl HashCommitment {
 
     /// Decodes 32 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        bytes.try_into().map(Self).map_err(|_| ZkError::malformed("hash commitment", "not 32 bytes"))
+        bytes.try_into().map(Self).map_err(|_| ZkError::malformed(Encoded::HashCommitment, Defect::Length(32)))
     }
 
     /// Whether `(salt, name, value)` opens this commitment (constant-time

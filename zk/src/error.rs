@@ -36,9 +36,9 @@ pub enum ZkError {
     #[error("malformed {what}: {reason}")]
     Malformed {
         /// What was being decoded.
-        what: &'static str,
+        what: Encoded,
         /// Why it failed.
-        reason: &'static str,
+        reason: Defect,
     },
     /// A commitment that is not a valid Ristretto point encoding.
     #[error("commitment of {field:?} is not a valid Ristretto point")]
@@ -57,11 +57,80 @@ pub enum ZkError {
     },
     /// The bulletproofs library refused the inputs.
     #[error("range proof failed: {0}")]
-    Backend(&'static str),
+    Backend(BackendFailure),
 }
 
 impl ZkError {
-    pub(crate) fn malformed(what: &'static str, reason: &'static str) -> Self {
+    pub(crate) fn malformed(what: Encoded, reason: Defect) -> Self {
         Self::Malformed { what, reason }
     }
+}
+
+/// What was being decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Encoded {
+    /// A Pedersen commitment.
+    #[error("Pedersen commitment")]
+    PedersenCommitment,
+    /// A blinding factor.
+    #[error("blinding factor")]
+    BlindingFactor,
+    /// A salt.
+    #[error("salt")]
+    Salt,
+    /// A salted hash commitment.
+    #[error("hash commitment")]
+    HashCommitment,
+    /// A predicate proof.
+    #[error("predicate proof")]
+    PredicateProof,
+}
+
+/// Why bytes did not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Defect {
+    /// Not the expected length.
+    #[error("not {0} bytes")]
+    Length(usize),
+    /// Not a Ristretto point encoding.
+    #[error("not a Ristretto point")]
+    NotAPoint,
+    /// Not a canonical scalar.
+    #[error("not a canonical scalar")]
+    NotCanonicalScalar,
+    /// Not base64url without padding.
+    #[error("not base64url without padding")]
+    NotBase64Url,
+    /// Shorter than the proof header.
+    #[error("shorter than its header")]
+    TooShort,
+    /// An unknown proof version.
+    #[error("unsupported version")]
+    Version,
+    /// A bit size the proofs do not use.
+    #[error("bit size is not 8, 16, 32 or 64")]
+    BitSize,
+    /// The range proof bytes do not decode.
+    #[error("range proof does not decode")]
+    RangeProof,
+}
+
+/// Why proving failed inside the prover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendFailure {
+    /// The bulletproofs prover refused its inputs.
+    #[error("the bulletproofs prover refused its inputs")]
+    Refused,
+    /// The value commitments it derived differ from the prover's.
+    #[error("derived value commitments differ from the prover's")]
+    CommitmentsDiffer,
+    /// The OS random source failed.
+    #[error("the OS random source failed")]
+    Randomness,
+    /// The prover threads did not start.
+    #[error("could not start the prover threads")]
+    Threads,
 }

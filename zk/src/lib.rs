@@ -36,7 +36,7 @@ pub mod proof;
 #[cfg(feature = "prover")]
 pub mod prover;
 
-pub use error::ZkError;
+pub use error::{BackendFailure, Defect, Encoded, ZkError};
 #[cfg(feature = "std")]
 pub use proof::{params, verify_all};
 pub use proof::{PredicateProof, ZkParams, MAX_CLAIMS};

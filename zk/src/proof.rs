@@ -20,6 +20,7 @@ use curve25519_dalek::traits::Identity;
 use merlin::Transcript;
 
 use crate::commit::pedersen_gens;
+use crate::error::{Defect, Encoded};
 use crate::labels;
 use crate::predicate::Claim;
 use crate::ZkError;
@@ -97,15 +98,15 @@ impl PredicateProof {
     /// Decodes [`PredicateProof::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
         let [version, bits, proof @ ..] = bytes else {
-            return Err(ZkError::malformed("predicate proof", "shorter than its header"));
+            return Err(ZkError::malformed(Encoded::PredicateProof, Defect::TooShort));
         };
         if *version != labels::VERSION {
-            return Err(ZkError::malformed("predicate proof", "unsupported version"));
+            return Err(ZkError::malformed(Encoded::PredicateProof, Defect::Version));
         }
         if ![8, 16, 32, 64].contains(bits) {
-            return Err(ZkError::malformed("predicate proof", "bit size is not 8, 16, 32 or 64"));
+            return Err(ZkError::malformed(Encoded::PredicateProof, Defect::BitSize));
         }
-        let proof = RangeProof::from_bytes(proof).map_err(|_| ZkError::malformed("predicate proof", "range proof does not decode"))?;
+        let proof = RangeProof::from_bytes(proof).map_err(|_| ZkError::malformed(Encoded::PredicateProof, Defect::RangeProof))?;
         Ok(Self { bits: *bits, proof })
     }
 

@@ -14,6 +14,7 @@ use rand_core::{CryptoRng, OsRng, RngCore, SeedableRng};
 use rayon::prelude::*;
 
 use crate::commit::Blinding;
+use crate::error::BackendFailure;
 use crate::predicate::Claim;
 use crate::proof::{PredicateProof, Statement, ZkParams};
 use crate::ZkError;
@@ -81,12 +82,12 @@ pub fn prove_bound_with_rng<R: RngCore + CryptoRng>(
         statement.bits,
         rng,
     )
-    .map_err(|_| ZkError::Backend("the bulletproofs prover refused its inputs"))?;
+    .map_err(|_| ZkError::Backend(BackendFailure::Refused))?;
     for b in &mut blindings {
         zeroize::Zeroize::zeroize(b);
     }
     if commitments != statement.commitments {
-        return Err(ZkError::Backend("derived value commitments differ from the prover's"));
+        return Err(ZkError::Backend(BackendFailure::CommitmentsDiffer));
     }
     Ok(PredicateProof { bits: statement.bits as u8, proof })
 }
@@ -100,7 +101,7 @@ pub fn prove(claims: &[Claim], witnesses: &[Witness], params: &ZkParams) -> Resu
 pub fn prove_bound(claims: &[Claim], witnesses: &[Witness], context: &[u8], params: &ZkParams) -> Result<PredicateProof, ZkError> {
     // One OS read per proof seeds a ChaCha stream for the hundreds of
     // blinding scalars a proof draws.
-    let mut rng = rand_chacha::ChaCha20Rng::from_rng(OsRng).map_err(|_| ZkError::Backend("the OS random source failed"))?;
+    let mut rng = rand_chacha::ChaCha20Rng::from_rng(OsRng).map_err(|_| ZkError::Backend(BackendFailure::Randomness))?;
     prove_bound_with_rng(claims, witnesses, context, params, &mut rng)
 }
 
@@ -136,7 +137,7 @@ impl ProverPool {
             .num_threads(threads)
             .thread_name(|i| format!("zk-prover-{i}"))
             .build()
-            .map_err(|_| ZkError::Backend("could not start the prover threads"))?;
+            .map_err(|_| ZkError::Backend(BackendFailure::Threads))?;
         Ok(Self { pool })
     }
 

@@ -62,7 +62,7 @@ pub(super) async fn disclose(
     let req: DisclosureBody = serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidDisclosure, e.to_string()))?;
     let mut request = DisclosureRequest { reveal: req.reveal, prove: Vec::with_capacity(req.prove.len()) };
     for claim in &req.prove {
-        request.prove.push(verifier::disclosure::claim_from_json(claim).map_err(|e| ApiError::new(ErrorCode::InvalidPredicate, e))?);
+        request.prove.push(verifier::disclosure::claim_from_json(claim).map_err(|e| ApiError::new(ErrorCode::InvalidPredicate, e.to_string()))?);
     }
     let bundle = state.log.disclose(index, &request).await?;
     Ok(Json(bundle.to_json()))

@@ -1,0 +1,91 @@
+//! Entry kinds and their names on the wire: the one place a kind is
+//! spelled as a string.
+
+use core::fmt;
+use core::str::FromStr;
+
+/// What an entry records. Adding a kind: a variant here (with its name in
+/// [`EntryKind::as_str`] and its [`Author`]), a file in `entry/` with its
+/// struct, and an arm in [`super::Entry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// Something an agent did (agent-signed).
+    Action,
+    /// An agent's passport (admin).
+    Passport,
+    /// A key rotation, signed by the old and the new key (agent-signed).
+    Rotation,
+    /// An agent taken out of service (admin).
+    Retirement,
+    /// A self-attestation and the log's verdict on it (agent-signed).
+    Attestation,
+}
+
+/// Who writes an entry of a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Author {
+    /// The agent, which signs it with its key in force and a fresh `seq`.
+    Agent,
+    /// An administrator of the log (unsigned; the log authenticates the admin).
+    Admin,
+}
+
+impl EntryKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 5] = [Self::Action, Self::Passport, Self::Rotation, Self::Retirement, Self::Attestation];
+
+    /// The kind's name on the wire (the `"kind"` member).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Action => "action",
+            Self::Passport => "passport",
+            Self::Rotation => "rotation",
+            Self::Retirement => "retirement",
+            Self::Attestation => "attestation",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Who writes entries of this kind.
+    pub const fn author(self) -> Author {
+        match self {
+            Self::Action | Self::Rotation | Self::Attestation => Author::Agent,
+            Self::Passport | Self::Retirement => Author::Admin,
+        }
+    }
+
+    /// Whether the agent signs entries of this kind.
+    pub const fn is_agent_signed(self) -> bool {
+        matches!(self.author(), Author::Agent)
+    }
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown entry kind")]
+pub struct UnknownKind;
+
+impl FromStr for EntryKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, UnknownKind> {
+        Self::parse(s).ok_or(UnknownKind)
+    }
+}
+
+impl serde::Serialize for EntryKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

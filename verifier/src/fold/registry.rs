@@ -1,0 +1,344 @@
+//! The agent registry as a fold over the log: each agent's passport, the
+//! key in force (and the index that set it), its last sequence number and
+//! whether it is retired (docs/FORMAT.md, "Agents").
+//!
+//! One rule decides every entry, in the sequencer's admission and in
+//! `ledger-verify agent` alike ([`decide`]):
+//!
+//! * a passport registers an agent that has none ([`RegistryError::Exists`]);
+//! * a retirement retires an active agent;
+//! * an agent-signed entry needs an active agent ([`active`], the one place
+//!   "unknown or retired" is decided), a `seq` strictly above the last
+//!   accepted ([`RegistryError::Replayed`]) and a signature that verifies
+//!   with the key in force under [`verify_signature`] (`verify_strict`);
+//!   a rotation is also signed by its new key, over the same message, and
+//!   hands over to it.
+//!
+//! Signatures are checked one by one with `verify_strict`, never with
+//! ed25519-dalek's `verify_batch`: the batch equation is cofactored and
+//! admits signatures `verify_strict` refuses (small-order components,
+//! non-canonical `R`), so a batch could accept what the offline check
+//! rejects. Where several signatures are checked at once the log runs the
+//! strict checks in parallel ([`plan_preverify`] says which key each needs).
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::Value;
+
+use crate::agent_id::AgentId;
+use crate::entry::attestation::{attestation_failures, verdict};
+use crate::entry::signing::{is_weak_key, verify_signature, AgentSignature};
+use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport};
+
+pub use crate::canonical::LEAF_VERSION;
+
+/// An agent as the registry knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentState {
+    /// The registered passport (as first written).
+    pub passport: Arc<Passport>,
+    /// Index of the passport entry.
+    pub passport_index: u64,
+    /// The key in force.
+    pub key: VerifyingKey,
+    /// Index of the entry that set it (the passport or the last rotation).
+    pub key_index: u64,
+    /// Index of the retirement entry, if retired.
+    pub retired: Option<u64>,
+    /// Last accepted sequence number (0: none yet).
+    pub last_seq: u64,
+}
+
+/// Why the registry refuses an entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No passport is registered for the agent.
+    #[error("no passport is registered for {0}")]
+    UnknownAgent(AgentId),
+    /// The agent was retired before this entry.
+    #[error("{0} is retired")]
+    Retired(AgentId),
+    /// A second passport for one agent.
+    #[error("a passport for {0} is already registered")]
+    Exists(AgentId),
+    /// The sequence number does not increase.
+    #[error("sequence number {seq} of {agent} is not above the last accepted, {last}")]
+    Replayed {
+        /// The agent.
+        agent: AgentId,
+        /// Submitted.
+        seq: u64,
+        /// Last accepted.
+        last: u64,
+    },
+    /// A signature does not verify with the key in force (or a rotation's
+    /// with its new key).
+    #[error("agent signature does not verify with the key in force for {agent}")]
+    BadSignature {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// A rotation to a weak key (small order or not torsion-free).
+    #[error("public key is a weak Ed25519 key (small order or not torsion-free)")]
+    WeakKey {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The entry itself is malformed.
+    #[error("{0}")]
+    Entry(#[from] EntryError),
+    /// An agent-written entry without `seq` and `signature`.
+    #[error("a {0} entry must carry the agent's \"seq\" and \"signature\"")]
+    Unsigned(EntryKind),
+    /// The recorded attestation verdict differs from the recomputed one.
+    #[error("attestation verdict in the entry ({recorded}) differs from the evidence ({recomputed})")]
+    VerdictMismatch {
+        /// In the entry.
+        recorded: Value,
+        /// Recomputed.
+        recomputed: Value,
+    },
+    /// A leaf of a format version whose agent signatures this version does
+    /// not check.
+    #[error("leaf format version {0} is not checked here; agent entries are checked from version 2 on")]
+    LeafVersion(u64),
+}
+
+/// An agent-signed entry as the registry checks it. The log implements it
+/// over its pre-verified submissions (remembering which key a signature
+/// verified with); [`OfflineSigned`] checks an entry read from a leaf.
+pub trait Signed {
+    /// The sequence number.
+    fn seq(&self) -> u64;
+    /// For a rotation: the key it hands over to.
+    fn new_key(&self) -> Option<&VerifyingKey>;
+    /// Whether the signature verifies with `key` under [`verify_signature`]
+    /// (and a rotation's new-key signature with its new key).
+    fn verify(&self, key: &VerifyingKey) -> bool;
+}
+
+/// An entry's signatures in the log named `origin`, checked as they are.
+#[derive(Clone, Copy, Debug)]
+pub struct OfflineSigned<'a> {
+    origin: &'a str,
+    signature: &'a AgentSignature,
+    rotation: Option<(&'a VerifyingKey, &'a Signature)>,
+}
+
+impl<'a> OfflineSigned<'a> {
+    /// The signatures of `entry` (`None` for admin entries and unsigned
+    /// actions).
+    pub fn of(origin: &'a str, entry: &'a Entry) -> Option<Self> {
+        let rotation = match entry {
+            Entry::Rotation(r) => Some((&r.new_key, r.new_signature.as_ref()?)),
+            _ => None,
+        };
+        entry.signature().map(|signature| Self { origin, signature, rotation })
+    }
+}
+
+impl Signed for OfflineSigned<'_> {
+    fn seq(&self) -> u64 {
+        self.signature.seq
+    }
+
+    fn new_key(&self) -> Option<&VerifyingKey> {
+        self.rotation.map(|(k, _)| k)
+    }
+
+    fn verify(&self, key: &VerifyingKey) -> bool {
+        let message = self.signature.message(self.origin);
+        verify_signature(key, &message, &self.signature.signature)
+            && self.rotation.is_none_or(|(new_key, new_sig)| verify_signature(new_key, &message, new_sig))
+    }
+}
+
+/// What one entry asks of an agent's state.
+#[derive(Clone, Copy)]
+pub enum Change<'a> {
+    /// Register the agent with this passport.
+    Register(&'a Arc<Passport>),
+    /// Retire the agent.
+    Retire,
+    /// An agent-signed entry.
+    Signed(&'a dyn Signed),
+}
+
+impl core::fmt::Debug for Change<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Register(p) => f.debug_tuple("Register").field(p).finish(),
+            Self::Retire => f.write_str("Retire"),
+            Self::Signed(s) => f.debug_struct("Signed").field("seq", &s.seq()).finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The state of an agent that may write: registered and not retired.
+pub fn active<'s>(agent: &AgentId, state: Option<&'s AgentState>) -> Result<&'s AgentState, RegistryError> {
+    match state {
+        None => Err(RegistryError::UnknownAgent(agent.clone())),
+        Some(s) if s.retired.is_some() => Err(RegistryError::Retired(agent.clone())),
+        Some(s) => Ok(s),
+    }
+}
+
+/// Decides one entry at `index` against `agent`'s state and returns the
+/// state after it.
+pub fn decide(agent: &AgentId, state: Option<&AgentState>, index: u64, change: Change<'_>) -> Result<AgentState, RegistryError> {
+    match change {
+        Change::Register(passport) => match state {
+            Some(_) => Err(RegistryError::Exists(agent.clone())),
+            None => Ok(AgentState {
+                passport: Arc::clone(passport),
+                passport_index: index,
+                key: passport.public_key,
+                key_index: index,
+                retired: None,
+                last_seq: 0,
+            }),
+        },
+        Change::Retire => {
+            let mut next = active(agent, state)?.clone();
+            next.retired = Some(index);
+            Ok(next)
+        }
+        Change::Signed(signed) => {
+            let current = active(agent, state)?;
+            check_seq(agent, current.last_seq, signed.seq())?;
+            if !signed.verify(&current.key) {
+                return Err(RegistryError::BadSignature { agent: agent.clone() });
+            }
+            let mut next = current.clone();
+            if let Some(new_key) = signed.new_key() {
+                if is_weak_key(new_key) {
+                    return Err(RegistryError::WeakKey { agent: agent.clone() });
+                }
+                next.key = *new_key;
+                next.key_index = index;
+            }
+            next.last_seq = signed.seq();
+            Ok(next)
+        }
+    }
+}
+
+fn check_seq(agent: &AgentId, last: u64, seq: u64) -> Result<(), RegistryError> {
+    if seq <= last {
+        return Err(RegistryError::Replayed { agent: agent.clone(), seq, last });
+    }
+    Ok(())
+}
+
+/// Plans the pre-verification of a run of signed entries (one submission,
+/// in order) against the registry as `lookup` returns it: the key each
+/// signature must verify with (a rotation earlier in the run hands over to
+/// its new key), and the first refusal that needs no signature check
+/// (unknown or retired agent, replayed sequence number). The caller checks
+/// the planned signatures, in parallel if it likes, each with
+/// [`Signed::verify`], and reports a forgery among them before the refusal.
+pub fn plan_preverify<'e, S: Signed + ?Sized>(
+    lookup: impl Fn(&AgentId) -> Option<AgentState>,
+    entries: &[(&'e AgentId, &'e S)],
+) -> (Vec<VerifyingKey>, Option<RegistryError>) {
+    let mut local: BTreeMap<&AgentId, (VerifyingKey, u64)> = BTreeMap::new();
+    let mut keys = Vec::with_capacity(entries.len());
+    for (agent, signed) in entries {
+        let (key, last_seq) = match local.get(agent) {
+            Some(known) => *known,
+            None => match active(agent, lookup(agent).as_ref()) {
+                Ok(state) => (state.key, state.last_seq),
+                Err(e) => return (keys, Some(e)),
+            },
+        };
+        if let Err(e) = check_seq(agent, last_seq, signed.seq()) {
+            return (keys, Some(e));
+        }
+        keys.push(key);
+        local.insert(agent, (signed.new_key().copied().unwrap_or(key), signed.seq()));
+    }
+    (keys, None)
+}
+
+/// What an applied entry did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Registered the agent.
+    Registered,
+    /// Retired the agent.
+    Retired,
+    /// Rotated the agent's key, signed by the old and the new key.
+    Rotated {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// An agent entry whose signature verified with the key in force.
+    Signed {
+        /// Its kind.
+        kind: EntryKind,
+        /// Its sequence number.
+        seq: u64,
+    },
+}
+
+/// The registry of every agent in a log, folded entry by entry (offline
+/// auditors; the log keeps the same [`AgentState`] records in its store).
+#[derive(Clone, Debug)]
+pub struct Registry {
+    origin: String,
+    agents: BTreeMap<AgentId, AgentState>,
+}
+
+impl Registry {
+    /// An empty registry of the log named `origin`.
+    pub fn new(origin: &str) -> Self {
+        Self { origin: origin.to_string(), agents: BTreeMap::new() }
+    }
+
+    /// An agent's state.
+    pub fn get(&self, agent: &AgentId) -> Option<&AgentState> {
+        self.agents.get(agent)
+    }
+
+    /// Applies a stored leaf at `index`, its entry read with its
+    /// signatures ([`Form::Audit`]): agent entries are checked from leaf
+    /// version 2 on ([`RegistryError::LeafVersion`]).
+    pub fn apply_leaf(&mut self, index: u64, leaf: &Leaf) -> Result<Applied, RegistryError> {
+        if leaf.version != LEAF_VERSION {
+            return Err(RegistryError::LeafVersion(leaf.version));
+        }
+        let entry = Entry::from_object(&leaf.members, Form::Audit)?;
+        self.apply(index, &entry)
+    }
+
+    /// Applies the entry at `index`. An attestation's recorded verdict is
+    /// recomputed from its evidence, the passport and the key in force.
+    pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<Applied, RegistryError> {
+        let agent = entry.agent();
+        let state = self.agents.get(agent);
+        let signed = OfflineSigned::of(&self.origin, entry);
+        let (change, applied) = match (entry, &signed) {
+            (Entry::Passport(r), _) => (Change::Register(&r.passport), Applied::Registered),
+            (Entry::Retirement(_), _) => (Change::Retire, Applied::Retired),
+            (Entry::Rotation(_), Some(s)) => (Change::Signed(s), Applied::Rotated { seq: s.seq() }),
+            (_, Some(s)) => (Change::Signed(s), Applied::Signed { kind: entry.kind(), seq: s.seq() }),
+            (_, None) => return Err(RegistryError::Unsigned(entry.kind())),
+        };
+        let next = decide(agent, state, index, change)?;
+        if let Entry::Attestation(att) = entry {
+            // An attestation changes no key: `next` holds the key in force.
+            let recomputed = verdict(&att.members, &attestation_failures(&att.members, &next.passport, &next.key));
+            let recorded = att.verdict().cloned().unwrap_or(Value::Null);
+            if recorded != recomputed {
+                return Err(RegistryError::VerdictMismatch { recorded, recomputed });
+            }
+        }
+        self.agents.insert(agent.clone(), next);
+        Ok(applied)
+    }
+}
