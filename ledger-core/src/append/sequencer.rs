@@ -146,14 +146,16 @@ pub(crate) fn run(ctx: Context, mut rx: mpsc::UnboundedReceiver<Request>, mut fr
             Ok((next, appended)) => {
                 frontier = next;
                 last_time = time;
-                let (mut offset, request_count) = (0, requests.len());
+                // The observer hears of the commit before anyone is
+                // answered: an appender that reads the metrics next sees it.
+                if let Some(obs) = &ctx.observer {
+                    obs.committed(count, requests.len(), started.elapsed(), frontier.size());
+                }
+                let mut offset = 0;
                 for r in requests.drain(..) {
                     let n = r.entries.len();
                     let _ = r.reply.send(Ok(appended[offset..offset + n].to_vec()));
                     offset += n;
-                }
-                if let Some(obs) = &ctx.observer {
-                    obs.committed(count, request_count, started.elapsed(), frontier.size());
                 }
             }
             Err(e) => {
