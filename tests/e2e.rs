@@ -252,7 +252,7 @@ fn starts_without_flags_from_environment_defaults() {
     // Agent signatures are bound to the origin, here the derived one.
     let origin = format!("{listen}/agent-ledger");
     let mut act = serde_json::json!({"kind": "action", "agent": a.id, "action": "write", "resource": "env", "seq": a.next_seq()});
-    verifier::agent::sign_entry(act.as_object_mut().unwrap(), &origin, &a.key);
+    verifier::entry::signing::sign_entry(act.as_object_mut().unwrap(), &origin, &a.key);
     let appended = append(&server.url, &act.to_string()).unwrap();
     assert_eq!(appended["index"], 1, "after the passport");
 }
@@ -266,10 +266,10 @@ fn ledger_verify_checks_an_agents_entries_offline() {
     append(&server.url, &a.action("db/1", None)).unwrap();
     // Rotate to a new key, then act with it.
     let new = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
-    let rotation = verifier::agent::rotation(ORIGIN, &a.id, a.next_seq(), &a.key, &new);
+    let rotation = verifier::entry::signing::rotation(ORIGIN, &a.id, a.next_seq(), &a.key, &new);
     append(&server.url, &serde_json::Value::Object(rotation).to_string()).unwrap();
     let mut act = serde_json::json!({"kind": "action", "agent": a.id, "action": "write", "resource": "db/2", "seq": a.next_seq()});
-    verifier::agent::sign_entry(act.as_object_mut().unwrap(), ORIGIN, &new);
+    verifier::entry::signing::sign_entry(act.as_object_mut().unwrap(), ORIGIN, &new);
     append(&server.url, &act.to_string()).unwrap();
     // Two attestations: one that passes, one whose code hash differs
     // (recorded with a failing verdict, which the auditor recomputes).
@@ -280,7 +280,7 @@ fn ledger_verify_checks_an_agents_entries_offline() {
         let mut att = serde_json::json!({"kind": "attestation", "agent": a.id, "nonce": nonce["nonce"], "code_hash": code.repeat(32),
             "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
             "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": a.next_seq()});
-        verifier::agent::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &new);
+        verifier::entry::signing::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &new);
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let status = agent
             .post(&format!("{}/v1/attestations", server.url))

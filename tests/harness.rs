@@ -95,7 +95,7 @@ impl Agent {
         let obj = entry.as_object_mut().expect("an entry object");
         obj.insert("agent".into(), self.id.clone().into());
         obj.insert("seq".into(), self.next_seq().into());
-        verifier::agent::sign_entry(obj, ORIGIN, &self.key);
+        verifier::entry::signing::sign_entry(obj, ORIGIN, &self.key);
         entry.to_string()
     }
 
@@ -107,7 +107,7 @@ impl Agent {
         obj.insert("agent".into(), self.id.clone().into());
         obj.insert("seq".into(), self.next_seq().into());
         let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).expect("hidden values that commit");
-        verifier::agent::sign_entry(obj, ORIGIN, &self.key);
+        verifier::entry::signing::sign_entry(obj, ORIGIN, &self.key);
         obj.insert("openings".into(), openings);
         entry.to_string()
     }
@@ -115,7 +115,14 @@ impl Agent {
     /// POSTs `body` to `path` as a request signed by this agent for a log
     /// of origin [`ORIGIN`]; returns the status and the JSON answer.
     pub fn signed_post(&self, base: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let signed = ledger_client::RequestSignature::sign(ORIGIN, &self.id, &self.key, "POST", path, body.as_bytes());
+        let signed = ledger_client::RequestSignature::sign(
+            ORIGIN,
+            &verifier::AgentId::parse(&self.id).expect("an agent id"),
+            &self.key,
+            "POST",
+            path,
+            body.as_bytes(),
+        );
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut request = agent.post(&format!("{base}{path}")).header("content-type", "application/json");
         for (name, value) in signed.headers() {

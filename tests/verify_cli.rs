@@ -55,7 +55,7 @@ fn agent_leaves(id: &str, actions: u64) -> Vec<Vec<u8>> {
     let mut leaves = vec![passport.to_string().into_bytes()];
     for seq in 1..=actions {
         let mut action = object(json!({"kind": "action", "agent": id, "action": "write", "resource": format!("db/{seq}"), "seq": seq}));
-        verifier::agent::sign_entry(&mut action, ORIGIN, &key);
+        verifier::entry::signing::sign_entry(&mut action, ORIGIN, &key);
         action.insert("integrated_time".into(), Value::from(seq + 1));
         action.insert("v".into(), Value::from(2));
         leaves.push(Value::Object(action).to_string().into_bytes());
@@ -283,7 +283,7 @@ fn disclosure_prints_revealed_values_escaped_on_one_line() {
     let mut entry = object(json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": "invoices\n  proven    x ≤ 0", "seq": 1,
         "hidden": {"customer": {"str": evil}, "amount": {"u64": 20000}}}));
     let openings = verifier::hidden::commit_entry(&mut entry, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
-    verifier::agent::sign_entry(&mut entry, ORIGIN, &agent_key());
+    verifier::entry::signing::sign_entry(&mut entry, ORIGIN, &agent_key());
     entry.insert("integrated_time".into(), Value::from(5));
     let log = memory_log(vec![Value::Object(entry).to_string().into_bytes()]);
     let openings = verifier::hidden::openings_from_json(&openings).unwrap();

@@ -27,14 +27,16 @@ use ledger_core::store::RocksStore;
 use ledger_core::{Log, LogConfig, NewEntry, Submission};
 use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
-use verifier::agent::{attestation_failures, hex, sign_entry, Passport};
+use verifier::entry::attestation::attestation_failures;
+use verifier::entry::signing::{hex, sign_entry};
+use verifier::entry::Passport;
 use verifier::note::NoteSigner;
 use verifier::tpm::{encode_quote, expected_pcr_digest, qualifying_data};
 
 const AGENTS: usize = 256;
 
-fn agent_id(i: usize) -> String {
-    format!("spiffe://bench.example/agent/a{i}")
+fn agent_id(i: usize) -> verifier::AgentId {
+    verifier::AgentId::parse(&format!("spiffe://bench.example/agent/a{i}")).expect("a valid agent id")
 }
 
 const ORIGIN: &str = "bench.example/log";
@@ -178,9 +180,9 @@ fn attestation(c: &mut Criterion, totals: &Totals) {
     // What the log does per attestation besides the nonce lookup: the
     // entry signature, then the evidence against the passport.
     let check = |m: &Map<String, Value>, passport: &Passport| {
-        let msg = verifier::agent::signing_message(ORIGIN, m);
-        let sig = verifier::agent::parse_signature(m["signature"].as_str().unwrap()).unwrap();
-        assert!(verifier::agent::verify_signature(&key.verifying_key(), &msg, &sig));
+        let msg = verifier::entry::signing::signing_message(ORIGIN, m);
+        let sig = verifier::entry::signing::parse_signature(m["signature"].as_str().unwrap()).unwrap();
+        assert!(verifier::entry::signing::verify_signature(&key.verifying_key(), &msg, &sig));
         assert!(attestation_failures(m, passport, &key.verifying_key()).is_empty());
     };
     run("software", &|| check(&software, &software_passport));

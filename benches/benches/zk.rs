@@ -170,8 +170,8 @@ const ORIGIN: &str = "bench.example/log";
 /// on commit proofs in flight.
 const AGENTS: u64 = 64;
 
-fn agent_id(seq: u64) -> String {
-    format!("spiffe://bench.example/agent/a{}", seq % AGENTS)
+fn agent_id(seq: u64) -> verifier::AgentId {
+    verifier::AgentId::parse(&format!("spiffe://bench.example/agent/a{}", seq % AGENTS)).expect("a valid agent id")
 }
 
 fn agent_key(seq: u64) -> SigningKey {
@@ -205,7 +205,7 @@ fn client_committed(n: usize, seq: &mut u64) -> Vec<Submission> {
             let mut e = entry(*seq, true);
             let obj = e.as_object_mut().unwrap();
             let openings = verifier::hidden::commit_entry(obj, ORIGIN, &mut rand_core::OsRng, zk::params()).unwrap();
-            verifier::agent::sign_entry(obj, ORIGIN, &agent_key(*seq));
+            verifier::entry::signing::sign_entry(obj, ORIGIN, &agent_key(*seq));
             obj.insert("openings".into(), openings);
             Submission::from_value(&e, 65_535).unwrap()
         })
@@ -227,7 +227,7 @@ async fn log_committed(log: &Arc<Log>, n: usize, seq: &mut u64) -> Vec<Submissio
             obj.remove("data");
             obj.insert("hidden".into(), committed.hidden);
             obj.insert("predicates".into(), committed.predicates.unwrap());
-            verifier::agent::sign_entry(obj, ORIGIN, &agent_key(s));
+            verifier::entry::signing::sign_entry(obj, ORIGIN, &agent_key(s));
             obj.insert("openings".into(), committed.openings);
             (s, Submission::from_value(&e, 65_535).unwrap())
         });
@@ -262,7 +262,7 @@ fn append(c: &mut Criterion, totals: &Totals) {
         // A registered agent signs every entry, plain or hidden, as the
         // server requires (signatures alone are measured in the agents bench).
         for a in 0..AGENTS {
-            let passport = verifier::agent::Passport {
+            let passport = verifier::entry::Passport {
                 agent: agent_id(a),
                 public_key: agent_key(a).verifying_key(),
                 code_hash: [0; 32],
@@ -284,7 +284,7 @@ fn append(c: &mut Criterion, totals: &Totals) {
                                 .map(|_| {
                                     seq += 1;
                                     let mut e = entry(seq, false);
-                                    verifier::agent::sign_entry(e.as_object_mut().unwrap(), ORIGIN, &agent_key(seq));
+                                    verifier::entry::signing::sign_entry(e.as_object_mut().unwrap(), ORIGIN, &agent_key(seq));
                                     Submission::from_value(&e, 65_535).unwrap()
                                 })
                                 .collect();

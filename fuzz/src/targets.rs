@@ -69,7 +69,7 @@ pub fn entry(data: &[u8]) -> u32 {
     let leaf = entry.to_leaf(INTEGRATED_TIME);
     assert!(leaf.len() <= entry.max_leaf_len(), "leaf of {} bytes exceeds its bound {}", leaf.len(), entry.max_leaf_len());
     let (_, value) = ledger_core::Leaf::decode(&leaf).expect("a leaf we built must decode");
-    assert_eq!(ledger_core::canonical::to_canonical(&value), leaf, "a leaf we built must be canonical");
+    assert_eq!(verifier::canonical::to_canonical(&value), leaf, "a leaf we built must be canonical");
     1
 }
 
@@ -172,7 +172,7 @@ pub fn disclosure(data: &[u8]) -> u32 {
 /// committed by the client with their openings (`POST /v1/entries`).
 pub fn hidden(data: &[u8]) -> u32 {
     use rand_chacha::rand_core::SeedableRng as _;
-    let Ok(value) = ledger_core::canonical::parse_strict(data) else { return 0 };
+    let Ok(value) = verifier::canonical::parse_strict(data) else { return 0 };
     let mut depth = 1;
     if let Some(Ok(spec)) = value.get("hidden").map(ledger_core::hidden::parse_hidden) {
         depth += 1;
@@ -209,10 +209,12 @@ pub fn hidden(data: &[u8]) -> u32 {
 /// one entry (passport, action, rotation, attestation), or an array of
 /// leaves replayed through the agent's key chain, passport first.
 pub fn agent_entry(data: &[u8]) -> u32 {
-    use verifier::agent::{attestation_failures, signing_message, Passport};
+    use verifier::entry::attestation::attestation_failures;
+    use verifier::entry::signing::signing_message;
+    use verifier::entry::Passport;
     use verifier::entry::{Entry, Form};
     use verifier::fold::registry::Registry;
-    let Ok(value) = ledger_core::canonical::parse_strict(data) else { return 0 };
+    let Ok(value) = verifier::canonical::parse_strict(data) else { return 0 };
     let mut depth = 1;
     let _ = ledger_core::Submission::from_value(&value, MAX_LEAF_BYTES);
     let leaves: Vec<&Map<String, Value>> = match &value {

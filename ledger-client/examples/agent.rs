@@ -32,7 +32,7 @@ fn main() -> Result<(), ClientError> {
     let key = load_or_create_key(&key_file)?;
     let token = std::fs::read_to_string(&token_file).map_err(|e| ClientError::Key(format!("{}: {e}", token_file.display())))?;
     let passport = json!({
-        "agent": agent, "public_key": public_key_b64(&key), "code_hash": verifier::agent::hex(&code_hash),
+        "agent": agent, "public_key": public_key_b64(&key), "code_hash": verifier::entry::signing::hex(&code_hash),
         "owner": "example team", "purpose": "demonstrates the SDK",
     });
     match Client::register(&url, token.trim(), &passport) {

@@ -88,6 +88,6 @@ impl BehaviourTracker {
             h.update(call.as_bytes());
         }
         let distinct: BTreeSet<&String> = g.0.iter().collect();
-        json!({"digest": verifier::agent::hex(&h.finalize()), "calls": g.1, "distinct": distinct.len()})
+        json!({"digest": verifier::entry::signing::hex(&h.finalize()), "calls": g.1, "distinct": distinct.len()})
     }
 }

@@ -37,6 +37,10 @@ use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use rand_core::SeedableRng as _;
 use serde_json::{json, Value};
+use verifier::agent_id::AgentIdError;
+use verifier::entry::signing::{hex, rotation, sign_entry};
+use verifier::entry::EntryKind;
+use verifier::AgentId;
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
 pub use keys::{load_or_create_key, public_key_b64};
@@ -52,6 +56,14 @@ pub enum ClientError {
     /// The key file.
     #[error("agent key: {0}")]
     Key(String),
+    /// The agent id the client was given is no SPIFFE agent id.
+    #[error("invalid agent id {id:?}: {reason}")]
+    AgentId {
+        /// The id as given.
+        id: String,
+        /// Why it is not one.
+        reason: AgentIdError,
+    },
     /// The server answered with an error.
     #[error("{status} {code}: {message}")]
     Api {
@@ -162,7 +174,7 @@ pub struct Client {
     /// The log's origin (the first line of its checkpoints): agent
     /// signatures are bound to it, so they cannot be replayed to another log.
     origin: String,
-    agent: String,
+    agent: AgentId,
     key: SigningKey,
     http: ureq::Agent,
     retry: Retry,
@@ -191,14 +203,16 @@ pub fn encode_id(id: &str) -> String {
 
 impl Client {
     /// Connects as `agent` and resumes its sequence numbers from the log
-    /// (the agent must be registered).
+    /// (the agent must be registered). The id is checked here, once
+    /// ([`ClientError::AgentId`]), before anything is sent.
     pub fn connect(base: &str, agent: &str, key: SigningKey) -> Result<Self, ClientError> {
+        let agent = AgentId::parse(agent).map_err(|reason| ClientError::AgentId { id: agent.to_owned(), reason })?;
         let http: ureq::Agent =
             ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into();
         let mut client = Self {
             base: base.trim_end_matches('/').to_owned(),
             origin: String::new(),
-            agent: agent.to_owned(),
+            agent,
             key,
             http,
             retry: Retry::default(),
@@ -206,7 +220,7 @@ impl Client {
             attester: None,
         };
         client.origin = client.fetch_origin()?;
-        let state = client.get(&format!("/v1/agents/{}", encode_id(agent)))?;
+        let state = client.get(&format!("/v1/agents/{}", encode_id(client.agent.as_str())))?;
         client.seq = Mutex::new(state["last_seq"].as_u64().unwrap_or(0) + 1);
         Ok(client)
     }
@@ -236,7 +250,7 @@ impl Client {
     }
 
     /// The agent's id.
-    pub fn agent(&self) -> &str {
+    pub fn agent(&self) -> &AgentId {
         &self.agent
     }
 
@@ -259,7 +273,7 @@ impl Client {
     /// Records an action: signs it with the next sequence number and
     /// appends it, retrying on 503.
     pub fn act(&self, action: &str, resource: &str, data: Option<Value>) -> Result<Receipt, ClientError> {
-        let mut entry = json!({"kind": "action", "action": action, "resource": resource});
+        let mut entry = json!({"kind": EntryKind::Action.as_str(), "action": action, "resource": resource});
         if let Some(d) = data {
             entry["data"] = d;
         }
@@ -304,7 +318,7 @@ impl Client {
     /// sequence number advances once the log recorded it.
     fn sign_and_append(&self, seq: &mut u64, mut entry: Value, openings: Option<Value>) -> Result<Receipt, ClientError> {
         if let Some(obj) = entry.as_object_mut() {
-            verifier::agent::sign_entry(obj, &self.origin, &self.key);
+            sign_entry(obj, &self.origin, &self.key);
             if let Some(o) = openings {
                 obj.insert("openings".into(), o);
             }
@@ -341,7 +355,12 @@ impl Client {
                 }
                 let openings = committed.get("openings").cloned().ok_or_else(|| transport("commit response without \"openings\""))?;
                 // The agent signs what the log returned: check it first.
-                check_committed(obj, &openings, &sent, &verifier::disclosure::entry_predicates_context(&self.origin, &self.agent, *seq))?;
+                check_committed(
+                    obj,
+                    &openings,
+                    &sent,
+                    &verifier::disclosure::entry_predicates_context(&self.origin, self.agent.as_str(), *seq),
+                )?;
                 Some(openings)
             }
             None => None,
@@ -379,7 +398,7 @@ impl Client {
     /// old and the new key, and the client signs with the new key after.
     pub fn rotate(&mut self, new_key: SigningKey) -> Result<Receipt, ClientError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = verifier::agent::rotation(&self.origin, &self.agent, *seq, &self.key, &new_key);
+        let entry = rotation(&self.origin, self.agent.as_str(), *seq, &self.key, &new_key);
         let receipt = self.send("/v1/entries", &Value::Object(entry));
         if receipt.is_ok() {
             *seq += 1;
@@ -397,7 +416,7 @@ impl Client {
     /// a failing verdict is an error (422 `attestation_failed`).
     pub fn attest(&self) -> Result<Receipt, ClientError> {
         let (attester, m) = self.attester.as_ref().ok_or_else(|| ClientError::Key("no attester configured".into()))?;
-        let nonce = self.signed_post(&format!("/v1/agents/{}/nonce", encode_id(&self.agent)), String::new())?;
+        let nonce = self.signed_post(&format!("/v1/agents/{}/nonce", encode_id(self.agent.as_str())), String::new())?;
         let nonce_b64 = nonce["nonce"].as_str().ok_or_else(|| transport("nonce response without \"nonce\""))?.to_owned();
         let nonce_bytes: [u8; 32] = B64
             .decode(&nonce_b64)
@@ -405,11 +424,11 @@ impl Client {
             .and_then(|n| n.as_slice().try_into().ok())
             .ok_or_else(|| transport("the nonce is not the base64 of 32 bytes"))?;
         let mut body = serde_json::Map::new();
-        body.insert("kind".into(), Value::from("attestation"));
+        body.insert("kind".into(), Value::from(EntryKind::Attestation.as_str()));
         body.insert("nonce".into(), Value::from(nonce_b64));
-        body.insert("code_hash".into(), Value::from(verifier::agent::hex(&m.code_hash)));
+        body.insert("code_hash".into(), Value::from(hex(&m.code_hash)));
         if let Some(h) = &m.model_hash {
-            body.insert("model_hash".into(), Value::from(verifier::agent::hex(h)));
+            body.insert("model_hash".into(), Value::from(hex(h)));
         }
         body.insert("runtime".into(), json!({"os": m.runtime.os, "version": m.runtime.version, "image_digest": m.runtime.image_digest}));
         body.insert("behaviour".into(), m.behaviour.fingerprint());
@@ -420,7 +439,7 @@ impl Client {
         body.insert("seq".into(), Value::from(*seq));
         let qualifying_data = verifier::tpm::qualifying_data(&nonce_bytes, self.key.verifying_key().as_bytes(), &body);
         body.insert("evidence".into(), attester.evidence(&qualifying_data, &m.code_hash)?);
-        verifier::agent::sign_entry(&mut body, &self.origin, &self.key);
+        sign_entry(&mut body, &self.origin, &self.key);
         let result = self.send("/v1/attestations", &Value::Object(body));
         // The log consumed this sequence number if it recorded the
         // attestation, which it does with a failing verdict too.
@@ -455,7 +474,7 @@ impl Client {
         if let Some(obj) = entry.as_object_mut() {
             obj.insert("agent".into(), Value::from(self.agent.as_str()));
             obj.insert("seq".into(), Value::from(*seq));
-            verifier::agent::sign_entry(obj, &self.origin, &self.key);
+            sign_entry(obj, &self.origin, &self.key);
         }
         let result = self.send(path, &entry);
         // The log consumed this sequence number if it recorded the entry
@@ -590,5 +609,22 @@ impl AttestLoop {
 impl Drop for AttestLoop {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_agent_id_is_refused_before_anything_is_sent() {
+        // Nothing listens on port 1: an id checked after connecting would
+        // be a transport error.
+        let err = Client::connect("http://127.0.0.1:1", "spiffe://example.org/workload/a", SigningKey::from_bytes(&[1; 32])).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::AgentId { id, reason: AgentIdError::NotAnAgent } if id == "spiffe://example.org/workload/a"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "invalid agent id \"spiffe://example.org/workload/a\": agent ids have the path /agent/<name>");
     }
 }

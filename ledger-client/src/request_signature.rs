@@ -2,7 +2,7 @@
 //! authenticates a request that is not itself a signed entry (nonce draws,
 //! commits of hidden values, disclosures).
 //!
-//! The signature covers [`verifier::agent::request_message`]: the log's
+//! The signature covers [`request_message`]: the log's
 //! origin, the agent id, the method, the path, the timestamp and the body's
 //! hash, so it is good for one request to one log only. The log accepts a
 //! given signed request once, and Ed25519 is deterministic, so two equal
@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
+use verifier::entry::signing::{request_message, HEADER_AGENT_ID, HEADER_AGENT_SIGNATURE, HEADER_AGENT_TIMESTAMP};
+use verifier::AgentId;
 
 /// The authentication of one agent-signed request, as sent in its headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestSignature {
     /// The agent the request is sent as (`x-agent-id`).
-    pub agent: String,
+    pub agent: AgentId,
     /// Milliseconds since the Unix epoch (`x-agent-timestamp`); the log
     /// accepts it only within its request window.
     pub timestamp_ms: u64,
@@ -34,16 +36,16 @@ pub struct RequestSignature {
 }
 
 impl RequestSignature {
-    /// Header carrying [`RequestSignature::agent`].
-    pub const AGENT_ID: &'static str = "x-agent-id";
-    /// Header carrying [`RequestSignature::timestamp_ms`].
-    pub const TIMESTAMP: &'static str = "x-agent-timestamp";
-    /// Header carrying [`RequestSignature::signature`].
-    pub const SIGNATURE: &'static str = "x-agent-signature";
+    /// Header carrying [`RequestSignature::agent`] ([`HEADER_AGENT_ID`]).
+    pub const AGENT_ID: &'static str = HEADER_AGENT_ID;
+    /// Header carrying [`RequestSignature::timestamp_ms`] ([`HEADER_AGENT_TIMESTAMP`]).
+    pub const TIMESTAMP: &'static str = HEADER_AGENT_TIMESTAMP;
+    /// Header carrying [`RequestSignature::signature`] ([`HEADER_AGENT_SIGNATURE`]).
+    pub const SIGNATURE: &'static str = HEADER_AGENT_SIGNATURE;
 
     /// Signs `method path` with `body`, sent by `agent` to the log of
     /// `origin`, now ([`RequestSignature::next_timestamp_ms`]).
-    pub fn sign(origin: &str, agent: &str, key: &SigningKey, method: &str, path: &str, body: &[u8]) -> RequestSignature {
+    pub fn sign(origin: &str, agent: &AgentId, key: &SigningKey, method: &str, path: &str, body: &[u8]) -> RequestSignature {
         Self::sign_at(origin, agent, key, method, path, Self::next_timestamp_ms(), body)
     }
 
@@ -51,15 +53,15 @@ impl RequestSignature {
     /// window and of replays choose it).
     pub fn sign_at(
         origin: &str,
-        agent: &str,
+        agent: &AgentId,
         key: &SigningKey,
         method: &str,
         path: &str,
         timestamp_ms: u64,
         body: &[u8],
     ) -> RequestSignature {
-        let message = verifier::agent::request_message(origin, agent, method, path, timestamp_ms, body);
-        RequestSignature { agent: agent.to_owned(), timestamp_ms, signature: B64.encode(key.sign(&message).to_bytes()) }
+        let message = request_message(origin, agent.as_str(), method, path, timestamp_ms, body);
+        RequestSignature { agent: agent.clone(), timestamp_ms, signature: B64.encode(key.sign(&message).to_bytes()) }
     }
 
     /// The current time in milliseconds since the Unix epoch, strictly
@@ -73,7 +75,11 @@ impl RequestSignature {
 
     /// The headers to add to the request, as `(name, value)` pairs.
     pub fn headers(&self) -> [(&'static str, String); 3] {
-        [(Self::AGENT_ID, self.agent.clone()), (Self::TIMESTAMP, self.timestamp_ms.to_string()), (Self::SIGNATURE, self.signature.clone())]
+        [
+            (Self::AGENT_ID, self.agent.to_string()),
+            (Self::TIMESTAMP, self.timestamp_ms.to_string()),
+            (Self::SIGNATURE, self.signature.clone()),
+        ]
     }
 }
 
@@ -95,12 +101,18 @@ mod tests {
     fn the_signature_verifies_over_the_request_message() {
         use base64::Engine as _;
         let key = SigningKey::from_bytes(&[7; 32]);
-        let signed = RequestSignature::sign_at("o.example/log", "spiffe://o.example/agent/a", &key, "POST", "/v1/x", 42, b"{}");
-        let message = verifier::agent::request_message("o.example/log", "spiffe://o.example/agent/a", "POST", "/v1/x", 42, b"{}");
+        let agent = AgentId::parse("spiffe://o.example/agent/a").unwrap();
+        let signed = RequestSignature::sign_at("o.example/log", &agent, &key, "POST", "/v1/x", 42, b"{}");
+        let message = request_message("o.example/log", "spiffe://o.example/agent/a", "POST", "/v1/x", 42, b"{}");
         let bytes: [u8; 64] = B64.decode(&signed.signature).ok().and_then(|b| b.try_into().ok()).expect("64 bytes of base64");
         assert!(key.verifying_key().verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&bytes)).is_ok());
         let headers = signed.headers();
         assert_eq!(headers[0], ("x-agent-id", "spiffe://o.example/agent/a".to_owned()));
         assert_eq!(headers[1], ("x-agent-timestamp", "42".to_owned()));
+        // The wire spelling of the headers, defined once in the verifier.
+        assert_eq!(
+            [RequestSignature::AGENT_ID, RequestSignature::TIMESTAMP, RequestSignature::SIGNATURE],
+            ["x-agent-id", "x-agent-timestamp", "x-agent-signature"]
+        );
     }
 }

@@ -13,7 +13,7 @@ use ledger_e2e::{bin_path, Server, TRUST_DOMAIN};
 use serde_json::json;
 
 fn passport(agent: &str, key: &SigningKey, code: [u8; 32]) -> serde_json::Value {
-    json!({"agent": agent, "public_key": public_key_b64(key), "code_hash": verifier::agent::hex(&code), "owner": "t", "purpose": "t"})
+    json!({"agent": agent, "public_key": public_key_b64(key), "code_hash": verifier::entry::signing::hex(&code), "owner": "t", "purpose": "t"})
 }
 
 #[test]

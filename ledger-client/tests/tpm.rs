@@ -91,7 +91,7 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
     let server = Server::start(&dir.path().join("data"));
     let agent = format!("spiffe://{TRUST_DOMAIN}/agent/tpm");
     let key = SigningKey::from_bytes(&[31; 32]);
-    let passport = json!({"agent": agent, "public_key": public_key_b64(&key), "code_hash": verifier::agent::hex(&CODE),
+    let passport = json!({"agent": agent, "public_key": public_key_b64(&key), "code_hash": verifier::entry::signing::hex(&CODE),
         "owner": "t", "purpose": "t", "tpm_ak": attester.ak_b64()});
     Client::register(&server.url, &server.admin_token(), &passport).unwrap();
 
@@ -176,7 +176,8 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
 /// fails.
 #[test]
 fn real_quotes_are_bound_to_nonce_key_and_claims() {
-    use verifier::agent::{attestation_failures, Passport};
+    use verifier::entry::attestation::attestation_failures;
+    use verifier::entry::Passport;
     use verifier::tpm::qualifying_data;
 
     let tpm = Swtpm::start();
@@ -185,7 +186,7 @@ fn real_quotes_are_bound_to_nonce_key_and_claims() {
     let other_key = SigningKey::from_bytes(&[32; 32]);
     let agent = format!("spiffe://{TRUST_DOMAIN}/agent/tpm");
     let passport = Passport {
-        agent: agent.clone(),
+        agent: agent.parse().unwrap(),
         public_key: key.verifying_key(),
         code_hash: CODE,
         model_hash: None,
@@ -195,9 +196,9 @@ fn real_quotes_are_bound_to_nonce_key_and_claims() {
     };
     let nonce = [0x4e; 32];
     let claims = |seq: u64| {
-        json!({"kind": "attestation", "agent": agent, "nonce": B64.encode(nonce), "code_hash": verifier::agent::hex(&CODE),
+        json!({"kind": "attestation", "agent": agent, "nonce": B64.encode(nonce), "code_hash": verifier::entry::signing::hex(&CODE),
             "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:t"},
-            "behaviour": {"digest": verifier::agent::hex(&[1; 32]), "calls": 1, "distinct": 1}, "seq": seq})
+            "behaviour": {"digest": verifier::entry::signing::hex(&[1; 32]), "calls": 1, "distinct": 1}, "seq": seq})
         .as_object()
         .unwrap()
         .clone()

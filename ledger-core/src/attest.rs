@@ -6,7 +6,7 @@
 //! and as a whole (used and expired nonces go first; a live nonce is never
 //! dropped for another agent's). An attestation names its nonce; the log
 //! consumes it, checks the measurements and evidence against the passport
-//! ([`verifier::agent::attestation_failures`]) and records the attestation
+//! ([`verifier::entry::attestation::attestation_failures`]) and records the attestation
 //! with its verdict either way: a failed attestation is evidence too. If
 //! the attestation cannot be recorded at all, its nonce is given back.
 
@@ -14,19 +14,18 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::Value;
 
+use verifier::agent_id::AgentId;
 use verifier::entry::{EntryError, EntryKind, ShapeError};
+use verifier::fold::registry;
 
 pub use crate::nonces::{NonceError, NonceStore, NONCES_PER_AGENT};
 pub use verifier::entry::attestation::{check_shape as validate_attestation, ATTESTATION_MEMBERS, NONCE_LEN};
 
 impl crate::Log {
     /// Issues a nonce for a registered, active agent.
-    pub fn issue_nonce(&self, agent: &str) -> Result<[u8; NONCE_LEN], crate::Error> {
-        let state = self.agent(agent).ok_or_else(|| crate::Error::UnknownAgent(agent.to_owned()))?;
-        if state.retired.is_some() {
-            return Err(crate::Error::AgentRetired(agent.to_owned()));
-        }
-        self.nonces.issue(agent).map_err(crate::Error::Nonce)
+    pub fn issue_nonce(&self, agent: &AgentId) -> Result<[u8; NONCE_LEN], crate::Error> {
+        registry::active(agent, self.agent(agent).as_ref())?;
+        self.nonces.issue(agent.as_str()).map_err(crate::Error::Nonce)
     }
 
     /// Checks and records an attestation. The signature, the agent and the
@@ -40,25 +39,24 @@ impl crate::Log {
             return Err(EntryError::Shape(ShapeError::NotAnAttestation).into());
         }
         validate_attestation(obj, false)?;
-        let agent = verifier::agent::string(obj, "agent").map_err(EntryError::Agent)?;
-        crate::spiffe::validate_agent_id(agent).map_err(|reason| EntryError::AgentId { id: agent.into(), reason })?;
-        let state = self.agent(agent).ok_or_else(|| crate::Error::UnknownAgent(agent.to_owned()))?;
-        if state.retired.is_some() {
-            return Err(crate::Error::AgentRetired(agent.to_owned()));
-        }
-        let auth = crate::entry::attestation_auth(obj)?;
+        let id = verifier::entry::members::string(obj, "agent").map_err(EntryError::Agent)?;
+        let agent = AgentId::parse(id).map_err(|reason| EntryError::AgentId { id: id.into(), reason })?;
+        let state = self.agent(&agent);
+        let state = registry::active(&agent, state.as_ref())?;
+        let auth = crate::entry::attestation_auth(agent.clone(), obj)?;
         // Checked here, before the nonce is spent, so a forger cannot burn
-        // an agent's nonces; the sequencer re-checks the key in force.
+        // an agent's nonces (and before the sequence number, so a forgery
+        // is reported as one); the sequencer decides the entry again
+        // against the key in force.
         if !auth.verify(&self.config().origin, &state.key) {
-            return Err(crate::Error::BadSignature(agent.to_owned()));
+            return Err(crate::Error::BadSignature(agent));
         }
-        if auth.seq <= state.last_seq {
-            return Err(crate::Error::SequenceReplayed { agent: agent.to_owned(), seq: auth.seq, last: state.last_seq });
-        }
+        registry::check_seq(&agent, state.last_seq, auth.seq)?;
+        let agent = agent.as_str();
         let nonce = obj.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok()).unwrap_or_default();
         self.nonces.consume(agent, &nonce).map_err(crate::Error::Nonce)?;
-        let reasons = verifier::agent::attestation_failures(obj, &state.passport, &state.key);
-        let verdict = verifier::agent::verdict(obj, &reasons);
+        let reasons = verifier::entry::attestation::attestation_failures(obj, &state.passport, &state.key);
+        let verdict = verifier::entry::attestation::verdict(obj, &reasons);
         let mut leaf = obj.clone();
         leaf.insert("verdict".into(), verdict.clone());
         let recorded = async {
@@ -88,12 +86,13 @@ mod tests {
     async fn a_nonce_is_given_back_when_the_attestation_is_not_recorded() {
         const ORIGIN: &str = "nonces.example/log";
         let agent = "spiffe://example.org/agent/a";
+        let id = AgentId::parse(agent).unwrap();
         let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
         let signer = verifier::note::NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[9; 32])).unwrap();
         let config = crate::LogConfig { origin: ORIGIN.into(), ..crate::LogConfig::default() };
         let log = crate::Log::open(std::sync::Arc::new(crate::store::MemoryStore::new()), signer, config, None).unwrap();
-        let passport = verifier::agent::Passport {
-            agent: agent.into(),
+        let passport = verifier::entry::passport::Passport {
+            agent: id.clone(),
             public_key: key.verifying_key(),
             code_hash: [0xc0; 32],
             model_hash: None,
@@ -102,11 +101,11 @@ mod tests {
             tpm_ak: None,
         };
         log.register(passport).await.unwrap();
-        let nonce = log.issue_nonce(agent).unwrap();
+        let nonce = log.issue_nonce(&id).unwrap();
         let mut att = serde_json::json!({"kind": "attestation", "agent": agent, "nonce": B64.encode(nonce),
             "code_hash": "c0".repeat(32), "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
             "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": 1});
-        verifier::agent::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &key);
+        verifier::entry::signing::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &key);
         log.shutdown();
         let size = log.head().size;
         assert!(matches!(log.attest(&att).await, Err(crate::Error::ShuttingDown)));

@@ -29,13 +29,13 @@ use std::sync::{Arc, OnceLock};
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use verifier::agent_id::AgentId;
+use verifier::canonical;
 use verifier::disclosure::{CommittedFields, Opening};
 use verifier::entry::{Entry, Form, ShapeError, TIME_MEMBER, VERSION_MEMBER};
 use verifier::hash::Hash;
 use zeroize::Zeroizing;
 use zk::ZkParams;
-
-use crate::canonical;
 
 pub use verifier::canonical::LEAF_VERSION;
 pub use verifier::entry::action::{MAX_ACTION_CHARS, MAX_RESOURCE_CHARS};
@@ -54,10 +54,10 @@ const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len(
 #[derive(Clone, Debug)]
 pub struct EntryAuth {
     /// The signing agent.
-    pub agent: String,
+    pub agent: AgentId,
     /// Its sequence number.
     pub seq: u64,
-    /// The signed body ([`verifier::agent::signed_body`]); the message adds
+    /// The signed body ([`verifier::entry::signing::signed_body`]); the message adds
     /// the context and the log's origin ([`EntryAuth::message`]).
     pub body: Vec<u8>,
     /// The signature.
@@ -80,7 +80,7 @@ impl EntryAuth {
             _ => None,
         };
         Some(Self {
-            agent: entry.agent().to_string(),
+            agent: entry.agent().clone(),
             seq: signed.seq,
             body: signed.body.clone(),
             signature: signed.signature,
@@ -91,7 +91,7 @@ impl EntryAuth {
 
     /// The signed message in the log named `origin`.
     pub fn message(&self, origin: &str) -> Vec<u8> {
-        verifier::agent::signed_message(origin, &self.body)
+        verifier::entry::signing::signed_message(origin, &self.body)
     }
 
     /// Checks the signature (and a rotation's new-key signature) against
@@ -101,8 +101,11 @@ impl EntryAuth {
             return true;
         }
         let message = self.message(origin);
-        let ok = verifier::agent::verify_signature(key, &message, &self.signature)
-            && self.new_key.as_ref().is_none_or(|(new_key, new_sig)| verifier::agent::verify_signature(new_key, &message, new_sig));
+        let ok = verifier::entry::signing::verify_signature(key, &message, &self.signature)
+            && self
+                .new_key
+                .as_ref()
+                .is_none_or(|(new_key, new_sig)| verifier::entry::signing::verify_signature(new_key, &message, new_sig));
         if ok {
             let _ = self.verified_with.set(*key);
         }
@@ -141,16 +144,15 @@ impl verifier::fold::registry::Signed for SignedIn<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminOp {
     /// Registers a new agent.
-    Register(Arc<verifier::agent::Passport>),
+    Register(Arc<verifier::entry::passport::Passport>),
     /// Retires an agent.
-    Retire(String),
+    Retire(AgentId),
 }
 
-/// The signature of a submitted attestation (its shape already checked,
-/// [`verifier::entry::attestation::check_shape`]), read once its agent is
-/// known to be active.
-pub(crate) fn attestation_auth(obj: &Map<String, Value>) -> Result<EntryAuth, EntryError> {
-    let agent = verifier::agent::string(obj, "agent")?.to_owned();
+/// The signature of a submitted attestation by `agent` (its shape already
+/// checked, [`verifier::entry::attestation::check_shape`]), read once its
+/// agent is known to be active.
+pub(crate) fn attestation_auth(agent: AgentId, obj: &Map<String, Value>) -> Result<EntryAuth, EntryError> {
     let signed = verifier::entry::AgentSignature::from_object(obj)?;
     Ok(EntryAuth { agent, seq: signed.seq, body: signed.body, signature: signed.signature, new_key: None, verified_with: OnceLock::new() })
 }
@@ -190,7 +192,7 @@ impl Submission {
             if entry.kind() != EntryKind::Action {
                 return Err(HiddenError::NotAnAction.into());
             }
-            let agent = entry.agent().to_string();
+            let agent = entry.agent().clone();
             CommittedFields::check_shape(&hidden, predicates.as_ref()).map_err(|e| HiddenError::Committed(Box::new(e)))?;
             let openings = verifier::hidden::openings_from_json(openings)?;
             let mut committed = Map::new();
@@ -202,7 +204,7 @@ impl Submission {
             // The signature covers the committed form: its body is taken
             // from the object with the commitments in.
             let auth = EntryAuth::of(&entry).map(|mut auth| {
-                auth.body = verifier::agent::signed_body(&object);
+                auth.body = verifier::entry::signing::signed_body(&object);
                 Arc::new(auth)
             });
             let seq = object.get("seq").and_then(Value::as_u64).unwrap_or_default();
@@ -242,7 +244,7 @@ impl Submission {
 /// Secret material kept beside (never inside) an entry.
 pub struct EntrySecret {
     /// The acting agent, for shredding by agent.
-    pub agent: String,
+    pub agent: AgentId,
     /// Canonical JSON of the openings, `{"name": {"u64": …, "blinding": …}, …}`.
     pub openings: Zeroizing<Vec<u8>>,
 }
@@ -264,7 +266,7 @@ pub struct PendingEntry {
     /// Its `hidden` and `predicates` members, decoded only when checked.
     pub(crate) committed: Map<String, Value>,
     pub(crate) openings: BTreeMap<String, Opening>,
-    pub(crate) agent: String,
+    pub(crate) agent: AgentId,
     pub(crate) seq: u64,
     pub(crate) auth: Option<Arc<EntryAuth>>,
 }
@@ -277,7 +279,7 @@ impl PendingEntry {
         let fields = CommittedFields::from_leaf(&self.committed)
             .map_err(|e| HiddenError::Committed(Box::new(e)))?
             .ok_or(HiddenError::OpeningsWithoutCommitments)?;
-        let context = verifier::disclosure::entry_predicates_context(origin, &self.agent, self.seq);
+        let context = verifier::disclosure::entry_predicates_context(origin, self.agent.as_str(), self.seq);
         verifier::hidden::check_openings(&fields, &self.openings, &context, params)
             .map_err(|e| HiddenError::ClientCommitments(Box::new(e)))?;
         let plain = Zeroizing::new(canonical::to_canonical(&verifier::hidden::openings_to_json(&self.openings)));

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use crate::entry::EntryError;
+use verifier::agent_id::AgentId;
+use verifier::entry::AgentError;
+use verifier::fold::registry::RegistryError;
+
+use crate::entry::{EntryError, EntryKind};
 use crate::store::StorageError;
 
 /// Everything a log operation can fail with.
@@ -60,25 +64,25 @@ pub enum Error {
     ProverBusy { retry_after: Duration },
     /// An agent-written entry without `seq` and `signature`.
     #[error("a {0} entry must carry the agent's \"seq\" and \"signature\"")]
-    Unsigned(&'static str),
+    Unsigned(EntryKind),
     /// The signature does not verify with the agent's key in force.
     #[error("the signature does not verify with the key in force for {0}")]
-    BadSignature(String),
+    BadSignature(AgentId),
     /// No passport for this agent.
     #[error("no passport is registered for {0}")]
-    UnknownAgent(String),
+    UnknownAgent(AgentId),
     /// The agent is retired.
     #[error("{0} is retired")]
-    AgentRetired(String),
+    AgentRetired(AgentId),
     /// A passport for this agent already exists.
     #[error("a passport for {0} is already registered")]
-    AgentExists(String),
+    AgentExists(AgentId),
     /// A sequence number at or below the last accepted one.
     #[error("sequence number {seq} of {agent} is not above the last accepted ({last}): replayed or out of order")]
-    SequenceReplayed { agent: String, seq: u64, last: u64 },
+    SequenceReplayed { agent: AgentId, seq: u64, last: u64 },
     /// An agent outside the configured trust domain.
     #[error("{agent} is not in the trust domain {trust_domain}")]
-    WrongTrustDomain { agent: String, trust_domain: String },
+    WrongTrustDomain { agent: AgentId, trust_domain: String },
     /// An attestation nonce that is unknown, expired, used or another agent's.
     #[error("attestation nonce: {0}")]
     Nonce(crate::nonces::NonceError),
@@ -91,4 +95,27 @@ pub enum Error {
     /// The log cannot start with this configuration or data.
     #[error("{0}")]
     Config(String),
+}
+
+/// The registry fold's refusals ([`verifier::fold::registry::decide`]) as
+/// the log reports them, with the log's own messages.
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::UnknownAgent(agent) => Self::UnknownAgent(agent),
+            RegistryError::Retired(agent) => Self::AgentRetired(agent),
+            RegistryError::Exists(agent) => Self::AgentExists(agent),
+            RegistryError::Replayed { agent, seq, last } => Self::SequenceReplayed { agent, seq, last },
+            RegistryError::BadSignature { agent } => Self::BadSignature(agent),
+            RegistryError::WeakKey { .. } => Self::Entry(EntryError::Agent(AgentError::WeakKey)),
+            RegistryError::Entry(e) => Self::Entry(e),
+            RegistryError::Unsigned(kind) => Self::Unsigned(kind),
+            // `VerdictMismatch` and `LeafVersion` come only from an offline
+            // audit of stored leaves (recomputed verdicts, leaf versions):
+            // met by the log, they mean its store holds what it never
+            // admitted. A refusal added to the fold later is never taken as
+            // admitted either.
+            other => Self::Storage(StorageError::Corrupt(other.to_string())),
+        }
+    }
 }

@@ -16,10 +16,11 @@
 //!   files) are served from the store against the published head, using the
 //!   sans-io proof plans of the [`verifier`] crate, with O(log n) node reads.
 //! * [`store`] holds the storage trait (the log, plus generic records in
-//!   namespaces), its RocksDB and in-memory implementations and the
-//!   conformance suite they pass.
-//! * [`entry`] and [`canonical`] define the canonical leaf encoding
-//!   (docs/FORMAT.md).
+//!   namespaces) and its RocksDB and in-memory implementations;
+//!   `conformance` is the suite both pass (and any new backend must).
+//! * [`entry`] defines the leaf encoding (docs/FORMAT.md), RFC 8785
+//!   canonical JSON from [`verifier::canonical`]; agent ids are
+//!   [`verifier::agent_id::AgentId`]s, parsed once where they enter.
 //! * [`hidden`] commits hidden fields and proves their predicates;
 //!   [`sealing`] encrypts their openings at rest (a data key per entry,
 //!   wrapped by the master key), and [`Log::disclose`] / [`Log::shred`]
@@ -34,9 +35,10 @@
 
 mod append;
 pub mod attest;
-pub mod canonical;
 pub mod clock;
 mod config;
+#[doc(hidden)]
+pub mod conformance;
 mod disclosure;
 pub mod entry;
 mod error;
@@ -46,7 +48,6 @@ mod log;
 pub mod nonces;
 pub mod requests;
 pub mod sealing;
-pub mod spiffe;
 pub mod store;
 pub mod views;
 

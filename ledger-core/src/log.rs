@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use verifier::agent::Passport;
+use verifier::agent_id::AgentId;
+use verifier::entry::Passport;
 use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
 use verifier::tiles::{self, TileKind, TilePath};
@@ -226,19 +227,19 @@ impl Log {
     /// predicates on the prover pool (`POST /v1/hidden/commit`; the caller
     /// has authenticated the agent). The log keeps nothing: the agent signs
     /// the committed entry and sends it back with the openings.
-    pub async fn commit_hidden(&self, agent: &str, seq: u64, hidden: BTreeMap<String, HiddenValue>) -> Result<CommittedHidden, Error> {
+    pub async fn commit_hidden(&self, agent: &AgentId, seq: u64, hidden: BTreeMap<String, HiddenValue>) -> Result<CommittedHidden, Error> {
         self.pipeline.commit_hidden(agent, seq, hidden).await
     }
 
-    /// Registers an agent (admin): appends its passport entry. The id must
-    /// be a SPIFFE agent id in the configured trust domain.
+    /// Registers an agent (admin): appends its passport entry. The agent
+    /// must be in the configured trust domain.
     pub async fn register(&self, passport: Passport) -> Result<Appended, Error> {
         self.pipeline.register(passport).await
     }
 
     /// Retires an agent (admin): appends a retirement entry; its later
     /// entries are refused.
-    pub async fn retire(&self, agent: &str, reason: &str) -> Result<Appended, Error> {
+    pub async fn retire(&self, agent: &AgentId, reason: &str) -> Result<Appended, Error> {
         self.pipeline.retire(agent, reason).await
     }
 
@@ -261,7 +262,7 @@ impl Log {
 /// Agents.
 impl Log {
     /// The registry record of `agent` (as of the latest commit).
-    pub fn agent(&self, agent: &str) -> Option<AgentState> {
+    pub fn agent(&self, agent: &AgentId) -> Option<AgentState> {
         self.registry.get(agent)
     }
 
@@ -273,8 +274,8 @@ impl Log {
     /// Accepts an agent-signed request once (see [`ReplayCache::admit`]):
     /// call it only after the request's signature verified, with the bytes
     /// that were signed.
-    pub fn admit_signed_request(&self, agent: &str, message: &[u8]) -> Result<(), RequestError> {
-        self.requests.admit(agent, message)
+    pub fn admit_signed_request(&self, agent: &AgentId, message: &[u8]) -> Result<(), RequestError> {
+        self.requests.admit(agent.as_str(), message)
     }
 }
 

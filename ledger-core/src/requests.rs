@@ -1,7 +1,7 @@
 //! Agent-signed HTTP requests: the freshness window and the replay cache.
 //!
 //! An agent authenticates a request (a nonce draw, a disclosure of its own
-//! entry) by signing [`verifier::agent::request_message`]: the log origin,
+//! entry) by signing [`verifier::entry::signing::request_message`]: the log origin,
 //! its id, the method, the path, a timestamp and the body hash. The server
 //! accepts a timestamp within [`REQUEST_WINDOW`] of its clock, and this
 //! module makes each signed request usable once: after the signature

@@ -8,17 +8,24 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use ledger_core::store::{LogStore as _, MemoryStore, Namespace, Record, RocksStore};
-use ledger_core::{Error, Log, LogConfig, NewEntry, Submission};
+use ledger_core::{EntryKind, Error, Log, LogConfig, NewEntry, Submission};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
-use verifier::agent::{hex, rotation, sign_entry, Passport};
+use verifier::entry::passport::Passport;
+use verifier::entry::signing::{hex, rotation, sign_entry};
 use verifier::note::NoteSigner;
 use verifier::tpm::{encode_quote as quote, expected_pcr_digest};
+use verifier::AgentId;
 
 const ORIGIN: &str = "agents.example/log";
 const AGENT: &str = "spiffe://example.org/agent/billing";
 const CODE: [u8; 32] = [0xc0; 32];
+
+/// An agent id, parsed once where the test names it.
+fn id(agent: &str) -> AgentId {
+    agent.parse().unwrap()
+}
 
 fn log_on(store: Arc<dyn ledger_core::store::LogStore>) -> Log {
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
@@ -28,7 +35,7 @@ fn log_on(store: Arc<dyn ledger_core::store::LogStore>) -> Log {
 
 fn passport(agent: &str, key: &SigningKey, ak: Option<Vec<u8>>) -> Passport {
     Passport {
-        agent: agent.into(),
+        agent: agent.parse().unwrap(),
         public_key: key.verifying_key(),
         code_hash: CODE,
         model_hash: Some([0x33; 32]),
@@ -70,7 +77,7 @@ async fn signed_actions_rotation_retirement_and_every_refusal() {
         ("wrong key", entry(&action(AGENT, 2, &other)), |e| matches!(e, Error::BadSignature(_))),
         ("replayed", entry(&action(AGENT, 1, &key)), |e| matches!(e, Error::SequenceReplayed { seq: 1, last: 1, .. })),
         ("unknown agent", entry(&action("spiffe://example.org/agent/ghost", 1, &key)), |e| matches!(e, Error::UnknownAgent(_))),
-        ("unsigned", unsigned, |e| matches!(e, Error::Unsigned("action"))),
+        ("unsigned", unsigned, |e| matches!(e, Error::Unsigned(EntryKind::Action))),
     ];
     for (name, e, check) in cases {
         let err = log.append(vec![e]).await.unwrap_err();
@@ -87,12 +94,12 @@ async fn signed_actions_rotation_retirement_and_every_refusal() {
     let mut half = rotation(ORIGIN, AGENT, 4, &rotated, &other);
     half.insert("new_signature".into(), rotation(ORIGIN, AGENT, 4, &rotated, &key)["new_signature"].clone());
     assert!(matches!(log.append(vec![entry(&half)]).await, Err(Error::BadSignature(_))));
-    let state = log.agent(AGENT).unwrap();
+    let state = log.agent(&id(AGENT)).unwrap();
     assert_eq!((state.last_seq, state.key, state.key_index), (3, rotated.verifying_key(), 2));
 
-    log.retire(AGENT, "decommissioned").await.unwrap();
+    log.retire(&id(AGENT), "decommissioned").await.unwrap();
     assert!(matches!(log.append(vec![entry(&action(AGENT, 5, &rotated))]).await, Err(Error::AgentRetired(_))));
-    assert!(matches!(log.retire(AGENT, "again").await, Err(Error::AgentRetired(_))));
+    assert!(matches!(log.retire(&id(AGENT), "again").await, Err(Error::AgentRetired(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +147,7 @@ async fn the_registry_survives_a_restart() {
         log.append(vec![entry(&action(AGENT, 5, &key))]).await.unwrap();
     }
     let log = log_on(Arc::new(RocksStore::open(dir.path()).unwrap()));
-    assert_eq!(log.agent(AGENT).unwrap().last_seq, 5);
+    assert_eq!(log.agent(&id(AGENT)).unwrap().last_seq, 5);
     assert!(matches!(log.append(vec![entry(&action(AGENT, 5, &key))]).await, Err(Error::SequenceReplayed { .. })));
     log.append(vec![entry(&action(AGENT, 6, &key))]).await.unwrap();
 }
@@ -163,8 +170,8 @@ async fn the_registry_rebuilt_from_the_log_equals_the_one_kept_up_to_date() {
         log.register(passport(agents[2], &other, None)).await.unwrap();
         log.append(vec![entry(&rotation(ORIGIN, agents[0], 3, &key, &rotated))]).await.unwrap();
         log.append(vec![entry(&action(agents[0], 4, &rotated)), entry(&action(agents[1], 1, &other))]).await.unwrap();
-        log.retire(agents[2], "done").await.unwrap();
-        (agents.map(|a| log.agent(a).unwrap()), log.head().size)
+        log.retire(&id(agents[2]), "done").await.unwrap();
+        (agents.map(|a| log.agent(&id(a)).unwrap()), log.head().size)
     };
     assert_eq!(ledger_core::views::applied(&*store, "agents").unwrap(), Some(size));
 
@@ -183,7 +190,7 @@ async fn the_registry_rebuilt_from_the_log_equals_the_one_kept_up_to_date() {
     gone.push(Record::delete(Namespace::Views, "agents"));
     store.erase(&gone).unwrap();
     let log = log_on(store.clone());
-    assert_eq!(agents.map(|a| log.agent(a).unwrap()), kept, "rebuilt from the log");
+    assert_eq!(agents.map(|a| log.agent(&id(a)).unwrap()), kept, "rebuilt from the log");
     assert_eq!(store.scan_prefix(Namespace::Agents, &[], &[], 100).unwrap().len(), 3, "and stored again");
     assert!(matches!(log.append(vec![entry(&action(agents[0], 4, &rotated))]).await, Err(Error::SequenceReplayed { .. })));
     assert!(matches!(log.append(vec![entry(&action(agents[0], 5, &key))]).await, Err(Error::BadSignature(_))));
@@ -233,7 +240,7 @@ async fn attestations_software_and_tpm() {
 
     // The downgrade: software evidence from an agent whose passport has a
     // TPM key is recorded with a failing verdict.
-    let nonce = log.issue_nonce(AGENT).unwrap();
+    let nonce = log.issue_nonce(&id(AGENT)).unwrap();
     let before = log.head().size;
     let err = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
     let Error::AttestationFailed { index, reasons } = err else { panic!("{err:?}") };
@@ -248,7 +255,7 @@ async fn attestations_software_and_tpm() {
     assert!(matches!(reused, Error::Nonce(ledger_core::attest::NonceError::Used)), "{reused:?}");
     let unknown = log.attest(&attestation(AGENT, next(), &[4; 32], &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
     assert!(matches!(unknown, Error::Nonce(ledger_core::attest::NonceError::Unknown)));
-    let fresh = log.issue_nonce(AGENT).unwrap();
+    let fresh = log.issue_nonce(&id(AGENT)).unwrap();
     let forged =
         log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &SigningKey::from_bytes(&[3; 32]))).await;
     assert!(matches!(forged, Err(Error::BadSignature(_))));
@@ -265,7 +272,7 @@ async fn attestations_software_and_tpm() {
     let soft = "spiffe://example.org/agent/soft";
     let soft_key = SigningKey::from_bytes(&[8; 32]);
     log.register(passport(soft, &soft_key, None)).await.unwrap();
-    let n = log.issue_nonce(soft).unwrap();
+    let n = log.issue_nonce(&id(soft)).unwrap();
     let (_, verdict) = log.attest(&attestation(soft, 1, &n, &CODE, json!({"type": "software"}), &soft_key)).await.unwrap();
     assert_eq!(verdict, json!({"evidence": "software", "ok": true, "reasons": []}));
 
@@ -315,7 +322,7 @@ async fn attestations_software_and_tpm() {
         ),
     ];
     for (name, make, code, reason) in bad {
-        let n = log.issue_nonce(AGENT).unwrap();
+        let n = log.issue_nonce(&id(AGENT)).unwrap();
         let s = next();
         let before = log.head().size;
         let err = log.attest(&attestation(AGENT, s, &n, &code, make(&n, s), &key)).await.unwrap_err();
@@ -343,9 +350,88 @@ async fn attestations_software_and_tpm() {
         Log::open(Arc::new(MemoryStore::new()), signer, config, None).unwrap()
     };
     short.register(passport(AGENT, &key, None)).await.unwrap();
-    let n = short.issue_nonce(AGENT).unwrap();
+    let n = short.issue_nonce(&id(AGENT)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let stale = short.attest(&attestation(AGENT, 1, &n, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
     assert!(matches!(stale, Error::Nonce(ledger_core::attest::NonceError::Expired)), "{stale:?}");
     assert_eq!(short.head().size, 1);
+}
+
+/// Admission and the offline fold are one state machine: every entry of a
+/// mixed sequence (registrations, signed actions, a rotation, forgeries,
+/// replays, unknown and retired agents) that the log admits is accepted by
+/// `verifier::fold::registry::Registry::apply_leaf` over the stored leaf,
+/// every entry the log refuses is refused offline with the same error, and
+/// both end with the same agent states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_and_the_offline_fold_agree() {
+    use verifier::entry::{Entry, Form, Leaf, Retirement};
+    use verifier::fold::registry::Registry;
+
+    enum Step {
+        Register(Box<Passport>),
+        Retire(&'static str),
+        Submit(Map<String, Value>),
+    }
+    let log = log_on(Arc::new(MemoryStore::new()));
+    let (k1, k2, kb, forger) = (
+        SigningKey::from_bytes(&[7; 32]),
+        SigningKey::from_bytes(&[9; 32]),
+        SigningKey::from_bytes(&[8; 32]),
+        SigningKey::from_bytes(&[6; 32]),
+    );
+    let b = "spiffe://example.org/agent/b";
+    let ghost = "spiffe://example.org/agent/ghost";
+    let steps = [
+        ("register", Step::Register(Box::new(passport(AGENT, &k1, None))), true),
+        ("register again", Step::Register(Box::new(passport(AGENT, &k2, None))), false),
+        ("action 1", Step::Submit(action(AGENT, 1, &k1)), true),
+        ("action 1 replayed", Step::Submit(action(AGENT, 1, &k1)), false),
+        ("forged action 2", Step::Submit(action(AGENT, 2, &forger)), false),
+        ("unknown agent", Step::Submit(action(ghost, 1, &k1)), false),
+        ("rotation 2", Step::Submit(rotation(ORIGIN, AGENT, 2, &k1, &k2)), true),
+        ("action 3, rotated-away key", Step::Submit(action(AGENT, 3, &k1)), false),
+        ("action 3", Step::Submit(action(AGENT, 3, &k2)), true),
+        ("register b", Step::Register(Box::new(passport(b, &kb, None))), true),
+        ("b action 4", Step::Submit(action(b, 4, &kb)), true),
+        ("b action 2, out of order", Step::Submit(action(b, 2, &kb)), false),
+        ("retire", Step::Retire(AGENT), true),
+        ("action 4 after retirement", Step::Submit(action(AGENT, 4, &k2)), false),
+        ("retire again", Step::Retire(AGENT), false),
+        ("retire the unknown", Step::Retire(ghost), false),
+    ];
+    let mut offline = Registry::new(ORIGIN);
+    for (name, step, admitted) in steps {
+        let size = log.head().size;
+        let (result, object) = match step {
+            Step::Register(p) => (log.register((*p).clone()).await.map(drop), p.to_object()),
+            Step::Retire(agent) => {
+                let retirement = Retirement { agent: id(agent), reason: "done".into() };
+                (log.retire(&retirement.agent, &retirement.reason).await.map(drop), retirement.to_object())
+            }
+            Step::Submit(m) => {
+                let submission = Submission::from_value(&Value::Object(m.clone()), 65535).unwrap();
+                (log.submit(vec![submission]).await.map(drop), m)
+            }
+        };
+        match result {
+            Ok(()) => {
+                assert!(admitted, "{name}: admitted");
+                assert_eq!(log.head().size, size + 1, "{name}");
+                let (leaf, _) = Leaf::decode(&log.entry(size).unwrap()).unwrap();
+                offline.apply_leaf(size, &leaf).unwrap_or_else(|e| panic!("{name}: the fold refuses an admitted entry: {e}"));
+            }
+            Err(refused) => {
+                assert!(!admitted, "{name}: refused with {refused}");
+                assert_eq!(log.head().size, size, "{name}");
+                let entry = Entry::from_object(&object, Form::Audit).unwrap();
+                let offline_refusal = offline.apply(size, &entry).expect_err(name);
+                assert_eq!(Error::from(offline_refusal).to_string(), refused.to_string(), "{name}");
+            }
+        }
+    }
+    for agent in [AGENT, b] {
+        assert_eq!(offline.get(&id(agent)), log.agent(&id(agent)).as_ref(), "{agent}");
+    }
+    assert!(offline.get(&id(ghost)).is_none() && log.agent(&id(ghost)).is_none());
 }

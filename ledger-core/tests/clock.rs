@@ -9,15 +9,21 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use ledger_core::clock::ManualClock;
+use ledger_core::conformance::{entry, signer};
 use ledger_core::nonces::NonceError;
 use ledger_core::requests::{RequestError, REQUEST_WINDOW};
-use ledger_core::store::conformance::{entry, signer};
 use ledger_core::store::MemoryStore;
 use ledger_core::{Error, Log, LogConfig};
-use verifier::agent::Passport;
+use verifier::entry::passport::Passport;
+use verifier::AgentId;
 
 const ORIGIN: &str = "test.example/log";
 const AGENT: &str = "spiffe://test.example/agent/a";
+
+/// An agent id, parsed once where the test names it.
+fn id(agent: &str) -> AgentId {
+    agent.parse().unwrap()
+}
 
 fn open(clock: &Arc<ManualClock>) -> Log {
     let config = LogConfig { origin: ORIGIN.into(), clock: clock.clone(), nonce_ttl: Duration::from_secs(60), ..LogConfig::default() };
@@ -52,7 +58,7 @@ async fn a_nonce_expires_and_a_signed_request_is_forgotten_when_the_clock_says_s
     let log = open(&clock);
     let key = SigningKey::from_bytes(&[1; 32]);
     let passport = Passport {
-        agent: AGENT.into(),
+        agent: AGENT.parse().unwrap(),
         public_key: key.verifying_key(),
         code_hash: [0xc0; 32],
         model_hash: None,
@@ -65,13 +71,13 @@ async fn a_nonce_expires_and_a_signed_request_is_forgotten_when_the_clock_says_s
         let mut att = serde_json::json!({"kind": "attestation", "agent": AGENT, "nonce": B64.encode(nonce),
             "code_hash": "c0".repeat(32), "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
             "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": seq});
-        verifier::agent::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &key);
+        verifier::entry::signing::sign_entry(att.as_object_mut().unwrap(), ORIGIN, &key);
         att
     };
-    let stale = log.issue_nonce(AGENT).unwrap();
+    let stale = log.issue_nonce(&id(AGENT)).unwrap();
     clock.advance(Duration::from_secs(61));
     assert!(matches!(log.attest(&attestation(stale, 1)).await, Err(Error::Nonce(NonceError::Expired))));
-    let fresh = log.issue_nonce(AGENT).unwrap();
+    let fresh = log.issue_nonce(&id(AGENT)).unwrap();
     clock.advance(Duration::from_secs(59));
     // Within its TTL the nonce is taken and the attestation recorded
     // (whatever its verdict).
@@ -79,9 +85,9 @@ async fn a_nonce_expires_and_a_signed_request_is_forgotten_when_the_clock_says_s
     assert!(matches!(recorded, Ok(_) | Err(Error::AttestationFailed { .. })), "{recorded:?}");
 
     // A signed request is remembered for twice the window, then forgotten.
-    log.admit_signed_request(AGENT, b"signed request").unwrap();
+    log.admit_signed_request(&id(AGENT), b"signed request").unwrap();
     clock.advance(REQUEST_WINDOW * 2 - Duration::from_millis(1));
-    assert_eq!(log.admit_signed_request(AGENT, b"signed request"), Err(RequestError::Replayed));
+    assert_eq!(log.admit_signed_request(&id(AGENT), b"signed request"), Err(RequestError::Replayed));
     clock.advance(Duration::from_millis(1));
-    assert_eq!(log.admit_signed_request(AGENT, b"signed request"), Ok(()));
+    assert_eq!(log.admit_signed_request(&id(AGENT), b"signed request"), Ok(()));
 }

@@ -1,4 +1,4 @@
-//! The exported conformance suite ([`ledger_core::store::conformance`]) on
+//! The exported conformance suite ([`ledger_core::conformance`]) on
 //! both backends, and what only RocksDB has: reopening where it stopped.
 
 // In tests and benches a failed unwrap is the failure report.
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use ledger_core::store::conformance::{self, checkpoint, entry, open};
+use ledger_core::conformance::{self, checkpoint, entry, open};
 use ledger_core::store::{LogStore, MemoryStore, RocksStore};
 use ledger_core::{Error, Log, LogConfig};
 use verifier::hash::leaf_hash;

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
-use ledger_core::store::conformance::{entry, signer};
+use ledger_core::conformance::{entry, signer};
 use ledger_core::store::{LogStore, MemoryStore, Namespace, Record, RocksStore};
 use ledger_core::views::{self, Entries, View};
 use ledger_core::{Error, Log, LogConfig};
 use serde_json::Value;
-use verifier::agent::Passport;
+use verifier::entry::passport::Passport;
 
 const ORIGIN: &str = "test.example/log";
 const NAME: &str = "kind-counts";
@@ -80,7 +80,7 @@ fn open(store: Arc<dyn LogStore>, view: Option<Arc<KindCounts>>) -> Log {
 
 fn passport(i: u8) -> Passport {
     Passport {
-        agent: format!("spiffe://test.example/agent/p{i}"),
+        agent: format!("spiffe://test.example/agent/p{i}").parse().unwrap(),
         public_key: SigningKey::from_bytes(&[i; 32]).verifying_key(),
         code_hash: [0; 32],
         model_hash: None,

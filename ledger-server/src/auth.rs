@@ -24,7 +24,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use subtle::ConstantTimeEq;
+use verifier::entry::signing::{
+    parse_signature, request_message, verify_signature, HEADER_AGENT_ID, HEADER_AGENT_SIGNATURE, HEADER_AGENT_TIMESTAMP,
+};
 use verifier::wire::ErrorCode;
+use verifier::AgentId;
 
 use crate::error::ApiError;
 use crate::extract::{read_body, require_json};
@@ -101,13 +105,6 @@ fn unauthorized(message: &str) -> ApiError {
 /// clock.
 pub const AGENT_REQUEST_WINDOW_MS: u64 = ledger_core::requests::REQUEST_WINDOW.as_millis() as u64;
 
-/// Headers of an agent-signed request.
-pub const AGENT_ID: &str = "x-agent-id";
-/// Milliseconds since the Unix epoch.
-pub const AGENT_TIMESTAMP: &str = "x-agent-timestamp";
-/// base64 Ed25519 signature over [`verifier::agent::request_message`].
-pub const AGENT_SIGNATURE: &str = "x-agent-signature";
-
 /// A route that takes agent-signed requests: how it reads their body and
 /// what it answers to a request that carries no agent signature.
 pub trait SignedRoute {
@@ -126,7 +123,7 @@ pub trait SignedRoute {
 #[derive(Debug)]
 pub struct SignedAgent<R> {
     /// The agent whose key in force signed the request.
-    pub agent: String,
+    pub agent: AgentId,
     /// The request body.
     pub body: Bytes,
     route: PhantomData<R>,
@@ -154,7 +151,7 @@ pub enum Caller {
     /// The admin (bearer token).
     Admin,
     /// An agent (signed request), by id.
-    Agent(String),
+    Agent(AgentId),
 }
 
 /// A JSON request from the admin or an agent: an agent-signed request when
@@ -194,21 +191,23 @@ async fn signed_body(parts: &Parts, body: Body, json: bool, max: usize) -> Resul
 
 /// Checks an agent-signed request against the agent's key in force;
 /// returns the agent id, or `None` when the request carries no agent
-/// signature.
+/// signature. An id that is no agent id is answered as an unregistered
+/// one (403 `unknown_agent`), after the timestamp and signature headers
+/// are checked.
 ///
 /// The signature covers the log's origin and the agent id
-/// ([`verifier::agent::request_message`]), so it verifies for no other log
+/// ([`request_message`]), so it verifies for no other log
 /// and no other agent; once it verified, the log's replay cache accepts the
 /// signed bytes once (409 `request_replayed` after that, 429
 /// `too_many_requests` past the agent's budget). Nothing is remembered for
 /// a request whose signature fails, so callers without a key cannot fill
 /// the cache.
-fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> Result<Option<String>, ApiError> {
+fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> Result<Option<AgentId>, ApiError> {
     let headers = &parts.headers;
-    let Some(agent) = headers.get(AGENT_ID) else { return Ok(None) };
+    let Some(agent) = headers.get(HEADER_AGENT_ID) else { return Ok(None) };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let agent = agent.to_str().map_err(|_| unauthorized("x-agent-id is not text"))?.to_owned();
-    let ts: u64 = header(AGENT_TIMESTAMP)
+    let agent = agent.to_str().map_err(|_| unauthorized("x-agent-id is not text"))?;
+    let ts: u64 = header(HEADER_AGENT_TIMESTAMP)
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| unauthorized("x-agent-timestamp must be milliseconds since the epoch"))?;
     let now = log.now_ms();
@@ -218,19 +217,20 @@ fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> R
             format!("x-agent-timestamp is more than {} s from the server's clock", AGENT_REQUEST_WINDOW_MS / 1000),
         ));
     }
-    let signature = header(AGENT_SIGNATURE)
-        .and_then(|s| verifier::agent::parse_signature(s).ok())
+    let signature = header(HEADER_AGENT_SIGNATURE)
+        .and_then(|s| parse_signature(s).ok())
         .ok_or_else(|| unauthorized("x-agent-signature must be a base64 Ed25519 signature"))?;
-    let state =
-        log.agent(&agent).ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    let unknown = || ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}"));
+    let agent = AgentId::parse(agent).map_err(|_| unknown())?;
+    let state = log.agent(&agent).ok_or_else(unknown)?;
     if state.retired.is_some() {
         return Err(ApiError::new(ErrorCode::AgentRetired, format!("{agent} is retired")));
     }
     // The ledger's one rule (small-order keys and R refused); weak keys are
     // also refused when registered, and records stored before that rule
     // existed are read leniently, so this is where they stop.
-    let message = verifier::agent::request_message(&log.config().origin, &agent, parts.method.as_str(), parts.uri.path(), ts, body);
-    if !verifier::agent::verify_signature(&state.key, &message, &signature) {
+    let message = request_message(&log.config().origin, agent.as_str(), parts.method.as_str(), parts.uri.path(), ts, body);
+    if !verify_signature(&state.key, &message, &signature) {
         return Err(ApiError::new(
             ErrorCode::BadSignature,
             format!("the request signature does not verify with the key in force for {agent}"),

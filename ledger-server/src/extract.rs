@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use serde::de::{DeserializeOwned, Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use verifier::wire::ErrorCode;
+use verifier::{AgentId, EntryError};
 
 use crate::error::ApiError;
 
@@ -94,7 +95,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 /// A request body parsed as strict JSON (duplicate keys and non-integer
 /// numbers refused, as in entries): 400 `invalid_json` otherwise.
 pub(crate) fn strict_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    ledger_core::canonical::parse_strict(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request is not valid JSON: {e}")))
+    verifier::canonical::parse_strict(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request is not valid JSON: {e}")))
+}
+
+/// An agent id from a path or a query string, parsed once: 400
+/// `invalid_agent_id` (the entry model's [`EntryError::AgentId`]) when it
+/// is no SPIFFE agent id. Routes that read an agent answer an invalid id
+/// as they answer an unknown one instead.
+pub(crate) fn agent_id(id: &str) -> Result<AgentId, ApiError> {
+    AgentId::parse(id).map_err(|reason| EntryError::AgentId { id: id.to_owned(), reason }.into())
 }
 
 /// An entry index in the path (`{index}`), a decimal integer: 400

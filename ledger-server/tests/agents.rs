@@ -26,10 +26,11 @@ use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt as _;
-use verifier::agent::{hex, rotation, sign_entry};
+use verifier::entry::signing::{hex, rotation, sign_entry};
 use verifier::note::{NoteSigner, NoteVerifier};
 use verifier::tlog_proof::TlogProof;
 use verifier::tpm::{encode_quote as quote, expected_pcr_digest};
+use verifier::AgentId;
 
 const ORIGIN: &str = "agents.example/log";
 const TOKEN: &str = "agents-admin-token-0123456789";
@@ -361,7 +362,7 @@ fn signed_request(uri: &str, body: &Value, agent: &str, key: &SigningKey, ts: u6
 }
 
 fn signed_raw(uri: &str, bytes: String, agent: &str, key: &SigningKey, ts: u64) -> Request<Body> {
-    let signed = RequestSignature::sign_at(ORIGIN, agent, key, "POST", uri, ts, bytes.as_bytes());
+    let signed = RequestSignature::sign_at(ORIGIN, &AgentId::parse(agent).unwrap(), key, "POST", uri, ts, bytes.as_bytes());
     let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
     for (name, value) in signed.headers() {
         req = req.header(name, value);

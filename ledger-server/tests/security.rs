@@ -25,7 +25,8 @@ use ledger_server::metrics::Metrics;
 use ledger_server::{app, AppState, Limits};
 use serde_json::{json, Map, Value};
 use tower::ServiceExt as _;
-use verifier::agent::{hex, rotation, sign_entry, signing_message, verify_signature};
+use verifier::entry::signing::{hex, rotation, sign_entry, signing_message, verify_signature};
+use verifier::AgentId;
 
 const ORIGIN: &str = "security.example/log";
 const TOKEN: &str = "security-admin-token-0123456789";
@@ -117,7 +118,7 @@ impl H {
 
     async fn commit_body(&self, agent: &str, key: &SigningKey, body: Value) -> (StatusCode, Value) {
         let body = body.to_string();
-        let signed = RequestSignature::sign(ORIGIN, agent, key, "POST", "/v1/hidden/commit", body.as_bytes());
+        let signed = RequestSignature::sign(ORIGIN, &AgentId::parse(agent).unwrap(), key, "POST", "/v1/hidden/commit", body.as_bytes());
         let mut req = Request::post("/v1/hidden/commit").header(header::CONTENT_TYPE, "application/json");
         for (name, value) in signed.headers() {
             req = req.header(name, value);
@@ -191,7 +192,7 @@ async fn hidden_values_cannot_be_brute_forced_from_stored_signatures() {
         let leaf: Map<String, Value> = serde_json::from_slice(&B64.decode(read["leaf"].as_str().unwrap()).unwrap()).unwrap();
         let text = serde_json::to_string(&leaf).unwrap();
         assert!(!text.contains(customer) && !text.contains("openings"), "{text}");
-        let signature = verifier::agent::parse_signature(leaf["signature"].as_str().unwrap()).unwrap();
+        let signature = verifier::entry::signing::parse_signature(leaf["signature"].as_str().unwrap()).unwrap();
         // Positive control: the stored signature covers the leaf as stored.
         assert!(verify_signature(&public_key, &signing_message(ORIGIN, &leaf), &signature));
         // The attack: every amount the public predicate allows, with the
@@ -414,7 +415,7 @@ async fn every_entry_kind_reads_back_in_canonical_form() {
         // Each signed request is accepted once: the two draws get distinct
         // timestamps from the signer's clock.
         let mut req = Request::post(&nonce_path);
-        for (name, value) in RequestSignature::sign(ORIGIN, &agent, &key, "POST", &nonce_path, b"").headers() {
+        for (name, value) in RequestSignature::sign(ORIGIN, &AgentId::parse(&agent).unwrap(), &key, "POST", &nonce_path, b"").headers() {
             req = req.header(name, value);
         }
         let (status, nonce) = h.send(req.body(Body::empty()).unwrap()).await;

@@ -25,8 +25,9 @@ use ledger_server::metrics::Metrics;
 use ledger_server::{app, AppState, Limits};
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
-use verifier::agent::{hex, sign_entry};
+use verifier::entry::signing::{hex, sign_entry};
 use verifier::note::NoteSigner;
+use verifier::AgentId;
 
 const ORIGIN: &str = "signed.example/log";
 const TOKEN: &str = "signed-admin-token-0123456789";
@@ -99,8 +100,9 @@ impl Signed<'_> {
 
     /// The request sent as `sent_as` (the `x-agent-id` header).
     fn request(&self, uri: &str, body: &str, sent_as: &str) -> Request<Body> {
-        let signed = RequestSignature::sign_at(self.origin, self.signer, &self.key, "POST", uri, self.ts, body.as_bytes());
-        let signed = RequestSignature { agent: sent_as.to_owned(), ..signed };
+        let signer = AgentId::parse(self.signer).unwrap();
+        let signed = RequestSignature::sign_at(self.origin, &signer, &self.key, "POST", uri, self.ts, body.as_bytes());
+        let signed = RequestSignature { agent: AgentId::parse(sent_as).unwrap(), ..signed };
         let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
         for (name, value) in signed.headers() {
             req = req.header(name, value);
@@ -302,4 +304,34 @@ async fn every_error_body_carries_a_known_code() {
             assert_eq!(ledger_server::error::status_of(body.error.code), status, "{uri}: {v}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_that_is_no_agent_id_is_answered_as_an_unknown_agent() {
+    let h = harness().await;
+    let size = h.log.head().size;
+    // In the signed-request header: the id is parsed once, and a text that
+    // is no SPIFFE agent id names no registered agent (403, as before).
+    let mut req = Signed::by(A, key_a()).request(&nonce_uri(A), "", A);
+    req.headers_mut().insert(RequestSignature::AGENT_ID, "not-an-agent".parse().unwrap());
+    let (status, v) = send(&h, req).await;
+    assert_eq!((status, code(&v)), (StatusCode::FORBIDDEN, Some("unknown_agent")), "{v}");
+    assert_eq!(v["error"]["message"], "no passport is registered for not-an-agent");
+    // In a read: 404, as for an id nobody registered.
+    let (status, v) = send(&h, Request::get("/v1/agents/not-an-agent").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, Some("unknown_agent")), "{v}");
+    // In a retirement: the reason is checked first, then the id.
+    let retire = |reason: Value| {
+        Request::post("/v1/agents/not-an-agent/retire")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(json!({ "reason": reason }).to_string()))
+            .unwrap()
+    };
+    let (status, v) = send(&h, retire(json!(""))).await;
+    assert_eq!((status, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_retirement")), "{v}");
+    assert_eq!(v["error"]["message"], "\"reason\" must be a string of 1 to 1024 characters");
+    let (status, v) = send(&h, retire(json!("done"))).await;
+    assert_eq!((status, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_agent_id")), "{v}");
+    assert_eq!(h.log.head().size, size);
 }

@@ -50,7 +50,7 @@ fn key(n: u8) -> SigningKey {
 
 fn signed(v: Value, key: &SigningKey) -> Map<String, Value> {
     let mut m = object(v);
-    verifier::agent::sign_entry(&mut m, ORIGIN, key);
+    verifier::entry::signing::sign_entry(&mut m, ORIGIN, key);
     m
 }
 
@@ -94,10 +94,10 @@ impl Fixture {
                 "data": {"n": 18_446_744_073_709_551_615u64, "f": -1.5, "list": [null, true, "x\n\"y\""], "nested": {"a": {"b": []}}}}),
             &k1,
         );
-        let rotation = verifier::agent::rotation(ORIGIN, AGENT, 3, &k1, &k2);
+        let rotation = verifier::entry::signing::rotation(ORIGIN, AGENT, 3, &k1, &k2);
         let after_rotation = signed(json!({"kind": "action", "agent": AGENT, "action": "write", "resource": "db/2", "seq": 4}), &k2);
         let attestation = signed(attestation_body(AGENT, 5, json!({"type": "software"})), &k2);
-        let passport_typed = verifier::agent::Passport::from_object(&passport).expect("a valid passport");
+        let passport_typed = verifier::entry::Passport::from_object(&passport).expect("a valid passport");
         let attestation_leaf = with_verdict(&attestation, &passport_typed, &k2);
 
         let ak = p256::ecdsa::SigningKey::from_slice(&[5; 32]).expect("a valid P-256 scalar");
@@ -113,8 +113,8 @@ impl Fixture {
         let signature: p256::ecdsa::Signature = ak.sign(&quote);
         tpm_attestation
             .insert("evidence".into(), json!({"type": "tpm", "quote": B64.encode(&quote), "signature": B64.encode(signature.to_bytes())}));
-        verifier::agent::sign_entry(&mut tpm_attestation, ORIGIN, &k3);
-        let tpm_typed = verifier::agent::Passport::from_object(&tpm_passport).expect("a valid TPM passport");
+        verifier::entry::signing::sign_entry(&mut tpm_attestation, ORIGIN, &k3);
+        let tpm_typed = verifier::entry::Passport::from_object(&tpm_passport).expect("a valid TPM passport");
         let tpm_attestation_leaf = with_verdict(&tpm_attestation, &tpm_typed, &k3);
 
         let mut hidden = object(json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": "invoices/42", "seq": 6,
@@ -122,7 +122,7 @@ impl Fixture {
         let mut rng = <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(6);
         let hidden_openings =
             verifier::hidden::commit_entry(&mut hidden, ORIGIN, &mut rng, zk::params()).expect("hidden values that commit");
-        verifier::agent::sign_entry(&mut hidden, ORIGIN, &k2);
+        verifier::entry::signing::sign_entry(&mut hidden, ORIGIN, &k2);
         let mut hidden_submission = hidden.clone();
         hidden_submission.insert("openings".into(), hidden_openings.clone());
         let hidden_leaf = match ledger_core::Submission::from_value(&Value::Object(hidden_submission.clone()), MAX_LEAF_BYTES) {
@@ -302,10 +302,10 @@ fn attestation_body(agent: &str, seq: u64, evidence: Value) -> Value {
 }
 
 /// The attestation as the log stores it, with the verdict it records.
-fn with_verdict(att: &Map<String, Value>, passport: &verifier::agent::Passport, key: &SigningKey) -> Map<String, Value> {
-    let reasons = verifier::agent::attestation_failures(att, passport, &key.verifying_key());
+fn with_verdict(att: &Map<String, Value>, passport: &verifier::entry::Passport, key: &SigningKey) -> Map<String, Value> {
+    let reasons = verifier::entry::attestation::attestation_failures(att, passport, &key.verifying_key());
     let mut leaf = att.clone();
-    leaf.insert("verdict".into(), verifier::agent::verdict(att, &reasons));
+    leaf.insert("verdict".into(), verifier::entry::attestation::verdict(att, &reasons));
     leaf
 }
 

@@ -67,8 +67,10 @@ pub fn validate_agent_id(id: &str) -> Result<(), AgentIdError> {
     check(id).map(drop)
 }
 
-/// A valid agent id (`spiffe://<trust-domain>/agent/<name>`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A valid agent id (`spiffe://<trust-domain>/agent/<name>`). Compared,
+/// ordered and hashed as its text (the trust domain's length follows from
+/// it), so maps keyed by ids can be looked up with a `&str`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AgentId {
     id: String,
     domain_len: usize,
@@ -109,6 +111,13 @@ impl AgentId {
     /// The id as an owned string.
     pub fn into_string(self) -> String {
         self.id
+    }
+}
+
+impl core::hash::Hash for AgentId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, which `Borrow<str>` requires.
+        self.id.hash(state);
     }
 }
 
@@ -167,6 +176,12 @@ impl PartialEq<str> for AgentId {
 
 impl PartialEq<&str> for AgentId {
     fn eq(&self, other: &&str) -> bool {
+        self.id == *other
+    }
+}
+
+impl PartialEq<String> for AgentId {
+    fn eq(&self, other: &String) -> bool {
         self.id == *other
     }
 }

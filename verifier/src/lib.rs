@@ -24,8 +24,6 @@
 //! * [`fold`]: state derived from the log by pure folds, used alike by the
 //!   log's admission and by offline audits; [`fold::registry`] is the
 //!   agents' key chains.
-//! * [`agent`]: the agent-side paths (signing, passports, attestation
-//!   verdicts), re-exported from [`entry`].
 //! * [`disclosure`] and [`hidden`]: hidden fields (commitments, openings,
 //!   predicate proofs) and offline disclosure bundles.
 //! * [`tpm`]: TPM 2.0 quotes as attestation evidence.
@@ -55,7 +53,6 @@
 
 extern crate alloc;
 
-pub mod agent;
 pub mod agent_id;
 pub mod canonical;
 pub mod checkpoint;

@@ -494,6 +494,22 @@ mod tests {
         assert_eq!(texts.len(), ErrorCode::ALL.len(), "two codes share a text");
     }
 
+    /// utoipa takes a schema pattern only as a literal: the `kind`
+    /// patterns and examples must spell the names [`EntryKind::as_str`]
+    /// gives.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn kind_patterns_are_the_entry_kind_names() {
+        use utoipa::PartialSchema as _;
+
+        use crate::entry::EntryKind;
+        for (schema, kind) in [(ActionEntryRequest::schema(), EntryKind::Action), (RotationEntryRequest::schema(), EntryKind::Rotation)] {
+            let schema = serde_json::to_value(&schema).unwrap();
+            assert_eq!(schema["properties"]["kind"]["pattern"], alloc::format!("^{kind}$"), "{kind}");
+            assert_eq!(schema["properties"]["kind"]["example"], kind.as_str(), "{kind}");
+        }
+    }
+
     #[test]
     fn an_unknown_code_is_an_error_not_a_guess() {
         assert_eq!("teapot".parse::<ErrorCode>(), Err(UnknownErrorCode));

@@ -7,7 +7,8 @@
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
-use verifier::agent::{sign_entry, Passport};
+use verifier::entry::signing::sign_entry;
+use verifier::entry::Passport;
 use verifier::entry::{Entry, EntryKind, Form, Leaf};
 use verifier::fold::registry::{Applied, Registry, RegistryError as AgentError};
 
@@ -16,7 +17,7 @@ const AGENT: &str = "spiffe://example.org/agent/billing";
 
 fn passport_leaf(key: &SigningKey) -> Map<String, Value> {
     let p = Passport {
-        agent: AGENT.into(),
+        agent: AGENT.parse().unwrap(),
         public_key: key.verifying_key(),
         code_hash: [7; 32],
         model_hash: None,

@@ -11,8 +11,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::EncodePublicKey as _;
 use serde_json::{json, Map, Value};
-use verifier::agent::{attestation_failures, hex, verdict, Passport};
 use verifier::canonical::to_canonical;
+use verifier::entry::attestation::{attestation_failures, verdict};
+use verifier::entry::signing::hex;
+use verifier::entry::Passport;
 use verifier::tpm::{encode_quote, expected_pcr_digest, qualifying_data, MEASUREMENT_PCR};
 
 const AGENT: &str = "spiffe://example.org/agent/billing";
@@ -29,7 +31,7 @@ fn ak() -> p256::ecdsa::SigningKey {
 
 fn passport(tpm: bool) -> Passport {
     Passport {
-        agent: AGENT.into(),
+        agent: AGENT.parse().unwrap(),
         public_key: agent_key().verifying_key(),
         code_hash: CODE,
         model_hash: None,

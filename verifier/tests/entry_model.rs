@@ -4,8 +4,8 @@
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
-use verifier::agent::{rotation, sign_entry};
 use verifier::canonical::to_canonical;
+use verifier::entry::signing::{rotation, sign_entry};
 use verifier::entry::{AgentError, Entry, EntryError, EntryKind, Form, Leaf, ShapeError};
 
 const ORIGIN: &str = "model.example/log";

@@ -5,7 +5,8 @@
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
-use verifier::agent::{rotation, sign_entry, Passport};
+use verifier::entry::signing::{rotation, sign_entry};
+use verifier::entry::Passport;
 use verifier::entry::{AgentId, Entry, EntryKind, Form};
 use verifier::fold::registry::{active, plan_preverify, Applied, OfflineSigned, Registry, RegistryError};
 
@@ -18,7 +19,7 @@ fn id() -> AgentId {
 
 fn passport(key: &SigningKey) -> Entry {
     let p = Passport {
-        agent: AGENT.into(),
+        agent: AGENT.parse().unwrap(),
         public_key: key.verifying_key(),
         code_hash: [7; 32],
         model_hash: None,

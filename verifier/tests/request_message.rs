@@ -3,7 +3,7 @@
 //! written out by hand here, so a change to the encoding fails this test.
 #![allow(clippy::unwrap_used)]
 
-use verifier::agent::{request_message, REQUEST_CONTEXT};
+use verifier::entry::signing::{request_message, REQUEST_CONTEXT};
 
 #[test]
 fn request_message_v2_binds_origin_and_agent() {

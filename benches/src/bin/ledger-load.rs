@@ -18,6 +18,8 @@ use clap::Parser;
 use http_body_util::{BodyExt as _, Either, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use verifier::entry::EntryKind;
+use verifier::AgentId;
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger-load", about = "HTTP load generator for ledger-server (loopback only)")]
@@ -63,7 +65,7 @@ enum Load {
 /// One client's agent: a fresh key, registered before the load starts.
 #[derive(Debug)]
 struct LoadAgent {
-    id: String,
+    id: AgentId,
     /// The log's origin, which agent signatures are bound to.
     origin: String,
     key: ed25519_dalek::SigningKey,
@@ -71,13 +73,13 @@ struct LoadAgent {
 }
 
 impl LoadAgent {
-    fn new(id: &str, origin: &str) -> Self {
-        Self {
-            id: id.to_owned(),
+    fn new(id: &str, origin: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: AgentId::parse(id).map_err(|e| anyhow::anyhow!("agent id {id:?}: {e}"))?,
             origin: origin.to_owned(),
             key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng),
             seq: 0.into(),
-        }
+        })
     }
 
     fn next_seq(&self) -> u64 {
@@ -90,9 +92,9 @@ impl LoadAgent {
 
     fn sign_as(&self, mut entry: serde_json::Value, seq: u64) -> String {
         if let Some(obj) = entry.as_object_mut() {
-            obj.insert("agent".into(), self.id.clone().into());
+            obj.insert("agent".into(), self.id.as_str().into());
             obj.insert("seq".into(), seq.into());
-            verifier::agent::sign_entry(obj, &self.origin, &self.key);
+            verifier::entry::signing::sign_entry(obj, &self.origin, &self.key);
         }
         entry.to_string()
     }
@@ -192,8 +194,7 @@ async fn client(
         let t0 = Instant::now();
         let req = match load {
             Load::Append => {
-                let entry =
-                    serde_json::json!({"kind": "action", "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
+                let entry = serde_json::json!({"kind": EntryKind::Action.as_str(), "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
                 post_json("/v1/entries", &host, agent.sign(entry))?
             }
             Load::Hidden => {
@@ -227,7 +228,7 @@ async fn client(
                 }
                 let committed: serde_json::Value = serde_json::from_slice(&committed)?;
                 // Step 2: sign the committed form, send it with the openings.
-                let mut entry = serde_json::json!({"kind": "action", "action": "pay", "resource": format!("invoices/{seq}"),
+                let mut entry = serde_json::json!({"kind": EntryKind::Action.as_str(), "action": "pay", "resource": format!("invoices/{seq}"),
                     "hidden": committed["hidden"], "predicates": committed["predicates"]});
                 let signed = agent.sign_as(entry.take(), agent_seq);
                 let mut signed: serde_json::Value = serde_json::from_str(&signed)?;
@@ -313,7 +314,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let mut agents = Vec::with_capacity(args.clients);
     for c in 0..args.clients {
-        let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain), &origin));
+        let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain), &origin)?);
         agent.register(addr, &token).await?;
         agents.push(agent);
     }

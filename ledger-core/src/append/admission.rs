@@ -1,4 +1,6 @@
-//! Admission: the agent checks every append passes.
+//! Admission: the agent checks every append passes, decided by the one
+//! agent-chain state machine, [`verifier::fold::registry`] (the same fold
+//! an offline auditor replays).
 //!
 //! Signatures are checked before any expensive work and off the sequencer
 //! thread: [`preverify`] checks a submission's agents (known, active,
@@ -14,93 +16,71 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ed25519_dalek::VerifyingKey;
+use verifier::agent_id::AgentId;
+use verifier::fold::registry::{self, Change, Signed as _};
 
 use crate::entry::{AdminOp, EntryAuth, NewEntry};
 use crate::views::registry::{AgentState, Registry};
 use crate::Error;
 
-/// The registry record of `agent` if it may write entry `seq`: registered,
-/// not retired, and `seq` above its last accepted sequence number.
-pub(crate) fn active(registry: &Registry, agent: &str, seq: u64) -> Result<AgentState, Error> {
-    let state = registry.get(agent).ok_or_else(|| Error::UnknownAgent(agent.to_owned()))?;
-    if state.retired.is_some() {
-        return Err(Error::AgentRetired(agent.to_owned()));
-    }
-    if seq <= state.last_seq {
-        return Err(Error::SequenceReplayed { agent: agent.to_owned(), seq, last: state.last_seq });
-    }
-    Ok(state)
+/// Whether `agent` may write entry `seq` (a hidden-value commit for it):
+/// registered and not retired ([`registry::active`]), and `seq` above its
+/// last accepted sequence number ([`registry::check_seq`]).
+pub(crate) fn may_write(registry: &Registry, agent: &AgentId, seq: u64) -> Result<(), Error> {
+    let state = registry.get(agent);
+    let state = registry::active(agent, state.as_ref())?;
+    Ok(registry::check_seq(agent, state.last_seq, seq)?)
 }
 
 /// The group's view: the shared registry plus changes made so far.
 struct Overlay<'r> {
     base: &'r Registry,
-    changes: HashMap<String, AgentState>,
+    changes: HashMap<AgentId, AgentState>,
 }
 
 impl Overlay<'_> {
-    fn get(&self, agent: &str) -> Option<AgentState> {
+    fn get(&self, agent: &AgentId) -> Option<AgentState> {
         self.changes.get(agent).cloned().or_else(|| self.base.get(agent))
     }
 }
 
 /// Checks the agent entries of one submission, in order, before anything
-/// expensive is done for it: each agent is registered and not retired, its
-/// sequence numbers increase (across the submission too), and every
-/// signature verifies with the key in force at that point (a rotation in
-/// the submission hands over to its new key). Signatures are verified in
-/// parallel on rayon's pool. Returns the first refusal in submission order.
+/// expensive is done for it: the fold plans the run
+/// ([`registry::plan_preverify`]: each agent registered and not retired,
+/// its sequence numbers increasing across the submission too, and the key
+/// in force for each signature, a rotation in the submission handing over
+/// to its new key), then every planned signature is verified, in parallel
+/// on rayon's pool when there are several. A forgery among them is
+/// reported before the plan's refusal, wherever it sits.
 pub(crate) fn preverify(registry: &Registry, origin: &str, auths: &[Arc<EntryAuth>]) -> Result<(), Error> {
     use rayon::prelude::*;
-    let mut local: HashMap<&str, (VerifyingKey, u64)> = HashMap::new();
-    let mut jobs: Vec<(&EntryAuth, VerifyingKey)> = Vec::with_capacity(auths.len());
-    let mut refusal = None;
-    for auth in auths {
-        let (key, last_seq) = match local.get(auth.agent.as_str()) {
-            Some(known) => *known,
-            None => match registry.get(&auth.agent) {
-                None => {
-                    refusal = Some(Error::UnknownAgent(auth.agent.clone()));
-                    break;
-                }
-                Some(state) if state.retired.is_some() => {
-                    refusal = Some(Error::AgentRetired(auth.agent.clone()));
-                    break;
-                }
-                Some(state) => (state.key, state.last_seq),
-            },
-        };
-        if auth.seq <= last_seq {
-            refusal = Some(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: last_seq });
-            break;
-        }
-        jobs.push((auth, key));
-        let next_key = auth.new_key.as_ref().map_or(key, |(new_key, _)| *new_key);
-        local.insert(auth.agent.as_str(), (next_key, auth.seq));
-    }
-    // Signatures of entries before the first refusal are checked first, so
-    // a forgery is reported as such wherever it sits.
-    let first_bad = if jobs.len() > 1 {
-        jobs.par_iter().position_first(|(auth, key)| !auth.verify(origin, key))
+    let signed: Vec<_> = auths.iter().map(|auth| auth.in_log(origin)).collect();
+    let run: Vec<_> = auths.iter().zip(&signed).map(|(auth, s)| (&auth.agent, s)).collect();
+    let (keys, refusal) = registry::plan_preverify(|agent| registry.get(agent), &run);
+    let jobs = &run[..keys.len()];
+    let first_bad = if keys.len() > 1 {
+        jobs.par_iter().zip(&keys).position_first(|((_, s), key)| !s.verify(key))
     } else {
-        jobs.iter().position(|(auth, key)| !auth.verify(origin, key))
+        jobs.iter().zip(&keys).position(|((_, s), key)| !s.verify(key))
     };
     if let Some(i) = first_bad {
-        return Err(Error::BadSignature(jobs[i].0.agent.clone()));
+        return Err(Error::BadSignature(jobs[i].0.clone()));
     }
-    refusal.map_or(Ok(()), Err)
+    refusal.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// Admits the requests of one group: returns, per request, `Ok(())` or why
 /// it is refused, and the registry records the admitted ones change.
-/// `first_index` is the index the group's first admitted entry gets.
+/// `first_index` is the index the group's first admitted entry gets. Each
+/// entry is decided by [`registry::decide`] against the registry plus the
+/// group's earlier changes; a signature pre-verification already checked
+/// with the key still in force is not checked again.
 pub(crate) fn admit(
     registry: &Registry,
     origin: &str,
     requests: &[&[NewEntry]],
     first_index: u64,
-) -> (Vec<Result<(), Error>>, HashMap<String, AgentState>) {
+) -> (Vec<Result<(), Error>>, HashMap<AgentId, AgentState>) {
     let any_agent_entry = requests.iter().flat_map(|r| r.iter()).any(|e| e.auth().is_some() || e.admin().is_some());
     if !any_agent_entry {
         return (requests.iter().map(|_| Ok(())).collect(), HashMap::new());
@@ -109,23 +89,25 @@ pub(crate) fn admit(
     let mut index = first_index;
     let mut verdicts = Vec::with_capacity(requests.len());
     for entries in requests {
-        let mut undo: Vec<(String, Option<AgentState>)> = Vec::new();
+        let mut undo: Vec<(AgentId, Option<AgentState>)> = Vec::new();
         let mut result = Ok(());
         for (i, entry) in entries.iter().enumerate() {
-            let at = index + i as u64;
-            let outcome = match (entry.admin(), entry.auth()) {
-                (Some(op), _) => admin(&overlay, op, at),
-                (None, Some(auth)) => signed(&overlay, origin, auth, at),
-                (None, None) => Ok(None),
-            };
-            match outcome {
-                Ok(Some((agent, state))) => {
-                    undo.push((agent.clone(), overlay.changes.get(&agent).cloned()));
-                    overlay.changes.insert(agent, state);
+            let signed;
+            let (agent, change) = match (entry.admin(), entry.auth()) {
+                (Some(AdminOp::Register(passport)), _) => (&passport.agent, Change::Register(passport)),
+                (Some(AdminOp::Retire(agent)), _) => (agent, Change::Retire),
+                (None, Some(auth)) => {
+                    signed = auth.in_log(origin);
+                    (&auth.agent, Change::Signed(&signed))
                 }
-                Ok(None) => {}
+                (None, None) => continue,
+            };
+            match registry::decide(agent, overlay.get(agent).as_ref(), index + i as u64, change) {
+                Ok(state) => {
+                    undo.push((agent.clone(), overlay.changes.insert(agent.clone(), state)));
+                }
                 Err(e) => {
-                    result = Err(e);
+                    result = Err(e.into());
                     break;
                 }
             }
@@ -143,39 +125,4 @@ pub(crate) fn admit(
         verdicts.push(result);
     }
     (verdicts, overlay.changes)
-}
-
-fn admin(overlay: &Overlay<'_>, op: &AdminOp, at: u64) -> Result<Option<(String, AgentState)>, Error> {
-    match op {
-        AdminOp::Register(passport) => {
-            if overlay.get(&passport.agent).is_some() {
-                return Err(Error::AgentExists(passport.agent.clone()));
-            }
-            Ok(Some((passport.agent.clone(), AgentState::registered(Arc::clone(passport), at))))
-        }
-        AdminOp::Retire(agent) => {
-            let mut state = overlay.get(agent).ok_or_else(|| Error::UnknownAgent(agent.clone()))?;
-            if state.retired.is_some() {
-                return Err(Error::AgentRetired(agent.clone()));
-            }
-            state.retire(at);
-            Ok(Some((agent.clone(), state)))
-        }
-    }
-}
-
-fn signed(overlay: &Overlay<'_>, origin: &str, auth: &EntryAuth, at: u64) -> Result<Option<(String, AgentState)>, Error> {
-    let mut state = overlay.get(&auth.agent).ok_or_else(|| Error::UnknownAgent(auth.agent.clone()))?;
-    if state.retired.is_some() {
-        return Err(Error::AgentRetired(auth.agent.clone()));
-    }
-    if auth.seq <= state.last_seq {
-        return Err(Error::SequenceReplayed { agent: auth.agent.clone(), seq: auth.seq, last: state.last_seq });
-    }
-    // Free when pre-verification checked it with the key still in force.
-    if !auth.verify(origin, &state.key) {
-        return Err(Error::BadSignature(auth.agent.clone()));
-    }
-    state.signed(auth.seq, auth.new_key.as_ref().map(|(key, _)| *key), at);
-    Ok(Some((auth.agent.clone(), state)))
 }

@@ -20,9 +20,9 @@ pub(crate) mod sequencer;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use verifier::agent::Passport;
+use verifier::agent_id::AgentId;
+use verifier::entry::{Passport, Retirement};
 use verifier::tree::CompactRange;
 
 use crate::entry::{AdminOp, EntryAuth, EntryKind, NewEntry, Submission};
@@ -79,7 +79,7 @@ impl Pipeline {
         // Unsigned entries never reach the prover (the sequencer refuses
         // the others).
         if self.config.agent_auth && submissions.iter().any(|s| s.auth().is_none() && matches!(s, Submission::Pending(_))) {
-            return Err(Error::Unsigned("action"));
+            return Err(Error::Unsigned(EntryKind::Action));
         }
         // Entries with hidden fields are authenticated before their proofs
         // are checked whatever the setting; `preverify` off (the bench
@@ -133,11 +133,11 @@ impl Pipeline {
     /// See [`crate::Log::commit_hidden`].
     pub(crate) async fn commit_hidden(
         &self,
-        agent: &str,
+        agent: &AgentId,
         seq: u64,
         hidden: std::collections::BTreeMap<String, HiddenValue>,
     ) -> Result<CommittedHidden, Error> {
-        admission::active(&self.registry, agent, seq)?;
+        admission::may_write(&self.registry, agent, seq)?;
         self.prover.commit_hidden(&self.config.origin, agent, seq, hidden, self.config.prover_self_check).await
     }
 
@@ -147,11 +147,8 @@ impl Pipeline {
             return Err(Error::EmptyBatch);
         }
         if self.config.agent_auth {
-            if let Some(e) = entries
-                .iter()
-                .find(|e| e.auth().is_none() && matches!(e.kind(), EntryKind::Action | EntryKind::Rotation | EntryKind::Attestation))
-            {
-                return Err(Error::Unsigned(e.kind().as_str()));
+            if let Some(e) = entries.iter().find(|e| e.auth().is_none() && e.kind().is_agent_signed()) {
+                return Err(Error::Unsigned(e.kind()));
             }
         }
         if self.config.openings_key.is_none() && entries.iter().any(|e| e.secret().is_some()) {
@@ -176,11 +173,8 @@ impl Pipeline {
 
     /// See [`crate::Log::register`].
     pub(crate) async fn register(&self, passport: Passport) -> Result<Appended, Error> {
-        crate::spiffe::validate_agent_id(&passport.agent)
-            .map_err(|reason| Error::Entry(crate::entry::EntryError::AgentId { id: passport.agent.clone(), reason }))?;
         if let Some(td) = &self.config.trust_domain {
-            let in_domain = passport.agent.strip_prefix("spiffe://").and_then(|rest| rest.split('/').next()) == Some(td.as_str());
-            if !in_domain {
+            if passport.agent.trust_domain() != td {
                 return Err(Error::WrongTrustDomain { agent: passport.agent.clone(), trust_domain: td.clone() });
             }
         }
@@ -189,12 +183,9 @@ impl Pipeline {
     }
 
     /// See [`crate::Log::retire`].
-    pub(crate) async fn retire(&self, agent: &str, reason: &str) -> Result<Appended, Error> {
-        let mut obj = Map::new();
-        obj.insert("kind".into(), Value::from("retirement"));
-        obj.insert("agent".into(), Value::from(agent));
-        obj.insert("reason".into(), Value::from(reason));
-        let entry = NewEntry::from_log(&obj, None, Some(AdminOp::Retire(agent.to_owned())))?;
+    pub(crate) async fn retire(&self, agent: &AgentId, reason: &str) -> Result<Appended, Error> {
+        let retirement = Retirement { agent: agent.clone(), reason: reason.to_owned() };
+        let entry = NewEntry::from_log(&retirement.to_object(), None, Some(AdminOp::Retire(agent.clone())))?;
         first(self.append(vec![entry]).await?)
     }
 

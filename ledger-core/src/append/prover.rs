@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use tokio::sync::{oneshot, Semaphore};
+use verifier::agent_id::AgentId;
 use zk::prover::{ProverPool, Witness};
 
 use super::sequencer::CommitObserver;
@@ -113,20 +114,20 @@ impl Prover {
     pub(crate) async fn commit_hidden(
         &self,
         origin: &str,
-        agent: &str,
+        agent: &AgentId,
         seq: u64,
         hidden: BTreeMap<String, HiddenValue>,
         self_check: bool,
     ) -> Result<CommittedHidden, Error> {
-        let slot = CommitSlot::take(&self.committing, agent).ok_or_else(|| self.busy())?;
+        let slot = CommitSlot::take(&self.committing, agent.as_str()).ok_or_else(|| self.busy())?;
         let permit = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| self.busy())?;
         self.depth.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let (depth, observer) = (Arc::clone(&self.depth), self.observer.clone());
-        let (origin, agent) = (origin.to_owned(), agent.to_owned());
+        let (origin, agent) = (origin.to_owned(), agent.clone());
         self.pool.spawn(move || {
             let started = Instant::now();
-            let result = crate::hidden::commit_for(&origin, &agent, seq, &hidden, zk::params(), self_check);
+            let result = crate::hidden::commit_for(&origin, agent.as_str(), seq, &hidden, zk::params(), self_check);
             if let Some(obs) = &observer {
                 obs.proved(started.elapsed());
             }

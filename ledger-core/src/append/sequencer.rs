@@ -201,7 +201,7 @@ fn commit_group(
             let envelope = key
                 .seal(index, &hash, &secret.openings)
                 .map_err(|e| Error::Config(format!("sealing the openings of entry {index}: {e}")))?;
-            SealedOpenings { index, agent: secret.agent.clone(), sealed: envelope.sealed, wrapped_key: Some(envelope.wrapped_key) }
+            SealedOpenings { index, agent: secret.agent.to_string(), sealed: envelope.sealed, wrapped_key: Some(envelope.wrapped_key) }
                 .push_records(&mut records);
         }
         appended.push(Appended { index, leaf_hash: hash, integrated_time: time });

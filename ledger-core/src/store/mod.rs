@@ -15,12 +15,10 @@
 //! files (crypto-shredding). Proofs need O(log n) node reads and memory
 //! does not grow with the log: the sequencer keeps only the right frontier.
 //!
-//! Two implementations pass one conformance suite ([`conformance::run`]):
+//! Two implementations pass one conformance suite ([`crate::conformance::run`]):
 //! [`RocksStore`] (the default, on disk) and [`MemoryStore`] (tests and
 //! benchmarks).
 
-#[doc(hidden)]
-pub mod conformance;
 mod memory;
 pub mod openings;
 mod rocks;

@@ -9,14 +9,17 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use verifier::agent::Passport;
+use verifier::entry::members::required_string;
+use verifier::entry::retirement::MAX_REASON_CHARS;
+use verifier::entry::{EntryError, EntryKind, Passport, ShapeError};
 use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse};
+use verifier::AgentId;
 
 use super::entries::appended;
 use super::AppState;
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
-use crate::extract::{strict_json, JsonBytes};
+use crate::extract::{agent_id, strict_json, JsonBytes};
 
 /// Register an agent's passport (admin).
 #[utoipa::path(post, path = "/v1/agents", tag = "agents",
@@ -38,10 +41,13 @@ pub(super) async fn register(
     let value = strict_json(&body)?;
     let invalid = |message: &str| ApiError::new(ErrorCode::InvalidPassport, message);
     let obj = value.as_object().ok_or_else(|| invalid("a passport must be a JSON object"))?;
-    if obj.get("kind").is_some_and(|k| k != "passport") {
+    if obj.get("kind").is_some_and(|k| k != EntryKind::Passport.as_str()) {
         return Err(invalid("\"kind\" of a passport is \"passport\""));
     }
-    let passport = Passport::from_object(obj).map_err(|e| invalid(&e.to_string()))?;
+    let passport = Passport::from_object(obj).map_err(|e| match e {
+        EntryError::Agent(e) => invalid(&e.to_string()),
+        other => ApiError::from(other),
+    })?;
     let done = state.log.register(passport).await?;
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }
@@ -55,7 +61,8 @@ pub(super) async fn register(
         (status = 404, description = "No such agent", body = ErrorResponse),
     ))]
 pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let agent = state.log.agent(&id).ok_or_else(|| ApiError::no_such_agent(&id))?;
+    // An id that is no agent id names no registered agent either.
+    let agent = AgentId::parse(&id).ok().and_then(|id| state.log.agent(&id)).ok_or_else(|| ApiError::no_such_agent(&id))?;
     let index = agent.key_index;
     let proof = state.read(move |log| log.proof_bundle(index)).await?;
     let mut passport = agent.passport.to_object();
@@ -89,9 +96,13 @@ pub(super) async fn retire(
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
     let value = strict_json(&body)?;
-    let reason = value.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty() && r.chars().count() <= 1024);
-    let reason =
-        reason.ok_or_else(|| ApiError::new(ErrorCode::InvalidRetirement, "\"reason\" must be a string of 1 to 1024 characters"))?;
-    let done = state.log.retire(&id, reason).await?;
+    // The retirement entry's own rule for its reason, checked before the
+    // agent id as it always was.
+    let reason = value
+        .as_object()
+        .and_then(|obj| required_string(obj, "reason", MAX_REASON_CHARS).ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRetirement, ShapeError::Reason.to_string()))?;
+    let agent = agent_id(&id)?;
+    let done = state.log.retire(&agent, reason).await?;
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }

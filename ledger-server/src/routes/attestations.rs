@@ -51,10 +51,12 @@ pub(super) async fn nonce(
     Path(id): Path<String>,
     SignedAgent { agent, .. }: SignedAgent<NonceDraw>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if agent != id {
+    // The signed agent's id was parsed from its header; a path naming any
+    // other agent, valid or not, is refused.
+    if agent != id.as_str() {
         return Err(ApiError::new(ErrorCode::NotOwner, format!("{agent} may not draw nonces for {id}")));
     }
-    let nonce = state.log.issue_nonce(&id)?;
+    let nonce = state.log.issue_nonce(&agent)?;
     let ttl = state.log.config().nonce_ttl.as_secs();
     Ok((StatusCode::CREATED, Json(json!({ "nonce": B64.encode(nonce), "expires_in_secs": ttl }))))
 }

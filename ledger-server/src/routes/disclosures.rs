@@ -11,7 +11,7 @@ use verifier::wire::{ErrorCode, ErrorResponse};
 use super::AppState;
 use crate::auth::{AdminAuth, AdminOrAgent, Caller};
 use crate::error::ApiError;
-use crate::extract::{strict_json, EntryIndex, Query};
+use crate::extract::{agent_id, strict_json, EntryIndex, Query};
 
 /// Body of a disclosure request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -62,7 +62,9 @@ pub(super) async fn disclose(
     let req: DisclosureBody = serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidDisclosure, e.to_string()))?;
     let mut request = DisclosureRequest { reveal: req.reveal, prove: Vec::with_capacity(req.prove.len()) };
     for claim in &req.prove {
-        request.prove.push(verifier::disclosure::claim_from_json(claim).map_err(|e| ApiError::new(ErrorCode::InvalidPredicate, e.to_string()))?);
+        request
+            .prove
+            .push(verifier::disclosure::claim_from_json(claim).map_err(|e| ApiError::new(ErrorCode::InvalidPredicate, e.to_string()))?);
     }
     let bundle = state.log.disclose(index, &request).await?;
     Ok(Json(bundle.to_json()))
@@ -110,8 +112,7 @@ pub(super) async fn shred_agent(
     _: AdminAuth,
     Query(q): Query<AgentQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    ledger_core::spiffe::validate_agent_id(&q.agent)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidAgentId, format!("invalid agent id {:?}: {e}", q.agent)))?;
-    let done = state.read(move |log| log.shred(&ShredTarget::Agent(q.agent))).await?;
+    let agent = agent_id(&q.agent)?;
+    let done = state.read(move |log| log.shred(&ShredTarget::Agent(agent.into_string()))).await?;
     Ok(Json(serde_json::json!({ "shredded": done })))
 }

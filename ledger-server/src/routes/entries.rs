@@ -230,7 +230,7 @@ pub(super) async fn commit_hidden(
             format!("\"salt\" must be a random string of {MIN_SALT_CHARS} to 128 characters (e.g. base64url of 16 random bytes)"),
         ));
     }
-    let seq = verifier::agent::parse_seq(obj).map_err(|e| ApiError::new(ErrorCode::InvalidHidden, e.to_string()))?;
+    let seq = verifier::entry::signing::parse_seq(obj).map_err(|e| ApiError::new(ErrorCode::InvalidHidden, e.to_string()))?;
     let hidden = obj.get("hidden").ok_or_else(|| ApiError::new(ErrorCode::InvalidHidden, "missing field \"hidden\""))?;
     let hidden = ledger_core::hidden::parse_hidden(hidden)?;
     let committed = state.log.commit_hidden(&agent, seq, hidden).await?;

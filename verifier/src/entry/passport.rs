@@ -8,17 +8,18 @@ use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 
-use super::error::AgentError;
+use super::error::{AgentError, EntryError};
 use super::members::string;
 use super::signing::{hex, parse_hash, parse_public_key, parse_stored_public_key};
 use super::EntryKind;
+use crate::agent_id::AgentId;
 
 /// An agent's passport (the `passport` entry, written by an admin).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Passport {
-    /// SPIFFE id (checked as an [`crate::agent_id::AgentId`] wherever a
-    /// passport enters the log).
-    pub agent: String,
+    /// The agent (checked by [`Passport::from_object`]; taken as stored by
+    /// [`Passport::from_stored`]).
+    pub agent: AgentId,
     /// Ed25519 key the agent signs with.
     pub public_key: VerifyingKey,
     /// SHA-256 of the agent's code.
@@ -43,18 +44,24 @@ pub const MAX_PURPOSE_CHARS: usize = 1024;
 
 impl Passport {
     /// Reads a passport object (submitted, or from a leaf to check), refusing
-    /// weak keys ([`parse_public_key`]).
-    pub fn from_object(obj: &Map<String, Value>) -> Result<Self, AgentError> {
-        Self::parse(obj, true)
+    /// weak keys ([`parse_public_key`]) with [`EntryError::Agent`], and
+    /// checking the agent id last ([`EntryError::AgentId`]).
+    pub fn from_object(obj: &Map<String, Value>) -> Result<Self, EntryError> {
+        let mut passport = Self::parse(obj, true)?;
+        passport.agent =
+            AgentId::parse(passport.agent.as_str()).map_err(|reason| EntryError::AgentId { id: passport.agent.as_str().into(), reason })?;
+        Ok(passport)
     }
 
     /// Reads a passport as the log stored it, accepting a weak key
     /// registered before weak keys were refused (the strict verification
-    /// rule refuses every signature under it), so old data stays readable.
+    /// rule refuses every signature under it), so old data stays readable;
+    /// the agent id is taken as stored ([`AgentId::from_stored_unchecked`]).
     pub fn from_stored(obj: &Map<String, Value>) -> Result<Self, AgentError> {
         Self::parse(obj, false)
     }
 
+    /// Reads the members, the agent id as stored.
     fn parse(obj: &Map<String, Value>, strict_key: bool) -> Result<Self, AgentError> {
         if let Some(k) = obj.keys().find(|k| !PASSPORT_MEMBERS.contains(&k.as_str()) && !["integrated_time", "v"].contains(&k.as_str())) {
             return Err(AgentError::PassportMember(k.clone()));
@@ -75,7 +82,7 @@ impl Passport {
             }
         };
         Ok(Self {
-            agent: string(obj, "agent")?.to_string(),
+            agent: AgentId::from_stored_unchecked(string(obj, "agent")?),
             public_key: if strict_key {
                 parse_public_key(string(obj, "public_key")?)?
             } else {

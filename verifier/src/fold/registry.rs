@@ -14,6 +14,11 @@
 //!   a rotation is also signed by its new key, over the same message, and
 //!   hands over to it.
 //!
+//! The log rebuilds its registry view from its own leaves through the
+//! same [`decide`] ([`replay`]): entries it admitted are applied as
+//! [`Admitted`], their signatures and keys having been checked (under the
+//! rules of their time) when they were admitted.
+//!
 //! Signatures are checked one by one with `verify_strict`, never with
 //! ed25519-dalek's `verify_batch`: the batch equation is cofactored and
 //! admits signatures `verify_strict` refuses (small-order components,
@@ -31,7 +36,7 @@ use serde_json::Value;
 
 use crate::agent_id::AgentId;
 use crate::entry::attestation::{attestation_failures, verdict};
-use crate::entry::signing::{is_weak_key, verify_signature, AgentSignature};
+use crate::entry::signing::{is_weak_key, parse_stored_public_key, verify_signature, AgentSignature};
 use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport};
 
 pub use crate::canonical::LEAF_VERSION;
@@ -120,6 +125,38 @@ pub trait Signed {
     /// Whether the signature verifies with `key` under [`verify_signature`]
     /// (and a rotation's new-key signature with its new key).
     fn verify(&self, key: &VerifyingKey) -> bool;
+    /// Whether the log already admitted the entry ([`Admitted`]): a new key
+    /// it hands over to was taken under the rules of its time, so a key
+    /// weak by today's rules is not refused again.
+    fn admitted(&self) -> bool {
+        false
+    }
+}
+
+/// An agent-signed entry the log admitted, replayed from its own store
+/// ([`replay`]): its signatures were checked when it was admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    seq: u64,
+    new_key: Option<VerifyingKey>,
+}
+
+impl Signed for Admitted {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn new_key(&self) -> Option<&VerifyingKey> {
+        self.new_key.as_ref()
+    }
+
+    fn verify(&self, _: &VerifyingKey) -> bool {
+        true
+    }
+
+    fn admitted(&self) -> bool {
+        true
+    }
 }
 
 /// An entry's signatures in the log named `origin`, checked as they are.
@@ -216,7 +253,7 @@ pub fn decide(agent: &AgentId, state: Option<&AgentState>, index: u64, change: C
             }
             let mut next = current.clone();
             if let Some(new_key) = signed.new_key() {
-                if is_weak_key(new_key) {
+                if is_weak_key(new_key) && !signed.admitted() {
                     return Err(RegistryError::WeakKey { agent: agent.clone() });
                 }
                 next.key = *new_key;
@@ -228,7 +265,9 @@ pub fn decide(agent: &AgentId, state: Option<&AgentState>, index: u64, change: C
     }
 }
 
-fn check_seq(agent: &AgentId, last: u64, seq: u64) -> Result<(), RegistryError> {
+/// Refuses a sequence number `seq` of `agent` that is not strictly above
+/// `last`, the last accepted ([`RegistryError::Replayed`]).
+pub fn check_seq(agent: &AgentId, last: u64, seq: u64) -> Result<(), RegistryError> {
     if seq <= last {
         return Err(RegistryError::Replayed { agent: agent.clone(), seq, last });
     }
@@ -263,6 +302,45 @@ pub fn plan_preverify<'e, S: Signed + ?Sized>(
         local.insert(agent, (signed.new_key().copied().unwrap_or(key), signed.seq()));
     }
     (keys, None)
+}
+
+/// Replays leaf `index` of the log's own store onto the registry as
+/// `lookup` returns it, for a log rebuilding its registry view: returns the
+/// agent and its state after the leaf, `None` for a leaf that changes no
+/// agent (an unsigned action). The leaf was admitted, so it is read as
+/// stored (agent id unchecked, keys read leniently, version 1 leaves as
+/// well) and its signatures are not checked again ([`Admitted`]); the
+/// state changes are [`decide`]'s, and a refusal means the store holds
+/// what the log never admitted.
+pub fn replay(
+    leaf: &Leaf,
+    index: u64,
+    lookup: impl FnOnce(&AgentId) -> Option<AgentState>,
+) -> Result<Option<(AgentId, AgentState)>, RegistryError> {
+    let members = &leaf.members;
+    let Some(agent) = members.get("agent").and_then(Value::as_str) else { return Ok(None) };
+    let agent = AgentId::from_stored_unchecked(agent);
+    let (passport, admitted);
+    let change = match leaf.kind {
+        EntryKind::Passport => {
+            passport = Arc::new(Passport::from_stored(members).map_err(EntryError::from)?);
+            Change::Register(&passport)
+        }
+        EntryKind::Retirement => Change::Retire,
+        kind => {
+            // Without `seq`: an unsigned action, admitted with agent
+            // authentication off; it changes no agent.
+            let Some(seq) = members.get("seq").and_then(Value::as_u64) else { return Ok(None) };
+            let new_key = match (kind, members.get("new_public_key").and_then(Value::as_str)) {
+                (EntryKind::Rotation, Some(key)) => Some(parse_stored_public_key(key).map_err(EntryError::from)?),
+                _ => None,
+            };
+            admitted = Admitted { seq, new_key };
+            Change::Signed(&admitted)
+        }
+    };
+    let next = decide(&agent, lookup(&agent).as_ref(), index, change)?;
+    Ok(Some((agent, next)))
 }
 
 /// What an applied entry did.
@@ -340,5 +418,63 @@ impl Registry {
         }
         self.agents.insert(agent.clone(), next);
         Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+    use serde_json::{json, Map};
+
+    use super::*;
+    use crate::entry::legacy_v1_form;
+
+    const AGENT: &str = "spiffe://example.org/agent/a";
+
+    fn leaf(mut members: Map<String, Value>, version: u64) -> Leaf {
+        members.insert("integrated_time".into(), Value::from(5u64));
+        let bytes = if version == 1 {
+            legacy_v1_form(&members)
+        } else {
+            members.insert("v".into(), Value::from(version));
+            crate::canonical::to_canonical(&Value::Object(members))
+        };
+        Leaf::decode(&bytes).unwrap().0
+    }
+
+    /// The log rebuilds its registry from leaves it admitted under the
+    /// rules of their time: a version 1 rotation to a key weak by today's
+    /// rules, its signatures not checked again. An auditor replaying the
+    /// same leaf is told it is not checked here.
+    #[test]
+    fn replay_takes_admitted_leaves_as_they_were_admitted() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let passport = json!({"kind": "passport", "agent": AGENT, "public_key": B64.encode(key.as_bytes()),
+            "code_hash": "ab".repeat(32), "owner": "o", "purpose": "p"});
+        let passport = leaf(passport.as_object().unwrap().clone(), 2);
+        let (agent, registered) = replay(&passport, 0, |_| None).unwrap().unwrap();
+        assert_eq!((agent.as_str(), registered.key, registered.last_seq), (AGENT, key, 0));
+
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        assert!(is_weak_key(&weak));
+        let signature = B64.encode([0u8; 64]);
+        let rotation = json!({"kind": "rotation", "agent": AGENT, "new_public_key": B64.encode(identity), "seq": 4,
+            "signature": signature, "new_signature": signature});
+        let rotation = leaf(rotation.as_object().unwrap().clone(), 1);
+        let (_, rotated) = replay(&rotation, 1, |_| Some(registered.clone())).unwrap().unwrap();
+        assert_eq!((rotated.key, rotated.key_index, rotated.last_seq), (weak, 1, 4));
+        // Replayed out of order, the same leaf is a refusal, not a silent change.
+        assert!(matches!(replay(&rotation, 2, |_| Some(rotated.clone())), Err(RegistryError::Replayed { seq: 4, last: 4, .. })));
+
+        let mut auditor = Registry::new("log.example");
+        auditor.apply_leaf(0, &passport).unwrap();
+        assert_eq!(auditor.apply_leaf(1, &rotation), Err(RegistryError::LeafVersion(1)));
+        // An unsigned action (agent authentication off) changes no agent.
+        let unsigned = json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r/1"});
+        assert_eq!(replay(&leaf(unsigned.as_object().unwrap().clone(), 2), 3, |_| None), Ok(None));
     }
 }

@@ -8,7 +8,8 @@
 //! cargo feature so that any crate's tests can run it without a second
 //! build configuration of this crate (and of RocksDB under it); it needs
 //! nothing beyond this crate's own dependencies. Failures panic, as in a
-//! test.
+//! test. It sits beside [`store`](crate::store) rather than in it because
+//! it drives the whole log: the store module does not depend on the log.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use verifier::tiles::{decode_entry_bundle, TileKind, TilePath};
 use verifier::tree::{hash_leaves, NodeId};
 use verifier::Checkpoint;
 
-use super::{
+use crate::store::{
     first_sealed_openings, CommitBatch, LogStore, Namespace, Openings as _, OpeningsRecord, Record, SealedOpenings, StorageError,
     StoredHead,
 };
