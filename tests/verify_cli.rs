@@ -81,6 +81,35 @@ fn agent_files_from_one_checkpoint_verify() {
     assert!(stdout(&out).contains(&format!("3 entries of {AGENT} verified")), "{}", stdout(&out));
 }
 
+/// A passport written as a version 1 leaf (it carries no agent signature)
+/// starts a chain whose version 2 signed entries are checked; a weak
+/// passport key is refused by the registry fold.
+#[test]
+fn agent_chain_from_a_version_1_passport_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leaves = agent_leaves(AGENT, 2);
+    let mut passport = object(serde_json::from_slice(&leaves[0]).unwrap());
+    passport.remove("v");
+    leaves[0] = verifier::entry::legacy_v1_form(&passport);
+    assert!(String::from_utf8_lossy(&leaves[0]).ends_with(r#""v":1}"#));
+    let log = memory_log(leaves);
+    let key = log.key();
+    let files: Vec<String> = (0..3).map(|i| write(dir.path(), &format!("{i}.proof"), &log.proof(i, 3).to_text())).collect();
+    let out = ledger_verify(&["agent", "--key", &key, &files[0], &files[1], &files[2]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains(&format!("3 entries of {AGENT} verified")), "{}", stdout(&out));
+    assert!(stdout(&out).contains("index 2: action seq 2: signature verified"), "{}", stdout(&out));
+
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    passport.insert("public_key".into(), Value::from(B64.encode(identity)));
+    let weak = memory_log(vec![verifier::entry::legacy_v1_form(&passport)]);
+    let file = write(dir.path(), "weak.proof", &weak.proof(0, 1).to_text());
+    let out = ledger_verify(&["agent", "--key", &weak.key(), &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("entry 0: public key is a weak Ed25519 key"), "{}", stdout(&out));
+}
+
 /// Finding 13: a second, different leaf at one index used to be dropped
 /// silently (the first one won). Both proofs verify against checkpoints
 /// signed by the log, so the pair is evidence of a fork.

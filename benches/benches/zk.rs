@@ -221,7 +221,7 @@ async fn log_committed(log: &Arc<Log>, n: usize, seq: &mut u64) -> Vec<Submissio
         let (log, s) = (Arc::clone(log), *seq);
         tasks.spawn(async move {
             let mut e = entry(s, false);
-            let hidden = ledger_core::hidden::parse_hidden(&entry(s, true)["hidden"]).unwrap();
+            let hidden = verifier::hidden::parse_hidden(&entry(s, true)["hidden"]).unwrap();
             let committed = log.commit_hidden(&agent_id(s), s, hidden).await.unwrap();
             let obj = e.as_object_mut().unwrap();
             obj.remove("data");

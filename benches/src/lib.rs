@@ -9,11 +9,14 @@ pub const PAD_FOR_256_BYTE_LEAVES: usize = 87;
 
 /// `n` action entries with 256-byte leaves, numbered from `*seq + 1`.
 pub fn bench_entries(n: usize, seq: &mut u64) -> Result<Vec<NewEntry>, EntryError> {
+    let agent: verifier::agent_id::AgentId = "spiffe://bench.example/agent/load"
+        .parse()
+        .map_err(|reason| EntryError::AgentId { id: "spiffe://bench.example/agent/load".into(), reason })?;
     (0..n)
         .map(|_| {
             *seq += 1;
             let data = serde_json::json!({"seq": *seq, "pad": "p".repeat(PAD_FOR_256_BYTE_LEAVES)});
-            NewEntry::action("spiffe://bench.example/agent/load", "write", "db/items", Some(&data), ledger_core::entry::MAX_LEAF_BYTES)
+            NewEntry::action(&agent, "write", "db/items", Some(&data), ledger_core::entry::MAX_LEAF_BYTES)
         })
         .collect()
 }

@@ -174,7 +174,7 @@ pub fn hidden(data: &[u8]) -> u32 {
     use rand_chacha::rand_core::SeedableRng as _;
     let Ok(value) = verifier::canonical::parse_strict(data) else { return 0 };
     let mut depth = 1;
-    if let Some(Ok(spec)) = value.get("hidden").map(ledger_core::hidden::parse_hidden) {
+    if let Some(Ok(spec)) = value.get("hidden").map(verifier::hidden::parse_hidden) {
         depth += 1;
         // Proving costs milliseconds: prove for one valid spec in eight
         // (chosen by the input, so runs stay deterministic) and spend the
@@ -224,8 +224,8 @@ pub fn agent_entry(data: &[u8]) -> u32 {
     };
     for obj in &leaves {
         let _ = signing_message(ORIGIN, obj);
-        let _ = ledger_core::attest::validate_attestation(obj, true);
-        let _ = ledger_core::attest::validate_attestation(obj, false);
+        let _ = verifier::entry::attestation::check_shape(obj, true);
+        let _ = verifier::entry::attestation::check_shape(obj, false);
         if let Ok(passport) = Passport::from_object(obj) {
             assert_eq!(Passport::from_object(&passport.to_object()).as_ref(), Ok(&passport), "a passport must round-trip");
             let _ = attestation_failures(obj, &passport, &passport.public_key);

@@ -36,13 +36,6 @@ pub struct RequestSignature {
 }
 
 impl RequestSignature {
-    /// Header carrying [`RequestSignature::agent`] ([`HEADER_AGENT_ID`]).
-    pub const AGENT_ID: &'static str = HEADER_AGENT_ID;
-    /// Header carrying [`RequestSignature::timestamp_ms`] ([`HEADER_AGENT_TIMESTAMP`]).
-    pub const TIMESTAMP: &'static str = HEADER_AGENT_TIMESTAMP;
-    /// Header carrying [`RequestSignature::signature`] ([`HEADER_AGENT_SIGNATURE`]).
-    pub const SIGNATURE: &'static str = HEADER_AGENT_SIGNATURE;
-
     /// Signs `method path` with `body`, sent by `agent` to the log of
     /// `origin`, now ([`RequestSignature::next_timestamp_ms`]).
     pub fn sign(origin: &str, agent: &AgentId, key: &SigningKey, method: &str, path: &str, body: &[u8]) -> RequestSignature {
@@ -76,9 +69,9 @@ impl RequestSignature {
     /// The headers to add to the request, as `(name, value)` pairs.
     pub fn headers(&self) -> [(&'static str, String); 3] {
         [
-            (Self::AGENT_ID, self.agent.to_string()),
-            (Self::TIMESTAMP, self.timestamp_ms.to_string()),
-            (Self::SIGNATURE, self.signature.clone()),
+            (HEADER_AGENT_ID, self.agent.to_string()),
+            (HEADER_AGENT_TIMESTAMP, self.timestamp_ms.to_string()),
+            (HEADER_AGENT_SIGNATURE, self.signature.clone()),
         ]
     }
 }
@@ -111,7 +104,7 @@ mod tests {
         assert_eq!(headers[1], ("x-agent-timestamp", "42".to_owned()));
         // The wire spelling of the headers, defined once in the verifier.
         assert_eq!(
-            [RequestSignature::AGENT_ID, RequestSignature::TIMESTAMP, RequestSignature::SIGNATURE],
+            [HEADER_AGENT_ID, HEADER_AGENT_TIMESTAMP, HEADER_AGENT_SIGNATURE],
             ["x-agent-id", "x-agent-timestamp", "x-agent-signature"]
         );
     }

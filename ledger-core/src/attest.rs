@@ -2,7 +2,7 @@
 //!
 //! `POST /v1/agents/{id}/nonce` issues a random 32-byte nonce, bound to the
 //! agent, valid for a short time and usable once; the store is bounded per
-//! agent ([`NONCES_PER_AGENT`]: an agent's extra draws drop its own nonces)
+//! agent ([`crate::nonces::NONCES_PER_AGENT`]: an agent's extra draws drop its own nonces)
 //! and as a whole (used and expired nonces go first; a live nonce is never
 //! dropped for another agent's). An attestation names its nonce; the log
 //! consumes it, checks the measurements and evidence against the passport
@@ -15,11 +15,11 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use verifier::agent_id::AgentId;
-use verifier::entry::{EntryError, EntryKind, ShapeError};
+use verifier::entry::attestation::{Attestation, NONCE_LEN};
+use verifier::entry::{AgentError, Entry, EntryError, ShapeError};
 use verifier::fold::registry;
 
-pub use crate::nonces::{NonceError, NonceStore, NONCES_PER_AGENT};
-pub use verifier::entry::attestation::{check_shape as validate_attestation, ATTESTATION_MEMBERS, NONCE_LEN};
+use crate::entry::EntryAuth;
 
 impl crate::Log {
     /// Issues a nonce for a registered, active agent.
@@ -34,16 +34,13 @@ impl crate::Log {
     /// recorded either way. A failing verdict returns
     /// [`crate::Error::AttestationFailed`] with the index it was recorded at.
     pub async fn attest(&self, submitted: &Value) -> Result<(crate::Appended, Value), crate::Error> {
-        let obj = submitted.as_object().ok_or(EntryError::Shape(ShapeError::AttestationNotAnObject))?;
-        if obj.get("kind").and_then(Value::as_str) != Some(EntryKind::Attestation.as_str()) {
+        let entry = Entry::Attestation(Attestation::from_submitted(submitted)?);
+        let auth = EntryAuth::of(&entry).ok_or(EntryError::Agent(AgentError::NotAString("signature")))?;
+        let Entry::Attestation(Attestation { agent, members: obj, .. }) = entry else {
             return Err(EntryError::Shape(ShapeError::NotAnAttestation).into());
-        }
-        validate_attestation(obj, false)?;
-        let id = verifier::entry::members::string(obj, "agent").map_err(EntryError::Agent)?;
-        let agent = AgentId::parse(id).map_err(|reason| EntryError::AgentId { id: id.into(), reason })?;
+        };
         let state = self.agent(&agent);
         let state = registry::active(&agent, state.as_ref())?;
-        let auth = crate::entry::attestation_auth(agent.clone(), obj)?;
         // Checked here, before the nonce is spent, so a forger cannot burn
         // an agent's nonces (and before the sequence number, so a forgery
         // is reported as one); the sequencer decides the entry again
@@ -51,13 +48,13 @@ impl crate::Log {
         if !auth.verify(&self.config().origin, &state.key) {
             return Err(crate::Error::BadSignature(agent));
         }
-        registry::check_seq(&agent, state.last_seq, auth.seq)?;
+        registry::check_seq(&agent, state.last_seq, auth.seq())?;
         let agent = agent.as_str();
         let nonce = obj.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok()).unwrap_or_default();
         self.nonces.consume(agent, &nonce).map_err(crate::Error::Nonce)?;
-        let reasons = verifier::entry::attestation::attestation_failures(obj, &state.passport, &state.key);
-        let verdict = verifier::entry::attestation::verdict(obj, &reasons);
-        let mut leaf = obj.clone();
+        let reasons = verifier::entry::attestation::attestation_failures(&obj, &state.passport, &state.key);
+        let verdict = verifier::entry::attestation::verdict(&obj, &reasons);
+        let mut leaf = obj;
         leaf.insert("verdict".into(), verdict.clone());
         let recorded = async {
             let entry = crate::NewEntry::from_log(&leaf, Some(auth), None)?;

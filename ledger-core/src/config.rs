@@ -50,8 +50,9 @@ pub struct LogConfig {
     /// mismatched openings, so this guards only against a broken prover.
     /// (Proofs made by clients are always verified.)
     pub prover_self_check: bool,
-    /// The time everything in the log reads: integrated times, nonce
-    /// expiry, the signed-request window ([`SystemClock`] by default; a
+    /// The time everything in the log reads: integrated times and the
+    /// signed-request window (wall clock), nonce expiry (monotonic clock)
+    /// ([`SystemClock`] by default; a
     /// [`crate::clock::ManualClock`] in tests).
     pub clock: Arc<dyn Clock>,
     /// Views the log keeps besides the agent registry ([`crate::views`]),
@@ -76,7 +77,7 @@ impl Default for LogConfig {
             trust_domain: None,
             nonce_ttl: Duration::from_secs(60),
             nonce_capacity: 100_000,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(SystemClock::new()),
             views: Vec::new(),
         }
     }

@@ -53,7 +53,8 @@ pub fn signer() -> NoteSigner {
 /// Action entry `i` (of varying length).
 pub fn entry(i: u64) -> NewEntry {
     let data = serde_json::json!({ "n": i, "pad": "x".repeat((i % 7) as usize) });
-    NewEntry::action("spiffe://test.example/agent/a", "read", &format!("db/{i}"), Some(&data), 65_535).unwrap()
+    let agent = verifier::agent_id::AgentId::parse("spiffe://test.example/agent/a").unwrap();
+    NewEntry::action(&agent, "read", &format!("db/{i}"), Some(&data), 65_535).unwrap()
 }
 
 /// A log on `store` signed by [`signer`], without agent authentication.

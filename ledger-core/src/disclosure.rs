@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use verifier::disclosure::{ClaimsProof, CommittedFields, DisclosureBundle, DisclosureError, Opening};
 use verifier::hash::leaf_hash;
+use verifier::AgentId;
 use zk::predicate::Predicate;
 use zk::prover::Witness;
 
@@ -34,7 +35,7 @@ pub enum ShredTarget {
     /// One entry.
     Entry(u64),
     /// Every entry of one agent.
-    Agent(String),
+    Agent(AgentId),
 }
 
 impl Log {
@@ -117,7 +118,7 @@ impl Log {
                 }
                 vec![*index]
             }
-            ShredTarget::Agent(agent) => self.store().openings_of_agent(agent)?,
+            ShredTarget::Agent(agent) => self.store().openings_of_agent(agent.as_str())?,
         };
         Ok(self.store().shred_openings(&indices, self.now_ms())?)
     }

@@ -31,14 +31,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use verifier::agent_id::AgentId;
 use verifier::canonical;
+use verifier::canonical::LEAF_VERSION;
 use verifier::disclosure::{CommittedFields, Opening};
-use verifier::entry::{Entry, Form, ShapeError, TIME_MEMBER, VERSION_MEMBER};
+use verifier::entry::{Entry, Form, ShapeError, SignedEntry, TIME_MEMBER, VERSION_MEMBER};
 use verifier::hash::Hash;
 use zeroize::Zeroizing;
 use zk::ZkParams;
 
-pub use verifier::canonical::LEAF_VERSION;
-pub use verifier::entry::action::{MAX_ACTION_CHARS, MAX_RESOURCE_CHARS};
 pub use verifier::entry::{EntryError, EntryKind, HiddenError};
 
 /// Hard upper bound on a leaf: tlog-tiles entry bundles prefix each entry
@@ -48,22 +47,17 @@ pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
 /// Bytes of `"integrated_time":<u64::MAX>,`, the most stamping adds.
 const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len();
 
-/// An agent's signature over an entry: checked before any expensive work
-/// (in parallel, before the sequencer), and re-checked cheaply by the
-/// sequencer against the key in force when the entry is sequenced.
+/// An agent's signature over an entry ([`SignedEntry`]): checked before
+/// any expensive work (in parallel, before the sequencer), and re-checked
+/// cheaply by the sequencer against the key in force when the entry is
+/// sequenced.
 #[derive(Clone, Debug)]
 pub struct EntryAuth {
     /// The signing agent.
     pub agent: AgentId,
-    /// Its sequence number.
-    pub seq: u64,
-    /// The signed body ([`verifier::entry::signing::signed_body`]); the message adds
-    /// the context and the log's origin ([`EntryAuth::message`]).
-    pub body: Vec<u8>,
-    /// The signature.
-    pub signature: ed25519_dalek::Signature,
-    /// For a rotation: the new key and its signature over the same bytes.
-    pub new_key: Option<(VerifyingKey, ed25519_dalek::Signature)>,
+    /// What it signed: body, sequence number, signature, and a rotation's
+    /// new key with its signature.
+    pub signed: SignedEntry,
     /// The key the signature (and a rotation's new-key signature) verified
     /// with, once checked: the sequencer skips the check when that key is
     /// still the one in force.
@@ -71,41 +65,30 @@ pub struct EntryAuth {
 }
 
 impl EntryAuth {
-    /// The signature of a parsed entry; `None` for admin entries and
-    /// unsigned actions.
+    /// The signature of a parsed entry ([`Entry::signed`]); `None` for
+    /// admin entries and unsigned actions.
     pub fn of(entry: &Entry) -> Option<Self> {
-        let signed = entry.signature()?;
-        let new_key = match entry {
-            Entry::Rotation(r) => Some((r.new_key, r.new_signature?)),
-            _ => None,
-        };
-        Some(Self {
-            agent: entry.agent().clone(),
-            seq: signed.seq,
-            body: signed.body.clone(),
-            signature: signed.signature,
-            new_key,
-            verified_with: OnceLock::new(),
-        })
+        entry.signed().map(|signed| Self { agent: entry.agent().clone(), signed, verified_with: OnceLock::new() })
+    }
+
+    /// The agent's sequence number for the entry.
+    pub fn seq(&self) -> u64 {
+        self.signed.seq
     }
 
     /// The signed message in the log named `origin`.
     pub fn message(&self, origin: &str) -> Vec<u8> {
-        verifier::entry::signing::signed_message(origin, &self.body)
+        self.signed.message(origin)
     }
 
     /// Checks the signature (and a rotation's new-key signature) against
-    /// `key` with the ledger's one rule, remembering success.
+    /// `key` with the ledger's one rule ([`SignedEntry::verify`]),
+    /// remembering success.
     pub(crate) fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
         if self.verified_with.get() == Some(key) {
             return true;
         }
-        let message = self.message(origin);
-        let ok = verifier::entry::signing::verify_signature(key, &message, &self.signature)
-            && self
-                .new_key
-                .as_ref()
-                .is_none_or(|(new_key, new_sig)| verifier::entry::signing::verify_signature(new_key, &message, new_sig));
+        let ok = self.signed.verify(origin, key);
         if ok {
             let _ = self.verified_with.set(*key);
         }
@@ -128,11 +111,11 @@ pub struct SignedIn<'a> {
 
 impl verifier::fold::registry::Signed for SignedIn<'_> {
     fn seq(&self) -> u64 {
-        self.auth.seq
+        self.auth.seq()
     }
 
     fn new_key(&self) -> Option<&VerifyingKey> {
-        self.auth.new_key.as_ref().map(|(k, _)| k)
+        self.auth.signed.new_key.as_ref().map(|(k, _)| k)
     }
 
     fn verify(&self, key: &VerifyingKey) -> bool {
@@ -147,14 +130,6 @@ pub enum AdminOp {
     Register(Arc<verifier::entry::passport::Passport>),
     /// Retires an agent.
     Retire(AgentId),
-}
-
-/// The signature of a submitted attestation by `agent` (its shape already
-/// checked, [`verifier::entry::attestation::check_shape`]), read once its
-/// agent is known to be active.
-pub(crate) fn attestation_auth(agent: AgentId, obj: &Map<String, Value>) -> Result<EntryAuth, EntryError> {
-    let signed = verifier::entry::AgentSignature::from_object(obj)?;
-    Ok(EntryAuth { agent, seq: signed.seq, body: signed.body, signature: signed.signature, new_key: None, verified_with: OnceLock::new() })
 }
 
 /// A submitted entry: ready to append, or with committed hidden fields
@@ -204,11 +179,11 @@ impl Submission {
             // The signature covers the committed form: its body is taken
             // from the object with the commitments in.
             let auth = EntryAuth::of(&entry).map(|mut auth| {
-                auth.body = verifier::entry::signing::signed_body(&object);
+                auth.signed.body = verifier::entry::signing::signed_body(&object);
                 Arc::new(auth)
             });
-            let seq = object.get("seq").and_then(Value::as_u64).unwrap_or_default();
-            let entry = NewEntry::assemble(&object, max_leaf_bytes, None)?;
+            let seq = entry.signature().map_or(0, |signature| signature.seq);
+            let entry = NewEntry::assemble(EntryKind::Action, &object, max_leaf_bytes, None)?;
             return Ok(Self::Pending(PendingEntry { entry, committed, openings, agent, seq, auth }));
         }
         if obj.contains_key("hidden") || obj.contains_key("predicates") {
@@ -218,8 +193,7 @@ impl Submission {
             return Err(EntryError::HiddenInClear);
         }
         let entry = Entry::from_object(obj, Form::Submitted)?;
-        let mut ready = NewEntry::assemble(obj, max_leaf_bytes, None)?;
-        ready.kind = entry.kind();
+        let mut ready = NewEntry::assemble(entry.kind(), obj, max_leaf_bytes, None)?;
         ready.auth = EntryAuth::of(&entry).map(Arc::new);
         Ok(Self::Ready(ready))
     }
@@ -329,16 +303,19 @@ impl NewEntry {
     /// attestations with their verdict), validated as a leaf would be.
     pub fn from_log(obj: &Map<String, Value>, auth: Option<EntryAuth>, admin: Option<AdminOp>) -> Result<Self, EntryError> {
         let kind = Entry::from_object(obj, Form::Leaf)?.kind();
-        let mut entry = Self::assemble(obj, MAX_LEAF_BYTES, None)?;
-        entry.kind = kind;
+        let mut entry = Self::assemble(kind, obj, MAX_LEAF_BYTES, None)?;
         entry.auth = auth.map(Arc::new);
         entry.admin = admin.map(Arc::new);
         Ok(entry)
     }
 
-    /// Builds the canonical head and tail of a validated object.
-    pub(crate) fn assemble(obj: &Map<String, Value>, max_leaf_bytes: usize, secret: Option<Arc<EntrySecret>>) -> Result<Self, EntryError> {
-        let kind = EntryKind::Action;
+    /// Builds the canonical head and tail of a validated object of `kind`.
+    pub(crate) fn assemble(
+        kind: EntryKind,
+        obj: &Map<String, Value>,
+        max_leaf_bytes: usize,
+        secret: Option<Arc<EntrySecret>>,
+    ) -> Result<Self, EntryError> {
         let version = Value::from(LEAF_VERSION);
         let v_key = String::from(VERSION_MEMBER);
         // "v" is sorted in with the rest (RFC 8785 orders by UTF-16 code
@@ -373,10 +350,10 @@ impl NewEntry {
     }
 
     /// An action entry built from its fields.
-    pub fn action(agent: &str, action: &str, resource: &str, data: Option<&Value>, max_leaf_bytes: usize) -> Result<Self, EntryError> {
+    pub fn action(agent: &AgentId, action: &str, resource: &str, data: Option<&Value>, max_leaf_bytes: usize) -> Result<Self, EntryError> {
         let mut obj = Map::new();
         obj.insert("kind".into(), Value::from(EntryKind::Action.as_str()));
-        obj.insert("agent".into(), Value::from(agent));
+        obj.insert("agent".into(), Value::from(agent.as_str()));
         obj.insert("action".into(), Value::from(action));
         obj.insert("resource".into(), Value::from(resource));
         if let Some(d) = data {
@@ -557,7 +534,7 @@ mod tests {
 
     #[test]
     fn data_is_optional_and_builder_matches_parser() {
-        let built = NewEntry::action(AGENT, "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
+        let built = NewEntry::action(&AGENT.parse().unwrap(), "read", "db/x", None, MAX_LEAF_BYTES).unwrap();
         let parsed = ready(format!(r#"{{"kind":"action","agent":"{AGENT}","action":"read","resource":"db/x"}}"#).as_bytes(), 4096).unwrap();
         assert_eq!(built, parsed);
         assert_eq!(

@@ -15,7 +15,7 @@
 //! clear would reveal it to anyone holding the public leaf.
 //!
 //! The committed entry arrives with its openings beside it
-//! ([`crate::entry::Submission`]); [`PendingEntry::check`] checks them against the commitments and the
+//! ([`crate::entry::Submission`]); [`crate::entry::PendingEntry::check`] checks them against the commitments and the
 //! proof (after the signature verified). The openings never enter the leaf: the sequencer
 //! seals them ([`crate::sealing`]) and writes them to the store's secret
 //! column families in the same atomic batch as the entry.
@@ -23,17 +23,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
+use verifier::agent_id::AgentId;
 use verifier::disclosure::Opening;
 use verifier::entry::{EntryError, HiddenError};
+use verifier::hidden::HiddenValue;
 use zk::ZkParams;
-
-pub use crate::entry::{EntrySecret, PendingEntry};
-pub use verifier::hidden::{check_field_name, HiddenValue, MAX_FIELD_NAME, MAX_HIDDEN_FIELDS, MAX_HIDDEN_STR_CHARS};
-
-/// Parses the submitted `hidden` object: name → value, sorted by name.
-pub fn parse_hidden(v: &Value) -> Result<BTreeMap<String, HiddenValue>, EntryError> {
-    Ok(verifier::hidden::parse_hidden(v)?)
-}
 
 /// Hidden values committed for an agent by the log (`POST
 /// /v1/hidden/commit`): the commitments and proof go into the entry the
@@ -55,14 +49,14 @@ pub struct CommittedHidden {
 /// entry.
 pub fn commit_for(
     origin: &str,
-    agent: &str,
+    agent: &AgentId,
     seq: u64,
     hidden: &BTreeMap<String, HiddenValue>,
     params: &ZkParams,
     self_check: bool,
 ) -> Result<CommittedHidden, EntryError> {
     let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng).map_err(|_| HiddenError::Randomness)?;
-    let context = verifier::disclosure::entry_predicates_context(origin, agent, seq);
+    let context = verifier::disclosure::entry_predicates_context(origin, agent.as_str(), seq);
     let mut entry = Map::new();
     let openings = verifier::hidden::commit(&mut entry, hidden, &context, &mut rng, params, self_check).map_err(|e| match e {
         verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
@@ -91,6 +85,7 @@ mod tests {
     #[test]
     fn hidden_specs_parse_and_reject() {
         let ok = serde_json::json!({"amount": {"u64": 1250, "prove": [{"le": 10000}, {"ge": 1, "le": 2000}]}, "customer": {"str": "ACME"}});
+        let parse_hidden = |v: &Value| verifier::hidden::parse_hidden(v).map_err(EntryError::from);
         let parsed = parse_hidden(&ok).unwrap();
         assert_eq!(parsed["amount"], HiddenValue::U64 { value: 1250, prove: vec![Predicate::le(10_000), Predicate { lo: 1, hi: 2000 }] });
         for bad in [

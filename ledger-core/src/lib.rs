@@ -25,9 +25,11 @@
 //!   [`sealing`] encrypts their openings at rest (a data key per entry,
 //!   wrapped by the master key), and [`Log::disclose`] / [`Log::shred`]
 //!   (`disclosure`) disclose or crypto-shred them.
-//! * [`attest`], [`nonces`] and [`requests`] hold attestations, their
-//!   single-use nonces and the replay cache of agent-signed requests; all
-//!   read the log's [`clock`].
+//! * [`attest`] and [`nonces`] hold attestations and their single-use
+//!   nonces; [`requests`] authenticates agent-signed requests
+//!   ([`Log::authenticate_request`]: window, registry, signature, replay
+//!   cache). All read the log's [`clock`]: wall time for timestamps,
+//!   monotonic time for nonce lifetimes.
 //!
 //! The log keeps no per-entry state in memory: the sequencer holds the right
 //! frontier (at most 64 hashes) and readers go to the store.

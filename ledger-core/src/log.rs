@@ -15,6 +15,7 @@ use std::sync::Arc;
 use verifier::agent_id::AgentId;
 use verifier::entry::Passport;
 use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
+use verifier::hidden::HiddenValue;
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
 use verifier::tiles::{self, TileKind, TilePath};
 use verifier::tlog_proof::TlogProof;
@@ -25,7 +26,7 @@ use crate::append::prover::Prover;
 use crate::append::sequencer::{Appended, CommitObserver, Context, Head, PublishedHead};
 use crate::append::Pipeline;
 use crate::entry::{NewEntry, Submission};
-use crate::hidden::{CommittedHidden, HiddenValue, PendingEntry};
+use crate::hidden::CommittedHidden;
 use crate::nonces::NonceStore;
 use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
@@ -55,8 +56,9 @@ pub struct Log {
     registry: Arc<Registry>,
     /// Attestation nonces.
     pub(crate) nonces: NonceStore,
-    /// Agent-signed requests already accepted (each is accepted once).
-    requests: ReplayCache,
+    /// Agent-signed requests already accepted (each is accepted once; see
+    /// [`Log::authenticate_request`]).
+    pub(crate) requests: ReplayCache,
     pipeline: Pipeline,
 }
 
@@ -217,12 +219,6 @@ impl Log {
         self.pipeline.append(entries).await
     }
 
-    /// Checks the openings and proofs of committed entries on the prover
-    /// pool, in parallel.
-    pub async fn check_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
-        self.pipeline.check_pending(jobs).await
-    }
-
     /// Commits hidden values for `agent`'s entry `seq` and proves their
     /// predicates on the prover pool (`POST /v1/hidden/commit`; the caller
     /// has authenticated the agent). The log keeps nothing: the agent signs
@@ -266,16 +262,28 @@ impl Log {
         self.registry.get(agent)
     }
 
+    /// Authenticates a request signed by `agent` (as its header spells it)
+    /// over `method`, `path`, `timestamp_ms` and `body`, with `signature`
+    /// as sent (base64), and accepts it once; returns the parsed agent id.
+    /// The checks and their order are [`crate::requests`]'s: the window
+    /// against the log's clock, the signature's form, the agent (known and
+    /// active, decided by the registry fold), the signature, then the
+    /// replay cache.
+    pub fn authenticate_request(
+        &self,
+        agent: &str,
+        method: &str,
+        path: &str,
+        timestamp_ms: u64,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<AgentId, RequestError> {
+        self.requests.authenticate(&self.config.origin, |id| self.agent(id), agent, method, path, timestamp_ms, signature, body)
+    }
+
     /// Registered agents.
     pub fn agent_count(&self) -> usize {
         self.registry.len()
-    }
-
-    /// Accepts an agent-signed request once (see [`ReplayCache::admit`]):
-    /// call it only after the request's signature verified, with the bytes
-    /// that were signed.
-    pub fn admit_signed_request(&self, agent: &AgentId, message: &[u8]) -> Result<(), RequestError> {
-        self.requests.admit(agent.as_str(), message)
     }
 }
 

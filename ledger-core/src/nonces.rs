@@ -2,7 +2,8 @@
 //!
 //! `POST /v1/agents/{id}/nonce` issues a random 32-byte nonce, bound to the
 //! agent, valid for a short time ([`crate::LogConfig::nonce_ttl`], read on
-//! the log's [`Clock`]) and usable once; the store is bounded per agent
+//! the log's monotonic [`Clock::monotonic_ms`], so steps of the wall clock
+//! change no nonce's life) and usable once; the store is bounded per agent
 //! ([`NONCES_PER_AGENT`]: an agent's extra draws drop its own nonces) and
 //! as a whole (used and expired nonces go first; a live nonce is never
 //! dropped for another agent's). An attestation ([`crate::attest`]) names
@@ -44,7 +45,7 @@ pub const NONCES_PER_AGENT: usize = 8;
 
 struct Issued {
     agent: Arc<str>,
-    /// Issue time, ms on the store's clock.
+    /// Issue time, ms on the store's monotonic clock.
     at: u64,
     used: bool,
 }
@@ -139,10 +140,10 @@ impl NonceStore {
 
     /// A store with a per-agent cap other than [`NONCES_PER_AGENT`].
     pub fn with_per_agent(ttl: Duration, capacity: usize, per_agent: usize) -> Self {
-        Self::with_clock(ttl, capacity, per_agent, Arc::new(SystemClock))
+        Self::with_clock(ttl, capacity, per_agent, Arc::new(SystemClock::new()))
     }
 
-    /// A store whose time-to-live runs on `clock`.
+    /// A store whose time-to-live runs on `clock`'s monotonic reading.
     pub fn with_clock(ttl: Duration, capacity: usize, per_agent: usize, clock: Arc<dyn Clock>) -> Self {
         Self { ttl, clock, capacity: capacity.max(1), per_agent: per_agent.max(1), inner: Mutex::new(Nonces::default()) }
     }
@@ -156,7 +157,7 @@ impl NonceStore {
     /// store is full, anyone's used or expired nonce is dropped, and if
     /// there is none the request is refused ([`NonceError::Exhausted`]).
     pub fn issue(&self, agent: &str) -> Result<[u8; NONCE_LEN], NonceError> {
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
         let ttl = self.ttl_ms();
@@ -204,7 +205,7 @@ impl NonceStore {
         if issued.used {
             return Err(NonceError::Used);
         }
-        if self.clock.now_ms().saturating_sub(issued.at) > self.ttl_ms() {
+        if self.clock.monotonic_ms().saturating_sub(issued.at) > self.ttl_ms() {
             return Err(NonceError::Expired);
         }
         issued.used = true;
@@ -336,5 +337,23 @@ mod tests {
         // Expired and used nonces make room.
         let c = store.issue("c").unwrap();
         assert_eq!(store.consume("c", &c), Ok(()));
+    }
+
+    #[test]
+    fn a_nonce_ttl_ignores_steps_of_the_wall_clock() {
+        let clock = Arc::new(crate::clock::ManualClock::new(1_000_000_000));
+        let store = NonceStore::with_clock(Duration::from_secs(60), 16, 4, clock.clone());
+        let n = store.issue("a").unwrap();
+        let m = store.issue("a").unwrap();
+        // Forward by an hour: the nonces are 0 s old, not an hour.
+        clock.set(1_000_000_000 + 3_600_000);
+        assert_eq!(store.consume("a", &n), Ok(()), "a forward step drops no live nonce");
+        // Back by a day: no nonce lives longer for it.
+        clock.set(1_000_000_000 - 86_400_000);
+        clock.advance(Duration::from_secs(60));
+        let o = store.issue("a").unwrap();
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(store.consume("a", &m), Err(NonceError::Expired), "expired at TTL + 1 ms of real time");
+        assert_eq!(store.consume("a", &o), Ok(()));
     }
 }

@@ -1,13 +1,23 @@
-//! Agent-signed HTTP requests: the freshness window and the replay cache.
+//! Agent-signed HTTP requests: the one place they are authenticated.
 //!
 //! An agent authenticates a request (a nonce draw, a disclosure of its own
 //! entry) by signing [`verifier::entry::signing::request_message`]: the log origin,
-//! its id, the method, the path, a timestamp and the body hash. The server
-//! accepts a timestamp within [`REQUEST_WINDOW`] of its clock, and this
-//! module makes each signed request usable once: after the signature
-//! verified, the SHA-256 of the signed bytes is remembered for as long as
-//! the timestamp could still be accepted, and the same bytes again are
-//! [`RequestError::Replayed`].
+//! its id, the method, the path, a timestamp and the body hash.
+//! [`Log::authenticate_request`](crate::Log::authenticate_request) checks, in this order: the timestamp is
+//! within [`REQUEST_WINDOW`] of the log's wall clock, the signature is
+//! well formed, the agent is registered and not retired
+//! ([`verifier::fold::registry::active`]), the signature verifies
+//! (strictly) with its key in force, and the request was not accepted
+//! before: after the signature verified, the SHA-256 of the signed bytes
+//! is remembered until the clock is past its timestamp plus the window,
+//! and the same bytes again are [`RequestError::Replayed`].
+//!
+//! Expiry follows the signed timestamp, not arrival: a request is forgotten
+//! only once the window check would refuse it anyway (its timestamp too
+//! old), whatever order requests came in and whatever the wall clock did
+//! since, so forgetting never reopens a replay, and requests signed after a
+//! backward step of the clock expire a window after their timestamp rather
+//! than waiting behind older ones.
 //!
 //! The cache is bounded. Only verified requests enter it, so only
 //! registered agents can fill it; each agent may have at most
@@ -15,14 +25,15 @@
 //! ([`RequestError::TooMany`]), and the whole cache holds at most
 //! [`REPLAY_CAPACITY`] ([`RequestError::Full`]). A remembered request is
 //! never dropped early: that would reopen it to replay.
-//!
-//! Both the window and the retention run on the log's [`Clock`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::Digest as _;
+use verifier::entry::signing::{parse_signature, request_message, verify_signature, HEADER_AGENT_SIGNATURE, HEADER_AGENT_TIMESTAMP};
+use verifier::fold::registry::{self, AgentState, RegistryError};
+use verifier::AgentId;
 
 use crate::clock::{Clock, SystemClock};
 
@@ -39,10 +50,25 @@ pub const REQUESTS_PER_AGENT: usize = 6_000;
 /// 120 bytes each, so at most some 25 MB).
 pub const REPLAY_CAPACITY: usize = 200_000;
 
-/// Why a signed request was refused after its signature verified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why an agent-signed request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
+    /// The timestamp is further than the window from the log's clock.
+    #[error("{} is more than {} s from the server's clock", HEADER_AGENT_TIMESTAMP, window.as_secs())]
+    Stale { window: Duration },
+    /// The signature is not a base64 Ed25519 signature.
+    #[error("{} must be a base64 Ed25519 signature", HEADER_AGENT_SIGNATURE)]
+    MalformedSignature,
+    /// No passport for this id (which may not even be an agent id).
+    #[error("no passport is registered for {0}")]
+    UnknownAgent(String),
+    /// The agent is retired.
+    #[error("{0} is retired")]
+    Retired(AgentId),
+    /// The signature does not verify with the agent's key in force.
+    #[error("the request signature does not verify with the key in force for {0}")]
+    BadSignature(AgentId),
     /// The same signed request was already accepted.
     #[error("this signed request was already accepted; sign a new one (a fresh timestamp)")]
     Replayed,
@@ -54,26 +80,74 @@ pub enum RequestError {
     Full { retry_after: Duration },
 }
 
-struct Remembered {
-    /// Arrival, since the Unix epoch.
-    at: Duration,
-    key: [u8; 32],
-    agent: Arc<str>,
+impl ReplayCache {
+    /// Authenticates a request signed by `agent` (as its header spells it)
+    /// over `method`, `path`, `timestamp_ms` and `body`, with `signature`
+    /// as sent (base64), in the log named `origin` whose registry `lookup`
+    /// reads, and accepts it once; returns the parsed agent id
+    /// ([`Log::authenticate_request`](crate::Log::authenticate_request)).
+    /// The checks and their order are the module's (see [`self`]); an id
+    /// that is no agent id is answered as an unregistered one, after the
+    /// timestamp and the signature's form are checked. Nothing is
+    /// remembered for a request whose signature fails, so callers without
+    /// a key cannot fill the cache.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn authenticate(
+        &self,
+        origin: &str,
+        lookup: impl FnOnce(&AgentId) -> Option<AgentState>,
+        agent: &str,
+        method: &str,
+        path: &str,
+        timestamp_ms: u64,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<AgentId, RequestError> {
+        let window = self.window;
+        if u128::from(timestamp_ms.abs_diff(self.clock.now_ms())) > window.as_millis() {
+            return Err(RequestError::Stale { window });
+        }
+        let signature = parse_signature(signature).map_err(|_| RequestError::MalformedSignature)?;
+        let unknown = || RequestError::UnknownAgent(agent.to_owned());
+        let agent = AgentId::parse(agent).map_err(|_| unknown())?;
+        let state = lookup(&agent);
+        let state = registry::active(&agent, state.as_ref()).map_err(|e| match e {
+            RegistryError::Retired(agent) => RequestError::Retired(agent),
+            _ => unknown(),
+        })?;
+        // The ledger's one rule (small-order keys and R refused); weak keys
+        // are also refused when registered, and records stored before that
+        // rule existed are read leniently, so this is where they stop.
+        let message = request_message(origin, agent.as_str(), method, path, timestamp_ms, body);
+        if !verify_signature(&state.key, &message, &signature) {
+            return Err(RequestError::BadSignature(agent));
+        }
+        self.admit(agent.as_str(), timestamp_ms, &message)?;
+        Ok(agent)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
-    seen: HashSet<[u8; 32]>,
-    /// Every remembered request, in arrival order (so expiry is from the
-    /// front).
-    order: VecDeque<Remembered>,
-    /// Arrival times of each agent's remembered requests, oldest first.
-    by_agent: HashMap<Arc<str>, VecDeque<Duration>>,
+    /// Each remembered request's key, with its agent.
+    seen: HashMap<[u8; 32], Arc<str>>,
+    /// Every remembered request by expiry (ms, its timestamp plus the
+    /// window): expired ones form the front.
+    by_expiry: BTreeSet<(u64, [u8; 32])>,
+    by_agent: HashMap<Arc<str>, AgentRequests>,
+}
+
+/// One agent's remembered requests.
+#[derive(Default)]
+struct AgentRequests {
+    count: usize,
+    /// How many expire at each time.
+    expiries: BTreeMap<u64, usize>,
 }
 
 /// Signed requests seen within their window: bounded, expiring.
 pub struct ReplayCache {
-    retention: Duration,
+    window: Duration,
     per_agent: usize,
     capacity: usize,
     clock: Arc<dyn Clock>,
@@ -83,7 +157,7 @@ pub struct ReplayCache {
 impl std::fmt::Debug for ReplayCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplayCache")
-            .field("retention", &self.retention)
+            .field("window", &self.window)
             .field("per_agent", &self.per_agent)
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
@@ -100,61 +174,73 @@ impl ReplayCache {
     /// A cache for timestamps accepted within `window` of the clock, with
     /// at most `per_agent` requests per agent and `capacity` in all.
     pub fn new(window: Duration, per_agent: usize, capacity: usize) -> Self {
-        Self::with_clock(window, per_agent, capacity, Arc::new(SystemClock))
+        Self::with_clock(window, per_agent, capacity, Arc::new(SystemClock::new()))
     }
 
     /// [`ReplayCache::new`] on `clock`.
     pub fn with_clock(window: Duration, per_agent: usize, capacity: usize, clock: Arc<dyn Clock>) -> Self {
-        // A timestamp accepted now is at most `window` ahead of the clock,
-        // so it stays acceptable for at most twice the window.
-        let retention = window.saturating_mul(2);
-        Self { retention, per_agent: per_agent.max(1), capacity: capacity.max(1), clock, inner: Mutex::new(Inner::default()) }
+        Self { window, per_agent: per_agent.max(1), capacity: capacity.max(1), clock, inner: Mutex::new(Inner::default()) }
     }
 
-    /// Accepts the signed bytes `message` of `agent` once: call it only
-    /// after the signature verified.
-    pub fn admit(&self, agent: &str, message: &[u8]) -> Result<(), RequestError> {
-        self.admit_at(agent, message, Duration::from_millis(self.clock.now_ms()))
+    /// Accepts the signed bytes `message` of `agent`, signed at
+    /// `timestamp_ms`, once: call it only after the signature verified and
+    /// the timestamp was found within the window.
+    pub fn admit(&self, agent: &str, timestamp_ms: u64, message: &[u8]) -> Result<(), RequestError> {
+        self.admit_at(agent, timestamp_ms, message, self.clock.now_ms())
     }
 
-    fn admit_at(&self, agent: &str, message: &[u8], now: Duration) -> Result<(), RequestError> {
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn admit_at(&self, agent: &str, timestamp_ms: u64, message: &[u8], now: u64) -> Result<(), RequestError> {
         let key: [u8; 32] = sha2::Sha256::digest(message).into();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        self.expire(&mut inner, now);
-        if inner.seen.contains(&key) {
+        Self::expire(&mut inner, now);
+        if inner.seen.contains_key(&key) {
             return Err(RequestError::Replayed);
         }
-        let wait = |oldest: Duration| (oldest + self.retention).saturating_sub(now).max(Duration::from_secs(1));
-        if let Some(times) = inner.by_agent.get(agent).filter(|t| t.len() >= self.per_agent) {
-            let retry_after = times.front().map_or(self.retention, |&t| wait(t));
-            return Err(RequestError::TooMany { max: self.per_agent, window: self.retention, retry_after });
+        let wait = |expiry: u64| Duration::from_millis(expiry.saturating_add(1).saturating_sub(now)).max(Duration::from_secs(1));
+        if let Some(times) = inner.by_agent.get(agent).filter(|t| t.count >= self.per_agent) {
+            let retry_after = times.expiries.keys().next().map_or(self.window * 2, |&t| wait(t));
+            return Err(RequestError::TooMany { max: self.per_agent, window: self.window * 2, retry_after });
         }
-        if inner.order.len() >= self.capacity {
-            let retry_after = inner.order.front().map_or(self.retention, |r| wait(r.at));
+        if inner.seen.len() >= self.capacity {
+            let retry_after = inner.by_expiry.first().map_or(self.window * 2, |&(t, _)| wait(t));
             return Err(RequestError::Full { retry_after });
         }
+        let expiry = timestamp_ms.saturating_add(self.window_ms());
         let agent: Arc<str> = match inner.by_agent.get_key_value(agent) {
             Some((name, _)) => Arc::clone(name),
             None => Arc::from(agent),
         };
-        inner.by_agent.entry(Arc::clone(&agent)).or_default().push_back(now);
-        inner.seen.insert(key);
-        inner.order.push_back(Remembered { at: now, key, agent });
+        let mine = inner.by_agent.entry(Arc::clone(&agent)).or_default();
+        mine.count += 1;
+        *mine.expiries.entry(expiry).or_default() += 1;
+        inner.seen.insert(key, agent);
+        inner.by_expiry.insert((expiry, key));
         Ok(())
     }
 
-    /// Forgets requests whose timestamps can no longer be accepted.
-    fn expire(&self, inner: &mut Inner, now: Duration) {
-        while let Some(front) = inner.order.front() {
-            if now.saturating_sub(front.at) < self.retention {
+    /// Forgets requests whose timestamps the window now refuses as too old
+    /// (`now` past their expiry).
+    fn expire(inner: &mut Inner, now: u64) {
+        while let Some(&(expiry, key)) = inner.by_expiry.first() {
+            if expiry >= now {
                 break;
             }
-            let Some(old) = inner.order.pop_front() else { break };
-            inner.seen.remove(&old.key);
-            if let Some(times) = inner.by_agent.get_mut(&old.agent) {
-                times.pop_front();
-                if times.is_empty() {
-                    inner.by_agent.remove(&old.agent);
+            inner.by_expiry.pop_first();
+            let Some(agent) = inner.seen.remove(&key) else { continue };
+            if let Some(times) = inner.by_agent.get_mut(&agent) {
+                times.count = times.count.saturating_sub(1);
+                if let Some(n) = times.expiries.get_mut(&expiry) {
+                    *n -= 1;
+                    if *n == 0 {
+                        times.expiries.remove(&expiry);
+                    }
+                }
+                if times.count == 0 {
+                    inner.by_agent.remove(&agent);
                 }
             }
         }
@@ -162,7 +248,7 @@ impl ReplayCache {
 
     /// Requests remembered now.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).order.len()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).seen.len()
     }
 
     /// Whether no request is remembered.
@@ -175,47 +261,74 @@ impl ReplayCache {
 mod tests {
     use super::*;
 
+    const T0: u64 = 1_700_000_000_000;
+    const S: u64 = 1000;
+
     #[test]
-    fn a_request_is_accepted_once_within_its_window() {
+    fn a_request_is_remembered_until_its_timestamp_leaves_the_window() {
         let cache = ReplayCache::new(Duration::from_secs(60), 10, 100);
-        let t0 = Duration::from_secs(1_700_000_000);
-        assert_eq!(cache.admit_at("a", b"request 1", t0), Ok(()));
-        assert_eq!(cache.admit_at("a", b"request 1", t0 + Duration::from_secs(119)), Err(RequestError::Replayed));
-        assert_eq!(cache.admit_at("b", b"request 2", t0), Ok(()));
-        // Past twice the window the timestamp is stale anyway: forgotten.
-        assert_eq!(cache.admit_at("a", b"request 1", t0 + Duration::from_secs(120)), Ok(()));
-        assert_eq!(cache.len(), 1, "both expired, request 1 is remembered again");
+        assert_eq!(cache.admit_at("a", T0, b"request 1", T0), Ok(()));
+        assert_eq!(cache.admit_at("a", T0, b"request 1", T0 + 60 * S), Err(RequestError::Replayed));
+        // A request signed ahead of the clock is kept a window past its
+        // timestamp, not past its arrival.
+        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", T0), Ok(()));
+        // Past its timestamp plus the window the window check refuses it
+        // anyway: forgotten.
+        assert_eq!(cache.admit_at("a", T0 + 61 * S, b"request 1", T0 + 60 * S + 1), Ok(()));
+        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", T0 + 120 * S), Err(RequestError::Replayed));
+        assert_eq!(cache.admit_at("c", T0 + 120 * S, b"request 3", T0 + 120 * S + 1), Ok(()));
+        assert_eq!(cache.len(), 2, "request 2 expired, request 1 is remembered again");
     }
 
     #[test]
     fn each_agent_has_a_budget_and_cannot_crowd_out_others() {
         let cache = ReplayCache::new(Duration::from_secs(60), 3, 5);
-        let t0 = Duration::from_secs(1_700_000_000);
         for i in 0..3u8 {
-            assert_eq!(cache.admit_at("a", &[i], t0 + Duration::from_secs(u64::from(i))), Ok(()));
+            let t = T0 + u64::from(i) * S;
+            assert_eq!(cache.admit_at("a", t, &[i], t), Ok(()));
         }
-        match cache.admit_at("a", b"one more", t0 + Duration::from_secs(10)) {
-            Err(RequestError::TooMany { max: 3, retry_after, .. }) => assert_eq!(retry_after, Duration::from_secs(110)),
+        match cache.admit_at("a", T0 + 10 * S, b"one more", T0 + 10 * S) {
+            // a's oldest (signed at T0) is forgotten just past T0 + 60 s.
+            Err(RequestError::TooMany { max: 3, retry_after, .. }) => assert_eq!(retry_after, Duration::from_millis(50_001)),
             other => panic!("{other:?}"),
         }
         // The refused request was not remembered: it is accepted once the
         // agent's oldest expires.
-        assert_eq!(cache.admit_at("a", b"one more", t0 + Duration::from_secs(120)), Ok(()));
-        assert_eq!(cache.admit_at("b", b"b1", t0 + Duration::from_secs(120)), Ok(()));
-        assert_eq!(cache.admit_at("c", b"c1", t0 + Duration::from_secs(120)), Ok(()));
+        let later = T0 + 60 * S + 1;
+        assert_eq!(cache.admit_at("a", later, b"one more", later), Ok(()));
+        assert_eq!(cache.admit_at("b", later, b"b1", later), Ok(()));
+        assert_eq!(cache.admit_at("c", later, b"c1", later), Ok(()));
         // Full (5): a sixth is refused rather than forgetting a live one.
-        assert!(matches!(cache.admit_at("d", b"d1", t0 + Duration::from_secs(120)), Err(RequestError::Full { .. })));
-        assert_eq!(cache.admit_at("a", &[1], t0 + Duration::from_secs(120)), Err(RequestError::Replayed));
+        assert!(matches!(cache.admit_at("d", later, b"d1", later), Err(RequestError::Full { .. })));
+        assert_eq!(cache.admit_at("a", T0 + S, &[1], later), Err(RequestError::Replayed));
     }
 
     #[test]
     fn expiry_keeps_the_cache_bounded() {
         let cache = ReplayCache::new(Duration::from_secs(1), 10_000, 10_000);
-        let t0 = Duration::from_secs(1_700_000_000);
         for i in 0..5000u32 {
-            let now = t0 + Duration::from_millis(u64::from(i));
-            assert_eq!(cache.admit_at("a", &i.to_be_bytes(), now), Ok(()));
-            assert!(cache.len() <= 2000);
+            let now = T0 + u64::from(i);
+            assert_eq!(cache.admit_at("a", now, &i.to_be_bytes(), now), Ok(()));
+            assert!(cache.len() <= 1001);
         }
+    }
+
+    /// The wall clock set back by an hour: requests signed after the step
+    /// are forgotten a window after their timestamps, not an hour later,
+    /// and those signed before it stay remembered until the window refuses
+    /// them.
+    #[test]
+    fn a_backward_step_neither_reopens_a_replay_nor_keeps_the_cache_full() {
+        let cache = ReplayCache::new(Duration::from_secs(60), 2, 2);
+        assert_eq!(cache.admit_at("a", T0, b"before", T0), Ok(()));
+        let back = T0 - 3600 * S;
+        assert_eq!(cache.admit_at("b", back, b"after", back), Ok(()));
+        assert!(matches!(cache.admit_at("c", back, b"c", back), Err(RequestError::Full { .. })));
+        // A window after the step, the request signed after it is gone.
+        assert_eq!(cache.admit_at("c", back + 60 * S, b"c", back + 60 * S + 1), Ok(()));
+        // When the clock catches up, the request signed before the step is
+        // still remembered: no replay.
+        assert_eq!(cache.admit_at("a", T0, b"before", T0), Err(RequestError::Replayed));
+        assert_eq!(cache.admit_at("a", T0, b"before", T0 + 60 * S), Err(RequestError::Replayed));
     }
 }

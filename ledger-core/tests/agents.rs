@@ -70,7 +70,7 @@ async fn signed_actions_rotation_retirement_and_every_refusal() {
     let size = log.head().size;
     let mut forged = action(AGENT, 2, &key);
     forged.insert("resource".into(), Value::from("invoices/2"));
-    let unsigned = NewEntry::action(AGENT, "pay", "x", None, 65535).unwrap();
+    let unsigned = NewEntry::action(&id(AGENT), "pay", "x", None, 65535).unwrap();
     type Case = (&'static str, NewEntry, fn(&Error) -> bool);
     let cases: Vec<Case> = vec![
         ("forged", entry(&forged), |e| matches!(e, Error::BadSignature(_))),
@@ -252,9 +252,9 @@ async fn attestations_software_and_tpm() {
     // Refused before anything is recorded: reused nonce, unknown nonce, forged signature.
     let size = log.head().size;
     let reused = log.attest(&attestation(AGENT, next(), &nonce, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
-    assert!(matches!(reused, Error::Nonce(ledger_core::attest::NonceError::Used)), "{reused:?}");
+    assert!(matches!(reused, Error::Nonce(ledger_core::nonces::NonceError::Used)), "{reused:?}");
     let unknown = log.attest(&attestation(AGENT, next(), &[4; 32], &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
-    assert!(matches!(unknown, Error::Nonce(ledger_core::attest::NonceError::Unknown)));
+    assert!(matches!(unknown, Error::Nonce(ledger_core::nonces::NonceError::Unknown)));
     let fresh = log.issue_nonce(&id(AGENT)).unwrap();
     let forged =
         log.attest(&attestation(AGENT, next(), &fresh, &CODE, json!({"type": "software"}), &SigningKey::from_bytes(&[3; 32]))).await;
@@ -353,7 +353,7 @@ async fn attestations_software_and_tpm() {
     let n = short.issue_nonce(&id(AGENT)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let stale = short.attest(&attestation(AGENT, 1, &n, &CODE, json!({"type": "software"}), &key)).await.unwrap_err();
-    assert!(matches!(stale, Error::Nonce(ledger_core::attest::NonceError::Expired)), "{stale:?}");
+    assert!(matches!(stale, Error::Nonce(ledger_core::nonces::NonceError::Expired)), "{stale:?}");
     assert_eq!(short.head().size, 1);
 }
 

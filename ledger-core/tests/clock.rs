@@ -84,10 +84,55 @@ async fn a_nonce_expires_and_a_signed_request_is_forgotten_when_the_clock_says_s
     let recorded = log.attest(&attestation(fresh, 1)).await;
     assert!(matches!(recorded, Ok(_) | Err(Error::AttestationFailed { .. })), "{recorded:?}");
 
-    // A signed request is remembered for twice the window, then forgotten.
-    log.admit_signed_request(&id(AGENT), b"signed request").unwrap();
-    clock.advance(REQUEST_WINDOW * 2 - Duration::from_millis(1));
-    assert_eq!(log.admit_signed_request(&id(AGENT), b"signed request"), Err(RequestError::Replayed));
+    // A signed request is remembered until its timestamp leaves the
+    // window, then forgotten (and refused as stale anyway).
+    let sign = |ts: u64| {
+        let message = verifier::entry::signing::request_message(ORIGIN, AGENT, "POST", "/x", ts, b"body");
+        B64.encode(ed25519_dalek::Signer::sign(&key, &message).to_bytes())
+    };
+    let ts = log.now_ms();
+    let auth = |ts: u64, sig: &str| log.authenticate_request(AGENT, "POST", "/x", ts, sig, b"body");
+    assert_eq!(auth(ts, &sign(ts)), Ok(id(AGENT)));
+    clock.advance(REQUEST_WINDOW);
+    assert_eq!(auth(ts, &sign(ts)), Err(RequestError::Replayed));
     clock.advance(Duration::from_millis(1));
-    assert_eq!(log.admit_signed_request(&id(AGENT), b"signed request"), Ok(()));
+    assert_eq!(auth(ts, &sign(ts)), Err(RequestError::Stale { window: REQUEST_WINDOW }));
+}
+
+/// The wall clock set back by an hour, then forward again: a request
+/// accepted before the step is never accepted twice, and the requests
+/// signed after the step are forgotten a window after their timestamps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backward_clock_step_reopens_no_replay() {
+    let t0 = 1_700_000_000_000;
+    let clock = Arc::new(ManualClock::new(t0));
+    let log = open(&clock);
+    let key = SigningKey::from_bytes(&[2; 32]);
+    let passport = Passport {
+        agent: AGENT.parse().unwrap(),
+        public_key: key.verifying_key(),
+        code_hash: [0xc0; 32],
+        model_hash: None,
+        owner: "o".into(),
+        purpose: "p".into(),
+        tpm_ak: None,
+    };
+    log.register(passport).await.unwrap();
+    let auth = |ts: u64| {
+        let message = verifier::entry::signing::request_message(ORIGIN, AGENT, "GET", "/y", ts, b"");
+        let sig = B64.encode(ed25519_dalek::Signer::sign(&key, &message).to_bytes());
+        log.authenticate_request(AGENT, "GET", "/y", ts, &sig, b"")
+    };
+    assert!(auth(t0).is_ok());
+    clock.set(t0 - 3_600_000);
+    assert_eq!(auth(t0), Err(RequestError::Stale { window: REQUEST_WINDOW }), "outside the window after the step");
+    let after = log.now_ms();
+    assert!(auth(after).is_ok());
+    assert_eq!(auth(after), Err(RequestError::Replayed));
+    clock.advance(REQUEST_WINDOW + Duration::from_millis(1));
+    assert_eq!(auth(after), Err(RequestError::Stale { window: REQUEST_WINDOW }));
+    // The clock put right: the request of before the step is still
+    // remembered.
+    clock.set(t0 + 1);
+    assert_eq!(auth(t0), Err(RequestError::Replayed));
 }

@@ -119,7 +119,7 @@ async fn commit_disclose_restart_and_shred() {
     drop(store);
     let (log, _store) = open(dir.path());
     assert!(matches!(log.disclose(0, &request(&["amount"], &[])).await, Err(Error::OpeningsShredded { .. })));
-    assert_eq!(log.shred(&ShredTarget::Agent(OTHER.into())).unwrap(), vec![1]);
+    assert_eq!(log.shred(&ShredTarget::Agent(OTHER.parse().unwrap())).unwrap(), vec![1]);
     assert!(matches!(log.disclose(1, &request(&["amount"], &[])).await, Err(Error::OpeningsShredded { .. })));
     assert_eq!(log.head().size, 2, "shredding never changes the log");
 }

@@ -27,7 +27,7 @@ proptest! {
         let mut checkpoints = vec![Checkpoint::open(&log.head().checkpoint, &verifier).unwrap()];
         let mut acked = Vec::new();
         for (b, n) in batches.iter().enumerate() {
-            let entries: Vec<NewEntry> = (0..*n).map(|i| NewEntry::action("spiffe://p.example/agent/x", "call", &format!("api/{b}/{i}"), None, 1024).unwrap()).collect();
+            let entries: Vec<NewEntry> = (0..*n).map(|i| NewEntry::action(&"spiffe://p.example/agent/x".parse().unwrap(), "call", &format!("api/{b}/{i}"), None, 1024).unwrap()).collect();
             let done = rt.block_on(log.append(entries)).unwrap();
             prop_assert_eq!(done[0].index, acked.len() as u64);
             acked.extend(done);

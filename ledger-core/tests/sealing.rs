@@ -38,7 +38,7 @@ fn signer() -> NoteSigner {
 /// integer still takes predicates proven at disclosure time.
 fn committed(amount: u64, customer: &str) -> Submission {
     let mut entry = json!({"kind": "action", "agent": AGENT, "action": "pay", "resource": "invoices/7"}).as_object().unwrap().clone();
-    let hidden = ledger_core::hidden::parse_hidden(&json!({"amount": {"u64": amount}, "customer": {"str": customer}})).unwrap();
+    let hidden = verifier::hidden::parse_hidden(&json!({"amount": {"u64": amount}, "customer": {"str": customer}})).unwrap();
     let openings = verifier::hidden::commit(&mut entry, &hidden, b"", &mut rand_core::OsRng, zk::params(), true).unwrap();
     entry.insert("openings".into(), verifier::hidden::openings_to_json(&openings));
     Submission::from_value(&Value::Object(entry), 65535).unwrap()
@@ -100,7 +100,7 @@ async fn a_lost_or_wrong_openings_key_is_refused_not_replaced() {
 
     // Once every opening is shredded there is nothing a new key could
     // lose: a missing key file is then created afresh.
-    assert_eq!(log.shred(&ShredTarget::Agent(AGENT.into())).unwrap(), vec![0, 1]);
+    assert_eq!(log.shred(&ShredTarget::Agent(AGENT.parse().unwrap())).unwrap(), vec![0, 1]);
     drop(log);
     std::fs::remove_file(&key_file).unwrap();
     let log = Log::open_dir(dir.path(), config(None), None).unwrap();
@@ -114,7 +114,7 @@ async fn a_lost_or_wrong_openings_key_is_refused_not_replaced() {
 async fn a_new_store_gets_a_key_and_entries_without_openings_need_none() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open_dir(dir.path(), config(None), None).unwrap();
-    let plain = NewEntry::action(AGENT, "read", "db/1", None, 65_535).unwrap();
+    let plain = NewEntry::action(&AGENT.parse().unwrap(), "read", "db/1", None, 65_535).unwrap();
     log.append(vec![plain]).await.unwrap();
     drop(log);
     // No sealed openings: losing the key loses nothing, a new one is made.

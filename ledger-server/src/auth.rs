@@ -9,9 +9,10 @@
 //! - [`SignedAgent`]: a request signed by an agent (`x-agent-id`,
 //!   `x-agent-timestamp`, `x-agent-signature`, docs/FORMAT.md "Signed
 //!   requests"). The signature covers the body's hash, so the body is read
-//!   first (once, bounded and timed), then the timestamp window, the key in
-//!   force and the replay cache are checked, all before the handler parses
-//!   anything or does any expensive work.
+//!   first (once, bounded and timed), then the log checks the timestamp
+//!   window, the agent, the key in force and the replay cache
+//!   ([`ledger_core::Log::authenticate_request`]), all before the handler
+//!   parses anything or does any expensive work.
 //! - [`AdminOrAgent`]: either of the two, for routes both may call.
 //!
 //! The extractors read the router's state through [`AuthState`], so this
@@ -24,9 +25,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use subtle::ConstantTimeEq;
-use verifier::entry::signing::{
-    parse_signature, request_message, verify_signature, HEADER_AGENT_ID, HEADER_AGENT_SIGNATURE, HEADER_AGENT_TIMESTAMP,
-};
+use verifier::entry::signing::{HEADER_AGENT_ID, HEADER_AGENT_SIGNATURE, HEADER_AGENT_TIMESTAMP};
 use verifier::wire::ErrorCode;
 use verifier::AgentId;
 
@@ -100,10 +99,6 @@ fn require_admin(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, message).with_bearer_challenge()
 }
-
-/// How far an agent-signed request's timestamp may be from the server's
-/// clock.
-pub const AGENT_REQUEST_WINDOW_MS: u64 = ledger_core::requests::REQUEST_WINDOW.as_millis() as u64;
 
 /// A route that takes agent-signed requests: how it reads their body and
 /// what it answers to a request that carries no agent signature.
@@ -189,19 +184,12 @@ async fn signed_body(parts: &Parts, body: Body, json: bool, max: usize) -> Resul
     read_body(parts, body, max).await
 }
 
-/// Checks an agent-signed request against the agent's key in force;
+/// Checks an agent-signed request with [`ledger_core::Log::authenticate_request`]
+/// (the window, the agent registered and not retired, the signature over
+/// [`verifier::entry::signing::request_message`], the replay cache) and
 /// returns the agent id, or `None` when the request carries no agent
-/// signature. An id that is no agent id is answered as an unregistered
-/// one (403 `unknown_agent`), after the timestamp and signature headers
-/// are checked.
-///
-/// The signature covers the log's origin and the agent id
-/// ([`request_message`]), so it verifies for no other log
-/// and no other agent; once it verified, the log's replay cache accepts the
-/// signed bytes once (409 `request_replayed` after that, 429
-/// `too_many_requests` past the agent's budget). Nothing is remembered for
-/// a request whose signature fails, so callers without a key cannot fill
-/// the cache.
+/// signature. Only the headers' text is read here; the refusals are the
+/// log's, mapped to their codes by `ApiError`'s `From<RequestError>`.
 fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> Result<Option<AgentId>, ApiError> {
     let headers = &parts.headers;
     let Some(agent) = headers.get(HEADER_AGENT_ID) else { return Ok(None) };
@@ -210,33 +198,9 @@ fn verify_agent_request(log: &ledger_core::Log, parts: &Parts, body: &[u8]) -> R
     let ts: u64 = header(HEADER_AGENT_TIMESTAMP)
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| unauthorized("x-agent-timestamp must be milliseconds since the epoch"))?;
-    let now = log.now_ms();
-    if ts.abs_diff(now) > AGENT_REQUEST_WINDOW_MS {
-        return Err(ApiError::new(
-            ErrorCode::StaleRequest,
-            format!("x-agent-timestamp is more than {} s from the server's clock", AGENT_REQUEST_WINDOW_MS / 1000),
-        ));
-    }
-    let signature = header(HEADER_AGENT_SIGNATURE)
-        .and_then(|s| parse_signature(s).ok())
-        .ok_or_else(|| unauthorized("x-agent-signature must be a base64 Ed25519 signature"))?;
-    let unknown = || ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}"));
-    let agent = AgentId::parse(agent).map_err(|_| unknown())?;
-    let state = log.agent(&agent).ok_or_else(unknown)?;
-    if state.retired.is_some() {
-        return Err(ApiError::new(ErrorCode::AgentRetired, format!("{agent} is retired")));
-    }
-    // The ledger's one rule (small-order keys and R refused); weak keys are
-    // also refused when registered, and records stored before that rule
-    // existed are read leniently, so this is where they stop.
-    let message = request_message(&log.config().origin, agent.as_str(), parts.method.as_str(), parts.uri.path(), ts, body);
-    if !verify_signature(&state.key, &message, &signature) {
-        return Err(ApiError::new(
-            ErrorCode::BadSignature,
-            format!("the request signature does not verify with the key in force for {agent}"),
-        ));
-    }
-    log.admit_signed_request(&agent, &message)?;
+    // A missing signature header is a malformed one (empty text).
+    let signature = header(HEADER_AGENT_SIGNATURE).unwrap_or_default();
+    let agent = log.authenticate_request(agent, parts.method.as_str(), parts.uri.path(), ts, signature, body)?;
     Ok(Some(agent))
 }
 

@@ -158,7 +158,7 @@ impl From<EntryError> for ApiError {
 
 impl From<ledger_core::Error> for ApiError {
     fn from(e: ledger_core::Error) -> Self {
-        use ledger_core::attest::NonceError as N;
+        use ledger_core::nonces::NonceError as N;
         use ledger_core::Error as E;
         let e = match e {
             E::Entry(entry) => return entry.into(),
@@ -211,6 +211,11 @@ impl From<ledger_core::requests::RequestError> for ApiError {
     fn from(e: ledger_core::requests::RequestError) -> Self {
         use ledger_core::requests::RequestError as R;
         match e {
+            R::Stale { .. } => Self::new(ErrorCode::StaleRequest, e.to_string()),
+            R::MalformedSignature => Self::new(ErrorCode::Unauthorized, e.to_string()).with_bearer_challenge(),
+            R::UnknownAgent(_) => Self::new(ErrorCode::UnknownAgent, e.to_string()),
+            R::Retired(_) => Self::new(ErrorCode::AgentRetired, e.to_string()),
+            R::BadSignature(_) => Self::new(ErrorCode::BadSignature, e.to_string()),
             R::Replayed => Self::new(ErrorCode::RequestReplayed, e.to_string()),
             R::TooMany { retry_after, .. } => Self::new(ErrorCode::TooManyRequests, e.to_string()).retry_after(retry_after),
             R::Full { retry_after } => Self::new(ErrorCode::ReplayCacheFull, e.to_string()).retry_after(retry_after),

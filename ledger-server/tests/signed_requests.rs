@@ -313,7 +313,7 @@ async fn an_id_that_is_no_agent_id_is_answered_as_an_unknown_agent() {
     // In the signed-request header: the id is parsed once, and a text that
     // is no SPIFFE agent id names no registered agent (403, as before).
     let mut req = Signed::by(A, key_a()).request(&nonce_uri(A), "", A);
-    req.headers_mut().insert(RequestSignature::AGENT_ID, "not-an-agent".parse().unwrap());
+    req.headers_mut().insert(verifier::entry::signing::HEADER_AGENT_ID, "not-an-agent".parse().unwrap());
     let (status, v) = send(&h, req).await;
     assert_eq!((status, code(&v)), (StatusCode::FORBIDDEN, Some("unknown_agent")), "{v}");
     assert_eq!(v["error"]["message"], "no passport is registered for not-an-agent");

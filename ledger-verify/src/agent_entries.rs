@@ -46,9 +46,8 @@ impl ProvenLeaf {
 }
 
 pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> anyhow::Result<Outcome> {
-    use verifier::entry::signing::is_weak_key;
-    use verifier::entry::{AgentError, Entry, EntryKind, Form, VERSION_MEMBER};
-    use verifier::fold::registry::{Applied, Registry, RegistryError, LEAF_VERSION};
+    use verifier::entry::{AgentId, EntryKind, Form, Leaf};
+    use verifier::fold::registry::{Applied, Registry};
     let verifier = load_key(key)?;
     let mut proven = Vec::new();
     for file in files {
@@ -75,40 +74,31 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
     // Same index, same bytes: the same entry, checked once.
     proven.dedup_by_key(|p| p.index);
 
+    // Each leaf exactly canonical, its entry read with its signatures and
+    // its agent id as stored (reported escaped, not refused).
     let mut entries = Vec::with_capacity(proven.len());
     for p in &proven {
-        match serde_json::from_slice::<Value>(&p.leaf) {
-            Ok(Value::Object(obj)) => entries.push((p.index, obj)),
-            _ => return fail(format!("{}: entry {} is not a JSON object", p.file.display(), p.index), p.evidence()),
+        match Leaf::decode_in(&p.leaf, Form::Audit) {
+            Ok((leaf, value)) => entries.push((p.index, leaf, value)),
+            Err(e) => return fail(format!("{}: entry {}: {e}", p.file.display(), p.index), p.evidence()),
         }
     }
-    let Some((first_index, first)) = entries.first() else { return fail("no entries", Value::Null) };
-    let agent = match Entry::from_object(&members(first), Form::Audit) {
-        // A passport is checked as one arriving at the log: an auditor
-        // refuses a weak key, which the log keeps only to stay readable.
-        Ok(Entry::Passport(registration)) if is_weak_key(&registration.passport.public_key) => {
-            return fail(format!("entry {first_index}: {}", AgentError::WeakKey), Value::Null)
-        }
-        Ok(Entry::Passport(registration)) => registration.agent,
-        Ok(_) => return fail(format!("entry {first_index}: the first entry of a chain must be a passport"), Value::Null),
-        Err(e) => return fail(format!("entry {first_index}: {e}"), Value::Null),
-    };
+    let Some((first_index, first, _)) = entries.first() else { return fail("no entries", Value::Null) };
+    if first.kind != EntryKind::Passport {
+        return fail(format!("entry {first_index}: the first entry of a chain must be a passport"), Value::Null);
+    }
+    let agent = AgentId::from_stored_unchecked(first.text("agent"));
     let mut registry = Registry::new(verifier.key().name());
     let mut lines = Vec::with_capacity(entries.len());
     let mut report = Vec::with_capacity(entries.len());
-    for (index, obj) in &entries {
-        let by = obj.get("agent").and_then(Value::as_str).unwrap_or_default();
+    for (index, leaf, obj) in &entries {
+        let by = leaf.text("agent");
         if by != agent.as_str() {
             return fail(format!("entry {index}: entry is by {by}, not {agent}"), json!({ "entry": obj }));
         }
-        let version = obj.get(VERSION_MEMBER).and_then(Value::as_u64).unwrap_or(LEAF_VERSION);
-        let applied = if version == LEAF_VERSION {
-            Entry::from_object(&members(obj), Form::Audit)
-                .map_err(|e| e.to_string())
-                .and_then(|entry| registry.apply(*index, &entry).map_err(|e| e.to_string()))
-        } else {
-            Err(RegistryError::LeafVersion(version).to_string())
-        };
+        // The fold checks the version (agent-signed entries from version 2
+        // on) and refuses weak keys, a passport's included.
+        let applied = registry.apply_leaf(*index, leaf);
         let (text, item) = match applied {
             Ok(Applied::Registered) => (EntryKind::Passport.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Passport})),
             Ok(Applied::Rotated { .. }) => {
@@ -117,7 +107,7 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
             Ok(Applied::Retired) => (EntryKind::Retirement.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Retirement})),
             Ok(Applied::Signed { kind, seq }) => {
                 let verdict = if kind == EntryKind::Attestation {
-                    format!(", verdict {}", escape::json(&obj.get("verdict").map(|v| v.to_string()).unwrap_or_default()))
+                    format!(", verdict {}", escape::json(&leaf.members.get("verdict").map(|v| v.to_string()).unwrap_or_default()))
                 } else {
                     String::new()
                 };
@@ -136,14 +126,6 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
     lines.insert(0, format!("passport of {} at index {first_index}", escape::text(agent.as_str())));
     let human = format!("{} entries of {} verified\n  {}", entries.len(), escape::text(agent.as_str()), lines.join("\n  "));
     Ok(Outcome::Verified(json!({ "agent": agent, "entries": report }), human))
-}
-
-/// A leaf's entry members: without what the log adds.
-fn members(obj: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
-    obj.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), verifier::entry::VERSION_MEMBER | verifier::entry::TIME_MEMBER))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Two verified proofs of different leaves at one index: both checkpoints

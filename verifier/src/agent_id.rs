@@ -1,6 +1,10 @@
 //! Agent ids: SPIFFE IDs (github.com/spiffe/spiffe, standards/SPIFFE-ID.md)
 //! of the profile `spiffe://<trust-domain>/agent/<name>`, checked once when
-//! an [`AgentId`] is made, so a held id is always a valid one.
+//! an [`AgentId`] is parsed ([`AgentId::parse`]), so an id that came from a
+//! request, a configuration or the SDK is always a valid one. The one
+//! exception is [`AgentId::from_stored_unchecked`]: an auditor replaying a
+//! log's leaves takes the id as the log stored it, so that it can report an
+//! id the log should have refused instead of stopping at it.
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -60,11 +64,6 @@ fn check(id: &str) -> Result<usize, AgentIdError> {
         (Some("agent"), Some(_), None) => Ok(domain.len()),
         _ => Err(AgentIdError::NotAnAgent),
     }
-}
-
-/// Checks a SPIFFE ID and that its path is `/agent/<name>`.
-pub fn validate_agent_id(id: &str) -> Result<(), AgentIdError> {
-    check(id).map(drop)
 }
 
 /// A valid agent id (`spiffe://<trust-domain>/agent/<name>`). Compared,
@@ -207,7 +206,7 @@ mod tests {
     #[test]
     fn accepts_agent_ids() {
         for ok in ["spiffe://example.org/agent/billing", "spiffe://prod.acme-corp_1/agent/Agent.v2-x_y"] {
-            assert_eq!(validate_agent_id(ok), Ok(()), "{ok}");
+            assert_eq!(AgentId::parse(ok).map(|id| id.to_string()), Ok(ok.to_string()), "{ok}");
         }
         let id = AgentId::parse("spiffe://prod.acme-corp_1/agent/Agent.v2-x_y").unwrap();
         assert_eq!((id.trust_domain(), id.name()), ("prod.acme-corp_1", "Agent.v2-x_y"));
@@ -238,9 +237,8 @@ mod tests {
             ("spiffe://example.org/agent/a/b", AgentIdError::NotAnAgent),
         ];
         for (id, want) in cases {
-            assert_eq!(validate_agent_id(id), Err(want), "{id}");
             assert_eq!(AgentId::parse(id), Err(want), "{id}");
         }
-        assert_eq!(validate_agent_id(&format!("spiffe://example.org/agent/{}", "a".repeat(2048))), Err(AgentIdError::TooLong));
+        assert_eq!(AgentId::parse(&format!("spiffe://example.org/agent/{}", "a".repeat(2048))), Err(AgentIdError::TooLong));
     }
 }

@@ -177,3 +177,38 @@ fn verdicts_name_the_evidence_type_even_when_it_is_missing_or_malformed() {
     let reasons = attestation_failures(&att, &passport(true), &key);
     assert!(reasons.iter().any(|r| r.contains("nonce")), "{reasons:?}");
 }
+
+/// A submitted attestation goes through the entry model
+/// (`Attestation::from_submitted`), signature included, with the same
+/// refusals the log reported when it read the members by hand;
+/// `POST /v1/entries` (`Form::Submitted`) still refuses the kind.
+#[test]
+fn submitted_attestations_are_read_by_the_model() {
+    use verifier::entry::attestation::Attestation;
+    use verifier::entry::{AttestationPart, Entry, EntryError, Form, ShapeError};
+
+    let mut att = json!({"kind": "attestation", "agent": AGENT, "nonce": B64.encode(NONCE), "code_hash": hex(&CODE),
+        "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
+        "behaviour": {"digest": "00".repeat(32), "calls": 1, "distinct": 1}, "evidence": {"type": "software"}, "seq": 3});
+    verifier::entry::signing::sign_entry(att.as_object_mut().unwrap(), "log.example", &agent_key());
+    let parsed = Attestation::from_submitted(&att).unwrap();
+    assert_eq!(parsed.agent.as_str(), AGENT);
+    let signed = Entry::Attestation(parsed).signed().unwrap();
+    assert_eq!((signed.seq, signed.new_key), (3, None));
+    assert!(signed.verify("log.example", &agent_key().verifying_key()));
+    assert!(!signed.verify("other.example", &agent_key().verifying_key()));
+
+    assert_eq!(Entry::from_object(att.as_object().unwrap(), Form::Submitted).unwrap_err(), EntryError::UnknownKind("attestation".into()));
+    assert_eq!(Attestation::from_submitted(&json!([])).unwrap_err(), EntryError::Shape(ShapeError::AttestationNotAnObject));
+    let mut action = att.clone();
+    action["kind"] = json!("action");
+    assert_eq!(Attestation::from_submitted(&action).unwrap_err(), EntryError::Shape(ShapeError::NotAnAttestation));
+    let mut with_verdict = att.clone();
+    with_verdict["verdict"] = json!({});
+    let err = Attestation::from_submitted(&with_verdict).unwrap_err();
+    assert_eq!(err, EntryError::Shape(ShapeError::UnexpectedIn { member: "verdict".into(), within: AttestationPart::Attestation }));
+    assert_eq!(err.to_string(), "invalid entry: unexpected field \"verdict\" in an attestation");
+    let mut runtime = att.clone();
+    runtime["runtime"]["extra"] = json!("x");
+    assert_eq!(Attestation::from_submitted(&runtime).unwrap_err().to_string(), "invalid entry: unexpected field \"extra\" in \"runtime\"");
+}

@@ -23,10 +23,11 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use verifier::agent_id::AgentId;
 use verifier::entry::{Passport, Retirement};
+use verifier::hidden::HiddenValue;
 use verifier::tree::CompactRange;
 
-use crate::entry::{AdminOp, EntryAuth, EntryKind, NewEntry, Submission};
-use crate::hidden::{CommittedHidden, HiddenValue, PendingEntry};
+use crate::entry::{AdminOp, EntryAuth, EntryKind, NewEntry, PendingEntry, Submission};
+use crate::hidden::CommittedHidden;
 use crate::views::registry::Registry;
 use crate::{Error, LogConfig};
 use prover::Prover;
@@ -125,8 +126,9 @@ impl Pipeline {
         }
     }
 
-    /// See [`crate::Log::check_pending`].
-    pub(crate) async fn check_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
+    /// Checks the openings and proofs of committed entries on the prover
+    /// pool, in parallel.
+    async fn check_pending(&self, jobs: Vec<PendingEntry>) -> Result<Vec<NewEntry>, Error> {
         self.prover.check_pending(&self.config.origin, jobs).await
     }
 

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use tokio::sync::{oneshot, Semaphore};
 use verifier::agent_id::AgentId;
+use verifier::hidden::HiddenValue;
 use zk::prover::{ProverPool, Witness};
 
 use super::sequencer::CommitObserver;
-use crate::entry::{EntryError, NewEntry};
-use crate::hidden::{CommittedHidden, HiddenValue, PendingEntry};
+use crate::entry::{EntryError, NewEntry, PendingEntry};
+use crate::hidden::CommittedHidden;
 use crate::Error;
 
 /// Most `POST /v1/hidden/commit` proofs one agent may have in flight: one
@@ -36,7 +37,7 @@ pub(crate) struct Prover {
     capacity: usize,
     depth: Arc<AtomicUsize>,
     /// Commit proofs in flight, by agent.
-    committing: Arc<Mutex<HashMap<String, usize>>>,
+    committing: Arc<Mutex<HashMap<AgentId, usize>>>,
     /// What a pushed-back caller is told to wait.
     retry_after: Duration,
     observer: Option<Arc<dyn CommitObserver>>,
@@ -119,7 +120,7 @@ impl Prover {
         hidden: BTreeMap<String, HiddenValue>,
         self_check: bool,
     ) -> Result<CommittedHidden, Error> {
-        let slot = CommitSlot::take(&self.committing, agent.as_str()).ok_or_else(|| self.busy())?;
+        let slot = CommitSlot::take(&self.committing, agent).ok_or_else(|| self.busy())?;
         let permit = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| self.busy())?;
         self.depth.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -127,7 +128,7 @@ impl Prover {
         let (origin, agent) = (origin.to_owned(), agent.clone());
         self.pool.spawn(move || {
             let started = Instant::now();
-            let result = crate::hidden::commit_for(&origin, agent.as_str(), seq, &hidden, zk::params(), self_check);
+            let result = crate::hidden::commit_for(&origin, &agent, seq, &hidden, zk::params(), self_check);
             if let Some(obs) = &observer {
                 obs.proved(started.elapsed());
             }
@@ -170,19 +171,19 @@ impl Prover {
 
 /// One agent's commit proof in flight; released when dropped.
 struct CommitSlot {
-    agent: String,
-    committing: Arc<Mutex<HashMap<String, usize>>>,
+    agent: AgentId,
+    committing: Arc<Mutex<HashMap<AgentId, usize>>>,
 }
 
 impl CommitSlot {
-    fn take(committing: &Arc<Mutex<HashMap<String, usize>>>, agent: &str) -> Option<Self> {
+    fn take(committing: &Arc<Mutex<HashMap<AgentId, usize>>>, agent: &AgentId) -> Option<Self> {
         let mut map = committing.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(agent.to_owned()).or_insert(0);
+        let n = map.entry(agent.clone()).or_insert(0);
         if *n >= MAX_COMMITS_IN_FLIGHT_PER_AGENT {
             return None;
         }
         *n += 1;
-        Some(Self { agent: agent.to_owned(), committing: Arc::clone(committing) })
+        Some(Self { agent: agent.clone(), committing: Arc::clone(committing) })
     }
 }
 

@@ -20,7 +20,10 @@ use super::{LogStore, Namespace, Record, StorageError};
 pub struct SealedOpenings {
     /// The entry.
     pub index: u64,
-    /// Its agent (indexed, for shredding everything of one agent).
+    /// Its agent (indexed, for shredding everything of one agent). Kept as
+    /// the id's text, as the store's index key spells it: the storage layer
+    /// holds bytes, the log hands it an [`AgentId`](verifier::AgentId)'s
+    /// text.
     pub agent: String,
     /// [`Envelope::sealed`](crate::sealing::Envelope::sealed).
     pub sealed: Vec<u8>,

@@ -40,9 +40,10 @@ pub(super) async fn register(
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
     let value = strict_json(&body)?;
     let invalid = |message: &str| ApiError::new(ErrorCode::InvalidPassport, message);
+    let kind = EntryKind::Passport;
     let obj = value.as_object().ok_or_else(|| invalid("a passport must be a JSON object"))?;
-    if obj.get("kind").is_some_and(|k| k != EntryKind::Passport.as_str()) {
-        return Err(invalid("\"kind\" of a passport is \"passport\""));
+    if obj.get("kind").is_some_and(|k| k != kind.as_str()) {
+        return Err(invalid(&format!("\"kind\" of a passport is \"{kind}\"")));
     }
     let passport = Passport::from_object(obj).map_err(|e| match e {
         EntryError::Agent(e) => invalid(&e.to_string()),

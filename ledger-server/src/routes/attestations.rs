@@ -32,7 +32,7 @@ impl SignedRoute for NonceDraw {
 /// A fresh single-use attestation nonce for an agent. The request is signed
 /// by that agent (`x-agent-id`, `x-agent-timestamp`, `x-agent-signature`),
 /// so nobody else can draw its nonces; an agent holds at most
-/// [`ledger_core::attest::NONCES_PER_AGENT`] at once, and drawing more
+/// [`ledger_core::nonces::NONCES_PER_AGENT`] at once, and drawing more
 /// drops only its own.
 #[utoipa::path(post, path = "/v1/agents/{id}/nonce", tag = "agents",
     params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),

@@ -6,7 +6,9 @@ use axum::Json;
 use ledger_core::{DisclosureRequest, ShredTarget};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use verifier::entry::Leaf;
 use verifier::wire::{ErrorCode, ErrorResponse};
+use verifier::AgentId;
 
 use super::AppState;
 use crate::auth::{AdminAuth, AdminOrAgent, Caller};
@@ -53,8 +55,13 @@ pub(super) async fn disclose(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Caller::Agent(agent) = caller {
         let leaf = state.read(move |log| log.entry(index)).await?;
-        let owner = serde_json::from_slice::<serde_json::Value>(&leaf).ok().and_then(|v| v["agent"].as_str().map(str::to_owned));
-        if owner.as_deref() != Some(agent.as_str()) {
+        // The writer as the typed entry names it; a version 1 leaf that
+        // today's rules refuse still names one, as it was stored.
+        let owner = Leaf::decode(&leaf).ok().map(|(leaf, _)| match &leaf.entry {
+            Some(entry) => entry.agent().clone(),
+            None => AgentId::from_stored_unchecked(leaf.text("agent")),
+        });
+        if owner.as_ref() != Some(&agent) {
             return Err(ApiError::new(ErrorCode::NotOwner, format!("entry {index} was not written by {agent}")));
         }
     }
@@ -113,6 +120,6 @@ pub(super) async fn shred_agent(
     Query(q): Query<AgentQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let agent = agent_id(&q.agent)?;
-    let done = state.read(move |log| log.shred(&ShredTarget::Agent(agent.into_string()))).await?;
+    let done = state.read(move |log| log.shred(&ShredTarget::Agent(agent))).await?;
     Ok(Json(serde_json::json!({ "shredded": done })))
 }

@@ -232,7 +232,7 @@ pub(super) async fn commit_hidden(
     }
     let seq = verifier::entry::signing::parse_seq(obj).map_err(|e| ApiError::new(ErrorCode::InvalidHidden, e.to_string()))?;
     let hidden = obj.get("hidden").ok_or_else(|| ApiError::new(ErrorCode::InvalidHidden, "missing field \"hidden\""))?;
-    let hidden = ledger_core::hidden::parse_hidden(hidden)?;
+    let hidden = verifier::hidden::parse_hidden(hidden).map_err(ledger_core::entry::EntryError::from)?;
     let committed = state.log.commit_hidden(&agent, seq, hidden).await?;
     let mut out = Map::new();
     out.insert("hidden".into(), committed.hidden);

@@ -12,10 +12,11 @@ use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 
-use super::error::{EntryError, ShapeError};
-use super::members::required_string;
+use super::error::{AttestationPart, EntryError, ShapeError};
+use super::members::{required_string, string};
 use super::passport::Passport;
 use super::signing::{parse_hash, AgentSignature};
+use super::EntryKind;
 use crate::agent_id::AgentId;
 use crate::tpm::{verify_quote, QuoteError};
 
@@ -45,11 +46,29 @@ impl Attestation {
     }
 }
 
+impl Attestation {
+    /// Reads an attestation as an agent submits it (`POST
+    /// /v1/attestations`, not `POST /v1/entries`, which refuses the kind):
+    /// an object of kind `attestation`, its shape without a verdict
+    /// ([`check_shape`]), the agent id, then `seq` and `signature`.
+    pub fn from_submitted(value: &Value) -> Result<Self, EntryError> {
+        let obj = value.as_object().ok_or(ShapeError::AttestationNotAnObject)?;
+        if obj.get("kind").and_then(Value::as_str) != Some(EntryKind::Attestation.as_str()) {
+            return Err(ShapeError::NotAnAttestation.into());
+        }
+        check_shape(obj, false)?;
+        let id = string(obj, "agent").map_err(EntryError::Agent)?;
+        let agent = AgentId::parse(id).map_err(|reason| EntryError::AgentId { id: id.into(), reason })?;
+        let signature = Some(AgentSignature::from_object(obj)?);
+        Ok(Self { agent, signature, members: obj.clone() })
+    }
+}
+
 /// Checks an attestation's shape; `leaf` allows (and requires) the log's
 /// `verdict`.
 pub fn check_shape(obj: &Map<String, Value>, leaf: bool) -> Result<(), EntryError> {
     if let Some(k) = obj.keys().find(|k| !ATTESTATION_MEMBERS.contains(&k.as_str()) || (!leaf && k.as_str() == "verdict")) {
-        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: "an attestation" }.into());
+        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: AttestationPart::Attestation }.into());
     }
     let nonce = obj.get("nonce").and_then(Value::as_str).and_then(|n| B64.decode(n).ok());
     if nonce.is_none_or(|n| n.len() != NONCE_LEN) {
@@ -61,14 +80,14 @@ pub fn check_shape(obj: &Map<String, Value>, leaf: bool) -> Result<(), EntryErro
     }
     let runtime = obj.get("runtime").and_then(Value::as_object).ok_or(ShapeError::NotAnObjectMember("runtime"))?;
     if let Some(k) = runtime.keys().find(|k| !["os", "version", "image_digest"].contains(&k.as_str())) {
-        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: "\"runtime\"" }.into());
+        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: AttestationPart::Runtime }.into());
     }
     for k in ["os", "version", "image_digest"] {
         required_string(runtime, k, 256)?;
     }
     let behaviour = obj.get("behaviour").and_then(Value::as_object).ok_or(ShapeError::NotAnObjectMember("behaviour"))?;
     if let Some(k) = behaviour.keys().find(|k| !["digest", "calls", "distinct"].contains(&k.as_str())) {
-        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: "\"behaviour\"" }.into());
+        return Err(ShapeError::UnexpectedIn { member: k.clone(), within: AttestationPart::Behaviour }.into());
     }
     parse_hash(behaviour.get("digest").and_then(Value::as_str).unwrap_or_default(), "\"behaviour.digest\"")?;
     for (k, name) in [("calls", "behaviour.calls"), ("distinct", "behaviour.distinct")] {

@@ -130,6 +130,29 @@ impl fmt::Display for Members {
     }
 }
 
+/// Where in an attestation an unexpected member was found, for
+/// [`ShapeError::UnexpectedIn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttestationPart {
+    /// The attestation object itself.
+    Attestation,
+    /// Its `"runtime"` object.
+    Runtime,
+    /// Its `"behaviour"` object.
+    Behaviour,
+}
+
+impl fmt::Display for AttestationPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Attestation => "an attestation",
+            Self::Runtime => "\"runtime\"",
+            Self::Behaviour => "\"behaviour\"",
+        })
+    }
+}
+
 /// A member is missing, extra, of the wrong type or out of its limits.
 /// Member names are the entry's own (`&'static str` when the model names
 /// them, `String` when the input does).
@@ -186,8 +209,8 @@ pub enum ShapeError {
     UnexpectedIn {
         /// The member.
         member: String,
-        /// Where: `an attestation`, `"runtime"`, `"behaviour"`.
-        within: &'static str,
+        /// Where.
+        within: AttestationPart,
     },
     /// An attestation's nonce is not 32 bytes of base64.
     #[error("\"nonce\" must be the base64 of a 32-byte nonce")]

@@ -40,12 +40,12 @@ use serde_json::{Map, Value};
 
 pub use self::action::Action;
 pub use self::attestation::Attestation;
-pub use self::error::{AgentError, EntryError, HiddenError, JsonError, OpeningError, ShapeError};
+pub use self::error::{AgentError, AttestationPart, EntryError, HiddenError, JsonError, OpeningError, ShapeError};
 pub use self::kind::{Author, EntryKind, UnknownKind};
 pub use self::passport::Passport;
 pub use self::retirement::Retirement;
 pub use self::rotation::Rotation;
-pub use self::signing::AgentSignature;
+pub use self::signing::{AgentSignature, SignedEntry};
 pub use crate::agent_id::AgentId;
 use crate::canonical::{parse_strict, to_canonical, LEAF_VERSION};
 
@@ -59,7 +59,9 @@ pub const VERSION_MEMBER: &str = "v";
 pub enum Form {
     /// As an agent submits it to `POST /v1/entries`: actions (without
     /// hidden fields: those arrive committed, beside their openings) and
-    /// rotations; other kinds are [`EntryError::UnknownKind`].
+    /// rotations; other kinds are [`EntryError::UnknownKind`] (an agent
+    /// submits an attestation to `POST /v1/attestations`, read by
+    /// [`Attestation::from_submitted`]).
     Submitted,
     /// As the log stores it (without `"integrated_time"` and `"v"`): every
     /// kind, hidden fields committed, attestations with their verdict. The
@@ -158,6 +160,17 @@ impl Entry {
         }
     }
 
+    /// What the agent signed, as signature checks take it
+    /// ([`SignedEntry`]); `None` for admin entries, unsigned actions and
+    /// entries read without their signatures ([`Form::Leaf`]).
+    pub fn signed(&self) -> Option<SignedEntry> {
+        let new_key = match self {
+            Self::Rotation(r) => Some((r.new_key, r.new_signature?)),
+            _ => None,
+        };
+        self.signature().map(|signature| SignedEntry::new(signature, new_key))
+    }
+
     /// The agent's signature, for agent-written entries that carry one.
     pub fn signature(&self) -> Option<&AgentSignature> {
         match self {
@@ -189,9 +202,9 @@ pub struct Leaf {
     pub kind: EntryKind,
     /// The entry's members, without `"integrated_time"` and `"v"`.
     pub members: Map<String, Value>,
-    /// The typed entry, read in [`Form::Leaf`]; `None` only for a version 1
-    /// leaf that today's rules refuse (it was valid under version 1's, and
-    /// stays readable).
+    /// The typed entry, read in [`Form::Leaf`] (or the form given to
+    /// [`Leaf::decode_in`]); `None` only for a version 1 leaf that today's
+    /// rules refuse (it was valid under version 1's, and stays readable).
     pub entry: Option<Entry>,
 }
 
@@ -199,6 +212,13 @@ impl Leaf {
     /// Decodes leaf bytes, checking that they are exactly canonical (in
     /// their version's form). Returns the leaf and its JSON value.
     pub fn decode(bytes: &[u8]) -> Result<(Self, Value), EntryError> {
+        Self::decode_in(bytes, Form::Leaf)
+    }
+
+    /// [`Leaf::decode`] with the entry read in `form`: an auditor reads
+    /// leaves in [`Form::Audit`], with their signatures and the agent id as
+    /// stored.
+    pub fn decode_in(bytes: &[u8], form: Form) -> Result<(Self, Value), EntryError> {
         let value = parse_strict(bytes)?;
         let mut members = value.as_object().cloned().ok_or(ShapeError::LeafNotAnObject)?;
         let version = members.remove(VERSION_MEMBER).and_then(|v| v.as_u64());
@@ -212,7 +232,7 @@ impl Leaf {
             _ => return Err(ShapeError::UnsupportedVersion.into()),
         };
         let integrated_time = members.remove(TIME_MEMBER).and_then(|t| t.as_u64()).ok_or(ShapeError::MissingTime)?;
-        let (kind, entry) = match Entry::from_object(&members, Form::Leaf) {
+        let (kind, entry) = match Entry::from_object(&members, form) {
             Ok(entry) => (entry.kind(), Some(entry)),
             // A version 1 leaf was valid under version 1's rules; later
             // rules (weak keys, hidden-field limits) do not make it

@@ -173,6 +173,46 @@ impl AgentSignature {
     }
 }
 
+/// An agent-signed entry as every signature check sees it, owned: the
+/// signed body, the sequence number, the signature and, for a rotation,
+/// the new key with its signature over the same message. The log's
+/// admission ([`crate::fold::registry`] through `ledger-core`'s
+/// `EntryAuth`) and the offline fold check entries through it alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedEntry {
+    /// The signed body ([`signed_body`]).
+    pub body: Vec<u8>,
+    /// The agent's sequence number for this entry (≥ 1).
+    pub seq: u64,
+    /// The signature with the key in force.
+    pub signature: Signature,
+    /// For a rotation: the key it hands over to, and that key's signature
+    /// over the same message.
+    pub new_key: Option<(VerifyingKey, Signature)>,
+}
+
+impl SignedEntry {
+    /// An entry's signature, and for a rotation its new key and new-key
+    /// signature.
+    pub fn new(signature: &AgentSignature, new_key: Option<(VerifyingKey, Signature)>) -> Self {
+        Self { body: signature.body.clone(), seq: signature.seq, signature: signature.signature, new_key }
+    }
+
+    /// The signed message in the log named `origin`.
+    pub fn message(&self, origin: &str) -> Vec<u8> {
+        signed_message(origin, &self.body)
+    }
+
+    /// Whether the signature verifies with `key`, and a rotation's new-key
+    /// signature with its new key, in the log named `origin`
+    /// ([`verify_signature`]).
+    pub fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
+        let message = self.message(origin);
+        verify_signature(key, &message, &self.signature)
+            && self.new_key.as_ref().is_none_or(|(new_key, new_sig)| verify_signature(new_key, &message, new_sig))
+    }
+}
+
 /// Signs an agent entry for the log named `origin`, in place: sets
 /// `signature` over [`signing_message`] (the entry must already hold
 /// `agent` and `seq`, and hidden fields in committed form).

@@ -10,14 +10,20 @@
 //! * an agent-signed entry needs an active agent ([`active`], the one place
 //!   "unknown or retired" is decided), a `seq` strictly above the last
 //!   accepted ([`RegistryError::Replayed`]) and a signature that verifies
-//!   with the key in force under [`verify_signature`] (`verify_strict`);
-//!   a rotation is also signed by its new key, over the same message, and
-//!   hands over to it.
+//!   with the key in force under
+//!   [`verify_signature`](crate::entry::signing::verify_signature)
+//!   (`verify_strict`); a rotation is also signed by its new key, over the
+//!   same message, and hands over to it;
+//! * a passport or a rotation with a weak key is refused
+//!   ([`RegistryError::WeakKey`]).
 //!
 //! The log rebuilds its registry view from its own leaves through the
-//! same [`decide`] ([`replay`]): entries it admitted are applied as
-//! [`Admitted`], their signatures and keys having been checked (under the
-//! rules of their time) when they were admitted.
+//! same rules ([`replay`]): entries it admitted are applied without
+//! checking their signatures again, and with the keys they registered or
+//! rotated to taken even if weak by today's rules, those having been
+//! checked (under the rules of their time) when they were admitted. That
+//! exemption is private to [`replay`]: [`decide`] and [`Registry`] always
+//! refuse weak keys.
 //!
 //! Signatures are checked one by one with `verify_strict`, never with
 //! ed25519-dalek's `verify_batch`: the batch equation is cofactored and
@@ -31,15 +37,14 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use crate::agent_id::AgentId;
+use crate::canonical::LEAF_VERSION;
 use crate::entry::attestation::{attestation_failures, verdict};
-use crate::entry::signing::{is_weak_key, parse_stored_public_key, verify_signature, AgentSignature};
-use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport};
-
-pub use crate::canonical::LEAF_VERSION;
+use crate::entry::signing::{is_weak_key, parse_stored_public_key};
+use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport, SignedEntry};
 
 /// An agent as the registry knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +93,8 @@ pub enum RegistryError {
         /// The agent.
         agent: AgentId,
     },
-    /// A rotation to a weak key (small order or not torsion-free).
+    /// A passport or a rotation with a weak key (small order or not
+    /// torsion-free).
     #[error("public key is a weak Ed25519 key (small order or not torsion-free)")]
     WeakKey {
         /// The agent.
@@ -122,21 +128,15 @@ pub trait Signed {
     fn seq(&self) -> u64;
     /// For a rotation: the key it hands over to.
     fn new_key(&self) -> Option<&VerifyingKey>;
-    /// Whether the signature verifies with `key` under [`verify_signature`]
+    /// Whether the signature verifies with `key` under [`verify_signature`](crate::entry::signing::verify_signature)
     /// (and a rotation's new-key signature with its new key).
     fn verify(&self, key: &VerifyingKey) -> bool;
-    /// Whether the log already admitted the entry ([`Admitted`]): a new key
-    /// it hands over to was taken under the rules of its time, so a key
-    /// weak by today's rules is not refused again.
-    fn admitted(&self) -> bool {
-        false
-    }
 }
 
 /// An agent-signed entry the log admitted, replayed from its own store
 /// ([`replay`]): its signatures were checked when it was admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Admitted {
+struct Admitted {
     seq: u64,
     new_key: Option<VerifyingKey>,
 }
@@ -153,46 +153,47 @@ impl Signed for Admitted {
     fn verify(&self, _: &VerifyingKey) -> bool {
         true
     }
-
-    fn admitted(&self) -> bool {
-        true
-    }
 }
 
-/// An entry's signatures in the log named `origin`, checked as they are.
-#[derive(Clone, Copy, Debug)]
+/// An entry's signatures ([`SignedEntry`]) in the log named `origin`,
+/// checked as they are.
+#[derive(Clone, Debug)]
 pub struct OfflineSigned<'a> {
     origin: &'a str,
-    signature: &'a AgentSignature,
-    rotation: Option<(&'a VerifyingKey, &'a Signature)>,
+    signed: SignedEntry,
 }
 
 impl<'a> OfflineSigned<'a> {
     /// The signatures of `entry` (`None` for admin entries and unsigned
     /// actions).
-    pub fn of(origin: &'a str, entry: &'a Entry) -> Option<Self> {
-        let rotation = match entry {
-            Entry::Rotation(r) => Some((&r.new_key, r.new_signature.as_ref()?)),
-            _ => None,
-        };
-        entry.signature().map(|signature| Self { origin, signature, rotation })
+    pub fn of(origin: &'a str, entry: &Entry) -> Option<Self> {
+        entry.signed().map(|signed| Self { origin, signed })
     }
 }
 
 impl Signed for OfflineSigned<'_> {
     fn seq(&self) -> u64 {
-        self.signature.seq
+        self.signed.seq
     }
 
     fn new_key(&self) -> Option<&VerifyingKey> {
-        self.rotation.map(|(k, _)| k)
+        self.signed.new_key.as_ref().map(|(k, _)| k)
     }
 
     fn verify(&self, key: &VerifyingKey) -> bool {
-        let message = self.signature.message(self.origin);
-        verify_signature(key, &message, &self.signature.signature)
-            && self.rotation.is_none_or(|(new_key, new_sig)| verify_signature(new_key, &message, new_sig))
+        self.signed.verify(self.origin, key)
     }
+}
+
+/// Which keys the registry takes: a new registration or rotation is
+/// refused a weak key ([`is_weak_key`]), except when the log replays its
+/// own leaves ([`replay`]), admitted under the rules of their time. Only
+/// [`replay`] passes [`Keys::Admitted`]; every other caller goes through
+/// [`decide`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keys {
+    Checked,
+    Admitted,
 }
 
 /// What one entry asks of an agent's state.
@@ -226,11 +227,27 @@ pub fn active<'s>(agent: &AgentId, state: Option<&'s AgentState>) -> Result<&'s 
 }
 
 /// Decides one entry at `index` against `agent`'s state and returns the
-/// state after it.
+/// state after it. A passport or a rotation with a weak key
+/// ([`is_weak_key`]) is refused ([`RegistryError::WeakKey`]), as
+/// [`Passport::from_object`] and a submitted rotation refuse it.
 pub fn decide(agent: &AgentId, state: Option<&AgentState>, index: u64, change: Change<'_>) -> Result<AgentState, RegistryError> {
+    decide_keys(agent, state, index, change, Keys::Checked)
+}
+
+/// [`decide`], with the log's replay exemption for weak keys when `keys`
+/// is [`Keys::Admitted`].
+fn decide_keys(
+    agent: &AgentId,
+    state: Option<&AgentState>,
+    index: u64,
+    change: Change<'_>,
+    keys: Keys,
+) -> Result<AgentState, RegistryError> {
+    let weak = |key: &VerifyingKey| keys == Keys::Checked && is_weak_key(key);
     match change {
         Change::Register(passport) => match state {
             Some(_) => Err(RegistryError::Exists(agent.clone())),
+            None if weak(&passport.public_key) => Err(RegistryError::WeakKey { agent: agent.clone() }),
             None => Ok(AgentState {
                 passport: Arc::clone(passport),
                 passport_index: index,
@@ -253,7 +270,7 @@ pub fn decide(agent: &AgentId, state: Option<&AgentState>, index: u64, change: C
             }
             let mut next = current.clone();
             if let Some(new_key) = signed.new_key() {
-                if is_weak_key(new_key) && !signed.admitted() {
+                if weak(new_key) {
                     return Err(RegistryError::WeakKey { agent: agent.clone() });
                 }
                 next.key = *new_key;
@@ -309,9 +326,10 @@ pub fn plan_preverify<'e, S: Signed + ?Sized>(
 /// agent and its state after the leaf, `None` for a leaf that changes no
 /// agent (an unsigned action). The leaf was admitted, so it is read as
 /// stored (agent id unchecked, keys read leniently, version 1 leaves as
-/// well) and its signatures are not checked again ([`Admitted`]); the
-/// state changes are [`decide`]'s, and a refusal means the store holds
-/// what the log never admitted.
+/// well), its signatures are not checked again and a key weak by today's
+/// rules is taken as it was admitted; the state changes are otherwise
+/// [`decide`]'s, and a refusal means the store holds what the log never
+/// admitted.
 pub fn replay(
     leaf: &Leaf,
     index: u64,
@@ -339,7 +357,7 @@ pub fn replay(
             Change::Signed(&admitted)
         }
     };
-    let next = decide(&agent, lookup(&agent).as_ref(), index, change)?;
+    let next = decide_keys(&agent, lookup(&agent).as_ref(), index, change, Keys::Admitted)?;
     Ok(Some((agent, next)))
 }
 
@@ -384,10 +402,12 @@ impl Registry {
     }
 
     /// Applies a stored leaf at `index`, its entry read with its
-    /// signatures ([`Form::Audit`]): agent entries are checked from leaf
-    /// version 2 on ([`RegistryError::LeafVersion`]).
+    /// signatures ([`Form::Audit`]): agent-signed entries are checked from
+    /// leaf version 2 on ([`RegistryError::LeafVersion`]); admin entries
+    /// (passports, retirements) carry no agent signature and are applied
+    /// whatever their version.
     pub fn apply_leaf(&mut self, index: u64, leaf: &Leaf) -> Result<Applied, RegistryError> {
-        if leaf.version != LEAF_VERSION {
+        if leaf.version != LEAF_VERSION && leaf.kind.is_agent_signed() {
             return Err(RegistryError::LeafVersion(leaf.version));
         }
         let entry = Entry::from_object(&leaf.members, Form::Audit)?;
@@ -476,5 +496,81 @@ mod tests {
         // An unsigned action (agent authentication off) changes no agent.
         let unsigned = json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r/1"});
         assert_eq!(replay(&leaf(unsigned.as_object().unwrap().clone(), 2), 3, |_| None), Ok(None));
+    }
+
+    /// The identity point: a small-order key anyone can forge under.
+    fn weak_key() -> VerifyingKey {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        VerifyingKey::from_bytes(&identity).unwrap()
+    }
+
+    fn passport_object(key: &VerifyingKey) -> Map<String, Value> {
+        json!({"kind": "passport", "agent": AGENT, "public_key": B64.encode(key.as_bytes()),
+            "code_hash": "ab".repeat(32), "owner": "o", "purpose": "p"})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    /// A weak passport key is refused by the fold as `Passport::from_object`
+    /// refuses it, in `decide`, `Registry::apply` and `apply_leaf`, of
+    /// either leaf version; only the log's replay of its own leaves takes it.
+    #[test]
+    fn weak_passport_keys_are_refused_except_in_the_logs_replay() {
+        let agent: AgentId = AGENT.parse().unwrap();
+        let weak = weak_key();
+        let passport = Arc::new(Passport::from_stored(&passport_object(&weak)).unwrap());
+        let refused = RegistryError::WeakKey { agent: agent.clone() };
+        assert_eq!(decide(&agent, None, 0, Change::Register(&passport)), Err(refused.clone()));
+        let entry = Entry::from_object(&passport_object(&weak), Form::Audit).unwrap();
+        let mut auditor = Registry::new("log.example");
+        assert_eq!(auditor.apply(0, &entry), Err(refused.clone()));
+        for version in [1, 2] {
+            let stored = leaf(passport_object(&weak), version);
+            assert_eq!(auditor.apply_leaf(0, &stored), Err(refused.clone()), "version {version}");
+            let (_, replayed) = replay(&stored, 0, |_| None).unwrap().unwrap();
+            assert_eq!(replayed.key, weak);
+        }
+        assert!(auditor.get(&agent).is_none());
+    }
+
+    /// A rotation to a weak key is refused by `decide` whatever the
+    /// `Signed` implementation says: the replay exemption is not reachable
+    /// from outside the fold.
+    #[test]
+    fn a_signed_entry_cannot_claim_the_replay_exemption() {
+        struct Trusting(VerifyingKey);
+        impl Signed for Trusting {
+            fn seq(&self) -> u64 {
+                1
+            }
+            fn new_key(&self) -> Option<&VerifyingKey> {
+                Some(&self.0)
+            }
+            fn verify(&self, _: &VerifyingKey) -> bool {
+                true
+            }
+        }
+        let agent: AgentId = AGENT.parse().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let passport = Arc::new(Passport::from_stored(&passport_object(&key)).unwrap());
+        let state = decide(&agent, None, 0, Change::Register(&passport)).unwrap();
+        let rotation = Trusting(weak_key());
+        assert_eq!(decide(&agent, Some(&state), 1, Change::Signed(&rotation)), Err(RegistryError::WeakKey { agent }));
+    }
+
+    /// Passports and retirements carry no agent signature: a version 1 one
+    /// is applied by an auditor, and the version 2 entries after it checked.
+    #[test]
+    fn version_1_admin_leaves_are_applied() {
+        let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let mut auditor = Registry::new("log.example");
+        assert_eq!(auditor.apply_leaf(0, &leaf(passport_object(&signer.verifying_key()), 1)), Ok(Applied::Registered));
+        let mut action = json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r/1", "seq": 1}).as_object().unwrap().clone();
+        crate::entry::signing::sign_entry(&mut action, "log.example", &signer);
+        assert_eq!(auditor.apply_leaf(1, &leaf(action, 2)), Ok(Applied::Signed { kind: EntryKind::Action, seq: 1 }));
+        let retirement = json!({"kind": "retirement", "agent": AGENT, "reason": "done"}).as_object().unwrap().clone();
+        assert_eq!(auditor.apply_leaf(2, &leaf(retirement, 1)), Ok(Applied::Retired));
     }
 }
