@@ -12,12 +12,17 @@
 //! is remembered until the clock is past its timestamp plus the window,
 //! and the same bytes again are [`RequestError::Replayed`].
 //!
-//! Expiry follows the signed timestamp, not arrival: a request is forgotten
-//! only once the window check would refuse it anyway (its timestamp too
-//! old), whatever order requests came in and whatever the wall clock did
-//! since, so forgetting never reopens a replay, and requests signed after a
-//! backward step of the clock expire a window after their timestamp rather
-//! than waiting behind older ones.
+//! A request is forgotten only when two things hold: the window check
+//! refuses it anyway (the wall clock is past its timestamp plus the
+//! window), and it has been remembered for twice the window on the
+//! monotonic clock (the longest a request can stay inside the window while
+//! the wall clock runs true). The first keeps a backward step of the wall
+//! clock from reopening a replay; the second keeps a forward step (say a
+//! bad NTP answer, later corrected) from forgetting requests that come back
+//! inside the window once the clock is put right. The window check that
+//! decides acceptance reads the same clock reading as the expiry, under the
+//! cache's lock, so a request is never both inside the window and already
+//! forgotten.
 //!
 //! The cache is bounded. Only verified requests enter it, so only
 //! registered agents can fill it; each agent may have at most
@@ -127,10 +132,18 @@ impl ReplayCache {
     }
 }
 
+/// One reading of the clock: wall (ms since the Unix epoch) and monotonic.
+#[derive(Clone, Copy, Debug)]
+struct Now {
+    wall: u64,
+    mono: u64,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// Each remembered request's key, with its agent.
-    seen: HashMap<[u8; 32], Arc<str>>,
+    /// Each remembered request's key, with its agent and its arrival on
+    /// the monotonic clock (ms).
+    seen: HashMap<[u8; 32], (Arc<str>, u64)>,
     /// Every remembered request by expiry (ms, its timestamp plus the
     /// window): expired ones form the front.
     by_expiry: BTreeSet<(u64, [u8; 32])>,
@@ -186,17 +199,23 @@ impl ReplayCache {
     /// `timestamp_ms`, once: call it only after the signature verified and
     /// the timestamp was found within the window.
     pub fn admit(&self, agent: &str, timestamp_ms: u64, message: &[u8]) -> Result<(), RequestError> {
-        self.admit_at(agent, timestamp_ms, message, self.clock.now_ms())
+        self.admit_at(agent, timestamp_ms, message, || Now { wall: self.clock.now_ms(), mono: self.clock.monotonic_ms() })
     }
 
     fn window_ms(&self) -> u64 {
         u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn admit_at(&self, agent: &str, timestamp_ms: u64, message: &[u8], now: u64) -> Result<(), RequestError> {
+    /// Admits under the lock, with one reading of the clock (`now`, read
+    /// once the lock is held) for the window check and for expiry.
+    fn admit_at(&self, agent: &str, timestamp_ms: u64, message: &[u8], now: impl FnOnce() -> Now) -> Result<(), RequestError> {
         let key: [u8; 32] = sha2::Sha256::digest(message).into();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        Self::expire(&mut inner, now);
+        let Now { wall: now, mono } = now();
+        if timestamp_ms.abs_diff(now) > self.window_ms() {
+            return Err(RequestError::Stale { window: self.window });
+        }
+        self.expire(&mut inner, now, mono);
         if inner.seen.contains_key(&key) {
             return Err(RequestError::Replayed);
         }
@@ -217,20 +236,27 @@ impl ReplayCache {
         let mine = inner.by_agent.entry(Arc::clone(&agent)).or_default();
         mine.count += 1;
         *mine.expiries.entry(expiry).or_default() += 1;
-        inner.seen.insert(key, agent);
+        inner.seen.insert(key, (agent, mono));
         inner.by_expiry.insert((expiry, key));
         Ok(())
     }
 
     /// Forgets requests whose timestamps the window now refuses as too old
-    /// (`now` past their expiry).
-    fn expire(inner: &mut Inner, now: u64) {
+    /// (the wall clock `now` past their expiry) and that have been kept for
+    /// twice the window on the monotonic clock (`mono`). Stops at the first
+    /// request that must stay: the ones behind it stay a little longer,
+    /// never shorter.
+    fn expire(&self, inner: &mut Inner, now: u64, mono: u64) {
+        let hold = self.window_ms().saturating_mul(2);
         while let Some(&(expiry, key)) = inner.by_expiry.first() {
             if expiry >= now {
                 break;
             }
+            if inner.seen.get(&key).is_some_and(|&(_, arrived)| mono < arrived.saturating_add(hold)) {
+                break;
+            }
             inner.by_expiry.pop_first();
-            let Some(agent) = inner.seen.remove(&key) else { continue };
+            let Some((agent, _)) = inner.seen.remove(&key) else { continue };
             if let Some(times) = inner.by_agent.get_mut(&agent) {
                 times.count = times.count.saturating_sub(1);
                 if let Some(n) = times.expiries.get_mut(&expiry) {
@@ -264,20 +290,33 @@ mod tests {
     const T0: u64 = 1_700_000_000_000;
     const S: u64 = 1000;
 
+    /// A steady clock: wall and monotonic readings move together.
+    fn at(t: u64) -> impl FnOnce() -> Now {
+        move || Now { wall: t, mono: t }
+    }
+
+    /// The wall clock at `wall` while the monotonic one reads `mono`.
+    fn stepped(wall: u64, mono: u64) -> impl FnOnce() -> Now {
+        move || Now { wall, mono }
+    }
+
     #[test]
-    fn a_request_is_remembered_until_its_timestamp_leaves_the_window() {
+    fn a_request_is_remembered_while_its_timestamp_is_inside_the_window() {
         let cache = ReplayCache::new(Duration::from_secs(60), 10, 100);
-        assert_eq!(cache.admit_at("a", T0, b"request 1", T0), Ok(()));
-        assert_eq!(cache.admit_at("a", T0, b"request 1", T0 + 60 * S), Err(RequestError::Replayed));
-        // A request signed ahead of the clock is kept a window past its
-        // timestamp, not past its arrival.
-        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", T0), Ok(()));
-        // Past its timestamp plus the window the window check refuses it
-        // anyway: forgotten.
-        assert_eq!(cache.admit_at("a", T0 + 61 * S, b"request 1", T0 + 60 * S + 1), Ok(()));
-        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", T0 + 120 * S), Err(RequestError::Replayed));
-        assert_eq!(cache.admit_at("c", T0 + 120 * S, b"request 3", T0 + 120 * S + 1), Ok(()));
-        assert_eq!(cache.len(), 2, "request 2 expired, request 1 is remembered again");
+        assert_eq!(cache.admit_at("a", T0, b"request 1", at(T0)), Ok(()));
+        // To the last millisecond of the window, the same bytes are a replay.
+        assert_eq!(cache.admit_at("a", T0, b"request 1", at(T0 + 60 * S)), Err(RequestError::Replayed));
+        // One millisecond later the window refuses it, with the same reading
+        // of the clock that expiry uses: never inside the window and forgotten.
+        assert!(matches!(cache.admit_at("a", T0, b"request 1", at(T0 + 60 * S + 1)), Err(RequestError::Stale { .. })));
+        // A request signed ahead of the clock stays a window past its
+        // timestamp.
+        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", at(T0)), Ok(()));
+        assert_eq!(cache.admit_at("b", T0 + 60 * S, b"request 2", at(T0 + 120 * S)), Err(RequestError::Replayed));
+        // Both are forgotten once outside the window and held twice the
+        // window: a new request finds the cache empty but for itself.
+        assert_eq!(cache.admit_at("c", T0 + 121 * S, b"request 3", at(T0 + 121 * S)), Ok(()));
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]
@@ -285,22 +324,23 @@ mod tests {
         let cache = ReplayCache::new(Duration::from_secs(60), 3, 5);
         for i in 0..3u8 {
             let t = T0 + u64::from(i) * S;
-            assert_eq!(cache.admit_at("a", t, &[i], t), Ok(()));
+            assert_eq!(cache.admit_at("a", t, &[i], at(t)), Ok(()));
         }
-        match cache.admit_at("a", T0 + 10 * S, b"one more", T0 + 10 * S) {
-            // a's oldest (signed at T0) is forgotten just past T0 + 60 s.
+        match cache.admit_at("a", T0 + 10 * S, b"one more", at(T0 + 10 * S)) {
+            // a's oldest (signed at T0) leaves the window just past T0 + 60 s.
             Err(RequestError::TooMany { max: 3, retry_after, .. }) => assert_eq!(retry_after, Duration::from_millis(50_001)),
             other => panic!("{other:?}"),
         }
         // The refused request was not remembered: it is accepted once the
-        // agent's oldest expires.
-        let later = T0 + 60 * S + 1;
-        assert_eq!(cache.admit_at("a", later, b"one more", later), Ok(()));
-        assert_eq!(cache.admit_at("b", later, b"b1", later), Ok(()));
-        assert_eq!(cache.admit_at("c", later, b"c1", later), Ok(()));
-        // Full (5): a sixth is refused rather than forgetting a live one.
-        assert!(matches!(cache.admit_at("d", later, b"d1", later), Err(RequestError::Full { .. })));
-        assert_eq!(cache.admit_at("a", T0 + S, &[1], later), Err(RequestError::Replayed));
+        // agent's oldest is forgotten (outside the window, held 120 s).
+        let later = T0 + 120 * S;
+        assert_eq!(cache.admit_at("a", later, b"one more", at(later)), Ok(()));
+        assert_eq!(cache.admit_at("b", later, b"b1", at(later)), Ok(()));
+        assert_eq!(cache.admit_at("c", later, b"c1", at(later)), Ok(()));
+        // a still has two remembered (signed at T0 + 1 s and + 2 s); with
+        // five in all a sixth is refused rather than forgetting a live one.
+        assert_eq!(cache.len(), 5);
+        assert!(matches!(cache.admit_at("d", later, b"d1", at(later)), Err(RequestError::Full { .. })));
     }
 
     #[test]
@@ -308,27 +348,38 @@ mod tests {
         let cache = ReplayCache::new(Duration::from_secs(1), 10_000, 10_000);
         for i in 0..5000u32 {
             let now = T0 + u64::from(i);
-            assert_eq!(cache.admit_at("a", now, &i.to_be_bytes(), now), Ok(()));
-            assert!(cache.len() <= 1001);
+            assert_eq!(cache.admit_at("a", now, &i.to_be_bytes(), at(now)), Ok(()));
+            assert!(cache.len() <= 2001);
         }
     }
 
-    /// The wall clock set back by an hour: requests signed after the step
-    /// are forgotten a window after their timestamps, not an hour later,
-    /// and those signed before it stay remembered until the window refuses
-    /// them.
+    /// The wall clock set back by an hour: the request accepted before the
+    /// step stays remembered until the window refuses it; those signed
+    /// after the step are forgotten within twice the window.
     #[test]
     fn a_backward_step_neither_reopens_a_replay_nor_keeps_the_cache_full() {
         let cache = ReplayCache::new(Duration::from_secs(60), 2, 2);
-        assert_eq!(cache.admit_at("a", T0, b"before", T0), Ok(()));
+        assert_eq!(cache.admit_at("a", T0, b"before", at(T0)), Ok(()));
         let back = T0 - 3600 * S;
-        assert_eq!(cache.admit_at("b", back, b"after", back), Ok(()));
-        assert!(matches!(cache.admit_at("c", back, b"c", back), Err(RequestError::Full { .. })));
-        // A window after the step, the request signed after it is gone.
-        assert_eq!(cache.admit_at("c", back + 60 * S, b"c", back + 60 * S + 1), Ok(()));
-        // When the clock catches up, the request signed before the step is
-        // still remembered: no replay.
-        assert_eq!(cache.admit_at("a", T0, b"before", T0), Err(RequestError::Replayed));
-        assert_eq!(cache.admit_at("a", T0, b"before", T0 + 60 * S), Err(RequestError::Replayed));
+        assert_eq!(cache.admit_at("b", back, b"after", stepped(back, T0)), Ok(()));
+        assert!(matches!(cache.admit_at("c", back, b"c", stepped(back, T0)), Err(RequestError::Full { .. })));
+        // Twice the window later, the request signed after the step is gone.
+        assert_eq!(cache.admit_at("c", back + 120 * S, b"c", stepped(back + 120 * S, T0 + 120 * S)), Ok(()));
+        // When the clock is put right, the request signed before the step
+        // is still remembered: no replay.
+        assert_eq!(cache.admit_at("a", T0, b"before", stepped(T0, T0 + 130 * S)), Err(RequestError::Replayed));
+    }
+
+    /// The wall clock jumps forward past the window (a bad NTP answer) and
+    /// is corrected a moment later: the requests accepted before the jump
+    /// are not forgotten by requests served during it, so they cannot be
+    /// replayed once the clock is right again.
+    #[test]
+    fn a_forward_step_and_back_reopens_no_replay() {
+        let cache = ReplayCache::new(Duration::from_secs(60), 10, 100);
+        assert_eq!(cache.admit_at("a", T0, b"before", at(T0)), Ok(()));
+        let ahead = T0 + 3600 * S;
+        assert_eq!(cache.admit_at("b", ahead, b"during", stepped(ahead, T0 + S)), Ok(()));
+        assert_eq!(cache.admit_at("a", T0, b"before", stepped(T0 + 2 * S, T0 + 2 * S)), Err(RequestError::Replayed));
     }
 }
