@@ -25,6 +25,22 @@ fn id(agent: &str) -> AgentId {
     agent.parse().unwrap()
 }
 
+/// Registers `AGENT` with the key made from `seed`, and returns the key.
+async fn register(log: &Log, seed: [u8; 32]) -> SigningKey {
+    let key = SigningKey::from_bytes(&seed);
+    let passport = Passport {
+        agent: AGENT.parse().unwrap(),
+        public_key: key.verifying_key(),
+        code_hash: [0xc0; 32],
+        model_hash: None,
+        owner: "o".into(),
+        purpose: "p".into(),
+        tpm_ak: None,
+    };
+    log.register(passport).await.unwrap();
+    key
+}
+
 fn open(clock: &Arc<ManualClock>) -> Log {
     let config = LogConfig { origin: ORIGIN.into(), clock: clock.clone(), nonce_ttl: Duration::from_secs(60), ..LogConfig::default() };
     Log::open(Arc::new(MemoryStore::new()), signer(), config, None).unwrap()
@@ -56,17 +72,7 @@ async fn integrated_time_follows_the_clock_and_never_goes_backwards() {
 async fn a_nonce_expires_and_a_signed_request_is_forgotten_when_the_clock_says_so() {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let log = open(&clock);
-    let key = SigningKey::from_bytes(&[1; 32]);
-    let passport = Passport {
-        agent: AGENT.parse().unwrap(),
-        public_key: key.verifying_key(),
-        code_hash: [0xc0; 32],
-        model_hash: None,
-        owner: "o".into(),
-        purpose: "p".into(),
-        tpm_ak: None,
-    };
-    log.register(passport).await.unwrap();
+    let key = register(&log, [1; 32]).await;
     let attestation = |nonce: [u8; 32], seq: u64| {
         let mut att = serde_json::json!({"kind": "attestation", "agent": AGENT, "nonce": B64.encode(nonce),
             "code_hash": "c0".repeat(32), "runtime": {"os": "linux", "version": "6", "image_digest": "sha256:x"},
@@ -107,17 +113,7 @@ async fn a_backward_clock_step_reopens_no_replay() {
     let t0 = 1_700_000_000_000;
     let clock = Arc::new(ManualClock::new(t0));
     let log = open(&clock);
-    let key = SigningKey::from_bytes(&[2; 32]);
-    let passport = Passport {
-        agent: AGENT.parse().unwrap(),
-        public_key: key.verifying_key(),
-        code_hash: [0xc0; 32],
-        model_hash: None,
-        owner: "o".into(),
-        purpose: "p".into(),
-        tpm_ak: None,
-    };
-    log.register(passport).await.unwrap();
+    let key = register(&log, [2; 32]).await;
     let auth = |ts: u64| {
         let message = verifier::entry::signing::request_message(ORIGIN, AGENT, "GET", "/y", ts, b"");
         let sig = B64.encode(ed25519_dalek::Signer::sign(&key, &message).to_bytes());

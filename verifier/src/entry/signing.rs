@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use super::error::AgentError;
 use super::members::string;
 use super::EntryKind;
-use crate::canonical::write_canonical;
+use crate::canonical::write_canonical_object;
 
 /// Domain separation of agent signatures.
 pub const SIGNATURE_CONTEXT: &[u8] = b"agent-ledger/agent-entry/v2\n";
@@ -63,10 +63,8 @@ pub fn signing_message(origin: &str, entry: &Map<String, Value>) -> Vec<u8> {
 /// JCS of `entry` without the [`UNSIGNED_MEMBERS`]: what a signature covers
 /// besides the context and the origin.
 pub fn signed_body(entry: &Map<String, Value>) -> Vec<u8> {
-    let signed: Map<String, Value> =
-        entry.iter().filter(|(k, _)| !UNSIGNED_MEMBERS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut out = Vec::new();
-    write_canonical(&Value::Object(signed), &mut out);
+    write_canonical_object(entry.iter().filter(|(k, _)| !UNSIGNED_MEMBERS.contains(&k.as_str())), &mut out);
     out
 }
 
