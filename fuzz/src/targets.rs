@@ -239,8 +239,9 @@ pub fn agent_entry(data: &[u8]) -> u32 {
             leaf.iter().filter(|(k, _)| !matches!(k.as_str(), "v" | "integrated_time")).map(|(k, v)| (k.clone(), v.clone())).collect();
         Entry::from_object(&members, Form::Audit)
     };
-    let Ok(passport @ Entry::Passport(_)) = entry_of(first) else { return depth };
-    let agent = passport.agent().clone();
+    let Ok(Entry::Passport(registration)) = entry_of(first) else { return depth };
+    let agent = registration.agent.clone();
+    let passport = Entry::Passport(registration);
     let mut registry = Registry::new(ORIGIN);
     if registry.apply(0, &passport).is_err() {
         return depth;
@@ -250,7 +251,7 @@ pub fn agent_entry(data: &[u8]) -> u32 {
         let Some(state) = registry.get(&agent).cloned() else { break };
         let _ = attestation_failures(leaf, &state.passport, &state.key);
         let Ok(entry) = entry_of(leaf) else { break };
-        if entry.agent() != &agent || registry.apply(index, &entry).is_err() {
+        if entry.agent() != Some(&agent) || registry.apply(index, &entry).is_err() {
             break;
         }
         depth += 1;

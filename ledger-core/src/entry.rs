@@ -55,6 +55,8 @@ const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len(
 pub struct EntryAuth {
     /// The signing agent.
     pub agent: AgentId,
+    /// The kind of the entry it signed.
+    pub kind: EntryKind,
     /// What it signed: body, sequence number, signature, and a rotation's
     /// new key with its signature.
     pub signed: SignedEntry,
@@ -68,7 +70,7 @@ impl EntryAuth {
     /// The signature of a parsed entry ([`Entry::signed`]); `None` for
     /// admin entries and unsigned actions.
     pub fn of(entry: &Entry) -> Option<Self> {
-        entry.signed().map(|signed| Self { agent: entry.agent().clone(), signed, verified_with: OnceLock::new() })
+        Some(Self { agent: entry.signer()?.clone(), kind: entry.kind(), signed: entry.signed()?, verified_with: OnceLock::new() })
     }
 
     /// The agent's sequence number for the entry.
@@ -110,6 +112,10 @@ pub struct SignedIn<'a> {
 }
 
 impl verifier::fold::registry::Signed for SignedIn<'_> {
+    fn kind(&self) -> EntryKind {
+        self.auth.kind
+    }
+
     fn seq(&self) -> u64 {
         self.auth.seq()
     }
@@ -130,6 +136,10 @@ pub enum AdminOp {
     Register(Arc<verifier::entry::passport::Passport>),
     /// Retires an agent.
     Retire(AgentId),
+    /// Revokes an agent.
+    Revoke(AgentId),
+    /// Reinstates a revoked agent.
+    Reinstate(AgentId),
 }
 
 /// A submitted entry: ready to append, or with committed hidden fields
@@ -167,7 +177,7 @@ impl Submission {
             if entry.kind() != EntryKind::Action {
                 return Err(HiddenError::NotAnAction.into());
             }
-            let agent = entry.agent().clone();
+            let agent = entry.agent().cloned().ok_or(HiddenError::NotAnAction)?;
             CommittedFields::check_shape(&hidden, predicates.as_ref()).map_err(|e| HiddenError::Committed(Box::new(e)))?;
             let openings = verifier::hidden::openings_from_json(openings)?;
             let mut committed = Map::new();

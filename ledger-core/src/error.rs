@@ -77,6 +77,16 @@ pub enum Error {
     /// A passport for this agent already exists.
     #[error("a passport for {0} is already registered")]
     AgentExists(AgentId),
+    /// The agent is revoked: only attestations are taken until an admin
+    /// reinstates it.
+    #[error("{0} is revoked: only attestations are accepted until it is reinstated")]
+    AgentRevoked(AgentId),
+    /// A quarantine of an agent already revoked.
+    #[error("{0} is already revoked")]
+    AlreadyRevoked(AgentId),
+    /// A reinstatement of an agent that is not revoked.
+    #[error("{0} is not revoked")]
+    NotRevoked(AgentId),
     /// A sequence number at or below the last accepted one.
     #[error("sequence number {seq} of {agent} is not above the last accepted ({last}): replayed or out of order")]
     SequenceReplayed { agent: AgentId, seq: u64, last: u64 },
@@ -105,6 +115,9 @@ impl From<RegistryError> for Error {
             RegistryError::UnknownAgent(agent) => Self::UnknownAgent(agent),
             RegistryError::Retired(agent) => Self::AgentRetired(agent),
             RegistryError::Exists(agent) => Self::AgentExists(agent),
+            RegistryError::Revoked(agent) => Self::AgentRevoked(agent),
+            RegistryError::AlreadyRevoked(agent) => Self::AlreadyRevoked(agent),
+            RegistryError::NotRevoked(agent) => Self::NotRevoked(agent),
             RegistryError::Replayed { agent, seq, last } => Self::SequenceReplayed { agent, seq, last },
             RegistryError::BadSignature { agent } => Self::BadSignature(agent),
             RegistryError::WeakKey { .. } => Self::Entry(EntryError::Agent(AgentError::WeakKey)),

@@ -133,7 +133,7 @@ impl Log {
             }
         };
         let registry = Arc::new(Registry::default());
-        let mut views: Vec<Arc<dyn View>> = vec![registry.clone()];
+        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex)];
         views.extend(config.views.iter().cloned());
         for (i, view) in views.iter().enumerate() {
             if views[..i].iter().any(|v| v.name() == view.name()) {
@@ -289,6 +289,20 @@ impl Log {
 
 /// Reads.
 impl Log {
+    /// Up to `limit` events (revocations, reinstatements, risk-level
+    /// changes, signals: [`crate::views::events`]) after index `after`
+    /// (from the first when `None`), in index order, as of the latest
+    /// commit.
+    pub fn events(&self, after: Option<u64>, limit: usize) -> Result<Vec<crate::views::events::EventRef>, Error> {
+        Ok(crate::views::events::scan(&*self.store, after, limit)?)
+    }
+
+    /// A receiver told of every new head (its tree size): subscribers wait
+    /// on it, then read what is new from the log.
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.head.watch()
+    }
+
     /// Leaf bytes of entry `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, Error> {
         let size = self.head().size;

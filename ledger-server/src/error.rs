@@ -46,7 +46,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::OldSizeLarger
         | C::BodyReadFailed => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::SignatureRequired | C::BadSignature | C::StaleRequest => StatusCode::UNAUTHORIZED,
-        C::AdminDisabled | C::UnknownAgent | C::AgentRetired | C::NotOwner => StatusCode::FORBIDDEN,
+        C::AdminDisabled | C::UnknownAgent | C::AgentRetired | C::AgentRevoked | C::NotOwner => StatusCode::FORBIDDEN,
         C::NotFound | C::IndexBeyondTree | C::SizeBeyondTree | C::TileNotAvailable | C::NoHiddenFields | C::NoOpenings => {
             StatusCode::NOT_FOUND
         }
@@ -58,7 +58,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::NonceExpired
         | C::NonceUsed
         | C::NonceWrongAgent
-        | C::RequestReplayed => StatusCode::CONFLICT,
+        | C::RequestReplayed
+        | C::AlreadyRevoked
+        | C::NotRevoked => StatusCode::CONFLICT,
         C::OpeningsShredded => StatusCode::GONE,
         C::PayloadTooLarge | C::EntryTooLarge | C::BatchTooLarge | C::TooManyHiddenEntries => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -182,6 +184,9 @@ impl From<ledger_core::Error> for ApiError {
             E::UnknownAgent(_) => ErrorCode::UnknownAgent,
             E::AgentRetired(_) => ErrorCode::AgentRetired,
             E::AgentExists(_) => ErrorCode::AgentExists,
+            E::AgentRevoked(_) => ErrorCode::AgentRevoked,
+            E::AlreadyRevoked(_) => ErrorCode::AlreadyRevoked,
+            E::NotRevoked(_) => ErrorCode::NotRevoked,
             E::SequenceReplayed { .. } => ErrorCode::SequenceReplayed,
             E::WrongTrustDomain { .. } => ErrorCode::WrongTrustDomain,
             E::Nonce(N::Unknown) => ErrorCode::NonceUnknown,

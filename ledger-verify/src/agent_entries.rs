@@ -105,6 +105,9 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
                 ("rotation, signed by the old and the new key".to_owned(), json!({"index": index, "kind": EntryKind::Rotation}))
             }
             Ok(Applied::Retired) => (EntryKind::Retirement.as_str().to_owned(), json!({"index": index, "kind": EntryKind::Retirement})),
+            Ok(Applied::Revoked | Applied::Reinstated | Applied::Unchanged) => {
+                (leaf.kind.as_str().to_owned(), json!({"index": index, "kind": leaf.kind}))
+            }
             Ok(Applied::Signed { kind, seq }) => {
                 let verdict = if kind == EntryKind::Attestation {
                     format!(", verdict {}", escape::json(&leaf.members.get("verdict").map(|v| v.to_string()).unwrap_or_default()))

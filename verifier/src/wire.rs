@@ -379,6 +379,9 @@ error_codes! {
     UnknownAgent = "unknown_agent",
     /// 403: the agent is retired.
     AgentRetired = "agent_retired",
+    /// 403: the agent is revoked; only its attestations are taken until an
+    /// admin reinstates it.
+    AgentRevoked = "agent_revoked",
     /// 403: the signing agent is not the one the request is about.
     NotOwner = "not_owner",
     // 404
@@ -413,6 +416,10 @@ error_codes! {
     NonceWrongAgent = "nonce_wrong_agent",
     /// 409: a signed request seen before.
     RequestReplayed = "request_replayed",
+    /// 409: a quarantine of an agent already revoked.
+    AlreadyRevoked = "already_revoked",
+    /// 409: a reinstatement of an agent that is not revoked.
+    NotRevoked = "not_revoked",
     /// 410: the openings a disclosure needs were crypto-shredded.
     OpeningsShredded = "openings_shredded",
     // 413

@@ -96,6 +96,8 @@ pub(crate) fn admit(
             let (agent, change) = match (entry.admin(), entry.auth()) {
                 (Some(AdminOp::Register(passport)), _) => (&passport.agent, Change::Register(passport)),
                 (Some(AdminOp::Retire(agent)), _) => (agent, Change::Retire),
+                (Some(AdminOp::Revoke(agent)), _) => (agent, Change::Revoke),
+                (Some(AdminOp::Reinstate(agent)), _) => (agent, Change::Reinstate),
                 (None, Some(auth)) => {
                     signed = auth.in_log(origin);
                     (&auth.agent, Change::Signed(&signed))

@@ -61,19 +61,27 @@ pub struct Head {
 
 /// The head readers see; only the sequencer replaces it.
 #[derive(Debug)]
-pub(crate) struct PublishedHead(RwLock<Head>);
+pub(crate) struct PublishedHead(RwLock<Head>, tokio::sync::watch::Sender<u64>);
 
 impl PublishedHead {
     pub(crate) fn new(head: Head) -> Self {
-        Self(RwLock::new(head))
+        let size = head.size;
+        Self(RwLock::new(head), tokio::sync::watch::Sender::new(size))
     }
 
     pub(crate) fn get(&self) -> Head {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// A receiver of the published tree size, told of every new head.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.1.subscribe()
+    }
+
     fn set(&self, head: Head) {
+        let size = head.size;
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = head;
+        self.1.send_replace(size);
     }
 }
 

@@ -15,8 +15,9 @@
 //! it has neither records nor an applied index it is rebuilt from the first
 //! entry. Folding is deterministic, so a rebuilt view equals one kept up to
 //! date entry by entry. The agent registry ([`registry`]) is the first
-//! view.
+//! view, the event index ([`events`]) the second.
 
+pub mod events;
 pub mod registry;
 
 use crate::entry::NewEntry;

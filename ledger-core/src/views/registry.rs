@@ -40,6 +40,9 @@ pub fn to_bytes(state: &AgentState) -> Vec<u8> {
     m.insert("key".into(), Value::from(B64.encode(state.key.as_bytes())));
     m.insert("key_index".into(), Value::from(state.key_index));
     m.insert("retired".into(), state.retired.map_or(Value::Null, Value::from));
+    if let Some(revoked) = state.revoked {
+        m.insert("revoked".into(), Value::from(revoked));
+    }
     m.insert("last_seq".into(), Value::from(state.last_seq));
     verifier::canonical::to_canonical(&Value::Object(m))
 }
@@ -60,6 +63,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<AgentState, StorageError> {
             .map_err(|_| corrupt("key"))?,
         key_index: u("key_index")?,
         retired: v.get("retired").and_then(Value::as_u64),
+        revoked: v.get("revoked").and_then(Value::as_u64),
         last_seq: u("last_seq")?,
     })
 }

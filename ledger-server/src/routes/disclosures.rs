@@ -57,9 +57,9 @@ pub(super) async fn disclose(
         let leaf = state.read(move |log| log.entry(index)).await?;
         // The writer as the typed entry names it; a version 1 leaf that
         // today's rules refuse still names one, as it was stored.
-        let owner = Leaf::decode(&leaf).ok().map(|(leaf, _)| match &leaf.entry {
-            Some(entry) => entry.agent().clone(),
-            None => AgentId::from_stored_unchecked(leaf.text("agent")),
+        let owner = Leaf::decode(&leaf).ok().and_then(|(leaf, _)| match &leaf.entry {
+            Some(entry) => entry.agent().cloned(),
+            None => Some(AgentId::from_stored_unchecked(leaf.text("agent"))),
         });
         if owner.as_ref() != Some(&agent) {
             return Err(ApiError::new(ErrorCode::NotOwner, format!("entry {index} was not written by {agent}")));

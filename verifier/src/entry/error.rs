@@ -239,6 +239,40 @@ pub enum ShapeError {
     /// A retirement's reason.
     #[error("\"reason\" must be a string of 1 to 1024 characters")]
     Reason,
+    /// A member is not one of its allowed names.
+    #[error("\"{member}\" must be one of {allowed}")]
+    NotOneOf {
+        /// The member.
+        member: &'static str,
+        /// Its allowed values.
+        allowed: Members,
+    },
+    /// A policy entry's `sha256` is not the hash of its policy.
+    #[error("\"sha256\" must be the SHA-256 of the policy's canonical JSON")]
+    PolicyHash,
+    /// A source name out of its rules.
+    #[error("a source name is 1 to 64 of a-z, 0-9, '.', '-', '_', starting with a letter or digit, and not \"ledger\"")]
+    SourceName,
+    /// A source's `types`.
+    #[error("\"types\" must be a non-empty list of distinct signal types among threat_intel, vulnerability, siem, ueba")]
+    SourceTypes,
+    /// A signal's `subject`.
+    #[error("\"subject\" must be an agent id, or {{\"code_hash\": hex}} for threat_intel and vulnerability signals")]
+    Subject,
+    /// A signal's signer and type do not fit.
+    #[error(
+        "drift signals are the log's (source \"ledger\", unsigned); peer_report signals are signed by the reporting agent (its id          as source) about another agent; other types are signed by a registered source"
+    )]
+    SignalSigner,
+    /// A peer report's `assessment`.
+    #[error("\"assessment\" (positive or negative) is required on peer_report signals and only there")]
+    Assessment,
+    /// A revocation's `causes`.
+    #[error("\"causes\" must be at most 16 ascending entry indices")]
+    Causes,
+    /// A score member.
+    #[error("\"{0}\" must be an integer from 0 to 100")]
+    Score(&'static str),
 }
 
 /// A key, signature, digest, sequence number or passport member is

@@ -20,6 +20,20 @@ pub enum EntryKind {
     Retirement,
     /// A self-attestation and the log's verdict on it (agent-signed).
     Attestation,
+    /// The trust policy in force from this entry on (the log).
+    Policy,
+    /// A signal source registered with its key (admin).
+    Source,
+    /// A risk signal about an agent or a code hash (a registered source,
+    /// an agent's peer report, or the log's drift detector).
+    Signal,
+    /// An agent revoked: its score fell below the threshold, or an admin
+    /// quarantined it (the log or an admin).
+    Revocation,
+    /// A revoked agent reinstated after a fresh attestation (admin).
+    Reinstatement,
+    /// An agent's risk level changed (the log).
+    Risk,
 }
 
 /// Who writes an entry of a kind.
@@ -29,11 +43,28 @@ pub enum Author {
     Agent,
     /// An administrator of the log (unsigned; the log authenticates the admin).
     Admin,
+    /// The log itself, from what it folds (unsigned; the auditor recomputes it).
+    Log,
+    /// A signer other than the subject: a registered signal source, or an
+    /// agent reporting on a peer (signed), or the log (drift, unsigned).
+    Source,
 }
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 5] = [Self::Action, Self::Passport, Self::Rotation, Self::Retirement, Self::Attestation];
+    pub const ALL: [Self; 11] = [
+        Self::Action,
+        Self::Passport,
+        Self::Rotation,
+        Self::Retirement,
+        Self::Attestation,
+        Self::Policy,
+        Self::Source,
+        Self::Signal,
+        Self::Revocation,
+        Self::Reinstatement,
+        Self::Risk,
+    ];
 
     /// The kind's name on the wire (the `"kind"` member).
     pub const fn as_str(self) -> &'static str {
@@ -43,6 +74,12 @@ impl EntryKind {
             Self::Rotation => "rotation",
             Self::Retirement => "retirement",
             Self::Attestation => "attestation",
+            Self::Policy => "policy",
+            Self::Source => "source",
+            Self::Signal => "signal",
+            Self::Revocation => "revocation",
+            Self::Reinstatement => "reinstatement",
+            Self::Risk => "risk",
         }
     }
 
@@ -55,7 +92,11 @@ impl EntryKind {
     pub const fn author(self) -> Author {
         match self {
             Self::Action | Self::Rotation | Self::Attestation => Author::Agent,
-            Self::Passport | Self::Retirement => Author::Admin,
+            Self::Passport | Self::Retirement | Self::Source | Self::Reinstatement => Author::Admin,
+            // A revocation is the log's when a score falls, an admin's on
+            // quarantine; its `reason` says which.
+            Self::Policy | Self::Revocation | Self::Risk => Author::Log,
+            Self::Signal => Author::Source,
         }
     }
 

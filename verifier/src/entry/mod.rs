@@ -28,9 +28,14 @@ pub mod error;
 mod kind;
 pub mod members;
 pub mod passport;
+pub mod policy;
 pub mod retirement;
+pub mod revocation;
+pub mod risk;
 pub mod rotation;
+pub mod signal;
 pub mod signing;
+pub mod source;
 
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -43,9 +48,14 @@ pub use self::attestation::Attestation;
 pub use self::error::{AgentError, AttestationPart, EntryError, HiddenError, JsonError, OpeningError, ShapeError};
 pub use self::kind::{Author, EntryKind, UnknownKind};
 pub use self::passport::Passport;
+pub use self::policy::PolicyEntry;
 pub use self::retirement::Retirement;
+pub use self::revocation::{Reinstatement, Revocation, RevocationReason};
+pub use self::risk::RiskChange;
 pub use self::rotation::Rotation;
+pub use self::signal::{Assessment, Level, Severity, Signal, SignalType, Signer, Subject};
 pub use self::signing::{AgentSignature, SignedEntry};
+pub use self::source::Source;
 pub use crate::agent_id::AgentId;
 use crate::canonical::{parse_strict, to_canonical, LEAF_VERSION};
 
@@ -61,7 +71,8 @@ pub enum Form {
     /// hidden fields: those arrive committed, beside their openings) and
     /// rotations; other kinds are [`EntryError::UnknownKind`] (an agent
     /// submits an attestation to `POST /v1/attestations`, read by
-    /// [`Attestation::from_submitted`]).
+    /// [`Attestation::from_submitted`], and a signal to `POST /v1/signals`,
+    /// read by [`Signal::from_submitted`]).
     Submitted,
     /// As the log stores it (without `"integrated_time"` and `"v"`): every
     /// kind, hidden fields committed, attestations with their verdict. The
@@ -107,6 +118,18 @@ pub enum Entry {
     Retirement(Retirement),
     /// A self-attestation.
     Attestation(Attestation),
+    /// The trust policy in force from here on.
+    Policy(PolicyEntry),
+    /// A signal source registered.
+    Source(Source),
+    /// A risk signal.
+    Signal(Signal),
+    /// An agent revoked.
+    Revocation(Revocation),
+    /// A revoked agent reinstated.
+    Reinstatement(Reinstatement),
+    /// An agent's risk level changed.
+    Risk(RiskChange),
 }
 
 impl Entry {
@@ -124,8 +147,18 @@ impl Entry {
         if form == Form::Submitted && !matches!(kind, EntryKind::Action | EntryKind::Rotation) {
             return Err(EntryError::UnknownKind(kind.as_str().to_string()));
         }
+        match kind {
+            EntryKind::Policy => return Ok(Self::Policy(PolicyEntry::from_object(obj)?)),
+            EntryKind::Source => return Ok(Self::Source(Source::from_object(obj, form)?)),
+            EntryKind::Signal => return Ok(Self::Signal(Signal::from_object(obj, form)?)),
+            _ => {}
+        }
         let agent = members::agent(obj, form)?;
         Ok(match kind {
+            EntryKind::Policy | EntryKind::Source | EntryKind::Signal => unreachable!("read above"),
+            EntryKind::Revocation => Self::Revocation(Revocation::from_object(obj, agent)?),
+            EntryKind::Reinstatement => Self::Reinstatement(Reinstatement::from_object(obj, agent)?),
+            EntryKind::Risk => Self::Risk(RiskChange::from_object(obj, agent)?),
             EntryKind::Action => Self::Action(Action::from_object(obj, agent, form)?),
             EntryKind::Rotation => Self::Rotation(Rotation::from_object(obj, agent, form)?),
             EntryKind::Passport => Self::Passport(Registration { agent, passport: Arc::new(Passport::from_stored(obj)?) }),
@@ -146,17 +179,44 @@ impl Entry {
             Self::Rotation(_) => EntryKind::Rotation,
             Self::Retirement(_) => EntryKind::Retirement,
             Self::Attestation(_) => EntryKind::Attestation,
+            Self::Policy(_) => EntryKind::Policy,
+            Self::Source(_) => EntryKind::Source,
+            Self::Signal(_) => EntryKind::Signal,
+            Self::Revocation(_) => EntryKind::Revocation,
+            Self::Reinstatement(_) => EntryKind::Reinstatement,
+            Self::Risk(_) => EntryKind::Risk,
         }
     }
 
-    /// The agent the entry is by or about.
-    pub fn agent(&self) -> &AgentId {
-        match self {
+    /// The agent the entry is by or about: `None` for policies, sources
+    /// and signals about a code hash.
+    pub fn agent(&self) -> Option<&AgentId> {
+        Some(match self {
             Self::Action(e) => &e.agent,
             Self::Passport(e) => &e.agent,
             Self::Rotation(e) => &e.agent,
             Self::Retirement(e) => &e.agent,
             Self::Attestation(e) => &e.agent,
+            Self::Revocation(e) => &e.agent,
+            Self::Reinstatement(e) => &e.agent,
+            Self::Risk(e) => &e.agent,
+            Self::Signal(e) => return e.subject_agent(),
+            Self::Policy(_) | Self::Source(_) => return None,
+        })
+    }
+
+    /// The agent that signed the entry with its key in force: the agent of
+    /// its own entries, the reporter of a peer report; `None` for entries
+    /// no agent signs (admin, log and source entries) and entries read
+    /// without their signatures.
+    pub fn signer(&self) -> Option<&AgentId> {
+        self.signature()?;
+        match self {
+            Self::Action(e) => Some(&e.agent),
+            Self::Rotation(e) => Some(&e.agent),
+            Self::Attestation(e) => Some(&e.agent),
+            Self::Signal(Signal { signer: Signer::Agent(reporter), .. }) => Some(reporter),
+            _ => None,
         }
     }
 
@@ -177,7 +237,14 @@ impl Entry {
             Self::Action(e) => e.signature.as_ref(),
             Self::Rotation(e) => e.signature.as_ref(),
             Self::Attestation(e) => e.signature.as_ref(),
-            Self::Passport(_) | Self::Retirement(_) => None,
+            Self::Signal(e) => e.signature.as_ref(),
+            Self::Passport(_)
+            | Self::Retirement(_)
+            | Self::Policy(_)
+            | Self::Source(_)
+            | Self::Revocation(_)
+            | Self::Reinstatement(_)
+            | Self::Risk(_) => None,
         }
     }
 }

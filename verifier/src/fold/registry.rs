@@ -44,7 +44,7 @@ use crate::agent_id::AgentId;
 use crate::canonical::LEAF_VERSION;
 use crate::entry::attestation::{attestation_failures, verdict};
 use crate::entry::signing::{is_weak_key, parse_stored_public_key};
-use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport, SignedEntry};
+use crate::entry::{Entry, EntryError, EntryKind, Form, Leaf, Passport, SignedEntry, Signer};
 
 /// An agent as the registry knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +59,9 @@ pub struct AgentState {
     pub key_index: u64,
     /// Index of the retirement entry, if retired.
     pub retired: Option<u64>,
+    /// Index of the revocation entry in force, if revoked (cleared by a
+    /// reinstatement): only attestations are taken from a revoked agent.
+    pub revoked: Option<u64>,
     /// Last accepted sequence number (0: none yet).
     pub last_seq: u64,
 }
@@ -73,6 +76,16 @@ pub enum RegistryError {
     /// The agent was retired before this entry.
     #[error("{0} is retired")]
     Retired(AgentId),
+    /// The agent is revoked: only attestations are taken from it until an
+    /// admin reinstates it.
+    #[error("{0} is revoked: only attestations are accepted until it is reinstated")]
+    Revoked(AgentId),
+    /// A revocation of an agent already revoked.
+    #[error("{0} is already revoked")]
+    AlreadyRevoked(AgentId),
+    /// A reinstatement of an agent that is not revoked.
+    #[error("{0} is not revoked")]
+    NotRevoked(AgentId),
     /// A second passport for one agent.
     #[error("a passport for {0} is already registered")]
     Exists(AgentId),
@@ -124,6 +137,8 @@ pub enum RegistryError {
 /// over its pre-verified submissions (remembering which key a signature
 /// verified with); [`OfflineSigned`] checks an entry read from a leaf.
 pub trait Signed {
+    /// The entry's kind (a revoked agent may still attest).
+    fn kind(&self) -> EntryKind;
     /// The sequence number.
     fn seq(&self) -> u64;
     /// For a rotation: the key it hands over to.
@@ -137,11 +152,16 @@ pub trait Signed {
 /// ([`replay`]): its signatures were checked when it was admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Admitted {
+    kind: EntryKind,
     seq: u64,
     new_key: Option<VerifyingKey>,
 }
 
 impl Signed for Admitted {
+    fn kind(&self) -> EntryKind {
+        self.kind
+    }
+
     fn seq(&self) -> u64 {
         self.seq
     }
@@ -160,6 +180,7 @@ impl Signed for Admitted {
 #[derive(Clone, Debug)]
 pub struct OfflineSigned<'a> {
     origin: &'a str,
+    kind: EntryKind,
     signed: SignedEntry,
 }
 
@@ -167,11 +188,15 @@ impl<'a> OfflineSigned<'a> {
     /// The signatures of `entry` (`None` for admin entries and unsigned
     /// actions).
     pub fn of(origin: &'a str, entry: &Entry) -> Option<Self> {
-        entry.signed().map(|signed| Self { origin, signed })
+        entry.signed().map(|signed| Self { origin, kind: entry.kind(), signed })
     }
 }
 
 impl Signed for OfflineSigned<'_> {
+    fn kind(&self) -> EntryKind {
+        self.kind
+    }
+
     fn seq(&self) -> u64 {
         self.signed.seq
     }
@@ -203,6 +228,10 @@ pub enum Change<'a> {
     Register(&'a Arc<Passport>),
     /// Retire the agent.
     Retire,
+    /// Revoke the agent (a `revocation` entry).
+    Revoke,
+    /// Reinstate the revoked agent (a `reinstatement` entry).
+    Reinstate,
     /// An agent-signed entry.
     Signed(&'a dyn Signed),
 }
@@ -212,6 +241,8 @@ impl core::fmt::Debug for Change<'_> {
         match self {
             Self::Register(p) => f.debug_tuple("Register").field(p).finish(),
             Self::Retire => f.write_str("Retire"),
+            Self::Revoke => f.write_str("Revoke"),
+            Self::Reinstate => f.write_str("Reinstate"),
             Self::Signed(s) => f.debug_struct("Signed").field("seq", &s.seq()).finish_non_exhaustive(),
         }
     }
@@ -224,6 +255,17 @@ pub fn active<'s>(agent: &AgentId, state: Option<&'s AgentState>) -> Result<&'s 
         Some(s) if s.retired.is_some() => Err(RegistryError::Retired(agent.clone())),
         Some(s) => Ok(s),
     }
+}
+
+/// The state of an agent that may sign an entry of `kind`: [`active`],
+/// and not revoked unless `kind` is an attestation (a revoked agent
+/// attests to be reinstated).
+pub fn may_sign<'s>(agent: &AgentId, state: Option<&'s AgentState>, kind: EntryKind) -> Result<&'s AgentState, RegistryError> {
+    let state = active(agent, state)?;
+    if state.revoked.is_some() && kind != EntryKind::Attestation {
+        return Err(RegistryError::Revoked(agent.clone()));
+    }
+    Ok(state)
 }
 
 /// Decides one entry at `index` against `agent`'s state and returns the
@@ -254,6 +296,7 @@ fn decide_keys(
                 key: passport.public_key,
                 key_index: index,
                 retired: None,
+                revoked: None,
                 last_seq: 0,
             }),
         },
@@ -262,8 +305,23 @@ fn decide_keys(
             next.retired = Some(index);
             Ok(next)
         }
+        Change::Revoke => {
+            let mut next = active(agent, state)?.clone();
+            if next.revoked.is_some() {
+                return Err(RegistryError::AlreadyRevoked(agent.clone()));
+            }
+            next.revoked = Some(index);
+            Ok(next)
+        }
+        Change::Reinstate => {
+            let mut next = active(agent, state)?.clone();
+            if next.revoked.take().is_none() {
+                return Err(RegistryError::NotRevoked(agent.clone()));
+            }
+            Ok(next)
+        }
         Change::Signed(signed) => {
-            let current = active(agent, state)?;
+            let current = may_sign(agent, state, signed.kind())?;
             check_seq(agent, current.last_seq, signed.seq())?;
             if !signed.verify(&current.key) {
                 return Err(RegistryError::BadSignature { agent: agent.clone() });
@@ -307,7 +365,7 @@ pub fn plan_preverify<'e, S: Signed + ?Sized>(
     for (agent, signed) in entries {
         let (key, last_seq) = match local.get(agent) {
             Some(known) => *known,
-            None => match active(agent, lookup(agent).as_ref()) {
+            None => match may_sign(agent, lookup(agent).as_ref(), signed.kind()) {
                 Ok(state) => (state.key, state.last_seq),
                 Err(e) => return (keys, Some(e)),
             },
@@ -336,7 +394,18 @@ pub fn replay(
     lookup: impl FnOnce(&AgentId) -> Option<AgentState>,
 ) -> Result<Option<(AgentId, AgentState)>, RegistryError> {
     let members = &leaf.members;
-    let Some(agent) = members.get("agent").and_then(Value::as_str) else { return Ok(None) };
+    // The agent whose state the leaf changes: a peer report changes its
+    // reporter's (sequence number), no other signal, policy or source an
+    // agent's.
+    let member = match leaf.kind {
+        EntryKind::Signal => "source",
+        EntryKind::Policy | EntryKind::Source | EntryKind::Risk => return Ok(None),
+        _ => "agent",
+    };
+    let Some(agent) = members.get(member).and_then(Value::as_str) else { return Ok(None) };
+    if leaf.kind == EntryKind::Signal && !agent.starts_with("spiffe://") {
+        return Ok(None);
+    }
     let agent = AgentId::from_stored_unchecked(agent);
     let (passport, admitted);
     let change = match leaf.kind {
@@ -345,6 +414,8 @@ pub fn replay(
             Change::Register(&passport)
         }
         EntryKind::Retirement => Change::Retire,
+        EntryKind::Revocation => Change::Revoke,
+        EntryKind::Reinstatement => Change::Reinstate,
         kind => {
             // Without `seq`: an unsigned action, admitted with agent
             // authentication off; it changes no agent.
@@ -353,7 +424,7 @@ pub fn replay(
                 (EntryKind::Rotation, Some(key)) => Some(parse_stored_public_key(key).map_err(EntryError::from)?),
                 _ => None,
             };
-            admitted = Admitted { seq, new_key };
+            admitted = Admitted { kind, seq, new_key };
             Change::Signed(&admitted)
         }
     };
@@ -368,6 +439,13 @@ pub enum Applied {
     Registered,
     /// Retired the agent.
     Retired,
+    /// Revoked the agent.
+    Revoked,
+    /// Reinstated the agent.
+    Reinstated,
+    /// Changed no agent (policies, sources, the log's and sources' signals,
+    /// risk levels).
+    Unchanged,
     /// Rotated the agent's key, signed by the old and the new key.
     Rotated {
         /// Its sequence number.
@@ -417,12 +495,21 @@ impl Registry {
     /// Applies the entry at `index`. An attestation's recorded verdict is
     /// recomputed from its evidence, the passport and the key in force.
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<Applied, RegistryError> {
-        let agent = entry.agent();
+        let agent = match entry {
+            Entry::Policy(_) | Entry::Source(_) | Entry::Risk(_) => return Ok(Applied::Unchanged),
+            Entry::Signal(signal) => match &signal.signer {
+                Signer::Agent(reporter) => reporter,
+                Signer::Log | Signer::Source(_) => return Ok(Applied::Unchanged),
+            },
+            _ => entry.agent().ok_or(RegistryError::Unsigned(entry.kind()))?,
+        };
         let state = self.agents.get(agent);
         let signed = OfflineSigned::of(&self.origin, entry);
         let (change, applied) = match (entry, &signed) {
             (Entry::Passport(r), _) => (Change::Register(&r.passport), Applied::Registered),
             (Entry::Retirement(_), _) => (Change::Retire, Applied::Retired),
+            (Entry::Revocation(_), _) => (Change::Revoke, Applied::Revoked),
+            (Entry::Reinstatement(_), _) => (Change::Reinstate, Applied::Reinstated),
             (Entry::Rotation(_), Some(s)) => (Change::Signed(s), Applied::Rotated { seq: s.seq() }),
             (_, Some(s)) => (Change::Signed(s), Applied::Signed { kind: entry.kind(), seq: s.seq() }),
             (_, None) => return Err(RegistryError::Unsigned(entry.kind())),
@@ -542,6 +629,9 @@ mod tests {
     fn a_signed_entry_cannot_claim_the_replay_exemption() {
         struct Trusting(VerifyingKey);
         impl Signed for Trusting {
+            fn kind(&self) -> EntryKind {
+                EntryKind::Rotation
+            }
             fn seq(&self) -> u64 {
                 1
             }

@@ -1,0 +1,155 @@
+//! The `revocation` and `reinstatement` entries. An agent is revoked when
+//! its trust score falls below the policy's threshold (on an entry, or by
+//! decay alone: the log appends the revocation) or when an admin
+//! quarantines it. A revoked agent's entries other than attestations are
+//! refused until an admin reinstates it, which needs a successful
+//! attestation after the revocation (docs/TRUST.md).
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value};
+
+use super::error::{EntryError, Members, ShapeError};
+use super::members::{only_members, required_string};
+use super::retirement::MAX_REASON_CHARS;
+use super::EntryKind;
+use crate::agent_id::AgentId;
+
+/// Members of a revocation.
+pub const MEMBERS: [&str; 8] = ["kind", "agent", "reason", "score", "threshold", "causes", "policy_index", "note"];
+/// Members of a reinstatement.
+pub const REINSTATEMENT_MEMBERS: [&str; 4] = ["kind", "agent", "attestation_index", "note"];
+/// Most entry indices a revocation names as its causes.
+pub const MAX_CAUSES: usize = 16;
+
+/// Why an agent was revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// Its trust score fell below the policy's threshold (the log).
+    Score,
+    /// An admin quarantined it.
+    Quarantine,
+}
+
+impl RevocationReason {
+    /// Wire names.
+    pub const NAMES: &'static [&'static str] = &["score", "quarantine"];
+
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Score => "score",
+            Self::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// An agent revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// The agent.
+    pub agent: AgentId,
+    /// Why.
+    pub reason: RevocationReason,
+    /// Its score at the revocation's integrated time.
+    pub score: u8,
+    /// The policy's revocation threshold.
+    pub threshold: u8,
+    /// The entries that moved the score down (ascending, at most
+    /// [`MAX_CAUSES`]).
+    pub causes: Vec<u64>,
+    /// Index of the policy entry in force.
+    pub policy_index: u64,
+    /// An admin's note (quarantines).
+    pub note: Option<String>,
+}
+
+/// A revoked agent reinstated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reinstatement {
+    /// The agent.
+    pub agent: AgentId,
+    /// Index of its successful attestation after the revocation.
+    pub attestation_index: u64,
+    /// An admin's note.
+    pub note: Option<String>,
+}
+
+pub(super) fn score(obj: &Map<String, Value>, member: &'static str) -> Result<u8, ShapeError> {
+    obj.get(member).and_then(Value::as_u64).filter(|s| *s <= 100).map(|s| s as u8).ok_or(ShapeError::Score(member))
+}
+
+pub(super) fn index(obj: &Map<String, Value>, member: &'static str) -> Result<u64, ShapeError> {
+    obj.get(member).and_then(Value::as_u64).ok_or(ShapeError::NotAnInteger(member))
+}
+
+fn note(obj: &Map<String, Value>) -> Result<Option<String>, ShapeError> {
+    match obj.get("note") {
+        None => Ok(None),
+        Some(_) => Ok(Some(required_string(obj, "note", MAX_REASON_CHARS)?.to_string())),
+    }
+}
+
+impl Revocation {
+    /// The entry's object (as stored, before the log's members).
+    pub fn to_object(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("kind".into(), Value::from(EntryKind::Revocation.as_str()));
+        m.insert("agent".into(), Value::from(self.agent.as_str()));
+        m.insert("reason".into(), Value::from(self.reason.as_str()));
+        m.insert("score".into(), Value::from(self.score));
+        m.insert("threshold".into(), Value::from(self.threshold));
+        m.insert("causes".into(), Value::Array(self.causes.iter().map(|c| Value::from(*c)).collect()));
+        m.insert("policy_index".into(), Value::from(self.policy_index));
+        if let Some(n) = &self.note {
+            m.insert("note".into(), Value::from(n.as_str()));
+        }
+        m
+    }
+
+    pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId) -> Result<Self, EntryError> {
+        only_members(obj, EntryKind::Revocation, &MEMBERS)?;
+        let reason = match obj.get("reason").and_then(Value::as_str) {
+            Some("score") => RevocationReason::Score,
+            Some("quarantine") => RevocationReason::Quarantine,
+            _ => return Err(ShapeError::NotOneOf { member: "reason", allowed: Members(RevocationReason::NAMES) }.into()),
+        };
+        let Some(Value::Array(list)) = obj.get("causes") else { return Err(ShapeError::Causes.into()) };
+        if list.len() > MAX_CAUSES {
+            return Err(ShapeError::Causes.into());
+        }
+        let causes: Vec<u64> = list.iter().map(Value::as_u64).collect::<Option<_>>().ok_or(ShapeError::Causes)?;
+        if causes.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ShapeError::Causes.into());
+        }
+        Ok(Self {
+            agent,
+            reason,
+            score: score(obj, "score")?,
+            threshold: score(obj, "threshold")?,
+            causes,
+            policy_index: index(obj, "policy_index")?,
+            note: note(obj)?,
+        })
+    }
+}
+
+impl Reinstatement {
+    /// The entry's object (as stored, before the log's members).
+    pub fn to_object(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("kind".into(), Value::from(EntryKind::Reinstatement.as_str()));
+        m.insert("agent".into(), Value::from(self.agent.as_str()));
+        m.insert("attestation_index".into(), Value::from(self.attestation_index));
+        if let Some(n) = &self.note {
+            m.insert("note".into(), Value::from(n.as_str()));
+        }
+        m
+    }
+
+    pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId) -> Result<Self, EntryError> {
+        only_members(obj, EntryKind::Reinstatement, &REINSTATEMENT_MEMBERS)?;
+        Ok(Self { agent, attestation_index: index(obj, "attestation_index")?, note: note(obj)? })
+    }
+}

@@ -1,0 +1,60 @@
+//! The `risk` entry: the log records that an agent's risk level changed
+//! (its trust score crossed a band edge, with hysteresis; docs/TRUST.md),
+//! on an entry or by decay alone. Subscribers hear of it as a CAEP
+//! `risk-level-change`.
+
+use alloc::string::String;
+
+use serde_json::{Map, Value};
+
+use super::error::{EntryError, Members, ShapeError};
+use super::members::only_members;
+use super::revocation::{index, score};
+use super::signal::Level;
+use super::EntryKind;
+use crate::agent_id::AgentId;
+
+/// Members of a risk entry.
+pub const MEMBERS: [&str; 6] = ["kind", "agent", "previous", "current", "score", "policy_index"];
+
+/// An agent's risk level changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskChange {
+    /// The agent.
+    pub agent: AgentId,
+    /// The level before.
+    pub previous: Level,
+    /// The level now.
+    pub current: Level,
+    /// The score at the entry's integrated time.
+    pub score: u8,
+    /// Index of the policy entry in force.
+    pub policy_index: u64,
+}
+
+fn level(obj: &Map<String, Value>, member: &'static str) -> Result<Level, ShapeError> {
+    obj.get(member).and_then(Value::as_str).and_then(Level::parse).ok_or(ShapeError::NotOneOf { member, allowed: Members(Level::NAMES) })
+}
+
+impl RiskChange {
+    /// The entry's object (as stored, before the log's members).
+    pub fn to_object(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("kind".into(), Value::from(EntryKind::Risk.as_str()));
+        m.insert("agent".into(), Value::from(self.agent.as_str()));
+        m.insert("previous".into(), Value::from(self.previous.as_str()));
+        m.insert("current".into(), Value::from(self.current.as_str()));
+        m.insert("score".into(), Value::from(self.score));
+        m.insert("policy_index".into(), Value::from(self.policy_index));
+        m
+    }
+
+    pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId) -> Result<Self, EntryError> {
+        only_members(obj, EntryKind::Risk, &MEMBERS)?;
+        let (previous, current) = (level(obj, "previous")?, level(obj, "current")?);
+        if previous == current {
+            return Err(ShapeError::NotOneOf { member: "current", allowed: Members(Level::NAMES) }.into());
+        }
+        Ok(Self { agent, previous, current, score: score(obj, "score")?, policy_index: index(obj, "policy_index")? })
+    }
+}
