@@ -1,8 +1,10 @@
 //! Behaviour drift (docs/TRUST.md, "Drift"): each agent's actions hashed
 //! into buckets by (action, resource class), its first observations frozen
 //! as a baseline, then tumbling windows compared with it by the Population
-//! Stability Index `PSI = Σ (q_i − p_i) · ln(q_i / p_i)` with Laplace
-//! smoothing, in integers (log2 by table and interpolation, one
+//! Stability Index `PSI = Σ (q_i − p_i) · ln(q_i / p_i)`, both smoothed by
+//! one pseudo-observation per bucket per window's worth of observations
+//! (plain +1 Laplace smoothing on a baseline larger than the window would
+//! itself read as drift), in integers (log2 by table and interpolation, one
 //! multiplication by ln 2 at the end). State is O(B) per agent, an
 //! observation O(1), a window's close O(B).
 #![deny(clippy::float_arithmetic)]
@@ -67,27 +69,29 @@ pub fn bucket(action: &str, resource: &str, buckets: u16) -> u16 {
 }
 
 /// The PSI (thousandths, floor) of a window against a baseline, both as
-/// per-bucket counts of equal length, Laplace-smoothed (docs/TRUST.md,
-/// "Drift"). Counts are at most [`super::policy::MAX_DRIFT_EVENTS`] in all
-/// and buckets at most [`MAX_BUCKETS`], which keeps every sum below
-/// `2^90`; 0 for an empty or mismatched histogram.
+/// per-bucket counts of equal length, smoothed at the window's scale
+/// (docs/TRUST.md, "Drift"): `q_i = (k_i + 1)/(W + B)`,
+/// `p_i = (c_i·W + N)/(N·(W + B))`. Counts are at most
+/// [`super::policy::MAX_DRIFT_EVENTS`] in all and buckets at most
+/// [`MAX_BUCKETS`], which keeps every sum below `2^90`; 0 for an empty
+/// baseline or mismatched histograms.
 pub fn psi_milli(baseline: &[u32], window: &[u32]) -> u64 {
-    if baseline.is_empty() || baseline.len() != window.len() {
+    let total = |h: &[u32]| h.iter().map(|&c| u64::from(c)).sum::<u64>();
+    let (n, w, b) = (total(baseline), total(window), baseline.len() as u64);
+    if n == 0 || baseline.len() != window.len() {
         return 0;
     }
-    let b = baseline.len() as u64;
-    let n: u64 = baseline.iter().map(|&c| u64::from(c)).sum::<u64>() + b;
-    let w: u64 = window.iter().map(|&c| u64::from(c)).sum::<u64>() + b;
+    // q_i / p_i = A_i / C_i and q_i − p_i = (A_i − C_i) / (N·(W + B)).
     let sum: u128 = baseline
         .iter()
         .zip(window)
         .map(|(&c, &k)| {
-            let a = (u64::from(k) + 1) * n;
-            let c = (u64::from(c) + 1) * w;
+            let a = n * (u64::from(k) + 1);
+            let c = u64::from(c) * w + n;
             u128::from(a.abs_diff(c)) * u128::from(fixed::log2(a).abs_diff(fixed::log2(c)))
         })
         .sum();
-    let psi_log2 = sum / (u128::from(n) * u128::from(w));
+    let psi_log2 = sum / (u128::from(n) * u128::from(w + b));
     let milli = (psi_log2 * 1000 * u128::from(LN2_Q64)) >> 96;
     u64::try_from(milli).unwrap_or(u64::MAX)
 }
@@ -238,6 +242,14 @@ mod tests {
         assert_eq!(psi_milli(&[1, 1], &[2, 0]), 274);
         assert_eq!(psi_milli(&[5, 5, 5], &[5, 5, 5]), 0);
         assert_eq!(psi_milli(&[], &[]), 0);
+        assert_eq!(psi_milli(&[0, 0], &[1, 1]), 0, "no baseline");
+        // A window distributed exactly as a larger baseline is no drift,
+        // however many buckets are empty.
+        let mut baseline = [0u32; 64];
+        let mut window = [0u32; 64];
+        baseline[..4].copy_from_slice(&[400, 300, 200, 100]);
+        window[..4].copy_from_slice(&[100, 75, 50, 25]);
+        assert_eq!(psi_milli(&baseline, &window), 0);
     }
 
     #[test]
