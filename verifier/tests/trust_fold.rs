@@ -240,6 +240,27 @@ proptest! {
     }
 
     #[test]
+    fn folds_never_panic_on_an_unchecked_policy(
+        halves in (any::<u64>(), any::<u64>(), any::<u64>()), scores in any::<(u8, u8, u8, u8, u8)>(),
+        w in any::<(u32, u32, u32)>(), drift in any::<(u16, u32, u32)>(),
+        ops in prop::collection::vec(op(), 0..20), reads in prop::collection::vec(any::<u64>(), 0..4),
+    ) {
+        let mut p = Policy::default();
+        (p.evidence_half_life_s, p.attestation_half_life_s, p.attestation_grace_s) = halves;
+        (p.initial_score, p.revocation_threshold, p.levels.low_min, p.levels.medium_min, p.levels.hysteresis) = scores;
+        (p.weights.attestation.tpm_ok, p.weights.attestation.failed, p.weights.peer_report.positive) = w;
+        (p.drift.buckets, p.drift.baseline_events, p.drift.window_events) = (drift.0, drift.1 % 64, drift.2 % 64);
+        let (t, _) = fold(&p, &ops);
+        for r in reads {
+            let _ = (t.components(&p, r), t.target_level(&p, r), t.crossing(&p, r, (r % 101) as u8), t.level_crossing(&p, r));
+        }
+        let mut d = DriftState::new(&p);
+        for i in 0..200u64 {
+            d.observe(&p, i, (i * 7919 % 65_521) as u16);
+        }
+    }
+
+    #[test]
     fn psi_is_zero_for_a_window_with_the_baselines_shares(counts in prop::collection::vec(0u32..50, 1..64), scale in 1u32..8) {
         let baseline: Vec<u32> = counts.iter().map(|c| c * scale).collect();
         prop_assert_eq!(psi_milli(&baseline, &counts), 0);

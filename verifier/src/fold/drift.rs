@@ -82,18 +82,15 @@ pub fn psi_milli(baseline: &[u32], window: &[u32]) -> u64 {
         return 0;
     }
     // q_i / p_i = A_i / C_i and q_i − p_i = (A_i − C_i) / (N·(W + B)).
-    let sum: u128 = baseline
-        .iter()
-        .zip(window)
-        .map(|(&c, &k)| {
-            let a = n * (u64::from(k) + 1);
-            let c = u64::from(c) * w + n;
-            u128::from(a.abs_diff(c)) * u128::from(fixed::log2(a).abs_diff(fixed::log2(c)))
-        })
-        .sum();
+    // Saturating only beyond the documented bounds, where nothing panics
+    // but the value means little.
+    let sum: u128 = baseline.iter().zip(window).fold(0, |sum, (&c, &k)| {
+        let a = n.saturating_mul(u64::from(k) + 1);
+        let c = (u64::from(c).saturating_mul(w)).saturating_add(n);
+        sum.saturating_add(u128::from(a.abs_diff(c)) * u128::from(fixed::log2(a).abs_diff(fixed::log2(c))))
+    });
     let psi_log2 = sum / (u128::from(n) * u128::from(w + b));
-    let milli = (psi_log2 * 1000 * u128::from(LN2_Q64)) >> 96;
-    u64::try_from(milli).unwrap_or(u64::MAX)
+    psi_log2.checked_mul(1000 * u128::from(LN2_Q64)).map_or(u64::MAX, |m| u64::try_from(m >> 96).unwrap_or(u64::MAX))
 }
 
 /// One agent's drift detector.

@@ -368,7 +368,7 @@ impl AgentTrust {
         let end = self
             .fresh_from_ms
             .saturating_add(policy.attestation_grace_ms())
-            .saturating_add(policy.attestation_half_life_ms().saturating_mul(MAX_HALVINGS));
+            .saturating_add(policy.attestation_half_life_ms().max(1).saturating_mul(MAX_HALVINGS));
         if !below(end) {
             return None;
         }
