@@ -261,6 +261,10 @@ impl AgentTrust {
         let before = self.score(policy, t);
         let (wp, wn) = evidence.weights_milli(policy);
         if wp != 0 || wn != 0 {
+            // docs/TRUST.md, "Trust state and events", steps 3 to 5. The gap
+            // is what time alone would have credited (B risen above e); the
+            // evidence moves the held expectation by its effect on the Beta
+            // expectation of the unfloored decayed evidence, less that gap.
             let d = fixed::decay(t - self.evidence_ms, policy.evidence_half_life_ms());
             let (rd, sd) = (u128::from(self.r) * u128::from(d), u128::from(self.s) * u128::from(d));
             let gap = fixed::expectation_q64(rd, sd).saturating_sub(self.e);
