@@ -3,7 +3,9 @@
 use crate::checkpoint::CheckpointError;
 use crate::disclosure::DisclosureError;
 use crate::entry::EntryError;
+use crate::fold::policy::PolicyError;
 use crate::fold::registry::RegistryError;
+use crate::fold::trust::StateError;
 use crate::note::NoteError;
 use crate::proof::{ConsistencyError, InclusionError};
 use crate::tiles::TilePathError;
@@ -41,6 +43,12 @@ pub enum Error {
     /// The agent registry refused an entry.
     #[error("agent registry: {0}")]
     Registry(#[from] RegistryError),
+    /// A trust policy was refused.
+    #[error("trust policy: {0}")]
+    Policy(#[from] PolicyError),
+    /// A stored trust or drift state was refused.
+    #[error("trust state: {0}")]
+    TrustState(#[from] StateError),
     /// A tile path was malformed.
     #[error("tile path: {0}")]
     TilePath(#[from] TilePathError),

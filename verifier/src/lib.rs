@@ -23,7 +23,8 @@
 //!   sign and the signed-request headers.
 //! * [`fold`]: state derived from the log by pure folds, used alike by the
 //!   log's admission and by offline audits; [`fold::registry`] is the
-//!   agents' key chains.
+//!   agents' key chains, [`fold::trust`] and [`fold::drift`] their trust
+//!   scores and behaviour drift under a [`fold::policy`] (docs/TRUST.md).
 //! * [`disclosure`] and [`hidden`]: hidden fields (commitments, openings,
 //!   predicate proofs) and offline disclosure bundles.
 //! * [`tpm`]: TPM 2.0 quotes as attestation evidence.

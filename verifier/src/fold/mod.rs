@@ -4,5 +4,19 @@
 //!
 //! * [`registry`]: each agent's passport, key in force, sequence number
 //!   and retirement.
+//! * [`trust`]: each agent's trust score (Beta reputation with half-life
+//!   forgetting, times attestation freshness), its risk level and the
+//!   exact instants at which decay alone crosses a threshold
+//!   (docs/TRUST.md).
+//! * [`drift`]: each agent's behaviour drift, a histogram of its actions
+//!   compared with its own baseline by the Population Stability Index.
+//! * [`policy`]: the parameters of both, read strictly and hashed
+//!   canonically.
+//! * [`fixed`]: the Q32.32 arithmetic and pinned tables they share; no
+//!   floating point anywhere in these folds.
 
+pub mod drift;
+pub mod fixed;
+pub mod policy;
 pub mod registry;
+pub mod trust;
