@@ -37,7 +37,7 @@ macro_rules! vocabulary {
 
         impl $name {
             /// Every value, in order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+            pub const ALL: [Self; { [$($text),+].len() }] = [$(Self::$variant),+];
             /// Every wire name, in order.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
 
@@ -48,7 +48,7 @@ macro_rules! vocabulary {
 
             /// Parses a wire name.
             pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+                Self::ALL.into_iter().find(|v| v.as_str() == text)
             }
         }
 

@@ -152,7 +152,8 @@ pub struct DriftParams {
     pub significant_milli: u32,
 }
 
-/// The type of an external signal.
+/// The type of an external signal: the [`SignalType`]s registered sources
+/// file, each with its own weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SignalKind {
     /// Threat intelligence.
@@ -169,54 +170,35 @@ impl SignalKind {
     /// Every kind, in policy order.
     pub const ALL: [SignalKind; 4] = [Self::ThreatIntel, Self::Vulnerability, Self::Siem, Self::Ueba];
 
+    /// The signal type it is.
+    pub const fn signal_type(self) -> SignalType {
+        match self {
+            Self::ThreatIntel => SignalType::ThreatIntel,
+            Self::Vulnerability => SignalType::Vulnerability,
+            Self::Siem => SignalType::Siem,
+            Self::Ueba => SignalType::Ueba,
+        }
+    }
+
+    /// The kind of a signal type (`None` for `drift` and `peer_report`,
+    /// weighed apart).
+    pub fn of(signal_type: SignalType) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.signal_type() == signal_type)
+    }
+
     /// Its name in policies and entries.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ThreatIntel => "threat_intel",
-            Self::Vulnerability => "vulnerability",
-            Self::Siem => "siem",
-            Self::Ueba => "ueba",
-        }
+        self.signal_type().as_str()
     }
 
     /// The kind named `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
+        SignalType::parse(name).and_then(Self::of)
     }
 }
 
-/// The severity of an external signal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical.
-    Critical,
-}
-
-impl Severity {
-    /// Every severity, in policy order.
-    pub const ALL: [Severity; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
-
-    /// Its name in policies and entries.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-
-    /// The severity named `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+pub use crate::entry::Severity;
+use crate::entry::SignalType;
 
 impl SignalWeights {
     /// The weights of one signal type.

@@ -86,35 +86,11 @@ impl Evidence {
     }
 }
 
-/// A risk level. Ordered by risk: `Low < Medium < High`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Score in the `Low` risk band.
-    Low,
-    /// Score in the `Medium` risk band.
-    Medium,
-    /// Score below both.
-    High,
-}
+pub use crate::entry::Level;
 
+/// The band rules of risk levels ([`Level`] is ordered by risk:
+/// `Low < Medium < High`).
 impl Level {
-    /// Every level, least risk first.
-    pub const ALL: [Level; 3] = [Self::Low, Self::Medium, Self::High];
-
-    /// Its name in entries.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-        }
-    }
-
-    /// The level named `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.as_str() == name)
-    }
-
     /// The band a score is in, without hysteresis.
     pub fn band(policy: &Policy, score: u8) -> Level {
         if score >= policy.levels.low_min {
