@@ -239,6 +239,19 @@ impl Log {
         self.pipeline.retire(agent, reason).await
     }
 
+    /// Revokes an agent: appends its revocation entry (the registry fold
+    /// refuses an agent already revoked, unknown or retired). From then on
+    /// only its attestations are taken.
+    pub async fn revoke(&self, revocation: &verifier::entry::Revocation) -> Result<Appended, Error> {
+        self.pipeline.revoke(revocation).await
+    }
+
+    /// Reinstates a revoked agent: appends its reinstatement entry (the
+    /// registry fold refuses an agent that is not revoked).
+    pub async fn reinstate(&self, reinstatement: &verifier::entry::Reinstatement) -> Result<Appended, Error> {
+        self.pipeline.reinstate(reinstatement).await
+    }
+
     /// Bytes currently waiting for the sequencer.
     pub fn queued_bytes(&self) -> usize {
         self.pipeline.queued_bytes()

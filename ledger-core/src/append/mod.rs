@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Passport, Retirement};
+use verifier::entry::{Passport, Reinstatement, Retirement, Revocation};
 use verifier::hidden::HiddenValue;
 use verifier::tree::CompactRange;
 
@@ -188,6 +188,18 @@ impl Pipeline {
     pub(crate) async fn retire(&self, agent: &AgentId, reason: &str) -> Result<Appended, Error> {
         let retirement = Retirement { agent: agent.clone(), reason: reason.to_owned() };
         let entry = NewEntry::from_log(&retirement.to_object(), None, Some(AdminOp::Retire(agent.clone())))?;
+        first(self.append(vec![entry]).await?)
+    }
+
+    /// See [`crate::Log::revoke`].
+    pub(crate) async fn revoke(&self, revocation: &Revocation) -> Result<Appended, Error> {
+        let entry = NewEntry::from_log(&revocation.to_object(), None, Some(AdminOp::Revoke(revocation.agent.clone())))?;
+        first(self.append(vec![entry]).await?)
+    }
+
+    /// See [`crate::Log::reinstate`].
+    pub(crate) async fn reinstate(&self, reinstatement: &Reinstatement) -> Result<Appended, Error> {
+        let entry = NewEntry::from_log(&reinstatement.to_object(), None, Some(AdminOp::Reinstate(reinstatement.agent.clone())))?;
         first(self.append(vec![entry]).await?)
     }
 
