@@ -51,6 +51,7 @@ pub mod nonces;
 pub mod requests;
 pub mod sealing;
 pub mod store;
+pub mod trigger;
 pub mod views;
 
 pub use append::sequencer::{Appended, CommitObserver, Head};

@@ -32,6 +32,7 @@ use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
 use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
 use crate::views::registry::{AgentState, Registry};
+use crate::views::trust::TrustView;
 use crate::views::View;
 use crate::{Error, LogConfig};
 
@@ -54,6 +55,7 @@ pub struct Log {
     verifier_key: VerifierKey,
     head: Arc<PublishedHead>,
     registry: Arc<Registry>,
+    trust: Arc<TrustView>,
     /// Attestation nonces.
     pub(crate) nonces: NonceStore,
     /// Agent-signed requests already accepted (each is accepted once; see
@@ -133,7 +135,8 @@ impl Log {
             }
         };
         let registry = Arc::new(Registry::default());
-        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex)];
+        let trust = Arc::new(TrustView::default());
+        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex), trust.clone()];
         views.extend(config.views.iter().cloned());
         for (i, view) in views.iter().enumerate() {
             if views[..i].iter().any(|v| v.name() == view.name()) {
@@ -163,7 +166,7 @@ impl Log {
             head: Arc::clone(&head),
         };
         let pipeline = Pipeline::start(context, frontier, last_time)?;
-        Ok(Self { config, store, verifier_key, head, registry, nonces, requests, pipeline })
+        Ok(Self { config, store, verifier_key, head, registry, trust, nonces, requests, pipeline })
     }
 
     /// The log's configuration.
@@ -250,6 +253,26 @@ impl Log {
     /// registry fold refuses an agent that is not revoked).
     pub async fn reinstate(&self, reinstatement: &verifier::entry::Reinstatement) -> Result<Appended, Error> {
         self.pipeline.reinstate(reinstatement).await
+    }
+
+    /// Makes `policy` the trust policy in force: appends a `policy` entry
+    /// unless it is already in force (same canonical JSON). Returns the
+    /// entry appended, if any.
+    pub async fn set_policy(&self, policy: &verifier::fold::policy::Policy) -> Result<Option<Appended>, Error> {
+        let current = self.trust.policy();
+        if current.index.is_some() && current.policy.to_canonical() == policy.to_canonical() {
+            return Ok(None);
+        }
+        let serde_json::Value::Object(obj) = policy.to_json() else {
+            return Err(Error::Config("a policy is a JSON object".into()));
+        };
+        let entry = NewEntry::from_log(&verifier::entry::PolicyEntry::new(obj).to_object(), None, None)?;
+        Ok(self.append(vec![entry]).await?.pop())
+    }
+
+    /// The trust view: every agent's trust state and the policy in force.
+    pub fn trust(&self) -> &TrustView {
+        &self.trust
     }
 
     /// Bytes currently waiting for the sequencer.

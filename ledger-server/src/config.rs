@@ -91,6 +91,11 @@ pub struct Config {
     /// predicates). Proofs made by clients are always verified.
     #[arg(long, env = "LEDGER_PROVER_SELF_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
     pub prover_self_check: bool,
+    /// Trust policy file (TOML, docs/policy.example.toml). When it differs
+    /// from the policy in force, a `policy` entry is appended at start.
+    /// Default: the built-in policy (docs/TRUST.md).
+    #[arg(long, env = "LEDGER_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

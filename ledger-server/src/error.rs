@@ -44,9 +44,12 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidIndex
         | C::InvalidTilePath
         | C::OldSizeLarger
+        | C::InvalidPolicy
         | C::BodyReadFailed => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::SignatureRequired | C::BadSignature | C::StaleRequest => StatusCode::UNAUTHORIZED,
-        C::AdminDisabled | C::UnknownAgent | C::AgentRetired | C::AgentRevoked | C::NotOwner => StatusCode::FORBIDDEN,
+        C::AdminDisabled | C::UnknownAgent | C::AgentRetired | C::AgentRevoked | C::AttestationRequired | C::NotOwner => {
+            StatusCode::FORBIDDEN
+        }
         C::NotFound | C::IndexBeyondTree | C::SizeBeyondTree | C::TileNotAvailable | C::NoHiddenFields | C::NoOpenings => {
             StatusCode::NOT_FOUND
         }

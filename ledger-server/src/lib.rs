@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod policy;
 mod routes;
 pub mod serve;
 

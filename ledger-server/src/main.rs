@@ -74,6 +74,12 @@ async fn main() -> anyhow::Result<()> {
     metrics.tree_size.set(head.size);
     tracing::info!(origin = %origin, tree_size = head.size, key = %log.verifier_key(), data_dir = %config.data_dir.display(), "log opened");
 
+    let policy = match &config.policy {
+        Some(path) => ledger_server::policy::load(path)?,
+        None => verifier::fold::policy::Policy::default(),
+    };
+    ledger_server::policy::start_trust(&log, &policy).await.context("starting the trust view")?;
+
     let limits = Limits {
         max_entry_bytes: config.max_entry_bytes as usize,
         max_entry_request_bytes: config.max_entry_request_bytes(),

@@ -360,6 +360,8 @@ error_codes! {
     InvalidTilePath = "invalid_tile_path",
     /// 400: a consistency proof asked from a larger to a smaller tree.
     OldSizeLarger = "old_size_larger",
+    /// 400: not a valid trust policy (TOML or JSON).
+    InvalidPolicy = "invalid_policy",
     /// 400: the request body could not be read.
     BodyReadFailed = "body_read_failed",
     // 401
@@ -382,6 +384,9 @@ error_codes! {
     /// 403: the agent is revoked; only its attestations are taken until an
     /// admin reinstates it.
     AgentRevoked = "agent_revoked",
+    /// 403: a revoked agent without a successful attestation since its
+    /// revocation cannot be reinstated.
+    AttestationRequired = "attestation_required",
     /// 403: the signing agent is not the one the request is about.
     NotOwner = "not_owner",
     // 404

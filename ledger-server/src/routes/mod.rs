@@ -22,6 +22,7 @@ mod entries;
 mod ops;
 mod proofs;
 mod tlog;
+mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +108,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agents/{id}", get(agents::get))
         .route("/v1/agents/{id}/retire", post(agents::retire).layer(limit(4 * 1024)))
         .route("/v1/agents/{id}/nonce", post(attestations::nonce))
+        .route("/v1/agents/{id}/trust", get(trust::get))
+        .route("/v1/agents/{id}/quarantine", post(trust::quarantine).layer(limit(4 * 1024)))
+        .route("/v1/agents/{id}/reinstate", post(trust::reinstate).layer(limit(4 * 1024)))
+        .route("/v1/trust", get(trust::list))
+        .route("/v1/policy", get(trust::get_policy).put(trust::put_policy))
         .route("/v1/attestations", post(attestations::attest).layer(limit(32 * 1024)))
         .route("/v1/proof/inclusion", get(proofs::inclusion))
         .route("/v1/proof/consistency", get(proofs::consistency))

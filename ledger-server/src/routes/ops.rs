@@ -11,7 +11,7 @@ use verifier::wire::{
     ErrorCode, ErrorDetail, ErrorResponse, InclusionProofResponse, RotationEntryRequest,
 };
 
-use super::{agents, attestations, disclosures, entries, proofs, tlog, AppState};
+use super::{agents, attestations, disclosures, entries, proofs, tlog, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -52,6 +52,12 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         agents::register,
         agents::get,
         agents::retire,
+        trust::get,
+        trust::list,
+        trust::quarantine,
+        trust::reinstate,
+        trust::get_policy,
+        trust::put_policy,
         attestations::nonce,
         attestations::attest,
         disclosures::shred_agent,

@@ -8,6 +8,9 @@
 //!   forgetting, times attestation freshness), its risk level and the
 //!   exact instants at which decay alone crosses a threshold
 //!   (docs/TRUST.md).
+//! * [`trust_log`]: which entry is which evidence about which agent, under
+//!   the policy in force at its index: the trust view the log keeps and an
+//!   auditor recomputes.
 //! * [`drift`]: each agent's behaviour drift, a histogram of its actions
 //!   compared with its own baseline by the Population Stability Index.
 //! * [`policy`]: the parameters of both, read strictly and hashed
@@ -20,3 +23,4 @@ pub mod fixed;
 pub mod policy;
 pub mod registry;
 pub mod trust;
+pub mod trust_log;

@@ -1,0 +1,210 @@
+//! The revocation trigger: what the trust view implies, written to the log
+//! as entries (docs/TRUST.md, "Revocation").
+//!
+//! * An agent whose score is below the policy's threshold and that is not
+//!   revoked gets a `revocation` entry (reason `score`, its score, the
+//!   threshold, the entries that moved it, the policy's index).
+//! * An agent whose risk level by the band rules differs from its logged
+//!   level gets a `risk` entry.
+//! * A drift finding of the view's detector becomes a `drift` signal from
+//!   the log.
+//!
+//! The trigger reacts to each published group (the view hands over the
+//! agents it changed, [`TrustView::take_changes`]) and to decay alone: for
+//! every agent it keeps the exact instant its decayed score next crosses
+//! the threshold or a band edge ([`AgentTrust::crossing`],
+//! [`AgentTrust::level_crossing`]) in a timer queue re-armed on each
+//! update, so a crossing is logged as soon as it happens without scanning
+//! every agent on a tick. It sleeps at most [`MAX_SLEEP`] at a time, so a
+//! step of the wall clock delays a crossing by no more than that.
+//!
+//! Entries are appended one by one and awaited: an entry the view has not
+//! yet applied is never written twice. At start every agent is evaluated
+//! once (crossings that happened while the log was down are logged then).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use verifier::agent_id::AgentId;
+use verifier::entry::{Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
+use verifier::fold::drift::DriftFinding;
+use verifier::fold::trust_log::PolicyInForce;
+
+use crate::entry::{AdminOp, NewEntry};
+use crate::views::trust::AgentTrust;
+use crate::{Error, Log};
+
+/// Longest sleep between two looks at the timer queue.
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Wait before retrying an append the log pushed back.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// Instants (ms) at which an agent needs another look, by decay alone.
+#[derive(Debug, Default)]
+struct Timers {
+    queue: BTreeSet<(u64, AgentId)>,
+    armed: HashMap<AgentId, u64>,
+}
+
+impl Timers {
+    fn arm(&mut self, agent: &AgentId, at: Option<u64>) {
+        if let Some(old) = self.armed.remove(agent) {
+            self.queue.remove(&(old, agent.clone()));
+        }
+        if let Some(at) = at {
+            self.queue.insert((at, agent.clone()));
+            self.armed.insert(agent.clone(), at);
+        }
+    }
+
+    fn next(&self) -> Option<u64> {
+        self.queue.first().map(|(at, _)| *at)
+    }
+
+    fn due(&mut self, now: u64) -> Vec<AgentId> {
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.queue.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, agent)) = self.queue.pop_first() {
+                self.armed.remove(&agent);
+                due.push(agent);
+            }
+        }
+        due
+    }
+}
+
+/// What the trust view implies for one agent at `now`.
+fn implied(trust: &AgentTrust, policy: &PolicyInForce, agent: &AgentId, now: u64) -> Option<Map<String, Value>> {
+    let p = &policy.policy;
+    let score = trust.score(p, now);
+    let policy_index = policy.index.unwrap_or(0);
+    if trust.revoked().is_none() && score < p.revocation_threshold {
+        let mut causes: Vec<u64> = trust.recent().to_vec();
+        causes.sort_unstable();
+        causes.dedup();
+        let revocation = Revocation {
+            agent: agent.clone(),
+            reason: RevocationReason::Score,
+            score,
+            threshold: p.revocation_threshold,
+            causes,
+            policy_index,
+            note: None,
+        };
+        return Some(revocation.to_object());
+    }
+    let target = trust.target_level(p, now);
+    (target != trust.level())
+        .then(|| RiskChange { agent: agent.clone(), previous: trust.level(), current: target, score, policy_index }.to_object())
+}
+
+/// The next instant decay alone makes `trust` imply an entry.
+fn next_crossing(trust: &AgentTrust, policy: &PolicyInForce, now: u64) -> Option<u64> {
+    let p = &policy.policy;
+    let revocation = trust.revoked().is_none().then(|| trust.crossing(p, now, p.revocation_threshold)).flatten();
+    [revocation, trust.level_crossing(p, now)].into_iter().flatten().min()
+}
+
+/// A drift finding as the log's `drift` signal.
+fn drift_signal(agent: &AgentId, finding: &DriftFinding) -> Map<String, Value> {
+    let mut evidence = Map::new();
+    evidence.insert("psi_milli".into(), Value::from(finding.psi_milli));
+    evidence.insert("first_index".into(), Value::from(finding.first_index));
+    evidence.insert("last_index".into(), Value::from(finding.last_index));
+    Signal {
+        signer: Signer::Log,
+        subject: Subject::Agent(agent.clone()),
+        signal_type: SignalType::Drift,
+        severity: if finding.significant { Severity::High } else { Severity::Medium },
+        assessment: None,
+        evidence: Some(evidence),
+        signature: None,
+    }
+    .to_object()
+}
+
+/// Appends one entry the log writes, retrying while it pushes back.
+/// Returns `false` when the log is shutting down.
+async fn append(log: &Log, object: &Map<String, Value>, admin: Option<AdminOp>) -> bool {
+    loop {
+        let entry = match NewEntry::from_log(object, None, admin.clone()) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::error!(error = %e, "the revocation trigger built an invalid entry");
+                return true;
+            }
+        };
+        match log.append(vec![entry]).await {
+            Ok(_) => return true,
+            Err(Error::ShuttingDown) => return false,
+            Err(Error::Pushback { .. }) => tokio::time::sleep(RETRY).await,
+            // Refused by the registry (the agent was retired or revoked
+            // meanwhile): the next look decides again.
+            Err(e @ (Error::AgentRetired(_) | Error::AlreadyRevoked(_) | Error::UnknownAgent(_))) => {
+                tracing::debug!(error = %e, "trust entry no longer applies");
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the revocation trigger could not append; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Runs the trigger until the log shuts down.
+pub async fn run(log: Arc<Log>) {
+    let mut timers = Timers::default();
+    let mut look: BTreeSet<AgentId> = BTreeSet::new();
+    log.trust().for_each(|agent, _| {
+        look.insert(agent.clone());
+    });
+    loop {
+        let changes = log.trust().take_changes();
+        if changes.policy_changed {
+            log.trust().for_each(|agent, _| {
+                look.insert(agent.clone());
+            });
+        }
+        look.extend(changes.agents);
+        for (agent, finding) in &changes.findings {
+            if !append(&log, &drift_signal(agent, finding), None).await {
+                return;
+            }
+        }
+        let now = log.now_ms();
+        look.extend(timers.due(now));
+        let policy = log.trust().policy();
+        for agent in std::mem::take(&mut look) {
+            let Some(record) = log.trust().get(&agent) else { continue };
+            let retired = log.agent(&agent).is_none_or(|state| state.retired.is_some());
+            if retired {
+                timers.arm(&agent, None);
+                continue;
+            }
+            let now = log.now_ms();
+            match implied(&record.trust, &policy, &agent, now) {
+                Some(object) => {
+                    let admin = (object.get("kind").and_then(Value::as_str) == Some("revocation")).then(|| AdminOp::Revoke(agent.clone()));
+                    if !append(&log, &object, admin).await {
+                        return;
+                    }
+                    // The appended entry changed the record: the view hands
+                    // the agent back for another look.
+                }
+                None => timers.arm(&agent, next_crossing(&record.trust, &policy, now)),
+            }
+        }
+        let now = log.now_ms();
+        let sleep = timers.next().map_or(MAX_SLEEP, |at| Duration::from_millis(at.saturating_sub(now)).min(MAX_SLEEP));
+        tokio::select! {
+            () = log.trust().changed() => {}
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The trust view: every agent's trust state (score evidence, freshness,
+//! revoked state, logged risk level, drift detector) and the policy in
+//! force, folded over the log by [`verifier::fold::trust_log`], the fold
+//! `ledger-verify` recomputes (docs/TRUST.md).
+//!
+//! State is O(1) per agent and each entry updates it in O(1) (a signal
+//! about a code hash updates each agent running that code). Scores are
+//! read at any instant: decay from the last event to the reading time is
+//! applied lazily ([`TrustView::get`] + [`AgentTrust::score`]).
+//!
+//! Records: namespace [`Namespace::Views`], key [`record_key`]`("trust",
+//! agent id)` → [`TrustRecord::to_bytes`], and `record_key("trust",
+//! "policy")` → the index of the policy entry in force (u64 BE,
+//! `u64::MAX` for the built-in default) ‖ the policy's canonical JSON;
+//! written in the commit of the entries they fold. What changed in a
+//! published group (agents, drift findings) is handed to the revocation
+//! trigger ([`crate::trigger`]) through [`TrustView::take_changes`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, RwLock};
+
+use verifier::agent_id::AgentId;
+use verifier::entry::Leaf;
+use verifier::fold::drift::DriftFinding;
+use verifier::fold::policy::Policy;
+use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
+
+use super::{record_key, Entries, View};
+use crate::store::{LogStore, Namespace, Record, StorageError};
+use crate::Error;
+
+pub use verifier::fold::trust::AgentTrust;
+
+/// The view's name.
+pub const NAME: &str = "trust";
+const POLICY_KEY: &[u8] = b"policy";
+
+#[derive(Debug, Default)]
+struct State {
+    agents: HashMap<AgentId, TrustRecord>,
+    codes: HashMap<[u8; 32], BTreeSet<AgentId>>,
+    policy: PolicyInForce,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    agents: HashMap<AgentId, TrustRecord>,
+    policy: Option<PolicyInForce>,
+    touched: BTreeSet<AgentId>,
+    findings: Vec<(AgentId, DriftFinding)>,
+}
+
+/// What changed in the groups published since the last call.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Agents whose state changed.
+    pub agents: BTreeSet<AgentId>,
+    /// Drift findings to record as `drift` signals.
+    pub findings: Vec<(AgentId, DriftFinding)>,
+    /// Whether the policy changed.
+    pub policy_changed: bool,
+}
+
+/// The trust view.
+#[derive(Debug, Default)]
+pub struct TrustView {
+    published: RwLock<State>,
+    pending: Mutex<Pending>,
+    changes: Mutex<Changes>,
+    notify: tokio::sync::Notify,
+}
+
+/// The pending overlay over the published state, as the fold sees it.
+struct Overlay<'a> {
+    base: &'a State,
+    pending: &'a mut Pending,
+}
+
+impl TrustStore for Overlay<'_> {
+    fn get(&self, agent: &AgentId) -> Option<TrustRecord> {
+        self.pending.agents.get(agent).or_else(|| self.base.agents.get(agent)).cloned()
+    }
+
+    fn put(&mut self, agent: &AgentId, record: TrustRecord) {
+        self.pending.agents.insert(agent.clone(), record);
+    }
+
+    fn with_code(&self, code_hash: &[u8; 32]) -> Vec<AgentId> {
+        let mut all: BTreeSet<AgentId> = self.base.codes.get(code_hash).cloned().unwrap_or_default();
+        all.extend(self.pending.agents.iter().filter(|(_, r)| r.code_hash == *code_hash).map(|(a, _)| a.clone()));
+        all.into_iter().collect()
+    }
+}
+
+fn corrupt(what: String) -> Error {
+    Error::Storage(StorageError::Corrupt(what))
+}
+
+fn policy_record(policy: &PolicyInForce) -> Record {
+    let value = [&policy.index.unwrap_or(u64::MAX).to_be_bytes()[..], &policy.policy.to_canonical()].concat();
+    Record::put(Namespace::Views, record_key(NAME, POLICY_KEY), value)
+}
+
+impl TrustView {
+    /// An agent's published trust record.
+    pub fn get(&self, agent: &AgentId) -> Option<TrustRecord> {
+        self.read().agents.get(agent).cloned()
+    }
+
+    /// The policy in force (as of the latest commit).
+    pub fn policy(&self) -> PolicyInForce {
+        self.read().policy.clone()
+    }
+
+    /// Every agent's published record, for listings (`f` sees each).
+    pub fn for_each(&self, mut f: impl FnMut(&AgentId, &TrustRecord)) {
+        for (agent, record) in &self.read().agents {
+            f(agent, record);
+        }
+    }
+
+    /// Agents with a trust record.
+    pub fn len(&self) -> usize {
+        self.read().agents.len()
+    }
+
+    /// Whether no agent has a record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes what changed since the last call (for the revocation trigger).
+    pub fn take_changes(&self) -> Changes {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Waits until a published group changed something.
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.published.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Records read per page when loading.
+const LOAD_PAGE: usize = 1024;
+
+impl View for TrustView {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn load(&self, store: &dyn LogStore) -> Result<bool, Error> {
+        let mut state = State::default();
+        let prefix = record_key(NAME, &[]);
+        let mut from = prefix.clone();
+        let mut found = false;
+        loop {
+            let page = store.scan_prefix(Namespace::Views, &prefix, &from, LOAD_PAGE)?;
+            for (key, value) in &page {
+                found = true;
+                let name = &key[prefix.len()..];
+                if name == POLICY_KEY {
+                    let (index, json) = value.split_at_checked(8).ok_or_else(|| corrupt("trust policy record".into()))?;
+                    let index = u64::from_be_bytes(index.try_into().map_err(|_| corrupt("trust policy record".into()))?);
+                    let json: serde_json::Value =
+                        serde_json::from_slice(json).map_err(|_| corrupt("trust policy record is not JSON".into()))?;
+                    let policy = Policy::from_json(&json).map_err(|e| corrupt(format!("trust policy record: {e}")))?;
+                    state.policy = PolicyInForce { policy, index: (index != u64::MAX).then_some(index) };
+                    continue;
+                }
+                let agent = std::str::from_utf8(name).map_err(|_| corrupt("trust record key is not UTF-8".into()))?;
+                let agent = AgentId::from_stored_unchecked(agent);
+                let record = TrustRecord::from_bytes(value).map_err(|e| corrupt(format!("trust record of {agent}: {e}")))?;
+                state.codes.entry(record.code_hash).or_default().insert(agent.clone());
+                state.agents.insert(agent, record);
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == LOAD_PAGE => from = [last.as_slice(), &[0]].concat(),
+                _ => break,
+            }
+        }
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(found)
+    }
+
+    fn fold(&self, entries: &Entries<'_>, records: &mut Vec<Record>) -> Result<(), Error> {
+        let base = self.read();
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut policy = pending.policy.clone().unwrap_or_else(|| base.policy.clone());
+        let policy_before = policy.index;
+        let mut touched_here = BTreeSet::new();
+        {
+            let mut overlay = Overlay { base: &base, pending: &mut pending };
+            for (i, bytes) in entries.leaves.iter().enumerate() {
+                let index = entries.first_index + i as u64;
+                let (leaf, _) = Leaf::decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
+                let Some(entry) = &leaf.entry else { continue };
+                let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
+                    .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;
+                touched_here.extend(effects.touched);
+                overlay.pending.findings.extend(effects.findings);
+            }
+        }
+        for agent in &touched_here {
+            if let Some(record) = pending.agents.get(agent) {
+                records.push(Record::put(Namespace::Views, record_key(NAME, agent.as_str().as_bytes()), record.to_bytes()));
+            }
+        }
+        if policy.index != policy_before {
+            records.push(policy_record(&policy));
+            pending.policy = Some(policy);
+        }
+        pending.touched.extend(touched_here);
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let policy_changed = pending.policy.is_some();
+        {
+            let mut state = self.published.write().unwrap_or_else(|e| e.into_inner());
+            for (agent, record) in pending.agents {
+                state.codes.entry(record.code_hash).or_default().insert(agent.clone());
+                state.agents.insert(agent, record);
+            }
+            if let Some(policy) = pending.policy {
+                state.policy = policy;
+            }
+        }
+        if pending.touched.is_empty() && pending.findings.is_empty() && !policy_changed {
+            return;
+        }
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        changes.agents.extend(pending.touched);
+        changes.findings.extend(pending.findings);
+        changes.policy_changed |= policy_changed;
+        drop(changes);
+        self.notify.notify_one();
+    }
+
+    fn discard(&self) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending::default();
+    }
+}

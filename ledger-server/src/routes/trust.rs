@@ -1,0 +1,248 @@
+//! Trust: scores read from the trust view at the instant asked (decay
+//! applied lazily), agents under a score, quarantine and reinstatement
+//! (admin), and the trust policy in force (docs/TRUST.md).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use verifier::entry::members::required_string;
+use verifier::entry::retirement::MAX_REASON_CHARS;
+use verifier::entry::{Reinstatement, Revocation, RevocationReason};
+use verifier::fold::trust_log::{PolicyInForce, TrustRecord};
+use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse};
+use verifier::AgentId;
+
+use super::entries::appended;
+use super::AppState;
+use crate::auth::AdminAuth;
+use crate::error::ApiError;
+use crate::extract::{agent_id, strict_json, JsonBytes};
+
+/// Largest policy body.
+pub const MAX_POLICY_BYTES: usize = 16 * 1024;
+
+/// Most agents one `GET /v1/trust` lists.
+pub const MAX_LIST: usize = 1000;
+
+fn trust_json(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, as_of_index: u64, now: u64) -> Value {
+    let c = record.trust.components(&policy.policy, now);
+    json!({
+        "agent": agent,
+        "score": c.score,
+        "level": record.trust.level().as_str(),
+        "as_of_index": as_of_index,
+        "as_of_time": now,
+        "policy_index": policy.index,
+        "components": {
+            "evidence_for_milli": c.evidence_for_milli,
+            "evidence_against_milli": c.evidence_against_milli,
+            "expectation_permille": c.expectation_permille,
+            "freshness_permille": c.freshness_permille,
+            "last_attestation_index": c.last_attestation_index,
+            "quarantined": c.revoked.is_some(),
+            "revoked_at": c.revoked,
+        },
+        "recent": record.trust.recent(),
+    })
+}
+
+/// An agent's trust score now.
+#[utoipa::path(get, path = "/v1/agents/{id}/trust", tag = "trust",
+    params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
+    responses(
+        (status = 200, description = "`{agent, score, level, as_of_index, as_of_time, policy_index, components: {evidence_for_milli, evidence_against_milli, expectation_permille, freshness_permille, last_attestation_index, quarantined, revoked_at}, recent}`", body = Object),
+        (status = 404, description = "No such agent (`unknown_agent`)", body = ErrorResponse),
+    ))]
+pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let agent = AgentId::parse(&id).map_err(|_| ApiError::no_such_agent(&id))?;
+    let record = state.log.trust().get(&agent).ok_or_else(|| ApiError::no_such_agent(&id))?;
+    let (size, now) = (state.log.head().size, state.log.now_ms());
+    Ok(Json(trust_json(&agent, &record, &state.log.trust().policy(), size.saturating_sub(1), now)))
+}
+
+/// Query of `GET /v1/trust`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    below: Option<u8>,
+    limit: Option<usize>,
+}
+
+/// Agents whose score is below `below` (default 101: all), lowest first.
+#[utoipa::path(get, path = "/v1/trust", tag = "trust",
+    params(("below" = Option<u8>, Query, description = "List agents scoring below this (0–101)"),
+           ("limit" = Option<usize>, Query, description = "At most this many (default and maximum 1000)")),
+    responses(
+        (status = 200, description = "`{as_of_index, as_of_time, agents: [{agent, score, level, quarantined}]}`", body = Object),
+        (status = 400, description = "Bad query (`invalid_query`)", body = ErrorResponse),
+    ))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    let below = q.below.unwrap_or(101);
+    if below > 101 {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "below is a score from 0 to 101"));
+    }
+    let limit = q.limit.unwrap_or(MAX_LIST).min(MAX_LIST);
+    let (size, now) = (state.log.head().size, state.log.now_ms());
+    let policy = state.log.trust().policy();
+    let mut agents = Vec::new();
+    state.log.trust().for_each(|agent, record| {
+        let score = record.trust.score(&policy.policy, now);
+        if score < below {
+            agents.push((score, agent.clone(), record.trust.level(), record.trust.revoked().is_some()));
+        }
+    });
+    agents.sort();
+    agents.truncate(limit);
+    let agents: Vec<Value> = agents
+        .into_iter()
+        .map(|(score, agent, level, quarantined)| json!({"agent": agent, "score": score, "level": level.as_str(), "quarantined": quarantined}))
+        .collect();
+    Ok(Json(json!({"as_of_index": size.saturating_sub(1), "as_of_time": now, "agents": agents})))
+}
+
+/// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).
+fn note(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let value = strict_json(body)?;
+    let obj = value.as_object().ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "the body is a JSON object"))?;
+    if let Some(extra) = obj.keys().find(|k| k.as_str() != "note") {
+        return Err(ApiError::new(ErrorCode::InvalidJson, format!("unexpected member {extra:?}; the body is {{\"note\"?}}")));
+    }
+    obj.get("note")
+        .map(|_| {
+            required_string(obj, "note", MAX_REASON_CHARS)
+                .map(str::to_owned)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))
+        })
+        .transpose()
+}
+
+/// Quarantine an agent (admin): a `revocation` entry with reason
+/// `quarantine`; its entries other than attestations are refused until it
+/// is reinstated.
+#[utoipa::path(post, path = "/v1/agents/{id}/quarantine", tag = "trust",
+    params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
+    request_body(content = Object, content_type = "application/json", description = "`{\"note\"?: \"…\"}` (or empty)"),
+    responses(
+        (status = 201, description = "Revocation entry appended", body = AppendedEntry),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 403, description = "Unknown or retired agent; admin routes disabled", body = ErrorResponse),
+        (status = 409, description = "Already revoked (`already_revoked`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn quarantine(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
+    let note = note(&body)?;
+    let agent = agent_id(&id)?;
+    let record = state
+        .log
+        .trust()
+        .get(&agent)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    let policy = state.log.trust().policy();
+    let mut causes = record.trust.recent().to_vec();
+    causes.sort_unstable();
+    causes.dedup();
+    let revocation = Revocation {
+        agent,
+        reason: RevocationReason::Quarantine,
+        score: record.trust.score(&policy.policy, state.log.now_ms()),
+        threshold: policy.policy.revocation_threshold,
+        causes,
+        policy_index: policy.index.unwrap_or(0),
+        note,
+    };
+    let done = state.log.revoke(&revocation).await?;
+    Ok((StatusCode::CREATED, Json(appended(&done))))
+}
+
+/// Reinstate a revoked agent (admin): needs a successful attestation after
+/// its revocation; logged as a `reinstatement` entry.
+#[utoipa::path(post, path = "/v1/agents/{id}/reinstate", tag = "trust",
+    params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
+    request_body(content = Object, content_type = "application/json", description = "`{\"note\"?: \"…\"}` (or empty)"),
+    responses(
+        (status = 201, description = "Reinstatement entry appended", body = AppendedEntry),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 403, description = "No successful attestation since the revocation (`attestation_required`); unknown or retired agent", body = ErrorResponse),
+        (status = 409, description = "Not revoked (`not_revoked`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn reinstate(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
+    let note = note(&body)?;
+    let agent = agent_id(&id)?;
+    let record = state
+        .log
+        .trust()
+        .get(&agent)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    let Some((revoked_at, _)) = record.trust.revoked() else {
+        return Err(ApiError::new(ErrorCode::NotRevoked, format!("{agent} is not revoked")));
+    };
+    let attestation_index = match record.trust.last_ok_attestation() {
+        Some((index, _)) if index > revoked_at => index,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::AttestationRequired,
+                format!("{agent} has not attested successfully since its revocation at index {revoked_at}: attest first"),
+            ))
+        }
+    };
+    let done = state.log.reinstate(&Reinstatement { agent, attestation_index, note }).await?;
+    Ok((StatusCode::CREATED, Json(appended(&done))))
+}
+
+/// The trust policy in force.
+#[utoipa::path(get, path = "/v1/policy", tag = "trust",
+    responses((status = 200, description = "`{policy_index, sha256, policy}` (policy_index null: the built-in default, before any policy entry)", body = Object)))]
+pub(super) async fn get_policy(State(state): State<AppState>) -> Json<Value> {
+    let policy = state.log.trust().policy();
+    Json(json!({
+        "policy_index": policy.index,
+        "sha256": verifier::entry::signing::hex(&policy.policy.hash()),
+        "policy": policy.policy.to_json(),
+    }))
+}
+
+/// Replace the trust policy (admin): TOML (as `--policy` takes) or the
+/// policy's JSON; appends a `policy` entry when it differs from the one in
+/// force.
+#[utoipa::path(put, path = "/v1/policy", tag = "trust",
+    request_body(content = String, content_type = "application/toml", description = "The policy (docs/policy.example.toml), or its JSON"),
+    responses(
+        (status = 200, description = "Unchanged: `{policy_index, changed: false}`", body = Object),
+        (status = 201, description = "Policy entry appended: `{policy_index, changed: true}`", body = Object),
+        (status = 400, description = "Not a valid policy (`invalid_policy`)", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn put_policy(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = crate::extract::read_body(&parts, body, MAX_POLICY_BYTES).await?;
+    let policy = crate::policy::from_body(&body).map_err(|e| ApiError::new(ErrorCode::InvalidPolicy, e))?;
+    match state.log.set_policy(&policy).await? {
+        Some(done) => Ok((StatusCode::CREATED, Json(json!({"policy_index": done.index, "changed": true})))),
+        None => Ok((StatusCode::OK, Json(json!({"policy_index": state.log.trust().policy().index, "changed": false})))),
+    }
+}

@@ -1,0 +1,241 @@
+//! The trust view end to end through `app()`: the policy entry at start,
+//! a revocation by decay alone logged within a second of the instant the
+//! fold computes, isolation of the revoked agent, reinstatement only after
+//! a fresh attestation, quarantine, scores and listings, the policy routes,
+//! and a view rebuilt from the log equal to the one kept entry by entry.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use http_body_util::BodyExt as _;
+use ledger_client::RequestSignature;
+use ledger_core::store::MemoryStore;
+use ledger_core::{Log, LogConfig};
+use ledger_server::auth::AdminToken;
+use ledger_server::metrics::Metrics;
+use ledger_server::{app, AppState, Limits};
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+use verifier::entry::signing::{hex, sign_entry};
+use verifier::entry::{EntryKind, Leaf};
+use verifier::fold::policy::Policy;
+use verifier::note::NoteSigner;
+use verifier::AgentId;
+
+const ORIGIN: &str = "trust.example/log";
+const TOKEN: &str = "trust-admin-token-0123456789";
+const AGENT: &str = "spiffe://example.org/agent/billing";
+const AGENT_PATH: &str = "spiffe%3A%2F%2Fexample.org%2Fagent%2Fbilling";
+
+struct H {
+    app: Router,
+    log: Arc<Log>,
+    store: Arc<MemoryStore>,
+}
+
+fn open(store: &Arc<MemoryStore>) -> Arc<Log> {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).unwrap();
+    let config = LogConfig { origin: ORIGIN.into(), trust_domain: Some("example.org".into()), ..LogConfig::default() };
+    Arc::new(Log::open(Arc::clone(store) as Arc<dyn ledger_core::store::LogStore>, signer, config, None).unwrap())
+}
+
+/// A policy under which an unattested agent falls below the threshold a
+/// few seconds after registration: freshness has a one-second grace and
+/// a one-second half-life.
+fn fast_policy() -> Policy {
+    Policy { attestation_grace_s: 1, attestation_half_life_s: 1, ..Policy::default() }
+}
+
+async fn harness(policy: &Policy) -> H {
+    let store = Arc::new(MemoryStore::new());
+    let log = open(&store);
+    ledger_server::policy::start_trust(&log, policy).await.unwrap();
+    let limits = Limits {
+        max_entry_bytes: 65535,
+        max_entry_request_bytes: 140_000,
+        max_batch_entries: 100,
+        max_batch_request_bytes: 1 << 20,
+        body_timeout: Duration::from_secs(5),
+    };
+    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    H { app: app(state), log, store }
+}
+
+async fn send(h: &H, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = h.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes: Bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn call(h: &H, method: Method, uri: &str, admin: bool, body: Option<&Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+    if admin {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    }
+    send(h, req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap()).await
+}
+
+async fn refused(h: &H, (status, body): (StatusCode, Value), want: StatusCode, code: &str) {
+    let size = h.log.head().size;
+    assert_eq!((status, body["error"]["code"].as_str()), (want, Some(code)), "{body}");
+    assert_eq!(h.log.head().size, size);
+}
+
+fn signed(mut v: Value, seq: u64, key: &SigningKey) -> Value {
+    let obj = v.as_object_mut().unwrap();
+    obj.insert("agent".into(), AGENT.into());
+    obj.insert("seq".into(), seq.into());
+    sign_entry(obj, ORIGIN, key);
+    v
+}
+
+async fn register(h: &H, key: &SigningKey) {
+    let passport = json!({"agent": AGENT, "public_key": B64.encode(key.verifying_key().as_bytes()), "code_hash": hex(&[0xc0; 32]),
+        "owner": "payments", "purpose": "pays invoices"});
+    assert_eq!(call(h, Method::POST, "/v1/agents", true, Some(&passport)).await.0, StatusCode::CREATED);
+}
+
+/// A successful software attestation.
+async fn attest(h: &H, key: &SigningKey, seq: u64) -> (StatusCode, Value) {
+    let uri = format!("/v1/agents/{AGENT_PATH}/nonce");
+    let signature =
+        RequestSignature::sign_at(ORIGIN, &AgentId::parse(AGENT).unwrap(), key, "POST", &uri, RequestSignature::next_timestamp_ms(), b"");
+    let mut req = Request::post(&uri).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in signature.headers() {
+        req = req.header(name, value);
+    }
+    let (status, v) = send(h, req.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let claims = json!({"kind": "attestation", "nonce": v["nonce"], "code_hash": hex(&[0xc0; 32]),
+        "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+        "behaviour": {"digest": hex(&[1; 32]), "calls": 10, "distinct": 3}, "evidence": {"type": "software"}});
+    call(h, Method::POST, "/v1/attestations", false, Some(&signed(claims, seq, key))).await
+}
+
+/// Waits (bounded) for the first entry of `kind` at or after `from`.
+async fn wait_for(log: &Log, kind: EntryKind, from: u64) -> (u64, Leaf) {
+    for _ in 0..200 {
+        let size = log.head().size;
+        for index in from..size {
+            let (leaf, _) = Leaf::decode(&log.entry(index).unwrap()).unwrap();
+            if leaf.kind == kind {
+                return (index, leaf);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {kind} entry appeared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decay_alone_revokes_within_a_second_and_reinstatement_needs_a_fresh_attestation() {
+    let policy = fast_policy();
+    let h = harness(&policy).await;
+    // The policy in force is the log's first entry.
+    let (status, v) = call(&h, Method::GET, "/v1/policy", false, None).await;
+    assert_eq!((status, v["policy_index"].as_u64(), v["sha256"].as_str()), (StatusCode::OK, Some(0), Some(hex(&policy.hash()).as_str())));
+    let key = SigningKey::from_bytes(&[1; 32]);
+    register(&h, &key).await;
+    let agent = AgentId::parse(AGENT).unwrap();
+    let record = h.log.trust().get(&agent).unwrap();
+    let (_, registered_at) = record.trust.registered();
+    let crossing = record.trust.crossing(&policy, registered_at, policy.revocation_threshold).unwrap();
+    let (status, v) = call(&h, Method::GET, &format!("/v1/agents/{AGENT_PATH}/trust"), false, None).await;
+    assert_eq!((status, v["score"].as_u64(), v["level"].as_str()), (StatusCode::OK, Some(60), Some("medium")), "{v}");
+
+    let (index, leaf) = wait_for(&h.log, EntryKind::Revocation, 0).await;
+    assert_eq!(leaf.text("reason"), "score");
+    assert!(leaf.integrated_time >= crossing, "revoked before the crossing");
+    assert!(leaf.integrated_time - crossing <= 1000, "revoked {} ms after the crossing", leaf.integrated_time - crossing);
+    assert!(leaf.members["score"].as_u64().unwrap() < u64::from(policy.revocation_threshold));
+
+    // Isolated: no action, no quarantine on top, no reinstatement yet.
+    let action = signed(json!({"kind": "action", "action": "pay", "resource": "invoices/1"}), 1, &key);
+    refused(&h, call(&h, Method::POST, "/v1/entries", false, Some(&action)).await, StatusCode::FORBIDDEN, "agent_revoked").await;
+    let quarantine = format!("/v1/agents/{AGENT_PATH}/quarantine");
+    let reinstate = format!("/v1/agents/{AGENT_PATH}/reinstate");
+    refused(&h, call(&h, Method::POST, &quarantine, true, None).await, StatusCode::CONFLICT, "already_revoked").await;
+    refused(&h, call(&h, Method::POST, &reinstate, false, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    refused(&h, call(&h, Method::POST, &reinstate, true, None).await, StatusCode::FORBIDDEN, "attestation_required").await;
+    let (status, v) = call(&h, Method::GET, "/v1/trust?below=30", false, None).await;
+    assert_eq!(
+        (status, v["agents"][0]["agent"].as_str(), v["agents"][0]["quarantined"].as_bool()),
+        (StatusCode::OK, Some(AGENT), Some(true))
+    );
+
+    // A revoked agent may still attest; then an admin reinstates it.
+    let (status, v) = attest(&h, &key, 2).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = call(&h, Method::POST, &reinstate, true, Some(&json!({"note": "re-attested"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    refused(&h, call(&h, Method::POST, &reinstate, true, None).await, StatusCode::CONFLICT, "not_revoked").await;
+    let action = signed(json!({"kind": "action", "action": "pay", "resource": "invoices/1"}), 3, &key);
+    assert_eq!(call(&h, Method::POST, "/v1/entries", false, Some(&action)).await.0, StatusCode::CREATED);
+
+    // An admin quarantine is a revocation with its own reason.
+    let (status, v) = call(&h, Method::POST, &quarantine, true, Some(&json!({"note": "incident 42"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, leaf) = wait_for(&h.log, EntryKind::Revocation, index + 1).await;
+    assert_eq!((leaf.text("reason"), leaf.text("note")), ("quarantine", "incident 42"));
+
+    // The view rebuilt from the log equals the one kept entry by entry.
+    let size = h.log.head().size;
+    let kept: Vec<_> = [agent.clone()].iter().map(|a| h.log.trust().get(a)).collect();
+    let records = h.store.scan_prefix(ledger_core::store::Namespace::Views, b"trust\0", b"trust\0", 10_000).unwrap();
+    assert!(!records.is_empty());
+    let wipe = ledger_core::store::CommitBatch {
+        first_index: size,
+        records: records
+            .iter()
+            .map(|(k, _)| ledger_core::store::Record::delete(ledger_core::store::Namespace::Views, k.clone()))
+            .chain([ledger_core::store::Record::delete(ledger_core::store::Namespace::Views, b"trust".to_vec())])
+            .collect(),
+        ..Default::default()
+    };
+    use ledger_core::store::LogStore as _;
+    h.log.shutdown();
+    h.store.commit(&wipe).unwrap();
+    let rebuilt = open(&h.store);
+    assert_eq!(kept, vec![rebuilt.trust().get(&agent)]);
+    assert_eq!(rebuilt.trust().policy(), h.log.trust().policy());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_is_replaced_by_an_admin_and_logged_once() {
+    let h = harness(&Policy::default()).await;
+    let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.example.toml")).unwrap();
+    let put = |body: String, admin: bool| {
+        let mut req = Request::put("/v1/policy").header(header::CONTENT_TYPE, "application/toml");
+        if admin {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        }
+        req.body(Body::from(body)).unwrap()
+    };
+    refused(&h, send(&h, put(toml.clone(), false)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The default is in force already.
+    let (status, v) = send(&h, put(toml.clone(), true)).await;
+    assert_eq!((status, v["changed"].as_bool()), (StatusCode::OK, Some(false)));
+    let stricter = toml.replace("revocation_threshold = 30", "revocation_threshold = 45");
+    assert_ne!(stricter, toml);
+    let (status, v) = send(&h, put(stricter.clone(), true)).await;
+    assert_eq!((status, v["changed"].as_bool(), v["policy_index"].as_u64()), (StatusCode::CREATED, Some(true), Some(1)), "{v}");
+    assert_eq!(h.log.trust().policy().policy.revocation_threshold, 45);
+    refused(
+        &h,
+        send(&h, put(toml.replace("revocation_threshold = 30", "revocation_threshold = 300"), true)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_policy",
+    )
+    .await;
+    refused(&h, send(&h, put("not = [toml".into(), true)).await, StatusCode::BAD_REQUEST, "invalid_policy").await;
+    let (_, v) = call(&h, Method::GET, "/v1/policy", false, None).await;
+    assert_eq!(v["policy"]["revocation_threshold"], 45);
+}

@@ -1,0 +1,255 @@
+//! The trust view's fold over log entries (docs/TRUST.md, "From entries to
+//! evidence"): which entry is which evidence about which agent, under the
+//! policy in force at its index. The log keeps its trust view with it and
+//! an auditor recomputes the view with it, so both read every entry alike.
+//!
+//! * `policy`: the policy in force from this index on.
+//! * `passport`: a new agent at the policy's initial score; its code hash
+//!   is remembered for signals about code.
+//! * `attestation`: [`Evidence::Attestation`] from its recorded verdict
+//!   (`ok`, TPM or software evidence).
+//! * `action`: observed by the agent's drift detector; a finding is
+//!   reported ([`Effects::findings`]) for the log to record as a `drift`
+//!   signal, which is the evidence.
+//! * `signal`: drift, source signals ([`Evidence::Signal`]) and peer
+//!   reports (weighted by the reporter's score at that instant), about one
+//!   agent or every agent whose passport has a code hash.
+//! * `revocation`, `reinstatement`, `risk`: the agent's revoked state and
+//!   logged risk level.
+//!
+//! State lives behind [`TrustStore`], so the log can keep a pending
+//! overlay over its published records and an auditor a plain map.
+#![deny(clippy::float_arithmetic)]
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use serde_json::Value;
+
+use super::drift::{bucket, DriftFinding, DriftState};
+use super::policy::{Policy, SignalKind};
+use super::trust::{AgentTrust, Evidence, StateError};
+use crate::agent_id::AgentId;
+use crate::entry::{Assessment, Entry, EntryError, Leaf, Signal, SignalType, Subject};
+use crate::error::Error;
+use crate::fold::policy::PolicyError;
+
+/// One agent's trust state: its score state, its drift detector and its
+/// passport's code hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustRecord {
+    /// The score state.
+    pub trust: AgentTrust,
+    /// The drift detector.
+    pub drift: DriftState,
+    /// The passport's code hash.
+    pub code_hash: [u8; 32],
+}
+
+impl TrustRecord {
+    /// Storage form: `u16 BE length ‖ AgentTrust ‖ u16 BE length ‖
+    /// DriftState ‖ code hash`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (t, d) = (self.trust.to_bytes(), self.drift.to_bytes());
+        let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32);
+        for part in [&t, &d] {
+            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(&self.code_hash);
+        out
+    }
+
+    /// Reads [`TrustRecord::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+        let bad = StateError::Invalid("trust record");
+        let mut rest = bytes;
+        let mut part = || -> Result<&[u8], StateError> {
+            let len = usize::from(u16::from_be_bytes(rest.get(..2).and_then(|b| b.try_into().ok()).ok_or(bad)?));
+            let body = rest.get(2..2 + len).ok_or(bad)?;
+            rest = &rest[2 + len..];
+            Ok(body)
+        };
+        let trust = AgentTrust::from_bytes(part()?)?;
+        let drift = DriftState::from_bytes(part()?)?;
+        let code_hash = rest.try_into().map_err(|_| bad)?;
+        Ok(Self { trust, drift, code_hash })
+    }
+}
+
+/// The policy in force and the index of its entry (`None`: the built-in
+/// default, before any policy entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyInForce {
+    /// The policy.
+    pub policy: Policy,
+    /// Index of its `policy` entry.
+    pub index: Option<u64>,
+}
+
+/// Where the fold keeps agents' records.
+pub trait TrustStore {
+    /// An agent's record.
+    fn get(&self, agent: &AgentId) -> Option<TrustRecord>;
+    /// Stores an agent's record.
+    fn put(&mut self, agent: &AgentId, record: TrustRecord);
+    /// Every agent whose passport has `code_hash`, in id order.
+    fn with_code(&self, code_hash: &[u8; 32]) -> Vec<AgentId>;
+}
+
+/// What one entry did: the agents whose records changed, and drift
+/// findings for the log to record as `drift` signals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Agents whose records changed.
+    pub touched: Vec<AgentId>,
+    /// Drift findings (agent, finding).
+    pub findings: Vec<(AgentId, DriftFinding)>,
+}
+
+/// Why the fold cannot read an entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustFoldError {
+    /// The entry is malformed.
+    #[error("{0}")]
+    Entry(#[from] EntryError),
+    /// A policy entry's policy is not a valid policy.
+    #[error("policy entry: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+impl From<TrustFoldError> for Error {
+    fn from(e: TrustFoldError) -> Self {
+        match e {
+            TrustFoldError::Entry(e) => Self::Entry(e),
+            TrustFoldError::Policy(e) => Self::Policy(e),
+        }
+    }
+}
+
+/// Applies the entry at `index` (integrated at `time_ms`) to `store` under
+/// `policy`, which a `policy` entry replaces.
+pub fn apply<S: TrustStore + ?Sized>(
+    store: &mut S,
+    policy: &mut PolicyInForce,
+    index: u64,
+    time_ms: u64,
+    entry: &Entry,
+) -> Result<Effects, TrustFoldError> {
+    let mut effects = Effects::default();
+    let p = &policy.policy;
+    match entry {
+        Entry::Policy(e) => {
+            policy.policy = Policy::from_json(&Value::Object(e.policy.clone()))?;
+            policy.index = Some(index);
+        }
+        Entry::Passport(r) => {
+            let record =
+                TrustRecord { trust: AgentTrust::register(p, index, time_ms), drift: DriftState::new(p), code_hash: r.passport.code_hash };
+            store.put(&r.agent, record);
+            effects.touched.push(r.agent.clone());
+        }
+        Entry::Attestation(att) => {
+            let verdict = att.verdict();
+            let ok = verdict.and_then(|v| v.get("ok")).and_then(Value::as_bool).unwrap_or(false);
+            let tpm = verdict.and_then(|v| v.get("evidence")).and_then(Value::as_str) == Some("tpm");
+            update(store, &att.agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &Evidence::Attestation { ok, tpm }));
+        }
+        Entry::Action(action) => {
+            let b = bucket(&action.action, &action.resource, p.drift.buckets);
+            let mut finding = None;
+            update(store, &action.agent, &mut effects, |r| finding = r.drift.observe(p, index, b));
+            if let Some(f) = finding {
+                effects.findings.push((action.agent.clone(), f));
+            }
+        }
+        Entry::Signal(signal) => {
+            let evidence = evidence_of(store, p, time_ms, signal);
+            let subjects = match &signal.subject {
+                Subject::Agent(agent) => alloc::vec![agent.clone()],
+                Subject::CodeHash(hash) => store.with_code(hash),
+            };
+            for agent in &subjects {
+                update(store, agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &evidence));
+            }
+        }
+        Entry::Revocation(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.revoke(index, time_ms)),
+        Entry::Reinstatement(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.reinstate(p, index, time_ms)),
+        Entry::Risk(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.set_level(r.current)),
+        Entry::Rotation(_) | Entry::Retirement(_) | Entry::Source(_) => {}
+    }
+    Ok(effects)
+}
+
+/// The evidence a signal is.
+fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64, signal: &Signal) -> Evidence {
+    match signal.signal_type {
+        SignalType::Drift => {
+            let psi = signal.evidence.as_ref().and_then(|e| e.get("psi_milli")).and_then(Value::as_u64).unwrap_or(0);
+            Evidence::Drift { significant: psi >= u64::from(policy.drift.significant_milli) }
+        }
+        SignalType::PeerReport => {
+            let reporter_score = match &signal.signer {
+                crate::entry::Signer::Agent(reporter) => store.get(reporter).map_or(0, |r| r.trust.score(policy, time_ms)),
+                _ => 0,
+            };
+            Evidence::PeerReport { positive: signal.assessment == Some(Assessment::Positive), reporter_score }
+        }
+        other => match SignalKind::of(other) {
+            Some(kind) => Evidence::Signal { kind, severity: signal.severity },
+            None => Evidence::Signal { kind: SignalKind::ThreatIntel, severity: signal.severity },
+        },
+    }
+}
+
+/// Applies `change` to `agent`'s record, if it has one (an entry about an
+/// agent the view never registered, e.g. one from before the view's first
+/// entry, changes nothing).
+fn update<S: TrustStore + ?Sized>(store: &mut S, agent: &AgentId, effects: &mut Effects, change: impl FnOnce(&mut TrustRecord)) {
+    if let Some(mut record) = store.get(agent) {
+        change(&mut record);
+        store.put(agent, record);
+        if !effects.touched.contains(agent) {
+            effects.touched.push(agent.clone());
+        }
+    }
+}
+
+/// The trust view of a whole log in memory (auditors, tests): every
+/// agent's record, and the index of agents by code hash.
+#[derive(Clone, Debug, Default)]
+pub struct TrustMap {
+    /// Records by agent.
+    pub agents: BTreeMap<AgentId, TrustRecord>,
+    codes: BTreeMap<[u8; 32], BTreeSet<AgentId>>,
+    /// The policy in force.
+    pub policy: PolicyInForce,
+}
+
+impl TrustStore for TrustMap {
+    fn get(&self, agent: &AgentId) -> Option<TrustRecord> {
+        self.agents.get(agent).cloned()
+    }
+
+    fn put(&mut self, agent: &AgentId, record: TrustRecord) {
+        self.codes.entry(record.code_hash).or_default().insert(agent.clone());
+        self.agents.insert(agent.clone(), record);
+    }
+
+    fn with_code(&self, code_hash: &[u8; 32]) -> Vec<AgentId> {
+        self.codes.get(code_hash).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+impl TrustMap {
+    /// Applies a stored leaf at `index` ([`Leaf::decode`]'s `entry`; a
+    /// version 1 leaf today's rules refuse changes nothing).
+    pub fn apply_leaf(&mut self, index: u64, leaf: &Leaf) -> Result<Effects, TrustFoldError> {
+        let Some(entry) = &leaf.entry else { return Ok(Effects::default()) };
+        let mut policy = core::mem::take(&mut self.policy);
+        let result = apply(self, &mut policy, index, leaf.integrated_time, entry);
+        self.policy = policy;
+        result
+    }
+}
