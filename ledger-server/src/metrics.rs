@@ -40,6 +40,31 @@ pub struct CodeLabels {
     pub code: &'static str,
 }
 
+/// Labels of `ledger_trust_agents`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LevelLabels {
+    /// `low`, `medium`, `high` (risk), or `revoked`.
+    pub level: &'static str,
+}
+
+/// Labels of `ledger_trust_score_agents`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScoreLabels {
+    /// Upper bound (inclusive) of the bucket, as Prometheus' `le`.
+    pub le: &'static str,
+}
+
+/// Labels of `ledger_revocations`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `score` or `quarantine`.
+    pub reason: &'static str,
+}
+
+/// Upper bounds of the score buckets.
+const SCORE_BUCKETS: [(u8, &str); 11] =
+    [(0, "0"), (10, "10"), (20, "20"), (30, "30"), (40, "40"), (50, "50"), (60, "60"), (70, "70"), (80, "80"), (90, "90"), (100, "100")];
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -71,6 +96,13 @@ pub struct Metrics {
     /// Seconds to commit and prove one entry's hidden fields (or one
     /// disclosure's predicates).
     pub proof_latency: Histogram,
+    /// Agents by risk level (and revoked), as of the last scrape.
+    pub trust_agents: Family<LevelLabels, Gauge<u64, AtomicU64>>,
+    /// Agents with a score at most `le`, as of the last scrape (a
+    /// cumulative gauge histogram).
+    pub trust_scores: Family<ScoreLabels, Gauge<u64, AtomicU64>>,
+    /// Revocations since the server started, by reason.
+    pub revocations: Family<ReasonLabels, Gauge<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -97,6 +129,9 @@ impl Metrics {
             agent_refusals: Family::default(),
             prover_queue: Gauge::default(),
             proof_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            trust_agents: Family::default(),
+            trust_scores: Family::default(),
+            revocations: Family::default(),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -112,7 +147,35 @@ impl Metrics {
         registry.register("agent_refusals", "Agent entries refused before sequencing, by error code", m.agent_refusals.clone());
         registry.register("prover_queue_entries", "Entries waiting for or in the prover pool", m.prover_queue.clone());
         registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields", m.proof_latency.clone());
+        registry.register("trust_agents", "Agents by risk level, and revoked agents", m.trust_agents.clone());
+        registry.register("trust_score_agents", "Agents whose trust score is at most le (cumulative)", m.trust_scores.clone());
+        registry.register("revocations", "Revocations since the server started, by reason", m.revocations.clone());
         Self { registry, ..m }
+    }
+
+    /// Reads the trust view into the trust gauges (at each scrape: O(agents)).
+    pub fn observe_trust(&self, log: &ledger_core::Log) {
+        let policy = log.trust().policy();
+        let now = log.now_ms();
+        let mut levels = [0u64; 4];
+        let mut buckets = [0u64; SCORE_BUCKETS.len()];
+        log.trust().for_each(|_, record| {
+            let score = record.trust.score(&policy.policy, now);
+            let level = if record.trust.revoked().is_some() { 3 } else { record.trust.level() as usize };
+            levels[level] += 1;
+            for (count, (bound, _)) in buckets.iter_mut().zip(SCORE_BUCKETS) {
+                *count += u64::from(score <= bound);
+            }
+        });
+        for (level, count) in ["low", "medium", "high", "revoked"].into_iter().zip(levels) {
+            self.trust_agents.get_or_create(&LevelLabels { level }).set(count);
+        }
+        for ((_, le), count) in SCORE_BUCKETS.into_iter().zip(buckets) {
+            self.trust_scores.get_or_create(&ScoreLabels { le }).set(count);
+        }
+        for (reason, count) in log.trust().revocations() {
+            self.revocations.get_or_create(&ReasonLabels { reason: reason.as_str() }).set(count);
+        }
     }
 
     /// Counts a refusal of an agent entry (signature, sequence, agent,

@@ -156,6 +156,13 @@ async fn decay_alone_revokes_within_a_second_and_reinstatement_needs_a_fresh_att
     assert!(leaf.integrated_time >= crossing, "revoked before the crossing");
     assert!(leaf.integrated_time - crossing <= 1000, "revoked {} ms after the crossing", leaf.integrated_time - crossing);
     assert!(leaf.members["score"].as_u64().unwrap() < u64::from(policy.revocation_threshold));
+    let resp = h.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for line in
+        ["ledger_revocations{reason=\"score\"} 1", "ledger_trust_agents{level=\"revoked\"} 1", "ledger_trust_score_agents{le=\"0\"} 1"]
+    {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
 
     // Isolated: no action, no quarantine on top, no reinstatement yet.
     let action = signed(json!({"kind": "action", "action": "pay", "resource": "invoices/1"}), 1, &key);

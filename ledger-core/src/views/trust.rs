@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
-use verifier::entry::Leaf;
+use verifier::entry::{Entry, Leaf, RevocationReason};
 use verifier::fold::drift::DriftFinding;
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
@@ -48,6 +48,7 @@ struct Pending {
     policy: Option<PolicyInForce>,
     touched: BTreeSet<AgentId>,
     findings: Vec<(AgentId, DriftFinding)>,
+    revocations: [u64; 2],
 }
 
 /// What changed in the groups published since the last call.
@@ -68,6 +69,9 @@ pub struct TrustView {
     pending: Mutex<Pending>,
     changes: Mutex<Changes>,
     notify: tokio::sync::Notify,
+    /// Revocations published since the view was opened: by score, by
+    /// quarantine.
+    revocations: [std::sync::atomic::AtomicU64; 2],
 }
 
 /// The pending overlay over the published state, as the fold sees it.
@@ -127,6 +131,13 @@ impl TrustView {
     /// Whether no agent has a record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Revocations published since the log was opened, by reason
+    /// (`score`, `quarantine`).
+    pub fn revocations(&self) -> [(RevocationReason, u64); 2] {
+        use std::sync::atomic::Ordering::Relaxed;
+        [(RevocationReason::Score, self.revocations[0].load(Relaxed)), (RevocationReason::Quarantine, self.revocations[1].load(Relaxed))]
     }
 
     /// Takes what changed since the last call (for the revocation trigger).
@@ -198,6 +209,9 @@ impl View for TrustView {
                 let index = entries.first_index + i as u64;
                 let (leaf, _) = Leaf::decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
                 let Some(entry) = &leaf.entry else { continue };
+                if let Entry::Revocation(r) = entry {
+                    overlay.pending.revocations[usize::from(r.reason == RevocationReason::Quarantine)] += 1;
+                }
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
                     .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;
                 touched_here.extend(effects.touched);
@@ -220,6 +234,9 @@ impl View for TrustView {
     fn publish(&self) {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         let policy_changed = pending.policy.is_some();
+        for (counter, n) in self.revocations.iter().zip(pending.revocations) {
+            counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
         {
             let mut state = self.published.write().unwrap_or_else(|e| e.into_inner());
             for (agent, record) in pending.agents {

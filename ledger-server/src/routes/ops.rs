@@ -26,6 +26,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.tree_size.set(state.log.head().size);
     state.metrics.prover_queue.set(state.log.prover_queue_depth() as u64);
     state.metrics.agents.set(state.log.agent_count() as u64);
+    state.metrics.observe_trust(&state.log);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 
