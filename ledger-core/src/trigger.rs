@@ -7,7 +7,9 @@
 //! * An agent whose risk level by the band rules differs from its logged
 //!   level gets a `risk` entry.
 //! * A drift finding of the view's detector becomes a `drift` signal from
-//!   the log.
+//!   the log. The view keeps the finding it owes a signal for in the
+//!   agent's record, so a finding made just before a crash is recorded
+//!   after the restart.
 //!
 //! The trigger reacts to each published group (the view hands over the
 //! agents it changed, [`TrustView::take_changes`]) and to decay alone: for
@@ -172,11 +174,6 @@ pub async fn run(log: Arc<Log>) {
             });
         }
         look.extend(changes.agents);
-        for (agent, finding) in &changes.findings {
-            if !append(&log, &drift_signal(agent, finding), None).await {
-                return;
-            }
-        }
         let now = log.now_ms();
         look.extend(timers.due(now));
         let policy = log.trust().policy();
@@ -185,6 +182,14 @@ pub async fn run(log: Arc<Log>) {
             let retired = log.agent(&agent).is_none_or(|state| state.retired.is_some());
             if retired {
                 timers.arm(&agent, None);
+                continue;
+            }
+            if let Some(finding) = &record.owed_drift {
+                if !append(&log, &drift_signal(&agent, finding), None).await {
+                    return;
+                }
+                // The signal cleared the debt and moved the score: the view
+                // hands the agent back for another look.
                 continue;
             }
             let now = log.now_ms();

@@ -246,3 +246,54 @@ async fn the_policy_is_replaced_by_an_admin_and_logged_once() {
     let (_, v) = call(&h, Method::GET, "/v1/policy", false, None).await;
     assert_eq!(v["policy"]["revocation_threshold"], 45);
 }
+
+/// The log records each drift finding of its detector as a `drift` signal,
+/// and an auditor folding the same leaves offline reaches the same state,
+/// with nothing unjustified and nothing owed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_logged_by_the_log_and_recomputed_offline() {
+    let mut policy = Policy::default();
+    policy.drift.buckets = 8;
+    policy.drift.baseline_events = 8;
+    policy.drift.window_events = 8;
+    let h = harness(&policy).await;
+    let key = SigningKey::from_bytes(&[1; 32]);
+    register(&h, &key).await;
+    let mut seq = 0;
+    let mut act = |action: &str, resource: &str| {
+        seq += 1;
+        signed(json!({"kind": "action", "action": action, "resource": resource}), seq, &key)
+    };
+    // A baseline of one habit, then a window of something else entirely.
+    let mut batch: Vec<Value> = (0..8).map(|i| act("read", &format!("invoices/{i}"))).collect();
+    batch.extend((0..8).map(|i| act("delete", &format!("users-{i}:accounts"))));
+    let (status, v) = call(&h, Method::POST, "/v1/entries/batch", false, Some(&Value::Array(batch))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let first_action = v["entries"][0]["index"].as_u64().unwrap();
+    let (index, leaf) = wait_for(&h.log, EntryKind::Signal, first_action).await;
+    assert_eq!((leaf.text("source"), leaf.text("type"), leaf.text("severity")), ("ledger", "drift", "high"));
+    let evidence = &leaf.members["evidence"];
+    assert_eq!((evidence["first_index"].as_u64(), evidence["last_index"].as_u64()), (Some(first_action + 8), Some(first_action + 15)));
+    assert!(evidence["psi_milli"].as_u64().unwrap() >= u64::from(policy.drift.significant_milli));
+    let agent = AgentId::parse(AGENT).unwrap();
+    for _ in 0..100 {
+        if h.log.trust().get(&agent).unwrap().owed_drift.is_none() && h.log.head().size > index {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kept = h.log.trust().get(&agent).unwrap();
+    assert!(kept.owed_drift.is_none());
+    assert!(kept.trust.recent().contains(&index), "the drift signal moved the score");
+
+    // Offline: the same fold over the same leaves.
+    let mut offline = verifier::fold::trust_log::TrustMap::default();
+    let size = h.log.head().size;
+    for i in 0..size {
+        let (leaf, _) = Leaf::decode(&h.log.entry(i).unwrap()).unwrap();
+        let effects = offline.apply_leaf(i, &leaf).unwrap();
+        assert!(effects.violations.is_empty(), "entry {i}: {:?}", effects.violations);
+    }
+    assert_eq!(offline.agents.get(&agent), h.log.trust().get(&agent).as_ref());
+    assert_eq!(offline.policy, h.log.trust().policy());
+}

@@ -13,7 +13,7 @@
 //! "policy")` → the index of the policy entry in force (u64 BE,
 //! `u64::MAX` for the built-in default) ‖ the policy's canonical JSON;
 //! written in the commit of the entries they fold. What changed in a
-//! published group (agents, drift findings) is handed to the revocation
+//! published group (agents, the policy) is handed to the revocation
 //! trigger ([`crate::trigger`]) through [`TrustView::take_changes`].
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,7 +21,6 @@ use std::sync::{Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
 use verifier::entry::{Entry, Leaf, RevocationReason};
-use verifier::fold::drift::DriftFinding;
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
 
@@ -47,7 +46,6 @@ struct Pending {
     agents: HashMap<AgentId, TrustRecord>,
     policy: Option<PolicyInForce>,
     touched: BTreeSet<AgentId>,
-    findings: Vec<(AgentId, DriftFinding)>,
     revocations: [u64; 2],
 }
 
@@ -56,8 +54,6 @@ struct Pending {
 pub struct Changes {
     /// Agents whose state changed.
     pub agents: BTreeSet<AgentId>,
-    /// Drift findings to record as `drift` signals.
-    pub findings: Vec<(AgentId, DriftFinding)>,
     /// Whether the policy changed.
     pub policy_changed: bool,
 }
@@ -215,7 +211,11 @@ impl View for TrustView {
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
                     .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;
                 touched_here.extend(effects.touched);
-                overlay.pending.findings.extend(effects.findings);
+                for violation in effects.violations {
+                    // The log only writes what the fold justifies; met
+                    // here, the store holds what it never wrote.
+                    tracing::error!(index, ?violation, "the trust fold does not justify an entry of this log");
+                }
             }
         }
         for agent in &touched_here {
@@ -247,12 +247,11 @@ impl View for TrustView {
                 state.policy = policy;
             }
         }
-        if pending.touched.is_empty() && pending.findings.is_empty() && !policy_changed {
+        if pending.touched.is_empty() && !policy_changed {
             return;
         }
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         changes.agents.extend(pending.touched);
-        changes.findings.extend(pending.findings);
         changes.policy_changed |= policy_changed;
         drop(changes);
         self.notify.notify_one();

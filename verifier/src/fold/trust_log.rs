@@ -44,19 +44,36 @@ pub struct TrustRecord {
     pub drift: DriftState,
     /// The passport's code hash.
     pub code_hash: [u8; 32],
+    /// A drift finding the log owes a `drift` signal for: set when a
+    /// window closes with a finding, cleared by the signal that records it.
+    pub owed_drift: Option<DriftFinding>,
 }
+
+/// Bytes of an owed finding in [`TrustRecord::to_bytes`].
+const OWED_LEN: usize = 1 + 3 * 8 + 1;
 
 impl TrustRecord {
     /// Storage form: `u16 BE length ‖ AgentTrust ‖ u16 BE length ‖
-    /// DriftState ‖ code hash`.
+    /// DriftState ‖ code hash ‖ owed finding` (a zero byte, or `1 ‖
+    /// psi_milli ‖ first_index ‖ last_index` as u64 BE `‖ significant`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let (t, d) = (self.trust.to_bytes(), self.drift.to_bytes());
-        let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32);
+        let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32 + OWED_LEN);
         for part in [&t, &d] {
             out.extend_from_slice(&(part.len() as u16).to_be_bytes());
             out.extend_from_slice(part);
         }
         out.extend_from_slice(&self.code_hash);
+        match &self.owed_drift {
+            None => out.push(0),
+            Some(f) => {
+                out.push(1);
+                for n in [f.psi_milli, f.first_index, f.last_index] {
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+                out.push(u8::from(f.significant));
+            }
+        }
         out
     }
 
@@ -72,8 +89,22 @@ impl TrustRecord {
         };
         let trust = AgentTrust::from_bytes(part()?)?;
         let drift = DriftState::from_bytes(part()?)?;
-        let code_hash = rest.try_into().map_err(|_| bad)?;
-        Ok(Self { trust, drift, code_hash })
+        let (code_hash, owed) = rest.split_at_checked(32).ok_or(bad)?;
+        let code_hash = code_hash.try_into().map_err(|_| bad)?;
+        let owed_drift = match owed {
+            [0] => None,
+            [1, rest @ ..] if rest.len() == OWED_LEN - 1 => {
+                let n = |i: usize| u64::from_be_bytes(rest[8 * i..8 * i + 8].try_into().unwrap_or_default());
+                let significant = match rest[24] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad),
+                };
+                Some(DriftFinding { psi_milli: n(0), first_index: n(1), last_index: n(2), significant })
+            }
+            _ => return Err(bad),
+        };
+        Ok(Self { trust, drift, code_hash, owed_drift })
     }
 }
 
@@ -97,14 +128,36 @@ pub trait TrustStore {
     fn with_code(&self, code_hash: &[u8; 32]) -> Vec<AgentId>;
 }
 
-/// What one entry did: the agents whose records changed, and drift
-/// findings for the log to record as `drift` signals.
+/// What one entry did: the agents whose records changed, drift findings
+/// for the log to record as `drift` signals, and what an auditor reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Effects {
     /// Agents whose records changed.
     pub touched: Vec<AgentId>,
     /// Drift findings (agent, finding).
     pub findings: Vec<(AgentId, DriftFinding)>,
+    /// What the log wrote that the fold does not justify.
+    pub violations: Vec<Violation>,
+}
+
+/// A log entry the trust fold does not justify (an auditor reports it; the
+/// log never writes one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A `drift` signal that records no finding the detector made.
+    UnjustifiedDrift {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// A window closed with a finding while an earlier one was still
+    /// owed: the earlier one was never recorded.
+    MissingDrift {
+        /// The agent.
+        agent: AgentId,
+        /// The finding never recorded.
+        finding: DriftFinding,
+    },
 }
 
 /// Why the fold cannot read an entry.
@@ -145,8 +198,12 @@ pub fn apply<S: TrustStore + ?Sized>(
             policy.index = Some(index);
         }
         Entry::Passport(r) => {
-            let record =
-                TrustRecord { trust: AgentTrust::register(p, index, time_ms), drift: DriftState::new(p), code_hash: r.passport.code_hash };
+            let record = TrustRecord {
+                trust: AgentTrust::register(p, index, time_ms),
+                drift: DriftState::new(p),
+                code_hash: r.passport.code_hash,
+                owed_drift: None,
+            };
             store.put(&r.agent, record);
             effects.touched.push(r.agent.clone());
         }
@@ -158,10 +215,18 @@ pub fn apply<S: TrustStore + ?Sized>(
         }
         Entry::Action(action) => {
             let b = bucket(&action.action, &action.resource, p.drift.buckets);
-            let mut finding = None;
-            update(store, &action.agent, &mut effects, |r| finding = r.drift.observe(p, index, b));
+            let (mut finding, mut missed) = (None, None);
+            update(store, &action.agent, &mut effects, |r| {
+                finding = r.drift.observe(p, index, b);
+                if let Some(f) = finding {
+                    missed = r.owed_drift.replace(f);
+                }
+            });
             if let Some(f) = finding {
                 effects.findings.push((action.agent.clone(), f));
+            }
+            if let Some(finding) = missed {
+                effects.violations.push(Violation::MissingDrift { agent: action.agent.clone(), finding });
             }
         }
         Entry::Signal(signal) => {
@@ -171,7 +236,19 @@ pub fn apply<S: TrustStore + ?Sized>(
                 Subject::CodeHash(hash) => store.with_code(hash),
             };
             for agent in &subjects {
-                update(store, agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &evidence));
+                let mut justified = true;
+                update(store, agent, &mut effects, |r| {
+                    if signal.signal_type == SignalType::Drift {
+                        justified = r.owed_drift.is_some_and(|f| drift_records(signal, &f));
+                        if justified {
+                            r.owed_drift = None;
+                        }
+                    }
+                    r.trust.apply(p, index, time_ms, &evidence);
+                });
+                if !justified {
+                    effects.violations.push(Violation::UnjustifiedDrift { agent: agent.clone() });
+                }
             }
         }
         Entry::Revocation(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.revoke(index, time_ms)),
@@ -180,6 +257,13 @@ pub fn apply<S: TrustStore + ?Sized>(
         Entry::Rotation(_) | Entry::Retirement(_) | Entry::Source(_) => {}
     }
     Ok(effects)
+}
+
+/// Whether a `drift` signal records `finding` (its PSI and window).
+fn drift_records(signal: &Signal, finding: &DriftFinding) -> bool {
+    let member = |name: &str| signal.evidence.as_ref().and_then(|e| e.get(name)).and_then(Value::as_u64);
+    (member("psi_milli"), member("first_index"), member("last_index"))
+        == (Some(finding.psi_milli), Some(finding.first_index), Some(finding.last_index))
 }
 
 /// The evidence a signal is.
