@@ -16,6 +16,9 @@
 //! * `entry`: fetches one entry and its inclusion proof from a running log.
 //! * `audit`: downloads every entry (tlog-tiles entry bundles), recomputes
 //!   the tree and checks its root against the signed checkpoint.
+//! * `trust`: recomputes every trust score, drift signal, revocation and
+//!   risk change from the log with the folds the server uses, and compares
+//!   with the scores it reports.
 //! * `monitor`: checks that the latest checkpoint extends the one saved in
 //!   a state file (RFC 9162 §2.1.4 consistency), then saves it.
 //!
@@ -31,6 +34,7 @@
 
 mod agent_entries;
 mod escape;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -132,6 +136,21 @@ enum Command {
         #[arg(long)]
         key: String,
     },
+    /// Recompute every trust score, drift signal, revocation and risk change
+    /// from the log's entries (tiles, checked against the checkpoint) with
+    /// the policy in force at each index, and compare with the scores the
+    /// server reports at the same index and instant.
+    Trust {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Verifier key or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// Compare only this agent (default: every agent the server lists).
+        #[arg(long)]
+        agent: Option<String>,
+    },
     /// Check that the log's latest checkpoint extends the one saved in
     /// `--state`, then save it there.
     Monitor {
@@ -166,6 +185,7 @@ fn main() -> ExitCode {
         Command::Entry { url, key, index } => check_entry(url, key, *index),
         Command::Monitor { url, key, state } => monitor(url, key, state),
         Command::Audit { url, key } => audit(url, key),
+        Command::Trust { url, key, agent } => trust::check_trust(url, key, agent.as_deref()),
         Command::Disclosure { key, file } => check_disclosure(key, file),
         Command::Agent { key, url, files } => agent_entries::check_agent(key, url.as_deref(), files),
     };
@@ -368,6 +388,43 @@ fn get_bytes(agent: &ureq::Agent, url: &str) -> anyhow::Result<Vec<u8>> {
     resp.body_mut().with_config().limit(32 << 20).read_to_vec().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
 }
 
+/// Downloads the leaves of the tree `cp` (tlog-tiles entry bundles), in
+/// order; `Ok(Err(_))` is a malformed bundle to report. The caller checks
+/// them against the checkpoint's root ([`leaves_match`]).
+fn fetch_leaves(agent: &ureq::Agent, base: &str, note: &str, cp: &Checkpoint) -> anyhow::Result<Result<Vec<Vec<u8>>, Outcome>> {
+    let width = TILE_WIDTH;
+    let mut leaves = Vec::with_capacity(usize::try_from(cp.size).unwrap_or(0).min(1 << 24));
+    for n in 0..cp.size.div_ceil(width) {
+        let count = (cp.size - n * width).min(width);
+        let tile = TilePath { kind: TileKind::Entries, index: n, partial: (count < width).then_some(count as u8) };
+        let path = tile.to_path();
+        let body = get_bytes(agent, &format!("{base}/tlog/tile/{path}"))?;
+        let Some(entries) = decode_entry_bundle(&body) else {
+            return Ok(Err(Outcome::Failed(Failure {
+                message: format!("entry bundle {path} is malformed"),
+                evidence: json!({ "checkpoint": note, "bundle": path }),
+            })));
+        };
+        if entries.len() as u64 != count {
+            return Ok(Err(Outcome::Failed(Failure {
+                message: format!("entry bundle {path} holds {} entries, not {count}", entries.len()),
+                evidence: json!({ "checkpoint": note, "bundle": path }),
+            })));
+        }
+        leaves.extend(entries.into_iter().map(<[u8]>::to_vec));
+    }
+    Ok(Ok(leaves))
+}
+
+/// Whether `leaves` hash to the checkpoint's root.
+fn leaves_match(leaves: &[Vec<u8>], cp: &Checkpoint) -> bool {
+    let mut tree = CompactRange::new();
+    for leaf in leaves {
+        tree.push(leaf_hash(leaf));
+    }
+    verifier::hash::hashes_equal(&tree.root(), &cp.root)
+}
+
 fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let base = url.trim_end_matches('/');
@@ -376,25 +433,13 @@ fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
         Ok(found) => found,
         Err(failed) => return Ok(failed),
     };
+    let leaves = match fetch_leaves(&agent, base, &note, &cp)? {
+        Ok(leaves) => leaves,
+        Err(failed) => return Ok(failed),
+    };
     let mut tree = CompactRange::new();
-    let width = TILE_WIDTH;
-    for n in 0..cp.size.div_ceil(width) {
-        let count = (cp.size - n * width).min(width);
-        let tile = TilePath { kind: TileKind::Entries, index: n, partial: (count < width).then_some(count as u8) };
-        let path = tile.to_path();
-        let body = get_bytes(&agent, &format!("{base}/tlog/tile/{path}"))?;
-        let Some(entries) = decode_entry_bundle(&body) else {
-            return fail(format!("entry bundle {path} is malformed"), json!({ "checkpoint": note, "bundle": path }));
-        };
-        if entries.len() as u64 != count {
-            return fail(
-                format!("entry bundle {path} holds {} entries, not {count}", entries.len()),
-                json!({ "checkpoint": note, "bundle": path }),
-            );
-        }
-        for entry in entries {
-            tree.push(leaf_hash(entry));
-        }
+    for leaf in &leaves {
+        tree.push(leaf_hash(leaf));
     }
     let root = tree.root();
     if !verifier::hash::hashes_equal(&root, &cp.root) {
