@@ -90,6 +90,10 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     assert_eq!(result["drift_signals_checked"].as_u64(), Some(1), "{v}");
     let out = ledger_verify(&["trust", "--url", &server.url, "--key", &key, "--agent", &idle.id]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The SDK reads the same report.
+    let client = ledger_client::Client::connect(&server.url, &idle.id, idle.key.clone()).unwrap();
+    let score = client.trust(client.agent()).unwrap();
+    assert_eq!((score.score, score.level.as_str(), score.components.quarantined), (0, "high", true), "{score:?}");
 
     // A front that forwards everything to the real server but reports a
     // better score for the idle agent.

@@ -201,6 +201,46 @@ pub fn encode_id(id: &str) -> String {
         .collect()
 }
 
+/// An agent's trust score as the log reports it (docs/TRUST.md).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct TrustScore {
+    /// The agent.
+    pub agent: String,
+    /// 0 to 100 (0 while revoked).
+    pub score: u8,
+    /// Risk level as logged: `low`, `medium` or `high`.
+    pub level: String,
+    /// The last entry the view had applied.
+    pub as_of_index: u64,
+    /// The instant the score is read at, ms since the Unix epoch.
+    pub as_of_time: u64,
+    /// Index of the policy entry in force (`None`: the built-in default).
+    pub policy_index: Option<u64>,
+    /// What the score is made of.
+    pub components: TrustComponents,
+    /// Indices of the entries that last moved it.
+    pub recent: Vec<u64>,
+}
+
+/// The parts of a [`TrustScore`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct TrustComponents {
+    /// Positive evidence, thousandths (with the initial pseudo-evidence).
+    pub evidence_for_milli: u64,
+    /// Negative evidence, thousandths.
+    pub evidence_against_milli: u64,
+    /// The expectation read, per mille.
+    pub expectation_permille: u64,
+    /// Attestation freshness, per mille.
+    pub freshness_permille: u64,
+    /// Index of the last successful attestation.
+    pub last_attestation_index: Option<u64>,
+    /// Whether the agent is revoked (by score or quarantine).
+    pub quarantined: bool,
+    /// Index of the revocation in force.
+    pub revoked_at: Option<u64>,
+}
+
 impl Client {
     /// Connects as `agent` and resumes its sequence numbers from the log
     /// (the agent must be registered). The id is checked here, once
@@ -373,6 +413,14 @@ impl Client {
     /// the request with the agent's key.
     pub fn disclose(&self, index: u64, request: &Value) -> Result<Value, ClientError> {
         self.signed_post(&format!("/v1/entries/{index}/disclosures"), request.to_string())
+    }
+
+    /// The trust score of `agent` now (`GET /v1/agents/{id}/trust`): the
+    /// server applies decay up to the instant it answers. `ledger-verify
+    /// trust` recomputes it from the log.
+    pub fn trust(&self, agent: &AgentId) -> Result<TrustScore, ClientError> {
+        let value = self.get(&format!("/v1/agents/{}/trust", encode_id(agent.as_str())))?;
+        serde_json::from_value(value).map_err(|e| transport(format!("unexpected trust response: {e}")))
     }
 
     /// POSTs `body` as a request signed with the agent's key, bound to the
