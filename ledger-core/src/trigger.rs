@@ -7,9 +7,9 @@
 //! * An agent whose risk level by the band rules differs from its logged
 //!   level gets a `risk` entry.
 //! * A drift finding of the view's detector becomes a `drift` signal from
-//!   the log. The view keeps the finding it owes a signal for in the
-//!   agent's record, so a finding made just before a crash is recorded
-//!   after the restart.
+//!   the log, oldest first. The view keeps the findings it owes a signal
+//!   for in the agent's record, so a finding made just before a crash is
+//!   recorded after the restart.
 //!
 //! The trigger reacts to each published group (the view hands over the
 //! agents it changed, [`TrustView::take_changes`]) and to decay alone: for
@@ -184,7 +184,7 @@ pub async fn run(log: Arc<Log>) {
                 timers.arm(&agent, None);
                 continue;
             }
-            if let Some(finding) = &record.owed_drift {
+            if let Some(finding) = record.owed_drift.first() {
                 if !append(&log, &drift_signal(&agent, finding), None).await {
                     return;
                 }

@@ -277,13 +277,13 @@ async fn drift_is_logged_by_the_log_and_recomputed_offline() {
     assert!(evidence["psi_milli"].as_u64().unwrap() >= u64::from(policy.drift.significant_milli));
     let agent = AgentId::parse(AGENT).unwrap();
     for _ in 0..100 {
-        if h.log.trust().get(&agent).unwrap().owed_drift.is_none() && h.log.head().size > index {
+        if h.log.trust().get(&agent).unwrap().owed_drift.is_empty() && h.log.head().size > index {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let kept = h.log.trust().get(&agent).unwrap();
-    assert!(kept.owed_drift.is_none());
+    assert!(kept.owed_drift.is_empty());
     assert!(kept.trust.recent().contains(&index), "the drift signal moved the score");
 
     // Offline: the same fold over the same leaves.

@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, Leaf, RevocationReason};
+use verifier::entry::{Entry, EntryKind, Leaf, RevocationReason};
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
 
@@ -56,6 +56,17 @@ pub struct Changes {
     pub agents: BTreeSet<AgentId>,
     /// Whether the policy changed.
     pub policy_changed: bool,
+}
+
+/// The members of an action leaf the trust fold reads.
+#[derive(serde::Deserialize)]
+struct ActionFields<'a> {
+    #[serde(borrow)]
+    agent: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    resource: std::borrow::Cow<'a, str>,
 }
 
 /// The trust view.
@@ -201,8 +212,19 @@ impl View for TrustView {
         let mut touched_here = BTreeSet::new();
         {
             let mut overlay = Overlay { base: &base, pending: &mut pending };
+            let kinds: Option<Vec<EntryKind>> =
+                entries.admitted.map(|groups| groups.iter().flat_map(|g| g.iter().map(|e| e.kind())).collect());
             for (i, bytes) in entries.leaves.iter().enumerate() {
                 let index = entries.first_index + i as u64;
+                // On the append path an action (most entries) is read for
+                // the three members the fold needs; the log validated it.
+                if kinds.as_ref().and_then(|k| k.get(i)) == Some(&EntryKind::Action) {
+                    let fields: ActionFields<'_> = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
+                    let agent = AgentId::from_stored_unchecked(&fields.agent);
+                    let effects = trust_log::observe_action(&mut overlay, &policy.policy, index, &agent, &fields.action, &fields.resource);
+                    touched_here.extend(effects.touched);
+                    continue;
+                }
                 let (leaf, _) = Leaf::decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
                 let Some(entry) = &leaf.entry else { continue };
                 if let Entry::Revocation(r) = entry {

@@ -44,18 +44,23 @@ pub struct TrustRecord {
     pub drift: DriftState,
     /// The passport's code hash.
     pub code_hash: [u8; 32],
-    /// A drift finding the log owes a `drift` signal for: set when a
-    /// window closes with a finding, cleared by the signal that records it.
-    pub owed_drift: Option<DriftFinding>,
+    /// Drift findings the log owes a `drift` signal for, oldest first (at
+    /// most [`MAX_OWED_DRIFT`]): added when a window closes with a
+    /// finding, taken off by the signal that records the oldest.
+    pub owed_drift: Vec<DriftFinding>,
 }
 
+/// Most drift findings an agent's record keeps owed; one more drops the
+/// oldest ([`Violation::MissingDrift`]).
+pub const MAX_OWED_DRIFT: usize = 16;
+
 /// Bytes of an owed finding in [`TrustRecord::to_bytes`].
-const OWED_LEN: usize = 1 + 3 * 8 + 1;
+const OWED_LEN: usize = 3 * 8 + 1;
 
 impl TrustRecord {
     /// Storage form: `u16 BE length ‖ AgentTrust ‖ u16 BE length ‖
-    /// DriftState ‖ code hash ‖ owed finding` (a zero byte, or `1 ‖
-    /// psi_milli ‖ first_index ‖ last_index` as u64 BE `‖ significant`).
+    /// DriftState ‖ code hash ‖ count ‖ owed findings` (each `psi_milli ‖
+    /// first_index ‖ last_index` as u64 BE `‖ significant`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let (t, d) = (self.trust.to_bytes(), self.drift.to_bytes());
         let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32 + OWED_LEN);
@@ -64,15 +69,12 @@ impl TrustRecord {
             out.extend_from_slice(part);
         }
         out.extend_from_slice(&self.code_hash);
-        match &self.owed_drift {
-            None => out.push(0),
-            Some(f) => {
-                out.push(1);
-                for n in [f.psi_milli, f.first_index, f.last_index] {
-                    out.extend_from_slice(&n.to_be_bytes());
-                }
-                out.push(u8::from(f.significant));
+        out.push(self.owed_drift.len() as u8);
+        for f in &self.owed_drift {
+            for n in [f.psi_milli, f.first_index, f.last_index] {
+                out.extend_from_slice(&n.to_be_bytes());
             }
+            out.push(u8::from(f.significant));
         }
         out
     }
@@ -91,19 +93,21 @@ impl TrustRecord {
         let drift = DriftState::from_bytes(part()?)?;
         let (code_hash, owed) = rest.split_at_checked(32).ok_or(bad)?;
         let code_hash = code_hash.try_into().map_err(|_| bad)?;
-        let owed_drift = match owed {
-            [0] => None,
-            [1, rest @ ..] if rest.len() == OWED_LEN - 1 => {
-                let n = |i: usize| u64::from_be_bytes(rest[8 * i..8 * i + 8].try_into().unwrap_or_default());
-                let significant = match rest[24] {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(bad),
-                };
-                Some(DriftFinding { psi_milli: n(0), first_index: n(1), last_index: n(2), significant })
-            }
-            _ => return Err(bad),
-        };
+        let (count, owed) = owed.split_first().ok_or(bad)?;
+        let count = usize::from(*count);
+        if count > MAX_OWED_DRIFT || owed.len() != count * OWED_LEN {
+            return Err(bad);
+        }
+        let mut owed_drift = Vec::with_capacity(count);
+        for f in owed.chunks_exact(OWED_LEN) {
+            let n = |i: usize| u64::from_be_bytes(f[8 * i..8 * i + 8].try_into().unwrap_or_default());
+            let significant = match f[24] {
+                0 => false,
+                1 => true,
+                _ => return Err(bad),
+            };
+            owed_drift.push(DriftFinding { psi_milli: n(0), first_index: n(1), last_index: n(2), significant });
+        }
         Ok(Self { trust, drift, code_hash, owed_drift })
     }
 }
@@ -150,8 +154,8 @@ pub enum Violation {
         /// The agent.
         agent: AgentId,
     },
-    /// A window closed with a finding while an earlier one was still
-    /// owed: the earlier one was never recorded.
+    /// A window closed with a finding while [`MAX_OWED_DRIFT`] were still
+    /// owed: the oldest was never recorded.
     MissingDrift {
         /// The agent.
         agent: AgentId,
@@ -202,7 +206,7 @@ pub fn apply<S: TrustStore + ?Sized>(
                 trust: AgentTrust::register(p, index, time_ms),
                 drift: DriftState::new(p),
                 code_hash: r.passport.code_hash,
-                owed_drift: None,
+                owed_drift: Vec::new(),
             };
             store.put(&r.agent, record);
             effects.touched.push(r.agent.clone());
@@ -213,22 +217,7 @@ pub fn apply<S: TrustStore + ?Sized>(
             let tpm = verdict.and_then(|v| v.get("evidence")).and_then(Value::as_str) == Some("tpm");
             update(store, &att.agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &Evidence::Attestation { ok, tpm }));
         }
-        Entry::Action(action) => {
-            let b = bucket(&action.action, &action.resource, p.drift.buckets);
-            let (mut finding, mut missed) = (None, None);
-            update(store, &action.agent, &mut effects, |r| {
-                finding = r.drift.observe(p, index, b);
-                if let Some(f) = finding {
-                    missed = r.owed_drift.replace(f);
-                }
-            });
-            if let Some(f) = finding {
-                effects.findings.push((action.agent.clone(), f));
-            }
-            if let Some(finding) = missed {
-                effects.violations.push(Violation::MissingDrift { agent: action.agent.clone(), finding });
-            }
-        }
+        Entry::Action(action) => return Ok(observe_action(store, p, index, &action.agent, &action.action, &action.resource)),
         Entry::Signal(signal) => {
             let evidence = evidence_of(store, p, time_ms, signal);
             let subjects = match &signal.subject {
@@ -239,9 +228,9 @@ pub fn apply<S: TrustStore + ?Sized>(
                 let mut justified = true;
                 update(store, agent, &mut effects, |r| {
                     if signal.signal_type == SignalType::Drift {
-                        justified = r.owed_drift.is_some_and(|f| drift_records(signal, &f));
+                        justified = r.owed_drift.first().is_some_and(|f| drift_records(signal, f));
                         if justified {
-                            r.owed_drift = None;
+                            r.owed_drift.remove(0);
                         }
                     }
                     r.trust.apply(p, index, time_ms, &evidence);
@@ -257,6 +246,39 @@ pub fn apply<S: TrustStore + ?Sized>(
         Entry::Rotation(_) | Entry::Retirement(_) | Entry::Source(_) => {}
     }
     Ok(effects)
+}
+
+/// Applies an `action` entry at `index`: one observation of its agent's
+/// drift detector. [`apply`] does this for an action; the log calls it
+/// directly with the three members it needs, read without decoding the
+/// whole leaf (actions are most of a log).
+pub fn observe_action<S: TrustStore + ?Sized>(
+    store: &mut S,
+    policy: &Policy,
+    index: u64,
+    agent: &AgentId,
+    action: &str,
+    resource: &str,
+) -> Effects {
+    let mut effects = Effects::default();
+    let b = bucket(action, resource, policy.drift.buckets);
+    let (mut finding, mut missed) = (None, None);
+    update(store, agent, &mut effects, |r| {
+        finding = r.drift.observe(policy, index, b);
+        if let Some(f) = finding {
+            if r.owed_drift.len() == MAX_OWED_DRIFT {
+                missed = Some(r.owed_drift.remove(0));
+            }
+            r.owed_drift.push(f);
+        }
+    });
+    if let Some(f) = finding {
+        effects.findings.push((agent.clone(), f));
+    }
+    if let Some(finding) = missed {
+        effects.violations.push(Violation::MissingDrift { agent: agent.clone(), finding });
+    }
+    effects
 }
 
 /// Whether a `drift` signal records `finding` (its PSI and window).
@@ -335,5 +357,33 @@ impl TrustMap {
         let result = apply(self, &mut policy, index, leaf.integrated_time, entry);
         self.policy = policy;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn records_round_trip_with_owed_findings_and_refuse_garbage() {
+        let policy = Policy::default();
+        let mut record = TrustRecord {
+            trust: AgentTrust::register(&policy, 3, 1_000),
+            drift: DriftState::new(&policy),
+            code_hash: [7; 32],
+            owed_drift: Vec::new(),
+        };
+        assert_eq!(TrustRecord::from_bytes(&record.to_bytes()).unwrap(), record);
+        for i in 0..3 {
+            record.owed_drift.push(DriftFinding { psi_milli: 100 + i, significant: i == 2, first_index: 10 * i, last_index: 10 * i + 9 });
+        }
+        let bytes = record.to_bytes();
+        assert_eq!(TrustRecord::from_bytes(&bytes).unwrap(), record);
+        assert!(TrustRecord::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        let mut bad = bytes.clone();
+        *bad.last_mut().unwrap() = 2;
+        assert!(TrustRecord::from_bytes(&bad).is_err());
+        assert!(TrustRecord::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
     }
 }
