@@ -1,0 +1,126 @@
+//! The trust view kept entry by entry in the group commits equals the
+//! trust fold recomputed from the log's leaves, for random sequences of
+//! registrations, actions (with drift findings), revocations,
+//! reinstatements and policy changes, across restarts (the view loaded
+//! from its records) and crashes that lost the view's records (the view
+//! rebuilt from the log).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use ledger_core::conformance::signer;
+use ledger_core::store::{CommitBatch, LogStore, MemoryStore, Namespace, Record};
+use ledger_core::{Log, LogConfig, NewEntry};
+use proptest::prelude::*;
+use verifier::entry::{Leaf, Passport, Reinstatement, Revocation, RevocationReason};
+use verifier::fold::policy::Policy;
+use verifier::fold::trust_log::TrustMap;
+use verifier::AgentId;
+
+const AGENTS: u8 = 3;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Register(u8),
+    Act { agent: u8, action: u8, resource: u8 },
+    Revoke(u8),
+    Reinstate(u8),
+    Policy(u8),
+    Restart,
+    LoseView,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (0..AGENTS).prop_map(Op::Register),
+        6 => (0..AGENTS, 0..3u8, 0..4u8).prop_map(|(agent, action, resource)| Op::Act { agent, action, resource }),
+        1 => (0..AGENTS).prop_map(Op::Revoke),
+        1 => (0..AGENTS).prop_map(Op::Reinstate),
+        1 => (30..50u8).prop_map(Op::Policy),
+        1 => Just(Op::Restart),
+        1 => Just(Op::LoseView),
+    ]
+}
+
+fn agent(i: u8) -> AgentId {
+    AgentId::parse(&format!("spiffe://test.example/agent/a{i}")).unwrap()
+}
+
+fn open(store: &Arc<MemoryStore>) -> Log {
+    let config = LogConfig { origin: "test.example/log".into(), agent_auth: false, ..LogConfig::default() };
+    Log::open(Arc::clone(store) as Arc<dyn LogStore>, signer(), config, None).unwrap()
+}
+
+fn small_windows(threshold: u8) -> Policy {
+    let mut p = Policy { revocation_threshold: threshold, ..Policy::default() };
+    p.drift.buckets = 4;
+    p.drift.baseline_events = 3;
+    p.drift.window_events = 2;
+    p.drift.moderate_milli = 1;
+    p
+}
+
+/// Deletes every record of the trust view and its applied index.
+fn lose_view(store: &MemoryStore, size: u64) {
+    let records = store.scan_prefix(Namespace::Views, b"trust\0", b"trust\0", 100_000).unwrap();
+    let deletes = records
+        .into_iter()
+        .map(|(k, _)| Record::delete(Namespace::Views, k))
+        .chain([Record::delete(Namespace::Views, b"trust".to_vec())])
+        .collect();
+    store.commit(&CommitBatch { first_index: size, records: deletes, ..CommitBatch::default() }).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_kept_view_equals_the_fold_of_the_leaves(ops in prop::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let mut log = open(&store);
+        rt.block_on(log.set_policy(&small_windows(30))).unwrap();
+        for op in ops {
+            match op {
+                Op::Register(i) => {
+                    let p = Passport { agent: agent(i), public_key: ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]).verifying_key(),
+                        code_hash: [i % 2; 32], model_hash: None, owner: "o".into(), purpose: "p".into(), tpm_ak: None };
+                    let _ = rt.block_on(log.register(p));
+                }
+                Op::Act { agent: i, action, resource } => {
+                    let entry = NewEntry::action(&agent(i), ["read", "write", "delete"][usize::from(action)], &format!("r{resource}/x"), None, 65_535).unwrap();
+                    let _ = rt.block_on(log.append(vec![entry]));
+                }
+                Op::Revoke(i) => {
+                    let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: 0, note: None };
+                    let _ = rt.block_on(log.revoke(&r));
+                }
+                Op::Reinstate(i) => {
+                    let _ = rt.block_on(log.reinstate(&Reinstatement { agent: agent(i), attestation_index: 0, note: None }));
+                }
+                Op::Policy(threshold) => {
+                    rt.block_on(log.set_policy(&small_windows(threshold))).unwrap();
+                }
+                Op::Restart => {
+                    log.shutdown();
+                    log = open(&store);
+                }
+                Op::LoseView => {
+                    log.shutdown();
+                    lose_view(&store, log.head().size);
+                    log = open(&store);
+                }
+            }
+        }
+        let mut fold = TrustMap::default();
+        for index in 0..log.head().size {
+            let (leaf, _) = Leaf::decode(&log.entry(index).unwrap()).unwrap();
+            fold.apply_leaf(index, &leaf).unwrap();
+        }
+        for i in 0..AGENTS {
+            prop_assert_eq!(log.trust().get(&agent(i)), fold.agents.get(&agent(i)).cloned());
+        }
+        prop_assert_eq!(log.trust().policy(), fold.policy.clone());
+        log.shutdown();
+    }
+}
