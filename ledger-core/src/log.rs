@@ -32,6 +32,7 @@ use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
 use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
 use crate::views::registry::{AgentState, Registry};
+use crate::views::sources::{SourceState, Sources};
 use crate::views::View;
 use crate::{Error, LogConfig};
 
@@ -54,6 +55,7 @@ pub struct Log {
     verifier_key: VerifierKey,
     head: Arc<PublishedHead>,
     registry: Arc<Registry>,
+    sources: Arc<Sources>,
     /// Attestation nonces.
     pub(crate) nonces: NonceStore,
     /// Agent-signed requests already accepted (each is accepted once; see
@@ -133,7 +135,8 @@ impl Log {
             }
         };
         let registry = Arc::new(Registry::default());
-        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex)];
+        let sources = Arc::new(Sources::default());
+        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex), sources.clone()];
         views.extend(config.views.iter().cloned());
         for (i, view) in views.iter().enumerate() {
             if views[..i].iter().any(|v| v.name() == view.name()) {
@@ -158,12 +161,13 @@ impl Log {
             store: Arc::clone(&store),
             signer,
             registry: Arc::clone(&registry),
+            sources: Arc::clone(&sources),
             views,
             observer,
             head: Arc::clone(&head),
         };
         let pipeline = Pipeline::start(context, frontier, last_time)?;
-        Ok(Self { config, store, verifier_key, head, registry, nonces, requests, pipeline })
+        Ok(Self { config, store, verifier_key, head, registry, sources, nonces, requests, pipeline })
     }
 
     /// The log's configuration.
@@ -252,6 +256,15 @@ impl Log {
         self.pipeline.reinstate(reinstatement).await
     }
 
+    /// Registers a signal source (admin), or replaces the key and types of
+    /// one already registered: appends its `source` entry. A replacement
+    /// keeps the source's last sequence number, so nothing it signed
+    /// before is taken after ([`verifier::fold::sources`]). Its signals are
+    /// submitted as [`Submission::signal_from_json`].
+    pub async fn register_source(&self, source: verifier::entry::Source) -> Result<Appended, Error> {
+        self.pipeline.register_source(source).await
+    }
+
     /// Bytes currently waiting for the sequencer.
     pub fn queued_bytes(&self) -> usize {
         self.pipeline.queued_bytes()
@@ -297,6 +310,16 @@ impl Log {
     /// Registered agents.
     pub fn agent_count(&self) -> usize {
         self.registry.len()
+    }
+
+    /// The record of the signal source `name` (as of the latest commit).
+    pub fn source(&self, name: &str) -> Option<SourceState> {
+        self.sources.get(name)
+    }
+
+    /// Every registered signal source, by name (as of the latest commit).
+    pub fn sources(&self) -> Vec<(String, SourceState)> {
+        self.sources.all()
     }
 }
 

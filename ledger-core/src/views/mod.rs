@@ -15,10 +15,12 @@
 //! it has neither records nor an applied index it is rebuilt from the first
 //! entry. Folding is deterministic, so a rebuilt view equals one kept up to
 //! date entry by entry. The agent registry ([`registry`]) is the first
-//! view, the event index ([`events`]) the second.
+//! view, the event index ([`events`]) the second, the signal sources
+//! ([`sources`]) the third.
 
 pub mod events;
 pub mod registry;
+pub mod sources;
 
 use crate::entry::NewEntry;
 use crate::store::{CommitBatch, LogStore, Namespace, Record, StorageError};

@@ -159,9 +159,12 @@ pub fn decide(name: &str, state: Option<&SourceState>, index: u64, change: Sourc
             if is_weak_key(&source.key) {
                 return Err(SourceError::WeakKey { name: name.to_string() });
             }
+            let mut types = source.types.clone();
+            types.sort();
+            types.dedup();
             Ok(SourceState {
                 key: source.key,
-                types: source.types.clone(),
+                types,
                 registered_index: state.map_or(index, |s| s.registered_index),
                 key_index: index,
                 // Carried over: nothing signed before the replacement is
