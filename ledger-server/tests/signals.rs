@@ -231,6 +231,20 @@ async fn signed_signals_and_peer_reports_with_every_refusal() {
     .await;
     assert_eq!(post(&h, "/v1/signals", false, &signal("intel", code, "threat_intel", 3, &new_key)).await.0, StatusCode::CREATED);
 
+    // Every source and signal leaf reads back in RFC 8785 form (checked
+    // with an independent JCS implementation) and decodes to itself.
+    let mut kinds = Vec::new();
+    for i in 0..h.log.head().size {
+        let (status, one) = call(&h, Method::GET, &format!("/v1/entries/{i}"), false, None).await;
+        assert_eq!(status, StatusCode::OK, "entry {i}: {one}");
+        let leaf = B64.decode(one["leaf"].as_str().unwrap()).unwrap();
+        let parsed: Value = serde_json::from_slice(&leaf).unwrap();
+        assert_eq!(serde_jcs::to_vec(&parsed).unwrap(), leaf, "entry {i} is not RFC 8785: {}", String::from_utf8_lossy(&leaf));
+        assert_eq!(one["entry"], parsed);
+        kinds.push(parsed["kind"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(kinds, ["passport", "passport", "source", "signal", "signal", "signal", "retirement", "source", "signal"]);
+
     // Refusals of signed signals are counted with the agents'.
     let (_, metrics) = {
         let resp = h.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
