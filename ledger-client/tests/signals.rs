@@ -84,7 +84,7 @@ fn sources_file_signals_and_agents_report_peers() {
     // Peer reports: the reporting agent's own signed entries, in its own
     // sequence (shared with its actions).
     let reporter = Client::connect(&server.url, &peer, peer_key).unwrap();
-    reporter.act("review", "payments/1", None).unwrap();
+    let reviewed = reporter.act("review", "payments/1", None).unwrap();
     let report = reporter.report_peer(&agent.parse().unwrap(), Assessment::Negative, Severity::Medium, None).unwrap();
     let leaf: Value = serde_json::from_str(&server.get(&format!("/v1/entries/{}", report.index))).unwrap();
     assert_eq!((leaf["entry"]["source"].as_str(), leaf["entry"]["seq"].as_u64()), (Some(peer.as_str()), Some(2)));
@@ -96,7 +96,25 @@ fn sources_file_signals_and_agents_report_peers() {
         reporter.report_peer(&format!("spiffe://{TRUST_DOMAIN}/agent/ghost").parse().unwrap(), Assessment::Negative, Severity::Low, None);
     assert_eq!(code(&err.unwrap_err()), (403, "unknown_agent"));
     assert_eq!(tree_size(&server), size);
-    reporter.act("review", "payments/2", None).unwrap();
+    let after = reporter.act("review", "payments/2", None).unwrap();
+
+    // Offline, the report is one of the reporter's entries: its chain
+    // (passport, action, report, action) verifies through the registry fold.
+    let files: Vec<String> = [1, reviewed.index, report.index, after.index]
+        .iter()
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.tlog-proof"));
+            std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let key = server.key();
+    let mut args = vec!["agent", "--key", key.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let out = ledger_e2e::ledger_verify(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("index {}: signal seq 2: signature verified", report.index)), "{stdout}");
 
     // The listing shows the source's key and where its sequence is.
     let listed: Value = serde_json::from_str(&server.get("/v1/sources")).unwrap();
