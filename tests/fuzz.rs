@@ -585,6 +585,11 @@ fn fuzz_tpm_quote() {
 }
 
 #[test]
+fn fuzz_signal() {
+    fuzz("signal");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let source = include_str!("fuzz.rs");
     for (name, _) in targets::TARGETS {

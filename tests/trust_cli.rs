@@ -76,8 +76,17 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     }
     let quarantine = format!("/v1/agents/{}/quarantine", drifter.path_id());
     assert_eq!(post(&server, &quarantine, "{\"note\":\"incident\"}".into(), true), 201);
+    // A threat-intel feed about the code both agents run, and a peer report.
+    let feed_key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let threat = verifier::entry::SignalType::ThreatIntel;
+    ledger_client::SignalSource::register(&server.url, &server.admin_token(), "intel", &feed_key.verifying_key(), &[threat]).unwrap();
+    let feed = ledger_client::SignalSource::connect(&server.url, "intel", feed_key).unwrap();
+    feed.signal(verifier::entry::Subject::CodeHash([0xc0; 32]), threat, verifier::entry::Severity::Low, None).unwrap();
+    let reporter = ledger_client::Client::connect(&server.url, &idle.id, idle.key.clone()).unwrap();
+    let drifter_id = verifier::AgentId::parse(&drifter.id).unwrap();
+    reporter.report_peer(&drifter_id, verifier::entry::Assessment::Negative, verifier::entry::Severity::Medium, None).unwrap();
     wait_until("the idle agent's revocation by decay", || count_kind(&server, "revocation") >= 2);
-    wait_until("the drift signal", || count_kind(&server, "signal") >= 1);
+    wait_until("the drift signal", || count_kind(&server, "signal") >= 3);
     wait_until("risk changes", || count_kind(&server, "risk") >= 2);
 
     let out = ledger_verify(&["--json", "trust", "--url", &server.url, "--key", &key]);
@@ -91,8 +100,7 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     let out = ledger_verify(&["trust", "--url", &server.url, "--key", &key, "--agent", &idle.id]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // The SDK reads the same report.
-    let client = ledger_client::Client::connect(&server.url, &idle.id, idle.key.clone()).unwrap();
-    let score = client.trust(client.agent()).unwrap();
+    let score = reporter.trust(reporter.agent()).unwrap();
     assert_eq!((score.score, score.level.as_str(), score.components.quarantined), (0, "high", true), "{score:?}");
 
     // A front that forwards everything to the real server but reports a

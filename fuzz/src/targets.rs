@@ -47,6 +47,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hidden", hidden),
     ("agent_entry", agent_entry),
     ("tpm_quote", tpm_quote),
+    ("signal", signal),
 ];
 
 /// The fuzzing log's Ed25519 key (not a secret: it signs test data).
@@ -252,6 +253,44 @@ pub fn agent_entry(data: &[u8]) -> u32 {
         let _ = attestation_failures(leaf, &state.passport, &state.key);
         let Ok(entry) = entry_of(leaf) else { break };
         if entry.agent() != Some(&agent) || registry.apply(index, &entry).is_err() {
+            break;
+        }
+        depth += 1;
+    }
+    depth
+}
+
+/// Signals and sources as the log receives them (`POST /v1/signals`,
+/// `POST /v1/sources`) and as an auditor replays them: one object, or an
+/// array of leaves replayed through the agent registry and the sources
+/// fold side by side. An accepted signal's leaf decodes and is canonical;
+/// a parsed source round-trips.
+pub fn signal(data: &[u8]) -> u32 {
+    use verifier::entry::{Entry, Form, Source};
+    use verifier::fold::registry::Registry;
+    use verifier::fold::sources::Sources;
+    let Ok(value) = verifier::canonical::parse_strict(data) else { return 0 };
+    let mut depth = 1;
+    if let Ok(ledger_core::Submission::Ready(entry)) = ledger_core::Submission::signal_from_value(&value, MAX_LEAF_BYTES) {
+        let leaf = entry.to_leaf(INTEGRATED_TIME);
+        let (_, decoded) = ledger_core::Leaf::decode(&leaf).expect("a signal leaf we built must decode");
+        assert_eq!(verifier::canonical::to_canonical(&decoded), leaf, "a signal leaf we built must be canonical");
+        depth += 1;
+    }
+    if let Some(obj) = value.as_object() {
+        if let Ok(source) = Source::from_object(obj, Form::Submitted) {
+            assert_eq!(Source::from_object(&source.to_object(), Form::Leaf).as_ref(), Ok(&source), "a source must round-trip");
+        }
+    }
+    let Value::Array(items) = &value else { return depth };
+    let mut agents = Registry::new(ORIGIN);
+    let mut sources = Sources::new(ORIGIN);
+    for (index, item) in (0u64..).zip(items) {
+        let Some(obj) = item.as_object() else { break };
+        let members: Map<String, Value> =
+            obj.iter().filter(|(k, _)| !matches!(k.as_str(), "v" | "integrated_time")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let Ok(entry) = Entry::from_object(&members, Form::Audit) else { break };
+        if agents.apply(index, &entry).is_err() || sources.apply(index, &entry, &agents).is_err() {
             break;
         }
         depth += 1;

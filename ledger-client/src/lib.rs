@@ -10,6 +10,9 @@
 //!   timer, and [`Client::act_high_risk`] attests right before acting.
 //! * [`RequestSignature`]: the headers of an agent-signed request, for
 //!   callers that send their own HTTP requests (tests, load generators).
+//! * Signals: [`SignalSource`] signs and files a registered source's
+//!   signals (SIEM, UEBA, vulnerability and threat-intelligence feeds);
+//!   [`Client::report_peer`] files an agent's signed report on a peer.
 //!
 //! ```no_run
 //! use ledger_client::{Client, Measurements, SoftwareAttester};
@@ -25,6 +28,7 @@
 mod attester;
 mod keys;
 mod request_signature;
+mod signals;
 #[cfg(feature = "tpm")]
 mod tpm;
 
@@ -45,6 +49,7 @@ use verifier::AgentId;
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
 pub use keys::{load_or_create_key, public_key_b64};
 pub use request_signature::RequestSignature;
+pub use signals::SignalSource;
 #[cfg(feature = "tpm")]
 pub use tpm::TpmAttester;
 pub use verifier::wire::ErrorCode;
@@ -247,8 +252,7 @@ impl Client {
     /// ([`ClientError::AgentId`]), before anything is sent.
     pub fn connect(base: &str, agent: &str, key: SigningKey) -> Result<Self, ClientError> {
         let agent = AgentId::parse(agent).map_err(|reason| ClientError::AgentId { id: agent.to_owned(), reason })?;
-        let http: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into();
+        let http = http_agent();
         let mut client = Self {
             base: base.trim_end_matches('/').to_owned(),
             origin: String::new(),
@@ -267,14 +271,7 @@ impl Client {
 
     /// Registers a passport with the admin token (an operator's call).
     pub fn register(base: &str, admin_token: &str, passport: &Value) -> Result<Receipt, ClientError> {
-        let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let resp = http
-            .post(&format!("{}/v1/agents", base.trim_end_matches('/')))
-            .header("content-type", "application/json")
-            .header("authorization", &format!("Bearer {admin_token}"))
-            .send(passport.to_string())
-            .map_err(transport)?;
-        receipt(resp)
+        admin_post(base, admin_token, "/v1/agents", passport)
     }
 
     /// Uses `attester` and `measurements` for [`Client::attest`].
@@ -301,13 +298,7 @@ impl Client {
 
     /// The log's origin: the first line of its latest checkpoint.
     fn fetch_origin(&self) -> Result<String, ClientError> {
-        let mut resp = self.http.get(&format!("{}/v1/checkpoint", self.base)).call().map_err(transport)?;
-        let text = resp.body_mut().read_to_string().map_err(transport)?;
-        let origin = text.lines().next().unwrap_or_default();
-        if origin.is_empty() {
-            return Err(transport("the checkpoint has no origin line"));
-        }
-        Ok(origin.to_owned())
+        fetch_origin(&self.http, &self.base)
     }
 
     /// Records an action: signs it with the next sequence number and
@@ -534,30 +525,65 @@ impl Client {
     }
 
     fn send(&self, path: &str, body: &Value) -> Result<Receipt, ClientError> {
-        let mut backoff = self.retry.initial;
-        for _ in 0..self.retry.attempts {
-            let resp = self.http.post(&format!("{}{path}", self.base)).header("content-type", "application/json").send(body.to_string());
-            let resp = resp.map_err(transport)?;
-            if resp.status().as_u16() == 503 {
-                let wait = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map_or(backoff, |s| Duration::from_secs(s).min(self.retry.max));
-                std::thread::sleep(wait.max(backoff));
-                backoff = (backoff * 2).min(self.retry.max);
-                continue;
-            }
-            return receipt(resp);
-        }
-        Err(ClientError::Busy(self.retry.attempts))
+        send(&self.http, &self.base, self.retry, path, body)
     }
 
     fn get(&self, path: &str) -> Result<Value, ClientError> {
         let resp = self.http.get(&format!("{}{path}", self.base)).call().map_err(transport)?;
         receipt(resp).map(|r| r.response)
     }
+}
+
+/// POSTs `body` to `base` + `path`, retrying with exponential backoff on
+/// 503 (honouring `Retry-After`) up to `retry.attempts` times.
+fn send(http: &ureq::Agent, base: &str, retry: Retry, path: &str, body: &Value) -> Result<Receipt, ClientError> {
+    let mut backoff = retry.initial;
+    for _ in 0..retry.attempts {
+        let resp = http.post(&format!("{base}{path}")).header("content-type", "application/json").send(body.to_string());
+        let resp = resp.map_err(transport)?;
+        if resp.status().as_u16() == 503 {
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.parse::<u64>().ok())
+                .map_or(backoff, |s| Duration::from_secs(s).min(retry.max));
+            std::thread::sleep(wait.max(backoff));
+            backoff = (backoff * 2).min(retry.max);
+            continue;
+        }
+        return receipt(resp);
+    }
+    Err(ClientError::Busy(retry.attempts))
+}
+
+/// The origin of the log at `base`: the first line of its latest
+/// checkpoint. Signatures are bound to it.
+fn fetch_origin(http: &ureq::Agent, base: &str) -> Result<String, ClientError> {
+    let mut resp = http.get(&format!("{base}/v1/checkpoint")).call().map_err(transport)?;
+    let text = resp.body_mut().read_to_string().map_err(transport)?;
+    let origin = text.lines().next().unwrap_or_default();
+    if origin.is_empty() {
+        return Err(transport("the checkpoint has no origin line"));
+    }
+    Ok(origin.to_owned())
+}
+
+/// POSTs `body` to `base` + `path` with the admin bearer token (an
+/// operator's call).
+fn admin_post(base: &str, admin_token: &str, path: &str, body: &Value) -> Result<Receipt, ClientError> {
+    let resp = http_agent()
+        .post(&format!("{}{path}", base.trim_end_matches('/')))
+        .header("content-type", "application/json")
+        .header("authorization", &format!("Bearer {admin_token}"))
+        .send(body.to_string())
+        .map_err(transport)?;
+    receipt(resp)
+}
+
+/// An HTTP agent that hands every status back as a response.
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into()
 }
 
 /// Checks what `POST /v1/hidden/commit` returned before the agent signs it:

@@ -38,6 +38,8 @@ use verifier::hash::Hash;
 use zeroize::Zeroizing;
 use zk::ZkParams;
 
+use crate::signals::SignalAuth;
+
 pub use verifier::entry::{EntryError, EntryKind, HiddenError};
 
 /// Hard upper bound on a leaf: tlog-tiles entry bundles prefix each entry
@@ -140,6 +142,9 @@ pub enum AdminOp {
     Revoke(AgentId),
     /// Reinstates a revoked agent.
     Reinstate(AgentId),
+    /// Registers a signal source, or replaces its key and types (the
+    /// sources view: [`crate::views::sources`]).
+    Source(Arc<verifier::entry::Source>),
 }
 
 /// A submitted entry: ready to append, or with committed hidden fields
@@ -223,6 +228,14 @@ impl Submission {
             Self::Pending(p) => p.auth.as_ref(),
         }
     }
+
+    /// What admission checks of a signed signal, if the submission is one.
+    pub fn signal(&self) -> Option<&Arc<SignalAuth>> {
+        match self {
+            Self::Ready(e) => e.signal.as_ref(),
+            Self::Pending(_) => None,
+        }
+    }
 }
 
 /// Secret material kept beside (never inside) an entry.
@@ -288,6 +301,8 @@ pub struct NewEntry {
     auth: Option<Arc<EntryAuth>>,
     /// What an admin entry does to the registry.
     admin: Option<Arc<AdminOp>>,
+    /// A signed signal's subject and, for a source's, its signature.
+    signal: Option<Arc<SignalAuth>>,
 }
 
 impl PartialEq for NewEntry {
@@ -351,7 +366,7 @@ impl NewEntry {
         let mut head_hash = Sha256::new();
         head_hash.update([verifier::hash::LEAF_PREFIX]);
         head_hash.update(&head);
-        let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None };
+        let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None, signal: None };
         let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
         if entry.max_leaf_len() > max {
             return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
@@ -390,6 +405,16 @@ impl NewEntry {
     /// The registry change of an admin entry.
     pub fn admin(&self) -> Option<&AdminOp> {
         self.admin.as_deref()
+    }
+
+    /// What admission checks of a signed signal.
+    pub fn signal(&self) -> Option<&SignalAuth> {
+        self.signal.as_deref()
+    }
+
+    pub(crate) fn with_signal(mut self, signal: Arc<SignalAuth>) -> Self {
+        self.signal = Some(signal);
+        self
     }
 
     pub(crate) fn with_auth(mut self, auth: Option<Arc<EntryAuth>>) -> Self {

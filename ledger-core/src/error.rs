@@ -5,6 +5,7 @@ use std::time::Duration;
 use verifier::agent_id::AgentId;
 use verifier::entry::AgentError;
 use verifier::fold::registry::RegistryError;
+use verifier::fold::sources::SourceError;
 
 use crate::entry::{EntryError, EntryKind};
 use crate::store::StorageError;
@@ -90,6 +91,11 @@ pub enum Error {
     /// A sequence number at or below the last accepted one.
     #[error("sequence number {seq} of {agent} is not above the last accepted ({last}): replayed or out of order")]
     SequenceReplayed { agent: AgentId, seq: u64, last: u64 },
+    /// The sources fold refused a source entry or a signal (unknown
+    /// source, type not allowed, replayed sequence number, bad signature,
+    /// unknown or retired subject).
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// An agent outside the configured trust domain.
     #[error("{agent} is not in the trust domain {trust_domain}")]
     WrongTrustDomain { agent: AgentId, trust_domain: String },

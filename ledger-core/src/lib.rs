@@ -21,6 +21,9 @@
 //! * [`entry`] defines the leaf encoding (docs/FORMAT.md), RFC 8785
 //!   canonical JSON from [`verifier::canonical`]; agent ids are
 //!   [`verifier::agent_id::AgentId`]s, parsed once where they enter.
+//! * [`signals`]: signed signals (a registered source's, or an agent's
+//!   peer report) as a [`Submission`], admitted through the same pipeline
+//!   against the sources view ([`views::sources`]) and the registry.
 //! * [`hidden`] commits hidden fields and proves their predicates;
 //!   [`sealing`] encrypts their openings at rest (a data key per entry,
 //!   wrapped by the master key), and [`Log::disclose`] / [`Log::shred`]
@@ -50,6 +53,7 @@ mod log;
 pub mod nonces;
 pub mod requests;
 pub mod sealing;
+pub mod signals;
 pub mod store;
 pub mod trigger;
 pub mod views;

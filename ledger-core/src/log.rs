@@ -32,6 +32,7 @@ use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
 use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
 use crate::views::registry::{AgentState, Registry};
+use crate::views::sources::{SourceState, Sources};
 use crate::views::trust::TrustView;
 use crate::views::View;
 use crate::{Error, LogConfig};
@@ -56,6 +57,7 @@ pub struct Log {
     head: Arc<PublishedHead>,
     registry: Arc<Registry>,
     trust: Arc<TrustView>,
+    sources: Arc<Sources>,
     /// Attestation nonces.
     pub(crate) nonces: NonceStore,
     /// Agent-signed requests already accepted (each is accepted once; see
@@ -136,7 +138,9 @@ impl Log {
         };
         let registry = Arc::new(Registry::default());
         let trust = Arc::new(TrustView::default());
-        let mut views: Vec<Arc<dyn View>> = vec![registry.clone(), Arc::new(crate::views::events::EventIndex), trust.clone()];
+        let sources = Arc::new(Sources::default());
+        let mut views: Vec<Arc<dyn View>> =
+            vec![registry.clone(), Arc::new(crate::views::events::EventIndex), sources.clone(), trust.clone()];
         views.extend(config.views.iter().cloned());
         for (i, view) in views.iter().enumerate() {
             if views[..i].iter().any(|v| v.name() == view.name()) {
@@ -161,12 +165,13 @@ impl Log {
             store: Arc::clone(&store),
             signer,
             registry: Arc::clone(&registry),
+            sources: Arc::clone(&sources),
             views,
             observer,
             head: Arc::clone(&head),
         };
         let pipeline = Pipeline::start(context, frontier, last_time)?;
-        Ok(Self { config, store, verifier_key, head, registry, trust, nonces, requests, pipeline })
+        Ok(Self { config, store, verifier_key, head, registry, sources, trust, nonces, requests, pipeline })
     }
 
     /// The log's configuration.
@@ -275,6 +280,15 @@ impl Log {
         &self.trust
     }
 
+    /// Registers a signal source (admin), or replaces the key and types of
+    /// one already registered: appends its `source` entry. A replacement
+    /// keeps the source's last sequence number, so nothing it signed
+    /// before is taken after ([`verifier::fold::sources`]). Its signals are
+    /// submitted as [`Submission::signal_from_json`].
+    pub async fn register_source(&self, source: verifier::entry::Source) -> Result<Appended, Error> {
+        self.pipeline.register_source(source).await
+    }
+
     /// Bytes currently waiting for the sequencer.
     pub fn queued_bytes(&self) -> usize {
         self.pipeline.queued_bytes()
@@ -320,6 +334,16 @@ impl Log {
     /// Registered agents.
     pub fn agent_count(&self) -> usize {
         self.registry.len()
+    }
+
+    /// The record of the signal source `name` (as of the latest commit).
+    pub fn source(&self, name: &str) -> Option<SourceState> {
+        self.sources.get(name)
+    }
+
+    /// Every registered signal source, by name (as of the latest commit).
+    pub fn sources(&self) -> Vec<(String, SourceState)> {
+        self.sources.all()
     }
 }
 

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger_core::entry::EntryError;
 use verifier::disclosure::DisclosureError;
+use verifier::fold::sources::SourceError;
 use verifier::wire::{ErrorCode, ErrorDetail, ErrorResponse};
 
 /// The HTTP status of each error code. The one exception is
@@ -35,6 +36,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidPassport
         | C::WrongTrustDomain
         | C::InvalidRetirement
+        | C::InvalidSource
+        | C::InvalidSignal
         | C::InvalidDisclosure
         | C::UnknownField
         | C::NotAnInteger
@@ -47,9 +50,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidPolicy
         | C::BodyReadFailed => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::SignatureRequired | C::BadSignature | C::StaleRequest => StatusCode::UNAUTHORIZED,
-        C::AdminDisabled | C::UnknownAgent | C::AgentRetired | C::AgentRevoked | C::AttestationRequired | C::NotOwner => {
-            StatusCode::FORBIDDEN
-        }
+        C::AdminDisabled
+        | C::UnknownAgent
+        | C::AgentRetired
+        | C::AgentRevoked
+        | C::AttestationRequired
+        | C::NotOwner
+        | C::UnknownSource
+        | C::SignalTypeNotAllowed => StatusCode::FORBIDDEN,
         C::NotFound | C::IndexBeyondTree | C::SizeBeyondTree | C::TileNotAvailable | C::NoHiddenFields | C::NoOpenings => {
             StatusCode::NOT_FOUND
         }
@@ -192,6 +200,7 @@ impl From<ledger_core::Error> for ApiError {
             E::NotRevoked(_) => ErrorCode::NotRevoked,
             E::SequenceReplayed { .. } => ErrorCode::SequenceReplayed,
             E::WrongTrustDomain { .. } => ErrorCode::WrongTrustDomain,
+            E::Source(source) => return source_error(source),
             E::Nonce(N::Unknown) => ErrorCode::NonceUnknown,
             E::Nonce(N::WrongAgent) => ErrorCode::NonceWrongAgent,
             E::Nonce(N::Expired) => ErrorCode::NonceExpired,
@@ -213,6 +222,27 @@ impl From<ledger_core::Error> for ApiError {
         };
         Self::new(code, e.to_string())
     }
+}
+
+/// The sources fold's refusals ([`verifier::fold::sources`]): the source
+/// is unknown or may not file the type, the sequence number is replayed,
+/// the signature is forged, the subject is no registered, active agent.
+fn source_error(e: &SourceError) -> ApiError {
+    let code = match e {
+        SourceError::UnknownSource(_) => ErrorCode::UnknownSource,
+        SourceError::TypeNotAllowed { .. } => ErrorCode::SignalTypeNotAllowed,
+        SourceError::Replayed { .. } => ErrorCode::SequenceReplayed,
+        SourceError::BadSignature { .. } => ErrorCode::BadSignature,
+        SourceError::WeakKey { .. } => ErrorCode::InvalidSource,
+        SourceError::UnknownSubject(_) => ErrorCode::UnknownAgent,
+        SourceError::RetiredSubject(_) => ErrorCode::AgentRetired,
+        SourceError::Unsigned => ErrorCode::SignatureRequired,
+        SourceError::Entry(entry) => return entry.clone().into(),
+        // A leaf version refusal comes only from an offline audit; a
+        // refusal added to the fold later is never answered as a success.
+        _ => return ApiError::internal(e),
+    };
+    ApiError::new(code, e.to_string())
 }
 
 impl From<ledger_core::requests::RequestError> for ApiError {

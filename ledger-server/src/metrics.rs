@@ -178,8 +178,9 @@ impl Metrics {
         }
     }
 
-    /// Counts a refusal of an agent entry (signature, sequence, agent,
-    /// nonce); other codes are not agent refusals and are not counted.
+    /// Counts a refusal of an agent entry or a signed signal (signature,
+    /// sequence, agent, source, nonce); other codes are not agent
+    /// refusals and are not counted.
     pub fn note_refusal(&self, code: ErrorCode) {
         use ErrorCode as C;
         let refusal = matches!(
@@ -196,6 +197,8 @@ impl Metrics {
                 | C::NonceExpired
                 | C::NonceUsed
                 | C::NonceWrongAgent
+                | C::UnknownSource
+                | C::SignalTypeNotAllowed
         );
         if refusal {
             self.agent_refusals.get_or_create(&CodeLabels { code: code.as_str() }).inc();

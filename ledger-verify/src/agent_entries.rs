@@ -92,7 +92,9 @@ pub(crate) fn check_agent(key: &str, url: Option<&str>, files: &[PathBuf]) -> an
     let mut lines = Vec::with_capacity(entries.len());
     let mut report = Vec::with_capacity(entries.len());
     for (index, leaf, obj) in &entries {
-        let by = leaf.text("agent");
+        // Whose chain the entry is on: its signer (a peer report names its
+        // reporter in "source"), else the agent it is about.
+        let by = leaf.entry.as_ref().and_then(|e| e.signer()).map_or_else(|| leaf.text("agent"), AgentId::as_str);
         if by != agent.as_str() {
             return fail(format!("entry {index}: entry is by {by}, not {agent}"), json!({ "entry": obj }));
         }

@@ -5,8 +5,8 @@
 //! lists), with the index and instant it is "as of"; then the latest
 //! checkpoint and every leaf up to it (tlog-tiles entry bundles), checked
 //! against the checkpoint's root. The leaves up to the report's index are
-//! replayed through the registry fold (every agent signature against the
-//! key in force) and the trust fold (`verifier::fold::trust_log`), the very
+//! replayed through the registry and sources folds (every agent and
+//! source signature against the key in force) and the trust fold (`verifier::fold::trust_log`), the very
 //! folds the server keeps its views with. Every entry the log wrote from
 //! its fold is checked on the way:
 //!
@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use verifier::agent_id::AgentId;
 use verifier::entry::{Entry, Form, Leaf, RevocationReason};
 use verifier::fold::registry::Registry;
+use verifier::fold::sources::Sources;
 use verifier::fold::trust_log::{TrustMap, TrustStore as _, Violation};
 
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
@@ -96,6 +97,7 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     let started = Instant::now();
     let n = as_of_index + 1;
     let mut registry = Registry::new(verifier.key().name());
+    let mut sources = Sources::new(verifier.key().name());
     let mut trust = TrustMap::default();
     let mut counts = [0u64; 3]; // revocations, risk changes, drift signals checked
     for (index, bytes) in (0..n).zip(&leaves) {
@@ -104,6 +106,9 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             Ok((leaf, _)) => leaf,
             Err(e) => return broken(format!("not a valid leaf: {e}")),
         };
+        if let Err(e) = sources.apply_leaf(index, &leaf, &registry) {
+            return broken(e.to_string());
+        }
         if let Err(e) = registry.apply_leaf(index, &leaf) {
             return broken(e.to_string());
         }

@@ -32,6 +32,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "hidden" => fixture.hidden(),
         "agent_entry" => fixture.agent_entries(),
         "tpm_quote" => fixture.quotes(),
+        "signal" => signals(),
         _ => Vec::new(),
     }
 }
@@ -292,6 +293,53 @@ impl Fixture {
     fn quotes(&self) -> Vec<Vec<u8>> {
         vec![self.quote.clone(), verifier::tpm::encode_quote(&[], 0, &[]), verifier::tpm::encode_quote(&[1; 64], 23, &[2; 48])]
     }
+}
+
+/// Sources and signals as submitted, and a history of leaves: two
+/// passports, a source, its signals (about an agent and a code hash), its
+/// re-registration, and a peer report.
+fn signals() -> Vec<Vec<u8>> {
+    let (agent_key, peer_key, source_key) = (key(7), key(8), key(12));
+    const PEER: &str = "spiffe://fuzz.example/agent/peer";
+    let passport = |agent: &str, k: &SigningKey| {
+        object(json!({"kind": "passport", "agent": agent, "public_key": B64.encode(k.verifying_key().as_bytes()),
+            "code_hash": "c0".repeat(32), "owner": "fuzz seeds", "purpose": "testing"}))
+    };
+    let source = object(json!({"kind": "source", "source": "siem-1", "key": B64.encode(source_key.verifying_key().as_bytes()),
+        "types": ["siem", "threat_intel"]}));
+    let siem = signed(
+        json!({"kind": "signal", "source": "siem-1", "subject": AGENT, "type": "siem", "severity": "high",
+            "evidence": {"rule": "r-17", "hits": [1, 2]}, "seq": 1}),
+        &source_key,
+    );
+    let intel = signed(
+        json!({"kind": "signal", "source": "siem-1", "subject": {"code_hash": "c0".repeat(32)}, "type": "threat_intel",
+            "severity": "critical", "seq": 2}),
+        &source_key,
+    );
+    let mut replaced = source.clone();
+    replaced.insert("types".into(), json!(["threat_intel"]));
+    let report = signed(
+        json!({"kind": "signal", "source": PEER, "subject": AGENT, "type": "peer_report", "severity": "low",
+            "assessment": "negative", "seq": 1}),
+        &peer_key,
+    );
+    let drift = object(json!({"kind": "signal", "source": "ledger", "subject": AGENT, "type": "drift", "severity": "medium",
+        "evidence": {"psi_milli": 120, "first_index": 0, "last_index": 9}}));
+    let history = [
+        passport(AGENT, &agent_key),
+        passport(PEER, &peer_key),
+        source.clone(),
+        siem.clone(),
+        intel.clone(),
+        replaced,
+        report.clone(),
+        drift,
+    ];
+    let history = Value::Array(history.iter().map(|m| Value::Object(m.clone())).collect());
+    let mut submitted_source = source;
+    submitted_source.remove("kind");
+    vec![bytes(&siem), bytes(&intel), bytes(&report), bytes(&submitted_source), history.to_string().into_bytes()]
 }
 
 /// An attestation body (signed by the caller) with fixed measurements.

@@ -5,6 +5,7 @@ use crate::disclosure::DisclosureError;
 use crate::entry::EntryError;
 use crate::fold::policy::PolicyError;
 use crate::fold::registry::RegistryError;
+use crate::fold::sources::SourceError;
 use crate::fold::trust::StateError;
 use crate::note::NoteError;
 use crate::proof::{ConsistencyError, InclusionError};
@@ -43,6 +44,9 @@ pub enum Error {
     /// The agent registry refused an entry.
     #[error("agent registry: {0}")]
     Registry(#[from] RegistryError),
+    /// The sources fold refused an entry.
+    #[error("signal sources: {0}")]
+    Sources(#[from] SourceError),
     /// A trust policy was refused.
     #[error("trust policy: {0}")]
     Policy(#[from] PolicyError),

@@ -201,6 +201,53 @@ pub struct BatchAppendResponse {
     pub entries: Vec<AppendedEntry>,
 }
 
+/// What `POST /v1/sources` takes (admin): a signal source's name, its
+/// Ed25519 key and the signal types it may file (docs/FORMAT.md,
+/// "Signals").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceRequest {
+    /// 1 to 64 of `a-z`, `0-9`, `.`, `-`, `_`, starting with a letter or
+    /// digit; not `ledger`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$", example = "siem-1"))]
+    pub source: String,
+    /// The source's base64 Ed25519 public key.
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
+    pub key: String,
+    /// Distinct signal types among `threat_intel`, `vulnerability`,
+    /// `siem`, `ueba`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, example = json!(["siem", "ueba"])))]
+    pub types: Vec<String>,
+}
+
+/// A registered signal source, as `GET /v1/sources` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceRecord {
+    /// Its name.
+    pub source: String,
+    /// Its base64 Ed25519 public key in force.
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
+    pub key: String,
+    /// The signal types it may file.
+    pub types: Vec<String>,
+    /// Index of its first registration.
+    pub registered_index: u64,
+    /// Index of the `source` entry in force (the last replacement).
+    pub key_index: u64,
+    /// Its last accepted sequence number (0: none yet).
+    pub last_seq: u64,
+}
+
+/// Every registered signal source, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourcesResponse {
+    /// The sources, by name.
+    pub sources: Vec<SourceRecord>,
+}
+
 /// One stored entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -342,6 +389,10 @@ error_codes! {
     WrongTrustDomain = "wrong_trust_domain",
     /// 400: a retirement without a valid reason.
     InvalidRetirement = "invalid_retirement",
+    /// 400: a malformed signal source registration (name, key, types).
+    InvalidSource = "invalid_source",
+    /// 400: a malformed signal (members, subject, signer and type that do not fit).
+    InvalidSignal = "invalid_signal",
     /// 400: a malformed disclosure request.
     InvalidDisclosure = "invalid_disclosure",
     /// 400: a disclosure names a field the entry does not hide.
@@ -389,6 +440,10 @@ error_codes! {
     AttestationRequired = "attestation_required",
     /// 403: the signing agent is not the one the request is about.
     NotOwner = "not_owner",
+    /// 403: a signal names a source that is not registered.
+    UnknownSource = "unknown_source",
+    /// 403: a signal of a type its source was not registered for.
+    SignalTypeNotAllowed = "signal_type_not_allowed",
     // 404
     /// 404: no such route.
     NotFound = "not_found",
@@ -409,7 +464,7 @@ error_codes! {
     // 409
     /// 409: the agent is already registered.
     AgentExists = "agent_exists",
-    /// 409: a sequence number not above the agent's last one.
+    /// 409: a sequence number not above the agent's (or the signal source's) last one.
     SequenceReplayed = "sequence_replayed",
     /// 409: an attestation nonce the log never issued (or dropped).
     NonceUnknown = "nonce_unknown",

@@ -1,13 +1,14 @@
 //! The append pipeline, in the order an entry goes through it:
 //!
-//! 1. [`Pipeline::submit`]: agent signatures are checked first, in
-//!    parallel, against the keys in force ([`admission::preverify`]);
+//! 1. [`Pipeline::submit`]: agent and source signatures are checked first,
+//!    in parallel, against the keys in force ([`admission::preverify`],
+//!    [`admission::preverify_signals`]);
 //! 2. the prover stage ([`prover`]) checks the openings and predicate
 //!    proofs of committed hidden fields on its own pool;
 //! 3. [`Pipeline::append`] queues the entries for the sequencer, bounded by
 //!    bytes (a full queue is [`Error::Pushback`]);
 //! 4. the sequencer ([`sequencer`]) groups what is queued, admits each
-//!    request against the registry ([`admission::admit`]), stamps one
+//!    request against the registry and the sources ([`admission::admit`]), stamps one
 //!    integrated time, seals openings, lets every view fold the group,
 //!    signs a checkpoint, and writes it all in one synced commit; then it
 //!    publishes the views and the head, answers the appenders and tells the
@@ -22,13 +23,15 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Passport, Reinstatement, Retirement, Revocation};
+use verifier::entry::{Form, Passport, Reinstatement, Retirement, Revocation, Source};
 use verifier::hidden::HiddenValue;
 use verifier::tree::CompactRange;
 
 use crate::entry::{AdminOp, EntryAuth, EntryKind, NewEntry, PendingEntry, Submission};
 use crate::hidden::CommittedHidden;
+use crate::signals::SignalAuth;
 use crate::views::registry::Registry;
+use crate::views::sources::Sources;
 use crate::{Error, LogConfig};
 use prover::Prover;
 use sequencer::{Appended, Context, Request};
@@ -38,6 +41,7 @@ use sequencer::{Appended, Context, Request};
 pub(crate) struct Pipeline {
     config: Arc<LogConfig>,
     registry: Arc<Registry>,
+    sources: Arc<Sources>,
     prover: Prover,
     queue: Arc<Semaphore>,
     sender: RwLock<Option<mpsc::UnboundedSender<Request>>>,
@@ -51,6 +55,7 @@ impl Pipeline {
         let config = Arc::clone(&context.config);
         let prover = Prover::new(config.prover_threads, config.prover_queue, config.retry_after, context.observer.clone())?;
         let registry = Arc::clone(&context.registry);
+        let sources = Arc::clone(&context.sources);
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name("ledger-sequencer".into())
@@ -60,6 +65,7 @@ impl Pipeline {
             queue: Arc::new(Semaphore::new(config.queue_bytes.min(Semaphore::MAX_PERMITS))),
             config,
             registry,
+            sources,
             prover,
             sender: RwLock::new(Some(tx)),
             sequencer: Mutex::new(Some(handle)),
@@ -88,7 +94,8 @@ impl Pipeline {
         let hidden = submissions.iter().any(|s| matches!(s, Submission::Pending(_)));
         if self.config.preverify || hidden {
             let auths: Vec<Arc<EntryAuth>> = submissions.iter().filter_map(|s| s.auth().cloned()).collect();
-            self.preverify(auths).await?;
+            let signals: Vec<Arc<SignalAuth>> = submissions.iter().filter_map(|s| s.signal().cloned()).collect();
+            self.preverify(auths, signals).await?;
         }
         let mut ready = Vec::with_capacity(submissions.len());
         let mut pending = Vec::new();
@@ -110,19 +117,19 @@ impl Pipeline {
         self.append(ready.into_iter().flatten().collect()).await
     }
 
-    /// [`admission::preverify`]: inline for one signature, on the blocking
-    /// pool (and rayon's threads) for more, so async workers never wait on
-    /// a large batch.
-    async fn preverify(&self, auths: Vec<Arc<EntryAuth>>) -> Result<(), Error> {
-        match auths.len() {
-            0 => Ok(()),
-            1 => admission::preverify(&self.registry, &self.config.origin, &auths),
-            _ => {
-                let (registry, config) = (Arc::clone(&self.registry), Arc::clone(&self.config));
-                tokio::task::spawn_blocking(move || admission::preverify(&registry, &config.origin, &auths))
-                    .await
-                    .map_err(|_| Error::ShuttingDown)?
-            }
+    /// [`admission::preverify`], then [`admission::preverify_signals`]:
+    /// inline for one signature, on the blocking pool (and rayon's
+    /// threads) for more, so async workers never wait on a large batch.
+    async fn preverify(&self, auths: Vec<Arc<EntryAuth>>, signals: Vec<Arc<SignalAuth>>) -> Result<(), Error> {
+        let signatures = auths.len() + signals.iter().filter(|s| s.source.is_some()).count();
+        let (registry, sources, config) = (Arc::clone(&self.registry), Arc::clone(&self.sources), Arc::clone(&self.config));
+        let check = move || {
+            admission::preverify(&registry, &config.origin, &auths)?;
+            admission::preverify_signals(&registry, &sources, &config.origin, &signals)
+        };
+        match signatures {
+            0 | 1 => check(),
+            _ => tokio::task::spawn_blocking(check).await.map_err(|_| Error::ShuttingDown)?,
         }
     }
 
@@ -200,6 +207,15 @@ impl Pipeline {
     /// See [`crate::Log::reinstate`].
     pub(crate) async fn reinstate(&self, reinstatement: &Reinstatement) -> Result<Appended, Error> {
         let entry = NewEntry::from_log(&reinstatement.to_object(), None, Some(AdminOp::Reinstate(reinstatement.agent.clone())))?;
+        first(self.append(vec![entry]).await?)
+    }
+
+    /// See [`crate::Log::register_source`].
+    pub(crate) async fn register_source(&self, source: Source) -> Result<Appended, Error> {
+        // Read back as the leaf will be: types in canonical order, and
+        // refused if empty, repeated or not a source's.
+        let source = Source::from_object(&source.to_object(), Form::Leaf)?;
+        let entry = NewEntry::from_log(&source.to_object(), None, Some(AdminOp::Source(Arc::new(source))))?;
         first(self.append(vec![entry]).await?)
     }
 

@@ -23,6 +23,7 @@ use super::admission;
 use crate::entry::NewEntry;
 use crate::store::{CommitBatch, LogStore, SealedOpenings, StorageError, StoredHead};
 use crate::views::registry::Registry;
+use crate::views::sources::Sources;
 use crate::views::{self, Entries, View};
 use crate::{Error, LogConfig};
 
@@ -100,6 +101,8 @@ pub(crate) struct Context {
     pub(crate) signer: NoteSigner,
     /// The registry, which admission checks against.
     pub(crate) registry: Arc<Registry>,
+    /// The signal sources, which admission checks against.
+    pub(crate) sources: Arc<Sources>,
     /// Every view, the registry included.
     pub(crate) views: Vec<Arc<dyn View>>,
     pub(crate) observer: Option<Arc<dyn CommitObserver>>,
@@ -126,12 +129,13 @@ pub(crate) fn run(ctx: Context, mut rx: mpsc::UnboundedReceiver<Request>, mut fr
         let started = Instant::now();
         // Integrated time never goes backwards, whatever the clock does.
         let time = ctx.config.clock.now_ms().max(last_time);
-        // Agent checks (registry, sequence numbers, and the signatures that
-        // pre-verification did not already check with the key in force);
+        // Agent and source checks (registry, sources, sequence numbers,
+        // signal subjects, and the signatures that pre-verification did not
+        // already check with the key in force);
         // refused requests are answered now and left out.
         let (verdicts, changes) = {
             let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
-            admission::admit(&ctx.registry, &ctx.config.origin, &groups, frontier.size())
+            admission::admit(&ctx.registry, &ctx.sources, &ctx.config.origin, &groups, frontier.size())
         };
         if verdicts.iter().any(Result::is_err) {
             let mut admitted = Vec::with_capacity(requests.len());
@@ -148,7 +152,8 @@ pub(crate) fn run(ctx: Context, mut rx: mpsc::UnboundedReceiver<Request>, mut fr
         if requests.is_empty() {
             continue;
         }
-        ctx.registry.stage(changes);
+        ctx.registry.stage(changes.agents);
+        ctx.sources.stage(changes.sources);
         let count = requests.iter().map(|r| r.entries.len()).sum();
         match commit_group(&ctx, &requests, &frontier, time, count) {
             Ok((next, appended)) => {

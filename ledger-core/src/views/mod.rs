@@ -15,11 +15,12 @@
 //! it has neither records nor an applied index it is rebuilt from the first
 //! entry. Folding is deterministic, so a rebuilt view equals one kept up to
 //! date entry by entry. The agent registry ([`registry`]) is the first
-//! view, the event index ([`events`]) the second, the trust view
-//! ([`trust`]) the third.
+//! view, the event index ([`events`]) the second, the signal sources
+//! ([`sources`]) the third, the trust view ([`trust`]) the fourth.
 
 pub mod events;
 pub mod registry;
+pub mod sources;
 pub mod trust;
 
 use crate::entry::NewEntry;

@@ -8,6 +8,8 @@
 //!   entries, appended through [`entries`]);
 //! - [`attestations`]: attestation nonces and attestations;
 //! - [`disclosures`]: disclosures and crypto-shredding of openings;
+//! - [`signals`]: signal sources (admin) and signed signals, peer reports
+//!   included;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -21,6 +23,7 @@ mod disclosures;
 mod entries;
 mod ops;
 mod proofs;
+mod signals;
 mod tlog;
 mod trust;
 
@@ -114,6 +117,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/trust", get(trust::list))
         .route("/v1/policy", get(trust::get_policy).put(trust::put_policy))
         .route("/v1/attestations", post(attestations::attest).layer(limit(32 * 1024)))
+        .route("/v1/sources", post(signals::register).layer(limit(4 * 1024)).get(signals::list))
+        .route("/v1/signals", post(signals::submit).layer(limit(limits.max_entry_request_bytes)))
         .route("/v1/proof/inclusion", get(proofs::inclusion))
         .route("/v1/proof/consistency", get(proofs::consistency))
         .route("/v1/proof/bundle", get(proofs::bundle))

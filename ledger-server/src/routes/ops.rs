@@ -8,10 +8,10 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, InclusionProofResponse, RotationEntryRequest,
+    ErrorCode, ErrorDetail, ErrorResponse, InclusionProofResponse, RotationEntryRequest, SourceRecord, SourceRequest, SourcesResponse,
 };
 
-use super::{agents, attestations, disclosures, entries, proofs, tlog, trust, AppState};
+use super::{agents, attestations, disclosures, entries, proofs, signals, tlog, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -61,6 +61,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         trust::put_policy,
         attestations::nonce,
         attestations::attest,
+        signals::register,
+        signals::list,
+        signals::submit,
         disclosures::shred_agent,
         healthz,
         metrics
@@ -78,6 +81,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ErrorResponse,
         ErrorDetail,
         ErrorCode,
+        SourceRequest,
+        SourceRecord,
+        SourcesResponse,
         disclosures::DisclosureBody
     )),
     modifiers(&AdminSecurity)

@@ -4,6 +4,8 @@
 //!
 //! * [`registry`]: each agent's passport, key in force, sequence number
 //!   and retirement.
+//! * [`sources`]: each signal source's key, the signal types it may file
+//!   and its sequence number; the subjects of signed signals.
 //! * [`trust`]: each agent's trust score (Beta reputation with half-life
 //!   forgetting, times attestation freshness), its risk level and the
 //!   exact instants at which decay alone crosses a threshold
@@ -22,5 +24,6 @@ pub mod drift;
 pub mod fixed;
 pub mod policy;
 pub mod registry;
+pub mod sources;
 pub mod trust;
 pub mod trust_log;
