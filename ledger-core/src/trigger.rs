@@ -21,8 +21,10 @@
 //! step of the wall clock delays a crossing by no more than that.
 //!
 //! Entries are appended one by one and awaited: an entry the view has not
-//! yet applied is never written twice. At start every agent is evaluated
-//! once (crossings that happened while the log was down are logged then).
+//! yet applied is never written twice. At start ([`Trigger::catch_up`])
+//! every agent is looked at until nothing is left to write, before the
+//! server takes requests: crossings that happened while the log was down
+//! are logged first.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
+use verifier::entry::{EntryKind, Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
 use verifier::fold::drift::DriftFinding;
 use verifier::fold::trust_log::PolicyInForce;
 
@@ -159,57 +161,98 @@ async fn append(log: &Log, object: &Map<String, Value>, admin: Option<AdminOp>) 
     }
 }
 
-/// Runs the trigger until the log shuts down.
-pub async fn run(log: Arc<Log>) {
-    let mut timers = Timers::default();
-    let mut look: BTreeSet<AgentId> = BTreeSet::new();
-    log.trust().for_each(|agent, _| {
-        look.insert(agent.clone());
-    });
-    loop {
+/// The trigger: the agents to look at and the timer queue.
+#[derive(Debug)]
+pub struct Trigger {
+    log: Arc<Log>,
+    timers: Timers,
+    look: BTreeSet<AgentId>,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Appended at least one entry.
+    Appended,
+    /// Nothing to write.
+    Idle,
+    /// The log is shutting down.
+    Stopped,
+}
+
+impl Trigger {
+    /// Looks at every agent and writes what the view implies, until
+    /// nothing is left to write: crossings that happened while the log was
+    /// down are logged before the caller takes requests.
+    pub async fn catch_up(log: Arc<Log>) -> Self {
+        let mut trigger = Self { log, timers: Timers::default(), look: BTreeSet::new() };
+        trigger.look_at_all();
+        while trigger.pass().await == Pass::Appended {}
+        trigger
+    }
+
+    /// Runs until the log shuts down.
+    pub async fn run(mut self) {
+        loop {
+            if self.pass().await == Pass::Stopped {
+                return;
+            }
+            let now = self.log.now_ms();
+            let sleep = self.timers.next().map_or(MAX_SLEEP, |at| Duration::from_millis(at.saturating_sub(now)).min(MAX_SLEEP));
+            tokio::select! {
+                () = self.log.trust().changed() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    fn look_at_all(&mut self) {
+        let look = &mut self.look;
+        self.log.trust().for_each(|agent, _| {
+            look.insert(agent.clone());
+        });
+    }
+
+    /// Looks at the agents that changed or whose timer is due, and writes
+    /// what the view implies for them.
+    async fn pass(&mut self) -> Pass {
+        let log = Arc::clone(&self.log);
         let changes = log.trust().take_changes();
         if changes.policy_changed {
-            log.trust().for_each(|agent, _| {
-                look.insert(agent.clone());
-            });
+            self.look_at_all();
         }
-        look.extend(changes.agents);
-        let now = log.now_ms();
-        look.extend(timers.due(now));
+        self.look.extend(changes.agents);
+        self.look.extend(self.timers.due(log.now_ms()));
         let policy = log.trust().policy();
-        for agent in std::mem::take(&mut look) {
+        let mut outcome = Pass::Idle;
+        for agent in std::mem::take(&mut self.look) {
             let Some(record) = log.trust().get(&agent) else { continue };
-            let retired = log.agent(&agent).is_none_or(|state| state.retired.is_some());
-            if retired {
-                timers.arm(&agent, None);
+            if log.agent(&agent).is_none_or(|state| state.retired.is_some()) {
+                self.timers.arm(&agent, None);
                 continue;
             }
-            if let Some(finding) = record.owed_drift.first() {
-                if !append(&log, &drift_signal(&agent, finding), None).await {
-                    return;
-                }
-                // The signal cleared the debt and moved the score: the view
-                // hands the agent back for another look.
-                continue;
-            }
-            let now = log.now_ms();
-            match implied(&record.trust, &policy, &agent, now) {
-                Some(object) => {
-                    let admin = (object.get("kind").and_then(Value::as_str) == Some("revocation")).then(|| AdminOp::Revoke(agent.clone()));
-                    if !append(&log, &object, admin).await {
-                        return;
+            // The entry appended changes the agent's record: the view hands
+            // the agent back for another look.
+            let (object, admin) = if let Some(finding) = record.owed_drift.first() {
+                (drift_signal(&agent, finding), None)
+            } else {
+                let now = log.now_ms();
+                match implied(&record.trust, &policy, &agent, now) {
+                    Some(object) => {
+                        let revocation = object.get("kind").and_then(Value::as_str) == Some(EntryKind::Revocation.as_str());
+                        (object, revocation.then(|| AdminOp::Revoke(agent.clone())))
                     }
-                    // The appended entry changed the record: the view hands
-                    // the agent back for another look.
+                    None => {
+                        self.timers.arm(&agent, next_crossing(&record.trust, &policy, now));
+                        continue;
+                    }
                 }
-                None => timers.arm(&agent, next_crossing(&record.trust, &policy, now)),
+            };
+            if !append(&log, &object, admin).await {
+                return Pass::Stopped;
             }
+            outcome = Pass::Appended;
         }
-        let now = log.now_ms();
-        let sleep = timers.next().map_or(MAX_SLEEP, |at| Duration::from_millis(at.saturating_sub(now)).min(MAX_SLEEP));
-        tokio::select! {
-            () = log.trust().changed() => {}
-            () = tokio::time::sleep(sleep) => {}
-        }
+        outcome
     }
 }

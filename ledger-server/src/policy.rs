@@ -33,13 +33,15 @@ pub fn load(path: &Path) -> anyhow::Result<Policy> {
 }
 
 /// Puts `policy` in force (a `policy` entry when it differs from the one
-/// in force) and starts the revocation trigger ([`ledger_core::trigger`])
-/// on the current tokio runtime.
+/// in force), lets the revocation trigger ([`ledger_core::trigger`]) log
+/// what the trust view implies now, then runs it on the current tokio
+/// runtime.
 pub async fn start_trust(log: &std::sync::Arc<ledger_core::Log>, policy: &Policy) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     if let Some(done) = log.set_policy(policy).await? {
         tracing::info!(index = done.index, sha256 = %verifier::entry::signing::hex(&policy.hash()), "trust policy entry appended");
     }
-    Ok(tokio::spawn(ledger_core::trigger::run(std::sync::Arc::clone(log))))
+    let trigger = ledger_core::trigger::Trigger::catch_up(std::sync::Arc::clone(log)).await;
+    Ok(tokio::spawn(trigger.run()))
 }
 
 #[cfg(test)]

@@ -194,6 +194,7 @@ async fn decay_alone_revokes_within_a_second_and_reinstatement_needs_a_fresh_att
     assert_eq!((leaf.text("reason"), leaf.text("note")), ("quarantine", "incident 42"));
 
     // The view rebuilt from the log equals the one kept entry by entry.
+    h.log.shutdown();
     let size = h.log.head().size;
     let kept: Vec<_> = [agent.clone()].iter().map(|a| h.log.trust().get(a)).collect();
     let records = h.store.scan_prefix(ledger_core::store::Namespace::Views, b"trust\0", b"trust\0", 10_000).unwrap();
@@ -208,7 +209,6 @@ async fn decay_alone_revokes_within_a_second_and_reinstatement_needs_a_fresh_att
         ..Default::default()
     };
     use ledger_core::store::LogStore as _;
-    h.log.shutdown();
     h.store.commit(&wipe).unwrap();
     let rebuilt = open(&h.store);
     assert_eq!(kept, vec![rebuilt.trust().get(&agent)]);
@@ -296,4 +296,26 @@ async fn drift_is_logged_by_the_log_and_recomputed_offline() {
     }
     assert_eq!(offline.agents.get(&agent), h.log.trust().get(&agent).as_ref());
     assert_eq!(offline.policy, h.log.trust().policy());
+}
+
+/// A crossing that happened while the log was down is logged when it
+/// starts again, before it takes a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crossing_while_down_is_logged_before_the_first_request() {
+    let policy = fast_policy();
+    let h = harness(&policy).await;
+    let key = SigningKey::from_bytes(&[1; 32]);
+    register(&h, &key).await;
+    let size = h.log.head().size;
+    h.log.shutdown();
+    let record = h.log.trust().get(&AgentId::parse(AGENT).unwrap()).unwrap();
+    let (_, registered_at) = record.trust.registered();
+    let crossing = record.trust.crossing(&policy, registered_at, policy.revocation_threshold).unwrap();
+    while h.log.now_ms() <= crossing {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = open(&h.store);
+    ledger_server::policy::start_trust(&log, &policy).await.unwrap();
+    let (leaf, _) = Leaf::decode(&log.entry(size).unwrap()).unwrap();
+    assert_eq!((leaf.kind, leaf.text("reason")), (EntryKind::Revocation, "score"));
 }
