@@ -29,10 +29,35 @@ fn tree_size(server: &Server) -> u64 {
     serde_json::from_str::<Value>(&server.get("/healthz")).unwrap()["tree_size"].as_u64().unwrap()
 }
 
+/// The default policy with every signal and peer report weighing nothing:
+/// this test is about who may sign what, and no score moves (so the log
+/// appends no revocation or risk entry between the entries it counts).
+fn weightless_signals(dir: &std::path::Path) -> String {
+    let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.example.toml")).unwrap();
+    let mut section = String::new();
+    let lines: Vec<String> = toml
+        .lines()
+        .map(|line| {
+            if line.starts_with('[') {
+                section = line.to_owned();
+            }
+            let weightless = section.starts_with("[weights_milli.signals") || section == "[weights_milli.peer_report]";
+            match line.split_once(" = ") {
+                Some((name, _)) if weightless && !line.starts_with('#') => format!("{name} = 0"),
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 #[test]
 fn sources_file_signals_and_agents_report_peers() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let policy = weightless_signals(dir.path());
+    let server = Server::start_with(&dir.path().join("data"), &["--policy", &policy]);
     let token = server.admin_token();
     let agent = format!("spiffe://{TRUST_DOMAIN}/agent/billing");
     let peer = format!("spiffe://{TRUST_DOMAIN}/agent/auditor");
@@ -48,7 +73,8 @@ fn sources_file_signals_and_agents_report_peers() {
     let err = SignalSource::connect(&server.url, "siem-1", siem_key.clone()).unwrap_err();
     assert_eq!(code(&err), (403, "unknown_source"), "nothing is signed for a source the log does not know");
     let at = SignalSource::register(&server.url, &token, "siem-1", &siem_key.verifying_key(), &types).unwrap();
-    assert_eq!(at.index, 2);
+    // After the log's policy entry and the two passports.
+    assert_eq!(at.index, 3);
 
     // A signed signal about an agent, and threat intelligence about every
     // agent running some code.
@@ -100,7 +126,7 @@ fn sources_file_signals_and_agents_report_peers() {
 
     // Offline, the report is one of the reporter's entries: its chain
     // (passport, action, report, action) verifies through the registry fold.
-    let files: Vec<String> = [1, reviewed.index, report.index, after.index]
+    let files: Vec<String> = [2, reviewed.index, report.index, after.index]
         .iter()
         .map(|i| {
             let path = dir.path().join(format!("{i}.tlog-proof"));

@@ -32,12 +32,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
-use verifier::entry::{EntryKind, Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
+use verifier::entry::{Decision, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
 use verifier::fold::drift::DriftFinding;
-use verifier::fold::trust_log::PolicyInForce;
+use verifier::fold::trust::AgentTrust;
+use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
 
 use crate::entry::{AdminOp, NewEntry};
-use crate::views::trust::AgentTrust;
 use crate::{Error, Log};
 
 /// Longest sleep between two looks at the timer queue.
@@ -82,29 +82,26 @@ impl Timers {
     }
 }
 
-/// What the trust view implies for one agent at `now`.
-fn implied(trust: &AgentTrust, policy: &PolicyInForce, agent: &AgentId, now: u64) -> Option<Map<String, Value>> {
-    let p = &policy.policy;
+/// What the trust view implies for one agent, decided on `record` as of
+/// `decision`.
+fn implied(record: &TrustRecord, policy: &PolicyInForce, agent: &AgentId, decision: Decision) -> Option<(Map<String, Value>, bool)> {
+    let (p, trust, now) = (&policy.policy, &record.trust, decision.decided_at);
     let score = trust.score(p, now);
-    let policy_index = policy.index.unwrap_or(0);
     if trust.revoked().is_none() && score < p.revocation_threshold {
-        let mut causes: Vec<u64> = trust.recent().to_vec();
-        causes.sort_unstable();
-        causes.dedup();
-        let revocation = Revocation {
-            agent: agent.clone(),
-            reason: RevocationReason::Score,
-            score,
-            threshold: p.revocation_threshold,
-            causes,
-            policy_index,
-            note: None,
-        };
-        return Some(revocation.to_object());
+        return Some((trust_log::revocation(agent, record, policy, RevocationReason::Score, decision, None).to_object(), true));
     }
     let target = trust.target_level(p, now);
-    (target != trust.level())
-        .then(|| RiskChange { agent: agent.clone(), previous: trust.level(), current: target, score, policy_index }.to_object())
+    (target != trust.level()).then(|| {
+        let change = RiskChange {
+            agent: agent.clone(),
+            previous: trust.level(),
+            current: target,
+            score,
+            policy_index: policy.index.unwrap_or(0),
+            decision,
+        };
+        (change.to_object(), false)
+    })
 }
 
 /// The next instant decay alone makes `trust` imply an entry.
@@ -214,7 +211,8 @@ impl Trigger {
     }
 
     /// Looks at the agents that changed or whose timer is due, and writes
-    /// what the view implies for them.
+    /// what the view implies for them: one entry per agent, appended
+    /// concurrently so that they share group commits.
     async fn pass(&mut self) -> Pass {
         let log = Arc::clone(&self.log);
         let changes = log.trust().take_changes();
@@ -223,36 +221,36 @@ impl Trigger {
         }
         self.look.extend(changes.agents);
         self.look.extend(self.timers.due(log.now_ms()));
-        let policy = log.trust().policy();
-        let mut outcome = Pass::Idle;
+        let mut writes = Vec::new();
         for agent in std::mem::take(&mut self.look) {
-            let Some(record) = log.trust().get(&agent) else { continue };
+            let Some((record, policy, applied)) = log.trust().snapshot(&agent) else { continue };
             if log.agent(&agent).is_none_or(|state| state.retired.is_some()) {
                 self.timers.arm(&agent, None);
                 continue;
             }
             // The entry appended changes the agent's record: the view hands
             // the agent back for another look.
-            let (object, admin) = if let Some(finding) = record.owed_drift.first() {
-                (drift_signal(&agent, finding), None)
-            } else {
-                let now = log.now_ms();
-                match implied(&record.trust, &policy, &agent, now) {
-                    Some(object) => {
-                        let revocation = object.get("kind").and_then(Value::as_str) == Some(EntryKind::Revocation.as_str());
-                        (object, revocation.then(|| AdminOp::Revoke(agent.clone())))
-                    }
-                    None => {
-                        self.timers.arm(&agent, next_crossing(&record.trust, &policy, now));
-                        continue;
-                    }
-                }
-            };
-            if !append(&log, &object, admin).await {
-                return Pass::Stopped;
+            if let Some(finding) = record.owed_drift.first() {
+                writes.push((drift_signal(&agent, finding), None));
+                continue;
             }
-            outcome = Pass::Appended;
+            let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: log.now_ms() };
+            match implied(&record, &policy, &agent, decision) {
+                Some((object, revocation)) => writes.push((object, revocation.then(|| AdminOp::Revoke(agent.clone())))),
+                None => self.timers.arm(&agent, next_crossing(&record.trust, &policy, decision.decided_at)),
+            }
         }
-        outcome
+        if writes.is_empty() {
+            return Pass::Idle;
+        }
+        let mut appends = tokio::task::JoinSet::new();
+        for (object, admin) in writes {
+            let log = Arc::clone(&log);
+            appends.spawn(async move { append(&log, &object, admin).await });
+        }
+        if appends.join_all().await.contains(&false) {
+            return Pass::Stopped;
+        }
+        Pass::Appended
     }
 }

@@ -135,6 +135,7 @@ async fn sources_file_signals_and_agents_report_peers() {
         threshold: 30,
         causes: Vec::new(),
         policy_index: 0,
+        decision: None,
         note: None,
     };
     log.revoke(&revocation).await.unwrap();

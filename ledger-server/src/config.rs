@@ -93,7 +93,8 @@ pub struct Config {
     pub prover_self_check: bool,
     /// Trust policy file (TOML, docs/policy.example.toml). When it differs
     /// from the policy in force, a `policy` entry is appended at start.
-    /// Default: the built-in policy (docs/TRUST.md).
+    /// Without it the policy in force stays (a new log starts with the
+    /// built-in policy, docs/TRUST.md).
     #[arg(long, env = "LEDGER_POLICY")]
     pub policy: Option<PathBuf>,
     /// Log output: `text` or `json`.

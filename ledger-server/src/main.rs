@@ -74,11 +74,10 @@ async fn main() -> anyhow::Result<()> {
     metrics.tree_size.set(head.size);
     tracing::info!(origin = %origin, tree_size = head.size, key = %log.verifier_key(), data_dir = %config.data_dir.display(), "log opened");
 
-    let policy = match &config.policy {
-        Some(path) => ledger_server::policy::load(path)?,
-        None => verifier::fold::policy::Policy::default(),
-    };
-    ledger_server::policy::start_trust(&log, &policy).await.context("starting the trust view")?;
+    // Without --policy the policy in force stays (one set by `PUT /v1/policy`
+    // survives a restart); a new log starts with the built-in default.
+    let policy = config.policy.as_deref().map(ledger_server::policy::load).transpose()?;
+    ledger_server::policy::start_trust(&log, policy.as_ref()).await.context("starting the trust view")?;
 
     let limits = Limits {
         max_entry_bytes: config.max_entry_bytes as usize,

@@ -56,7 +56,7 @@ fn fast_policy() -> Policy {
 async fn harness(policy: &Policy) -> H {
     let store = Arc::new(MemoryStore::new());
     let log = open(&store);
-    ledger_server::policy::start_trust(&log, policy).await.unwrap();
+    ledger_server::policy::start_trust(&log, Some(policy)).await.unwrap();
     let limits = Limits {
         max_entry_bytes: 65535,
         max_entry_request_bytes: 140_000,
@@ -315,7 +315,7 @@ async fn a_crossing_while_down_is_logged_before_the_first_request() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = open(&h.store);
-    ledger_server::policy::start_trust(&log, &policy).await.unwrap();
+    ledger_server::policy::start_trust(&log, Some(&policy)).await.unwrap();
     let (leaf, _) = Leaf::decode(&log.entry(size).unwrap()).unwrap();
     assert_eq!((leaf.kind, leaf.text("reason")), (EntryKind::Revocation, "score"));
 }

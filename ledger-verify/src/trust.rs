@@ -28,17 +28,169 @@
 use std::time::Instant;
 
 use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, Form, Leaf, RevocationReason};
+
+use verifier::entry::{Decision, Entry, Form, Leaf, RevocationReason};
 use verifier::fold::registry::Registry;
 use verifier::fold::sources::Sources;
-use verifier::fold::trust_log::{TrustMap, TrustStore as _, Violation};
+use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustRecord, TrustStore as _, Violation};
 
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
 
 /// How long after its crossing instant a revocation may be logged before an
 /// auditor calls it missing (the log aims at one second).
 pub const MISSING_AFTER_MS: u64 = 5_000;
+
+/// States the trust fold passed through, for checking the entries the
+/// log wrote from its view against the state they were decided on.
+#[derive(Default)]
+struct Replay {
+    /// Each agent's last [`HISTORY`] records, with the index after which
+    /// each held.
+    history: HashMap<AgentId, VecDeque<(u64, TrustRecord)>>,
+    /// Every policy entry: its index, time and policy.
+    policies: Vec<(u64, u64, PolicyInForce)>,
+}
+
+/// States kept per agent: the log decides right before it appends, so a
+/// decision refers to one of the agent's last states.
+const HISTORY: usize = 64;
+
+impl Replay {
+    fn remember(&mut self, trust: &TrustMap, index: u64, time: u64, touched: &[AgentId]) {
+        if trust.policy.index == Some(index) {
+            self.policies.push((index, time, trust.policy.clone()));
+        }
+        for agent in touched {
+            if let Some(record) = trust.get(agent) {
+                let states = self.history.entry(agent.clone()).or_default();
+                if states.len() == HISTORY {
+                    states.pop_front();
+                }
+                states.push_back((index, record));
+            }
+        }
+    }
+
+    /// The policy in force after entry `index`, and when it took effect.
+    fn policy_at(&self, index: u64) -> (PolicyInForce, u64) {
+        self.policies.iter().rev().find(|(i, _, _)| *i <= index).map_or_else(|| (PolicyInForce::default(), 0), |(_, t, p)| (p.clone(), *t))
+    }
+
+    /// `agent`'s record after entry `index`.
+    fn record_at(&self, agent: &AgentId, index: u64) -> Result<&TrustRecord, String> {
+        let states = self.history.get(agent).ok_or_else(|| format!("{agent} has no trust record"))?;
+        match states.iter().rev().find(|(i, _)| *i <= index) {
+            Some((_, record)) => Ok(record),
+            None => Err(format!("the decision on {agent} refers to entry {index}, older than the states kept ({HISTORY})")),
+        }
+    }
+
+    /// Checks an entry the log wrote from its trust view against the state
+    /// it was decided on, and that no crossing went unlogged.
+    fn check(&self, trust: &TrustMap, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 3]) -> Result<(), String> {
+        let Some(agent) = entry.agent() else { return Ok(()) };
+        let Some(now) = trust.get(agent) else { return Ok(()) };
+        let (policy, since) = self.policy_at(index.saturating_sub(1));
+        if !matches!(entry, Entry::Revocation(_)) {
+            missing_revocation(agent, &now, &policy, since, t)?;
+        }
+        let decided = |decision: &Decision| -> Result<(&TrustRecord, PolicyInForce, u8), String> {
+            if decision.as_of_index >= index || decision.decided_at > t {
+                return Err(format!("its decision (entry {}, at {} ms) is not before it", decision.as_of_index, decision.decided_at));
+            }
+            let record = self.record_at(agent, decision.as_of_index)?;
+            let (policy, _) = self.policy_at(decision.as_of_index);
+            let score = record.trust.score(&policy.policy, decision.decided_at);
+            Ok((record, policy, score))
+        };
+        match entry {
+            Entry::Revocation(r) if r.reason == RevocationReason::Score => {
+                counts[0] += 1;
+                let decision = r.decision.as_ref().ok_or("a revocation for a score without its decision")?;
+                let (record, policy, score) = decided(decision)?;
+                let p = &policy.policy;
+                if score != r.score
+                    || score >= p.revocation_threshold
+                    || r.threshold != p.revocation_threshold
+                    || record.trust.revoked().is_some()
+                {
+                    return Err(format!(
+                        "revocation of {agent} for a score of {} (threshold {}), but as decided (entry {}, {} ms) the score is {score}, the threshold {}",
+                        r.score, r.threshold, decision.as_of_index, decision.decided_at, p.revocation_threshold
+                    ));
+                }
+            }
+            Entry::Risk(r) => {
+                counts[1] += 1;
+                let (record, policy, score) = decided(&r.decision)?;
+                let target = record.trust.level().target(&policy.policy, score);
+                if r.previous != record.trust.level() || r.current != target || r.score != score {
+                    return Err(format!(
+                        "risk change of {agent} from {} to {} at score {}, but as decided the level is {}, the score {score} and the band rule gives {target}",
+                        r.previous,
+                        r.current,
+                        r.score,
+                        record.trust.level()
+                    ));
+                }
+            }
+            Entry::Reinstatement(r) => {
+                let revoked = now.trust.revoked().map(|(i, _)| i);
+                let attested = now.trust.last_ok_attestation().map(|(i, _)| i);
+                if revoked.is_none_or(|v| r.attestation_index <= v) || attested != Some(r.attestation_index) {
+                    return Err(format!(
+                        "reinstatement of {agent} on attestation {}, which is not its last successful attestation after its revocation",
+                        r.attestation_index
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// At the last entry's time: no agent left below the threshold
+    /// unrevoked, and no drift finding unannounced, for longer than
+    /// [`MISSING_AFTER_MS`].
+    fn owed_at_end(&self, trust: &TrustMap, last: u64, times: &[u64]) -> Option<String> {
+        let (policy, since) = self.policy_at(u64::MAX);
+        for (agent, record) in &trust.agents {
+            if let Err(message) = missing_revocation(agent, record, &policy, since, last) {
+                return Some(message);
+            }
+            if let Some(f) = record.owed_drift.first() {
+                let closed = times.get(usize::try_from(f.last_index).unwrap_or(usize::MAX)).copied().unwrap_or(0);
+                if last > closed.saturating_add(MISSING_AFTER_MS) {
+                    return Some(format!(
+                        "the drift finding of {agent} over entries {}..={} was never announced",
+                        f.first_index, f.last_index
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Fails when `record`, not revoked, crossed the threshold more than
+/// [`MISSING_AFTER_MS`] before `t`. The crossing is counted from the last
+/// evidence or from when the policy took effect, whichever is later (a
+/// stricter policy cannot have been crossed before it existed).
+fn missing_revocation(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, since: u64, t: u64) -> Result<(), String> {
+    if record.trust.revoked().is_some() {
+        return Ok(());
+    }
+    let (_, _, _, evidence_ms) = record.trust.evidence();
+    let from = evidence_ms.max(since);
+    match record.trust.crossing(&policy.policy, from, policy.policy.revocation_threshold) {
+        Some(c) if t > c.saturating_add(MISSING_AFTER_MS) => {
+            Err(format!("{agent} crossed the revocation threshold at {c} ms and was not revoked by {t} ms"))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// One agent's score as the server reports it.
 struct Reported {
@@ -77,6 +229,14 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             })
         })
         .collect::<anyhow::Result<_>>()?;
+    if let (Some(id), Some(first)) = (only, reported.first()) {
+        if first.agent.as_str() != id {
+            return fail(
+                format!("asked for {}, the server reported {}", escape::text(id), escape::text(first.agent.as_str())),
+                report.clone(),
+            );
+        }
+    }
     let (note, cp) = match fetch_checkpoint(&http, base, &verifier)? {
         Ok(found) => found,
         Err(failed) => return Ok(failed),
@@ -99,6 +259,8 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     let mut registry = Registry::new(verifier.key().name());
     let mut sources = Sources::new(verifier.key().name());
     let mut trust = TrustMap::default();
+    let mut replay = Replay::default();
+    let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 24));
     let mut counts = [0u64; 3]; // revocations, risk changes, drift signals checked
     for (index, bytes) in (0..n).zip(&leaves) {
         let broken = |message: String| fail(format!("entry {index}: {message}"), json!({ "checkpoint": note, "index": index }));
@@ -106,6 +268,7 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             Ok((leaf, _)) => leaf,
             Err(e) => return broken(format!("not a valid leaf: {e}")),
         };
+        times.push(leaf.integrated_time);
         if let Err(e) = sources.apply_leaf(index, &leaf, &registry) {
             return broken(e.to_string());
         }
@@ -113,49 +276,9 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             return broken(e.to_string());
         }
         let t = leaf.integrated_time;
-        let policy = trust.policy.clone();
-        let p = &policy.policy;
         if let Some(entry) = &leaf.entry {
-            if let Some(agent) = entry.agent() {
-                if let Some(record) = trust.get(agent) {
-                    let score = record.trust.score(p, t);
-                    let (_, _, _, evidence_ms) = record.trust.evidence();
-                    let crossing = record.trust.crossing(p, evidence_ms, p.revocation_threshold);
-                    let is_revocation = matches!(entry, Entry::Revocation(_));
-                    if let (None, Some(c), false) = (record.trust.revoked(), crossing, is_revocation) {
-                        if t > c.saturating_add(MISSING_AFTER_MS) {
-                            return broken(format!("{agent} crossed the revocation threshold at {c} ms and was not revoked by {t} ms"));
-                        }
-                    }
-                    match entry {
-                        Entry::Revocation(r) if r.reason == RevocationReason::Score => {
-                            counts[0] += 1;
-                            if score >= p.revocation_threshold
-                                || u64::from(score) > u64::from(r.score)
-                                || r.threshold != p.revocation_threshold
-                            {
-                                return broken(format!(
-                                    "revocation of {agent} for a score of {} (threshold {}), but the score at its time is {score} (threshold {})",
-                                    r.score, r.threshold, p.revocation_threshold
-                                ));
-                            }
-                        }
-                        Entry::Risk(r) => {
-                            counts[1] += 1;
-                            let target = record.trust.level().target(p, r.score);
-                            if r.previous != record.trust.level() || r.current != target || r.score < score {
-                                return broken(format!(
-                                    "risk change of {agent} from {} to {} at score {}, but the logged level is {}, the band rule gives {target} and the score at its time is {score}",
-                                    r.previous,
-                                    r.current,
-                                    r.score,
-                                    record.trust.level()
-                                ));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+            if let Err(message) = replay.check(&trust, index, t, entry, &mut counts) {
+                return broken(message);
             }
         }
         match trust.apply_leaf(index, &leaf) {
@@ -163,20 +286,24 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
                 if let Some(v) = effects.violations.first() {
                     let message = match v {
                         Violation::UnjustifiedDrift { agent } => format!("a drift signal about {agent} records no finding of its detector"),
-                        Violation::MissingDrift { agent, finding } => {
-                            format!(
-                                "the drift finding of {agent} over entries {}..={} was never recorded",
-                                finding.first_index, finding.last_index
-                            )
-                        }
                         other => format!("{other:?}"),
                     };
                     return broken(message);
                 }
                 counts[2] += u64::from(leaf.kind == verifier::entry::EntryKind::Signal && leaf.text("source") == "ledger");
+                replay.remember(&trust, index, t, &effects.touched);
             }
             Err(e) => return broken(e.to_string()),
         }
+    }
+    // What the log still owes at its last entry: a crossing not revoked, a
+    // drift finding not announced, for longer than the tolerance.
+    let last = times.last().copied().unwrap_or(0);
+    if as_of_time < last {
+        return fail(format!("the report reads scores at {as_of_time} ms, before its own entry {as_of_index} ({last} ms)"), report.clone());
+    }
+    if let Some(message) = replay.owed_at_end(&trust, last, &times) {
+        return fail(message, json!({ "checkpoint": note }));
     }
     let elapsed = started.elapsed();
     let policy = trust.policy.clone();

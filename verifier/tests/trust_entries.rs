@@ -118,20 +118,26 @@ fn signals_say_who_filed_them_and_whom_they_are_about() {
 #[test]
 fn revocations_reinstatements_and_risk_levels_round_trip() {
     let Entry::Revocation(r) = read(json!({"kind": "revocation", "agent": AGENT, "reason": "score", "score": 12,
-        "threshold": 30, "causes": [4, 9], "policy_index": 0}))
+        "threshold": 30, "causes": [4, 9], "policy_index": 0, "as_of_index": 9, "decided_at": 5}))
     .unwrap() else {
         panic!()
     };
     assert_eq!((r.reason, r.score, r.causes.as_slice()), (RevocationReason::Score, 12, &[4u64, 9][..]));
+    // A revocation for a score says what it was decided on.
+    assert_eq!(
+        shape(json!({"kind": "revocation", "agent": AGENT, "reason": "score", "score": 12, "threshold": 30,
+            "causes": [], "policy_index": 0})),
+        ShapeError::Missing("as_of_index")
+    );
     assert!(matches!(read(Value::Object(r.to_object())).unwrap(), Entry::Revocation(ref back) if *back == r));
     assert_eq!(
         shape(json!({"kind": "revocation", "agent": AGENT, "reason": "score", "score": 12, "threshold": 30,
-            "causes": [9, 4], "policy_index": 0})),
+            "causes": [9, 4], "policy_index": 0, "as_of_index": 9, "decided_at": 5})),
         ShapeError::Causes
     );
     assert_eq!(
         shape(json!({"kind": "revocation", "agent": AGENT, "reason": "score", "score": 101, "threshold": 30,
-            "causes": [], "policy_index": 0})),
+            "causes": [], "policy_index": 0, "as_of_index": 9, "decided_at": 5})),
         ShapeError::Score("score")
     );
     let Entry::Reinstatement(back) =
@@ -141,12 +147,12 @@ fn revocations_reinstatements_and_risk_levels_round_trip() {
     };
     assert_eq!(back.attestation_index, 7);
     let Entry::Risk(risk) = read(json!({"kind": "risk", "agent": AGENT, "previous": "low", "current": "medium",
-        "score": 55, "policy_index": 0}))
+        "score": 55, "policy_index": 0, "as_of_index": 3, "decided_at": 5}))
     .unwrap() else {
         panic!()
     };
     assert_eq!((risk.previous, risk.current), (Level::Low, Level::Medium));
-    assert!(read(json!({"kind": "risk", "agent": AGENT, "previous": "low", "current": "low", "score": 80, "policy_index": 0})).is_err());
+    assert!(read(json!({"kind": "risk", "agent": AGENT, "previous": "low", "current": "low", "score": 80, "policy_index": 0, "as_of_index": 3, "decided_at": 5})).is_err());
     for kind in [EntryKind::Policy, EntryKind::Revocation, EntryKind::Risk] {
         assert!(!kind.is_agent_signed());
     }

@@ -39,6 +39,8 @@ struct State {
     agents: HashMap<AgentId, TrustRecord>,
     codes: HashMap<[u8; 32], BTreeSet<AgentId>>,
     policy: PolicyInForce,
+    /// Entries applied (the log's size this state reflects).
+    applied: u64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,7 @@ struct Pending {
     policy: Option<PolicyInForce>,
     touched: BTreeSet<AgentId>,
     revocations: [u64; 2],
+    applied: Option<u64>,
 }
 
 /// What changed in the groups published since the last call.
@@ -67,6 +70,7 @@ struct ActionFields<'a> {
     action: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     resource: std::borrow::Cow<'a, str>,
+    integrated_time: u64,
 }
 
 /// The trust view.
@@ -118,16 +122,27 @@ impl TrustView {
         self.read().agents.get(agent).cloned()
     }
 
+    /// An agent's published record, the policy in force and the number of
+    /// entries the state reflects, read together (what a report is "as
+    /// of").
+    pub fn snapshot(&self, agent: &AgentId) -> Option<(TrustRecord, PolicyInForce, u64)> {
+        let state = self.read();
+        state.agents.get(agent).map(|r| (r.clone(), state.policy.clone(), state.applied))
+    }
+
     /// The policy in force (as of the latest commit).
     pub fn policy(&self) -> PolicyInForce {
         self.read().policy.clone()
     }
 
-    /// Every agent's published record, for listings (`f` sees each).
-    pub fn for_each(&self, mut f: impl FnMut(&AgentId, &TrustRecord)) {
-        for (agent, record) in &self.read().agents {
+    /// Every agent's published record, for listings (`f` sees each);
+    /// returns the number of entries the state reflects.
+    pub fn for_each(&self, mut f: impl FnMut(&AgentId, &TrustRecord)) -> u64 {
+        let state = self.read();
+        for (agent, record) in &state.agents {
             f(agent, record);
         }
+        state.applied
     }
 
     /// Agents with a trust record.
@@ -200,6 +215,7 @@ impl View for TrustView {
                 _ => break,
             }
         }
+        state.applied = super::applied(store, NAME)?.unwrap_or(0);
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = state;
         Ok(found)
     }
@@ -221,13 +237,23 @@ impl View for TrustView {
                 if kinds.as_ref().and_then(|k| k.get(i)) == Some(&EntryKind::Action) {
                     let fields: ActionFields<'_> = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
                     let agent = AgentId::from_stored_unchecked(&fields.agent);
-                    let effects = trust_log::observe_action(&mut overlay, &policy.policy, index, &agent, &fields.action, &fields.resource);
+                    let effects = trust_log::observe_action(
+                        &mut overlay,
+                        &policy.policy,
+                        index,
+                        fields.integrated_time,
+                        &agent,
+                        &fields.action,
+                        &fields.resource,
+                    );
                     touched_here.extend(effects.touched);
                     continue;
                 }
                 let (leaf, _) = Leaf::decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
                 let Some(entry) = &leaf.entry else { continue };
-                if let Entry::Revocation(r) = entry {
+                // Counted as they are appended, not when the log is folded
+                // at open.
+                if let (Entry::Revocation(r), Some(_)) = (entry, entries.admitted) {
                     overlay.pending.revocations[usize::from(r.reason == RevocationReason::Quarantine)] += 1;
                 }
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
@@ -250,6 +276,7 @@ impl View for TrustView {
             pending.policy = Some(policy);
         }
         pending.touched.extend(touched_here);
+        pending.applied = Some(entries.first_index + entries.leaves.len() as u64);
         Ok(())
     }
 
@@ -267,6 +294,9 @@ impl View for TrustView {
             }
             if let Some(policy) = pending.policy {
                 state.policy = policy;
+            }
+            if let Some(applied) = pending.applied {
+                state.applied = applied;
             }
         }
         if pending.touched.is_empty() && !policy_changed {

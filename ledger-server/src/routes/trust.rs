@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use verifier::entry::members::required_string;
 use verifier::entry::retirement::MAX_REASON_CHARS;
-use verifier::entry::{Reinstatement, Revocation, RevocationReason};
-use verifier::fold::trust_log::{PolicyInForce, TrustRecord};
+use verifier::entry::{Decision, Reinstatement, RevocationReason};
+use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
 use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse};
 use verifier::AgentId;
 
@@ -57,9 +57,8 @@ fn trust_json(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, as_
     ))]
 pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let agent = AgentId::parse(&id).map_err(|_| ApiError::no_such_agent(&id))?;
-    let record = state.log.trust().get(&agent).ok_or_else(|| ApiError::no_such_agent(&id))?;
-    let (size, now) = (state.log.head().size, state.log.now_ms());
-    Ok(Json(trust_json(&agent, &record, &state.log.trust().policy(), size.saturating_sub(1), now)))
+    let (record, policy, applied) = state.log.trust().snapshot(&agent).ok_or_else(|| ApiError::no_such_agent(&id))?;
+    Ok(Json(trust_json(&agent, &record, &policy, applied.saturating_sub(1), state.log.now_ms())))
 }
 
 /// Query of `GET /v1/trust`.
@@ -88,10 +87,10 @@ pub(super) async fn list(
         return Err(ApiError::new(ErrorCode::InvalidQuery, "below is a score from 0 to 101"));
     }
     let limit = q.limit.unwrap_or(MAX_LIST).min(MAX_LIST);
-    let (size, now) = (state.log.head().size, state.log.now_ms());
+    let now = state.log.now_ms();
     let policy = state.log.trust().policy();
     let mut agents = Vec::new();
-    state.log.trust().for_each(|agent, record| {
+    let applied = state.log.trust().for_each(|agent, record| {
         let score = record.trust.score(&policy.policy, now);
         if score < below {
             agents.push((score, agent.clone(), record.trust.level(), record.trust.revoked().is_some()));
@@ -103,7 +102,7 @@ pub(super) async fn list(
         .into_iter()
         .map(|(score, agent, level, quarantined)| json!({"agent": agent, "score": score, "level": level.as_str(), "quarantined": quarantined}))
         .collect();
-    Ok(Json(json!({"as_of_index": size.saturating_sub(1), "as_of_time": now, "agents": agents})))
+    Ok(Json(json!({"as_of_index": applied.saturating_sub(1), "as_of_time": now, "agents": agents})))
 }
 
 /// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).
@@ -146,24 +145,13 @@ pub(super) async fn quarantine(
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
     let note = note(&body)?;
     let agent = agent_id(&id)?;
-    let record = state
+    let (record, policy, applied) = state
         .log
         .trust()
-        .get(&agent)
+        .snapshot(&agent)
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
-    let policy = state.log.trust().policy();
-    let mut causes = record.trust.recent().to_vec();
-    causes.sort_unstable();
-    causes.dedup();
-    let revocation = Revocation {
-        agent,
-        reason: RevocationReason::Quarantine,
-        score: record.trust.score(&policy.policy, state.log.now_ms()),
-        threshold: policy.policy.revocation_threshold,
-        causes,
-        policy_index: policy.index.unwrap_or(0),
-        note,
-    };
+    let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: state.log.now_ms() };
+    let revocation = trust_log::revocation(&agent, &record, &policy, RevocationReason::Quarantine, decision, note);
     let done = state.log.revoke(&revocation).await?;
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }

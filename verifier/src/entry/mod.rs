@@ -50,7 +50,7 @@ pub use self::kind::{Author, EntryKind, UnknownKind};
 pub use self::passport::Passport;
 pub use self::policy::PolicyEntry;
 pub use self::retirement::Retirement;
-pub use self::revocation::{Reinstatement, Revocation, RevocationReason};
+pub use self::revocation::{Decision, Reinstatement, Revocation, RevocationReason};
 pub use self::risk::RiskChange;
 pub use self::rotation::Rotation;
 pub use self::signal::{Assessment, Level, Severity, Signal, SignalType, Signer, Subject};

@@ -17,7 +17,8 @@ use super::EntryKind;
 use crate::agent_id::AgentId;
 
 /// Members of a revocation.
-pub const MEMBERS: [&str; 8] = ["kind", "agent", "reason", "score", "threshold", "causes", "policy_index", "note"];
+pub const MEMBERS: [&str; 10] =
+    ["kind", "agent", "reason", "score", "threshold", "causes", "policy_index", "as_of_index", "decided_at", "note"];
 /// Members of a reinstatement.
 pub const REINSTATEMENT_MEMBERS: [&str; 4] = ["kind", "agent", "attestation_index", "note"];
 /// Most entry indices a revocation names as its causes.
@@ -61,8 +62,38 @@ pub struct Revocation {
     pub causes: Vec<u64>,
     /// Index of the policy entry in force.
     pub policy_index: u64,
+    /// What the log decided on (reason `score`, required there): the trust
+    /// view as of this entry index, read at [`Decision::decided_at`].
+    pub decision: Option<Decision>,
     /// An admin's note (quarantines).
     pub note: Option<String>,
+}
+
+/// The state a log-written trust entry was decided on: the trust view as
+/// of entry `as_of_index`, read at `decided_at` (ms). An auditor recomputes
+/// the score from exactly that state, so an entry appended between the
+/// decision and the stamp (an attestation, say) does not unjustify it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The last entry the trust view had applied.
+    pub as_of_index: u64,
+    /// The instant the score was read at, ms since the Unix epoch (at most
+    /// the entry's integrated time).
+    pub decided_at: u64,
+}
+
+impl Decision {
+    pub(super) fn insert(&self, m: &mut Map<String, Value>) {
+        m.insert("as_of_index".into(), Value::from(self.as_of_index));
+        m.insert("decided_at".into(), Value::from(self.decided_at));
+    }
+
+    pub(super) fn read(obj: &Map<String, Value>) -> Result<Option<Self>, ShapeError> {
+        match (obj.contains_key("as_of_index"), obj.contains_key("decided_at")) {
+            (false, false) => Ok(None),
+            _ => Ok(Some(Self { as_of_index: index(obj, "as_of_index")?, decided_at: index(obj, "decided_at")? })),
+        }
+    }
 }
 
 /// A revoked agent reinstated.
@@ -102,6 +133,9 @@ impl Revocation {
         m.insert("threshold".into(), Value::from(self.threshold));
         m.insert("causes".into(), Value::Array(self.causes.iter().map(|c| Value::from(*c)).collect()));
         m.insert("policy_index".into(), Value::from(self.policy_index));
+        if let Some(d) = &self.decision {
+            d.insert(&mut m);
+        }
         if let Some(n) = &self.note {
             m.insert("note".into(), Value::from(n.as_str()));
         }
@@ -123,6 +157,10 @@ impl Revocation {
         if causes.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ShapeError::Causes.into());
         }
+        let decision = Decision::read(obj)?;
+        if reason == RevocationReason::Score && decision.is_none() {
+            return Err(ShapeError::Missing("as_of_index").into());
+        }
         Ok(Self {
             agent,
             reason,
@@ -130,6 +168,7 @@ impl Revocation {
             threshold: score(obj, "threshold")?,
             causes,
             policy_index: index(obj, "policy_index")?,
+            decision,
             note: note(obj)?,
         })
     }

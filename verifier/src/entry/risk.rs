@@ -9,13 +9,13 @@ use serde_json::{Map, Value};
 
 use super::error::{EntryError, Members, ShapeError};
 use super::members::only_members;
-use super::revocation::{index, score};
+use super::revocation::{index, score, Decision};
 use super::signal::Level;
 use super::EntryKind;
 use crate::agent_id::AgentId;
 
 /// Members of a risk entry.
-pub const MEMBERS: [&str; 6] = ["kind", "agent", "previous", "current", "score", "policy_index"];
+pub const MEMBERS: [&str; 8] = ["kind", "agent", "previous", "current", "score", "policy_index", "as_of_index", "decided_at"];
 
 /// An agent's risk level changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub struct RiskChange {
     pub score: u8,
     /// Index of the policy entry in force.
     pub policy_index: u64,
+    /// The state the log decided on.
+    pub decision: Decision,
 }
 
 fn level(obj: &Map<String, Value>, member: &'static str) -> Result<Level, ShapeError> {
@@ -46,6 +48,7 @@ impl RiskChange {
         m.insert("current".into(), Value::from(self.current.as_str()));
         m.insert("score".into(), Value::from(self.score));
         m.insert("policy_index".into(), Value::from(self.policy_index));
+        self.decision.insert(&mut m);
         m
     }
 
@@ -55,6 +58,7 @@ impl RiskChange {
         if previous == current {
             return Err(ShapeError::NotOneOf { member: "current", allowed: Members(Level::NAMES) }.into());
         }
-        Ok(Self { agent, previous, current, score: score(obj, "score")?, policy_index: index(obj, "policy_index")? })
+        let decision = Decision::read(obj)?.ok_or(ShapeError::Missing("as_of_index"))?;
+        Ok(Self { agent, previous, current, score: score(obj, "score")?, policy_index: index(obj, "policy_index")?, decision })
     }
 }

@@ -30,7 +30,7 @@ use super::drift::{bucket, DriftFinding, DriftState};
 use super::policy::{Policy, SignalKind};
 use super::trust::{AgentTrust, Evidence, StateError};
 use crate::agent_id::AgentId;
-use crate::entry::{Assessment, Entry, EntryError, Leaf, Signal, SignalType, Subject};
+use crate::entry::{Assessment, Decision, Entry, EntryError, Leaf, Revocation, RevocationReason, Signal, SignalType, Subject};
 use crate::error::Error;
 use crate::fold::policy::PolicyError;
 
@@ -50,8 +50,9 @@ pub struct TrustRecord {
     pub owed_drift: Vec<DriftFinding>,
 }
 
-/// Most drift findings an agent's record keeps owed; one more drops the
-/// oldest ([`Violation::MissingDrift`]).
+/// Most drift findings an agent's record keeps owed a signal; one more
+/// drops the oldest announcement (its evidence was applied when its window
+/// closed, so an agent flooding windows escapes nothing).
 pub const MAX_OWED_DRIFT: usize = 16;
 
 /// Bytes of an owed finding in [`TrustRecord::to_bytes`].
@@ -136,7 +137,7 @@ pub trait TrustStore {
 /// for the log to record as `drift` signals, and what an auditor reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Effects {
-    /// Agents whose records changed.
+    /// Agents whose records changed (each once).
     pub touched: Vec<AgentId>,
     /// Drift findings (agent, finding).
     pub findings: Vec<(AgentId, DriftFinding)>,
@@ -154,8 +155,8 @@ pub enum Violation {
         /// The agent.
         agent: AgentId,
     },
-    /// A window closed with a finding while [`MAX_OWED_DRIFT`] were still
-    /// owed: the oldest was never recorded.
+    /// A finding still owed a `drift` signal long after its window
+    /// closed (an auditor's check at the end of a replay).
     MissingDrift {
         /// The agent.
         agent: AgentId,
@@ -217,7 +218,7 @@ pub fn apply<S: TrustStore + ?Sized>(
             let tpm = verdict.and_then(|v| v.get("evidence")).and_then(Value::as_str) == Some("tpm");
             update(store, &att.agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &Evidence::Attestation { ok, tpm }));
         }
-        Entry::Action(action) => return Ok(observe_action(store, p, index, &action.agent, &action.action, &action.resource)),
+        Entry::Action(action) => return Ok(observe_action(store, p, index, time_ms, &action.agent, &action.action, &action.resource)),
         Entry::Signal(signal) => {
             let evidence = evidence_of(store, p, time_ms, signal);
             let subjects = match &signal.subject {
@@ -226,14 +227,16 @@ pub fn apply<S: TrustStore + ?Sized>(
             };
             for agent in &subjects {
                 let mut justified = true;
-                update(store, agent, &mut effects, |r| {
-                    if signal.signal_type == SignalType::Drift {
+                update(store, agent, &mut effects, |r| match evidence {
+                    // The finding's evidence was applied when its window
+                    // closed; the signal announces it.
+                    None => {
                         justified = r.owed_drift.first().is_some_and(|f| drift_records(signal, f));
                         if justified {
                             r.owed_drift.remove(0);
                         }
                     }
-                    r.trust.apply(p, index, time_ms, &evidence);
+                    Some(evidence) => r.trust.apply(p, index, time_ms, &evidence),
                 });
                 if !justified {
                     effects.violations.push(Violation::UnjustifiedDrift { agent: agent.clone() });
@@ -256,18 +259,22 @@ pub fn observe_action<S: TrustStore + ?Sized>(
     store: &mut S,
     policy: &Policy,
     index: u64,
+    time_ms: u64,
     agent: &AgentId,
     action: &str,
     resource: &str,
 ) -> Effects {
     let mut effects = Effects::default();
     let b = bucket(action, resource, policy.drift.buckets);
-    let (mut finding, mut missed) = (None, None);
+    let mut finding = None;
     update(store, agent, &mut effects, |r| {
         finding = r.drift.observe(policy, index, b);
         if let Some(f) = finding {
+            // The evidence is the finding's, applied here, so no agent
+            // escapes it; the log's `drift` signal only announces it.
+            r.trust.apply(policy, index, time_ms, &Evidence::Drift { significant: f.significant });
             if r.owed_drift.len() == MAX_OWED_DRIFT {
-                missed = Some(r.owed_drift.remove(0));
+                r.owed_drift.remove(0);
             }
             r.owed_drift.push(f);
         }
@@ -275,10 +282,37 @@ pub fn observe_action<S: TrustStore + ?Sized>(
     if let Some(f) = finding {
         effects.findings.push((agent.clone(), f));
     }
-    if let Some(finding) = missed {
-        effects.violations.push(Violation::MissingDrift { agent: agent.clone(), finding });
-    }
     effects
+}
+
+/// The revocation of `agent` for `reason`, from its record read at
+/// `decision.decided_at` (the score then, the threshold and policy entry in
+/// force, the entries that last moved the score as causes): the one place
+/// the log builds one, for the trigger (reason `score`) and for an admin's
+/// quarantine alike.
+pub fn revocation(
+    agent: &AgentId,
+    record: &TrustRecord,
+    policy: &PolicyInForce,
+    reason: RevocationReason,
+    decision: Decision,
+    note: Option<alloc::string::String>,
+) -> Revocation {
+    let mut causes: Vec<u64> = record.trust.recent().to_vec();
+    causes.sort_unstable();
+    causes.dedup();
+    Revocation {
+        agent: agent.clone(),
+        reason,
+        score: record.trust.score(&policy.policy, decision.decided_at),
+        threshold: policy.policy.revocation_threshold,
+        causes,
+        // The log appends its policy entry before anything else; 0 only
+        // for a log folded under the built-in default.
+        policy_index: policy.index.unwrap_or(0),
+        decision: Some(decision),
+        note,
+    }
 }
 
 /// Whether a `drift` signal records `finding` (its PSI and window).
@@ -288,13 +322,11 @@ fn drift_records(signal: &Signal, finding: &DriftFinding) -> bool {
         == (Some(finding.psi_milli), Some(finding.first_index), Some(finding.last_index))
 }
 
-/// The evidence a signal is.
-fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64, signal: &Signal) -> Evidence {
-    match signal.signal_type {
-        SignalType::Drift => {
-            let psi = signal.evidence.as_ref().and_then(|e| e.get("psi_milli")).and_then(Value::as_u64).unwrap_or(0);
-            Evidence::Drift { significant: psi >= u64::from(policy.drift.significant_milli) }
-        }
+/// The evidence a signal is (`None` for the log's `drift` signal: its
+/// evidence was applied when the detector's window closed).
+fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64, signal: &Signal) -> Option<Evidence> {
+    Some(match signal.signal_type {
+        SignalType::Drift => return None,
         SignalType::PeerReport => {
             let reporter_score = match &signal.signer {
                 crate::entry::Signer::Agent(reporter) => store.get(reporter).map_or(0, |r| r.trust.score(policy, time_ms)),
@@ -302,11 +334,11 @@ fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64,
             };
             Evidence::PeerReport { positive: signal.assessment == Some(Assessment::Positive), reporter_score }
         }
-        other => match SignalKind::of(other) {
-            Some(kind) => Evidence::Signal { kind, severity: signal.severity },
-            None => Evidence::Signal { kind: SignalKind::ThreatIntel, severity: signal.severity },
-        },
-    }
+        SignalType::ThreatIntel => Evidence::Signal { kind: SignalKind::ThreatIntel, severity: signal.severity },
+        SignalType::Vulnerability => Evidence::Signal { kind: SignalKind::Vulnerability, severity: signal.severity },
+        SignalType::Siem => Evidence::Signal { kind: SignalKind::Siem, severity: signal.severity },
+        SignalType::Ueba => Evidence::Signal { kind: SignalKind::Ueba, severity: signal.severity },
+    })
 }
 
 /// Applies `change` to `agent`'s record, if it has one (an entry about an
