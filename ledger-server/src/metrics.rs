@@ -71,6 +71,11 @@ pub struct Metrics {
     /// Seconds to commit and prove one entry's hidden fields (or one
     /// disclosure's predicates).
     pub proof_latency: Histogram,
+    /// Open subscriptions to the revocation bus (SSE and WebSocket).
+    pub event_subscribers: Gauge<u64, AtomicU64>,
+    /// Events handed to subscribers from the log rather than the bus's
+    /// ring (resumes from long ago, subscribers slower than the ring).
+    pub events_from_log: Counter,
 }
 
 impl Default for Metrics {
@@ -97,6 +102,8 @@ impl Metrics {
             agent_refusals: Family::default(),
             prover_queue: Gauge::default(),
             proof_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            event_subscribers: Gauge::default(),
+            events_from_log: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -112,6 +119,12 @@ impl Metrics {
         registry.register("agent_refusals", "Agent entries refused before sequencing, by error code", m.agent_refusals.clone());
         registry.register("prover_queue_entries", "Entries waiting for or in the prover pool", m.prover_queue.clone());
         registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields", m.proof_latency.clone());
+        registry.register("event_subscribers", "Open subscriptions to the revocation bus", m.event_subscribers.clone());
+        registry.register(
+            "events_from_log",
+            "Events handed to subscribers from the log rather than the bus's ring",
+            m.events_from_log.clone(),
+        );
         Self { registry, ..m }
     }
 

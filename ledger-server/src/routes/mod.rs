@@ -8,6 +8,7 @@
 //!   entries, appended through [`entries`]);
 //! - [`attestations`]: attestation nonces and attestations;
 //! - [`disclosures`]: disclosures and crypto-shredding of openings;
+//! - [`events`]: the revocation bus over SSE and WebSocket;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -19,6 +20,7 @@ mod agents;
 mod attestations;
 mod disclosures;
 mod entries;
+mod events;
 mod ops;
 mod proofs;
 mod tlog;
@@ -32,6 +34,7 @@ use ledger_core::Log;
 use verifier::wire::ErrorCode;
 
 use crate::auth::{AdminToken, AuthState};
+use crate::bus::RevocationBus;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, BodyTimeout};
 use crate::metrics::Metrics;
@@ -64,6 +67,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The admin bearer token; `None` disables admin routes.
     pub admin: Option<AdminToken>,
+    /// The revocation bus (`/v1/events/*`).
+    pub events: Arc<RevocationBus>,
 }
 
 impl AppState {
@@ -108,6 +113,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agents/{id}/retire", post(agents::retire).layer(limit(4 * 1024)))
         .route("/v1/agents/{id}/nonce", post(attestations::nonce))
         .route("/v1/attestations", post(attestations::attest).layer(limit(32 * 1024)))
+        .route("/v1/events/stream", get(events::stream))
+        .route("/v1/events/ws", get(events::websocket))
         .route("/v1/proof/inclusion", get(proofs::inclusion))
         .route("/v1/proof/consistency", get(proofs::consistency))
         .route("/v1/proof/bundle", get(proofs::bundle))

@@ -8,10 +8,10 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, InclusionProofResponse, RotationEntryRequest,
+    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, RotationEntryRequest,
 };
 
-use super::{agents, attestations, disclosures, entries, proofs, tlog, AppState};
+use super::{agents, attestations, disclosures, entries, events, proofs, tlog, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -55,6 +55,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         attestations::nonce,
         attestations::attest,
         disclosures::shred_agent,
+        events::stream,
+        events::websocket,
         healthz,
         metrics
     ),
@@ -71,6 +73,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ErrorResponse,
         ErrorDetail,
         ErrorCode,
+        Event,
+        EventType,
         disclosures::DisclosureBody
     )),
     modifiers(&AdminSecurity)
