@@ -10,6 +10,9 @@
 //!   timer, and [`Client::act_high_risk`] attests right before acting.
 //! * [`RequestSignature`]: the headers of an agent-signed request, for
 //!   callers that send their own HTTP requests (tests, load generators).
+//! * [`EventStream`] ([`Client::events`]): the log's revocation bus as a
+//!   blocking iterator of typed [`Event`]s that resumes by itself after a
+//!   lost connection, never missing or repeating one.
 //!
 //! ```no_run
 //! use ledger_client::{Client, Measurements, SoftwareAttester};
@@ -23,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod attester;
+mod events;
 mod keys;
 mod request_signature;
 #[cfg(feature = "tpm")]
@@ -43,6 +47,7 @@ use verifier::entry::EntryKind;
 use verifier::AgentId;
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
+pub use events::{Event, EventFilter, EventStream, EventType, Reconnect};
 pub use keys::{load_or_create_key, public_key_b64};
 pub use request_signature::RequestSignature;
 #[cfg(feature = "tpm")]
@@ -385,6 +390,27 @@ impl Client {
         }
         let resp = request.send(body).map_err(transport)?;
         receipt(resp).map(|r| r.response)
+    }
+
+    /// Subscribes to the log's events that pass `filter`
+    /// (`GET /v1/events/stream`): a blocking iterator that reconnects
+    /// after a lost connection with the last index it reached, so it
+    /// misses and repeats no event. Subscribing needs no agent key:
+    /// [`EventStream::connect`] does the same with only the log's URL.
+    ///
+    /// ```no_run
+    /// # fn run(client: &ledger_client::Client) -> Result<(), ledger_client::ClientError> {
+    /// use ledger_client::{EventFilter, EventType};
+    /// let revocations = client.events(EventFilter::new().types([EventType::Revocation]).from_first())?;
+    /// for event in revocations {
+    ///     let event = event?;
+    ///     println!("{:?} revoked at index {} ({})", event.agent, event.index, event.entry["reason"]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events(&self, filter: EventFilter) -> Result<EventStream, ClientError> {
+        EventStream::connect(&self.base, filter)
     }
 
     /// Attests, then acts: for actions that must not run on a stale
