@@ -12,8 +12,10 @@
 //! - one feed task per bus waits on [`Log::watch_head`], reads each new
 //!   event once (the event index, [`Log::events`], then its leaf) and keeps
 //!   the last [`BusConfig::ring_events`] of them, encoded once for SSE and
-//!   for WebSocket, in a ring; a watch tells the tail (every event below it
-//!   has been read);
+//!   for WebSocket, in a ring whose tail says up to where the log has been
+//!   read; a watch wakes the waiting subscriptions when events were added
+//!   (not on every commit: most commits hold no event, and waking a
+//!   thousand idle subscribers for each would cost the appends their CPU);
 //! - each [`Subscription`] keeps its own cursor (the next index to look
 //!   at). Inside the ring it takes shared references to encoded events;
 //!   behind it (a resume from long ago, or a subscriber slower than the
@@ -210,8 +212,9 @@ pub struct RevocationBus {
     config: BusConfig,
     metrics: Arc<Metrics>,
     ring: RwLock<Ring>,
-    /// The ring's tail, for subscriptions waiting for new events.
-    tail: watch::Sender<u64>,
+    /// The ring's tail as of the last page that added events: wakes the
+    /// subscriptions waiting for new events.
+    added: watch::Sender<u64>,
     closed: watch::Sender<bool>,
     subscribers: Arc<Semaphore>,
     feed: Once,
@@ -227,7 +230,7 @@ impl RevocationBus {
             config: BusConfig { ring_events: config.ring_events.max(1), ..config },
             metrics,
             ring: RwLock::new(Ring::default()),
-            tail: watch::Sender::new(0),
+            added: watch::Sender::new(0),
             closed: watch::Sender::new(false),
             subscribers,
             feed: Once::new(),
@@ -275,7 +278,7 @@ impl RevocationBus {
             filter,
             next,
             pending: VecDeque::new(),
-            tail: self.tail.subscribe(),
+            added: self.added.subscribe(),
             closed: self.closed.subscribe(),
             _permit: permit,
         })
@@ -290,13 +293,12 @@ impl RevocationBus {
                 ring.from = head;
                 ring.tail = head;
             }
-            self.tail.send_replace(head);
-            tokio::spawn(Arc::clone(self).run_feed());
+            tokio::spawn(Arc::clone(self).run_feed(head));
         });
     }
 
     /// The feed: reads every new event once, into the ring.
-    async fn run_feed(self: Arc<Self>) {
+    async fn run_feed(self: Arc<Self>, mut tail: u64) {
         let mut head = self.log.watch_head();
         let mut closed = self.closed.subscribe();
         let everything = EventFilter::default();
@@ -305,12 +307,12 @@ impl RevocationBus {
                 return;
             }
             let size = *head.borrow_and_update();
-            let tail = *self.tail.borrow();
             if tail < size {
                 let log = Arc::clone(&self.log);
                 let filter = everything.clone();
                 let error = match tokio::task::spawn_blocking(move || read_page(&log, tail, size, &filter)).await {
                     Ok(Ok(page)) => {
+                        tail = page.covered;
                         self.extend(page);
                         continue;
                     }
@@ -333,8 +335,10 @@ impl RevocationBus {
         }
     }
 
-    /// Adds a page read by the feed to the ring, then publishes the tail.
+    /// Adds a page read by the feed to the ring, then wakes the waiting
+    /// subscriptions if it held events.
     fn extend(&self, page: Page) {
+        let added = !page.events.is_empty();
         {
             let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
             ring.events.extend(page.events);
@@ -345,7 +349,9 @@ impl RevocationBus {
             }
             ring.tail = page.covered;
         }
-        self.tail.send_replace(page.covered);
+        if added {
+            self.added.send_replace(page.covered);
+        }
     }
 }
 
@@ -355,7 +361,7 @@ enum Step {
     Ring(Vec<Arc<BusEvent>>, u64),
     /// Behind the ring: read the log up to the ring's tail.
     Log(u64),
-    /// Nothing new: wait for the tail to move.
+    /// Nothing new: wait for events to be added.
     Wait,
 }
 
@@ -368,7 +374,7 @@ pub struct Subscription {
     next: u64,
     /// Events taken but not yet handed out (at most one page).
     pending: VecDeque<Arc<BusEvent>>,
-    tail: watch::Receiver<u64>,
+    added: watch::Receiver<u64>,
     closed: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -398,9 +404,9 @@ impl Subscription {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
             }
-            // Seen before the ring is read: a tail published after this
-            // wakes the wait below.
-            self.tail.borrow_and_update();
+            // Seen before the ring is read: events added after this wake
+            // the wait below.
+            self.added.borrow_and_update();
             match self.step() {
                 Step::Ring(events, next) => {
                     self.pending.extend(events);
@@ -422,10 +428,24 @@ impl Subscription {
                 }
                 Step::Wait => {
                     tokio::select! {
-                        changed = self.tail.changed() => if changed.is_err() { return None },
+                        changed = self.added.changed() => if changed.is_err() { return None },
                         _ = self.closed.changed() => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Moves the cursor over what the ring holds without waiting (the
+    /// events that pass the filter are handed out next), so that
+    /// [`Subscription::resume_after`] is current: a subscription is woken
+    /// only when events are added, so a filtered one that matched none
+    /// would otherwise report where it stood then.
+    pub fn advance(&mut self) {
+        if self.pending.is_empty() {
+            if let Step::Ring(events, next) = self.step() {
+                self.pending.extend(events);
+                self.next = next;
             }
         }
     }

@@ -622,15 +622,31 @@ fn sdk_event_stream_resumes_across_a_cut_connection() {
     server.churn(&agents, 3);
     server.churn(&others, 1);
     let proxy = Proxy::start(&server.url);
-    let reconnect = Reconnect { attempts: 50, initial: Duration::from_millis(20), max: Duration::from_millis(200), idle: WAIT };
+    // An agent's client subscribes (through the proxy) with the default
+    // reconnection policy.
+    let key = {
+        use sha2::Digest as _;
+        SigningKey::from_bytes(&sha2::Sha256::digest(agents[0].as_str().as_bytes()).into())
+    };
+    let client = ledger_client::Client::connect(&proxy.url, agents[0].as_str(), key).unwrap();
     let filter = SdkFilter::new().from_first().trust_domain("a.example").types([EventType::Revocation, EventType::Reinstatement]);
-    let mut stream = EventStream::connect_with(&proxy.url, filter, reconnect).unwrap();
+    let mut stream = client.events(filter).unwrap();
     let keep = |t: &str, a: &str| (t == "revocation" || t == "reinstatement") && a.starts_with("spiffe://a.example/");
     let mut seen = Vec::new();
     for _ in 0..10 {
         seen.push(stream.next().unwrap().unwrap());
     }
     assert_eq!(stream.resume_after(), Some(seen[9].index));
+    // The stream blocks: read it on a thread, so that a lost event fails
+    // the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for event in stream {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
     // Cut the connection, append meanwhile, twice.
     for _ in 0..2 {
         proxy.cut();
@@ -638,7 +654,7 @@ fn sdk_event_stream_resumes_across_a_cut_connection() {
         server.churn(&others, 1);
         let expected = server.expected(keep);
         while seen.len() < expected.len() {
-            seen.push(stream.next().unwrap().unwrap());
+            seen.push(rx.recv_timeout(WAIT).expect("an event within the wait").unwrap());
         }
         let got: Vec<(u64, String, String)> =
             seen.iter().map(|e| (e.index, e.event_type.as_str().to_owned(), e.agent.clone().unwrap_or_default())).collect();
@@ -649,4 +665,23 @@ fn sdk_event_stream_resumes_across_a_cut_connection() {
     let first = by_index.values().next().unwrap();
     assert_eq!(first.entry["kind"], "revocation");
     assert_eq!(first.entry["agent"].as_str(), first.agent.as_deref());
+}
+
+#[test]
+fn sdk_event_stream_reports_refusals_and_starts_live() {
+    let server = start(BusConfig::default());
+    let agents = server.register(&agent_ids("a.example", 1));
+    server.churn(&agents, 1);
+    let refused = EventStream::connect(&server.url, SdkFilter::new().agent("spiffe://a.example/workload/x")).unwrap_err();
+    assert_eq!(refused.error_code(), Some(ledger_client::ErrorCode::InvalidAgentId), "{refused}");
+    let beyond = EventStream::connect(&server.url, SdkFilter::new().after(1_000_000)).unwrap_err();
+    assert_eq!(beyond.error_code(), Some(ledger_client::ErrorCode::IndexBeyondTree), "{beyond}");
+    // Live: the start is the head, known before any event arrives.
+    let reconnect = Reconnect { attempts: 3, initial: Duration::from_millis(20), max: Duration::from_millis(100), idle: WAIT };
+    let mut live = EventStream::connect_with(&server.url, SdkFilter::new(), reconnect).unwrap();
+    let head = server.log.head().size;
+    assert_eq!(live.resume_after(), Some(head - 1));
+    server.revoke_all(&agents, None);
+    let event = live.next().unwrap().unwrap();
+    assert_eq!((event.index, event.event_type, event.agent.as_deref()), (head, EventType::Revocation, Some(agents[0].as_str())));
 }

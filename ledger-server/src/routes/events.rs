@@ -170,7 +170,10 @@ fn sse_frames(subscription: Subscription, keepalive: Duration) -> impl Stream<It
         let frame = match timeout(keepalive, subscription.next()).await {
             Ok(Some(event)) => event.sse_frame(),
             Ok(None) => return None,
-            Err(_) => position_frame("keep-alive", subscription.resume_after()),
+            Err(_) => {
+                subscription.advance();
+                position_frame("keep-alive", subscription.resume_after())
+            }
         };
         Some((Ok(frame), (subscription, None)))
     })
