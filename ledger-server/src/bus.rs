@@ -11,7 +11,8 @@
 //!
 //! - one feed task per bus waits on [`Log::watch_head`], reads each new
 //!   event once (the event index, [`Log::events`], then its leaf) and keeps
-//!   the last [`BusConfig::ring_events`] of them, encoded once for SSE and
+//!   the last [`BusConfig::ring_events`] of them (at most
+//!   [`BusConfig::ring_bytes`]), encoded once for SSE and
 //!   for WebSocket, in a ring whose tail says up to where the log has been
 //!   read; a watch wakes the waiting subscriptions when events were added
 //!   (not on every commit: most commits hold no event, and waking a
@@ -49,8 +50,9 @@ use crate::metrics::Metrics;
 /// Most events a subscription takes in one step (from the ring or the log).
 const PAGE_EVENTS: usize = 256;
 
-/// Most leaf bytes read from the log in one page (at least one event).
-const PAGE_BYTES: usize = 1 << 20;
+/// Most leaf bytes read from the log in one page (at least one event):
+/// what a subscription that fell behind holds, decoded, at most.
+const PAGE_BYTES: usize = 256 * 1024;
 
 /// Most ring events a subscription looks at while holding the ring's lock.
 const RING_SCAN: usize = 1024;
@@ -60,6 +62,9 @@ const RING_SCAN: usize = 1024;
 pub struct BusConfig {
     /// Recent events kept in memory, encoded, for subscribers that keep up.
     pub ring_events: usize,
+    /// Most bytes of encoded events in the ring (signals may carry large
+    /// evidence): the older ones go first.
+    pub ring_bytes: usize,
     /// Most subscriptions at once.
     pub max_subscribers: usize,
     /// Interval of SSE keep-alive comments and WebSocket pings.
@@ -68,7 +73,7 @@ pub struct BusConfig {
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { ring_events: 4096, max_subscribers: 512, keepalive: Duration::from_secs(15) }
+        Self { ring_events: 4096, ring_bytes: 32 << 20, max_subscribers: 512, keepalive: Duration::from_secs(15) }
     }
 }
 
@@ -156,6 +161,11 @@ impl BusEvent {
     pub fn json(&self) -> Utf8Bytes {
         self.json.clone()
     }
+
+    /// Bytes held for it.
+    fn size(&self) -> usize {
+        self.sse.len() + self.json.len() + self.agent.len()
+    }
 }
 
 /// Events read from the log: those in `[from, covered)` that pass the
@@ -197,10 +207,11 @@ fn read_page(log: &Log, from: u64, to: u64, filter: &EventFilter) -> Result<Page
 }
 
 /// The recent events: every event with an index in `[from, tail)`, in
-/// index order.
+/// index order, and the bytes they hold.
 #[derive(Debug, Default)]
 struct Ring {
     events: VecDeque<Arc<BusEvent>>,
+    bytes: usize,
     from: u64,
     tail: u64,
 }
@@ -341,9 +352,11 @@ impl RevocationBus {
         let added = !page.events.is_empty();
         {
             let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+            ring.bytes += page.events.iter().map(|e| e.size()).sum::<usize>();
             ring.events.extend(page.events);
-            while ring.events.len() > self.config.ring_events {
+            while ring.events.len() > self.config.ring_events || (ring.bytes > self.config.ring_bytes && ring.events.len() > 1) {
                 if let Some(oldest) = ring.events.pop_front() {
+                    ring.bytes -= oldest.size();
                     ring.from = oldest.index + 1;
                 }
             }

@@ -410,7 +410,8 @@ fn ws_events(ws: &mut tungstenite::WebSocket<MaybeTlsStream<TcpStream>>, n: usiz
 
 #[test]
 fn websocket_resumes_after_an_index_losing_and_repeating_nothing() {
-    let server = start(BusConfig { ring_events: 8, ..BusConfig::default() });
+    // A ring of a few KB (a few events): resumes read from the log.
+    let server = start(BusConfig { ring_bytes: 4096, ..BusConfig::default() });
     let agents = server.register(&agent_ids("a.example", 3));
     server.churn(&agents, 4);
     let mut ws = ws_subscribe(&server.url, "after=-1", None).unwrap();
