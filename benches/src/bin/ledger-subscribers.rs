@@ -1,22 +1,26 @@
 //! `ledger-subscribers`: the revocation bus under load. Starts a server
-//! in-process on 127.0.0.1 (RocksDB in a temporary directory), then runs two
-//! phases of the same signed appends over HTTP (`POST /v1/entries`, one
-//! agent and one keep-alive connection per client, paced to `--rate`):
+//! in-process on 127.0.0.1 (RocksDB in a temporary directory), then runs
+//! phases of the same load: signed appends over HTTP (`POST /v1/entries`,
+//! one agent and one keep-alive connection per client, paced to `--rate`)
+//! and a revocation every `--probe-ms` (`Log::revoke` of an agent
+//! registered for it):
 //!
-//! 1. the baseline: no subscribers (after 3 s of warm-up appends);
-//! 2. with `--subscribers` SSE subscribers of `GET /v1/events/stream`,
-//!    while a revocation is appended every `--probe-ms` (`Log::revoke` on
-//!    an agent registered for it). From the moment each revocation is
-//!    acknowledged (durable, its index returned) to the moment each
-//!    subscriber has read its frame, the latency is recorded.
+//! 1. warm-up (3 s, not compared), then a baseline without subscribers;
+//! 2. the same with `--subscribers` SSE subscribers of
+//!    `GET /v1/events/stream?types=revocation`, recording, from the moment
+//!    each revocation is acknowledged (durable, its index returned) to the
+//!    moment each subscriber has read its frame, the delivery latency;
+//! 3. the baseline again, once the subscribers are gone: the ratio is taken
+//!    against the mean of both baselines, so that a drift of the machine
+//!    (or of RocksDB as the log grows) during the run does not pass for the
+//!    subscribers' cost.
 //!
-//! It prints the append rate of both phases and their ratio, the
-//! revocations' own append latency, the delivery latency over every
-//! (revocation, subscriber) pair, and per revocation the time until the
-//! last subscriber had it; with p50, p99 and max. A frame read before the
-//! acknowledgement was seen counts as 0. Every subscriber must receive
-//! every revocation; missing ones are counted and make the run fail. The
-//! run stops by itself after both phases.
+//! It prints each phase's append rate and revocation append latency, the
+//! ratio, the delivery latency over every (revocation, subscriber) pair,
+//! and per revocation the time until the last subscriber had it, with p50,
+//! p99 and max. A frame read before the acknowledgement was seen counts as
+//! 0. Every subscriber must receive every revocation; missing ones make the
+//! run fail. The run stops by itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +41,11 @@ use verifier::entry::{EntryKind, Passport, Revocation, RevocationReason};
 use verifier::AgentId;
 
 const TRUST_DOMAIN: &str = "bench.example";
+
+// The server's allocator (ledger-server's main), so that the in-process
+// server runs as the real one does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger-subscribers", about = "Revocation-bus latency under signed appends (in-process server on 127.0.0.1)")]
@@ -153,8 +162,8 @@ async fn run(args: &Args, addr: SocketAddr, log: &Arc<Log>) -> anyhow::Result<()
         agents.push(Arc::new(LoadAgent { id, key }));
     }
     let probes = usize::try_from(args.seconds * 1000 / args.probe_ms.max(1))?.max(1);
-    let mut targets = Vec::with_capacity(probes);
-    for p in 0..probes {
+    let mut targets = Vec::with_capacity(3 * probes);
+    for p in 0..3 * probes {
         let id = AgentId::parse(&format!("spiffe://{TRUST_DOMAIN}/agent/revoked-{p}")).map_err(|e| anyhow::anyhow!("{e}"))?;
         let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
         log.register(passport(&id, &key)).await?;
@@ -169,14 +178,16 @@ async fn run(args: &Args, addr: SocketAddr, log: &Arc<Log>) -> anyhow::Result<()
         args.probe_ms,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-
     let seconds = Duration::from_secs(args.seconds);
-    // A fresh log appends slower for its first seconds (RocksDB, caches):
-    // warm it up so that the baseline is not the phase that pays for it.
+    let probe = Duration::from_millis(args.probe_ms);
+    let mut targets = targets.chunks(probes);
+    let mut next_targets = || targets.next().unwrap_or_default().to_vec();
+
+    // A fresh log appends slower for its first seconds (RocksDB, caches).
     let warm = appends(addr, &origin, &agents, args.rate, Duration::from_secs(3)).await?;
-    println!("warm-up   (3 s, not compared)  appends {:>8.0}/s", warm.rate());
-    let baseline = appends(addr, &origin, &agents, args.rate, seconds).await?;
-    println!("baseline  (0 subscribers)      appends {:>8.0}/s  ok {:>7}  refused {:>5}", baseline.rate(), baseline.ok, baseline.refused);
+    println!("warm-up   (3 s, not compared)   appends {:>8.0}/s", warm.rate());
+    let (before, before_acks) = phase(addr, &origin, &agents, args.rate, seconds, log, next_targets(), probe).await?;
+    before.print("baseline  (0 subscribers)", &before_acks);
 
     // Subscribers, all connected before the load starts.
     let deadline = Instant::now() + seconds + Duration::from_secs(60);
@@ -194,37 +205,21 @@ async fn run(args: &Args, addr: SocketAddr, log: &Arc<Log>) -> anyhow::Result<()
         }
         connected += 1;
     }
-
-    // The load, with a revocation every probe interval.
-    let load = tokio::spawn({
-        let (origin, agents, rate) = (origin.clone(), agents.clone(), args.rate);
-        async move { appends(addr, &origin, &agents, rate, seconds).await }
-    });
-    let mut acks = Vec::with_capacity(probes);
-    let mut ticker = tokio::time::interval(Duration::from_millis(args.probe_ms));
-    for target in &targets {
-        ticker.tick().await;
-        let revocation = Revocation {
-            agent: target.clone(),
-            reason: RevocationReason::Quarantine,
-            score: 0,
-            threshold: 30,
-            causes: vec![],
-            policy_index: 0,
-            note: None,
-        };
-        let sent = Instant::now();
-        let appended = log.revoke(&revocation).await?;
-        acks.push((appended.index, sent, Instant::now()));
-    }
-    let loaded = load.await??;
-    let mut delivered = Vec::new();
-    let mut last_per_probe = Vec::new();
-    let mut missing = 0usize;
+    let (loaded, acks) = phase(addr, &origin, &agents, args.rate, seconds, log, next_targets(), probe).await?;
+    // Each subscriber hangs up once it has every revocation.
     let mut receipts = Vec::with_capacity(subs.len());
     for s in subs {
         receipts.push(s.await??);
     }
+    loaded.print(&format!("with {:>5} subscribers", args.subscribers), &acks);
+
+    let (after, after_acks) = phase(addr, &origin, &agents, args.rate, seconds, log, next_targets(), probe).await?;
+    after.print("baseline  (0 subscribers)", &after_acks);
+    println!("ratio of appends/s with subscribers to the baselines' mean: {:.3}", loaded.rate() / ((before.rate() + after.rate()) / 2.0));
+
+    let mut delivered = Vec::new();
+    let mut last_per_probe = Vec::new();
+    let mut missing = 0usize;
     for (index, _, ack) in &acks {
         let mut last = Duration::ZERO;
         for got in &receipts {
@@ -239,22 +234,52 @@ async fn run(args: &Args, addr: SocketAddr, log: &Arc<Log>) -> anyhow::Result<()
         }
         last_per_probe.push(last);
     }
-    let mut append_latency: Vec<Duration> = acks.iter().map(|(_, sent, ack)| ack.duration_since(*sent)).collect();
-    println!(
-        "with {:>5} subscribers         appends {:>8.0}/s  ok {:>7}  refused {:>5}  ratio to baseline {:.3}",
-        args.subscribers,
-        loaded.rate(),
-        loaded.ok,
-        loaded.refused,
-        loaded.rate() / baseline.rate()
-    );
-    println!("revocations appended           {:>5}  append latency {}", acks.len(), summary(&mut append_latency));
-    println!("delivery, ack → subscriber     {:>5}  {}", delivered.len(), summary(&mut delivered));
-    println!("delivery, ack → all of them    {:>5}  {}", last_per_probe.len(), summary(&mut last_per_probe));
+    println!("delivery, ack → one subscriber  {:>6} samples  {}", delivered.len(), summary(&mut delivered));
+    println!("delivery, ack → all subscribers {:>6} samples  {}", last_per_probe.len(), summary(&mut last_per_probe));
     if missing > 0 {
         bail!("{missing} (revocation, subscriber) pairs never delivered");
     }
     Ok(())
+}
+
+/// A revocation: its index, when it was sent, when it was acknowledged.
+type Ack = (u64, Instant, Instant);
+
+/// One phase: appends for `length`, and meanwhile one revocation of each
+/// of `targets` every `probe`.
+#[allow(clippy::too_many_arguments)]
+async fn phase(
+    addr: SocketAddr,
+    origin: &str,
+    agents: &[Arc<LoadAgent>],
+    rate: u64,
+    length: Duration,
+    log: &Arc<Log>,
+    targets: Vec<AgentId>,
+    probe: Duration,
+) -> anyhow::Result<(Appends, Vec<Ack>)> {
+    let load = tokio::spawn({
+        let (origin, agents) = (origin.to_owned(), agents.to_vec());
+        async move { appends(addr, &origin, &agents, rate, length).await }
+    });
+    let mut acks = Vec::with_capacity(targets.len());
+    let mut ticker = tokio::time::interval(probe);
+    for target in targets {
+        ticker.tick().await;
+        let revocation = Revocation {
+            agent: target,
+            reason: RevocationReason::Quarantine,
+            score: 0,
+            threshold: 30,
+            causes: vec![],
+            policy_index: 0,
+            note: None,
+        };
+        let sent = Instant::now();
+        let appended = log.revoke(&revocation).await?;
+        acks.push((appended.index, sent, Instant::now()));
+    }
+    Ok((load.await??, acks))
 }
 
 fn summary(samples: &mut [Duration]) -> String {
@@ -273,6 +298,17 @@ struct Appends {
 impl Appends {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn print(&self, name: &str, acks: &[Ack]) {
+        let mut latency: Vec<Duration> = acks.iter().map(|(_, sent, ack)| ack.duration_since(*sent)).collect();
+        println!(
+            "{name:<31} appends {:>8.0}/s  ok {:>7}  refused {:>4}  revocation append {}",
+            self.rate(),
+            self.ok,
+            self.refused,
+            summary(&mut latency)
+        );
     }
 }
 
