@@ -13,6 +13,9 @@
 //! * Signals: [`SignalSource`] signs and files a registered source's
 //!   signals (SIEM, UEBA, vulnerability and threat-intelligence feeds);
 //!   [`Client::report_peer`] files an agent's signed report on a peer.
+//! * [`EventStream`] ([`Client::events`]): the log's revocation bus as a
+//!   blocking iterator of typed [`Event`]s that resumes by itself after a
+//!   lost connection, never missing or repeating one.
 //!
 //! ```no_run
 //! use ledger_client::{Client, Measurements, SoftwareAttester};
@@ -26,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod attester;
+mod events;
 mod keys;
 mod request_signature;
 mod signals;
@@ -47,6 +51,7 @@ use verifier::entry::EntryKind;
 use verifier::AgentId;
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
+pub use events::{Event, EventFilter, EventStream, EventType, Reconnect};
 pub use keys::{load_or_create_key, public_key_b64};
 pub use request_signature::RequestSignature;
 pub use signals::SignalSource;
@@ -424,6 +429,27 @@ impl Client {
         }
         let resp = request.send(body).map_err(transport)?;
         receipt(resp).map(|r| r.response)
+    }
+
+    /// Subscribes to the log's events that pass `filter`
+    /// (`GET /v1/events/stream`): a blocking iterator that reconnects
+    /// after a lost connection with the last index it reached, so it
+    /// misses and repeats no event. Subscribing needs no agent key:
+    /// [`EventStream::connect`] does the same with only the log's URL.
+    ///
+    /// ```no_run
+    /// # fn run(client: &ledger_client::Client) -> Result<(), ledger_client::ClientError> {
+    /// use ledger_client::{EventFilter, EventType};
+    /// let revocations = client.events(EventFilter::new().types([EventType::Revocation]).from_first())?;
+    /// for event in revocations {
+    ///     let event = event?;
+    ///     println!("{:?} revoked at index {} ({})", event.agent, event.index, event.entry["reason"]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events(&self, filter: EventFilter) -> Result<EventStream, ClientError> {
+        EventStream::connect(&self.base, filter)
     }
 
     /// Attests, then acts: for actions that must not run on a stale

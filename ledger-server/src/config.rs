@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
+use crate::bus::BusConfig;
 use crate::serve::ServeLimits;
 
 /// Ceiling of a batch request body, whatever the entry limits (the
@@ -64,6 +65,12 @@ pub struct Config {
     /// limit (`ulimit -n`) minus what RocksDB needs.
     #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Most subscribers of the revocation bus (`/v1/events/stream`,
+    /// `/v1/events/ws`) at once; one more is answered 503
+    /// `too_many_subscribers`. Each holds a connection: keep it under
+    /// `--max-connections`, so that appends still find one.
+    #[arg(long, env = "LEDGER_MAX_SUBSCRIBERS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_subscribers: u64,
     /// Admin bearer token (agent registration, disclosures, shredding).
     /// Prefer LEDGER_ADMIN_TOKEN or the token file: a flag's value is
     /// visible to every local user in the process list. Default: the token
@@ -162,6 +169,14 @@ impl Config {
         }
     }
 
+    /// Limits of the revocation bus. Keep-alives go out every 15 s, or
+    /// twice per idle timeout if that is shorter, so that a quiet stream
+    /// is never taken for an idle connection.
+    pub fn bus_config(&self) -> BusConfig {
+        let keepalive = Duration::from_secs(15).min(Duration::from_millis(self.idle_timeout_secs * 500));
+        BusConfig { max_subscribers: usize::try_from(self.max_subscribers).unwrap_or(usize::MAX), keepalive, ..BusConfig::default() }
+    }
+
     /// The origin to run under (see `--origin`).
     pub fn resolve_origin(&self) -> Result<String, ledger_core::Error> {
         if let Some(origin) = &self.origin {
@@ -241,6 +256,11 @@ mod tests {
         let small = Config::try_load_from(["ledger-server", "--max-entry-bytes", "1000", "--max-batch-entries", "10"]).unwrap();
         assert_eq!(small.max_batch_request_bytes(), (small.max_entry_request_bytes() + 1) * 10 + 2);
         assert!(Config::try_load_from(["ledger-server", "--max-connections", "0"]).is_err());
+        let bus = config.bus_config();
+        assert_eq!((bus.max_subscribers, bus.keepalive), (512, Duration::from_secs(15)));
+        let quick = Config::try_load_from(["ledger-server", "--idle-timeout-secs", "4", "--max-subscribers", "3"]).unwrap().bus_config();
+        assert_eq!((quick.max_subscribers, quick.keepalive), (3, Duration::from_secs(2)));
+        assert!(Config::try_load_from(["ledger-server", "--max-subscribers", "0"]).is_err());
         assert!(Config::try_load_from(["ledger-server", "--header-timeout-secs", "0"]).is_err());
     }
 }

@@ -77,9 +77,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::PredicateFalse | C::AttestationFailed => StatusCode::UNPROCESSABLE_ENTITY,
         C::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-        C::Pushback | C::ProverBusy | C::ShuttingDown | C::ReplayCacheFull | C::NonceStoreFull | C::TooManyConnections => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        C::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+        C::Pushback
+        | C::ProverBusy
+        | C::ShuttingDown
+        | C::ReplayCacheFull
+        | C::NonceStoreFull
+        | C::TooManyConnections
+        | C::TooManySubscribers => StatusCode::SERVICE_UNAVAILABLE,
         // `Internal`, and a code added to the wire enum but not yet given a
         // status here (a unit test below catches that).
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,7 +128,7 @@ impl ApiError {
     }
 
     /// Adds `Retry-After` (at least one second).
-    fn retry_after(mut self, after: Duration) -> Self {
+    pub(crate) fn retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after.as_secs().max(1));
         self
     }

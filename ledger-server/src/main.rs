@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ledger_core::{CommitObserver, Log, LogConfig};
 use ledger_server::auth::AdminToken;
+use ledger_server::bus::RevocationBus;
 use ledger_server::metrics::Metrics;
 use ledger_server::{app, AppState, Config, Limits};
 use tracing_subscriber::EnvFilter;
@@ -87,10 +88,17 @@ async fn main() -> anyhow::Result<()> {
         body_timeout: std::time::Duration::from_secs(config.body_timeout_secs),
     };
     tracing::info!(threads = log.prover_threads(), curve_backend = zk::curve_backend(), "prover pool ready");
-    let router = app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin) });
+    let events = Arc::new(RevocationBus::new(Arc::clone(&log), config.bus_config(), Arc::clone(&metrics)));
+    let router = app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin), events: Arc::clone(&events) });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    ledger_server::serve::serve(listener, router, config.serve_limits(), shutdown_signal()).await.context("serving")?;
+    // Event streams never end by themselves: the bus ends them when the
+    // shutdown starts, so the connections they hold can close.
+    let shutdown = async move {
+        shutdown_signal().await;
+        events.close();
+    };
+    ledger_server::serve::serve(listener, router, config.serve_limits(), shutdown).await.context("serving")?;
 
     tracing::info!("draining the sequencer");
     let drain = Arc::clone(&log);

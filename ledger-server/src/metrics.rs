@@ -103,6 +103,11 @@ pub struct Metrics {
     pub trust_scores: Family<ScoreLabels, Gauge<u64, AtomicU64>>,
     /// Revocations since the server started, by reason.
     pub revocations: Family<ReasonLabels, Gauge<u64, AtomicU64>>,
+    /// Open subscriptions to the revocation bus (SSE and WebSocket).
+    pub event_subscribers: Gauge<u64, AtomicU64>,
+    /// Events handed to subscribers from the log rather than the bus's
+    /// ring (resumes from long ago, subscribers slower than the ring).
+    pub events_from_log: Counter,
 }
 
 impl Default for Metrics {
@@ -132,6 +137,8 @@ impl Metrics {
             trust_agents: Family::default(),
             trust_scores: Family::default(),
             revocations: Family::default(),
+            event_subscribers: Gauge::default(),
+            events_from_log: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -150,6 +157,12 @@ impl Metrics {
         registry.register("trust_agents", "Agents by risk level, and revoked agents", m.trust_agents.clone());
         registry.register("trust_score_agents", "Agents whose trust score is at most le (cumulative)", m.trust_scores.clone());
         registry.register("revocations", "Revocations since the server started, by reason", m.revocations.clone());
+        registry.register("event_subscribers", "Open subscriptions to the revocation bus", m.event_subscribers.clone());
+        registry.register(
+            "events_from_log",
+            "Events handed to subscribers from the log rather than the bus's ring",
+            m.events_from_log.clone(),
+        );
         Self { registry, ..m }
     }
 

@@ -35,7 +35,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 use verifier::wire::{ErrorCode, ErrorDetail, ErrorResponse};
@@ -108,8 +108,7 @@ async fn serve_with(
             Ok(permit) => {
                 let (router, http, stopped) = (router.clone(), Arc::clone(&http), stopped.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, router, &http, limits.idle_timeout, stopped).await;
-                    drop(permit);
+                    serve_connection(stream, permit, router, &http, limits.idle_timeout, stopped).await;
                 });
             }
             Err(_) => match Arc::clone(&rejecting).try_acquire_owned() {
@@ -138,15 +137,19 @@ fn is_per_connection(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset)
 }
 
+/// Serves one connection. Its permit lives in the stream, so a connection
+/// upgraded to a WebSocket, which outlives this function, keeps counting
+/// against the cap until its socket is dropped.
 async fn serve_connection(
     stream: TcpStream,
+    permit: OwnedSemaphorePermit,
     router: Router,
     http: &hyper::server::conn::http1::Builder,
     idle_timeout: Duration,
     mut stopped: watch::Receiver<()>,
 ) {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Tracked { inner: stream, activity: Arc::clone(&activity) });
+    let io = TokioIo::new(Tracked { inner: stream, activity: Arc::clone(&activity), _permit: permit });
     let service = {
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -159,7 +162,10 @@ async fn serve_connection(
             }
         })
     };
-    let conn = http.serve_connection(io, service);
+    // Upgrades (`/v1/events/ws`) hand the socket to the handler, and the
+    // idle timer below stops watching it: the WebSocket session keeps its
+    // own (pings, stalled sends).
+    let conn = http.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let mut stopping = false;
     loop {
@@ -199,8 +205,7 @@ async fn reject(mut stream: TcpStream, max_connections: usize) {
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    // Plain poll functions: tokio's io-util extension traits are not
-    // compiled into this workspace.
+    // Plain poll functions, without tokio's io-util extension traits.
     let exchange = async {
         let mut rest = answer.as_bytes();
         while !rest.is_empty() {
@@ -271,10 +276,12 @@ impl Drop for Handling {
     }
 }
 
-/// A TCP stream that records when bytes move.
+/// A TCP stream that records when bytes move, holding its connection's
+/// place under the cap.
 struct Tracked {
     inner: TcpStream,
     activity: Arc<Activity>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl AsyncRead for Tracked {

@@ -64,7 +64,9 @@ async fn harness(policy: &Policy) -> H {
         max_batch_request_bytes: 1 << 20,
         body_timeout: Duration::from_secs(5),
     };
-    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    let metrics = Arc::new(Metrics::new());
+    let events = Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::clone(&metrics)));
+    let state = AppState { log: Arc::clone(&log), metrics, limits, admin: Some(AdminToken::new(TOKEN).unwrap()), events };
     H { app: app(state), log, store }
 }
 

@@ -44,9 +44,7 @@ fn check(id: &str) -> Result<usize, AgentIdError> {
     }
     let rest = id.strip_prefix(SCHEME).ok_or(AgentIdError::Scheme)?;
     let (domain, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
-        return Err(AgentIdError::TrustDomain);
-    }
+    check_trust_domain(domain)?;
     let segment_ok =
         |seg: &str| !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     let mut segments = path.strip_prefix('/').map(|p| p.split('/'));
@@ -64,6 +62,18 @@ fn check(id: &str) -> Result<usize, AgentIdError> {
         (Some("agent"), Some(_), None) => Ok(domain.len()),
         _ => Err(AgentIdError::NotAnAgent),
     }
+}
+
+/// Checks a SPIFFE trust domain (`example.org`): non-empty, lowercase
+/// letters, digits, `.`, `-` or `_`, as in an [`AgentId`].
+pub fn check_trust_domain(domain: &str) -> Result<(), AgentIdError> {
+    if domain.is_empty()
+        || domain.len() > MAX_SPIFFE_ID_BYTES
+        || !domain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    {
+        return Err(AgentIdError::TrustDomain);
+    }
+    Ok(())
 }
 
 /// A valid agent id (`spiffe://<trust-domain>/agent/<name>`). Compared,

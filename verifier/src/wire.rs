@@ -273,6 +273,105 @@ pub struct EntriesResponse {
     pub tree_size: u64,
 }
 
+/// The kind of an event on the revocation bus (`GET /v1/events/stream`,
+/// `GET /v1/events/ws`): every event is a log entry of one of four kinds,
+/// named on the bus as here (the names of the `types=` filter and of the
+/// SSE `event:` field). A risk entry is a CAEP `risk-level-change`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub enum EventType {
+    /// A `revocation` entry: the agent is revoked.
+    #[serde(rename = "revocation")]
+    Revocation,
+    /// A `reinstatement` entry: the agent is reinstated.
+    #[serde(rename = "reinstatement")]
+    Reinstatement,
+    /// A `risk` entry: the agent's risk level changed.
+    #[serde(rename = "risk-level-change")]
+    RiskLevelChange,
+    /// A `signal` entry: evidence about an agent or a code hash.
+    #[serde(rename = "signal")]
+    Signal,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [Self; 4] = [Self::Revocation, Self::Reinstatement, Self::RiskLevelChange, Self::Signal];
+
+    /// The name on the bus.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Revocation => "revocation",
+            Self::Reinstatement => "reinstatement",
+            Self::RiskLevelChange => "risk-level-change",
+            Self::Signal => "signal",
+        }
+    }
+
+    /// The type of a name on the bus.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The event type of entries of `kind`; `None` for kinds that are no
+    /// events.
+    pub fn of_kind(kind: crate::entry::EntryKind) -> Option<Self> {
+        use crate::entry::EntryKind as K;
+        match kind {
+            K::Revocation => Some(Self::Revocation),
+            K::Reinstatement => Some(Self::Reinstatement),
+            K::Risk => Some(Self::RiskLevelChange),
+            K::Signal => Some(Self::Signal),
+            _ => None,
+        }
+    }
+
+    /// The entry kind of this event type.
+    pub const fn kind(self) -> crate::entry::EntryKind {
+        use crate::entry::EntryKind as K;
+        match self {
+            Self::Revocation => K::Revocation,
+            Self::Reinstatement => K::Reinstatement,
+            Self::RiskLevelChange => K::Risk,
+            Self::Signal => K::Signal,
+        }
+    }
+}
+
+impl core::fmt::Display for EventType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event on the revocation bus: an SSE event's `data:` and a
+/// WebSocket text message. The event's id is its entry's index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Index of the entry (the event's id; resume after it with
+    /// `Last-Event-ID` or `?after=`).
+    pub index: u64,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The agent it is about; `null` for a signal about a code hash.
+    pub agent: Option<String>,
+    /// The entry's integrated time, ms since the Unix epoch.
+    pub integrated_time: u64,
+    /// The entry, as `GET /v1/entries/{index}` decodes it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub entry: serde_json::Value,
+}
+
+/// The response header of `GET /v1/events/stream` and `GET /v1/events/ws`
+/// that says where the stream starts: after this index, `-1` for the
+/// first entry. A subscriber that asked for the live stream learns here
+/// the index to resume after should it lose the connection before its
+/// first event.
+pub const EVENTS_AFTER_HEADER: &str = "ledger-events-after";
+
 /// An RFC 9162 inclusion proof.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -493,6 +592,8 @@ error_codes! {
     TooManyHiddenEntries = "too_many_hidden_entries",
     /// 415: a body that must be `application/json` is not.
     UnsupportedMediaType = "unsupported_media_type",
+    /// 426: a WebSocket route asked for without a WebSocket upgrade.
+    UpgradeRequired = "upgrade_required",
     // 422
     /// 422: a declared or requested predicate does not hold.
     PredicateFalse = "predicate_false",
@@ -515,6 +616,8 @@ error_codes! {
     NonceStoreFull = "nonce_store_full",
     /// 503: the server serves its maximum of connections (from the connection layer).
     TooManyConnections = "too_many_connections",
+    /// 503: the server serves its maximum of event subscribers.
+    TooManySubscribers = "too_many_subscribers",
 }
 
 /// A code that is not an [`ErrorCode`] of this build (e.g. from a newer

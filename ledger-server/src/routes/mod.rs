@@ -10,6 +10,7 @@
 //! - [`disclosures`]: disclosures and crypto-shredding of openings;
 //! - [`signals`]: signal sources (admin) and signed signals, peer reports
 //!   included;
+//! - [`events`]: the revocation bus over SSE and WebSocket;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -21,6 +22,7 @@ mod agents;
 mod attestations;
 mod disclosures;
 mod entries;
+mod events;
 mod ops;
 mod proofs;
 mod signals;
@@ -36,6 +38,7 @@ use ledger_core::Log;
 use verifier::wire::ErrorCode;
 
 use crate::auth::{AdminToken, AuthState};
+use crate::bus::RevocationBus;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, BodyTimeout};
 use crate::metrics::Metrics;
@@ -68,6 +71,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The admin bearer token; `None` disables admin routes.
     pub admin: Option<AdminToken>,
+    /// The revocation bus (`/v1/events/*`).
+    pub events: Arc<RevocationBus>,
 }
 
 impl AppState {
@@ -119,6 +124,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/attestations", post(attestations::attest).layer(limit(32 * 1024)))
         .route("/v1/sources", post(signals::register).layer(limit(4 * 1024)).get(signals::list))
         .route("/v1/signals", post(signals::submit).layer(limit(limits.max_entry_request_bytes)))
+        .route("/v1/events/stream", get(events::stream))
+        .route("/v1/events/ws", get(events::websocket))
         .route("/v1/proof/inclusion", get(proofs::inclusion))
         .route("/v1/proof/consistency", get(proofs::consistency))
         .route("/v1/proof/bundle", get(proofs::bundle))

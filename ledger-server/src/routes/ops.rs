@@ -8,10 +8,11 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, InclusionProofResponse, RotationEntryRequest, SourceRecord, SourceRequest, SourcesResponse,
+    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, RotationEntryRequest, SourceRecord, SourceRequest,
+    SourcesResponse,
 };
 
-use super::{agents, attestations, disclosures, entries, proofs, signals, tlog, trust, AppState};
+use super::{agents, attestations, disclosures, entries, events, proofs, signals, tlog, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -65,6 +66,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         signals::list,
         signals::submit,
         disclosures::shred_agent,
+        events::stream,
+        events::websocket,
         healthz,
         metrics
     ),
@@ -84,6 +87,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         SourceRequest,
         SourceRecord,
         SourcesResponse,
+        Event,
+        EventType,
         disclosures::DisclosureBody
     )),
     modifiers(&AdminSecurity)
