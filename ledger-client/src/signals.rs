@@ -81,7 +81,15 @@ impl SignalSource {
             .and_then(|all| all.iter().find(|s| s["source"] == name))
             .and_then(|s| s["last_seq"].as_u64())
             .ok_or_else(|| ClientError::api(403, ErrorCode::UnknownSource, format!("no signal source named {name:?} is registered")))?;
-        Ok(Self { base, origin, name: name.to_owned(), key, http, retry: Retry::default(), seq: Mutex::new(last_seq + 1) })
+        Ok(Self {
+            base,
+            origin,
+            name: name.to_owned(),
+            key,
+            http,
+            retry: Retry::default(),
+            seq: Mutex::new(last_seq.checked_add(1).ok_or_else(|| transport("the source's sequence numbers are spent"))?),
+        })
     }
 
     /// Sets the retry policy.
@@ -119,7 +127,7 @@ impl SignalSource {
         let entry = signed(&signal, *seq, &self.origin, &self.key);
         let result = send(&self.http, &self.base, self.retry, "/v1/signals", &entry);
         if result.is_ok() {
-            *seq += 1;
+            *seq = seq.saturating_add(1);
         }
         result
     }
@@ -158,7 +166,7 @@ impl Client {
         let entry = signed(&signal, *seq, &self.origin, &self.key);
         let result = self.send("/v1/signals", &entry);
         if result.is_ok() {
-            *seq += 1;
+            *seq = seq.saturating_add(1);
         }
         result
     }

@@ -264,8 +264,9 @@ impl Log {
     /// unless it is already in force (same canonical JSON). Returns the
     /// entry appended, if any.
     pub async fn set_policy(&self, policy: &verifier::fold::policy::Policy) -> Result<Option<Appended>, Error> {
-        let current = self.trust.policy();
-        if current.index.is_some() && current.policy.to_canonical() == policy.to_canonical() {
+        // The built-in default is in force before any policy entry, so
+        // putting it in force then needs no entry either.
+        if self.trust.policy().policy.to_canonical() == policy.to_canonical() {
             return Ok(None);
         }
         let serde_json::Value::Object(obj) = policy.to_json() else {

@@ -92,14 +92,8 @@ fn implied(record: &TrustRecord, policy: &PolicyInForce, agent: &AgentId, decisi
     }
     let target = trust.target_level(p, now);
     (target != trust.level()).then(|| {
-        let change = RiskChange {
-            agent: agent.clone(),
-            previous: trust.level(),
-            current: target,
-            score,
-            policy_index: policy.index.unwrap_or(0),
-            decision,
-        };
+        let change =
+            RiskChange { agent: agent.clone(), previous: trust.level(), current: target, score, policy_index: policy.index, decision };
         (change.to_object(), false)
     })
 }

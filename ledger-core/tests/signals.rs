@@ -134,7 +134,7 @@ async fn sources_file_signals_and_agents_report_peers() {
         score: 0,
         threshold: 30,
         causes: Vec::new(),
-        policy_index: 0,
+        policy_index: None,
         decision: None,
         note: None,
     };

@@ -92,7 +92,7 @@ proptest! {
                     let _ = rt.block_on(log.append(vec![entry]));
                 }
                 Op::Revoke(i) => {
-                    let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: 0, decision: None, note: None };
+                    let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: None, decision: None, note: None };
                     let _ = rt.block_on(log.revoke(&r));
                 }
                 Op::Reinstate(i) => {

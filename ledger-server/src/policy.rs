@@ -33,19 +33,15 @@ pub fn load(path: &Path) -> anyhow::Result<Policy> {
 }
 
 /// Puts `policy` in force (a `policy` entry when it differs from the one
-/// in force; without one, the built-in default when the log has no policy
-/// entry yet, else the policy in force stays), lets the revocation trigger ([`ledger_core::trigger`]) log
+/// in force; without one the policy in force stays: the built-in default
+/// until a policy entry says otherwise), lets the revocation trigger ([`ledger_core::trigger`]) log
 /// what the trust view implies now, then runs it on the current tokio
 /// runtime.
 pub async fn start_trust(log: &std::sync::Arc<ledger_core::Log>, policy: Option<&Policy>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let in_force = log.trust().policy();
-    let policy = match policy {
-        Some(policy) => policy.clone(),
-        None if in_force.index.is_some() => in_force.policy,
-        None => Policy::default(),
-    };
-    if let Some(done) = log.set_policy(&policy).await? {
-        tracing::info!(index = done.index, sha256 = %verifier::entry::signing::hex(&policy.hash()), "trust policy entry appended");
+    if let Some(policy) = policy {
+        if let Some(done) = log.set_policy(policy).await? {
+            tracing::info!(index = done.index, sha256 = %verifier::entry::signing::hex(&policy.hash()), "trust policy entry appended");
+        }
     }
     let trigger = ledger_core::trigger::Trigger::catch_up(std::sync::Arc::clone(log)).await;
     Ok(tokio::spawn(trigger.run()))

@@ -79,7 +79,7 @@ fn revocation(agent: &AgentId, note: Option<String>) -> Revocation {
         score: 0,
         threshold: 30,
         causes: vec![],
-        policy_index: 0,
+        policy_index: None,
         decision: None,
         note,
     }
@@ -136,7 +136,7 @@ impl Server {
             previous: Level::Low,
             current: Level::Medium,
             score: 55,
-            policy_index: 0,
+            policy_index: None,
             decision: verifier::entry::Decision { as_of_index: 0, decided_at: 0 },
         };
         let mut evidence = serde_json::Map::new();

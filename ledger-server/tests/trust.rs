@@ -229,13 +229,14 @@ async fn the_policy_is_replaced_by_an_admin_and_logged_once() {
         req.body(Body::from(body)).unwrap()
     };
     refused(&h, send(&h, put(toml.clone(), false)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    // The default is in force already.
+    // The built-in default is in force already, without a policy entry.
     let (status, v) = send(&h, put(toml.clone(), true)).await;
-    assert_eq!((status, v["changed"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!((status, v["changed"].as_bool(), &v["policy_index"]), (StatusCode::OK, Some(false), &Value::Null));
+    assert_eq!(h.log.head().size, 0);
     let stricter = toml.replace("revocation_threshold = 30", "revocation_threshold = 45");
     assert_ne!(stricter, toml);
     let (status, v) = send(&h, put(stricter.clone(), true)).await;
-    assert_eq!((status, v["changed"].as_bool(), v["policy_index"].as_u64()), (StatusCode::CREATED, Some(true), Some(1)), "{v}");
+    assert_eq!((status, v["changed"].as_bool(), v["policy_index"].as_u64()), (StatusCode::CREATED, Some(true), Some(0)), "{v}");
     assert_eq!(h.log.trust().policy().policy.revocation_threshold, 45);
     refused(
         &h,
@@ -286,7 +287,10 @@ async fn drift_is_logged_by_the_log_and_recomputed_offline() {
     }
     let kept = h.log.trust().get(&agent).unwrap();
     assert!(kept.owed_drift.is_empty());
-    assert!(kept.trust.recent().contains(&index), "the drift signal moved the score");
+    // The window's last action carried the finding's evidence; the signal
+    // only announced it.
+    assert!(kept.trust.recent().contains(&(first_action + 15)), "the finding moved the score");
+    assert!(!kept.trust.recent().contains(&index));
 
     // Offline: the same fold over the same leaves.
     let mut offline = verifier::fold::trust_log::TrustMap::default();

@@ -126,7 +126,7 @@ impl Replay {
                 counts[1] += 1;
                 let (record, policy, score) = decided(&r.decision)?;
                 let target = record.trust.level().target(&policy.policy, score);
-                if r.previous != record.trust.level() || r.current != target || r.score != score {
+                if r.previous != record.trust.level() || r.current != target || r.score != score || r.policy_index != policy.index {
                     return Err(format!(
                         "risk change of {agent} from {} to {} at score {}, but as decided the level is {}, the score {score} and the band rule gives {target}",
                         r.previous,

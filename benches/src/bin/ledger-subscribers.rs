@@ -272,7 +272,7 @@ async fn phase(
             score: 0,
             threshold: 30,
             causes: vec![],
-            policy_index: 0,
+            policy_index: None,
             decision: None,
             note: None,
         };

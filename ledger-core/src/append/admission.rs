@@ -40,7 +40,9 @@ use crate::Error;
 /// last accepted sequence number ([`registry::check_seq`]).
 pub(crate) fn may_write(registry: &Registry, agent: &AgentId, seq: u64) -> Result<(), Error> {
     let state = registry.get(agent);
-    let state = registry::active(agent, state.as_ref())?;
+    // Committing is for an action: a revoked agent, whose actions are
+    // refused, gets no proving work done either.
+    let state = registry::may_sign(agent, state.as_ref(), verifier::entry::EntryKind::Action)?;
     Ok(registry::check_seq(agent, state.last_seq, seq)?)
 }
 

@@ -54,6 +54,11 @@ pub(super) async fn disclose(
     AdminOrAgent { caller, body }: AdminOrAgent,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Caller::Agent(agent) = caller {
+        // A revoked agent's key discloses nothing more (a stolen key would
+        // otherwise keep revealing its past hidden values).
+        if state.log.agent(&agent).is_some_and(|a| a.revoked.is_some()) {
+            return Err(ApiError::from(ledger_core::Error::AgentRevoked(agent)));
+        }
         let leaf = state.read(move |log| log.entry(index)).await?;
         // The writer as the typed entry names it; a version 1 leaf that
         // today's rules refuse still names one, as it was stored.

@@ -60,8 +60,9 @@ pub struct Revocation {
     /// The entries that moved the score down (ascending, at most
     /// [`MAX_CAUSES`]).
     pub causes: Vec<u64>,
-    /// Index of the policy entry in force.
-    pub policy_index: u64,
+    /// Index of the policy entry in force (`None`: the built-in default,
+    /// before any policy entry).
+    pub policy_index: Option<u64>,
     /// What the log decided on (reason `score`, required there): the trust
     /// view as of this entry index, read at [`Decision::decided_at`].
     pub decision: Option<Decision>,
@@ -115,6 +116,11 @@ pub(super) fn index(obj: &Map<String, Value>, member: &'static str) -> Result<u6
     obj.get(member).and_then(Value::as_u64).ok_or(ShapeError::NotAnInteger(member))
 }
 
+/// An optional index member.
+pub(super) fn optional_index(obj: &Map<String, Value>, member: &'static str) -> Result<Option<u64>, ShapeError> {
+    obj.get(member).map(|_| index(obj, member)).transpose()
+}
+
 fn note(obj: &Map<String, Value>) -> Result<Option<String>, ShapeError> {
     match obj.get("note") {
         None => Ok(None),
@@ -132,7 +138,9 @@ impl Revocation {
         m.insert("score".into(), Value::from(self.score));
         m.insert("threshold".into(), Value::from(self.threshold));
         m.insert("causes".into(), Value::Array(self.causes.iter().map(|c| Value::from(*c)).collect()));
-        m.insert("policy_index".into(), Value::from(self.policy_index));
+        if let Some(p) = self.policy_index {
+            m.insert("policy_index".into(), Value::from(p));
+        }
         if let Some(d) = &self.decision {
             d.insert(&mut m);
         }
@@ -167,7 +175,7 @@ impl Revocation {
             score: score(obj, "score")?,
             threshold: score(obj, "threshold")?,
             causes,
-            policy_index: index(obj, "policy_index")?,
+            policy_index: optional_index(obj, "policy_index")?,
             decision,
             note: note(obj)?,
         })

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::error::{EntryError, Members, ShapeError};
 use super::members::only_members;
-use super::revocation::{index, score, Decision};
+use super::revocation::{optional_index, score, Decision};
 use super::signal::Level;
 use super::EntryKind;
 use crate::agent_id::AgentId;
@@ -28,8 +28,8 @@ pub struct RiskChange {
     pub current: Level,
     /// The score at the entry's integrated time.
     pub score: u8,
-    /// Index of the policy entry in force.
-    pub policy_index: u64,
+    /// Index of the policy entry in force (`None`: the built-in default).
+    pub policy_index: Option<u64>,
     /// The state the log decided on.
     pub decision: Decision,
 }
@@ -47,7 +47,9 @@ impl RiskChange {
         m.insert("previous".into(), Value::from(self.previous.as_str()));
         m.insert("current".into(), Value::from(self.current.as_str()));
         m.insert("score".into(), Value::from(self.score));
-        m.insert("policy_index".into(), Value::from(self.policy_index));
+        if let Some(p) = self.policy_index {
+            m.insert("policy_index".into(), Value::from(p));
+        }
         self.decision.insert(&mut m);
         m
     }
@@ -59,6 +61,6 @@ impl RiskChange {
             return Err(ShapeError::NotOneOf { member: "current", allowed: Members(Level::NAMES) }.into());
         }
         let decision = Decision::read(obj)?.ok_or(ShapeError::Missing("as_of_index"))?;
-        Ok(Self { agent, previous, current, score: score(obj, "score")?, policy_index: index(obj, "policy_index")?, decision })
+        Ok(Self { agent, previous, current, score: score(obj, "score")?, policy_index: optional_index(obj, "policy_index")?, decision })
     }
 }

@@ -307,9 +307,7 @@ pub fn revocation(
         score: record.trust.score(&policy.policy, decision.decided_at),
         threshold: policy.policy.revocation_threshold,
         causes,
-        // The log appends its policy entry before anything else; 0 only
-        // for a log folded under the built-in default.
-        policy_index: policy.index.unwrap_or(0),
+        policy_index: policy.index,
         decision: Some(decision),
         note,
     }
