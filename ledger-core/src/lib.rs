@@ -30,6 +30,8 @@
 //!   ([`Log::authenticate_request`]: window, registry, signature, replay
 //!   cache). All read the log's [`clock`]: wall time for timestamps,
 //!   monotonic time for nonce lifetimes.
+//! * [`ssf`] keeps the OpenID SSF event streams of the server's
+//!   transmitter: their configuration and durable delivery cursor.
 //!
 //! The log keeps no per-entry state in memory: the sequencer holds the right
 //! frontier (at most 64 hashes) and readers go to the store.
@@ -50,6 +52,7 @@ mod log;
 pub mod nonces;
 pub mod requests;
 pub mod sealing;
+pub mod ssf;
 pub mod store;
 pub mod views;
 
