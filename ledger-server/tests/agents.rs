@@ -60,7 +60,13 @@ fn harness(nonce_ttl: Duration) -> H {
         max_batch_request_bytes: 1 << 20,
         body_timeout: Duration::from_secs(5),
     };
-    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    let state = AppState {
+        log: Arc::clone(&log),
+        metrics: Arc::new(Metrics::new()),
+        limits,
+        admin: Some(AdminToken::new(TOKEN).unwrap()),
+        ssf: None,
+    };
     H { app: app(state), log }
 }
 

@@ -66,7 +66,7 @@ fn harness_full(queue_bytes: usize, prover_queue: usize) -> Harness {
         body_timeout: std::time::Duration::from_millis(200),
     };
     let admin = Some(ledger_server::auth::AdminToken::new(ADMIN_TOKEN).unwrap());
-    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits, admin }), log }
+    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits, admin, ssf: None }), log }
 }
 
 fn harness() -> Harness {

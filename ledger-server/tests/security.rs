@@ -68,8 +68,13 @@ impl H {
             max_batch_request_bytes: 1 << 22,
             body_timeout: Duration::from_secs(5),
         };
-        let state =
-            AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+        let state = AppState {
+            log: Arc::clone(&log),
+            metrics: Arc::new(Metrics::new()),
+            limits,
+            admin: Some(AdminToken::new(TOKEN).unwrap()),
+            ssf: None,
+        };
         Self { app: app(state), log, work }
     }
 

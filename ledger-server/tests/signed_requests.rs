@@ -61,7 +61,13 @@ async fn harness() -> H {
         max_batch_request_bytes: 1 << 20,
         body_timeout: Duration::from_millis(300),
     };
-    let state = AppState { log: Arc::clone(&log), metrics: Arc::new(Metrics::new()), limits, admin: Some(AdminToken::new(TOKEN).unwrap()) };
+    let state = AppState {
+        log: Arc::clone(&log),
+        metrics: Arc::new(Metrics::new()),
+        limits,
+        admin: Some(AdminToken::new(TOKEN).unwrap()),
+        ssf: None,
+    };
     let h = H { app: app(state), log };
     for (agent, key) in [(A, key_a()), (B, key_b()), (SHARED, key_a())] {
         let passport = json!({"agent": agent, "public_key": B64.encode(key.verifying_key().as_bytes()), "code_hash": hex(&CODE),
