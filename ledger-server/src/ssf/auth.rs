@@ -3,13 +3,16 @@
 //! interoperability profile requires) with the profile's scopes.
 //!
 //! Tokens are configured (`--ssf-token TOKEN:SCOPES[:AUDIENCE]`, repeated,
-//! or one per line in `--ssf-tokens-file`); the admin token holds every
-//! scope. Each token is one receiver: the streams it creates are its own,
-//! and another receiver's stream ids answer 404 as unknown ones do (SSF
-//! §8: "authorization MUST associate a Receiver with one or more stream
-//! IDs and aud values"). The admin sees and manages every stream. Its
-//! `aud` is the audience given with the token, by default the receiver's
-//! id (`rcv-` and 16 hex digits of the SHA-256 of the token).
+//! or one per line in `--ssf-tokens-file`); the admin token holds
+//! `ssf.manage` and `ssf.read`. A receiver is an audience: the tokens
+//! configured with the same audience are one receiver's (say a managing
+//! token and a poll-only one), and a token without an audience is a
+//! receiver of its own, named `rcv-` and 16 hex digits of the token's
+//! SHA-256. The streams a receiver creates are its own, with its audience
+//! as their `aud`; another receiver's stream ids answer 404 as unknown
+//! ones do (SSF §8: "authorization MUST associate a Receiver with one or
+//! more stream IDs and aud values"). The admin sees and manages every
+//! stream.
 //!
 //! | scope | endpoints |
 //! |---|---|
@@ -102,6 +105,7 @@ impl ReceiverToken {
                 return Err("an SSF token's audience must be 1 to 512 printable ASCII characters".into());
             }
             audience.clone_into(&mut receiver.audience);
+            audience.clone_into(&mut receiver.receiver);
         }
         Ok(receiver)
     }
@@ -211,6 +215,7 @@ mod tests {
         assert_eq!(t.audience, t.receiver);
         let t = ReceiverToken::parse("manager-token-0123456789:ssf.manage,ssf.read:https://rx.example/caep").unwrap();
         assert_eq!((t.scopes.as_slice(), t.audience.as_str()), ([Scope::Manage, Scope::Read].as_slice(), "https://rx.example/caep"));
+        assert_eq!(t.receiver, "https://rx.example/caep", "a receiver is its audience");
         for bad in
             ["short:ssf.read", "manager-token-0123456789", "manager-token-0123456789:ssf.write", "manager-token-0123456789:ssf.read:"]
         {
