@@ -116,7 +116,7 @@ pub struct Config {
     /// line (mode 0600; `#` starts a comment line).
     #[arg(long, env = "LEDGER_SSF_TOKENS_FILE")]
     pub ssf_tokens_file: Option<PathBuf>,
-    /// Seconds one SET push may take.
+    /// Seconds a SET push may take to connect, and each read and write.
     #[arg(long, env = "LEDGER_SSF_PUSH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub ssf_push_timeout_secs: u64,
     /// Longest wait, in seconds, between two tries of a push to a receiver

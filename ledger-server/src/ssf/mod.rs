@@ -74,7 +74,8 @@ pub struct SsfConfig {
     pub default_subjects: DefaultSubjects,
     /// Who may call (the admin's token among them).
     pub tokens: Vec<ReceiverToken>,
-    /// How long one push may take.
+    /// How long connecting to a receiver, and each read and write of a
+    /// push, may take.
     pub push_timeout: Duration,
     /// The longest wait between two tries of a push.
     pub push_max_backoff: Duration,
@@ -277,9 +278,15 @@ impl Transmitter {
         if created {
             tracing::info!(alg = config.alg.name(), kid = signer.kid(), "SSF signing key generated");
         }
+        // Each connect, read and write is bounded; ureq's whole-call
+        // timeout (`timeout_global`) made every push several times slower
+        // (docs/PERFORMANCE.md), and the receiver's answer is read bounded
+        // by bytes anyway.
         let http: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(config.push_timeout))
+            .timeout_connect(Some(config.push_timeout))
+            .timeout_per_read(Some(config.push_timeout))
+            .timeout_per_write(Some(config.push_timeout))
             .max_redirects(0)
             .max_redirects_will_error(false)
             .build()

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use verifier::wire::ErrorCode;
 
-use super::push::{entry_events, is_event_kind, BATCH};
+use super::push::{events_of, next_refs, BATCH};
 use super::set::{self, JtiRef};
 use super::stream::{Delivery, DeliveryError, Status};
 use super::{lock, now_secs, Inner, StreamState};
@@ -181,21 +181,20 @@ async fn collect(
         let budget = max.saturating_mul(4).max(BATCH) + state.acked.len();
         let mut read = 0usize;
         'scan: loop {
-            let refs: Vec<_> = inner.blocking(move |log| log.events(after, BATCH)).await?.into_iter().filter(|r| r.index < size).collect();
+            let refs = next_refs(inner, after.map_or(0, |a| a + 1)).await?.into_iter().filter(|r| r.index < size).collect::<Vec<_>>();
             if refs.is_empty() {
                 if !blocked {
                     new_cursor = size;
                 }
                 break;
             }
-            for r in refs {
-                after = Some(r.index);
+            for (index, events) in events_of(inner, refs, &doc).await? {
+                after = Some(index);
                 read += 1;
-                let events = if is_event_kind(r.kind) { entry_events(inner, r.index, &doc).await? } else { Vec::new() };
                 let pending: Vec<_> = events.into_iter().filter(|e| !state.acked.contains(&(e.index, e.ordinal))).collect();
                 if pending.is_empty() {
                     if !blocked {
-                        new_cursor = r.index + 1;
+                        new_cursor = index + 1;
                     }
                     continue;
                 }

@@ -24,6 +24,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ledger_core::store::StorageError;
+use ledger_core::views::events::EventRef;
 use ledger_core::EntryKind;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -32,6 +34,7 @@ use verifier::entry::Leaf;
 use super::set::{self, EntryEvent};
 use super::stream::{Delivery, DeliveryError, Status, Stream};
 use super::{lock, now_secs, Inner, ManagementSet, StreamState};
+use crate::error::ApiError;
 
 /// Events read from the event index at a time, and most SETs sent between
 /// two cursor writes.
@@ -72,11 +75,34 @@ pub(super) fn is_event_kind(kind: EntryKind) -> bool {
     matches!(kind, EntryKind::Revocation | EntryKind::Reinstatement | EntryKind::Risk)
 }
 
-/// Reads the SETs the entry at `index` makes that `doc` delivers.
-pub(super) async fn entry_events(inner: &Inner, index: u64, doc: &Stream) -> Result<Vec<EntryEvent>, crate::error::ApiError> {
-    let leaf = inner.blocking(move |log| log.entry(index)).await?;
-    let (leaf, _) = Leaf::decode(&leaf).map_err(|e| crate::error::ApiError::internal(format_args!("entry {index}: {e}")))?;
-    Ok(set::events_of(index, &leaf).into_iter().filter(|e| doc.delivers(e.event_type, &e.agent)).collect())
+/// Reads the SETs each of `refs` makes that `doc` delivers, in one trip
+/// to the blocking pool: `(index, its SETs)`, in order, an entry of no
+/// delivered event with none.
+pub(super) async fn events_of(inner: &Inner, refs: Vec<EventRef>, doc: &Stream) -> Result<Vec<(u64, Vec<EntryEvent>)>, ApiError> {
+    let doc = doc.clone();
+    inner
+        .blocking(move |log| {
+            refs.into_iter()
+                .map(|r| {
+                    if !is_event_kind(r.kind) {
+                        return Ok((r.index, Vec::new()));
+                    }
+                    let leaf = log.entry(r.index)?;
+                    let (leaf, _) = Leaf::decode(&leaf)
+                        .map_err(|e| ledger_core::Error::Storage(StorageError::Corrupt(format!("entry {}: {e}", r.index))))?;
+                    let events = set::events_of(r.index, &leaf).into_iter().filter(|e| doc.delivers(e.event_type, &e.agent)).collect();
+                    Ok((r.index, events))
+                })
+                .collect()
+        })
+        .await
+}
+
+/// The next events after `cursor` below the tree size, at most [`BATCH`].
+pub(super) async fn next_refs(inner: &Inner, cursor: u64) -> Result<Vec<EventRef>, ApiError> {
+    let size = inner.log.head().size;
+    let after = cursor.checked_sub(1);
+    Ok(inner.blocking(move |log| log.events(after, BATCH)).await?.into_iter().filter(|r| r.index < size).collect())
 }
 
 /// The delivery task of one stream: runs until the stream is deleted or
@@ -132,10 +158,8 @@ pub(super) async fn run(inner: Arc<Inner>, stream: Arc<StreamState>) {
         if durable > cursor {
             (cursor, next) = (durable, 0);
         }
-        let size = inner.log.head().size;
-        let after = cursor.checked_sub(1);
-        let refs = match inner.blocking(move |log| log.events(after, BATCH)).await {
-            Ok(refs) => refs.into_iter().filter(|r| r.index < size).collect::<Vec<_>>(),
+        let refs = match next_refs(&inner, cursor).await {
+            Ok(refs) => refs,
             Err(e) => {
                 tracing::error!(stream = %stream.id, error = %e.message(), "reading the event index failed");
                 wait(&mut version, None, &mut stop, Some(backoff(&inner, 8))).await;
@@ -147,46 +171,44 @@ pub(super) async fn run(inner: Arc<Inner>, stream: Arc<StreamState>) {
             wait(&mut version, Some(&mut head), &mut stop, None).await;
             continue;
         }
-        for r in refs {
-            if is_event_kind(r.kind) {
-                let events = match entry_events(&inner, r.index, &doc).await {
-                    Ok(events) => events,
-                    Err(e) => {
-                        tracing::error!(stream = %stream.id, index = r.index, error = %e.message(), "reading an event's entry failed");
-                        wait(&mut version, None, &mut stop, Some(backoff(&inner, 8))).await;
-                        continue 'run;
-                    }
-                };
-                for event in events {
-                    if r.index == cursor && event.ordinal < next {
-                        continue;
-                    }
-                    let jti = event.jti(&stream.id);
-                    loop {
-                        let claims = set::entry_claims(&event, &stream.id, &inner.config.issuer, &doc.aud, now_secs());
-                        match push(&inner, &target, claims).await {
-                            Outcome::Delivered => break,
-                            Outcome::Refused { err, description } => {
-                                inner.record_error(&stream, error(&jti, err, description, true)).await;
-                                break;
-                            }
-                            Outcome::Failed { err, description } => {
-                                inner.record_error(&stream, error(&jti, err, description, false)).await;
-                                failures += 1;
-                                if wait(&mut version, None, &mut stop, Some(backoff(&inner, failures))).await == Woken::Changed {
-                                    // Start over with the stream as it
-                                    // is now; what was sent stays sent.
-                                    store_cursor(&inner, &stream, cursor).await;
-                                    continue 'run;
-                                }
+        let batch = match events_of(&inner, refs, &doc).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(stream = %stream.id, error = %e.message(), "reading the entries of events failed");
+                wait(&mut version, None, &mut stop, Some(backoff(&inner, 8))).await;
+                continue;
+            }
+        };
+        for (index, events) in batch {
+            for event in events {
+                if index == cursor && event.ordinal < next {
+                    continue;
+                }
+                let jti = event.jti(&stream.id);
+                loop {
+                    let claims = set::entry_claims(&event, &stream.id, &inner.config.issuer, &doc.aud, now_secs());
+                    match push(&inner, &target, claims).await {
+                        Outcome::Delivered => break,
+                        Outcome::Refused { err, description } => {
+                            inner.record_error(&stream, error(&jti, err, description, true)).await;
+                            break;
+                        }
+                        Outcome::Failed { err, description } => {
+                            inner.record_error(&stream, error(&jti, err, description, false)).await;
+                            failures += 1;
+                            if wait(&mut version, None, &mut stop, Some(backoff(&inner, failures))).await == Woken::Changed {
+                                // Start over with the stream as it is
+                                // now; what was sent stays sent.
+                                store_cursor(&inner, &stream, cursor).await;
+                                continue 'run;
                             }
                         }
                     }
-                    failures = 0;
-                    (cursor, next) = (r.index, event.ordinal.saturating_add(1));
                 }
+                failures = 0;
+                (cursor, next) = (index, event.ordinal.saturating_add(1));
             }
-            (cursor, next) = (r.index + 1, 0);
+            (cursor, next) = (index + 1, 0);
         }
         store_cursor(&inner, &stream, cursor).await;
     }
