@@ -483,15 +483,16 @@ impl Transmitter {
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
         let stream = self.stream(caller, id)?;
         let _held = stream.manage.lock().await;
-        if stream.deleted.swap(true, Ordering::SeqCst) {
+        if stream.deleted.load(Ordering::SeqCst) {
             return Err(unknown_stream(id));
         }
         let stored = stream.id.clone();
-        let deleted = self.inner.blocking(move |log| log.delete_ssf_stream(&stored)).await;
+        self.inner.blocking(move |log| log.delete_ssf_stream(&stored)).await?;
+        stream.deleted.store(true, Ordering::SeqCst);
         lock(&self.inner.streams).remove(&stream.id);
         stream.bump();
         tracing::info!(stream = %stream.id, "SSF stream deleted");
-        deleted
+        Ok(())
     }
 
     /// A stream's status (SSF §8.1.2.1), with the last delivery error.

@@ -3,7 +3,7 @@
 //! `{"sets": {jti: SET}, "moreAvailable"}`.
 //!
 //! A poll first takes the acknowledgements: `ack`ed SETs and SETs listed
-//! in `setErrs` (the receiver's error is kept as the stream's
+//! in `setErrs` (the last error listed is kept as the stream's
 //! `last_error`) are done and never returned again. It then returns the
 //! oldest SETs not yet acknowledged, in index order, verification and
 //! stream-updated SETs first, up to `maxEvents` (default 100, at most
@@ -121,8 +121,11 @@ pub(super) async fn poll(inner: &Arc<Inner>, stream: &StreamState, obj: &Map<Str
     for jti in &request.ack {
         acknowledge(stream, &mut state, cursor, jti);
     }
-    for (jti, err, description) in &request.set_errs {
+    for (jti, _, _) in &request.set_errs {
         acknowledge(stream, &mut state, cursor, jti);
+    }
+    // One stored error per poll, however many the receiver reports.
+    if let Some((jti, err, description)) = request.set_errs.last() {
         let error = DeliveryError { jti: jti.clone(), err: err.clone(), description: description.clone(), at: now_secs(), dropped: true };
         inner.record_error(stream, error).await;
     }
