@@ -319,3 +319,49 @@ async fn polling_with_acknowledgements_errors_and_a_long_poll() {
     assert_eq!(keys, HashSet::from([format!("{id}.{later}-0"), format!("{id}.{later}-1")]), "only what was never acknowledged");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 0, SigningAlg::EdDsa).await;
+    let stream = running.create(RECEIVER, json!({})).await;
+    let id = stream["stream_id"].as_str().unwrap().to_owned();
+    let poll = format!("/ssf/poll/{id}");
+    let set_status = |status: &'static str| {
+        let id = id.clone();
+        let running = &running;
+        async move {
+            let answer = running.call("POST", "/ssf/status", Some(RECEIVER), Some(json!({"stream_id": id, "status": status}))).await;
+            assert_eq!((answer.status, answer.body["status"].as_str()), (200, Some(status)), "{}", answer.body);
+        }
+    };
+    let polled = |body: Value| {
+        let poll = poll.clone();
+        let running = &running;
+        async move {
+            let answer = running.call("POST", &poll, Some(RECEIVER), Some(body)).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            let mut jtis: Vec<String> = answer.body["sets"].as_object().unwrap().keys().cloned().collect();
+            jtis.sort();
+            jtis
+        }
+    };
+    let (a, b) = (running.register("held").await, running.register("dropped").await);
+
+    // Paused: nothing is transmitted, and everything is once enabled.
+    set_status("paused").await;
+    let held = running.revoke(&a, "while paused").await;
+    assert!(polled(json!({"returnImmediately": true})).await.is_empty());
+    set_status("enabled").await;
+    let jtis = polled(json!({"returnImmediately": true})).await;
+    assert_eq!(jtis, [format!("{id}.{held}-0"), format!("{id}.{held}-1")]);
+
+    // Disabled: what is appended meanwhile is never sent.
+    set_status("disabled").await;
+    running.revoke(&b, "while disabled").await;
+    set_status("enabled").await;
+    let after = running.reinstate(&a).await;
+    let jtis = polled(json!({"returnImmediately": true, "ack": jtis})).await;
+    assert_eq!(jtis, [format!("{id}.{after}-0")]);
+    running.stop().await;
+}
