@@ -35,6 +35,7 @@ pub fn run(mut make_store: impl FnMut() -> Arc<dyn LogStore>) {
     store_contract(make_store());
     records_contract(make_store());
     erase_contract(make_store());
+    write_contract(make_store());
     openings_contract(make_store());
     first_sealed_openings_skip_shredded_records(make_store());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
@@ -160,6 +161,39 @@ fn erase_contract(store: Arc<dyn LogStore>) {
     ];
     store.commit(&next).unwrap();
     assert_eq!(store.get_entries(0, 9).unwrap().len(), 4);
+}
+
+/// Writing records outside a commit: only in namespaces no commit writes,
+/// atomically (a refused write writes nothing), beside the log.
+fn write_contract(store: Arc<dyn LogStore>) {
+    let ns = Namespace::SsfStreams;
+    store.commit(&two_entries()).unwrap();
+    store.write(&[Record::put(ns, *b"s\0c", *b"config"), Record::put(ns, *b"s\0n", *b"cursor"), Record::delete(ns, *b"absent")]).unwrap();
+    store.write(&[Record::put(ns, *b"s\0n", *b"cursor'")]).unwrap();
+    assert_eq!(
+        store.scan_prefix(ns, b"s\0", &[], 10).unwrap(),
+        vec![(b"s\0c".to_vec(), b"config".to_vec()), (b"s\0n".to_vec(), b"cursor'".to_vec())]
+    );
+    for owned in [Namespace::Openings, Namespace::OpeningKeys, Namespace::OpeningsByAgent, Namespace::Agents, Namespace::Views] {
+        let mixed = [Record::put(ns, *b"t\0c", *b"no"), Record::put(owned, 7u64.to_be_bytes(), *b"no")];
+        assert!(matches!(store.write(&mixed), Err(StorageError::BadBatch(_))), "{}", owned.name());
+        assert_eq!(store.get(ns, b"t\0c").unwrap(), None, "a refused write writes nothing");
+        assert_eq!(store.get(owned, &7u64.to_be_bytes()).unwrap(), None);
+    }
+    store.write(&[Record::delete(ns, *b"s\0c")]).unwrap();
+    assert_eq!(store.get(ns, b"s\0c").unwrap(), None);
+    store.write(&[]).unwrap();
+    assert_eq!(store.get_entries(0, 5).unwrap(), two_entries().entries, "writing leaves the log alone");
+    // The log goes on at its size.
+    let mut next = two_entries();
+    next.first_index = 2;
+    next.nodes = vec![
+        (NodeId::leaf(2), leaf_hash(b"a")),
+        (NodeId::leaf(3), leaf_hash(b"b")),
+        (NodeId::new(1, 1), [1; 32]),
+        (NodeId::new(2, 0), [2; 32]),
+    ];
+    store.commit(&next).unwrap();
 }
 
 fn store_contract(store: Arc<dyn LogStore>) {

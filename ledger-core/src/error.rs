@@ -105,6 +105,9 @@ pub enum Error {
     /// The attestation was recorded (at `index`) with a failing verdict.
     #[error("attestation recorded at index {index} with a failing verdict: {}", reasons.join("; "))]
     AttestationFailed { index: u64, reasons: Vec<String> },
+    /// No OpenID SSF stream has this id ([`crate::ssf`]).
+    #[error("no SSF stream {0:?}")]
+    UnknownStream(String),
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -55,17 +55,33 @@ pub const OPENINGS_KEY_FILE: &str = "openings.key";
 /// random bytes, base64url) with mode 0600. Returns the text and whether it
 /// was created now.
 pub fn load_or_create_secret(path: &Path, what: &str) -> Result<(String, bool), Error> {
+    load_or_create_with(path, what, || {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    })
+}
+
+/// Loads a secret kept as one line of text at `path`, or creates it from
+/// `make` with mode 0600 (other keys kept beside the log's, such as the
+/// SSF transmitter's signing key). Returns the text and whether it was
+/// created now.
+pub fn load_or_create_with(path: &Path, what: &str, make: impl FnOnce() -> Result<String, Error>) -> Result<(String, bool), Error> {
     match read_secret(path, what)? {
         Some(text) => Ok((text.trim().to_owned(), false)),
         None => {
-            use base64::Engine as _;
-            let mut bytes = [0u8; 32];
-            rand_core::RngCore::fill_bytes(&mut OsRng, &mut bytes);
-            let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            let text = make()?;
             write_private(path, &text)?;
             Ok((text, true))
         }
     }
+}
+
+/// Reads a secret file that must exist (a file of tokens, say), with the
+/// same refusal of files that group or others may access.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<String, Error> {
+    read_secret(path, what)?.ok_or_else(|| Error::Config(format!("{what} {} does not exist", path.display())))
 }
 
 /// Reads the secret file at `path` (`None` if there is none). On Unix, a

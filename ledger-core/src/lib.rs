@@ -33,6 +33,8 @@
 //!   ([`Log::authenticate_request`]: window, registry, signature, replay
 //!   cache). All read the log's [`clock`]: wall time for timestamps,
 //!   monotonic time for nonce lifetimes.
+//! * [`ssf`] keeps the OpenID SSF event streams of the server's
+//!   transmitter: their configuration and durable delivery cursor.
 //!
 //! The log keeps no per-entry state in memory: the sequencer holds the right
 //! frontier (at most 64 hashes) and readers go to the store.
@@ -54,6 +56,7 @@ pub mod nonces;
 pub mod requests;
 pub mod sealing;
 pub mod signals;
+pub mod ssf;
 pub mod store;
 pub mod trigger;
 pub mod views;

@@ -10,6 +10,7 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
 use crate::bus::BusConfig;
 use crate::serve::ServeLimits;
+use crate::ssf::{DefaultSubjects, ReceiverToken, SigningAlg, SsfConfig};
 
 /// Ceiling of a batch request body, whatever the entry limits (the
 /// extractor holds the whole body in memory).
@@ -104,6 +105,40 @@ pub struct Config {
     /// built-in policy, docs/TRUST.md).
     #[arg(long, env = "LEDGER_POLICY")]
     pub policy: Option<PathBuf>,
+    /// The OpenID SSF transmitter's issuer (`iss` of every SET), an
+    /// http(s) URL without a path; its endpoints are under it. Default:
+    /// `http://<listen address>`.
+    #[arg(long, env = "LEDGER_SSF_ISSUER")]
+    pub ssf_issuer: Option<String>,
+    /// SET signing algorithm (the key is generated on first start, in
+    /// `<data-dir>/ssf-<alg>.key`).
+    #[arg(long, env = "LEDGER_SSF_ALG", value_enum, default_value = "RS256")]
+    pub ssf_alg: SigningAlg,
+    /// Which agents a new SSF stream carries events about before the
+    /// receiver adds or removes any.
+    #[arg(long, env = "LEDGER_SSF_DEFAULT_SUBJECTS", value_enum, default_value = "ALL")]
+    pub ssf_default_subjects: DefaultSubjects,
+    /// An SSF receiver's bearer token, `TOKEN:SCOPES[:AUDIENCE]` (scopes
+    /// `ssf.manage`, `ssf.read`, `ssf.manage.poll`, comma-separated);
+    /// repeat the flag, or separate tokens with spaces in the variable.
+    /// Prefer the variable or the tokens file (the process list shows
+    /// flags). The admin token has `ssf.manage` and `ssf.read`.
+    #[arg(long = "ssf-token", env = "LEDGER_SSF_TOKENS", value_delimiter = ' ', hide_env_values = true)]
+    pub ssf_tokens: Vec<Secret>,
+    /// A file of SSF receiver tokens, one `TOKEN:SCOPES[:AUDIENCE]` per
+    /// line (mode 0600; `#` starts a comment line).
+    #[arg(long, env = "LEDGER_SSF_TOKENS_FILE")]
+    pub ssf_tokens_file: Option<PathBuf>,
+    /// Seconds a SET push may take to connect, and each read and write.
+    #[arg(long, env = "LEDGER_SSF_PUSH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ssf_push_timeout_secs: u64,
+    /// Longest wait, in seconds, between two tries of a push to a receiver
+    /// that fails (the wait starts at 250 ms and doubles).
+    #[arg(long, env = "LEDGER_SSF_PUSH_MAX_BACKOFF_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ssf_push_max_backoff_secs: u64,
+    /// Seconds a poll without `returnImmediately` waits for SETs.
+    #[arg(long, env = "LEDGER_SSF_POLL_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ssf_poll_wait_secs: u64,
     /// Log output: `text` or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -152,11 +187,12 @@ impl Config {
     {
         let matches = Self::command().try_get_matches_from(args)?;
         let mut config = Self::from_arg_matches(&matches)?;
-        config.secrets_on_command_line = [("admin_token", "--admin-token"), ("openings_key", "--openings-key")]
-            .into_iter()
-            .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
-            .map(|(_, flag)| flag)
-            .collect();
+        config.secrets_on_command_line =
+            [("admin_token", "--admin-token"), ("openings_key", "--openings-key"), ("ssf_tokens", "--ssf-token")]
+                .into_iter()
+                .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+                .map(|(_, flag)| flag)
+                .collect();
         Ok(config)
     }
 
@@ -189,6 +225,30 @@ impl Config {
     /// The admin token file.
     pub fn admin_token_path(&self) -> PathBuf {
         self.admin_token_file.clone().unwrap_or_else(|| self.data_dir.join("admin.token"))
+    }
+
+    /// The SSF transmitter's configuration: the tokens of the flags, the
+    /// variable and the tokens file, and the admin token's.
+    pub fn ssf_config(&self, admin_token: &str) -> Result<SsfConfig, String> {
+        let issuer = SsfConfig::issuer(&self.ssf_issuer.clone().unwrap_or_else(|| format!("http://{}", self.listen)))?;
+        let mut tokens = vec![ReceiverToken::admin(admin_token)];
+        for token in &self.ssf_tokens {
+            tokens.push(ReceiverToken::parse(token.expose()).map_err(|e| format!("--ssf-token: {e}"))?);
+        }
+        if let Some(path) = &self.ssf_tokens_file {
+            let text = ledger_core::keys::read_secret_file(path, "SSF tokens file").map_err(|e| e.to_string())?;
+            let parsed = crate::ssf::auth::parse_tokens_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            tokens.extend(parsed);
+        }
+        Ok(SsfConfig {
+            issuer,
+            alg: self.ssf_alg,
+            default_subjects: self.ssf_default_subjects,
+            tokens,
+            push_timeout: Duration::from_secs(self.ssf_push_timeout_secs),
+            push_max_backoff: Duration::from_secs(self.ssf_push_max_backoff_secs),
+            poll_wait: Duration::from_secs(self.ssf_poll_wait_secs),
+        })
     }
 
     /// Largest request body of a single append.
@@ -242,6 +302,33 @@ mod tests {
         assert!(!shown.contains(token) && !shown.contains(key), "{shown}");
         assert_eq!(config.secrets_on_command_line, ["--admin-token", "--openings-key"]);
         assert!(Config::try_load_from(["ledger-server"]).unwrap().secrets_on_command_line.is_empty());
+    }
+
+    #[test]
+    fn ssf_tokens_come_from_flags_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ssf.tokens");
+        std::fs::write(&file, "# receivers\nfile-token-0123456789:ssf.read:https://rx.example\n").unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let config = Config::try_load_from([
+            "ledger-server",
+            "--ssf-token",
+            "flag-token-0123456789:ssf.manage",
+            "--ssf-tokens-file",
+            file.to_str().unwrap(),
+            "--ssf-alg",
+            "ES256",
+        ])
+        .unwrap();
+        assert_eq!(config.secrets_on_command_line, ["--ssf-token"]);
+        let ssf = config.ssf_config("admin-token-0123456789").unwrap();
+        assert_eq!((ssf.tokens.len(), ssf.alg, ssf.issuer.as_str()), (3, SigningAlg::Es256, "http://127.0.0.1:8080"));
+        assert!(!format!("{config:?}").contains("flag-token"), "tokens never show in Debug");
+        let bad = Config::try_load_from(["ledger-server", "--ssf-token", "flag-token-0123456789:ssf.write"]).unwrap();
+        assert!(bad.ssf_config("admin-token-0123456789").is_err());
+        let bad = Config::try_load_from(["ledger-server", "--ssf-issuer", "https://tr.example/issuer1"]).unwrap();
+        assert!(bad.ssf_config("admin-token-0123456789").is_err());
     }
 
     #[test]

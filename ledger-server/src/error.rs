@@ -48,7 +48,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidTilePath
         | C::OldSizeLarger
         | C::InvalidPolicy
-        | C::BodyReadFailed => StatusCode::BAD_REQUEST,
+        | C::BodyReadFailed
+        | C::InvalidStream
+        | C::InvalidStreamStatus
+        | C::InvalidSubject
+        | C::InvalidPoll => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::SignatureRequired | C::BadSignature | C::StaleRequest => StatusCode::UNAUTHORIZED,
         C::AdminDisabled
         | C::UnknownAgent
@@ -57,10 +61,15 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::AttestationRequired
         | C::NotOwner
         | C::UnknownSource
-        | C::SignalTypeNotAllowed => StatusCode::FORBIDDEN,
-        C::NotFound | C::IndexBeyondTree | C::SizeBeyondTree | C::TileNotAvailable | C::NoHiddenFields | C::NoOpenings => {
-            StatusCode::NOT_FOUND
-        }
+        | C::SignalTypeNotAllowed
+        | C::InsufficientScope => StatusCode::FORBIDDEN,
+        C::NotFound
+        | C::IndexBeyondTree
+        | C::SizeBeyondTree
+        | C::TileNotAvailable
+        | C::NoHiddenFields
+        | C::NoOpenings
+        | C::UnknownStream => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         C::AgentExists
@@ -71,7 +80,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::NonceWrongAgent
         | C::RequestReplayed
         | C::AlreadyRevoked
-        | C::NotRevoked => StatusCode::CONFLICT,
+        | C::NotRevoked
+        | C::TooManyStreams
+        | C::TooManySubjects => StatusCode::CONFLICT,
         C::OpeningsShredded => StatusCode::GONE,
         C::PayloadTooLarge | C::EntryTooLarge | C::BatchTooLarge | C::TooManyHiddenEntries => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -98,7 +109,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after: Option<u64>,
-    challenge: bool,
+    /// `WWW-Authenticate`, for 401 and 403 answers to bearer tokens.
+    challenge: Option<HeaderValue>,
     /// What really failed, for a 500: logged, never sent.
     cause: Option<String>,
 }
@@ -107,7 +119,7 @@ impl ApiError {
     /// An error with a stable code (its status comes from [`status_of`])
     /// and a precise message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status: status_of(code), code, message: message.into(), retry_after: None, challenge: false, cause: None }
+        Self { status: status_of(code), code, message: message.into(), retry_after: None, challenge: None, cause: None }
     }
 
     /// 500 `internal` with a generic message; `cause` is logged by
@@ -122,9 +134,19 @@ impl ApiError {
     }
 
     /// Adds `WWW-Authenticate: Bearer` (a missing or wrong admin token).
-    pub fn with_bearer_challenge(mut self) -> Self {
-        self.challenge = true;
+    pub fn with_bearer_challenge(self) -> Self {
+        self.with_www_authenticate(HeaderValue::from_static("Bearer realm=\"agent-ledger-admin\""))
+    }
+
+    /// Adds this `WWW-Authenticate` challenge (RFC 6750 §3).
+    pub fn with_www_authenticate(mut self, challenge: HeaderValue) -> Self {
+        self.challenge = Some(challenge);
         self
+    }
+
+    /// Adds `Retry-After` (at least one second).
+    pub fn with_retry_after(self, after: Duration) -> Self {
+        self.retry_after(after)
     }
 
     /// Adds `Retry-After` (at least one second).
@@ -215,6 +237,7 @@ impl From<ledger_core::Error> for ApiError {
             E::NoHiddenFields { .. } => ErrorCode::NoHiddenFields,
             E::NoOpenings { .. } => ErrorCode::NoOpenings,
             E::OpeningsShredded { .. } => ErrorCode::OpeningsShredded,
+            E::UnknownStream(_) => ErrorCode::UnknownStream,
             E::Disclosure(d) => {
                 let code = match d {
                     DisclosureError::UnknownField(_) => ErrorCode::UnknownField,
@@ -283,8 +306,8 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.challenge {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"agent-ledger-admin\""));
+        if let Some(challenge) = self.challenge {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         resp.extensions_mut().insert(ErrorReport { code: self.code, cause: self.cause });
         resp

@@ -6,7 +6,8 @@
 //! The contract (routes, status codes, error codes) is in the README and in
 //! the OpenAPI document served at `/openapi.json`, generated from the
 //! handlers in `routes/` (one module per resource). Error codes are
-//! [`verifier::wire::ErrorCode`], shared with the SDK.
+//! [`verifier::wire::ErrorCode`], shared with the SDK. [`ssf`] is the
+//! OpenID Shared Signals Framework transmitter (docs/SSF.md).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod policy;
 mod routes;
 pub mod serve;
+pub mod ssf;
 
 pub use config::Config;
 pub use routes::{app, openapi, AppState, Limits};

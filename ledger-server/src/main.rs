@@ -8,6 +8,7 @@ use ledger_core::{CommitObserver, Log, LogConfig};
 use ledger_server::auth::AdminToken;
 use ledger_server::bus::RevocationBus;
 use ledger_server::metrics::Metrics;
+use ledger_server::ssf::Transmitter;
 use ledger_server::{app, AppState, Config, Limits};
 use tracing_subscriber::EnvFilter;
 
@@ -52,8 +53,10 @@ async fn main() -> anyhow::Result<()> {
         nonce_ttl: std::time::Duration::from_secs(config.nonce_ttl_secs),
         ..LogConfig::default()
     };
-    let admin = match &config.admin_token {
-        Some(token) => AdminToken::new(token.expose()).map_err(|e| anyhow::anyhow!("LEDGER_ADMIN_TOKEN: {e}"))?,
+    let (admin, admin_text) = match &config.admin_token {
+        Some(token) => {
+            (AdminToken::new(token.expose()).map_err(|e| anyhow::anyhow!("LEDGER_ADMIN_TOKEN: {e}"))?, token.expose().to_owned())
+        }
         None => {
             let path = config.admin_token_path();
             let (token, created) = ledger_core::keys::load_or_create_secret(&path, "admin token")?;
@@ -63,9 +66,11 @@ async fn main() -> anyhow::Result<()> {
                 // fingerprint tells which token a copy is.
                 eprintln!("admin token generated in {} (mode 0600), fingerprint sha256:{}", path.display(), fingerprint(&token));
             }
-            AdminToken::new(token).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            (AdminToken::new(token.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?, token)
         }
     };
+    let ssf_config = config.ssf_config(&admin_text).map_err(|e| anyhow::anyhow!("SSF: {e}"))?;
+    drop(admin_text);
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let log = Arc::new(
         Log::open_dir(&config.data_dir, log_config, Some(observer))
@@ -89,16 +94,29 @@ async fn main() -> anyhow::Result<()> {
     };
     tracing::info!(threads = log.prover_threads(), curve_backend = zk::curve_backend(), "prover pool ready");
     let events = Arc::new(RevocationBus::new(Arc::clone(&log), config.bus_config(), Arc::clone(&metrics)));
-    let router = app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin), events: Arc::clone(&events) });
+    let ssf = Arc::new(Transmitter::start(Arc::clone(&log), ssf_config, &config.data_dir).context("starting the SSF transmitter")?);
+    let router = app(AppState {
+        log: Arc::clone(&log),
+        metrics,
+        limits,
+        admin: Some(admin),
+        events: Arc::clone(&events),
+        ssf: Some(Arc::clone(&ssf)),
+    });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     // Event streams never end by themselves: the bus ends them when the
-    // shutdown starts, so the connections they hold can close.
+    // shutdown starts, so the connections they hold can close; long polls
+    // answer now instead of holding the drain.
+    let stopping = Arc::clone(&ssf);
     let shutdown = async move {
         shutdown_signal().await;
         events.close();
+        stopping.stop();
     };
     ledger_server::serve::serve(listener, router, config.serve_limits(), shutdown).await.context("serving")?;
+    tracing::info!("stopping SSF delivery");
+    ssf.shutdown().await;
 
     tracing::info!("draining the sequencer");
     let drain = Arc::clone(&log);

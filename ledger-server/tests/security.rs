@@ -74,6 +74,7 @@ impl H {
             limits,
             admin: Some(AdminToken::new(TOKEN).unwrap()),
             events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
+            ssf: None,
         };
         Self { app: app(state), log, work }
     }

@@ -514,6 +514,15 @@ error_codes! {
     InvalidPolicy = "invalid_policy",
     /// 400: the request body could not be read.
     BodyReadFailed = "body_read_failed",
+    /// 400: a malformed SSF stream configuration or management request, or
+    /// a Transmitter-supplied member that does not match (OpenID SSF 1.0 §8.1).
+    InvalidStream = "invalid_stream",
+    /// 400: an SSF stream status other than `enabled`, `paused`, `disabled`.
+    InvalidStreamStatus = "invalid_stream_status",
+    /// 400: an SSF subject that is not a `uri` subject naming an agent of the trust domain.
+    InvalidSubject = "invalid_subject",
+    /// 400: a malformed RFC 8936 poll request, or a poll of a push stream.
+    InvalidPoll = "invalid_poll",
     // 401
     /// 401: an admin route without the right bearer token (with
     /// `WWW-Authenticate: Bearer`), or a nonce request without an agent signature.
@@ -543,6 +552,9 @@ error_codes! {
     UnknownSource = "unknown_source",
     /// 403: a signal of a type its source was not registered for.
     SignalTypeNotAllowed = "signal_type_not_allowed",
+    /// 403: the SSF bearer token lacks the scope the endpoint needs
+    /// (`WWW-Authenticate: Bearer error="insufficient_scope"`).
+    InsufficientScope = "insufficient_scope",
     // 404
     /// 404: no such route.
     NotFound = "not_found",
@@ -556,6 +568,8 @@ error_codes! {
     NoHiddenFields = "no_hidden_fields",
     /// 404: the entry has no openings.
     NoOpenings = "no_openings",
+    /// 404: no SSF stream with this id for this receiver.
+    UnknownStream = "unknown_stream",
     /// 405: the route does not take this method.
     MethodNotAllowed = "method_not_allowed",
     /// 408: the body did not arrive in time.
@@ -579,6 +593,10 @@ error_codes! {
     AlreadyRevoked = "already_revoked",
     /// 409: a reinstatement of an agent that is not revoked.
     NotRevoked = "not_revoked",
+    /// 409: the receiver has as many SSF streams as it may.
+    TooManyStreams = "too_many_streams",
+    /// 409: the SSF stream names as many subjects as it may.
+    TooManySubjects = "too_many_subjects",
     /// 410: the openings a disclosure needs were crypto-shredded.
     OpeningsShredded = "openings_shredded",
     // 413

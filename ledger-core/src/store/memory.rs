@@ -46,7 +46,7 @@ impl MemoryStore {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+    fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -90,7 +90,7 @@ impl LogStore for MemoryStore {
     }
 
     fn commit(&self, batch: &CommitBatch) -> Result<(), StorageError> {
-        let mut inner = self.write();
+        let mut inner = self.write_lock();
         let expected = inner.entries.len() as u64;
         if batch.first_index != expected {
             return Err(StorageError::OutOfOrder { expected, got: batch.first_index });
@@ -108,7 +108,13 @@ impl LogStore for MemoryStore {
 
     fn erase(&self, records: &[Record]) -> Result<(), StorageError> {
         // Replacing or removing a value drops the only copy of its bytes.
-        self.write().apply(records);
+        self.write_lock().apply(records);
+        Ok(())
+    }
+
+    fn write(&self, records: &[Record]) -> Result<(), StorageError> {
+        super::check_outside_commits(records)?;
+        self.write_lock().apply(records);
         Ok(())
     }
 }

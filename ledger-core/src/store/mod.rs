@@ -6,13 +6,15 @@
 //! key and a value in a [`Namespace`] (a RocksDB column family). Features
 //! keep their state there: sealed openings and, apart from them, the
 //! wrapped data keys that open them ([`openings`]), the agent registry and
-//! the other views ([`crate::views`]) with the index each has applied.
+//! the other views ([`crate::views`]) with the index each has applied,
+//! and the state of OpenID SSF event streams ([`crate::ssf`]).
 //!
 //! [`LogStore::commit`] writes a group of entries, their nodes, the new
 //! head and the records the group changes as one atomic, durable unit;
 //! nothing is acknowledged before it returns. [`LogStore::erase`] changes
 //! records outside a commit and makes the store drop the old bytes from its
-//! files (crypto-shredding). Proofs need O(log n) node reads and memory
+//! files (crypto-shredding); [`LogStore::write`] changes records that no
+//! view folds (stream cursors) outside a commit, cheaply. Proofs need O(log n) node reads and memory
 //! does not grow with the log: the sequencer keeps only the right frontier.
 //!
 //! Two implementations pass one conformance suite ([`crate::conformance::run`]):
@@ -78,11 +80,15 @@ pub enum Namespace {
     /// records of views without a namespace of their own (keys start with
     /// the view's name and `0x00`).
     Views,
+    /// OpenID SSF event streams ([`crate::ssf`]): each stream's
+    /// configuration and delivery cursor. Not derived from the log: written
+    /// outside commits, with [`LogStore::write`].
+    SsfStreams,
 }
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Self; 5] = [Self::Openings, Self::OpeningKeys, Self::OpeningsByAgent, Self::Agents, Self::Views];
+    pub const ALL: [Self; 6] = [Self::Openings, Self::OpeningKeys, Self::OpeningsByAgent, Self::Agents, Self::Views, Self::SsfStreams];
 
     /// Its column family.
     pub const fn name(self) -> &'static str {
@@ -92,7 +98,15 @@ impl Namespace {
             Self::OpeningsByAgent => "openings_by_agent",
             Self::Agents => "agents",
             Self::Views => "views",
+            Self::SsfStreams => "ssf_streams",
         }
+    }
+
+    /// Whether [`LogStore::write`] may change its records: only state that
+    /// no commit writes and no view folds, so a write outside the
+    /// sequencer can never leave a view out of step with the log.
+    pub const fn written_outside_commits(self) -> bool {
+        matches!(self, Self::SsfStreams)
     }
 
     /// Whether its keys are entry indices (`u64` big-endian) of records
@@ -186,6 +200,12 @@ pub trait LogStore: Send + Sync + 'static {
     /// then makes the store drop the bytes they overwrite or delete from
     /// every file it keeps (crypto-shredding): slow, for rare erasures.
     fn erase(&self, records: &[Record]) -> Result<(), StorageError>;
+
+    /// Atomically and durably applies `records` outside a group commit,
+    /// concurrently with it: for namespaces no commit writes
+    /// ([`Namespace::written_outside_commits`]; others are
+    /// [`StorageError::BadBatch`] and nothing is written).
+    fn write(&self, records: &[Record]) -> Result<(), StorageError>;
 }
 
 impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
@@ -212,6 +232,18 @@ impl<S: LogStore + ?Sized> LogStore for std::sync::Arc<S> {
     }
     fn erase(&self, records: &[Record]) -> Result<(), StorageError> {
         (**self).erase(records)
+    }
+    fn write(&self, records: &[Record]) -> Result<(), StorageError> {
+        (**self).write(records)
+    }
+}
+
+/// Checks that every record of a [`LogStore::write`] is in a namespace it
+/// may change.
+fn check_outside_commits(records: &[Record]) -> Result<(), StorageError> {
+    match records.iter().find(|r| !r.namespace.written_outside_commits()) {
+        Some(r) => Err(StorageError::BadBatch(format!("{} records are written only by commits", r.namespace.name()))),
+        None => Ok(()),
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `openings_by_agent` | agent id ‖ `0x00` ‖ index | empty |
 //! | `agents` | agent id | registry record (passport, key in force, last sequence number, retirement) |
 //! | `views` | a view's name | the index the view has applied (`u64` big-endian) |
+//! | `ssf_streams` | stream id ‖ `0x00` ‖ `c` or `n` | an SSF stream's configuration, or its cursor (`u64` big-endian) |
 //!
 //! Leaf `i` completes every ancestor whose range ends at `i`:
 //! `trailing_zeros(i + 1)` interior nodes, one on average. Storing them in
@@ -43,8 +44,8 @@ use verifier::hash::{leaf_hash, Hash, HASH_LEN};
 use verifier::tree::NodeId;
 
 use super::{
-    check_nodes, check_records, decode_head, encode_head, scan_start, CommitBatch, KeyValue, LogStore, Namespace, Record, StorageError,
-    StoredHead,
+    check_nodes, check_outside_commits, check_records, decode_head, encode_head, scan_start, CommitBatch, KeyValue, LogStore, Namespace,
+    Record, StorageError, StoredHead,
 };
 
 const CF_ENTRIES: &str = "entries";
@@ -155,7 +156,7 @@ impl RocksStore {
         Ok(())
     }
 
-    fn write(&self, wb: WriteBatch) -> Result<(), StorageError> {
+    fn write_synced(&self, wb: WriteBatch) -> Result<(), StorageError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync);
         self.db.write_opt(wb, &wo).map_err(backend)
@@ -261,7 +262,7 @@ impl LogStore for RocksStore {
         if let Some(head) = &batch.head {
             wb.put_cf(meta, HEAD_KEY, encode_head(head));
         }
-        self.write(wb)?;
+        self.write_synced(wb)?;
         self.size.store(expected + batch.entries.len() as u64, Ordering::SeqCst);
         Ok(())
     }
@@ -272,7 +273,7 @@ impl LogStore for RocksStore {
         }
         let mut wb = WriteBatch::default();
         self.write_records(&mut wb, records)?;
-        self.write(wb)?;
+        self.write_synced(wb)?;
         // Drop the old bytes from the memtables, WAL and SST files: a WAL
         // file is deleted only once every column family with data in it is
         // flushed, so all of them are; then a forced compaction down to the
@@ -296,5 +297,17 @@ impl LogStore for RocksStore {
             self.db.compact_range_cf_opt(self.cf(namespace.name())?, Some(lo), Some(end.as_slice()), &opts);
         }
         Ok(())
+    }
+
+    fn write(&self, records: &[Record]) -> Result<(), StorageError> {
+        check_outside_commits(records)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        // RocksDB serialises this batch with the sequencer's: each is
+        // atomic and synced on its own, and they touch disjoint keys.
+        let mut wb = WriteBatch::default();
+        self.write_records(&mut wb, records)?;
+        self.write_synced(wb)
     }
 }

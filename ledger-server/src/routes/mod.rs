@@ -11,6 +11,8 @@
 //! - [`signals`]: signal sources (admin) and signed signals, peer reports
 //!   included;
 //! - [`events`]: the revocation bus over SSE and WebSocket;
+//! - [`ssf`]: the OpenID SSF transmitter: metadata, keys, stream
+//!   management and polling;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -26,6 +28,7 @@ mod events;
 mod ops;
 mod proofs;
 mod signals;
+mod ssf;
 mod tlog;
 mod trust;
 
@@ -73,6 +76,8 @@ pub struct AppState {
     pub admin: Option<AdminToken>,
     /// The revocation bus (`/v1/events/*`).
     pub events: Arc<RevocationBus>,
+    /// The OpenID SSF transmitter; `None`: its routes answer 404.
+    pub ssf: Option<Arc<crate::ssf::Transmitter>>,
 }
 
 impl AppState {
@@ -136,6 +141,22 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
+        .route("/.well-known/ssf-configuration", get(ssf::configuration))
+        .route("/ssf/jwks.json", get(ssf::jwks))
+        .route(
+            "/ssf/stream",
+            post(ssf::create)
+                .get(ssf::read)
+                .patch(ssf::update)
+                .put(ssf::replace)
+                .delete(ssf::delete)
+                .layer(limit(ssf::MANAGEMENT_BODY_BYTES)),
+        )
+        .route("/ssf/status", get(ssf::status).post(ssf::update_status).layer(limit(ssf::MANAGEMENT_BODY_BYTES)))
+        .route("/ssf/subjects/add", post(ssf::add_subject).layer(limit(ssf::MANAGEMENT_BODY_BYTES)))
+        .route("/ssf/subjects/remove", post(ssf::remove_subject).layer(limit(ssf::MANAGEMENT_BODY_BYTES)))
+        .route("/ssf/verify", post(ssf::verify).layer(limit(ssf::MANAGEMENT_BODY_BYTES)))
+        .route("/ssf/poll/{stream_id}", post(ssf::poll).layer(limit(ssf::POLL_BODY_BYTES)))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(Extension(BodyTimeout(limits.body_timeout)))

@@ -12,7 +12,7 @@ use verifier::wire::{
     SourcesResponse,
 };
 
-use super::{agents, attestations, disclosures, entries, events, proofs, signals, tlog, trust, AppState};
+use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -68,6 +68,19 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         disclosures::shred_agent,
         events::stream,
         events::websocket,
+        ssf::configuration,
+        ssf::jwks,
+        ssf::create,
+        ssf::read,
+        ssf::update,
+        ssf::replace,
+        ssf::delete,
+        ssf::status,
+        ssf::update_status,
+        ssf::add_subject,
+        ssf::remove_subject,
+        ssf::verify,
+        ssf::poll,
         healthz,
         metrics
     ),
@@ -102,6 +115,9 @@ impl utoipa::Modify for AdminSecurity {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("admin", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        // SSF receivers' bearer tokens, with the CAEP interoperability
+        // profile's scopes (`ssf.read`, `ssf.manage`, `ssf.manage.poll`).
+        components.add_security_scheme("ssf", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
 }
 
