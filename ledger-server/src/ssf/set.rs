@@ -224,6 +224,11 @@ pub fn management_claims(jti: &str, event_type: EventType, event: &Value, stream
     })
 }
 
+/// The policy an entry was decided under, in words.
+fn policy_named(index: Option<u64>) -> String {
+    index.map_or_else(|| "the built-in policy".to_owned(), |i| format!("the policy at index {i}"))
+}
+
 #[cfg(test)]
 mod tests {
     use verifier::entry::{Level, Reinstatement, Revocation, RiskChange};
@@ -291,9 +296,4 @@ mod tests {
             assert_eq!(EventType::parse(uri).map(EventType::uri), Some(uri));
         }
     }
-}
-
-/// The policy an entry was decided under, in words.
-fn policy_named(index: Option<u64>) -> String {
-    index.map_or_else(|| "the built-in policy".to_owned(), |i| format!("the policy at index {i}"))
 }
