@@ -64,9 +64,10 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     let policy = fast_policy(dir.path());
     let server = Server::start_with(&dir.path().join("data"), &["--policy", &policy]);
     let key = server.key();
-    let (drifter, idle) = (Agent::new("drifter"), Agent::new("idle"));
+    let (drifter, idle, held) = (Agent::new("drifter"), Agent::new("idle"), Agent::new("held"));
     server.register(&drifter);
     server.register(&idle);
+    server.register(&held);
     // A habit, then something else entirely: a drift finding.
     for i in 0..8 {
         assert_eq!(post(&server, "/v1/entries", drifter.action(&format!("invoices/{i}"), None), false), 201);
@@ -74,7 +75,8 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     for i in 0..8 {
         assert_eq!(post(&server, "/v1/entries", drifter.action(&format!("users-{i}:accounts/x"), None), false), 201);
     }
-    let quarantine = format!("/v1/agents/{}/quarantine", drifter.path_id());
+    // An admin quarantine (the drifter may already be revoked by its score).
+    let quarantine = format!("/v1/agents/{}/quarantine", held.path_id());
     assert_eq!(post(&server, &quarantine, "{\"note\":\"incident\"}".into(), true), 201);
     // A threat-intel feed about the code both agents run, and a peer report.
     let feed_key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
@@ -85,15 +87,15 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     let reporter = ledger_client::Client::connect(&server.url, &idle.id, idle.key.clone()).unwrap();
     let drifter_id = verifier::AgentId::parse(&drifter.id).unwrap();
     reporter.report_peer(&drifter_id, verifier::entry::Assessment::Negative, verifier::entry::Severity::Medium, None).unwrap();
-    wait_until("the idle agent's revocation by decay", || count_kind(&server, "revocation") >= 2);
+    wait_until("the revocations by drift, by decay and by quarantine", || count_kind(&server, "revocation") >= 3);
     wait_until("the drift signal", || count_kind(&server, "signal") >= 3);
-    wait_until("risk changes", || count_kind(&server, "risk") >= 2);
+    wait_until("risk changes", || count_kind(&server, "risk") >= 3);
 
     let out = ledger_verify(&["--json", "trust", "--url", &server.url, "--key", &key]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let result = &v["result"];
-    assert_eq!(result["compared"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(result["compared"].as_array().unwrap().len(), 3, "{v}");
     assert!(result["revocations_checked"].as_u64().unwrap() >= 1, "{v}");
     assert!(result["risk_changes_checked"].as_u64().unwrap() >= 2, "{v}");
     assert_eq!(result["drift_signals_checked"].as_u64(), Some(1), "{v}");
