@@ -156,8 +156,12 @@ fn tpm_quotes_attest_and_every_tampering_fails() {
         let ClientError::Api { status: 422, code, message } = &err else { panic!("{name}: {err:?}") };
         assert_eq!(code, "attestation_failed", "{name}");
         assert!(message.contains(reason), "{name}: {message}");
-        let after: Value = serde_json::from_str(&server.get("/healthz")).unwrap();
-        assert_eq!(after["tree_size"].as_u64().unwrap(), before["tree_size"].as_u64().unwrap() + 1, "{name}: recorded as evidence");
+        // Recorded as evidence, at the next index (the trust view may log a
+        // risk-level change after it).
+        let at = before["tree_size"].as_u64().unwrap();
+        let recorded: Value = serde_json::from_str(&server.get(&format!("/v1/entries/{at}"))).unwrap();
+        assert_eq!(recorded["entry"]["kind"], "attestation", "{name}: recorded as evidence");
+        assert_eq!(recorded["entry"]["verdict"]["ok"], false, "{name}");
     }
 
     // The downgrade: the same agent attests without its TPM.
