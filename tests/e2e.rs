@@ -290,6 +290,20 @@ fn ledger_verify_checks_an_agents_entries_offline() {
             .status();
         assert_eq!(status.as_u16(), if code == "c0" { 201 } else { 422 });
     }
+    // The failed attestation moves the agent's risk level: the log records
+    // the change after it. Every proof below is fetched at one tree size,
+    // once the log is quiet.
+    let size = || serde_json::from_str::<serde_json::Value>(&server.get("/healthz")).unwrap()["tree_size"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = size();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = size();
+        if now == last || std::time::Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
 
     let files: Vec<String> = (0..6)
         .map(|i| {
