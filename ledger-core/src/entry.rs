@@ -89,14 +89,7 @@ impl EntryAuth {
     /// `key` with the ledger's one rule ([`SignedEntry::verify`]),
     /// remembering success.
     pub(crate) fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
-        if self.verified_with.get() == Some(key) {
-            return true;
-        }
-        let ok = self.signed.verify(origin, key);
-        if ok {
-            let _ = self.verified_with.set(*key);
-        }
-        ok
+        verify_remembered(&self.signed, &self.verified_with, origin, key)
     }
 
     /// This signature as the agent registry fold checks it
@@ -104,6 +97,21 @@ impl EntryAuth {
     pub fn in_log<'a>(&'a self, origin: &'a str) -> SignedIn<'a> {
         SignedIn { auth: self, origin }
     }
+}
+
+/// Checks `signed` against `key` with the ledger's one rule
+/// ([`SignedEntry::verify`]), unless `verified_with` already holds that
+/// key, and remembers success there: a signature pre-verified in parallel
+/// is not checked again in the sequencer while its key stays in force.
+pub(crate) fn verify_remembered(signed: &SignedEntry, verified_with: &OnceLock<VerifyingKey>, origin: &str, key: &VerifyingKey) -> bool {
+    if verified_with.get() == Some(key) {
+        return true;
+    }
+    let ok = signed.verify(origin, key);
+    if ok {
+        let _ = verified_with.set(*key);
+    }
+    ok
 }
 
 /// An [`EntryAuth`] in one log: what admission hands the registry fold.

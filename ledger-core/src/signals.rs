@@ -46,14 +46,7 @@ impl SourceAuth {
     /// Checks the signature against `key` ([`SignedEntry::verify`]),
     /// remembering success.
     pub(crate) fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
-        if self.verified_with.get() == Some(key) {
-            return true;
-        }
-        let ok = self.signed.verify(origin, key);
-        if ok {
-            let _ = self.verified_with.set(*key);
-        }
-        ok
+        crate::entry::verify_remembered(&self.signed, &self.verified_with, origin, key)
     }
 
     /// This signature as the sources fold checks it in the log named

@@ -124,6 +124,24 @@ fn note(body: &[u8]) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
+/// An agent's trust record, the policy in force and the entries applied,
+/// read together ([`ledger_core::views::trust::TrustView::snapshot`]).
+type Snapshot = (TrustRecord, PolicyInForce, u64);
+
+/// What an admin route on one agent starts from: the agent, the note in
+/// the body, and the agent's trust snapshot (403 `unknown_agent` without
+/// one).
+fn admin_target(state: &AppState, id: &str, body: &[u8]) -> Result<(AgentId, Option<String>, Snapshot), ApiError> {
+    let note = note(body)?;
+    let agent = agent_id(id)?;
+    let snapshot = state
+        .log
+        .trust()
+        .snapshot(&agent)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    Ok((agent, note, snapshot))
+}
+
 /// Quarantine an agent (admin): a `revocation` entry with reason
 /// `quarantine`; its entries other than attestations are refused until it
 /// is reinstated.
@@ -143,13 +161,7 @@ pub(super) async fn quarantine(
     Path(id): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
-    let note = note(&body)?;
-    let agent = agent_id(&id)?;
-    let (record, policy, applied) = state
-        .log
-        .trust()
-        .snapshot(&agent)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    let (agent, note, (record, policy, applied)) = admin_target(&state, &id, &body)?;
     let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: state.log.now_ms() };
     let revocation = trust_log::revocation(&agent, &record, &policy, RevocationReason::Quarantine, decision, note);
     let done = state.log.revoke(&revocation).await?;
@@ -174,13 +186,7 @@ pub(super) async fn reinstate(
     Path(id): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
-    let note = note(&body)?;
-    let agent = agent_id(&id)?;
-    let record = state
-        .log
-        .trust()
-        .get(&agent)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAgent, format!("no passport is registered for {agent}")))?;
+    let (agent, note, (record, _, _)) = admin_target(&state, &id, &body)?;
     let Some((revoked_at, _)) = record.trust.revoked() else {
         return Err(ApiError::new(ErrorCode::NotRevoked, format!("{agent} is not revoked")));
     };
