@@ -41,6 +41,7 @@ def default_policy() -> dict:
         "evidence_half_life_s": 2592000,
         "attestation_half_life_s": 604800,
         "attestation_grace_s": 86400,
+        "peer_report_interval_s": 86400,
         "initial_score": 60,
         "revocation_threshold": 30,
         "levels": {"low_min": 70, "medium_min": 40, "hysteresis": 5},

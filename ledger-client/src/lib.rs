@@ -58,6 +58,7 @@ pub use signals::SignalSource;
 #[cfg(feature = "tpm")]
 pub use tpm::TpmAttester;
 pub use verifier::wire::ErrorCode;
+pub use verifier::wire::{TrustComponents, TrustScore};
 
 /// What the client failed at.
 #[derive(Debug, thiserror::Error)]
@@ -204,52 +205,7 @@ fn transport(e: impl std::fmt::Display) -> ClientError {
     ClientError::Transport(e.to_string())
 }
 
-/// Percent-encodes a SPIFFE id for a path segment.
-pub fn encode_id(id: &str) -> String {
-    id.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
-}
-
-/// An agent's trust score as the log reports it (docs/TRUST.md).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-pub struct TrustScore {
-    /// The agent.
-    pub agent: String,
-    /// 0 to 100 (0 while revoked).
-    pub score: u8,
-    /// Risk level as logged: `low`, `medium` or `high`.
-    pub level: String,
-    /// The last entry the view had applied.
-    pub as_of_index: u64,
-    /// The instant the score is read at, ms since the Unix epoch.
-    pub as_of_time: u64,
-    /// Index of the policy entry in force (`None`: the built-in default).
-    pub policy_index: Option<u64>,
-    /// What the score is made of.
-    pub components: TrustComponents,
-    /// Indices of the entries that last moved it.
-    pub recent: Vec<u64>,
-}
-
-/// The parts of a [`TrustScore`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-pub struct TrustComponents {
-    /// Positive evidence, thousandths (with the initial pseudo-evidence).
-    pub evidence_for_milli: u64,
-    /// Negative evidence, thousandths.
-    pub evidence_against_milli: u64,
-    /// The expectation read, per mille.
-    pub expectation_permille: u64,
-    /// Attestation freshness, per mille.
-    pub freshness_permille: u64,
-    /// Index of the last successful attestation.
-    pub last_attestation_index: Option<u64>,
-    /// Whether the agent is revoked (by score or quarantine).
-    pub quarantined: bool,
-    /// Index of the revocation in force.
-    pub revoked_at: Option<u64>,
-}
+pub use verifier::agent_id::encode_id;
 
 impl Client {
     /// Connects as `agent` and resumes its sequence numbers from the log

@@ -24,21 +24,20 @@
 //! their openings and proof are checked.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use ed25519_dalek::VerifyingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use verifier::agent_id::AgentId;
 use verifier::canonical;
 use verifier::canonical::LEAF_VERSION;
 use verifier::disclosure::{CommittedFields, Opening};
-use verifier::entry::{Entry, Form, ShapeError, SignedEntry, TIME_MEMBER, VERSION_MEMBER};
+use verifier::entry::{Entry, Form, ShapeError, TIME_MEMBER, VERSION_MEMBER};
 use verifier::hash::Hash;
 use zeroize::Zeroizing;
 use zk::ZkParams;
 
-use crate::signals::SignalAuth;
+pub use crate::auth::{EntryAuth, SignalAuth, SignedIn};
 
 pub use verifier::entry::{EntryError, EntryKind, HiddenError};
 
@@ -49,96 +48,6 @@ pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
 /// Bytes of `"integrated_time":<u64::MAX>,`, the most stamping adds.
 const TIME_MEMBER_MAX: usize = r#""integrated_time":18446744073709551615,"#.len();
 
-/// An agent's signature over an entry ([`SignedEntry`]): checked before
-/// any expensive work (in parallel, before the sequencer), and re-checked
-/// cheaply by the sequencer against the key in force when the entry is
-/// sequenced.
-#[derive(Clone, Debug)]
-pub struct EntryAuth {
-    /// The signing agent.
-    pub agent: AgentId,
-    /// The kind of the entry it signed.
-    pub kind: EntryKind,
-    /// What it signed: body, sequence number, signature, and a rotation's
-    /// new key with its signature.
-    pub signed: SignedEntry,
-    /// The key the signature (and a rotation's new-key signature) verified
-    /// with, once checked: the sequencer skips the check when that key is
-    /// still the one in force.
-    pub(crate) verified_with: OnceLock<VerifyingKey>,
-}
-
-impl EntryAuth {
-    /// The signature of a parsed entry ([`Entry::signed`]); `None` for
-    /// admin entries and unsigned actions.
-    pub fn of(entry: &Entry) -> Option<Self> {
-        Some(Self { agent: entry.signer()?.clone(), kind: entry.kind(), signed: entry.signed()?, verified_with: OnceLock::new() })
-    }
-
-    /// The agent's sequence number for the entry.
-    pub fn seq(&self) -> u64 {
-        self.signed.seq
-    }
-
-    /// The signed message in the log named `origin`.
-    pub fn message(&self, origin: &str) -> Vec<u8> {
-        self.signed.message(origin)
-    }
-
-    /// Checks the signature (and a rotation's new-key signature) against
-    /// `key` with the ledger's one rule ([`SignedEntry::verify`]),
-    /// remembering success.
-    pub(crate) fn verify(&self, origin: &str, key: &VerifyingKey) -> bool {
-        verify_remembered(&self.signed, &self.verified_with, origin, key)
-    }
-
-    /// This signature as the agent registry fold checks it
-    /// ([`verifier::fold::registry::Signed`]) in the log named `origin`.
-    pub fn in_log<'a>(&'a self, origin: &'a str) -> SignedIn<'a> {
-        SignedIn { auth: self, origin }
-    }
-}
-
-/// Checks `signed` against `key` with the ledger's one rule
-/// ([`SignedEntry::verify`]), unless `verified_with` already holds that
-/// key, and remembers success there: a signature pre-verified in parallel
-/// is not checked again in the sequencer while its key stays in force.
-pub(crate) fn verify_remembered(signed: &SignedEntry, verified_with: &OnceLock<VerifyingKey>, origin: &str, key: &VerifyingKey) -> bool {
-    if verified_with.get() == Some(key) {
-        return true;
-    }
-    let ok = signed.verify(origin, key);
-    if ok {
-        let _ = verified_with.set(*key);
-    }
-    ok
-}
-
-/// An [`EntryAuth`] in one log: what admission hands the registry fold.
-#[derive(Clone, Copy, Debug)]
-pub struct SignedIn<'a> {
-    auth: &'a EntryAuth,
-    origin: &'a str,
-}
-
-impl verifier::fold::registry::Signed for SignedIn<'_> {
-    fn kind(&self) -> EntryKind {
-        self.auth.kind
-    }
-
-    fn seq(&self) -> u64 {
-        self.auth.seq()
-    }
-
-    fn new_key(&self) -> Option<&VerifyingKey> {
-        self.auth.signed.new_key.as_ref().map(|(k, _)| k)
-    }
-
-    fn verify(&self, key: &VerifyingKey) -> bool {
-        self.auth.verify(self.origin, key)
-    }
-}
-
 /// What an admin entry does to the agent registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminOp {
@@ -148,8 +57,8 @@ pub enum AdminOp {
     Retire(AgentId),
     /// Revokes an agent.
     Revoke(AgentId),
-    /// Reinstates a revoked agent.
-    Reinstate(AgentId),
+    /// Reinstates a revoked agent on the attestation at this index.
+    Reinstate(AgentId, u64),
     /// Registers a signal source, or replaces its key and types (the
     /// sources view: [`crate::views::sources`]).
     Source(Arc<verifier::entry::Source>),

@@ -82,12 +82,20 @@ pub enum Error {
     /// reinstates it.
     #[error("{0} is revoked: only attestations are accepted until it is reinstated")]
     AgentRevoked(AgentId),
+    /// The agent's score is below the revocation threshold and its
+    /// revocation is being logged: only attestations are accepted.
+    #[error("{agent} scores {score}, below the revocation threshold {threshold}: its revocation is being logged; only attestations are accepted")]
+    BelowThreshold { agent: AgentId, score: u8, threshold: u8 },
     /// A quarantine of an agent already revoked.
     #[error("{0} is already revoked")]
     AlreadyRevoked(AgentId),
     /// A reinstatement of an agent that is not revoked.
     #[error("{0} is not revoked")]
     NotRevoked(AgentId),
+    /// A reinstatement before the agent attested successfully after its
+    /// revocation.
+    #[error("{agent} has not attested successfully since its revocation at index {revoked_at}: attest first")]
+    AttestationRequired { agent: AgentId, revoked_at: u64 },
     /// A sequence number at or below the last accepted one.
     #[error("sequence number {seq} of {agent} is not above the last accepted ({last}): replayed or out of order")]
     SequenceReplayed { agent: AgentId, seq: u64, last: u64 },
@@ -127,6 +135,7 @@ impl From<RegistryError> for Error {
             RegistryError::Revoked(agent) => Self::AgentRevoked(agent),
             RegistryError::AlreadyRevoked(agent) => Self::AlreadyRevoked(agent),
             RegistryError::NotRevoked(agent) => Self::NotRevoked(agent),
+            RegistryError::AttestationRequired { agent, revoked_at } => Self::AttestationRequired { agent, revoked_at },
             RegistryError::Replayed { agent, seq, last } => Self::SequenceReplayed { agent, seq, last },
             RegistryError::BadSignature { agent } => Self::BadSignature(agent),
             RegistryError::WeakKey { .. } => Self::Entry(EntryError::Agent(AgentError::WeakKey)),

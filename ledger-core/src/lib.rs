@@ -42,6 +42,7 @@
 
 mod append;
 pub mod attest;
+pub mod auth;
 pub mod clock;
 mod config;
 #[doc(hidden)]

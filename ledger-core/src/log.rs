@@ -218,12 +218,36 @@ impl Log {
     /// before any proof is checked; then the openings and predicate proofs
     /// of committed hidden fields are checked on the prover pool.
     pub async fn submit(&self, submissions: Vec<Submission>) -> Result<Vec<Appended>, Error> {
+        for auth in submissions.iter().filter_map(Submission::auth) {
+            self.above_threshold(&auth.agent, auth.kind)?;
+        }
         self.pipeline.submit(submissions).await
+    }
+
+    /// Refuses an agent entry other than an attestation from an agent whose
+    /// score is now below the revocation threshold but whose revocation
+    /// the trigger has not logged yet ([`Error::BelowThreshold`]), so an
+    /// agent is isolated from the instant it crosses, not from when its
+    /// revocation commits. A refusal changes nothing and the revocation
+    /// follows; the registry fold refuses its entries once it has.
+    fn above_threshold(&self, agent: &AgentId, kind: verifier::entry::EntryKind) -> Result<(), Error> {
+        // Attestations are taken; an unknown or retired agent gets the
+        // registry's answer.
+        if kind == verifier::entry::EntryKind::Attestation || self.registry.get(agent).is_none_or(|s| s.retired.is_some()) {
+            return Ok(());
+        }
+        match self.trust().below_threshold(agent, self.now_ms()) {
+            Some((score, threshold)) => Err(Error::BelowThreshold { agent: agent.clone(), score, threshold }),
+            None => Ok(()),
+        }
     }
 
     /// Appends entries atomically at contiguous indices. Returns once they
     /// are durable; fails fast with [`Error::Pushback`] when the queue is full.
     pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, Error> {
+        for auth in entries.iter().filter_map(NewEntry::auth) {
+            self.above_threshold(&auth.agent, auth.kind)?;
+        }
         self.pipeline.append(entries).await
     }
 
@@ -232,6 +256,7 @@ impl Log {
     /// has authenticated the agent). The log keeps nothing: the agent signs
     /// the committed entry and sends it back with the openings.
     pub async fn commit_hidden(&self, agent: &AgentId, seq: u64, hidden: BTreeMap<String, HiddenValue>) -> Result<CommittedHidden, Error> {
+        self.above_threshold(agent, verifier::entry::EntryKind::Action)?;
         self.pipeline.commit_hidden(agent, seq, hidden).await
     }
 

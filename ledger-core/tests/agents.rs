@@ -435,3 +435,50 @@ async fn admission_and_the_offline_fold_agree() {
     }
     assert!(offline.get(&id(ghost)).is_none() && log.agent(&id(ghost)).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_below_the_threshold_is_isolated_before_its_revocation_and_reinstated_only_on_a_later_attestation() {
+    let log = log_on(Arc::new(MemoryStore::new()));
+    // Freshness halves every second from registration: 60 falls below 50
+    // within half a second. Nothing runs the revocation trigger here, so
+    // the agent stays below the threshold unrevoked.
+    let policy = verifier::fold::policy::Policy {
+        attestation_grace_s: 0,
+        attestation_half_life_s: 1,
+        revocation_threshold: 50,
+        ..Default::default()
+    };
+    log.set_policy(&policy).await.unwrap();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    log.register(passport(AGENT, &key, None)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let size = log.head().size;
+    let err = log.append(vec![entry(&action(AGENT, 1, &key))]).await.unwrap_err();
+    assert!(matches!(err, Error::BelowThreshold { threshold: 50, score, .. } if score < 50), "{err:?}");
+    let err = log.submit(vec![Submission::from_value(&Value::Object(action(AGENT, 1, &key)), 65535).unwrap()]).await.unwrap_err();
+    assert!(matches!(err, Error::BelowThreshold { .. }), "{err:?}");
+    assert_eq!(log.head().size, size, "a refusal changes nothing");
+    assert_eq!(log.agent(&id(AGENT)).unwrap().last_seq, 0);
+
+    // Revoked (here by quarantine), it is reinstated only on an
+    // attestation after the revocation: the registry fold checks the order
+    // when the entry is sequenced.
+    let revocation = verifier::entry::Revocation {
+        agent: id(AGENT),
+        reason: verifier::entry::RevocationReason::Quarantine,
+        score: 0,
+        threshold: 50,
+        causes: vec![],
+        policy_index: None,
+        decision: None,
+        note: None,
+    };
+    let revoked_at = log.revoke(&revocation).await.unwrap().index;
+    let size = log.head().size;
+    for attestation_index in [0, revoked_at] {
+        let err = log.reinstate(&verifier::entry::Reinstatement { agent: id(AGENT), attestation_index, note: None }).await.unwrap_err();
+        assert!(matches!(err, Error::AttestationRequired { revoked_at: r, .. } if r == revoked_at), "{err:?}");
+    }
+    assert!(matches!(log.append(vec![entry(&action(AGENT, 1, &key))]).await, Err(Error::AgentRevoked(_))));
+    assert_eq!(log.head().size, size);
+}

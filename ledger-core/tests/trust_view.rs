@@ -96,7 +96,10 @@ proptest! {
                     let _ = rt.block_on(log.revoke(&r));
                 }
                 Op::Reinstate(i) => {
-                    let _ = rt.block_on(log.reinstate(&Reinstatement { agent: agent(i), attestation_index: 0, note: None }));
+                    // The registry fold wants an attestation after the
+                    // revocation; the trust fold takes the entry as it is.
+                    let after = log.head().size;
+                    let _ = rt.block_on(log.reinstate(&Reinstatement { agent: agent(i), attestation_index: after, note: None }));
                 }
                 Op::Policy(threshold) => {
                     rt.block_on(log.set_policy(&small_windows(threshold))).unwrap();
@@ -123,4 +126,49 @@ proptest! {
         prop_assert_eq!(log.trust().policy(), fold.policy.clone());
         log.shutdown();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_over_the_agents_serves_listings_for_a_while() {
+    let store = Arc::new(MemoryStore::new());
+    let log = open(&store);
+    for i in 0..AGENTS {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]).verifying_key();
+        let p = Passport {
+            agent: agent(i),
+            public_key: key,
+            code_hash: [0; 32],
+            model_hash: None,
+            owner: "o".into(),
+            purpose: "p".into(),
+            tpm_ak: None,
+        };
+        log.register(p).await.unwrap();
+    }
+    let now = log.now_ms();
+    let table = log.trust().scores(now);
+    assert_eq!((table.applied, table.time_ms, table.rows.len()), (u64::from(AGENTS), now, usize::from(AGENTS)));
+    assert!(table.rows.windows(2).all(|w| w[0] <= w[1]), "by (score, id)");
+    assert!(table.rows.iter().all(|r| r.score == 60 && !r.revoked));
+    // Reused while the log stands still (up to a second) and, whatever
+    // happens, for 100 ms; then scored again.
+    assert!(Arc::ptr_eq(&table, &log.trust().scores(now + 999)));
+    let r = Revocation {
+        agent: agent(0),
+        reason: RevocationReason::Quarantine,
+        score: 0,
+        threshold: 30,
+        causes: vec![],
+        policy_index: None,
+        decision: None,
+        note: None,
+    };
+    log.revoke(&r).await.unwrap();
+    assert!(Arc::ptr_eq(&table, &log.trust().scores(now + 99)));
+    let fresh = log.trust().scores(now + 100);
+    assert!(!Arc::ptr_eq(&table, &fresh));
+    assert_eq!(fresh.rows[0].agent, agent(0));
+    assert!(fresh.rows[0].revoked && fresh.rows[0].score == 0);
+    assert!(!Arc::ptr_eq(&fresh, &log.trust().scores(now + 1_200)));
+    log.shutdown();
 }

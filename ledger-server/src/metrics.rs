@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use ledger_core::views::trust::ScoreTable;
 use ledger_core::CommitObserver;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use verifier::entry::{Level, RevocationReason};
 use verifier::wire::ErrorCode;
 
 /// Labels of `ledger_http_requests`.
@@ -167,26 +169,23 @@ impl Metrics {
     }
 
     /// Reads the trust view into the trust gauges (at each scrape: O(agents)).
-    pub fn observe_trust(&self, log: &ledger_core::Log) {
-        let policy = log.trust().policy();
-        let now = log.now_ms();
-        let mut levels = [0u64; 4];
+    pub fn observe_trust(&self, table: &ScoreTable, revocations: [(RevocationReason, u64); 2]) {
+        let mut levels = [0u64; Level::ALL.len() + 1];
         let mut buckets = [0u64; SCORE_BUCKETS.len()];
-        log.trust().for_each(|_, record| {
-            let score = record.trust.score(&policy.policy, now);
-            let level = if record.trust.revoked().is_some() { 3 } else { record.trust.level() as usize };
+        for row in &table.rows {
+            let level = if row.revoked { Level::ALL.len() } else { row.level as usize };
             levels[level] += 1;
             for (count, (bound, _)) in buckets.iter_mut().zip(SCORE_BUCKETS) {
-                *count += u64::from(score <= bound);
+                *count += u64::from(row.score <= bound);
             }
-        });
-        for (level, count) in ["low", "medium", "high", "revoked"].into_iter().zip(levels) {
+        }
+        for (level, count) in Level::ALL.iter().map(|l| l.as_str()).chain(["revoked"]).zip(levels) {
             self.trust_agents.get_or_create(&LevelLabels { level }).set(count);
         }
         for ((_, le), count) in SCORE_BUCKETS.into_iter().zip(buckets) {
             self.trust_scores.get_or_create(&ScoreLabels { le }).set(count);
         }
-        for (reason, count) in log.trust().revocations() {
+        for (reason, count) in revocations {
             self.revocations.get_or_create(&ReasonLabels { reason: reason.as_str() }).set(count);
         }
     }

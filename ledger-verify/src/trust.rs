@@ -35,12 +35,16 @@ use verifier::entry::{Decision, Entry, Form, Leaf, RevocationReason};
 use verifier::fold::registry::Registry;
 use verifier::fold::sources::Sources;
 use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustRecord, TrustStore as _, Violation};
+use verifier::wire::{TrustListing, TrustScore};
 
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
 
 /// How long after its crossing instant a revocation may be logged before an
 /// auditor calls it missing (the log aims at one second).
 pub const MISSING_AFTER_MS: u64 = 5_000;
+
+/// Most agents `GET /v1/trust` lists (its default limit).
+const MAX_LISTED: usize = 1000;
 
 /// States the trust fold passed through, for checking the entries the
 /// log wrote from its view against the state they were decided on.
@@ -136,15 +140,11 @@ impl Replay {
                     ));
                 }
             }
-            Entry::Reinstatement(r) => {
-                let revoked = now.trust.revoked().map(|(i, _)| i);
-                let attested = now.trust.last_ok_attestation().map(|(i, _)| i);
-                if revoked.is_none_or(|v| r.attestation_index <= v) || attested != Some(r.attestation_index) {
-                    return Err(format!(
-                        "reinstatement of {agent} on attestation {}, which is not its last successful attestation after its revocation",
-                        r.attestation_index
-                    ));
-                }
+            Entry::Reinstatement(r) if now.trust.reinstatement_basis() != Ok(r.attestation_index) => {
+                return Err(format!(
+                    "reinstatement of {agent} on attestation {}, which is not its last successful attestation after its revocation",
+                    r.attestation_index
+                ));
             }
             _ => {}
         }
@@ -195,14 +195,8 @@ fn missing_revocation(agent: &AgentId, record: &TrustRecord, policy: &PolicyInFo
 /// One agent's score as the server reports it.
 struct Reported {
     agent: AgentId,
-    score: u64,
+    score: u8,
     level: String,
-}
-
-fn percent_encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
 }
 
 pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::Result<Outcome> {
@@ -210,33 +204,29 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     let base = url.trim_end_matches('/');
     let http = agent();
     let report: Value = match only {
-        Some(id) => get_json(&http, &format!("{base}/v1/agents/{}/trust", percent_encode(id)))?,
+        Some(id) => get_json(&http, &format!("{base}/v1/agents/{}/trust", verifier::agent_id::encode_id(id)))?,
         None => get_json(&http, &format!("{base}/v1/trust"))?,
     };
-    let as_of_index = report["as_of_index"].as_u64().ok_or_else(|| anyhow::anyhow!("the server's report has no as_of_index"))?;
-    let as_of_time = report["as_of_time"].as_u64().ok_or_else(|| anyhow::anyhow!("the server's report has no as_of_time"))?;
-    let rows: Vec<&Value> = match only {
-        Some(_) => vec![&report],
-        None => report["agents"].as_array().map(|a| a.iter().collect()).unwrap_or_default(),
-    };
-    let reported: Vec<Reported> = rows
-        .iter()
-        .map(|r| {
-            Ok(Reported {
-                agent: AgentId::from_stored_unchecked(r["agent"].as_str().ok_or_else(|| anyhow::anyhow!("a reported agent has no id"))?),
-                score: r["score"].as_u64().ok_or_else(|| anyhow::anyhow!("a reported agent has no score"))?,
-                level: r["level"].as_str().unwrap_or_default().to_owned(),
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    if let (Some(id), Some(first)) = (only, reported.first()) {
-        if first.agent.as_str() != id {
-            return fail(
-                format!("asked for {}, the server reported {}", escape::text(id), escape::text(first.agent.as_str())),
-                report.clone(),
-            );
+    let unexpected = |e: serde_json::Error| anyhow::anyhow!("unexpected trust report from the server: {e}");
+    let (as_of_index, as_of_time, total, reported): (u64, u64, Option<u64>, Vec<Reported>) = match only {
+        Some(id) => {
+            let score: TrustScore = serde_json::from_value(report.clone()).map_err(unexpected)?;
+            if score.agent != id {
+                return fail(format!("asked for {}, the server reported {}", escape::text(id), escape::text(&score.agent)), report.clone());
+            }
+            let row = Reported { agent: AgentId::from_stored_unchecked(&score.agent), score: score.score, level: score.level };
+            (score.as_of_index, score.as_of_time, None, vec![row])
         }
-    }
+        None => {
+            let listing: TrustListing = serde_json::from_value(report.clone()).map_err(unexpected)?;
+            let rows = listing
+                .agents
+                .into_iter()
+                .map(|a| Reported { agent: AgentId::from_stored_unchecked(&a.agent), score: a.score, level: a.level })
+                .collect();
+            (listing.as_of_index, listing.as_of_time, Some(listing.total), rows)
+        }
+    };
     let (note, cp) = match fetch_checkpoint(&http, base, &verifier)? {
         Ok(found) => found,
         Err(failed) => return Ok(failed),
@@ -307,6 +297,33 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     }
     let elapsed = started.elapsed();
     let policy = trust.policy.clone();
+    if let Some(total) = total {
+        // A listing is every agent by (score, id), `total` of them: the
+        // first it lists must be the first recomputed, and none missing.
+        let mut all: Vec<(u8, &AgentId)> = trust.agents.iter().map(|(a, r)| (r.trust.score(&policy.policy, as_of_time), a)).collect();
+        all.sort_unstable();
+        if total != all.len() as u64 {
+            return fail(
+                format!("the server counts {total} agents, the log registers {} at index {as_of_index}", all.len()),
+                json!({ "total": total, "recomputed": all.len() }),
+            );
+        }
+        let expected = all.len().min(MAX_LISTED);
+        if let Some(i) = (0..expected).find(|&i| reported.get(i).is_none_or(|r| r.agent != *all[i].1)) {
+            let (score, agent) = all[i];
+            return fail(
+                format!(
+                    "the listing's agent {} should be {} (score {score} at {as_of_time} ms): it omits or misorders agents",
+                    i + 1,
+                    escape::text(agent.as_str())
+                ),
+                json!({ "position": i, "expected": agent, "listed": reported.get(i).map(|r| &r.agent) }),
+            );
+        }
+        if reported.len() != expected {
+            return fail(format!("the server lists {} agents, {expected} expected", reported.len()), json!({ "listed": reported.len() }));
+        }
+    }
     let mut compared = Vec::with_capacity(reported.len());
     for r in &reported {
         let Some(record) = trust.get(&r.agent) else {
@@ -315,7 +332,7 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
                 json!({ "agent": r.agent }),
             );
         };
-        let score = u64::from(record.trust.score(&policy.policy, as_of_time));
+        let score = record.trust.score(&policy.policy, as_of_time);
         let level = record.trust.level().as_str();
         if score != r.score || level != r.level {
             return Ok(Outcome::Failed(Failure {

@@ -208,6 +208,21 @@ impl<'de> serde::Deserialize<'de> for AgentId {
     }
 }
 
+/// Percent-encodes an agent id (or any text) for one URL path segment:
+/// everything but RFC 3986 unreserved characters.
+pub fn encode_id(id: &str) -> alloc::string::String {
+    use core::fmt::Write as _;
+    let mut out = alloc::string::String::with_capacity(id.len() * 3);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,3 +57,12 @@ pub enum Error {
     #[error("tile path: {0}")]
     TilePath(#[from] TilePathError),
 }
+
+impl From<crate::fold::trust_log::TrustFoldError> for Error {
+    fn from(e: crate::fold::trust_log::TrustFoldError) -> Self {
+        match e {
+            crate::fold::trust_log::TrustFoldError::Entry(e) => Self::Entry(e),
+            crate::fold::trust_log::TrustFoldError::Policy(e) => Self::Policy(e),
+        }
+    }
+}

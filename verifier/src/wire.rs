@@ -707,3 +707,80 @@ mod tests {
         assert_eq!(known.code, "bad_signature");
     }
 }
+
+/// An agent's trust score as `GET /v1/agents/{id}/trust` reports it
+/// (built by [`crate::fold::trust_log::report`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrustScore {
+    /// The agent.
+    pub agent: String,
+    /// 0 to 100 (0 while revoked).
+    pub score: u8,
+    /// Risk level as logged: `low`, `medium` or `high`.
+    pub level: String,
+    /// The last entry the view had applied.
+    pub as_of_index: u64,
+    /// The instant the score is read at, ms since the Unix epoch.
+    pub as_of_time: u64,
+    /// Index of the policy entry in force (`None`: the built-in default).
+    pub policy_index: Option<u64>,
+    /// What the score is made of.
+    pub components: TrustComponents,
+    /// Indices of the entries that last moved it.
+    pub recent: Vec<u64>,
+}
+
+/// The parts of a [`TrustScore`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrustComponents {
+    /// Positive evidence, thousandths (with the initial pseudo-evidence).
+    pub evidence_for_milli: u64,
+    /// Negative evidence, thousandths.
+    pub evidence_against_milli: u64,
+    /// The expectation read, per mille.
+    pub expectation_permille: u64,
+    /// Attestation freshness, per mille.
+    pub freshness_permille: u64,
+    /// Index of the last successful attestation.
+    pub last_attestation_index: Option<u64>,
+    /// Whether the agent is revoked (by score or quarantine).
+    pub quarantined: bool,
+    /// Index of the revocation in force.
+    pub revoked_at: Option<u64>,
+}
+
+/// `GET /v1/trust`: agents by (score, id) at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrustListing {
+    /// The last entry the scored state reflects.
+    pub as_of_index: u64,
+    /// The instant the scores are read at, ms since the Unix epoch.
+    pub as_of_time: u64,
+    /// Index of the policy entry in force (`None`: the built-in default).
+    pub policy_index: Option<u64>,
+    /// How many agents score below the bound asked for.
+    pub total: u64,
+    /// The first of them (at most the limit asked for).
+    pub agents: Vec<ListedAgent>,
+}
+
+/// One agent of a [`TrustListing`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ListedAgent {
+    /// The agent.
+    pub agent: String,
+    /// Its score.
+    pub score: u8,
+    /// Its logged risk level.
+    pub level: String,
+    /// Whether it is revoked.
+    pub quarantined: bool,
+}

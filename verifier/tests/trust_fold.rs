@@ -320,7 +320,7 @@ fn the_default_policy_reads_back_and_checks() {
 fn every_member_is_required() {
     let mut all = Vec::new();
     members(&default_json(), "", &mut all);
-    assert_eq!(all.len(), 9 + 3 + 4 + 3 + 2 + 4 + 16 + 2 + 5);
+    assert_eq!(all.len(), 10 + 3 + 4 + 3 + 2 + 4 + 16 + 2 + 5);
     for (path, name) in all {
         let mut v = default_json();
         at(&mut v, &path).remove(&name);

@@ -96,7 +96,9 @@ impl Overlay<'_> {
             (Some(AdminOp::Register(passport)), _) => Some((&passport.agent, Change::Register(passport))),
             (Some(AdminOp::Retire(agent)), _) => Some((agent, Change::Retire)),
             (Some(AdminOp::Revoke(agent)), _) => Some((agent, Change::Revoke)),
-            (Some(AdminOp::Reinstate(agent)), _) => Some((agent, Change::Reinstate)),
+            (Some(AdminOp::Reinstate(agent, attestation_index)), _) => {
+                Some((agent, Change::Reinstate { attestation_index: *attestation_index }))
+            }
             (Some(AdminOp::Source(source)), _) => {
                 let next = sources::decide(&source.name, self.source(&source.name).as_ref(), index, SourceChange::Register(source))?;
                 self.set_source(&source.name, next);

@@ -206,7 +206,11 @@ impl Pipeline {
 
     /// See [`crate::Log::reinstate`].
     pub(crate) async fn reinstate(&self, reinstatement: &Reinstatement) -> Result<Appended, Error> {
-        let entry = NewEntry::from_log(&reinstatement.to_object(), None, Some(AdminOp::Reinstate(reinstatement.agent.clone())))?;
+        let entry = NewEntry::from_log(
+            &reinstatement.to_object(),
+            None,
+            Some(AdminOp::Reinstate(reinstatement.agent.clone(), reinstatement.attestation_index)),
+        )?;
         first(self.append(vec![entry]).await?)
     }
 

@@ -17,10 +17,10 @@
 //! trigger ([`crate::trigger`]) through [`TrustView::take_changes`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, EntryKind, Leaf, RevocationReason};
+use verifier::entry::{Entry, EntryKind, Leaf, Level, RevocationReason};
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
 
@@ -83,7 +83,44 @@ pub struct TrustView {
     /// Revocations published since the view was opened: by score, by
     /// quarantine.
     revocations: [std::sync::atomic::AtomicU64; 2],
+    /// The last score table ([`TrustView::scores`]).
+    table: Mutex<Option<Arc<ScoreTable>>>,
 }
+
+/// Every agent's score at one instant, lowest first: what listings and
+/// metrics read ([`TrustView::scores`]).
+#[derive(Debug)]
+pub struct ScoreTable {
+    /// Entries the scored state reflects (the log's size then).
+    pub applied: u64,
+    /// The instant the scores are read at, ms.
+    pub time_ms: u64,
+    /// The policy in force.
+    pub policy_index: Option<u64>,
+    /// Every agent, by (score, id).
+    pub rows: Vec<ScoreRow>,
+}
+
+/// One agent in a [`ScoreTable`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScoreRow {
+    /// Its score at the table's instant.
+    pub score: u8,
+    /// The agent.
+    pub agent: AgentId,
+    /// Its logged risk level.
+    pub level: Level,
+    /// Whether it is revoked.
+    pub revoked: bool,
+}
+
+/// How long a score table is reused while the log does not change, and
+/// how long at least while it does: listings and metrics cost one pass
+/// over the agents at most every [`TABLE_FRESH_MS`], however often they
+/// are asked for.
+pub const TABLE_REUSE_MS: u64 = 1_000;
+/// See [`TABLE_REUSE_MS`].
+pub const TABLE_FRESH_MS: u64 = 100;
 
 /// The pending overlay over the published state, as the fold sees it.
 struct Overlay<'a> {
@@ -130,13 +167,60 @@ impl TrustView {
         state.agents.get(agent).map(|r| (r.clone(), state.policy.clone(), state.applied))
     }
 
+    /// `(score, threshold)` when `agent`, not revoked, scores below the
+    /// policy's revocation threshold at `now_ms` (published state).
+    pub fn below_threshold(&self, agent: &AgentId, now_ms: u64) -> Option<(u8, u8)> {
+        let state = self.read();
+        let record = state.agents.get(agent)?;
+        if record.trust.revoked().is_some() {
+            return None;
+        }
+        let threshold = state.policy.policy.revocation_threshold;
+        let score = record.trust.score(&state.policy.policy, now_ms);
+        (score < threshold).then_some((score, threshold))
+    }
+
     /// The policy in force (as of the latest commit).
     pub fn policy(&self) -> PolicyInForce {
         self.read().policy.clone()
     }
 
-    /// Every agent's published record, for listings (`f` sees each);
-    /// returns the number of entries the state reflects.
+    /// Every agent's score at `now_ms` (or a table at most
+    /// [`TABLE_REUSE_MS`] older, read from the same state, or at most
+    /// [`TABLE_FRESH_MS`] older): one pass over the agents, copied out
+    /// under the read lock and scored and sorted outside it, so appends
+    /// wait at most for the copy. Blocking: call it off the async workers.
+    pub fn scores(&self, now_ms: u64) -> Arc<ScoreTable> {
+        let mut last = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(table) = last.as_ref() {
+            let age = now_ms.saturating_sub(table.time_ms);
+            if age < TABLE_FRESH_MS || (age < TABLE_REUSE_MS && table.applied == self.read().applied) {
+                return Arc::clone(table);
+            }
+        }
+        let (copied, policy, applied) = {
+            let state = self.read();
+            let copied: Vec<(AgentId, AgentTrust)> = state.agents.iter().map(|(a, r)| (a.clone(), r.trust.clone())).collect();
+            (copied, state.policy.clone(), state.applied)
+        };
+        let mut rows: Vec<ScoreRow> = copied
+            .into_iter()
+            .map(|(agent, trust)| ScoreRow {
+                score: trust.score(&policy.policy, now_ms),
+                agent,
+                level: trust.level(),
+                revoked: trust.revoked().is_some(),
+            })
+            .collect();
+        rows.sort_unstable();
+        let table = Arc::new(ScoreTable { applied, time_ms: now_ms, policy_index: policy.index, rows });
+        *last = Some(Arc::clone(&table));
+        table
+    }
+
+    /// Every agent's published record (`f` sees each, under the read
+    /// lock: the trigger's catch-up at open); returns the number of
+    /// entries the state reflects.
     pub fn for_each(&self, mut f: impl FnMut(&AgentId, &TrustRecord)) -> u64 {
         let state = self.read();
         for (agent, record) in &state.agents {

@@ -8,8 +8,8 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, RotationEntryRequest, SourceRecord, SourceRequest,
-    SourcesResponse,
+    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, ListedAgent, RotationEntryRequest, SourceRecord,
+    SourceRequest, SourcesResponse, TrustComponents, TrustListing, TrustScore,
 };
 
 use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, trust, AppState};
@@ -27,7 +27,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.tree_size.set(state.log.head().size);
     state.metrics.prover_queue.set(state.log.prover_queue_depth() as u64);
     state.metrics.agents.set(state.log.agent_count() as u64);
-    state.metrics.observe_trust(&state.log);
+    if let Ok(table) = super::trust::score_table(&state).await {
+        state.metrics.observe_trust(&table, state.log.trust().revocations());
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 
@@ -96,6 +98,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ConsistencyProofResponse,
         ErrorResponse,
         ErrorDetail,
+        TrustScore,
+        TrustComponents,
+        TrustListing,
+        ListedAgent,
         ErrorCode,
         SourceRequest,
         SourceRecord,

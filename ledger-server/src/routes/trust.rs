@@ -10,9 +10,14 @@ use serde_json::{json, Value};
 use verifier::entry::members::required_string;
 use verifier::entry::retirement::MAX_REASON_CHARS;
 use verifier::entry::{Decision, Reinstatement, RevocationReason};
+use verifier::fold::trust::ReinstateRefusal;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
-use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse};
+use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse, ListedAgent, TrustListing, TrustScore};
 use verifier::AgentId;
+
+use std::sync::Arc;
+
+use ledger_core::views::trust::ScoreTable;
 
 use super::entries::appended;
 use super::AppState;
@@ -26,39 +31,17 @@ pub const MAX_POLICY_BYTES: usize = 16 * 1024;
 /// Most agents one `GET /v1/trust` lists.
 pub const MAX_LIST: usize = 1000;
 
-fn trust_json(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, as_of_index: u64, now: u64) -> Value {
-    let c = record.trust.components(&policy.policy, now);
-    json!({
-        "agent": agent,
-        "score": c.score,
-        "level": record.trust.level().as_str(),
-        "as_of_index": as_of_index,
-        "as_of_time": now,
-        "policy_index": policy.index,
-        "components": {
-            "evidence_for_milli": c.evidence_for_milli,
-            "evidence_against_milli": c.evidence_against_milli,
-            "expectation_permille": c.expectation_permille,
-            "freshness_permille": c.freshness_permille,
-            "last_attestation_index": c.last_attestation_index,
-            "quarantined": c.revoked.is_some(),
-            "revoked_at": c.revoked,
-        },
-        "recent": record.trust.recent(),
-    })
-}
-
 /// An agent's trust score now.
 #[utoipa::path(get, path = "/v1/agents/{id}/trust", tag = "trust",
     params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
     responses(
-        (status = 200, description = "`{agent, score, level, as_of_index, as_of_time, policy_index, components: {evidence_for_milli, evidence_against_milli, expectation_permille, freshness_permille, last_attestation_index, quarantined, revoked_at}, recent}`", body = Object),
+        (status = 200, description = "The score, its level and components as of an index and instant", body = TrustScore),
         (status = 404, description = "No such agent (`unknown_agent`)", body = ErrorResponse),
     ))]
-pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TrustScore>, ApiError> {
     let agent = AgentId::parse(&id).map_err(|_| ApiError::no_such_agent(&id))?;
     let (record, policy, applied) = state.log.trust().snapshot(&agent).ok_or_else(|| ApiError::no_such_agent(&id))?;
-    Ok(Json(trust_json(&agent, &record, &policy, applied.saturating_sub(1), state.log.now_ms())))
+    Ok(Json(trust_log::report(&agent, &record, &policy, applied.saturating_sub(1), state.log.now_ms())))
 }
 
 /// Query of `GET /v1/trust`.
@@ -69,40 +52,52 @@ pub(super) struct ListQuery {
     limit: Option<usize>,
 }
 
-/// Agents whose score is below `below` (default 101: all), lowest first.
+/// Agents whose score is below `below` (default 101: all), lowest first,
+/// with how many there are (`total`; at most `limit` listed). Scores are
+/// read at `as_of_time` from the state after entry `as_of_index`; a
+/// listing may be up to a second old
+/// ([`ledger_core::views::trust::TrustView::scores`]).
 #[utoipa::path(get, path = "/v1/trust", tag = "trust",
     params(("below" = Option<u8>, Query, description = "List agents scoring below this (0–101)"),
            ("limit" = Option<usize>, Query, description = "At most this many (default and maximum 1000)")),
     responses(
-        (status = 200, description = "`{as_of_index, as_of_time, agents: [{agent, score, level, quarantined}]}`", body = Object),
+        (status = 200, description = "Agents by (score, id), and how many score below the bound", body = TrustListing),
         (status = 400, description = "Bad query (`invalid_query`)", body = ErrorResponse),
     ))]
 pub(super) async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TrustListing>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     let below = q.below.unwrap_or(101);
     if below > 101 {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "below is a score from 0 to 101"));
     }
     let limit = q.limit.unwrap_or(MAX_LIST).min(MAX_LIST);
-    let now = state.log.now_ms();
-    let policy = state.log.trust().policy();
-    let mut agents = Vec::new();
-    let applied = state.log.trust().for_each(|agent, record| {
-        let score = record.trust.score(&policy.policy, now);
-        if score < below {
-            agents.push((score, agent.clone(), record.trust.level(), record.trust.revoked().is_some()));
-        }
-    });
-    agents.sort();
-    agents.truncate(limit);
-    let agents: Vec<Value> = agents
-        .into_iter()
-        .map(|(score, agent, level, quarantined)| json!({"agent": agent, "score": score, "level": level.as_str(), "quarantined": quarantined}))
+    let table = score_table(&state).await?;
+    let matching = table.rows.partition_point(|r| r.score < below);
+    let agents = table.rows[..matching]
+        .iter()
+        .take(limit)
+        .map(|r| ListedAgent { agent: r.agent.as_str().into(), score: r.score, level: r.level.as_str().into(), quarantined: r.revoked })
         .collect();
-    Ok(Json(json!({"as_of_index": applied.saturating_sub(1), "as_of_time": now, "agents": agents})))
+    Ok(Json(TrustListing {
+        as_of_index: table.applied.saturating_sub(1),
+        as_of_time: table.time_ms,
+        policy_index: table.policy_index,
+        total: matching as u64,
+        agents,
+    }))
+}
+
+/// The trust view's score table now
+/// ([`ledger_core::views::trust::TrustView::scores`]), read off the
+/// async workers.
+pub(crate) async fn score_table(state: &AppState) -> Result<Arc<ScoreTable>, ApiError> {
+    let log = state.log.clone();
+    tokio::task::spawn_blocking(move || log.trust().scores(log.now_ms()))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("scoring agents failed: {e}")))
 }
 
 /// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).
@@ -187,18 +182,12 @@ pub(super) async fn reinstate(
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
     let (agent, note, (record, _, _)) = admin_target(&state, &id, &body)?;
-    let Some((revoked_at, _)) = record.trust.revoked() else {
-        return Err(ApiError::new(ErrorCode::NotRevoked, format!("{agent} is not revoked")));
-    };
-    let attestation_index = match record.trust.last_ok_attestation() {
-        Some((index, _)) if index > revoked_at => index,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::AttestationRequired,
-                format!("{agent} has not attested successfully since its revocation at index {revoked_at}: attest first"),
-            ))
+    let attestation_index = record.trust.reinstatement_basis().map_err(|refusal| match refusal {
+        ReinstateRefusal::NotRevoked => ledger_core::Error::NotRevoked(agent.clone()),
+        ReinstateRefusal::AttestationRequired { revoked_at } => {
+            ledger_core::Error::AttestationRequired { agent: agent.clone(), revoked_at }
         }
-    };
+    })?;
     let done = state.log.reinstate(&Reinstatement { agent, attestation_index, note }).await?;
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }

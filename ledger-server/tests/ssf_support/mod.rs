@@ -176,7 +176,10 @@ impl Running {
 
     /// Reinstates `agent`. Returns the entry's index.
     pub async fn reinstate(&self, agent: &AgentId) -> u64 {
-        self.log.reinstate(&Reinstatement { agent: agent.clone(), attestation_index: 0, note: None }).await.unwrap().index
+        // An index after the revocation: the registry fold checks only
+        // that order, and these tests have no attestations.
+        let after = self.log.head().size;
+        self.log.reinstate(&Reinstatement { agent: agent.clone(), attestation_index: after, note: None }).await.unwrap().index
     }
 
     /// Appends a risk-level change of `agent`. Returns its index.

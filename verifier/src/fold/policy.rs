@@ -43,6 +43,9 @@ pub struct Policy {
     pub attestation_half_life_s: u64,
     /// How long an attestation keeps an agent fully fresh, seconds.
     pub attestation_grace_s: u64,
+    /// How often one reporter's peer reports about one agent count: once
+    /// per this many seconds (docs/TRUST.md, "Peer reports").
+    pub peer_report_interval_s: u64,
     /// The score of a new (or reinstated) agent.
     pub initial_score: u8,
     /// The score below which the integrator revokes an agent.
@@ -312,6 +315,7 @@ const VERSION: Field = field("", "version", 0, u64::MAX);
 const EVIDENCE_HALF_LIFE: Field = field("", "evidence_half_life_s", 1, SECONDS_MAX);
 const ATTESTATION_HALF_LIFE: Field = field("", "attestation_half_life_s", 1, SECONDS_MAX);
 const ATTESTATION_GRACE: Field = field("", "attestation_grace_s", 0, SECONDS_MAX);
+const PEER_REPORT_INTERVAL: Field = field("", "peer_report_interval_s", 1, SECONDS_MAX);
 const INITIAL_SCORE: Field = field("", "initial_score", 1, 99);
 const REVOCATION_THRESHOLD: Field = field("", "revocation_threshold", 0, 99);
 const LEVELS: &str = "levels";
@@ -364,6 +368,7 @@ impl Default for Policy {
             evidence_half_life_s: 30 * 86_400,
             attestation_half_life_s: 7 * 86_400,
             attestation_grace_s: 86_400,
+            peer_report_interval_s: 86_400,
             initial_score: 60,
             revocation_threshold: 30,
             levels: LevelBands { low_min: 70, medium_min: 40, hysteresis: 5 },
@@ -399,6 +404,11 @@ impl Policy {
         self.attestation_grace_s.saturating_mul(1000)
     }
 
+    /// The peer report interval in milliseconds.
+    pub fn peer_report_interval_ms(&self) -> u64 {
+        self.peer_report_interval_s.saturating_mul(1000)
+    }
+
     /// The pseudo-evidence `(r0, s0)` (Q32.32) a new agent starts with: the
     /// least that scores exactly `initial_score` at registration when one
     /// does (docs/TRUST.md, "Registration"); [`Policy::check`] refuses a
@@ -418,6 +428,7 @@ impl Policy {
         within(EVIDENCE_HALF_LIFE, self.evidence_half_life_s)?;
         within(ATTESTATION_HALF_LIFE, self.attestation_half_life_s)?;
         within(ATTESTATION_GRACE, self.attestation_grace_s)?;
+        within(PEER_REPORT_INTERVAL, self.peer_report_interval_s)?;
         within(REVOCATION_THRESHOLD, self.revocation_threshold.into())?;
         within(INITIAL_SCORE, self.initial_score.into())?;
         range(INITIAL_SCORE, self.initial_score.into(), u64::from(self.revocation_threshold) + 1, INITIAL_SCORE.max)?;

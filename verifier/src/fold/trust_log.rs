@@ -25,14 +25,15 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::drift::{bucket, DriftFinding, DriftState};
 use super::policy::{Policy, SignalKind};
 use super::trust::{AgentTrust, Evidence, StateError};
 use crate::agent_id::AgentId;
-use crate::entry::{Assessment, Decision, Entry, EntryError, Leaf, Revocation, RevocationReason, Signal, SignalType, Subject};
-use crate::error::Error;
+use crate::entry::{Assessment, Decision, Entry, EntryError, Leaf, Revocation, RevocationReason, Signal, SignalType, Signer, Subject};
 use crate::fold::policy::PolicyError;
+use crate::wire::{TrustComponents, TrustScore};
 
 /// One agent's trust state: its score state, its drift detector and its
 /// passport's code hash.
@@ -48,7 +49,27 @@ pub struct TrustRecord {
     /// most [`MAX_OWED_DRIFT`]): added when a window closes with a
     /// finding, taken off by the signal that records the oldest.
     pub owed_drift: Vec<DriftFinding>,
+    /// The last reporters whose peer reports about this agent counted
+    /// (at most [`MAX_PEERS`]): see [`PeerSlot`].
+    pub peers: Vec<PeerSlot>,
 }
+
+/// A reporter whose peer report about an agent counted, and when: its
+/// next report about that agent counts only a policy
+/// `peer_report_interval_s` later (docs/TRUST.md, "Peer reports").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerSlot {
+    /// The first 16 bytes of SHA-256 of the reporter's id.
+    pub reporter: [u8; 16],
+    /// When its report counted, ms.
+    pub counted_ms: u64,
+}
+
+/// Most reporters an agent's record remembers.
+pub const MAX_PEERS: usize = 16;
+
+/// Bytes of a peer slot in [`TrustRecord::to_bytes`].
+const PEER_LEN: usize = 16 + 8;
 
 /// Most drift findings an agent's record keeps owed a signal; one more
 /// drops the oldest announcement (its evidence was applied when its window
@@ -61,7 +82,9 @@ const OWED_LEN: usize = 3 * 8 + 1;
 impl TrustRecord {
     /// Storage form: `u16 BE length ‖ AgentTrust ‖ u16 BE length ‖
     /// DriftState ‖ code hash ‖ count ‖ owed findings` (each `psi_milli ‖
-    /// first_index ‖ last_index` as u64 BE `‖ significant`).
+    /// first_index ‖ last_index` as u64 BE `‖ significant`) `‖ count ‖
+    /// peer slots` (each `reporter ‖ counted_ms` u64 BE; the count and
+    /// slots are absent when there are none).
     pub fn to_bytes(&self) -> Vec<u8> {
         let (t, d) = (self.trust.to_bytes(), self.drift.to_bytes());
         let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32 + OWED_LEN);
@@ -76,6 +99,13 @@ impl TrustRecord {
                 out.extend_from_slice(&n.to_be_bytes());
             }
             out.push(u8::from(f.significant));
+        }
+        if !self.peers.is_empty() {
+            out.push(self.peers.len() as u8);
+            for p in &self.peers {
+                out.extend_from_slice(&p.reporter);
+                out.extend_from_slice(&p.counted_ms.to_be_bytes());
+            }
         }
         out
     }
@@ -96,9 +126,10 @@ impl TrustRecord {
         let code_hash = code_hash.try_into().map_err(|_| bad)?;
         let (count, owed) = owed.split_first().ok_or(bad)?;
         let count = usize::from(*count);
-        if count > MAX_OWED_DRIFT || owed.len() != count * OWED_LEN {
+        if count > MAX_OWED_DRIFT {
             return Err(bad);
         }
+        let (owed, peers) = owed.split_at_checked(count * OWED_LEN).ok_or(bad)?;
         let mut owed_drift = Vec::with_capacity(count);
         for f in owed.chunks_exact(OWED_LEN) {
             let n = |i: usize| u64::from_be_bytes(f[8 * i..8 * i + 8].try_into().unwrap_or_default());
@@ -109,8 +140,53 @@ impl TrustRecord {
             };
             owed_drift.push(DriftFinding { psi_milli: n(0), first_index: n(1), last_index: n(2), significant });
         }
-        Ok(Self { trust, drift, code_hash, owed_drift })
+        let peers = match peers.split_first() {
+            None => Vec::new(),
+            Some((&count, slots)) if (1..=MAX_PEERS).contains(&usize::from(count)) && slots.len() == usize::from(count) * PEER_LEN => slots
+                .chunks_exact(PEER_LEN)
+                .map(|s| PeerSlot {
+                    reporter: s[..16].try_into().unwrap_or_default(),
+                    counted_ms: u64::from_be_bytes(s[16..].try_into().unwrap_or_default()),
+                })
+                .collect(),
+            Some(_) => return Err(bad),
+        };
+        Ok(Self { trust, drift, code_hash, owed_drift, peers })
     }
+}
+
+impl TrustRecord {
+    /// Whether a peer report by `reporter` (its [`reporter_hash`]) at
+    /// `time_ms` counts, remembering it when it does: once per reporter per
+    /// policy `peer_report_interval_s` (docs/TRUST.md, "Peer reports").
+    pub fn count_peer(&mut self, policy: &Policy, reporter: [u8; 16], time_ms: u64) -> bool {
+        let interval = policy.peer_report_interval_ms();
+        let mine = self.peers.iter().position(|p| p.reporter == reporter);
+        if let Some(i) = mine {
+            if time_ms.saturating_sub(self.peers[i].counted_ms) < interval {
+                return false;
+            }
+        }
+        let slot = PeerSlot { reporter, counted_ms: time_ms };
+        match mine {
+            Some(i) => self.peers[i] = slot,
+            None if self.peers.len() < MAX_PEERS => self.peers.push(slot),
+            None => {
+                let earliest = (0..self.peers.len()).min_by_key(|&i| (self.peers[i].counted_ms, self.peers[i].reporter)).unwrap_or(0);
+                self.peers[earliest] = slot;
+            }
+        }
+        true
+    }
+}
+
+/// The first 16 bytes of SHA-256 of a reporter's id: how an agent's record
+/// remembers whose peer reports counted.
+pub fn reporter_hash(reporter: &AgentId) -> [u8; 16] {
+    let digest = Sha256::digest(reporter.as_str().as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 /// The policy in force and the index of its entry (`None`: the built-in
@@ -177,15 +253,6 @@ pub enum TrustFoldError {
     Policy(#[from] PolicyError),
 }
 
-impl From<TrustFoldError> for Error {
-    fn from(e: TrustFoldError) -> Self {
-        match e {
-            TrustFoldError::Entry(e) => Self::Entry(e),
-            TrustFoldError::Policy(e) => Self::Policy(e),
-        }
-    }
-}
-
 /// Applies the entry at `index` (integrated at `time_ms`) to `store` under
 /// `policy`, which a `policy` entry replaces.
 pub fn apply<S: TrustStore + ?Sized>(
@@ -208,6 +275,7 @@ pub fn apply<S: TrustStore + ?Sized>(
                 drift: DriftState::new(p),
                 code_hash: r.passport.code_hash,
                 owed_drift: Vec::new(),
+                peers: Vec::new(),
             };
             store.put(&r.agent, record);
             effects.touched.push(r.agent.clone());
@@ -225,6 +293,10 @@ pub fn apply<S: TrustStore + ?Sized>(
                 Subject::Agent(agent) => alloc::vec![agent.clone()],
                 Subject::CodeHash(hash) => store.with_code(hash),
             };
+            let reporter = match (&signal.signer, signal.signal_type) {
+                (Signer::Agent(reporter), SignalType::PeerReport) => Some(reporter_hash(reporter)),
+                _ => None,
+            };
             for agent in &subjects {
                 let mut justified = true;
                 update(store, agent, &mut effects, |r| match evidence {
@@ -236,7 +308,11 @@ pub fn apply<S: TrustStore + ?Sized>(
                             r.owed_drift.remove(0);
                         }
                     }
-                    Some(evidence) => r.trust.apply(p, index, time_ms, &evidence),
+                    Some(evidence) => {
+                        if reporter.is_none_or(|reporter| r.count_peer(p, reporter, time_ms)) {
+                            r.trust.apply(p, index, time_ms, &evidence);
+                        }
+                    }
                 });
                 if !justified {
                     effects.violations.push(Violation::UnjustifiedDrift { agent: agent.clone() });
@@ -313,6 +389,31 @@ pub fn revocation(
     }
 }
 
+/// `agent`'s trust score read at `now_ms` from `record` (the state after
+/// entry `as_of_index`, under `policy`): what the log reports and what
+/// clients and auditors read.
+pub fn report(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, as_of_index: u64, now_ms: u64) -> TrustScore {
+    let c = record.trust.components(&policy.policy, now_ms);
+    TrustScore {
+        agent: agent.as_str().into(),
+        score: c.score,
+        level: record.trust.level().as_str().into(),
+        as_of_index,
+        as_of_time: now_ms,
+        policy_index: policy.index,
+        components: TrustComponents {
+            evidence_for_milli: c.evidence_for_milli,
+            evidence_against_milli: c.evidence_against_milli,
+            expectation_permille: c.expectation_permille,
+            freshness_permille: c.freshness_permille,
+            last_attestation_index: c.last_attestation_index,
+            quarantined: c.revoked.is_some(),
+            revoked_at: c.revoked,
+        },
+        recent: record.trust.recent().to_vec(),
+    }
+}
+
 /// Whether a `drift` signal records `finding` (its PSI and window).
 fn drift_records(signal: &Signal, finding: &DriftFinding) -> bool {
     let member = |name: &str| signal.evidence.as_ref().and_then(|e| e.get(name)).and_then(Value::as_u64);
@@ -327,7 +428,7 @@ fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64,
         SignalType::Drift => return None,
         SignalType::PeerReport => {
             let reporter_score = match &signal.signer {
-                crate::entry::Signer::Agent(reporter) => store.get(reporter).map_or(0, |r| r.trust.score(policy, time_ms)),
+                Signer::Agent(reporter) => store.get(reporter).map_or(0, |r| r.trust.score(policy, time_ms)),
                 _ => 0,
             };
             Evidence::PeerReport { positive: signal.assessment == Some(Assessment::Positive), reporter_score }
@@ -404,6 +505,7 @@ mod tests {
             drift: DriftState::new(&policy),
             code_hash: [7; 32],
             owed_drift: Vec::new(),
+            peers: Vec::new(),
         };
         assert_eq!(TrustRecord::from_bytes(&record.to_bytes()).unwrap(), record);
         for i in 0..3 {
@@ -416,5 +518,37 @@ mod tests {
         *bad.last_mut().unwrap() = 2;
         assert!(TrustRecord::from_bytes(&bad).is_err());
         assert!(TrustRecord::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+        record.peers.push(PeerSlot { reporter: [9; 16], counted_ms: 77 });
+        let bytes = record.to_bytes();
+        assert_eq!(TrustRecord::from_bytes(&bytes).unwrap(), record);
+        assert!(TrustRecord::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(TrustRecord::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+    }
+
+    #[test]
+    fn a_reporter_counts_once_per_interval_and_the_earliest_slot_goes_first() {
+        let policy = Policy { peer_report_interval_s: 10, ..Policy::default() };
+        let mut record = TrustRecord {
+            trust: AgentTrust::register(&policy, 0, 0),
+            drift: DriftState::new(&policy),
+            code_hash: [0; 32],
+            owed_drift: Vec::new(),
+            peers: Vec::new(),
+        };
+        let a = reporter_hash(&AgentId::parse("spiffe://example.org/agent/a").unwrap());
+        assert!(record.count_peer(&policy, a, 1_000));
+        assert!(!record.count_peer(&policy, a, 10_999), "within the interval");
+        assert!(record.count_peer(&policy, a, 11_000), "one interval later");
+        assert_eq!(record.peers, [PeerSlot { reporter: a, counted_ms: 11_000 }]);
+        // Sixteen others fill the slots; the seventeenth replaces the
+        // earliest (a's), so a counts again, replacing the next earliest.
+        for i in 0..MAX_PEERS as u64 {
+            assert!(record.count_peer(&policy, [i as u8 + 1; 16], 12_000 + i));
+        }
+        assert_eq!(record.peers.len(), MAX_PEERS);
+        assert!(!record.peers.iter().any(|p| p.reporter == a));
+        assert!(record.count_peer(&policy, a, 12_100));
+        assert!(!record.peers.iter().any(|p| p.reporter == [1; 16]));
+        assert!(!record.count_peer(&policy, [2; 16], 12_200), "still remembered");
     }
 }

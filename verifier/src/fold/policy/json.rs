@@ -21,6 +21,7 @@ impl Policy {
         let evidence_half_life_s = top.int(EVIDENCE_HALF_LIFE)?;
         let attestation_half_life_s = top.int(ATTESTATION_HALF_LIFE)?;
         let attestation_grace_s = top.int(ATTESTATION_GRACE)?;
+        let peer_report_interval_s = top.int(PEER_REPORT_INTERVAL)?;
         let initial_score = top.narrow(INITIAL_SCORE)?;
         let revocation_threshold = top.narrow(REVOCATION_THRESHOLD)?;
 
@@ -81,6 +82,7 @@ impl Policy {
             evidence_half_life_s,
             attestation_half_life_s,
             attestation_grace_s,
+            peer_report_interval_s,
             initial_score,
             revocation_threshold,
             levels,
@@ -104,6 +106,7 @@ impl Policy {
             ("evidence_half_life_s", n(self.evidence_half_life_s)),
             ("attestation_half_life_s", n(self.attestation_half_life_s)),
             ("attestation_grace_s", n(self.attestation_grace_s)),
+            ("peer_report_interval_s", n(self.peer_report_interval_s)),
             ("initial_score", n(self.initial_score.into())),
             ("revocation_threshold", n(self.revocation_threshold.into())),
             (
