@@ -59,7 +59,7 @@ fn stdout(out: &std::process::Output) -> String {
 }
 
 #[test]
-fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
+fn trust_recomputed_offline_matches_the_server_and_a_forged_report_or_listing_fails() {
     let dir = tempfile::tempdir().unwrap();
     let policy = fast_policy(dir.path());
     let server = Server::start_with(&dir.path().join("data"), &["--policy", &policy]);
@@ -120,8 +120,13 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
             let mut body = ureq::get(&format!("{upstream}{path}")).call().unwrap().body_mut().read_to_vec().unwrap();
             if path.ends_with("/trust") {
                 let mut v: Value = serde_json::from_slice(&body).unwrap();
-                v["score"] = Value::from(95);
-                v["level"] = Value::from("low");
+                if path == "/v1/trust" {
+                    // The listing leaves out its lowest-scoring agent.
+                    v["agents"].as_array_mut().unwrap().remove(0);
+                } else {
+                    v["score"] = Value::from(95);
+                    v["level"] = Value::from("low");
+                }
                 body = serde_json::to_vec(&v).unwrap();
             }
             let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
@@ -133,4 +138,8 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_fails() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("the server reports score 95 (low)") && text.contains(&idle.id), "{text}");
+    let out = ledger_verify(&["trust", "--url", &front, "--key", &key]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("listing's agent 1 should be") && text.contains("omits or misorders"), "{text}");
 }

@@ -1,8 +1,8 @@
 //! `ledger-verify trust`: recomputes every trust score from the log and
 //! compares with what the server reports (docs/TRUST.md).
 //!
-//! The server's report is fetched first (one agent, or every agent it
-//! lists), with the index and instant it is "as of"; then the latest
+//! The server's report is fetched first (one agent, or the listing of
+//! every agent by score, at most 1,000, with their number), with the index and instant it is "as of"; then the latest
 //! checkpoint and every leaf up to it (tlog-tiles entry bundles), checked
 //! against the checkpoint's root. The leaves up to the report's index are
 //! replayed through the registry and sources folds (every agent and
@@ -21,7 +21,8 @@
 //!   [`MISSING_AFTER_MS`].
 //!
 //! Then each reported score is compared with the recomputed one at the
-//! report's instant. The first entry that breaks a rule, or the first
+//! report's instant; a listing must be the first agents recomputed by
+//! (score, id), and its `total` the number of agents. The first entry that breaks a rule, or the first
 //! agent whose score differs (with the entries that last moved it), is the
 //! failure.
 
