@@ -64,10 +64,15 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_or_listing_fa
     let policy = fast_policy(dir.path());
     let server = Server::start_with(&dir.path().join("data"), &["--policy", &policy]);
     let key = server.key();
-    let (drifter, idle, held) = (Agent::new("drifter"), Agent::new("idle"), Agent::new("held"));
+    let (drifter, idle, held, gone) = (Agent::new("drifter"), Agent::new("idle"), Agent::new("held"), Agent::new("gone"));
     server.register(&drifter);
     server.register(&idle);
     server.register(&held);
+    server.register(&gone);
+    // Retired at once: it decays below the threshold like the idle agent,
+    // but a retired agent is never revoked, and the audit knows it.
+    let retire = format!("/v1/agents/{}/retire", gone.path_id());
+    assert_eq!(post(&server, &retire, "{\"reason\":\"decommissioned\"}".into(), true), 201);
     // A habit, then something else entirely: a drift finding.
     for i in 0..8 {
         assert_eq!(post(&server, "/v1/entries", drifter.action(&format!("invoices/{i}"), None), false), 201);
@@ -90,12 +95,17 @@ fn trust_recomputed_offline_matches_the_server_and_a_forged_report_or_listing_fa
     wait_until("the revocations by drift, by decay and by quarantine", || count_kind(&server, "revocation") >= 3);
     wait_until("the drift signal", || count_kind(&server, "signal") >= 3);
     wait_until("risk changes", || count_kind(&server, "risk") >= 3);
+    // An entry well after the retired agent crossed the threshold, so an
+    // audit that expected its revocation would fail.
+    std::thread::sleep(std::time::Duration::from_millis(6_000));
+    let late = Agent::new("late");
+    server.register(&late);
 
     let out = ledger_verify(&["--json", "trust", "--url", &server.url, "--key", &key]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let result = &v["result"];
-    assert_eq!(result["compared"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(result["compared"].as_array().unwrap().len(), 5, "{v}");
     assert!(result["revocations_checked"].as_u64().unwrap() >= 1, "{v}");
     assert!(result["risk_changes_checked"].as_u64().unwrap() >= 2, "{v}");
     assert_eq!(result["drift_signals_checked"].as_u64(), Some(1), "{v}");

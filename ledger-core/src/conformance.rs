@@ -474,3 +474,26 @@ async fn shutdown_drains_then_refuses(store: Arc<dyn LogStore>) {
         assert_eq!(log.head().size, 1);
     }
 }
+
+/// Records a successful software attestation of `agent`, registered with
+/// `key` (its next `seq`, a fresh nonce, the passport's hashes): what an
+/// agent does before it is reinstated.
+pub async fn attest_software(log: &Log, agent: &verifier::agent_id::AgentId, key: &SigningKey) -> Result<crate::Appended, crate::Error> {
+    use base64::Engine as _;
+    use verifier::entry::signing::{hex, sign_entry};
+    let state = log.agent(agent).ok_or_else(|| crate::Error::UnknownAgent(agent.clone()))?;
+    let nonce = log.issue_nonce(agent)?;
+    let mut m = serde_json::json!({
+        "kind": "attestation", "agent": agent.as_str(), "nonce": base64::engine::general_purpose::STANDARD.encode(nonce),
+        "code_hash": hex(&state.passport.code_hash),
+        "runtime": {"os": "linux", "version": "6.1", "image_digest": "sha256:abc"},
+        "behaviour": {"digest": hex(&[1; 32]), "calls": 1, "distinct": 1},
+        "evidence": {"type": "software"}, "seq": state.last_seq + 1,
+    });
+    if let Some(model) = &state.passport.model_hash {
+        m["model_hash"] = serde_json::Value::from(hex(model));
+    }
+    let obj = m.as_object_mut().unwrap();
+    sign_entry(obj, &log.config().origin, key);
+    Ok(log.attest(&m).await?.0)
+}

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use verifier::agent_id::AgentId;
 use verifier::entry::Passport;
+use verifier::fold::registry;
+use verifier::fold::trust::ReinstateRefusal;
 use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
 use verifier::hidden::HiddenValue;
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
@@ -279,10 +281,21 @@ impl Log {
         self.pipeline.revoke(revocation).await
     }
 
-    /// Reinstates a revoked agent: appends its reinstatement entry (the
-    /// registry fold refuses an agent that is not revoked).
-    pub async fn reinstate(&self, reinstatement: &verifier::entry::Reinstatement) -> Result<Appended, Error> {
-        self.pipeline.reinstate(reinstatement).await
+    /// Reinstates a revoked agent on its last successful attestation,
+    /// which must come after its revocation
+    /// ([`verifier::fold::trust::AgentTrust::reinstatement_basis`], read
+    /// from the trust view; [`Error::NotRevoked`],
+    /// [`Error::AttestationRequired`]): appends its reinstatement entry.
+    /// The registry fold checks again, when the entry is sequenced, that
+    /// the agent is still revoked and the attestation after its revocation.
+    pub async fn reinstate(&self, agent: &AgentId, note: Option<String>) -> Result<Appended, Error> {
+        registry::active(agent, self.agent(agent).as_ref())?;
+        let record = self.trust.get(agent).ok_or_else(|| Error::UnknownAgent(agent.clone()))?;
+        let attestation_index = record.trust.reinstatement_basis().map_err(|refusal| match refusal {
+            ReinstateRefusal::NotRevoked => Error::NotRevoked(agent.clone()),
+            ReinstateRefusal::AttestationRequired { revoked_at } => Error::AttestationRequired { agent: agent.clone(), revoked_at },
+        })?;
+        self.pipeline.reinstate(&verifier::entry::Reinstatement { agent: agent.clone(), attestation_index, note }).await
     }
 
     /// Makes `policy` the trust policy in force: appends a `policy` entry

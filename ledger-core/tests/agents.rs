@@ -475,10 +475,16 @@ async fn an_agent_below_the_threshold_is_isolated_before_its_revocation_and_rein
     };
     let revoked_at = log.revoke(&revocation).await.unwrap().index;
     let size = log.head().size;
-    for attestation_index in [0, revoked_at] {
-        let err = log.reinstate(&verifier::entry::Reinstatement { agent: id(AGENT), attestation_index, note: None }).await.unwrap_err();
-        assert!(matches!(err, Error::AttestationRequired { revoked_at: r, .. } if r == revoked_at), "{err:?}");
-    }
+    let err = log.reinstate(&id(AGENT), None).await.unwrap_err();
+    assert!(matches!(err, Error::AttestationRequired { revoked_at: r, .. } if r == revoked_at), "{err:?}");
     assert!(matches!(log.append(vec![entry(&action(AGENT, 1, &key))]).await, Err(Error::AgentRevoked(_))));
     assert_eq!(log.head().size, size);
+    // A revoked agent still attests; then it is reinstated on that
+    // attestation, and acts again (freshness restarts at reinstatement).
+    let attested = ledger_core::conformance::attest_software(&log, &id(AGENT), &key).await.unwrap().index;
+    let reinstated = log.reinstate(&id(AGENT), Some("checked".into())).await.unwrap().index;
+    let leaf: Value = serde_json::from_slice(&log.entry(reinstated).unwrap()).unwrap();
+    assert_eq!((leaf["kind"].as_str(), leaf["attestation_index"].as_u64()), (Some("reinstatement"), Some(attested)));
+    assert!(matches!(log.reinstate(&id(AGENT), None).await, Err(Error::NotRevoked(_))));
+    log.append(vec![entry(&action(AGENT, 2, &key))]).await.unwrap();
 }

@@ -12,7 +12,7 @@ use ledger_core::conformance::signer;
 use ledger_core::store::{CommitBatch, LogStore, MemoryStore, Namespace, Record};
 use ledger_core::{Log, LogConfig, NewEntry};
 use proptest::prelude::*;
-use verifier::entry::{Leaf, Passport, Reinstatement, Revocation, RevocationReason};
+use verifier::entry::{Leaf, Passport, Revocation, RevocationReason};
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::TrustMap;
 use verifier::AgentId;
@@ -96,10 +96,11 @@ proptest! {
                     let _ = rt.block_on(log.revoke(&r));
                 }
                 Op::Reinstate(i) => {
-                    // The registry fold wants an attestation after the
-                    // revocation; the trust fold takes the entry as it is.
-                    let after = log.head().size;
-                    let _ = rt.block_on(log.reinstate(&Reinstatement { agent: agent(i), attestation_index: after, note: None }));
+                    // A successful attestation (taken from a revoked
+                    // agent too), then the reinstatement it allows.
+                    let key = ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]);
+                    let _ = rt.block_on(ledger_core::conformance::attest_software(&log, &agent(i), &key));
+                    let _ = rt.block_on(log.reinstate(&agent(i), None));
                 }
                 Op::Policy(threshold) => {
                     rt.block_on(log.set_policy(&small_windows(threshold))).unwrap();

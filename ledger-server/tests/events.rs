@@ -24,9 +24,7 @@ use serde_json::Value;
 use tungstenite::client::IntoClientRequest as _;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
-use verifier::entry::{
-    Level, Passport, Reinstatement, Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject,
-};
+use verifier::entry::{Level, Passport, Revocation, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
 use verifier::AgentId;
 
 const ORIGIN: &str = "events.example/log";
@@ -119,15 +117,17 @@ impl Server {
         }
     }
 
-    /// Reinstates every agent at once (on an index after their
-    /// revocations: the registry fold checks only that order, and these
-    /// tests have no attestations).
+    /// Reinstates every agent at once, each after a successful
+    /// attestation (attestations are no events).
     fn reinstate_all(&self, agents: &[AgentId]) {
-        let after = self.log.head().size;
-        let reinstatements: Vec<Reinstatement> =
-            agents.iter().map(|a| Reinstatement { agent: a.clone(), attestation_index: after, note: None }).collect();
         let log = &self.log;
-        for done in self.rt.block_on(futures_util::future::join_all(reinstatements.iter().map(|r| log.reinstate(r)))) {
+        let reinstated = agents.iter().map(|agent| async move {
+            use sha2::Digest as _;
+            let key = SigningKey::from_bytes(&sha2::Sha256::digest(agent.as_str().as_bytes()).into());
+            ledger_core::conformance::attest_software(log, agent, &key).await?;
+            log.reinstate(agent, None).await
+        });
+        for done in self.rt.block_on(futures_util::future::join_all(reinstated)) {
             done.unwrap();
         }
     }

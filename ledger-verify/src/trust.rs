@@ -35,7 +35,8 @@ use verifier::agent_id::AgentId;
 use verifier::entry::{Decision, Entry, Form, Leaf, RevocationReason};
 use verifier::fold::registry::Registry;
 use verifier::fold::sources::Sources;
-use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustRecord, TrustStore as _, Violation};
+use verifier::fold::trust::AgentTrust;
+use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustStore as _, Violation};
 use verifier::wire::{TrustListing, TrustScore};
 
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
@@ -51,15 +52,30 @@ const MAX_LISTED: usize = 1000;
 /// log wrote from its view against the state they were decided on.
 #[derive(Default)]
 struct Replay {
-    /// Each agent's last [`HISTORY`] records, with the index after which
-    /// each held.
-    history: HashMap<AgentId, VecDeque<(u64, TrustRecord)>>,
+    /// Each agent's last [`HISTORY`] score states (drift detectors left
+    /// out), each kept only when it differs from the one before.
+    history: HashMap<AgentId, VecDeque<State>>,
     /// Every policy entry: its index, time and policy.
     policies: Vec<(u64, u64, PolicyInForce)>,
 }
 
-/// States kept per agent: the log decides right before it appends, so a
-/// decision refers to one of the agent's last states.
+/// An agent's score state from entry `index` (integrated at `time`) on.
+struct State {
+    index: u64,
+    time: u64,
+    trust: AgentTrust,
+}
+
+/// What the checks read besides the history: the folds so far and the
+/// integrated time of every entry so far.
+struct Context<'a> {
+    trust: &'a TrustMap,
+    registry: &'a Registry,
+    times: &'a [u64],
+}
+
+/// Score states kept per agent: the log decides right before it appends,
+/// so a decision refers to one of the agent's last states.
 const HISTORY: usize = 64;
 
 impl Replay {
@@ -68,12 +84,15 @@ impl Replay {
             self.policies.push((index, time, trust.policy.clone()));
         }
         for agent in touched {
-            if let Some(record) = trust.get(agent) {
+            if let Some(record) = trust.agents.get(agent) {
                 let states = self.history.entry(agent.clone()).or_default();
+                if states.back().is_some_and(|s| s.trust == record.trust) {
+                    continue;
+                }
                 if states.len() == HISTORY {
                     states.pop_front();
                 }
-                states.push_back((index, record));
+                states.push_back(State { index, time, trust: record.trust.clone() });
             }
         }
     }
@@ -83,43 +102,78 @@ impl Replay {
         self.policies.iter().rev().find(|(i, _, _)| *i <= index).map_or_else(|| (PolicyInForce::default(), 0), |(_, t, p)| (p.clone(), *t))
     }
 
-    /// `agent`'s record after entry `index`.
-    fn record_at(&self, agent: &AgentId, index: u64) -> Result<&TrustRecord, String> {
+    /// `agent`'s score state after entry `index`.
+    fn state_at(&self, agent: &AgentId, index: u64) -> Result<&State, String> {
         let states = self.history.get(agent).ok_or_else(|| format!("{agent} has no trust record"))?;
-        match states.iter().rev().find(|(i, _)| *i <= index) {
-            Some((_, record)) => Ok(record),
+        match states.iter().rev().find(|s| s.index <= index) {
+            Some(state) => Ok(state),
             None => Err(format!("the decision on {agent} refers to entry {index}, older than the states kept ({HISTORY})")),
         }
     }
 
     /// Checks an entry the log wrote from its trust view against the state
-    /// it was decided on, and that no crossing went unlogged.
-    fn check(&self, trust: &TrustMap, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 3]) -> Result<(), String> {
+    /// it was decided on, and that no crossing went unlogged while the log
+    /// was writing entries (`times`: the integrated time of every entry
+    /// before this one).
+    fn check(&self, ctx: &Context<'_>, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 3]) -> Result<(), String> {
         let Some(agent) = entry.agent() else { return Ok(()) };
-        let Some(now) = trust.get(agent) else { return Ok(()) };
-        let (policy, since) = self.policy_at(index.saturating_sub(1));
-        if !matches!(entry, Entry::Revocation(_)) {
-            missing_revocation(agent, &now, &policy, since, t)?;
+        let Some(now) = ctx.trust.agents.get(agent) else { return Ok(()) };
+        if ctx.registry.get(agent).is_some_and(|s| s.retired.is_some()) {
+            // A retired agent is never revoked (the registry refuses it).
+            return Ok(());
         }
-        let decided = |decision: &Decision| -> Result<(&TrustRecord, PolicyInForce, u8), String> {
-            if decision.as_of_index >= index || decision.decided_at > t {
-                return Err(format!("its decision (entry {}, at {} ms) is not before it", decision.as_of_index, decision.decided_at));
+        let (policy, since) = self.policy_at(index.saturating_sub(1));
+        match entry {
+            // A revocation for a score may come late only if the log wrote
+            // nothing meanwhile (it was down): the trigger logs a
+            // crossing within a second.
+            Entry::Revocation(r) if r.reason == RevocationReason::Score => {
+                let before = &ctx.times[..usize::try_from(index).unwrap_or(usize::MAX).min(ctx.times.len())];
+                late_revocation(agent, &now.trust, &policy, since, before)?;
             }
-            let record = self.record_at(agent, decision.as_of_index)?;
+            Entry::Revocation(_) => {}
+            _ => missing_revocation(agent, &now.trust, &policy, since, t)?,
+        }
+        let decided = |decision: &Decision| -> Result<(&AgentTrust, PolicyInForce, u8), String> {
+            let as_of_time = ctx.times.get(usize::try_from(decision.as_of_index).unwrap_or(usize::MAX)).copied();
+            if decision.as_of_index >= index || decision.decided_at > t || as_of_time.is_none_or(|a| decision.decided_at < a) {
+                return Err(format!(
+                    "its decision (entry {}, at {} ms) is not between that entry and it",
+                    decision.as_of_index, decision.decided_at
+                ));
+            }
+            if t - decision.decided_at > MISSING_AFTER_MS {
+                return Err(format!("it was decided at {} ms, more than {MISSING_AFTER_MS} ms before it was logged", decision.decided_at));
+            }
+            let state = self.state_at(agent, decision.as_of_index)?;
+            // The state decided on is the agent's latest but for entries
+            // integrated shortly before the decision (those the log may
+            // not have applied yet).
+            let newer = self.history.get(agent).and_then(|states| {
+                states
+                    .iter()
+                    .find(|s| s.index > state.index && s.index < index && s.time.saturating_add(MISSING_AFTER_MS) <= decision.decided_at)
+            });
+            if let Some(newer) = newer {
+                return Err(format!(
+                    "it was decided on the state after entry {}, but entry {} changed the agent more than {MISSING_AFTER_MS} ms before the decision",
+                    decision.as_of_index, newer.index
+                ));
+            }
             let (policy, _) = self.policy_at(decision.as_of_index);
-            let score = record.trust.score(&policy.policy, decision.decided_at);
-            Ok((record, policy, score))
+            let score = state.trust.score(&policy.policy, decision.decided_at);
+            Ok((&state.trust, policy, score))
         };
         match entry {
             Entry::Revocation(r) if r.reason == RevocationReason::Score => {
                 counts[0] += 1;
                 let decision = r.decision.as_ref().ok_or("a revocation for a score without its decision")?;
-                let (record, policy, score) = decided(decision)?;
+                let (decided_on, policy, score) = decided(decision)?;
                 let p = &policy.policy;
                 if score != r.score
                     || score >= p.revocation_threshold
                     || r.threshold != p.revocation_threshold
-                    || record.trust.revoked().is_some()
+                    || decided_on.revoked().is_some()
                 {
                     return Err(format!(
                         "revocation of {agent} for a score of {} (threshold {}), but as decided (entry {}, {} ms) the score is {score}, the threshold {}",
@@ -129,15 +183,15 @@ impl Replay {
             }
             Entry::Risk(r) => {
                 counts[1] += 1;
-                let (record, policy, score) = decided(&r.decision)?;
-                let target = record.trust.level().target(&policy.policy, score);
-                if r.previous != record.trust.level() || r.current != target || r.score != score || r.policy_index != policy.index {
+                let (decided_on, policy, score) = decided(&r.decision)?;
+                let target = decided_on.level().target(&policy.policy, score);
+                if r.previous != decided_on.level() || r.current != target || r.score != score || r.policy_index != policy.index {
                     return Err(format!(
                         "risk change of {agent} from {} to {} at score {}, but as decided the level is {}, the score {score} and the band rule gives {target}",
                         r.previous,
                         r.current,
                         r.score,
-                        record.trust.level()
+                        decided_on.level()
                     ));
                 }
             }
@@ -155,14 +209,17 @@ impl Replay {
     /// At the last entry's time: no agent left below the threshold
     /// unrevoked, and no drift finding unannounced, for longer than
     /// [`MISSING_AFTER_MS`].
-    fn owed_at_end(&self, trust: &TrustMap, last: u64, times: &[u64]) -> Option<String> {
+    fn owed_at_end(&self, ctx: &Context<'_>, last: u64) -> Option<String> {
         let (policy, since) = self.policy_at(u64::MAX);
-        for (agent, record) in &trust.agents {
-            if let Err(message) = missing_revocation(agent, record, &policy, since, last) {
+        for (agent, record) in &ctx.trust.agents {
+            if ctx.registry.get(agent).is_some_and(|s| s.retired.is_some()) {
+                continue;
+            }
+            if let Err(message) = missing_revocation(agent, &record.trust, &policy, since, last) {
                 return Some(message);
             }
             if let Some(f) = record.owed_drift.first() {
-                let closed = times.get(usize::try_from(f.last_index).unwrap_or(usize::MAX)).copied().unwrap_or(0);
+                let closed = ctx.times.get(usize::try_from(f.last_index).unwrap_or(usize::MAX)).copied().unwrap_or(0);
                 if last > closed.saturating_add(MISSING_AFTER_MS) {
                     return Some(format!(
                         "the drift finding of {agent} over entries {}..={} was never announced",
@@ -175,22 +232,44 @@ impl Replay {
     }
 }
 
-/// Fails when `record`, not revoked, crossed the threshold more than
-/// [`MISSING_AFTER_MS`] before `t`. The crossing is counted from the last
-/// evidence or from when the policy took effect, whichever is later (a
-/// stricter policy cannot have been crossed before it existed).
-fn missing_revocation(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, since: u64, t: u64) -> Result<(), String> {
-    if record.trust.revoked().is_some() {
-        return Ok(());
-    }
-    let (_, _, _, evidence_ms) = record.trust.evidence();
-    let from = evidence_ms.max(since);
-    match record.trust.crossing(&policy.policy, from, policy.policy.revocation_threshold) {
+/// Fails when `trust` crossed the threshold ([`crossing`]) more than
+/// [`MISSING_AFTER_MS`] before `t`.
+fn missing_revocation(agent: &AgentId, trust: &AgentTrust, policy: &PolicyInForce, since: u64, t: u64) -> Result<(), String> {
+    match crossing(trust, policy, since) {
         Some(c) if t > c.saturating_add(MISSING_AFTER_MS) => {
             Err(format!("{agent} crossed the revocation threshold at {c} ms and was not revoked by {t} ms"))
         }
         _ => Ok(()),
     }
+}
+
+/// Fails when the revocation of `trust` (its state before the revocation)
+/// comes more than [`MISSING_AFTER_MS`] after its crossing although the
+/// log wrote entries in the meantime (`times`, every entry before it): a
+/// log that was down logs it when it is back, one that was up has no
+/// excuse.
+fn late_revocation(agent: &AgentId, trust: &AgentTrust, policy: &PolicyInForce, since: u64, times: &[u64]) -> Result<(), String> {
+    let Some(c) = crossing(trust, policy, since) else { return Ok(()) };
+    let deadline = c.saturating_add(MISSING_AFTER_MS);
+    let live = times.partition_point(|&t| t <= deadline);
+    match times.get(live) {
+        Some(&t) => {
+            Err(format!("{agent} crossed the revocation threshold at {c} ms, but was revoked only after entry {live} ({t} ms) was written"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// When `trust`, not revoked, falls below the threshold: counted from its
+/// last evidence or from when the policy took effect (`since`), whichever
+/// is later (a stricter policy cannot have been crossed before it
+/// existed).
+fn crossing(trust: &AgentTrust, policy: &PolicyInForce, since: u64) -> Option<u64> {
+    if trust.revoked().is_some() {
+        return None;
+    }
+    let (_, _, _, evidence_ms) = trust.evidence();
+    trust.crossing(&policy.policy, evidence_ms.max(since), policy.policy.revocation_threshold)
 }
 
 /// One agent's score as the server reports it.
@@ -246,13 +325,17 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
         return fail("the entries do not hash to the checkpoint's root", json!({ "checkpoint": note }));
     }
     let started = Instant::now();
-    let n = as_of_index + 1;
+    // Every entry up to the checkpoint is folded and checked (the server
+    // does not choose where the audit stops); the scores are compared as
+    // of the report's index.
+    let n = cp.size;
     let mut registry = Registry::new(verifier.key().name());
     let mut sources = Sources::new(verifier.key().name());
     let mut trust = TrustMap::default();
     let mut replay = Replay::default();
     let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 24));
     let mut counts = [0u64; 3]; // revocations, risk changes, drift signals checked
+    let mut reported_state = None;
     for (index, bytes) in (0..n).zip(&leaves) {
         let broken = |message: String| fail(format!("entry {index}: {message}"), json!({ "checkpoint": note, "index": index }));
         let leaf = match Leaf::decode_in(bytes, Form::Audit) {
@@ -268,7 +351,8 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
         }
         let t = leaf.integrated_time;
         if let Some(entry) = &leaf.entry {
-            if let Err(message) = replay.check(&trust, index, t, entry, &mut counts) {
+            let ctx = Context { trust: &trust, registry: &registry, times: &times };
+            if let Err(message) = replay.check(&ctx, index, t, entry, &mut counts) {
                 return broken(message);
             }
         }
@@ -286,16 +370,27 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             }
             Err(e) => return broken(e.to_string()),
         }
+        if index == as_of_index {
+            reported_state = Some(trust.clone());
+        }
+    }
+    let Some(as_of) = reported_state else {
+        return fail(format!("the checkpoint (size {n}) does not cover the report's index {as_of_index}"), json!({ "checkpoint": note }));
+    };
+    let reported_entry_time = times[usize::try_from(as_of_index).unwrap_or(usize::MAX).min(times.len() - 1)];
+    if as_of_time < reported_entry_time {
+        return fail(
+            format!("the report reads scores at {as_of_time} ms, before its own entry {as_of_index} ({reported_entry_time} ms)"),
+            report.clone(),
+        );
     }
     // What the log still owes at its last entry: a crossing not revoked, a
     // drift finding not announced, for longer than the tolerance.
     let last = times.last().copied().unwrap_or(0);
-    if as_of_time < last {
-        return fail(format!("the report reads scores at {as_of_time} ms, before its own entry {as_of_index} ({last} ms)"), report.clone());
-    }
-    if let Some(message) = replay.owed_at_end(&trust, last, &times) {
+    if let Some(message) = replay.owed_at_end(&Context { trust: &trust, registry: &registry, times: &times }, last) {
         return fail(message, json!({ "checkpoint": note }));
     }
+    let trust = as_of;
     let elapsed = started.elapsed();
     let policy = trust.policy.clone();
     if let Some(total) = total {

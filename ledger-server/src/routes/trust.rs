@@ -9,8 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use verifier::entry::members::required_string;
 use verifier::entry::retirement::MAX_REASON_CHARS;
-use verifier::entry::{Decision, Reinstatement, RevocationReason};
-use verifier::fold::trust::ReinstateRefusal;
+use verifier::entry::{Decision, RevocationReason};
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
 use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse, ListedAgent, TrustListing, TrustScore};
 use verifier::AgentId;
@@ -181,14 +180,8 @@ pub(super) async fn reinstate(
     Path(id): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<AppendedEntry>), ApiError> {
-    let (agent, note, (record, _, _)) = admin_target(&state, &id, &body)?;
-    let attestation_index = record.trust.reinstatement_basis().map_err(|refusal| match refusal {
-        ReinstateRefusal::NotRevoked => ledger_core::Error::NotRevoked(agent.clone()),
-        ReinstateRefusal::AttestationRequired { revoked_at } => {
-            ledger_core::Error::AttestationRequired { agent: agent.clone(), revoked_at }
-        }
-    })?;
-    let done = state.log.reinstate(&Reinstatement { agent, attestation_index, note }).await?;
+    let (agent, note, _) = admin_target(&state, &id, &body)?;
+    let done = state.log.reinstate(&agent, note).await?;
     Ok((StatusCode::CREATED, Json(appended(&done))))
 }
 

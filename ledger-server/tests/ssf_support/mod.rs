@@ -29,7 +29,7 @@ use ledger_server::{app, AppState, Limits};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use tokio::net::TcpListener;
-use verifier::entry::{Level, Passport, Reinstatement, Revocation, RevocationReason, RiskChange};
+use verifier::entry::{Level, Passport, Revocation, RevocationReason, RiskChange};
 use verifier::AgentId;
 
 pub const ADMIN: &str = "ssf-admin-token-0123456789";
@@ -176,10 +176,10 @@ impl Running {
 
     /// Reinstates `agent`. Returns the entry's index.
     pub async fn reinstate(&self, agent: &AgentId) -> u64 {
-        // An index after the revocation: the registry fold checks only
-        // that order, and these tests have no attestations.
-        let after = self.log.head().size;
-        self.log.reinstate(&Reinstatement { agent: agent.clone(), attestation_index: after, note: None }).await.unwrap().index
+        // After a successful attestation, as a reinstatement needs.
+        let seed: [u8; 32] = sha2::Sha256::digest(agent.as_str().as_bytes()).into();
+        ledger_core::conformance::attest_software(&self.log, agent, &ed25519_dalek::SigningKey::from_bytes(&seed)).await.unwrap();
+        self.log.reinstate(agent, None).await.unwrap().index
     }
 
     /// Appends a risk-level change of `agent`. Returns its index.

@@ -161,21 +161,27 @@ impl TrustRecord {
     /// policy `peer_report_interval_s` (docs/TRUST.md, "Peer reports").
     pub fn count_peer(&mut self, policy: &Policy, reporter: [u8; 16], time_ms: u64) -> bool {
         let interval = policy.peer_report_interval_ms();
-        let mine = self.peers.iter().position(|p| p.reporter == reporter);
-        if let Some(i) = mine {
-            if time_ms.saturating_sub(self.peers[i].counted_ms) < interval {
-                return false;
-            }
-        }
+        let recent = |p: &PeerSlot| time_ms.saturating_sub(p.counted_ms) < interval;
         let slot = PeerSlot { reporter, counted_ms: time_ms };
-        match mine {
-            Some(i) => self.peers[i] = slot,
-            None if self.peers.len() < MAX_PEERS => self.peers.push(slot),
-            None => {
-                let earliest = (0..self.peers.len()).min_by_key(|&i| (self.peers[i].counted_ms, self.peers[i].reporter)).unwrap_or(0);
-                self.peers[earliest] = slot;
+        let i = match self.peers.iter().position(|p| p.reporter == reporter) {
+            Some(i) if recent(&self.peers[i]) => return false,
+            Some(i) => i,
+            None if self.peers.len() < MAX_PEERS => {
+                self.peers.push(slot);
+                return true;
             }
-        }
+            // A slot is taken over only once its interval has passed: with
+            // every slot recent, the report counts for nothing, so at most
+            // MAX_PEERS reports count per interval, however many reporters.
+            None => match (0..self.peers.len())
+                .filter(|&i| !recent(&self.peers[i]))
+                .min_by_key(|&i| (self.peers[i].counted_ms, self.peers[i].reporter))
+            {
+                Some(i) => i,
+                None => return false,
+            },
+        };
+        self.peers[i] = slot;
         true
     }
 }
@@ -540,15 +546,21 @@ mod tests {
         assert!(!record.count_peer(&policy, a, 10_999), "within the interval");
         assert!(record.count_peer(&policy, a, 11_000), "one interval later");
         assert_eq!(record.peers, [PeerSlot { reporter: a, counted_ms: 11_000 }]);
-        // Sixteen others fill the slots; the seventeenth replaces the
-        // earliest (a's), so a counts again, replacing the next earliest.
-        for i in 0..MAX_PEERS as u64 {
+        // Fifteen others fill the slots; with all sixteen recent, a
+        // seventeenth reporter counts for nothing, however many take turns.
+        for i in 0..(MAX_PEERS - 1) as u64 {
             assert!(record.count_peer(&policy, [i as u8 + 1; 16], 12_000 + i));
         }
         assert_eq!(record.peers.len(), MAX_PEERS);
+        for i in 0..64u8 {
+            assert!(!record.count_peer(&policy, [100 + i; 16], 13_000), "all slots are recent");
+        }
+        assert!(!record.count_peer(&policy, [2; 16], 13_000), "still remembered");
+        // Once a's interval has passed, its slot (the earliest) goes to
+        // the next new reporter, and a's next report finds no free slot.
+        assert!(record.count_peer(&policy, [200; 16], 21_000));
         assert!(!record.peers.iter().any(|p| p.reporter == a));
-        assert!(record.count_peer(&policy, a, 12_100));
-        assert!(!record.peers.iter().any(|p| p.reporter == [1; 16]));
-        assert!(!record.count_peer(&policy, [2; 16], 12_200), "still remembered");
+        assert!(!record.count_peer(&policy, a, 21_500));
+        assert!(record.count_peer(&policy, [1; 16], 22_000), "its own slot, interval passed");
     }
 }
