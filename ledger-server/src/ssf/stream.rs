@@ -192,13 +192,9 @@ impl Stream {
     /// The configuration as SSF shows it.
     pub fn to_config(&self, iss: &str, poll_url: &str) -> Value {
         let delivery = match &self.delivery {
-            Delivery::Push { endpoint_url, authorization_header } => {
-                let mut d = json!({ "method": PUSH, "endpoint_url": endpoint_url });
-                if let Some(h) = authorization_header {
-                    d["authorization_header"] = Value::from(h.as_str());
-                }
-                d
-            }
+            // The receiver's push credential is write-only: a configuration
+            // answer (to an `ssf.read` token too) never carries it.
+            Delivery::Push { endpoint_url, .. } => json!({ "method": PUSH, "endpoint_url": endpoint_url }),
             Delivery::Poll => json!({ "method": POLL, "endpoint_url": poll_url }),
         };
         let mut config = json!({
