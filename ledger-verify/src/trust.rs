@@ -366,7 +366,7 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
                     return broken(message);
                 }
                 counts[2] += u64::from(leaf.kind == verifier::entry::EntryKind::Signal && leaf.text("source") == "ledger");
-                replay.remember(&trust, index, t, &effects.touched);
+                replay.remember(&trust, index, t, &effects.moved);
             }
             Err(e) => return broken(e.to_string()),
         }

@@ -47,7 +47,9 @@ struct State {
 struct Pending {
     agents: HashMap<AgentId, TrustRecord>,
     policy: Option<PolicyInForce>,
-    touched: BTreeSet<AgentId>,
+    /// Agents whose score state or owed findings changed (for the
+    /// trigger).
+    moved: BTreeSet<AgentId>,
     revocations: [u64; 2],
     applied: Option<u64>,
 }
@@ -55,7 +57,7 @@ struct Pending {
 /// What changed in the groups published since the last call.
 #[derive(Debug, Default)]
 pub struct Changes {
-    /// Agents whose state changed.
+    /// Agents whose score state or owed drift findings changed.
     pub agents: BTreeSet<AgentId>,
     /// Whether the policy changed.
     pub policy_changed: bool,
@@ -309,7 +311,7 @@ impl View for TrustView {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let mut policy = pending.policy.clone().unwrap_or_else(|| base.policy.clone());
         let policy_before = policy.index;
-        let mut touched_here = BTreeSet::new();
+        let (mut touched_here, mut moved_here) = (BTreeSet::new(), BTreeSet::new());
         {
             let mut overlay = Overlay { base: &base, pending: &mut pending };
             let kinds: Option<Vec<EntryKind>> =
@@ -331,6 +333,7 @@ impl View for TrustView {
                         &fields.resource,
                     );
                     touched_here.extend(effects.touched);
+                    moved_here.extend(effects.moved);
                     continue;
                 }
                 let (leaf, _) = Leaf::decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
@@ -343,6 +346,7 @@ impl View for TrustView {
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
                     .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;
                 touched_here.extend(effects.touched);
+                moved_here.extend(effects.moved);
                 for violation in effects.violations {
                     // The log only writes what the fold justifies; met
                     // here, the store holds what it never wrote.
@@ -359,7 +363,7 @@ impl View for TrustView {
             records.push(policy_record(&policy));
             pending.policy = Some(policy);
         }
-        pending.touched.extend(touched_here);
+        pending.moved.extend(moved_here);
         pending.applied = Some(entries.first_index + entries.leaves.len() as u64);
         Ok(())
     }
@@ -383,11 +387,11 @@ impl View for TrustView {
                 state.applied = applied;
             }
         }
-        if pending.touched.is_empty() && !policy_changed {
+        if pending.moved.is_empty() && !policy_changed {
             return;
         }
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        changes.agents.extend(pending.touched);
+        changes.agents.extend(pending.moved);
         changes.policy_changed |= policy_changed;
         drop(changes);
         self.notify.notify_one();

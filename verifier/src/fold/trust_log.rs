@@ -221,6 +221,10 @@ pub trait TrustStore {
 pub struct Effects {
     /// Agents whose records changed (each once).
     pub touched: Vec<AgentId>,
+    /// Those of them whose score state or owed drift findings changed
+    /// (each once): what the log's trigger looks at again. An action that
+    /// only feeds the drift detector changes neither.
+    pub moved: Vec<AgentId>,
     /// Drift findings (agent, finding).
     pub findings: Vec<(AgentId, DriftFinding)>,
     /// What the log wrote that the fold does not justify.
@@ -285,6 +289,7 @@ pub fn apply<S: TrustStore + ?Sized>(
             };
             store.put(&r.agent, record);
             effects.touched.push(r.agent.clone());
+            effects.moved.push(r.agent.clone());
         }
         Entry::Attestation(att) => {
             let verdict = att.verdict();
@@ -451,7 +456,11 @@ fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64,
 /// entry, changes nothing).
 fn update<S: TrustStore + ?Sized>(store: &mut S, agent: &AgentId, effects: &mut Effects, change: impl FnOnce(&mut TrustRecord)) {
     if let Some(mut record) = store.get(agent) {
+        let (trust, owed) = (record.trust.clone(), record.owed_drift.len());
         change(&mut record);
+        if record.trust != trust || record.owed_drift.len() != owed {
+            effects.moved.push(agent.clone());
+        }
         store.put(agent, record);
         // One entry changes each agent once (the agents of a code hash are
         // distinct), so no search: a signal about code running on N agents
