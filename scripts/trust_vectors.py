@@ -389,8 +389,17 @@ class Drift:
         return {"psi_milli": psi, "significant": psi >= dp["significant_milli"], "first_index": first, "last_index": index}
 
     def to_bytes(self) -> bytes:
-        out = bytes([1]) + self.b.to_bytes(2, "big") + self.bn.to_bytes(4, "big") + self.wn.to_bytes(4, "big") + self.first.to_bytes(8, "big")
-        return out + b"".join(c.to_bytes(4, "big") for c in self.baseline + self.window)
+        out = bytes([2]) + self.b.to_bytes(2, "big") + self.bn.to_bytes(4, "big") + self.wn.to_bytes(4, "big") + self.first.to_bytes(8, "big")
+        return out + b"".join(leb128(c) for c in self.baseline + self.window)
+
+
+def leb128(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 def run_drift_case(name, note, policy, first_index, buckets):

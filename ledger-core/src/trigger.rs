@@ -32,8 +32,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Decision, RevocationReason, RiskChange, Severity, Signal, SignalType, Signer, Subject};
-use verifier::fold::drift::DriftFinding;
+use verifier::entry::{Decision, RevocationReason, RiskChange};
 use verifier::fold::trust::AgentTrust;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
 
@@ -103,24 +102,6 @@ fn next_crossing(trust: &AgentTrust, policy: &PolicyInForce, now: u64) -> Option
     let p = &policy.policy;
     let revocation = trust.revoked().is_none().then(|| trust.crossing(p, now, p.revocation_threshold)).flatten();
     [revocation, trust.level_crossing(p, now)].into_iter().flatten().min()
-}
-
-/// A drift finding as the log's `drift` signal.
-fn drift_signal(agent: &AgentId, finding: &DriftFinding) -> Map<String, Value> {
-    let mut evidence = Map::new();
-    evidence.insert("psi_milli".into(), Value::from(finding.psi_milli));
-    evidence.insert("first_index".into(), Value::from(finding.first_index));
-    evidence.insert("last_index".into(), Value::from(finding.last_index));
-    Signal {
-        signer: Signer::Log,
-        subject: Subject::Agent(agent.clone()),
-        signal_type: SignalType::Drift,
-        severity: if finding.significant { Severity::High } else { Severity::Medium },
-        assessment: None,
-        evidence: Some(evidence),
-        signature: None,
-    }
-    .to_object()
 }
 
 /// Appends one entry the log writes, retrying while it pushes back.
@@ -225,7 +206,7 @@ impl Trigger {
             // The entry appended changes the agent's record: the view hands
             // the agent back for another look.
             if let Some(finding) = record.owed_drift.first() {
-                writes.push((drift_signal(&agent, finding), None));
+                writes.push((trust_log::drift_signal(&agent, finding).to_object(), None));
                 continue;
             }
             let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: log.now_ms() };

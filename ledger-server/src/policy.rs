@@ -6,22 +6,39 @@
 
 use std::path::Path;
 
-use verifier::fold::policy::Policy;
+use verifier::fold::policy::{Policy, PolicyError};
+
+/// Why a policy text is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyTextError {
+    /// Not UTF-8.
+    #[error("a policy is UTF-8 text")]
+    NotUtf8,
+    /// Not TOML.
+    #[error("not TOML: {0}")]
+    Toml(String),
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(String),
+    /// Read, but not a valid policy.
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+}
 
 /// Reads a policy written in TOML.
-pub fn from_toml(text: &str) -> Result<Policy, String> {
-    let value: toml::Value = text.parse::<toml::Table>().map(toml::Value::Table).map_err(|e| format!("not TOML: {}", e.message()))?;
-    let json = serde_json::to_value(value).map_err(|e| e.to_string())?;
-    Policy::from_json(&json).map_err(|e| e.to_string())
+pub fn from_toml(text: &str) -> Result<Policy, PolicyTextError> {
+    let table = text.parse::<toml::Table>().map_err(|e| PolicyTextError::Toml(e.message().to_owned()))?;
+    let json = serde_json::to_value(toml::Value::Table(table)).map_err(|e| PolicyTextError::Toml(e.to_string()))?;
+    Ok(Policy::from_json(&json)?)
 }
 
 /// Reads a policy as a `PUT /v1/policy` body: TOML, or the policy's JSON
 /// (what `GET /v1/policy` returns).
-pub fn from_body(body: &[u8]) -> Result<Policy, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "a policy is UTF-8 text".to_owned())?;
+pub fn from_body(body: &[u8]) -> Result<Policy, PolicyTextError> {
+    let text = std::str::from_utf8(body).map_err(|_| PolicyTextError::NotUtf8)?;
     if text.trim_start().starts_with('{') {
-        let json = verifier::canonical::parse_strict(body).map_err(|e| format!("not JSON: {e}"))?;
-        return Policy::from_json(&json).map_err(|e| e.to_string());
+        let json = verifier::canonical::parse_strict(body).map_err(|e| PolicyTextError::Json(e.to_string()))?;
+        return Ok(Policy::from_json(&json)?);
     }
     from_toml(text)
 }
@@ -61,9 +78,13 @@ mod tests {
     #[test]
     fn floats_unknown_members_and_bad_toml_are_refused() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.example.toml")).unwrap();
-        assert!(from_toml(&text.replace("initial_score = 60", "initial_score = 60.5")).is_err());
-        assert!(from_toml(&format!("{text}\nsurprise = 1\n")).is_err());
-        assert!(from_toml("initial_score = ").is_err());
+        let float = from_toml(&text.replace("initial_score = 60", "initial_score = 60.5"));
+        assert!(matches!(float, Err(PolicyTextError::Policy(PolicyError::NotAnInteger(_)))), "{float:?}");
+        let unknown = from_toml(&format!("{text}\nsurprise = 1\n"));
+        assert!(matches!(unknown, Err(PolicyTextError::Policy(PolicyError::UnknownMember { .. }))), "{unknown:?}");
+        assert!(matches!(from_toml("initial_score = "), Err(PolicyTextError::Toml(_))));
+        assert!(matches!(from_body(&[0xff, 0xfe]), Err(PolicyTextError::NotUtf8)));
+        assert!(matches!(from_body(b"{\"version\": 1,"), Err(PolicyTextError::Json(_))));
         let json = serde_json::to_vec(&Policy::default().to_json()).unwrap();
         assert_eq!(from_body(&json).unwrap(), Policy::default());
     }

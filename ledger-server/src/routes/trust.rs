@@ -96,7 +96,7 @@ pub(crate) async fn score_table(state: &AppState) -> Result<Arc<ScoreTable>, Api
     let log = state.log.clone();
     tokio::task::spawn_blocking(move || log.trust().scores(log.now_ms()))
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("scoring agents failed: {e}")))
+        .map_err(ApiError::internal)
 }
 
 /// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).
@@ -216,7 +216,7 @@ pub(super) async fn put_policy(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (parts, body) = request.into_parts();
     let body = crate::extract::read_body(&parts, body, MAX_POLICY_BYTES).await?;
-    let policy = crate::policy::from_body(&body).map_err(|e| ApiError::new(ErrorCode::InvalidPolicy, e))?;
+    let policy = crate::policy::from_body(&body).map_err(|e| ApiError::new(ErrorCode::InvalidPolicy, e.to_string()))?;
     match state.log.set_policy(&policy).await? {
         Some(done) => Ok((StatusCode::CREATED, Json(json!({"policy_index": done.index, "changed": true})))),
         None => Ok((StatusCode::OK, Json(json!({"policy_index": state.log.trust().policy().index, "changed": false})))),

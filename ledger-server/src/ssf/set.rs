@@ -118,8 +118,7 @@ pub fn parse_jti(stream_id: &str, jti: &str) -> Option<JtiRef> {
 pub fn management_jti(stream_id: &str) -> String {
     let mut nonce = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{stream_id}.v-{hex}")
+    format!("{stream_id}.v-{}", verifier::entry::signing::hex(&nonce))
 }
 
 fn reason_admin(text: String) -> Value {

@@ -19,7 +19,10 @@ use super::policy::{Policy, MAX_BUCKETS};
 use super::trust::StateError;
 
 /// Version of [`DriftState::to_bytes`].
-pub const DRIFT_STATE_VERSION: u8 = 1;
+pub const DRIFT_STATE_VERSION: u8 = 2;
+
+/// Bytes of a stored drift state before its counts.
+const DRIFT_HEADER: usize = 19;
 
 /// Domain separation of the bucket hash.
 const BUCKET_DOMAIN: &[u8] = b"agent-ledger/drift/v1";
@@ -146,51 +149,69 @@ impl DriftState {
         (self.baseline_n, self.window_n)
     }
 
-    /// The storage form (docs/TRUST.md, "Stored encodings"): version 1,
-    /// big-endian, `19 + 8·B` bytes.
+    /// The storage form (docs/TRUST.md, "Stored encodings"): version 2,
+    /// a big-endian header of 19 bytes, then the `2·B` counts as unsigned
+    /// LEB128 (most are under 128: one byte each).
     pub fn to_bytes(&self) -> Vec<u8> {
         let b = self.baseline.len();
-        let mut out = Vec::with_capacity(19 + 8 * b);
+        let mut out = Vec::with_capacity(DRIFT_HEADER + 2 * b);
         out.push(DRIFT_STATE_VERSION);
         out.extend_from_slice(&(b as u16).to_be_bytes());
         out.extend_from_slice(&self.baseline_n.to_be_bytes());
         out.extend_from_slice(&self.window_n.to_be_bytes());
         out.extend_from_slice(&self.window_first.to_be_bytes());
-        for c in self.baseline.iter().chain(&self.window) {
-            out.extend_from_slice(&c.to_be_bytes());
+        for &c in self.baseline.iter().chain(&self.window) {
+            let mut c = c;
+            while c >= 0x80 {
+                out.push((c as u8 & 0x7f) | 0x80);
+                c >>= 7;
+            }
+            out.push(c as u8);
         }
         out
     }
 
-    /// Reads [`to_bytes`](Self::to_bytes), refusing any other length or
-    /// version, a bucket count outside `1..=1024`, counts that do not add
-    /// up to their totals or exceed the largest baseline or window, and a
-    /// window start set for an empty window.
+    /// Reads [`to_bytes`](Self::to_bytes) (and version 1, whose counts
+    /// are `u32` BE), refusing any other length or version, a count not in
+    /// its shortest form, a bucket count outside `1..=1024`, counts that do
+    /// not add up to their totals or exceed the largest baseline or window,
+    /// and a window start set for an empty window.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
-        if let Some(&v) = bytes.first() {
-            if v != DRIFT_STATE_VERSION {
-                return Err(StateError::Version(v));
-            }
+        let version = bytes.first().copied().unwrap_or(DRIFT_STATE_VERSION);
+        if version != DRIFT_STATE_VERSION && version != 1 {
+            return Err(StateError::Version(version));
         }
-        if bytes.len() < 19 {
-            return Err(StateError::Length { expected: 19, found: bytes.len() });
-        }
-        let b = usize::from(u16::from_be_bytes([bytes[1], bytes[2]]));
+        let (header, body) = bytes.split_at_checked(DRIFT_HEADER).ok_or(StateError::Length { expected: DRIFT_HEADER, found: bytes.len() })?;
+        let b = usize::from(u16::from_be_bytes([header[1], header[2]]));
         if b == 0 || b > usize::from(MAX_BUCKETS) {
             return Err(StateError::Invalid("bucket count"));
         }
-        if bytes.len() != 19 + 8 * b {
-            return Err(StateError::Length { expected: 19 + 8 * b, found: bytes.len() });
-        }
-        let be32 = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         let (baseline_n, window_n) = (be32(3), be32(7));
         let mut first = [0; 8];
-        first.copy_from_slice(&bytes[11..19]);
+        first.copy_from_slice(&header[11..19]);
         let window_first = u64::from_be_bytes(first);
-        let counts: Vec<u32> = (0..2 * b).map(|i| be32(19 + 4 * i)).collect();
+        let max = u64::from(super::policy::MAX_DRIFT_EVENTS);
+        let counts: Vec<u32> = if version == 1 {
+            if body.len() != 8 * b {
+                return Err(StateError::Length { expected: DRIFT_HEADER + 8 * b, found: bytes.len() });
+            }
+            body.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
+        } else {
+            let mut counts = Vec::with_capacity(2 * b);
+            let mut rest = body;
+            while counts.len() < 2 * b {
+                let (count, used) = read_count(rest).ok_or(StateError::Invalid("count"))?;
+                counts.push(count);
+                rest = &rest[used..];
+            }
+            if !rest.is_empty() {
+                return Err(StateError::Invalid("trailing bytes"));
+            }
+            counts
+        };
         let (baseline, window) = (counts[..b].to_vec(), counts[b..].to_vec());
         let total = |c: &[u32]| c.iter().map(|&x| u64::from(x)).sum::<u64>();
-        let max = u64::from(super::policy::MAX_DRIFT_EVENTS);
         if total(&baseline) != u64::from(baseline_n) || baseline_n as u64 > max {
             return Err(StateError::Invalid("baseline counts"));
         }
@@ -202,6 +223,21 @@ impl DriftState {
         }
         Ok(Self { baseline, baseline_n, window, window_n, window_first })
     }
+}
+
+/// One count of a stored drift state: unsigned LEB128, at most
+/// [`super::policy::MAX_DRIFT_EVENTS`], in its shortest form; with the
+/// bytes it took.
+fn read_count(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u32 = 0;
+    for (i, &byte) in bytes.iter().enumerate().take(3) {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let shortest = i == 0 || byte != 0;
+            return (shortest && value <= super::policy::MAX_DRIFT_EVENTS).then_some((value, i + 1));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -273,12 +309,25 @@ mod tests {
             d.observe(&p, i, (i % 7) as u16);
         }
         let bytes = d.to_bytes();
-        assert_eq!(bytes.len(), 19 + 8 * 64);
+        let leb = |c: u32| if c < 0x80 { 1 } else if c < 0x4000 { 2 } else { 3 };
+        assert_eq!(bytes.len(), 19 + d.baseline.iter().chain(&d.window).map(|&c| leb(c)).sum::<usize>());
+        assert!(bytes.len() < 19 + 3 * 64, "one or two bytes a count");
         assert_eq!(DriftState::from_bytes(&bytes).unwrap(), d);
         let mut b = bytes.clone();
-        b[19 + 3] ^= 1;
+        b[19] ^= 1;
         assert_eq!(DriftState::from_bytes(&b), Err(StateError::Invalid("baseline counts")));
-        assert_eq!(DriftState::from_bytes(&bytes[..40]), Err(StateError::Length { expected: 19 + 8 * 64, found: 40 }));
-        assert_eq!(DriftState::from_bytes(&[2]), Err(StateError::Version(2)));
+        assert_eq!(DriftState::from_bytes(&bytes[..40]), Err(StateError::Invalid("count")));
+        assert_eq!(DriftState::from_bytes(&bytes[..10]), Err(StateError::Length { expected: 19, found: 10 }));
+        assert_eq!(DriftState::from_bytes(&[3]), Err(StateError::Version(3)));
+        assert_eq!(DriftState::from_bytes(&[bytes.as_slice(), &[0]].concat()), Err(StateError::Invalid("trailing bytes")));
+        // A count not in its shortest form: the last bucket's zero as two
+        // bytes.
+        assert_eq!(*bytes.last().unwrap(), 0);
+        let long = [&bytes[..bytes.len() - 1], &[0x80, 0x00]].concat();
+        assert_eq!(DriftState::from_bytes(&long), Err(StateError::Invalid("count")));
+        // Version 1 (u32 counts) is still read.
+        let v1 = [&[1u8][..], &bytes[1..19], &d.baseline.iter().chain(&d.window).flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>()].concat();
+        assert_eq!(DriftState::from_bytes(&v1).unwrap(), d);
+        assert_eq!(DriftState::from_bytes(&v1[..v1.len() - 1]), Err(StateError::Length { expected: 19 + 8 * 64, found: v1.len() - 1 }));
     }
 }

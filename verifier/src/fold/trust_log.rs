@@ -31,7 +31,9 @@ use super::drift::{bucket, DriftFinding, DriftState};
 use super::policy::{Policy, SignalKind};
 use super::trust::{AgentTrust, Evidence, StateError};
 use crate::agent_id::AgentId;
-use crate::entry::{Assessment, Decision, Entry, EntryError, Leaf, Revocation, RevocationReason, Signal, SignalType, Signer, Subject};
+use crate::entry::{
+    Assessment, Decision, Entry, EntryError, Leaf, Revocation, RevocationReason, Severity, Signal, SignalType, Signer, Subject,
+};
 use crate::fold::policy::PolicyError;
 use crate::wire::{TrustComponents, TrustScore};
 
@@ -241,14 +243,6 @@ pub enum Violation {
         /// The agent.
         agent: AgentId,
     },
-    /// A finding still owed a `drift` signal long after its window
-    /// closed (an auditor's check at the end of a replay).
-    MissingDrift {
-        /// The agent.
-        agent: AgentId,
-        /// The finding never recorded.
-        finding: DriftFinding,
-    },
 }
 
 /// Why the fold cannot read an entry.
@@ -425,11 +419,31 @@ pub fn report(agent: &AgentId, record: &TrustRecord, policy: &PolicyInForce, as_
     }
 }
 
-/// Whether a `drift` signal records `finding` (its PSI and window).
+/// The members of a `drift` signal's evidence: the finding's PSI and
+/// window.
+const DRIFT_EVIDENCE: [&str; 3] = ["psi_milli", "first_index", "last_index"];
+
+/// The log's `drift` signal announcing `finding` about `agent` (severity
+/// `high` when significant, else `medium`).
+pub fn drift_signal(agent: &AgentId, finding: &DriftFinding) -> Signal {
+    let values = [finding.psi_milli, finding.first_index, finding.last_index];
+    let evidence = DRIFT_EVIDENCE.iter().zip(values).map(|(name, v)| ((*name).into(), Value::from(v))).collect();
+    Signal {
+        signer: Signer::Log,
+        subject: Subject::Agent(agent.clone()),
+        signal_type: SignalType::Drift,
+        severity: if finding.significant { Severity::High } else { Severity::Medium },
+        assessment: None,
+        evidence: Some(evidence),
+        signature: None,
+    }
+}
+
+/// Whether a `drift` signal records `finding` (its PSI and window, as
+/// [`drift_signal`] writes them).
 fn drift_records(signal: &Signal, finding: &DriftFinding) -> bool {
     let member = |name: &str| signal.evidence.as_ref().and_then(|e| e.get(name)).and_then(Value::as_u64);
-    (member("psi_milli"), member("first_index"), member("last_index"))
-        == (Some(finding.psi_milli), Some(finding.first_index), Some(finding.last_index))
+    DRIFT_EVIDENCE.map(member) == [finding.psi_milli, finding.first_index, finding.last_index].map(Some)
 }
 
 /// The evidence a signal is (`None` for the log's `drift` signal: its
