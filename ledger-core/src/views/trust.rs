@@ -9,7 +9,9 @@
 //! applied lazily ([`TrustView::get`] + [`AgentTrust::score`]).
 //!
 //! Records: namespace [`Namespace::Views`], key [`record_key`]`("trust",
-//! agent id)` → [`TrustRecord::to_bytes`], and `record_key("trust",
+//! agent id)` → [`TrustRecord::score_bytes`], key `record_key("trust",
+//! agent id ‖ 0x00 ‖ "drift")` → its [`DriftState`] (rewritten with every
+//! action, the score part only when it changes), and `record_key("trust",
 //! "policy")` → the index of the policy entry in force (u64 BE,
 //! `u64::MAX` for the built-in default) ‖ the policy's canonical JSON;
 //! written in the commit of the entries they fold. What changed in a
@@ -146,6 +148,16 @@ impl TrustStore for Overlay<'_> {
     }
 }
 
+/// The key of an agent's drift detector: `trust ‖ 0x00 ‖ agent id ‖ 0x00 ‖
+/// "drift"` (an agent id holds no `0x00`), beside its score part at
+/// `trust ‖ 0x00 ‖ agent id`.
+fn drift_key(agent: &[u8]) -> Vec<u8> {
+    record_key(NAME, &[agent, DRIFT_SUFFIX].concat())
+}
+
+/// See [`drift_key`].
+const DRIFT_SUFFIX: &[u8] = b"\0drift";
+
 fn corrupt(what: String) -> Error {
     Error::Storage(StorageError::Corrupt(what))
 }
@@ -276,6 +288,7 @@ impl View for TrustView {
         let prefix = record_key(NAME, &[]);
         let mut from = prefix.clone();
         let mut found = false;
+        let (mut scores, mut drifts) = (HashMap::new(), HashMap::new());
         loop {
             let page = store.scan_prefix(Namespace::Views, &prefix, &from, LOAD_PAGE)?;
             for (key, value) in &page {
@@ -290,16 +303,27 @@ impl View for TrustView {
                     state.policy = PolicyInForce { policy, index: (index != u64::MAX).then_some(index) };
                     continue;
                 }
-                let agent = std::str::from_utf8(name).map_err(|_| corrupt("trust record key is not UTF-8".into()))?;
-                let agent = AgentId::from_stored_unchecked(agent);
-                let record = TrustRecord::from_bytes(value).map_err(|e| corrupt(format!("trust record of {agent}: {e}")))?;
-                state.codes.entry(record.code_hash).or_default().insert(agent.clone());
-                state.agents.insert(agent, record);
+                if let Some(agent) = name.strip_suffix(DRIFT_SUFFIX) {
+                    drifts.insert(agent.to_vec(), value.clone());
+                } else {
+                    scores.insert(name.to_vec(), value.clone());
+                }
             }
             match page.last() {
                 Some((last, _)) if page.len() == LOAD_PAGE => from = [last.as_slice(), &[0]].concat(),
                 _ => break,
             }
+        }
+        for (name, score) in scores {
+            let agent = std::str::from_utf8(&name).map_err(|_| corrupt("trust record key is not UTF-8".into()))?;
+            let agent = AgentId::from_stored_unchecked(agent);
+            let drift = drifts.remove(&name).ok_or_else(|| corrupt(format!("trust record of {agent} has no drift detector")))?;
+            let record = TrustRecord::from_parts(&score, &drift).map_err(|e| corrupt(format!("trust record of {agent}: {e}")))?;
+            state.codes.entry(record.code_hash).or_default().insert(agent.clone());
+            state.agents.insert(agent, record);
+        }
+        if let Some(name) = drifts.keys().next() {
+            return Err(corrupt(format!("a drift detector without its trust record ({})", String::from_utf8_lossy(name))));
         }
         state.applied = super::applied(store, NAME)?.unwrap_or(0);
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = state;
@@ -356,7 +380,14 @@ impl View for TrustView {
         }
         for agent in &touched_here {
             if let Some(record) = pending.agents.get(agent) {
-                records.push(Record::put(Namespace::Views, record_key(NAME, agent.as_str().as_bytes()), record.to_bytes()));
+                // The drift detector changes with every action; the score
+                // part only when the agent's score state or owed findings
+                // do (or the record is new to the store).
+                let id = agent.as_str().as_bytes();
+                records.push(Record::put(Namespace::Views, drift_key(id), record.drift.to_bytes()));
+                if moved_here.contains(agent) || !base.agents.contains_key(agent) {
+                    records.push(Record::put(Namespace::Views, record_key(NAME, id), record.score_bytes()));
+                }
             }
         }
         if policy.index != policy_before {

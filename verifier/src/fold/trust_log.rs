@@ -70,7 +70,7 @@ pub struct PeerSlot {
 /// Most reporters an agent's record remembers.
 pub const MAX_PEERS: usize = 16;
 
-/// Bytes of a peer slot in [`TrustRecord::to_bytes`].
+/// Bytes of a peer slot in [`TrustRecord::score_bytes`].
 const PEER_LEN: usize = 16 + 8;
 
 /// Most drift findings an agent's record keeps owed a signal; one more
@@ -78,22 +78,27 @@ const PEER_LEN: usize = 16 + 8;
 /// closed, so an agent flooding windows escapes nothing).
 pub const MAX_OWED_DRIFT: usize = 16;
 
-/// Bytes of an owed finding in [`TrustRecord::to_bytes`].
+/// Bytes of an owed finding in [`TrustRecord::score_bytes`].
 const OWED_LEN: usize = 3 * 8 + 1;
 
 impl TrustRecord {
-    /// Storage form: `u16 BE length ‖ AgentTrust ‖ u16 BE length ‖
-    /// DriftState ‖ code hash ‖ count ‖ owed findings` (each `psi_milli ‖
+    /// Storage form, in two parts: the score part, `u16 BE length ‖
+    /// AgentTrust ‖ code hash ‖ count ‖ owed findings` (each `psi_milli ‖
     /// first_index ‖ last_index` as u64 BE `‖ significant`) `‖ count ‖
     /// peer slots` (each `reporter ‖ counted_ms` u64 BE; the count and
-    /// slots are absent when there are none).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let (t, d) = (self.trust.to_bytes(), self.drift.to_bytes());
-        let mut out = Vec::with_capacity(4 + t.len() + d.len() + 32 + OWED_LEN);
-        for part in [&t, &d] {
-            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            out.extend_from_slice(part);
-        }
+    /// slots are absent when there are none); and the drift detector,
+    /// [`DriftState::to_bytes`]. An action changes only the second (unless
+    /// it closes a window with a finding), so the log rewrites only it.
+    pub fn to_parts(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.score_bytes(), self.drift.to_bytes())
+    }
+
+    /// The score part of [`TrustRecord::to_parts`].
+    pub fn score_bytes(&self) -> Vec<u8> {
+        let t = self.trust.to_bytes();
+        let mut out = Vec::with_capacity(2 + t.len() + 32 + 1 + self.owed_drift.len() * OWED_LEN + 1 + self.peers.len() * PEER_LEN);
+        out.extend_from_slice(&(t.len() as u16).to_be_bytes());
+        out.extend_from_slice(&t);
         out.extend_from_slice(&self.code_hash);
         out.push(self.owed_drift.len() as u8);
         for f in &self.owed_drift {
@@ -112,18 +117,13 @@ impl TrustRecord {
         out
     }
 
-    /// Reads [`TrustRecord::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+    /// Reads [`TrustRecord::to_parts`].
+    pub fn from_parts(score: &[u8], drift: &[u8]) -> Result<Self, StateError> {
         let bad = StateError::Invalid("trust record");
-        let mut rest = bytes;
-        let mut part = || -> Result<&[u8], StateError> {
-            let len = usize::from(u16::from_be_bytes(rest.get(..2).and_then(|b| b.try_into().ok()).ok_or(bad)?));
-            let body = rest.get(2..2 + len).ok_or(bad)?;
-            rest = &rest[2 + len..];
-            Ok(body)
-        };
-        let trust = AgentTrust::from_bytes(part()?)?;
-        let drift = DriftState::from_bytes(part()?)?;
+        let len = usize::from(u16::from_be_bytes(score.get(..2).and_then(|b| b.try_into().ok()).ok_or(bad)?));
+        let trust = AgentTrust::from_bytes(score.get(2..2 + len).ok_or(bad)?)?;
+        let rest = &score[2 + len..];
+        let drift = DriftState::from_bytes(drift)?;
         let (code_hash, owed) = rest.split_at_checked(32).ok_or(bad)?;
         let code_hash = code_hash.try_into().map_err(|_| bad)?;
         let (count, owed) = owed.split_first().ok_or(bad)?;
@@ -536,22 +536,25 @@ mod tests {
             owed_drift: Vec::new(),
             peers: Vec::new(),
         };
-        assert_eq!(TrustRecord::from_bytes(&record.to_bytes()).unwrap(), record);
+        let read = |score: &[u8], drift: &[u8]| TrustRecord::from_parts(score, drift);
+        let (score, drift) = record.to_parts();
+        assert_eq!(read(&score, &drift).unwrap(), record);
+        assert!(read(&score, &drift[..drift.len() - 1]).is_err());
         for i in 0..3 {
             record.owed_drift.push(DriftFinding { psi_milli: 100 + i, significant: i == 2, first_index: 10 * i, last_index: 10 * i + 9 });
         }
-        let bytes = record.to_bytes();
-        assert_eq!(TrustRecord::from_bytes(&bytes).unwrap(), record);
-        assert!(TrustRecord::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-        let mut bad = bytes.clone();
+        let score = record.score_bytes();
+        assert_eq!(read(&score, &drift).unwrap(), record);
+        assert!(read(&score[..score.len() - 1], &drift).is_err());
+        let mut bad = score.clone();
         *bad.last_mut().unwrap() = 2;
-        assert!(TrustRecord::from_bytes(&bad).is_err());
-        assert!(TrustRecord::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+        assert!(read(&bad, &drift).is_err());
+        assert!(read(&[score.as_slice(), &[0]].concat(), &drift).is_err());
         record.peers.push(PeerSlot { reporter: [9; 16], counted_ms: 77 });
-        let bytes = record.to_bytes();
-        assert_eq!(TrustRecord::from_bytes(&bytes).unwrap(), record);
-        assert!(TrustRecord::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-        assert!(TrustRecord::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+        let score = record.score_bytes();
+        assert_eq!(read(&score, &drift).unwrap(), record);
+        assert!(read(&score[..score.len() - 1], &drift).is_err());
+        assert!(read(&[score.as_slice(), &[0]].concat(), &drift).is_err());
     }
 
     #[test]
