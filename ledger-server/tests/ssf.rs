@@ -56,7 +56,11 @@ async fn push_round_trip(alg: SigningAlg) {
         )
         .await;
     assert_eq!(stream["aud"], AUDIENCE);
-    assert_eq!(stream["delivery"], json!({"method": "urn:ietf:rfc:8935", "endpoint_url": receiver.endpoint()}), "the credential is write-only");
+    assert_eq!(
+        stream["delivery"],
+        json!({"method": "urn:ietf:rfc:8935", "endpoint_url": receiver.endpoint()}),
+        "the credential is write-only"
+    );
     let (a, b) = (running.register("a").await, running.register("b").await);
     let revoked = running.revoke(&a, "leaked key").await;
     let reinstated = running.reinstate(&a).await;

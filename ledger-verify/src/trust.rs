@@ -468,3 +468,88 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use verifier::entry::Revocation;
+    use verifier::fold::drift::DriftState;
+    use verifier::fold::policy::Policy;
+    use verifier::fold::trust::Evidence;
+    use verifier::fold::trust_log::TrustRecord;
+
+    /// Freshness halves every second from the last attestation: 60 falls
+    /// below 30 one second after it.
+    fn fast() -> PolicyInForce {
+        PolicyInForce { policy: Policy { attestation_grace_s: 0, attestation_half_life_s: 1, ..Policy::default() }, index: None }
+    }
+
+    fn agent() -> AgentId {
+        AgentId::parse("spiffe://example.org/agent/a").unwrap()
+    }
+
+    #[test]
+    fn a_late_revocation_fails_only_when_the_log_wrote_entries_meanwhile() {
+        let policy = fast();
+        let trust = AgentTrust::register(&policy.policy, 0, 0);
+        let c = crossing(&trust, &policy, 0).unwrap();
+        // A log that wrote nothing past the deadline was down: excused.
+        late_revocation(&agent(), &trust, &policy, 0, &[0, c + MISSING_AFTER_MS]).unwrap();
+        let err = late_revocation(&agent(), &trust, &policy, 0, &[0, c, c + MISSING_AFTER_MS + 1]).unwrap_err();
+        assert!(err.contains("after entry 2"), "{err}");
+        missing_revocation(&agent(), &trust, &policy, 0, c + MISSING_AFTER_MS).unwrap();
+        assert!(missing_revocation(&agent(), &trust, &policy, 0, c + MISSING_AFTER_MS + 1).is_err());
+    }
+
+    #[test]
+    fn a_revocation_decided_on_a_stale_state_or_long_before_it_fails() {
+        let policy = fast();
+        let p = &policy.policy;
+        // Registered at entry 0 (0 ms), attested at entry 1 (10 s).
+        let registered = AgentTrust::register(p, 0, 0);
+        let mut attested = registered.clone();
+        attested.apply(p, 1, 10_000, &Evidence::Attestation { ok: true, tpm: false });
+        let mut replay = Replay { policies: vec![(0, 0, policy.clone())], ..Replay::default() };
+        replay.history.insert(
+            agent(),
+            VecDeque::from([
+                State { index: 0, time: 0, trust: registered.clone() },
+                State { index: 1, time: 10_000, trust: attested.clone() },
+            ]),
+        );
+        let mut trust = TrustMap::default();
+        let record =
+            TrustRecord { trust: attested.clone(), drift: DriftState::new(p), code_hash: [0; 32], owed_drift: vec![], peers: vec![] };
+        trust.agents.insert(agent(), record);
+        let registry = Registry::new("example.org/log");
+        // The revocation is entry 2, at 16.1 s.
+        let times = [0, 10_000, 16_100];
+        let ctx = Context { trust: &trust, registry: &registry, times: &times };
+        let revocation = |as_of_index: u64, decided_at: u64, state: &AgentTrust| {
+            Entry::Revocation(Revocation {
+                agent: agent(),
+                reason: RevocationReason::Score,
+                score: state.score(p, decided_at),
+                threshold: p.revocation_threshold,
+                causes: vec![],
+                policy_index: None,
+                decision: Some(Decision { as_of_index, decided_at }),
+                note: None,
+            })
+        };
+        let mut counts = [0; 3];
+        // Honest: the latest state, read 100 ms before the entry.
+        replay.check(&ctx, 2, 16_100, &revocation(1, 16_000, &attested), &mut counts).unwrap();
+        // The state before the attestation, which came 6 s before the
+        // decision.
+        let err = replay.check(&ctx, 2, 16_100, &revocation(0, 16_000, &registered), &mut counts).unwrap_err();
+        assert!(err.contains("entry 1 changed the agent"), "{err}");
+        // Decided long before it was logged.
+        let err = replay.check(&ctx, 2, 16_100, &revocation(1, 11_000, &attested), &mut counts).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+        // Decided before the state it cites existed.
+        let err = replay.check(&ctx, 2, 16_100, &revocation(1, 9_000, &attested), &mut counts).unwrap_err();
+        assert!(err.contains("not between"), "{err}");
+    }
+}

@@ -94,9 +94,7 @@ pub(super) async fn list(
 /// async workers.
 pub(crate) async fn score_table(state: &AppState) -> Result<Arc<ScoreTable>, ApiError> {
     let log = state.log.clone();
-    tokio::task::spawn_blocking(move || log.trust().scores(log.now_ms()))
-        .await
-        .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || log.trust().scores(log.now_ms())).await.map_err(ApiError::internal)
 }
 
 /// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).

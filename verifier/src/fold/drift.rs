@@ -181,7 +181,8 @@ impl DriftState {
         if version != DRIFT_STATE_VERSION && version != 1 {
             return Err(StateError::Version(version));
         }
-        let (header, body) = bytes.split_at_checked(DRIFT_HEADER).ok_or(StateError::Length { expected: DRIFT_HEADER, found: bytes.len() })?;
+        let (header, body) =
+            bytes.split_at_checked(DRIFT_HEADER).ok_or(StateError::Length { expected: DRIFT_HEADER, found: bytes.len() })?;
         let b = usize::from(u16::from_be_bytes([header[1], header[2]]));
         if b == 0 || b > usize::from(MAX_BUCKETS) {
             return Err(StateError::Invalid("bucket count"));
@@ -309,7 +310,15 @@ mod tests {
             d.observe(&p, i, (i % 7) as u16);
         }
         let bytes = d.to_bytes();
-        let leb = |c: u32| if c < 0x80 { 1 } else if c < 0x4000 { 2 } else { 3 };
+        let leb = |c: u32| {
+            if c < 0x80 {
+                1
+            } else if c < 0x4000 {
+                2
+            } else {
+                3
+            }
+        };
         assert_eq!(bytes.len(), 19 + d.baseline.iter().chain(&d.window).map(|&c| leb(c)).sum::<usize>());
         assert!(bytes.len() < 19 + 3 * 64, "one or two bytes a count");
         assert_eq!(DriftState::from_bytes(&bytes).unwrap(), d);
@@ -326,7 +335,8 @@ mod tests {
         let long = [&bytes[..bytes.len() - 1], &[0x80, 0x00]].concat();
         assert_eq!(DriftState::from_bytes(&long), Err(StateError::Invalid("count")));
         // Version 1 (u32 counts) is still read.
-        let v1 = [&[1u8][..], &bytes[1..19], &d.baseline.iter().chain(&d.window).flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>()].concat();
+        let v1 =
+            [&[1u8][..], &bytes[1..19], &d.baseline.iter().chain(&d.window).flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>()].concat();
         assert_eq!(DriftState::from_bytes(&v1).unwrap(), d);
         assert_eq!(DriftState::from_bytes(&v1[..v1.len() - 1]), Err(StateError::Length { expected: 19 + 8 * 64, found: v1.len() - 1 }));
     }
