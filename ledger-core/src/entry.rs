@@ -220,6 +220,10 @@ pub struct NewEntry {
     admin: Option<Arc<AdminOp>>,
     /// A signed signal's subject and, for a source's, its signature.
     signal: Option<Arc<SignalAuth>>,
+    /// For an action: its agent and drift observation
+    /// ([`verifier::fold::drift::observation`]), computed here so the
+    /// sequencer's trust view need not read the leaf.
+    observed: Option<Arc<(AgentId, u64)>>,
 }
 
 impl PartialEq for NewEntry {
@@ -283,7 +287,14 @@ impl NewEntry {
         let mut head_hash = Sha256::new();
         head_hash.update([verifier::hash::LEAF_PREFIX]);
         head_hash.update(&head);
-        let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None, signal: None };
+        let observed = match (kind, obj.get("agent"), obj.get("action"), obj.get("resource")) {
+            (EntryKind::Action, Some(Value::String(agent)), Some(Value::String(action)), Some(Value::String(resource))) => Some(Arc::new((
+                AgentId::from_stored_unchecked(agent),
+                verifier::fold::drift::observation(action, resource),
+            ))),
+            _ => None,
+        };
+        let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None, signal: None, observed };
         let max = max_leaf_bytes.min(MAX_LEAF_BYTES);
         if entry.max_leaf_len() > max {
             return Err(EntryError::TooLarge { size: entry.max_leaf_len(), max });
@@ -317,6 +328,11 @@ impl NewEntry {
     /// The agent signature, for agent-written entries that carry one.
     pub fn auth(&self) -> Option<&EntryAuth> {
         self.auth.as_deref()
+    }
+
+    /// For an action: its agent and drift observation.
+    pub fn observed(&self) -> Option<&(AgentId, u64)> {
+        self.observed.as_deref()
     }
 
     /// The registry change of an admin entry.

@@ -222,7 +222,7 @@ fn commit_group(
         batch.entries.push(leaf);
     }
     let groups: Vec<&[NewEntry]> = requests.iter().map(|r| r.entries.as_slice()).collect();
-    let entries = Entries { first_index: batch.first_index, leaves: &batch.entries, admitted: Some(&groups) };
+    let entries = Entries { first_index: batch.first_index, leaves: &batch.entries, admitted: Some(&groups), integrated_time: Some(time) };
     for view in &ctx.views {
         view.fold(&entries, &mut records)?;
         records.push(views::applied_record(view.name(), next.size()));

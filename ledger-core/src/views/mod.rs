@@ -38,6 +38,8 @@ pub struct Entries<'a> {
     /// request, in order), so a view need not parse leaves it was handed
     /// parsed; `None` when folding from the log (at open).
     pub admitted: Option<&'a [&'a [NewEntry]]>,
+    /// On the append path, the integrated time stamped on all of them.
+    pub integrated_time: Option<u64>,
 }
 
 /// State derived from entries by a deterministic fold, kept in the same
@@ -121,7 +123,7 @@ pub(crate) fn recover(store: &dyn LogStore, view: &dyn View, size: u64) -> Resul
             return Err(StorageError::Corrupt(format!("entry {} is missing below the tree size", start + leaves.len() as u64)).into());
         }
         let mut records = Vec::new();
-        if let Err(e) = view.fold(&Entries { first_index: start, leaves: &leaves, admitted: None }, &mut records) {
+        if let Err(e) = view.fold(&Entries { first_index: start, leaves: &leaves, admitted: None, integrated_time: None }, &mut records) {
             view.discard();
             return Err(e);
         }

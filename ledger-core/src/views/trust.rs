@@ -22,11 +22,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, EntryKind, Leaf, Level, RevocationReason};
+use verifier::entry::{Entry, Leaf, Level, RevocationReason};
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
 
 use super::{record_key, Entries, View};
+use crate::entry::NewEntry;
 use crate::store::{LogStore, Namespace, Record, StorageError};
 use crate::Error;
 
@@ -63,18 +64,6 @@ pub struct Changes {
     pub agents: BTreeSet<AgentId>,
     /// Whether the policy changed.
     pub policy_changed: bool,
-}
-
-/// The members of an action leaf the trust fold reads.
-#[derive(serde::Deserialize)]
-struct ActionFields<'a> {
-    #[serde(borrow)]
-    agent: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    action: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    resource: std::borrow::Cow<'a, str>,
-    integrated_time: u64,
 }
 
 /// The trust view.
@@ -338,24 +327,15 @@ impl View for TrustView {
         let (mut touched_here, mut moved_here) = (BTreeSet::new(), BTreeSet::new());
         {
             let mut overlay = Overlay { base: &base, pending: &mut pending };
-            let kinds: Option<Vec<EntryKind>> =
-                entries.admitted.map(|groups| groups.iter().flat_map(|g| g.iter().map(|e| e.kind())).collect());
+            let admitted: Option<Vec<&NewEntry>> = entries.admitted.map(|groups| groups.iter().flat_map(|g| g.iter()).collect());
             for (i, bytes) in entries.leaves.iter().enumerate() {
                 let index = entries.first_index + i as u64;
-                // On the append path an action (most entries) is read for
-                // the three members the fold needs; the log validated it.
-                if kinds.as_ref().and_then(|k| k.get(i)) == Some(&EntryKind::Action) {
-                    let fields: ActionFields<'_> = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
-                    let agent = AgentId::from_stored_unchecked(&fields.agent);
-                    let effects = trust_log::observe_action(
-                        &mut overlay,
-                        &policy.policy,
-                        index,
-                        fields.integrated_time,
-                        &agent,
-                        &fields.action,
-                        &fields.resource,
-                    );
+                // On the append path an action (most entries) comes with
+                // its agent and drift observation, computed when it was
+                // admitted; its leaf is not read.
+                let observed = admitted.as_ref().and_then(|a| a.get(i)).and_then(|e| e.observed());
+                if let (Some((agent, observation)), Some(time)) = (observed, entries.integrated_time) {
+                    let effects = trust_log::observe_action(&mut overlay, &policy.policy, index, time, agent, *observation);
                     touched_here.extend(effects.touched);
                     moved_here.extend(effects.moved);
                     continue;

@@ -57,6 +57,13 @@ pub fn resource_class(resource: &str) -> Vec<u8> {
 /// (u64, big-endian), the action and the resource class, mod `buckets`
 /// (0 when `buckets` is 0).
 pub fn bucket(action: &str, resource: &str, buckets: u16) -> u16 {
+    bucket_of(observation(action, resource), buckets)
+}
+
+/// What [`bucket`] hashes an (action, resource) pair to, before it is
+/// reduced mod the bucket count ([`bucket_of`]): the log computes it when
+/// it admits an action, off its single sequencing thread.
+pub fn observation(action: &str, resource: &str) -> u64 {
     let digest = Sha256::new()
         .chain_update(BUCKET_DOMAIN)
         .chain_update((action.len() as u64).to_be_bytes())
@@ -65,9 +72,15 @@ pub fn bucket(action: &str, resource: &str, buckets: u16) -> u16 {
         .finalize();
     let mut head = [0; 8];
     head.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(head)
+}
+
+/// The bucket of an [`observation`] among `buckets` (0 when `buckets` is
+/// 0).
+pub fn bucket_of(observation: u64, buckets: u16) -> u16 {
     match buckets {
         0 => 0,
-        b => (u64::from_be_bytes(head) % u64::from(b)) as u16,
+        b => (observation % u64::from(b)) as u16,
     }
 }
 

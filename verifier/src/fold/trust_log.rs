@@ -27,7 +27,7 @@ use alloc::vec::Vec;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::drift::{bucket, DriftFinding, DriftState};
+use super::drift::{self, DriftFinding, DriftState};
 use super::policy::{Policy, SignalKind};
 use super::trust::{AgentTrust, Evidence, StateError};
 use crate::agent_id::AgentId;
@@ -291,7 +291,9 @@ pub fn apply<S: TrustStore + ?Sized>(
             let tpm = verdict.and_then(|v| v.get("evidence")).and_then(Value::as_str) == Some("tpm");
             update(store, &att.agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &Evidence::Attestation { ok, tpm }));
         }
-        Entry::Action(action) => return Ok(observe_action(store, p, index, time_ms, &action.agent, &action.action, &action.resource)),
+        Entry::Action(action) => {
+            return Ok(observe_action(store, p, index, time_ms, &action.agent, drift::observation(&action.action, &action.resource)))
+        }
         Entry::Signal(signal) => {
             let evidence = evidence_of(store, p, time_ms, signal);
             let subjects = match &signal.subject {
@@ -333,20 +335,20 @@ pub fn apply<S: TrustStore + ?Sized>(
 }
 
 /// Applies an `action` entry at `index`: one observation of its agent's
-/// drift detector. [`apply`] does this for an action; the log calls it
-/// directly with the three members it needs, read without decoding the
-/// whole leaf (actions are most of a log).
+/// drift detector, `observation` being [`drift::observation`] of its
+/// action and resource. [`apply`] does this for an action; the log calls
+/// it directly with the observation it computed when it admitted the
+/// action, without decoding the leaf (actions are most of a log).
 pub fn observe_action<S: TrustStore + ?Sized>(
     store: &mut S,
     policy: &Policy,
     index: u64,
     time_ms: u64,
     agent: &AgentId,
-    action: &str,
-    resource: &str,
+    observation: u64,
 ) -> Effects {
     let mut effects = Effects::default();
-    let b = bucket(action, resource, policy.drift.buckets);
+    let b = drift::bucket_of(observation, policy.drift.buckets);
     let mut finding = None;
     update(store, agent, &mut effects, |r| {
         finding = r.drift.observe(policy, index, b);
