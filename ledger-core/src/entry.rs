@@ -288,10 +288,9 @@ impl NewEntry {
         head_hash.update([verifier::hash::LEAF_PREFIX]);
         head_hash.update(&head);
         let observed = match (kind, obj.get("agent"), obj.get("action"), obj.get("resource")) {
-            (EntryKind::Action, Some(Value::String(agent)), Some(Value::String(action)), Some(Value::String(resource))) => Some(Arc::new((
-                AgentId::from_stored_unchecked(agent),
-                verifier::fold::drift::observation(action, resource),
-            ))),
+            (EntryKind::Action, Some(Value::String(agent)), Some(Value::String(action)), Some(Value::String(resource))) => {
+                Some(Arc::new((AgentId::from_stored_unchecked(agent), verifier::fold::drift::observation(action, resource))))
+            }
             _ => None,
         };
         let entry = Self { kind, head, tail, head_hash, secret, auth: None, admin: None, signal: None, observed };

@@ -169,7 +169,7 @@ impl Metrics {
     }
 
     /// Reads the trust view into the trust gauges (at each scrape: O(agents)).
-    pub fn observe_trust(&self, table: &ScoreTable, revocations: [(RevocationReason, u64); 2]) {
+    pub fn observe_trust(&self, table: &ScoreTable, revocations: [(RevocationReason, u64); RevocationReason::ALL.len()]) {
         let mut levels = [0u64; Level::ALL.len() + 1];
         let mut buckets = [0u64; SCORE_BUCKETS.len()];
         for row in &table.rows {

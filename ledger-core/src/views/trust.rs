@@ -53,7 +53,7 @@ struct Pending {
     /// Agents whose score state or owed findings changed (for the
     /// trigger).
     moved: BTreeSet<AgentId>,
-    revocations: [u64; 2],
+    revocations: [u64; RevocationReason::ALL.len()],
     applied: Option<u64>,
 }
 
@@ -75,7 +75,7 @@ pub struct TrustView {
     notify: tokio::sync::Notify,
     /// Revocations published since the view was opened: by score, by
     /// quarantine.
-    revocations: [std::sync::atomic::AtomicU64; 2],
+    revocations: [std::sync::atomic::AtomicU64; RevocationReason::ALL.len()],
     /// The last score table ([`TrustView::scores`]).
     table: Mutex<Option<Arc<ScoreTable>>>,
 }
@@ -244,9 +244,8 @@ impl TrustView {
 
     /// Revocations published since the log was opened, by reason
     /// (`score`, `quarantine`).
-    pub fn revocations(&self) -> [(RevocationReason, u64); 2] {
-        use std::sync::atomic::Ordering::Relaxed;
-        [(RevocationReason::Score, self.revocations[0].load(Relaxed)), (RevocationReason::Quarantine, self.revocations[1].load(Relaxed))]
+    pub fn revocations(&self) -> [(RevocationReason, u64); RevocationReason::ALL.len()] {
+        RevocationReason::ALL.map(|reason| (reason, self.revocations[reason.ordinal()].load(std::sync::atomic::Ordering::Relaxed)))
     }
 
     /// Takes what changed since the last call (for the revocation trigger).
@@ -345,7 +344,7 @@ impl View for TrustView {
                 // Counted as they are appended, not when the log is folded
                 // at open.
                 if let (Entry::Revocation(r), Some(_)) = (entry, entries.admitted) {
-                    overlay.pending.revocations[usize::from(r.reason == RevocationReason::Quarantine)] += 1;
+                    overlay.pending.revocations[r.reason.ordinal()] += 1;
                 }
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
                     .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;

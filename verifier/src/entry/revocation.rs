@@ -34,8 +34,20 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// Every reason, in order ([`RevocationReason::ordinal`]).
+    pub const ALL: [Self; 2] = [Self::Score, Self::Quarantine];
+
     /// Wire names.
     pub const NAMES: &'static [&'static str] = &["score", "quarantine"];
+
+    /// The reason's place in [`RevocationReason::ALL`] (for counters kept
+    /// per reason).
+    pub const fn ordinal(self) -> usize {
+        match self {
+            Self::Score => 0,
+            Self::Quarantine => 1,
+        }
+    }
 
     /// The wire name.
     pub const fn as_str(self) -> &'static str {
