@@ -1,6 +1,6 @@
 //! The trust view kept entry by entry in the group commits equals the
 //! trust fold recomputed from the log's leaves, for random sequences of
-//! registrations, actions (with drift findings), revocations,
+//! registrations, actions (with drift findings), attestations, revocations,
 //! reinstatements and policy changes, across restarts (the view loaded
 //! from its records) and crashes that lost the view's records (the view
 //! rebuilt from the log).
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ledger_core::conformance::signer;
 use ledger_core::store::{CommitBatch, LogStore, MemoryStore, Namespace, Record};
-use ledger_core::{Log, LogConfig, NewEntry};
+use ledger_core::{Error, Log, LogConfig, NewEntry};
 use proptest::prelude::*;
 use verifier::entry::{Leaf, Passport, Revocation, RevocationReason};
 use verifier::fold::policy::Policy;
@@ -24,6 +24,7 @@ enum Op {
     Register(u8),
     Act { agent: u8, action: u8, resource: u8 },
     Revoke(u8),
+    Attest(u8),
     Reinstate(u8),
     Policy(u8),
     Restart,
@@ -35,11 +36,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..AGENTS).prop_map(Op::Register),
         6 => (0..AGENTS, 0..3u8, 0..4u8).prop_map(|(agent, action, resource)| Op::Act { agent, action, resource }),
         1 => (0..AGENTS).prop_map(Op::Revoke),
+        1 => (0..AGENTS).prop_map(Op::Attest),
         1 => (0..AGENTS).prop_map(Op::Reinstate),
         1 => (30..50u8).prop_map(Op::Policy),
         1 => Just(Op::Restart),
         1 => Just(Op::LoseView),
     ]
+}
+
+fn key(i: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32])
 }
 
 fn agent(i: u8) -> AgentId {
@@ -72,7 +78,7 @@ fn lose_view(store: &MemoryStore, size: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn the_kept_view_equals_the_fold_of_the_leaves(ops in prop::collection::vec(op(), 1..40)) {
@@ -83,24 +89,31 @@ proptest! {
         for op in ops {
             match op {
                 Op::Register(i) => {
-                    let p = Passport { agent: agent(i), public_key: ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]).verifying_key(),
+                    let p = Passport { agent: agent(i), public_key: key(i).verifying_key(),
                         code_hash: [i % 2; 32], model_hash: None, owner: "o".into(), purpose: "p".into(), tpm_ak: None };
-                    let _ = rt.block_on(log.register(p));
+                    let done = rt.block_on(log.register(p));
+                    prop_assert!(matches!(done, Ok(_) | Err(Error::AgentExists(_))), "{done:?}");
                 }
                 Op::Act { agent: i, action, resource } => {
                     let entry = NewEntry::action(&agent(i), ["read", "write", "delete"][usize::from(action)], &format!("r{resource}/x"), None, 65_535).unwrap();
-                    let _ = rt.block_on(log.append(vec![entry]));
+                    rt.block_on(log.append(vec![entry])).unwrap();
                 }
                 Op::Revoke(i) => {
                     let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: None, decision: None, note: None };
-                    let _ = rt.block_on(log.revoke(&r));
+                    let done = rt.block_on(log.revoke(&r));
+                    prop_assert!(matches!(done, Ok(_) | Err(Error::AlreadyRevoked(_) | Error::UnknownAgent(_))), "{done:?}");
+                }
+                Op::Attest(i) => {
+                    // Taken from a revoked agent too.
+                    let done = rt.block_on(ledger_core::conformance::attest_software(&log, &agent(i), &key(i)));
+                    prop_assert!(matches!(done, Ok(_) | Err(Error::UnknownAgent(_))), "{done:?}");
                 }
                 Op::Reinstate(i) => {
-                    // A successful attestation (taken from a revoked
-                    // agent too), then the reinstatement it allows.
-                    let key = ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]);
-                    let _ = rt.block_on(ledger_core::conformance::attest_software(&log, &agent(i), &key));
-                    let _ = rt.block_on(log.reinstate(&agent(i), None));
+                    let done = rt.block_on(log.reinstate(&agent(i), None));
+                    prop_assert!(
+                        matches!(done, Ok(_) | Err(Error::NotRevoked(_) | Error::AttestationRequired { .. } | Error::UnknownAgent(_))),
+                        "{done:?}"
+                    );
                 }
                 Op::Policy(threshold) => {
                     rt.block_on(log.set_policy(&small_windows(threshold))).unwrap();
