@@ -25,6 +25,7 @@ enum Op {
     Act { agent: u8, action: u8, resource: u8 },
     Revoke(u8),
     Attest(u8),
+    Report { reporter: u8, subject: u8, positive: bool },
     Reinstate(u8),
     Policy(u8),
     Restart,
@@ -37,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..AGENTS, 0..3u8, 0..4u8).prop_map(|(agent, action, resource)| Op::Act { agent, action, resource }),
         1 => (0..AGENTS).prop_map(Op::Revoke),
         1 => (0..AGENTS).prop_map(Op::Attest),
+        2 => (0..AGENTS, 0..AGENTS, any::<bool>()).prop_map(|(reporter, subject, positive)| Op::Report { reporter, subject, positive }),
         1 => (0..AGENTS).prop_map(Op::Reinstate),
         1 => (30..50u8).prop_map(Op::Policy),
         1 => Just(Op::Restart),
@@ -57,8 +59,14 @@ fn open(store: &Arc<MemoryStore>) -> Log {
     Log::open(Arc::clone(store) as Arc<dyn LogStore>, signer(), config, None).unwrap()
 }
 
+/// Drift windows of two observations; peer reports that weigh nothing
+/// when `threshold` is odd (they still take the subject's peer slots).
 fn small_windows(threshold: u8) -> Policy {
-    let mut p = Policy { revocation_threshold: threshold, ..Policy::default() };
+    let mut p = Policy { revocation_threshold: threshold, peer_report_interval_s: 1, ..Policy::default() };
+    if threshold % 2 == 1 {
+        p.weights.peer_report.positive = 0;
+        p.weights.peer_report.negative = 0;
+    }
     p.drift.buckets = 4;
     p.drift.baseline_events = 3;
     p.drift.window_events = 2;
@@ -107,6 +115,19 @@ proptest! {
                     // Taken from a revoked agent too.
                     let done = rt.block_on(ledger_core::conformance::attest_software(&log, &agent(i), &key(i)));
                     prop_assert!(matches!(done, Ok(_) | Err(Error::UnknownAgent(_))), "{done:?}");
+                }
+                // An agent never reports on itself (refused when parsed).
+                Op::Report { reporter, subject, .. } if reporter == subject => {}
+                Op::Report { reporter, subject, positive } => {
+                    let seq = log.agent(&agent(reporter)).map_or(1, |s| s.last_seq + 1);
+                    let mut v = serde_json::json!({"kind": "signal", "source": agent(reporter).as_str(), "subject": agent(subject).as_str(),
+                        "type": "peer_report", "severity": "low", "assessment": if positive { "positive" } else { "negative" }, "seq": seq});
+                    verifier::entry::signing::sign_entry(v.as_object_mut().unwrap(), "test.example/log", &key(reporter));
+                    let done = rt.block_on(log.submit(vec![ledger_core::Submission::signal_from_value(&v, 65_535).unwrap()]));
+                    // Refused: about itself, unknown or revoked reporter,
+                    // unknown subject, or below the threshold.
+                    prop_assert!(matches!(done, Ok(_) | Err(Error::Entry(_) | Error::UnknownAgent(_) | Error::AgentRevoked(_)
+                        | Error::BelowThreshold { .. } | Error::Source(_))), "{done:?}");
                 }
                 Op::Reinstate(i) => {
                     let done = rt.block_on(log.reinstate(&agent(i), None));
@@ -184,5 +205,78 @@ async fn one_pass_over_the_agents_serves_listings_for_a_while() {
     assert_eq!(fresh.rows[0].agent, agent(0));
     assert!(fresh.rows[0].revoked && fresh.rows[0].score == 0);
     assert!(!Arc::ptr_eq(&fresh, &log.trust().scores(now + 1_200)));
+    log.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_report_that_weighs_nothing_is_still_remembered_across_a_restart() {
+    let store = Arc::new(MemoryStore::new());
+    let log = open(&store);
+    // Odd threshold: peer reports weigh nothing, yet take a peer slot.
+    log.set_policy(&small_windows(31)).await.unwrap();
+    for i in 0..2 {
+        let p = Passport {
+            agent: agent(i),
+            public_key: key(i).verifying_key(),
+            code_hash: [0; 32],
+            model_hash: None,
+            owner: "o".into(),
+            purpose: "p".into(),
+            tpm_ak: None,
+        };
+        log.register(p).await.unwrap();
+    }
+    let mut v = serde_json::json!({"kind": "signal", "source": agent(1).as_str(), "subject": agent(0).as_str(),
+        "type": "peer_report", "severity": "low", "assessment": "negative", "seq": 1});
+    verifier::entry::signing::sign_entry(v.as_object_mut().unwrap(), "test.example/log", &key(1));
+    log.submit(vec![ledger_core::Submission::signal_from_value(&v, 65_535).unwrap()]).await.unwrap();
+    let kept = log.trust().get(&agent(0)).unwrap();
+    assert_eq!(kept.peers.len(), 1, "the report took a slot");
+    log.shutdown();
+    let log = open(&store);
+    assert_eq!(log.trust().get(&agent(0)).unwrap(), kept, "the slot was stored");
+    log.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_the_one_record_layout_are_dropped_and_the_view_rebuilt() {
+    let store = Arc::new(MemoryStore::new());
+    let log = open(&store);
+    for i in 0..2 {
+        let p = Passport {
+            agent: agent(i),
+            public_key: key(i).verifying_key(),
+            code_hash: [0; 32],
+            model_hash: None,
+            owner: "o".into(),
+            purpose: "p".into(),
+            tpm_ak: None,
+        };
+        log.register(p).await.unwrap();
+        let entry = NewEntry::action(&agent(i), "read", "r/x", None, 65_535).unwrap();
+        log.append(vec![entry]).await.unwrap();
+    }
+    let kept: Vec<_> = (0..2).map(|i| log.trust().get(&agent(i)).unwrap()).collect();
+    let size = log.head().size;
+    log.shutdown();
+    // The earlier layout: one record per agent, no drift record (its
+    // bytes unreadable now).
+    let records = store.scan_prefix(Namespace::Views, b"trust\0", b"trust\0", 1_000).unwrap();
+    let rewrite = records
+        .into_iter()
+        .map(|(k, v)| {
+            if k.ends_with(b"\0drift") {
+                Record::delete(Namespace::Views, k)
+            } else {
+                Record::put(Namespace::Views, k, [&v[..], &[0xff; 8]].concat())
+            }
+        })
+        .collect();
+    store.commit(&CommitBatch { first_index: size, records: rewrite, ..CommitBatch::default() }).unwrap();
+    let log = open(&store);
+    for i in 0..2 {
+        assert_eq!(log.trust().get(&agent(i)).as_ref(), Some(&kept[usize::from(i)]));
+    }
+    assert!(store.scan_prefix(Namespace::Views, b"trust\0", b"trust\0", 1_000).unwrap().iter().any(|(k, _)| k.ends_with(b"\0drift")));
     log.shutdown();
 }

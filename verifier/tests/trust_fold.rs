@@ -399,5 +399,6 @@ fn every_initial_score_is_reached_exactly() {
 #[test]
 fn state_errors_are_typed() {
     assert_eq!(AgentTrust::from_bytes(&[]), Err(StateError::Length { expected: 156, found: 0 }));
-    assert_eq!(DriftState::from_bytes(&[1, 0, 0]), Err(StateError::Length { expected: 19, found: 3 }));
+    assert_eq!(DriftState::from_bytes(&[2, 0, 0]), Err(StateError::Length { expected: 19, found: 3 }));
+    assert_eq!(DriftState::from_bytes(&[1, 0, 0]), Err(StateError::Version(1)));
 }

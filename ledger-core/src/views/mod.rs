@@ -102,8 +102,10 @@ const CATCH_UP_CHUNK: u64 = 1024;
 /// applied up to the head.
 pub(crate) fn recover(store: &dyn LogStore, view: &dyn View, size: u64) -> Result<(), Error> {
     let name = view.name();
-    let marker = applied(store, name)?;
+    // Loaded first: a view that finds records it cannot read may drop
+    // them with its applied index, to be rebuilt from the first entry.
     let loaded = view.load(store)?;
+    let marker = applied(store, name)?;
     let from = match marker {
         Some(applied) if applied > size => {
             return Err(StorageError::Corrupt(format!("view {name} has applied {applied} entries but the log holds {size}")).into())

@@ -302,6 +302,19 @@ impl View for TrustView {
                 _ => break,
             }
         }
+        if !scores.is_empty() && drifts.is_empty() {
+            // Written before the drift detector had its own record (one
+            // combined record per agent): dropped with the applied index,
+            // and the view rebuilt from the log.
+            tracing::warn!("trust view records of an earlier layout: rebuilding the view from the log");
+            let mut drop: Vec<Record> = scores.into_keys().map(|name| Record::delete(Namespace::Views, record_key(NAME, &name))).collect();
+            drop.push(Record::delete(Namespace::Views, record_key(NAME, POLICY_KEY)));
+            drop.push(Record::delete(Namespace::Views, NAME.as_bytes().to_vec()));
+            let size = store.head()?.map_or(0, |h| h.size);
+            store.commit(&crate::store::CommitBatch { first_index: size, records: drop, ..Default::default() })?;
+            *self.published.write().unwrap_or_else(|e| e.into_inner()) = State::default();
+            return Ok(false);
+        }
         for (name, score) in scores {
             let agent = std::str::from_utf8(&name).map_err(|_| corrupt("trust record key is not UTF-8".into()))?;
             let agent = AgentId::from_stored_unchecked(agent);
@@ -365,6 +378,8 @@ impl View for TrustView {
                 let id = agent.as_str().as_bytes();
                 records.push(Record::put(Namespace::Views, drift_key(id), record.drift.to_bytes()));
                 if moved_here.contains(agent) || !base.agents.contains_key(agent) {
+                    // (`moved`: the score part changed, peer slots and owed
+                    // findings included.)
                     records.push(Record::put(Namespace::Views, record_key(NAME, id), record.score_bytes()));
                 }
             }

@@ -184,14 +184,13 @@ impl DriftState {
         out
     }
 
-    /// Reads [`to_bytes`](Self::to_bytes) (and version 1, whose counts
-    /// are `u32` BE), refusing any other length or version, a count not in
-    /// its shortest form, a bucket count outside `1..=1024`, counts that do
+    /// Reads [`to_bytes`](Self::to_bytes), refusing any other length or
+    /// version, a count not in its shortest form, a bucket count outside `1..=1024`, counts that do
     /// not add up to their totals or exceed the largest baseline or window,
     /// and a window start set for an empty window.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         let version = bytes.first().copied().unwrap_or(DRIFT_STATE_VERSION);
-        if version != DRIFT_STATE_VERSION && version != 1 {
+        if version != DRIFT_STATE_VERSION {
             return Err(StateError::Version(version));
         }
         let (header, body) =
@@ -206,24 +205,16 @@ impl DriftState {
         first.copy_from_slice(&header[11..19]);
         let window_first = u64::from_be_bytes(first);
         let max = u64::from(super::policy::MAX_DRIFT_EVENTS);
-        let counts: Vec<u32> = if version == 1 {
-            if body.len() != 8 * b {
-                return Err(StateError::Length { expected: DRIFT_HEADER + 8 * b, found: bytes.len() });
-            }
-            body.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
-        } else {
-            let mut counts = Vec::with_capacity(2 * b);
-            let mut rest = body;
-            while counts.len() < 2 * b {
-                let (count, used) = read_count(rest).ok_or(StateError::Invalid("count"))?;
-                counts.push(count);
-                rest = &rest[used..];
-            }
-            if !rest.is_empty() {
-                return Err(StateError::Invalid("trailing bytes"));
-            }
-            counts
-        };
+        let mut counts = Vec::with_capacity(2 * b);
+        let mut rest = body;
+        while counts.len() < 2 * b {
+            let (count, used) = read_count(rest).ok_or(StateError::Invalid("count"))?;
+            counts.push(count);
+            rest = &rest[used..];
+        }
+        if !rest.is_empty() {
+            return Err(StateError::Invalid("trailing bytes"));
+        }
         let (baseline, window) = (counts[..b].to_vec(), counts[b..].to_vec());
         let total = |c: &[u32]| c.iter().map(|&x| u64::from(x)).sum::<u64>();
         if total(&baseline) != u64::from(baseline_n) || baseline_n as u64 > max {
@@ -347,10 +338,6 @@ mod tests {
         assert_eq!(*bytes.last().unwrap(), 0);
         let long = [&bytes[..bytes.len() - 1], &[0x80, 0x00]].concat();
         assert_eq!(DriftState::from_bytes(&long), Err(StateError::Invalid("count")));
-        // Version 1 (u32 counts) is still read.
-        let v1 =
-            [&[1u8][..], &bytes[1..19], &d.baseline.iter().chain(&d.window).flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>()].concat();
-        assert_eq!(DriftState::from_bytes(&v1).unwrap(), d);
-        assert_eq!(DriftState::from_bytes(&v1[..v1.len() - 1]), Err(StateError::Length { expected: 19 + 8 * 64, found: v1.len() - 1 }));
+        assert_eq!(DriftState::from_bytes(&[&[1u8][..], &bytes[1..]].concat()), Err(StateError::Version(1)));
     }
 }

@@ -223,9 +223,10 @@ pub trait TrustStore {
 pub struct Effects {
     /// Agents whose records changed (each once).
     pub touched: Vec<AgentId>,
-    /// Those of them whose score state or owed drift findings changed
-    /// (each once): what the log's trigger looks at again. An action that
-    /// only feeds the drift detector changes neither.
+    /// Those of them whose score part changed (score state, owed drift
+    /// findings, peer slots; each once): what the log rewrites besides the
+    /// drift detector, and the trigger looks at again. An action that only
+    /// feeds the drift detector changes none of it.
     pub moved: Vec<AgentId>,
     /// Drift findings (agent, finding).
     pub findings: Vec<(AgentId, DriftFinding)>,
@@ -472,9 +473,9 @@ fn evidence_of<S: TrustStore + ?Sized>(store: &S, policy: &Policy, time_ms: u64,
 /// entry, changes nothing).
 fn update<S: TrustStore + ?Sized>(store: &mut S, agent: &AgentId, effects: &mut Effects, change: impl FnOnce(&mut TrustRecord)) {
     if let Some(mut record) = store.get(agent) {
-        let (trust, owed) = (record.trust.clone(), record.owed_drift.len());
+        let before = (record.trust.clone(), record.owed_drift.clone(), record.peers.clone());
         change(&mut record);
-        if record.trust != trust || record.owed_drift.len() != owed {
+        if (&record.trust, &record.owed_drift, &record.peers) != (&before.0, &before.1, &before.2) {
             effects.moved.push(agent.clone());
         }
         store.put(agent, record);
