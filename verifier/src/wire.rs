@@ -662,52 +662,6 @@ impl PartialEq<&str> for ErrorCode {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_codes_round_trip_through_their_text() {
-        for &code in ErrorCode::ALL {
-            let json = serde_json::to_string(&code).unwrap();
-            assert_eq!(json, alloc::format!("\"{}\"", code.as_str()));
-            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
-            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
-            assert_eq!(alloc::format!("{code}"), code.as_str());
-            assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
-        }
-        let mut texts: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-        texts.sort_unstable();
-        texts.dedup();
-        assert_eq!(texts.len(), ErrorCode::ALL.len(), "two codes share a text");
-    }
-
-    /// utoipa takes a schema pattern only as a literal: the `kind`
-    /// patterns and examples must spell the names [`EntryKind::as_str`]
-    /// gives.
-    #[cfg(feature = "openapi")]
-    #[test]
-    fn kind_patterns_are_the_entry_kind_names() {
-        use utoipa::PartialSchema as _;
-
-        use crate::entry::EntryKind;
-        for (schema, kind) in [(ActionEntryRequest::schema(), EntryKind::Action), (RotationEntryRequest::schema(), EntryKind::Rotation)] {
-            let schema = serde_json::to_value(&schema).unwrap();
-            assert_eq!(schema["properties"]["kind"]["pattern"], alloc::format!("^{kind}$"), "{kind}");
-            assert_eq!(schema["properties"]["kind"]["example"], kind.as_str(), "{kind}");
-        }
-    }
-
-    #[test]
-    fn an_unknown_code_is_an_error_not_a_guess() {
-        assert_eq!("teapot".parse::<ErrorCode>(), Err(UnknownErrorCode));
-        assert!(serde_json::from_str::<ErrorDetail>(r#"{"code":"teapot","message":"m"}"#).is_err());
-        let known: ErrorDetail = serde_json::from_str(r#"{"code":"bad_signature","message":"m"}"#).unwrap();
-        assert_eq!(known.code, ErrorCode::BadSignature);
-        assert_eq!(known.code, "bad_signature");
-    }
-}
-
 /// An agent's trust score as `GET /v1/agents/{id}/trust` reports it
 /// (built by [`crate::fold::trust_log::report`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -783,4 +737,77 @@ pub struct ListedAgent {
     pub level: String,
     /// Whether it is revoked.
     pub quarantined: bool,
+}
+
+/// `GET /v1/policy`: the trust policy in force.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInForceResponse {
+    /// Index of its `policy` entry (`None`: the built-in default, before
+    /// any policy entry).
+    pub policy_index: Option<u64>,
+    /// SHA-256 of its canonical JSON, hex.
+    pub sha256: String,
+    /// The policy (docs/TRUST.md, "Policy").
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub policy: serde_json::Value,
+}
+
+/// `PUT /v1/policy`: whether a `policy` entry was appended, and the index
+/// of the policy entry in force after the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChange {
+    /// Index of the policy entry in force (`None`: the built-in default).
+    pub policy_index: Option<u64>,
+    /// Whether this request appended it.
+    pub changed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_round_trip_through_their_text() {
+        for &code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, alloc::format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert_eq!(alloc::format!("{code}"), code.as_str());
+            assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+        }
+        let mut texts: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorCode::ALL.len(), "two codes share a text");
+    }
+
+    /// utoipa takes a schema pattern only as a literal: the `kind`
+    /// patterns and examples must spell the names [`EntryKind::as_str`]
+    /// gives.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn kind_patterns_are_the_entry_kind_names() {
+        use utoipa::PartialSchema as _;
+
+        use crate::entry::EntryKind;
+        for (schema, kind) in [(ActionEntryRequest::schema(), EntryKind::Action), (RotationEntryRequest::schema(), EntryKind::Rotation)] {
+            let schema = serde_json::to_value(&schema).unwrap();
+            assert_eq!(schema["properties"]["kind"]["pattern"], alloc::format!("^{kind}$"), "{kind}");
+            assert_eq!(schema["properties"]["kind"]["example"], kind.as_str(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_code_is_an_error_not_a_guess() {
+        assert_eq!("teapot".parse::<ErrorCode>(), Err(UnknownErrorCode));
+        assert!(serde_json::from_str::<ErrorDetail>(r#"{"code":"teapot","message":"m"}"#).is_err());
+        let known: ErrorDetail = serde_json::from_str(r#"{"code":"bad_signature","message":"m"}"#).unwrap();
+        assert_eq!(known.code, ErrorCode::BadSignature);
+        assert_eq!(known.code, "bad_signature");
+    }
 }

@@ -8,8 +8,8 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, ListedAgent, RotationEntryRequest, SourceRecord,
-    SourceRequest, SourcesResponse, TrustComponents, TrustListing, TrustScore,
+    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, ListedAgent, PolicyChange, PolicyInForceResponse,
+    RotationEntryRequest, SourceRecord, SourceRequest, SourcesResponse, TrustComponents, TrustListing, TrustScore,
 };
 
 use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, trust, AppState};
@@ -102,6 +102,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         TrustComponents,
         TrustListing,
         ListedAgent,
+        PolicyInForceResponse,
+        PolicyChange,
         ErrorCode,
         SourceRequest,
         SourceRecord,

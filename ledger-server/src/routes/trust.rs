@@ -6,12 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use verifier::entry::members::required_string;
 use verifier::entry::retirement::MAX_REASON_CHARS;
 use verifier::entry::{Decision, RevocationReason};
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
-use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse, ListedAgent, TrustListing, TrustScore};
+use verifier::wire::{AppendedEntry, ErrorCode, ErrorResponse, ListedAgent, PolicyChange, PolicyInForceResponse, TrustListing, TrustScore};
 use verifier::AgentId;
 
 use std::sync::Arc;
@@ -185,14 +184,14 @@ pub(super) async fn reinstate(
 
 /// The trust policy in force.
 #[utoipa::path(get, path = "/v1/policy", tag = "trust",
-    responses((status = 200, description = "`{policy_index, sha256, policy}` (policy_index null: the built-in default, before any policy entry)", body = Object)))]
-pub(super) async fn get_policy(State(state): State<AppState>) -> Json<Value> {
+    responses((status = 200, description = "The policy in force (policy_index null: the built-in default, before any policy entry)", body = PolicyInForceResponse)))]
+pub(super) async fn get_policy(State(state): State<AppState>) -> Json<PolicyInForceResponse> {
     let policy = state.log.trust().policy();
-    Json(json!({
-        "policy_index": policy.index,
-        "sha256": verifier::entry::signing::hex(&policy.policy.hash()),
-        "policy": policy.policy.to_json(),
-    }))
+    Json(PolicyInForceResponse {
+        policy_index: policy.index,
+        sha256: verifier::entry::signing::hex(&policy.policy.hash()),
+        policy: policy.policy.to_json(),
+    })
 }
 
 /// Replace the trust policy (admin): TOML (as `--policy` takes) or the
@@ -201,8 +200,8 @@ pub(super) async fn get_policy(State(state): State<AppState>) -> Json<Value> {
 #[utoipa::path(put, path = "/v1/policy", tag = "trust",
     request_body(content = String, content_type = "application/toml", description = "The policy (docs/policy.example.toml), or its JSON"),
     responses(
-        (status = 200, description = "Unchanged: `{policy_index, changed: false}`", body = Object),
-        (status = 201, description = "Policy entry appended: `{policy_index, changed: true}`", body = Object),
+        (status = 200, description = "Unchanged", body = PolicyChange),
+        (status = 201, description = "Policy entry appended", body = PolicyChange),
         (status = 400, description = "Not a valid policy (`invalid_policy`)", body = ErrorResponse),
         (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
     ),
@@ -211,12 +210,12 @@ pub(super) async fn put_policy(
     State(state): State<AppState>,
     _: AdminAuth,
     request: axum::extract::Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PolicyChange>), ApiError> {
     let (parts, body) = request.into_parts();
     let body = crate::extract::read_body(&parts, body, MAX_POLICY_BYTES).await?;
     let policy = crate::policy::from_body(&body).map_err(|e| ApiError::new(ErrorCode::InvalidPolicy, e.to_string()))?;
     match state.log.set_policy(&policy).await? {
-        Some(done) => Ok((StatusCode::CREATED, Json(json!({"policy_index": done.index, "changed": true})))),
-        None => Ok((StatusCode::OK, Json(json!({"policy_index": state.log.trust().policy().index, "changed": false})))),
+        Some(done) => Ok((StatusCode::CREATED, Json(PolicyChange { policy_index: Some(done.index), changed: true }))),
+        None => Ok((StatusCode::OK, Json(PolicyChange { policy_index: state.log.trust().policy().index, changed: false }))),
     }
 }
