@@ -50,6 +50,27 @@ fn key(i: u8) -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32])
 }
 
+/// Agent `i`'s passport, running code `[code; 32]`.
+fn passport(i: u8, code: u8) -> Passport {
+    Passport {
+        agent: agent(i),
+        public_key: key(i).verifying_key(),
+        code_hash: [code; 32],
+        model_hash: None,
+        owner: "o".into(),
+        purpose: "p".into(),
+        tpm_ak: None,
+    }
+}
+
+/// A peer report by agent `reporter` about agent `subject`, signed.
+fn peer_report(reporter: u8, subject: u8, assessment: &str, seq: u64) -> serde_json::Value {
+    let mut v = serde_json::json!({"kind": "signal", "source": agent(reporter).as_str(), "subject": agent(subject).as_str(),
+        "type": "peer_report", "severity": "low", "assessment": assessment, "seq": seq});
+    verifier::entry::signing::sign_entry(v.as_object_mut().unwrap(), "test.example/log", &key(reporter));
+    v
+}
+
 fn agent(i: u8) -> AgentId {
     AgentId::parse(&format!("spiffe://test.example/agent/a{i}")).unwrap()
 }
@@ -97,8 +118,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Register(i) => {
-                    let p = Passport { agent: agent(i), public_key: key(i).verifying_key(),
-                        code_hash: [i % 2; 32], model_hash: None, owner: "o".into(), purpose: "p".into(), tpm_ak: None };
+                    let p = passport(i, i % 2);
                     let done = rt.block_on(log.register(p));
                     prop_assert!(matches!(done, Ok(_) | Err(Error::AgentExists(_))), "{done:?}");
                 }
@@ -120,9 +140,7 @@ proptest! {
                 Op::Report { reporter, subject, .. } if reporter == subject => {}
                 Op::Report { reporter, subject, positive } => {
                     let seq = log.agent(&agent(reporter)).map_or(1, |s| s.last_seq + 1);
-                    let mut v = serde_json::json!({"kind": "signal", "source": agent(reporter).as_str(), "subject": agent(subject).as_str(),
-                        "type": "peer_report", "severity": "low", "assessment": if positive { "positive" } else { "negative" }, "seq": seq});
-                    verifier::entry::signing::sign_entry(v.as_object_mut().unwrap(), "test.example/log", &key(reporter));
+                    let v = peer_report(reporter, subject, if positive { "positive" } else { "negative" }, seq);
                     let done = rt.block_on(log.submit(vec![ledger_core::Submission::signal_from_value(&v, 65_535).unwrap()]));
                     // Refused: about itself, unknown or revoked reporter,
                     // unknown subject, or below the threshold.
@@ -168,16 +186,7 @@ async fn one_pass_over_the_agents_serves_listings_for_a_while() {
     let store = Arc::new(MemoryStore::new());
     let log = open(&store);
     for i in 0..AGENTS {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]).verifying_key();
-        let p = Passport {
-            agent: agent(i),
-            public_key: key,
-            code_hash: [0; 32],
-            model_hash: None,
-            owner: "o".into(),
-            purpose: "p".into(),
-            tpm_ak: None,
-        };
+        let p = passport(i, 0);
         log.register(p).await.unwrap();
     }
     let now = log.now_ms();
@@ -215,20 +224,10 @@ async fn a_peer_report_that_weighs_nothing_is_still_remembered_across_a_restart(
     // Odd threshold: peer reports weigh nothing, yet take a peer slot.
     log.set_policy(&small_windows(31)).await.unwrap();
     for i in 0..2 {
-        let p = Passport {
-            agent: agent(i),
-            public_key: key(i).verifying_key(),
-            code_hash: [0; 32],
-            model_hash: None,
-            owner: "o".into(),
-            purpose: "p".into(),
-            tpm_ak: None,
-        };
+        let p = passport(i, 0);
         log.register(p).await.unwrap();
     }
-    let mut v = serde_json::json!({"kind": "signal", "source": agent(1).as_str(), "subject": agent(0).as_str(),
-        "type": "peer_report", "severity": "low", "assessment": "negative", "seq": 1});
-    verifier::entry::signing::sign_entry(v.as_object_mut().unwrap(), "test.example/log", &key(1));
+    let v = peer_report(1, 0, "negative", 1);
     log.submit(vec![ledger_core::Submission::signal_from_value(&v, 65_535).unwrap()]).await.unwrap();
     let kept = log.trust().get(&agent(0)).unwrap();
     assert_eq!(kept.peers.len(), 1, "the report took a slot");
@@ -243,15 +242,7 @@ async fn records_of_the_one_record_layout_are_dropped_and_the_view_rebuilt() {
     let store = Arc::new(MemoryStore::new());
     let log = open(&store);
     for i in 0..2 {
-        let p = Passport {
-            agent: agent(i),
-            public_key: key(i).verifying_key(),
-            code_hash: [0; 32],
-            model_hash: None,
-            owner: "o".into(),
-            purpose: "p".into(),
-            tpm_ak: None,
-        };
+        let p = passport(i, 0);
         log.register(p).await.unwrap();
         let entry = NewEntry::action(&agent(i), "read", "r/x", None, 65_535).unwrap();
         log.append(vec![entry]).await.unwrap();
