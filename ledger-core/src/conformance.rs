@@ -151,6 +151,12 @@ fn erase_contract(store: Arc<dyn LogStore>) {
     store.erase(&[]).unwrap();
     assert_eq!(store.get_entries(0, 5).unwrap(), two_entries().entries, "erasing leaves the log alone");
     // The log goes on at its size.
+    store.commit(&two_more_entries()).unwrap();
+    assert_eq!(store.get_entries(0, 9).unwrap().len(), 4);
+}
+
+/// [`two_entries`] again, at indices 2 and 3.
+fn two_more_entries() -> CommitBatch {
     let mut next = two_entries();
     next.first_index = 2;
     next.nodes = vec![
@@ -159,8 +165,7 @@ fn erase_contract(store: Arc<dyn LogStore>) {
         (NodeId::new(1, 1), [1; 32]),
         (NodeId::new(2, 0), [2; 32]),
     ];
-    store.commit(&next).unwrap();
-    assert_eq!(store.get_entries(0, 9).unwrap().len(), 4);
+    next
 }
 
 /// Writing records outside a commit: only in namespaces no commit writes,
@@ -185,15 +190,7 @@ fn write_contract(store: Arc<dyn LogStore>) {
     store.write(&[]).unwrap();
     assert_eq!(store.get_entries(0, 5).unwrap(), two_entries().entries, "writing leaves the log alone");
     // The log goes on at its size.
-    let mut next = two_entries();
-    next.first_index = 2;
-    next.nodes = vec![
-        (NodeId::leaf(2), leaf_hash(b"a")),
-        (NodeId::leaf(3), leaf_hash(b"b")),
-        (NodeId::new(1, 1), [1; 32]),
-        (NodeId::new(2, 0), [2; 32]),
-    ];
-    store.commit(&next).unwrap();
+    store.commit(&two_more_entries()).unwrap();
 }
 
 fn store_contract(store: Arc<dyn LogStore>) {
