@@ -279,6 +279,23 @@ impl Server {
     pub fn key(&self) -> String {
         self.get("/v1/log/key").trim().to_owned()
     }
+
+    /// Saves the tlog-proof bundles of entries `indices` in `dir` and runs
+    /// `ledger-verify agent` over them with the log's key.
+    pub fn verify_agent_entries(&self, dir: &Path, indices: impl IntoIterator<Item = u64>) -> Output {
+        let files: Vec<String> = indices
+            .into_iter()
+            .map(|i| {
+                let path = dir.join(format!("{i}.tlog-proof"));
+                std::fs::write(&path, self.get(&format!("/v1/proof/bundle?index={i}"))).expect("writing a proof bundle");
+                path.to_str().expect("a UTF-8 path").to_owned()
+            })
+            .collect();
+        let key = self.key();
+        let mut args = vec!["agent", "--key", key.as_str()];
+        args.extend(files.iter().map(String::as_str));
+        ledger_verify(&args)
+    }
 }
 
 impl Drop for Server {

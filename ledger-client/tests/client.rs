@@ -104,17 +104,7 @@ fn sdk_attests_acts_rotates_and_resumes() {
 
     let size: serde_json::Value = serde_json::from_str(&server.get("/healthz")).unwrap();
     // Every entry but the last (the other agent's passport).
-    let files: Vec<String> = (0..size["tree_size"].as_u64().unwrap() - 1)
-        .map(|i| {
-            let path = dir.path().join(format!("{i}.tlog-proof"));
-            std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();
-            path.to_str().unwrap().to_owned()
-        })
-        .collect();
-    let key = server.key();
-    let mut args = vec!["agent", "--key", key.as_str()];
-    args.extend(files.iter().map(String::as_str));
-    let out = ledger_e2e::ledger_verify(&args);
+    let out = server.verify_agent_entries(dir.path(), 0..size["tree_size"].as_u64().unwrap() - 1);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains(&format!("index {}: action seq", hidden.index)) && !stdout.contains("only a full disclosure"), "{stdout}");

@@ -126,18 +126,7 @@ fn sources_file_signals_and_agents_report_peers() {
 
     // Offline, the report is one of the reporter's entries: its chain
     // (passport, action, report, action) verifies through the registry fold.
-    let files: Vec<String> = [2, reviewed.index, report.index, after.index]
-        .iter()
-        .map(|i| {
-            let path = dir.path().join(format!("{i}.tlog-proof"));
-            std::fs::write(&path, server.get(&format!("/v1/proof/bundle?index={i}"))).unwrap();
-            path.to_str().unwrap().to_owned()
-        })
-        .collect();
-    let key = server.key();
-    let mut args = vec!["agent", "--key", key.as_str()];
-    args.extend(files.iter().map(String::as_str));
-    let out = ledger_e2e::ledger_verify(&args);
+    let out = server.verify_agent_entries(dir.path(), [2, reviewed.index, report.index, after.index]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("index {}: signal seq 2: signature verified", report.index)), "{stdout}");

@@ -233,14 +233,16 @@ impl Log {
     /// revocation commits. A refusal changes nothing and the revocation
     /// follows; the registry fold refuses its entries once it has.
     fn above_threshold(&self, agent: &AgentId, kind: verifier::entry::EntryKind) -> Result<(), Error> {
-        // Attestations are taken; an unknown or retired agent gets the
-        // registry's answer.
-        if kind == verifier::entry::EntryKind::Attestation || self.registry.get(agent).is_none_or(|s| s.retired.is_some()) {
+        if kind == verifier::entry::EntryKind::Attestation {
             return Ok(());
         }
         match self.trust().below_threshold(agent, self.now_ms()) {
-            Some((score, threshold)) => Err(Error::BelowThreshold { agent: agent.clone(), score, threshold }),
-            None => Ok(()),
+            // A retired agent gets the registry's answer (the registry is
+            // read only for the few agents below the threshold).
+            Some((score, threshold)) if self.registry.get(agent).is_some_and(|s| s.retired.is_none()) => {
+                Err(Error::BelowThreshold { agent: agent.clone(), score, threshold })
+            }
+            _ => Ok(()),
         }
     }
 
