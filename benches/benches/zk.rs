@@ -78,7 +78,7 @@ fn prove(c: &mut Criterion, totals: &Totals) {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    assert!(pool.prove_all(&jobs, params).iter().all(|p| p.result.is_ok()));
+                    assert!(pool.prove_all(&jobs).iter().all(|p| p.result.is_ok()));
                 }
                 let elapsed = start.elapsed();
                 totals.record(&format!("pool/{n}"), elapsed, iters * n as u64);
@@ -131,7 +131,7 @@ fn verify(c: &mut Criterion, totals: &Totals) {
     let pool = ProverPool::new(0).unwrap();
     let params = zk::params();
     let jobs: Vec<ProofJob> = (0..N).map(|i| job(i as u64)).collect();
-    let proofs: Vec<PredicateProof> = pool.prove_all(&jobs, params).into_iter().map(|p| p.result.unwrap()).collect();
+    let proofs: Vec<PredicateProof> = pool.prove_all(&jobs).into_iter().map(|p| p.result.unwrap()).collect();
     let items: Vec<(&PredicateProof, &[Claim])> = proofs.iter().zip(&jobs).map(|(p, j)| (p, j.claims.as_slice())).collect();
     let mut group = c.benchmark_group("verify");
     group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500));

@@ -133,4 +133,11 @@ pub enum BackendFailure {
     /// The prover threads did not start.
     #[error("could not start the prover threads")]
     Threads,
+    /// A prover backend was given inputs of the wrong shape (bit size,
+    /// value count, scalar count).
+    #[error("inputs of the wrong shape for the prover backend")]
+    Shape,
+    /// The accelerator of a prover backend failed.
+    #[error("the prover's accelerator failed")]
+    Device,
 }

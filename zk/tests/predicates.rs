@@ -166,7 +166,7 @@ fn pool_and_parallel_verification_match_sequential() {
             ProofJob { claims, witnesses }
         })
         .collect();
-    let proved = pool.prove_all(&jobs, params());
+    let proved = pool.prove_all(&jobs);
     assert_eq!(proved.len(), 6);
     for (i, p) in proved.iter().enumerate() {
         assert_eq!(p.result.is_ok(), i * 10 <= 25, "job {i}");
