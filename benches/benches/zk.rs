@@ -3,6 +3,9 @@
 //! * `prove`: a plain single-threaded loop of single 64-bit range proofs
 //!   (the bulletproofs crate as a user would call it) vs. the prover pool on
 //!   every core, for 1, 16 and 256 proofs;
+//! * `backends`: 64-bit range proofs from each `RangeProver` backend
+//!   (`dalek` is the baseline): on one core, one proof at a time; and on
+//!   every core, 256 proofs per call (`lockstep-cpu` in one batch);
 //! * `aggregate`: one proof over m = 1..16 64-bit values (bare crate):
 //!   proving and verification time, bytes per value;
 //! * `verify`: 64 predicate proofs verified one after another on one core
@@ -53,7 +56,6 @@ fn prove(c: &mut Criterion, totals: &Totals) {
     let bp = BulletproofGens::new(64, 1);
     let pc = PedersenGens::default();
     let pool = ProverPool::new(0).unwrap();
-    let params = zk::params();
     let mut group = c.benchmark_group("prove");
     group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
     for n in [1usize, 16, 256] {
@@ -85,6 +87,38 @@ fn prove(c: &mut Criterion, totals: &Totals) {
                 elapsed
             })
         });
+    }
+    group.finish();
+}
+
+fn backends(c: &mut Criterion, totals: &Totals) {
+    use zk::prover::{CpuEngine, DalekProver, LockstepProver, PrecomputedCpuProver, RangeProver};
+    let one = ProverPool::new(1).unwrap();
+    let all = ProverPool::new(0).unwrap();
+    let lockstep = LockstepProver::new(Arc::new(CpuEngine), 256);
+    let provers: [&dyn RangeProver; 3] = [&DalekProver, &PrecomputedCpuProver, &lockstep];
+    let mut group = c.benchmark_group("backends");
+    group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    for (pool, cores, n) in [(&one, "one_core", 1usize), (&all, "all_cores", 256)] {
+        let jobs: Vec<ProofJob> = (0..n).map(|i| job(1000 + i as u64)).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        for prover in provers {
+            if cores == "one_core" && prover.name() == "lockstep-cpu" {
+                continue;
+            }
+            let key = format!("{cores}/{}", prover.name());
+            group.bench_function(&key, |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        assert!(pool.prove_all_using(prover, &jobs).iter().all(|p| p.result.is_ok()));
+                    }
+                    let elapsed = start.elapsed();
+                    totals.record(&key, elapsed, iters * n as u64);
+                    elapsed
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -312,6 +346,7 @@ fn main() {
     let bytes = Mutex::new(BTreeMap::new());
     let mut c = Criterion::default().configure_from_args();
     prove(&mut c, &totals);
+    backends(&mut c, &totals);
     aggregate(&mut c, &totals, &bytes);
     verify(&mut c, &totals);
     append(&mut c, &totals);
@@ -319,6 +354,20 @@ fn main() {
 
     println!("\ncurve25519-dalek backend: {}; prover threads: {}", zk::curve_backend(), rayon::current_num_threads());
     let t = |k: &str| totals.per_element(k);
+    for cores in ["one_core", "all_cores"] {
+        if let Some(dalek) = t(&format!("{cores}/dalek")) {
+            for b in ["precomputed", "lockstep-cpu"] {
+                if let Some(x) = t(&format!("{cores}/{b}")) {
+                    println!(
+                        "backends {cores}: {b} {:.2} ms/proof vs dalek {:.2} ms/proof = {:.2}x (64-bit, m = 1)",
+                        x * 1e3,
+                        dalek * 1e3,
+                        dalek / x
+                    );
+                }
+            }
+        }
+    }
     for n in [1, 16, 256] {
         if let (Some(bare), Some(pool)) = (t(&format!("bare/{n}")), t(&format!("pool/{n}"))) {
             println!(

@@ -290,7 +290,7 @@ impl Client {
 
     /// [`Client::append`] with the randomness of the commitments and
     /// proofs drawn from `rng`.
-    pub fn append_with_rng<R: rand_core::RngCore + rand_core::CryptoRng>(
+    pub fn append_with_rng<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
         &self,
         mut entry: Value,
         rng: &mut R,
@@ -616,7 +616,7 @@ fn invalid_hidden(message: String) -> ClientError {
 /// code, and returns the openings (JSON) to send beside it. The proof is
 /// bound to the log `origin` and the entry's `agent` and `seq`, which must
 /// already be set.
-pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng>(
+pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     entry: &mut serde_json::Map<String, Value>,
     origin: &str,
     rng: &mut R,

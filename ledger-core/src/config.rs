@@ -26,6 +26,10 @@ pub struct LogConfig {
     pub openings_key: Option<OpeningsKey>,
     /// Prover threads (0 = one per core).
     pub prover_threads: usize,
+    /// The range provers of the prover stage
+    /// ([`crate::ProverBackends`]; default: the precomputed CPU
+    /// prover for everything).
+    pub prover_backends: crate::ProverBackends,
     /// Most entries waiting for (or in) the prover before submissions with
     /// hidden fields are pushed back.
     pub prover_queue: usize,
@@ -70,6 +74,7 @@ impl Default for LogConfig {
             retry_after: Duration::from_secs(1),
             openings_key: None,
             prover_threads: 0,
+            prover_backends: crate::ProverBackends::default(),
             prover_queue: 4096,
             prover_self_check: true,
             agent_auth: true,

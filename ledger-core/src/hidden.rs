@@ -6,7 +6,7 @@
 //! An agent declares hidden values (`{"amount": {"u64": 1250, "prove":
 //! [{"le": 10000}]}, "customer": {"str": "ACME"}}`) and commits to them
 //! before it signs: client-side with the SDK, or through
-//! [`commit_for`] (`POST /v1/hidden/commit`, a signed request; the log
+//! [`CommitJob`] (`POST /v1/hidden/commit`, a signed request; the log
 //! answers with the commitments, the proof and the openings and keeps
 //! nothing). Each value is replaced by its commitment (Pedersen for `u64`,
 //! SD-JWT salted SHA-256 for `str`) and every declared predicate is proven
@@ -44,30 +44,56 @@ pub struct CommittedHidden {
     pub openings: Value,
 }
 
-/// Commits to `hidden` for `agent`'s entry `seq` in the log `origin`, with
-/// fresh OS randomness, and proves the declared predicates bound to that
-/// entry.
-pub fn commit_for(
-    origin: &str,
-    agent: &AgentId,
-    seq: u64,
-    hidden: &BTreeMap<String, HiddenValue>,
-    params: &ZkParams,
-    self_check: bool,
-) -> Result<CommittedHidden, EntryError> {
-    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng).map_err(|_| HiddenError::Randomness)?;
-    let context = verifier::disclosure::entry_predicates_context(origin, agent.as_str(), seq);
-    let mut entry = Map::new();
-    let openings = verifier::hidden::commit(&mut entry, hidden, &context, &mut rng, params, self_check).map_err(|e| match e {
-        verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
-        verifier::hidden::CommitError::SelfCheck => EntryError::ProofSelfCheck,
-        verifier::hidden::CommitError::Invalid(e) => EntryError::Hidden(e),
-    })?;
-    Ok(CommittedHidden {
-        hidden: entry.remove("hidden").unwrap_or(Value::Null),
-        predicates: entry.remove("predicates"),
-        openings: verifier::hidden::openings_to_json(&openings),
-    })
+/// Hidden values committed for one entry, their predicates not yet
+/// proven: the first step of [`CommitJob::prepare`] → prove →
+/// [`CommitJob::finish`], which the prover stage runs for many entries at
+/// once, proving all their predicates in one batch.
+#[derive(Debug)]
+pub struct CommitJob {
+    context: Vec<u8>,
+    prepared: verifier::hidden::PreparedCommit,
+}
+
+impl CommitJob {
+    /// Commits to `hidden` for `agent`'s entry `seq` in the log `origin`
+    /// with fresh OS randomness; the proof will be bound to that entry.
+    pub fn prepare(origin: &str, agent: &AgentId, seq: u64, hidden: &BTreeMap<String, HiddenValue>) -> Result<Self, EntryError> {
+        let mut rng =
+            <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_rng(rand_core::OsRng).map_err(|_| HiddenError::Randomness)?;
+        let context = verifier::disclosure::entry_predicates_context(origin, agent.as_str(), seq);
+        Ok(Self { context, prepared: verifier::hidden::PreparedCommit::new(hidden, &mut rng) })
+    }
+
+    /// What to prove (`None`: no predicates declared): claims, witnesses
+    /// and the context the proof is bound to.
+    pub fn statement(&self) -> Option<(&[zk::predicate::Claim], &[zk::prover::Witness], &[u8])> {
+        match self.prepared.claims.is_empty() {
+            true => None,
+            false => Some((&self.prepared.claims, &self.prepared.witnesses, &self.context)),
+        }
+    }
+
+    /// The committed fields with `proof` (of [`Self::statement`]),
+    /// verified first when `self_check`.
+    pub fn finish(
+        self,
+        proof: Option<Result<zk::PredicateProof, zk::ZkError>>,
+        params: &ZkParams,
+        self_check: bool,
+    ) -> Result<CommittedHidden, EntryError> {
+        let proof = proof.transpose().map_err(EntryError::Predicate)?;
+        let mut entry = Map::new();
+        let openings = self.prepared.finish(&mut entry, proof, &self.context, params, self_check).map_err(|e| match e {
+            verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
+            verifier::hidden::CommitError::SelfCheck => EntryError::ProofSelfCheck,
+            verifier::hidden::CommitError::Invalid(e) => EntryError::Hidden(e),
+        })?;
+        Ok(CommittedHidden {
+            hidden: entry.remove("hidden").unwrap_or(Value::Null),
+            predicates: entry.remove("predicates"),
+            openings: verifier::hidden::openings_to_json(&openings),
+        })
+    }
 }
 
 /// Parses decrypted openings.

@@ -63,6 +63,7 @@ pub mod trigger;
 pub mod views;
 
 pub use append::sequencer::{Appended, CommitObserver, Head};
+pub use append::ProverBackends;
 pub use config::LogConfig;
 pub use disclosure::{DisclosureRequest, ShredTarget};
 pub use entry::{AdminOp, EntryAuth, EntryKind, Leaf, NewEntry, Submission};

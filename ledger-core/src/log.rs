@@ -340,6 +340,11 @@ impl Log {
         self.prover().threads()
     }
 
+    /// The range provers of the prover stage.
+    pub fn prover_backends(&self) -> &crate::ProverBackends {
+        self.prover().backends()
+    }
+
     /// Entries waiting for or in the prover.
     pub fn prover_queue_depth(&self) -> usize {
         self.prover().depth()

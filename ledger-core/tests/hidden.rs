@@ -327,3 +327,94 @@ async fn client_commitments_are_checked_then_disclosable() {
         assert_eq!(log.head().size, 1, "{name}");
     }
 }
+
+/// Records which range prover proved each commit.
+#[derive(Default)]
+struct Backends(std::sync::Mutex<Vec<&'static str>>);
+
+impl ledger_core::CommitObserver for Backends {
+    fn committed(&self, _: usize, _: usize, _: std::time::Duration, _: u64) {}
+    fn proved(&self, _: std::time::Duration, backend: &'static str) {
+        self.0.lock().unwrap().push(backend);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_are_proven_in_lockstep_batches() {
+    use std::collections::BTreeMap;
+    use verifier::hidden::HiddenValue;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let seen = Arc::new(Backends::default());
+    let config = LogConfig {
+        origin: ORIGIN.into(),
+        openings_key: Some(OpeningsKey::from_bytes(&[8; 32])),
+        agent_auth: false,
+        prover_backends: ledger_core::ProverBackends::new(zk::prover::Backend::LockstepCpu, 2, false).unwrap(),
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(store, signer(), config, Some(seen.clone() as Arc<dyn ledger_core::CommitObserver>)).unwrap());
+    // 24 agents at once, three proof shapes (16-bit pair, 64-bit single,
+    // and one entry with no predicate at all).
+    let tasks: Vec<_> = (0..24u64)
+        .map(|i| {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let agent = verifier::agent_id::AgentId::parse(&format!("spiffe://example.org/agent/batch-{i}")).unwrap();
+                let key = SigningKey::from_bytes(&[i as u8 + 40; 32]);
+                log.register(verifier::entry::passport::Passport {
+                    agent: agent.clone(),
+                    public_key: key.verifying_key(),
+                    code_hash: [0x22; 32],
+                    model_hash: None,
+                    owner: "billing".into(),
+                    purpose: "pays invoices".into(),
+                    tpm_ak: None,
+                })
+                .await
+                .unwrap();
+                let prove = match i % 3 {
+                    0 => vec![Predicate::le(10_000)],
+                    1 => vec![Predicate::ge(18)],
+                    _ => vec![],
+                };
+                let hidden = BTreeMap::from([("amount".to_owned(), HiddenValue::U64 { value: 1000 + i, prove })]);
+                let committed = log.commit_hidden(&agent, 1, hidden).await.unwrap();
+                // The entry the agent would sign: the log checks the
+                // openings and the proof on append.
+                let mut entry = serde_json::json!({"kind": "action", "agent": agent.as_str(), "seq": 1, "action": "pay", "resource": "r",
+                    "hidden": committed.hidden});
+                if let Some(p) = committed.predicates {
+                    entry["predicates"] = p;
+                }
+                let obj = entry.as_object_mut().unwrap();
+                verifier::entry::signing::sign_entry(obj, ORIGIN, &key);
+                obj.insert("openings".into(), committed.openings);
+                log.submit(vec![Submission::from_value(&entry, 65535).unwrap()]).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = seen.0.lock().unwrap();
+    // 16 commits with predicates, 24 in all, were proven by a backend the
+    // stage chose: the first alone on the single-proof prover, the rest,
+    // queued meanwhile, in lockstep.
+    assert!(seen.iter().filter(|b| **b != "verify").count() >= 24, "{seen:?}");
+    assert!(seen.contains(&"lockstep-cpu"), "no batch reached the lockstep prover: {seen:?}");
+}
+
+#[test]
+fn an_unavailable_gpu_backend_falls_back_or_refuses() {
+    let relaxed = ledger_core::ProverBackends::new(zk::prover::Backend::Cuda, 32, false).unwrap();
+    if let Some(why) = &relaxed.fallback {
+        assert_eq!(relaxed.batch.name(), "lockstep-cpu", "{why}");
+        assert!(matches!(ledger_core::ProverBackends::new(zk::prover::Backend::Cuda, 32, true), Err(Error::Config(_))));
+    } else {
+        // A machine with a working GPU (and a `cuda` build).
+        assert_eq!(relaxed.batch.name(), "cuda");
+    }
+    let dalek = ledger_core::ProverBackends::new(zk::prover::Backend::Dalek, 32, true).unwrap();
+    assert_eq!((dalek.single.name(), dalek.batch.name()), ("dalek", "dalek"));
+}

@@ -94,6 +94,20 @@ pub struct Config {
     /// fields get 503 + Retry-After.
     #[arg(long, env = "LEDGER_PROVER_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub prover_queue: u64,
+    /// Range prover: `precomputed` (fold-free, byte-identical to
+    /// bulletproofs), `dalek` (bulletproofs itself), `lockstep-cpu` or
+    /// `cuda` (batches proven in lockstep, on the GPU for `cuda`; single
+    /// proofs on `precomputed`). docs/PERFORMANCE.md compares them.
+    #[arg(long, env = "LEDGER_PROVER_BACKEND", default_value = "precomputed")]
+    pub prover_backend: zk::prover::Backend,
+    /// Smallest batch of waiting commit proofs sent to the batch prover
+    /// (`lockstep-cpu`, `cuda`); smaller batches go to `precomputed`.
+    #[arg(long, env = "LEDGER_PROVER_BATCH_MIN", default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..=1024))]
+    pub prover_batch_min: u64,
+    /// Refuse to start when `cuda` cannot run (no CUDA build, driver or
+    /// device) instead of falling back to `lockstep-cpu` with a warning.
+    #[arg(long, env = "LEDGER_PROVER_STRICT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub prover_strict: bool,
     /// Verify every proof the log makes for `POST /v1/hidden/commit` before
     /// answering (about 15 % of its cost; the prover already refuses false
     /// predicates). Proofs made by clients are always verified.

@@ -42,11 +42,19 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let prover_backends = ledger_core::ProverBackends::new(config.prover_backend, config.prover_batch_min as usize, config.prover_strict)?;
+    if let Some(why) = &prover_backends.fallback {
+        tracing::warn!(backend = %config.prover_backend, reason = %why, "prover backend unavailable; batches run on lockstep-cpu");
+    }
+    // Disclosures and anything else proving in this process use the
+    // single-proof backend.
+    zk::prover::install(Arc::clone(&prover_backends.single));
     let log_config = LogConfig {
         origin: origin.clone(),
         queue_bytes: config.queue_bytes,
         openings_key,
         prover_threads: config.prover_threads,
+        prover_backends,
         prover_queue: config.prover_queue as usize,
         prover_self_check: config.prover_self_check,
         trust_domain: Some(config.trust_domain.clone()),
@@ -92,7 +100,16 @@ async fn main() -> anyhow::Result<()> {
         max_batch_request_bytes: config.max_batch_request_bytes(),
         body_timeout: std::time::Duration::from_secs(config.body_timeout_secs),
     };
-    tracing::info!(threads = log.prover_threads(), curve_backend = zk::curve_backend(), "prover pool ready");
+    let backends = log.prover_backends();
+    tracing::info!(
+        threads = log.prover_threads(),
+        backend = %backends.chosen,
+        single = backends.single.name(),
+        batch = backends.batch.name(),
+        batch_min = backends.batch_min,
+        curve_backend = zk::curve_backend(),
+        "prover pool ready"
+    );
     let events = Arc::new(RevocationBus::new(Arc::clone(&log), config.bus_config(), Arc::clone(&metrics)));
     let ssf = Arc::new(Transmitter::start(Arc::clone(&log), ssf_config, &config.data_dir).context("starting the SSF transmitter")?);
     let router = app(AppState {

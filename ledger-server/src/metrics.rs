@@ -42,6 +42,14 @@ pub struct CodeLabels {
     pub code: &'static str,
 }
 
+/// Labels of `ledger_proof_latency_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// The range prover (`dalek`, `precomputed`, `lockstep-cpu`, `cuda`),
+    /// or `verify` for checking a client's proof.
+    pub backend: &'static str,
+}
+
 /// Labels of `ledger_trust_agents`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LevelLabels {
@@ -97,7 +105,7 @@ pub struct Metrics {
     pub prover_queue: Gauge<u64, AtomicU64>,
     /// Seconds to commit and prove one entry's hidden fields (or one
     /// disclosure's predicates).
-    pub proof_latency: Histogram,
+    pub proof_latency: Family<BackendLabels, Histogram>,
     /// Agents by risk level (and revoked), as of the last scrape.
     pub trust_agents: Family<LevelLabels, Gauge<u64, AtomicU64>>,
     /// Agents with a score at most `le`, as of the last scrape (a
@@ -135,7 +143,7 @@ impl Metrics {
             attestations: Family::default(),
             agent_refusals: Family::default(),
             prover_queue: Gauge::default(),
-            proof_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            proof_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14))),
             trust_agents: Family::default(),
             trust_scores: Family::default(),
             revocations: Family::default(),
@@ -155,7 +163,7 @@ impl Metrics {
         registry.register("attestations", "Attestations recorded, by verdict", m.attestations.clone());
         registry.register("agent_refusals", "Agent entries refused before sequencing, by error code", m.agent_refusals.clone());
         registry.register("prover_queue_entries", "Entries waiting for or in the prover pool", m.prover_queue.clone());
-        registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields", m.proof_latency.clone());
+        registry.register("proof_latency_seconds", "Time to commit and prove one entry's hidden fields (its batch's time), by range prover; backend=verify: checking a client's proof", m.proof_latency.clone());
         registry.register("trust_agents", "Agents by risk level, and revoked agents", m.trust_agents.clone());
         registry.register("trust_score_agents", "Agents whose trust score is at most le (cumulative)", m.trust_scores.clone());
         registry.register("revocations", "Revocations since the server started, by reason", m.revocations.clone());
@@ -235,8 +243,8 @@ impl CommitObserver for Metrics {
         self.tree_size.set(tree_size);
     }
 
-    fn proved(&self, latency: Duration) {
-        self.proof_latency.observe(latency.as_secs_f64());
+    fn proved(&self, latency: Duration, backend: &'static str) {
+        self.proof_latency.get_or_create(&BackendLabels { backend }).observe(latency.as_secs_f64());
     }
 }
 

@@ -38,7 +38,7 @@ struct ProofWork(AtomicUsize);
 
 impl CommitObserver for ProofWork {
     fn committed(&self, _: usize, _: usize, _: Duration, _: u64) {}
-    fn proved(&self, _: Duration) {
+    fn proved(&self, _: Duration, _: &'static str) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -103,7 +103,7 @@ pub enum CommitError {
 /// and tests commit with this; the log checks with
 /// [`crate::disclosure::entry_predicates_context`] of the same members.
 #[cfg(feature = "prover")]
-pub fn commit_entry<R: rand_core::RngCore + rand_core::CryptoRng>(
+pub fn commit_entry<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     entry: &mut serde_json::Map<String, Value>,
     origin: &str,
     rng: &mut R,
@@ -128,7 +128,7 @@ pub fn commit_entry<R: rand_core::RngCore + rand_core::CryptoRng>(
 /// the commitments (`hidden`) and the proof (`predicates`) into `entry` and
 /// returns the openings.
 #[cfg(feature = "prover")]
-pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
+pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     entry: &mut serde_json::Map<String, Value>,
     hidden: &BTreeMap<String, HiddenValue>,
     context: &[u8],
@@ -136,48 +136,97 @@ pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng>(
     params: &zk::ZkParams,
     self_check: bool,
 ) -> Result<BTreeMap<String, Opening>, CommitError> {
-    use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
-    use zk::predicate::Claim;
-    use zk::prover::Witness;
-    let mut fields = BTreeMap::new();
-    let mut openings = BTreeMap::new();
-    let mut claims = Vec::new();
-    let mut witnesses = Vec::new();
-    for (name, value) in hidden {
-        match value {
-            HiddenValue::U64 { value, prove } => {
-                let blinding = Blinding::random(rng);
-                let commitment = PedersenCommitment::commit(*value, &blinding);
-                for p in prove {
-                    claims.push(Claim { field: name.clone(), predicate: *p, commitment });
-                    witnesses.push(Witness { value: *value, blinding: blinding.clone() });
+    let prepared = PreparedCommit::new(hidden, rng);
+    let proof = match prepared.claims.is_empty() {
+        true => None,
+        false => Some(
+            zk::prover::prove_bound_with_rng(&prepared.claims, &prepared.witnesses, context, params, rng)
+                .map_err(CommitError::Predicate)?,
+        ),
+    };
+    prepared.finish(entry, proof, context, params, self_check)
+}
+
+/// Hidden values committed, their predicates not yet proven: [`commit`] in
+/// two steps, so that a caller can prove many entries' predicates in one
+/// batch (`zk::prover::prove_many`) between them.
+#[cfg(feature = "prover")]
+#[derive(Debug)]
+pub struct PreparedCommit {
+    fields: BTreeMap<String, Commitment>,
+    openings: BTreeMap<String, Opening>,
+    /// The predicates to prove, one per declared `prove`.
+    pub claims: Vec<zk::predicate::Claim>,
+    /// Their witnesses.
+    pub witnesses: Vec<zk::prover::Witness>,
+}
+
+#[cfg(feature = "prover")]
+impl PreparedCommit {
+    /// Commits to `hidden` with salts and blindings from `rng`.
+    pub fn new<R: rand_core::RngCore + rand_core::CryptoRng>(hidden: &BTreeMap<String, HiddenValue>, rng: &mut R) -> Self {
+        use zk::commit::{Blinding, HashCommitment, PedersenCommitment, Salt};
+        use zk::predicate::Claim;
+        use zk::prover::Witness;
+        let mut fields = BTreeMap::new();
+        let mut openings = BTreeMap::new();
+        let mut claims = Vec::new();
+        let mut witnesses = Vec::new();
+        for (name, value) in hidden {
+            match value {
+                HiddenValue::U64 { value, prove } => {
+                    let blinding = Blinding::random(rng);
+                    let commitment = PedersenCommitment::commit(*value, &blinding);
+                    for p in prove {
+                        claims.push(Claim { field: name.clone(), predicate: *p, commitment });
+                        witnesses.push(Witness { value: *value, blinding: blinding.clone() });
+                    }
+                    fields.insert(name.clone(), Commitment::U64(commitment));
+                    openings.insert(name.clone(), Opening::U64 { value: *value, blinding });
                 }
-                fields.insert(name.clone(), Commitment::U64(commitment));
-                openings.insert(name.clone(), Opening::U64 { value: *value, blinding });
-            }
-            HiddenValue::Str(s) => {
-                let salt = Salt::random(rng);
-                fields.insert(name.clone(), Commitment::Str(HashCommitment::commit(&salt, name, s)));
-                openings.insert(name.clone(), Opening::Str { value: s.clone(), salt });
+                HiddenValue::Str(s) => {
+                    let salt = Salt::random(rng);
+                    fields.insert(name.clone(), Commitment::Str(HashCommitment::commit(&salt, name, s)));
+                    openings.insert(name.clone(), Opening::Str { value: s.clone(), salt });
+                }
             }
         }
+        Self { fields, openings, claims, witnesses }
     }
-    let mut committed = CommittedFields { fields, predicates: None };
-    if !claims.is_empty() {
-        let proof = zk::prover::prove_bound_with_rng(&claims, &witnesses, context, params, rng).map_err(CommitError::Predicate)?;
-        // The prover checks every predicate first, so this cannot fail
-        // unless proving itself is broken; it is the last line of
-        // defence for "a proof that cannot verify is never stored".
-        if self_check {
-            proof.verify_bound(&claims, context, params).map_err(|_| CommitError::SelfCheck)?;
+
+    /// Writes the commitments (`hidden`) and `proof` of [`Self::claims`]
+    /// (`predicates`, `None` when there are no claims) into `entry`, after
+    /// verifying the proof when `self_check`, and returns the openings.
+    pub fn finish(
+        self,
+        entry: &mut serde_json::Map<String, Value>,
+        proof: Option<zk::PredicateProof>,
+        context: &[u8],
+        params: &zk::ZkParams,
+        self_check: bool,
+    ) -> Result<BTreeMap<String, Opening>, CommitError> {
+        let mut committed = CommittedFields { fields: self.fields, predicates: None };
+        match (proof, self.claims.is_empty()) {
+            (None, true) => {}
+            (Some(proof), false) => {
+                // The prover checks every predicate first, so this cannot
+                // fail unless proving itself is broken; it is the last line
+                // of defence for "a proof that cannot verify is never
+                // stored".
+                if self_check {
+                    proof.verify_bound(&self.claims, context, params).map_err(|_| CommitError::SelfCheck)?;
+                }
+                committed.predicates =
+                    Some(ClaimsProof { claims: self.claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
+            }
+            _ => return Err(CommitError::SelfCheck),
         }
-        committed.predicates = Some(ClaimsProof { claims: claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
+        entry.insert("hidden".into(), committed.hidden_json());
+        if let Some(p) = &committed.predicates {
+            entry.insert("predicates".into(), p.to_json());
+        }
+        Ok(self.openings)
     }
-    entry.insert("hidden".into(), committed.hidden_json());
-    if let Some(p) = &committed.predicates {
-        entry.insert("predicates".into(), p.to_json());
-    }
-    Ok(openings)
 }
 
 /// JSON of openings: `{"<name>": {"u64": v, "blinding": "…"} | {"str": s, "salt": "…"}}`.

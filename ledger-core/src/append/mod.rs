@@ -16,6 +16,7 @@
 
 mod admission;
 pub(crate) mod prover;
+pub use prover::ProverBackends;
 pub(crate) mod sequencer;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -53,7 +54,13 @@ impl Pipeline {
     /// the recovered `frontier` and the last integrated time.
     pub(crate) fn start(context: Context, frontier: CompactRange, last_time: u64) -> Result<Self, Error> {
         let config = Arc::clone(&context.config);
-        let prover = Prover::new(config.prover_threads, config.prover_queue, config.retry_after, context.observer.clone())?;
+        let prover = Prover::new(
+            config.prover_threads,
+            config.prover_queue,
+            config.retry_after,
+            config.prover_backends.clone(),
+            context.observer.clone(),
+        )?;
         let registry = Arc::clone(&context.registry);
         let sources = Arc::clone(&context.sources);
         let (tx, rx) = mpsc::unbounded_channel();

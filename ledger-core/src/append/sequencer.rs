@@ -43,8 +43,10 @@ pub trait CommitObserver: Send + Sync + 'static {
     /// `entries` from `requests` appends were made durable in `latency`.
     fn committed(&self, entries: usize, requests: usize, latency: Duration, tree_size: u64);
 
-    /// One entry's commitments and predicate proof took `latency`.
-    fn proved(&self, _latency: Duration) {}
+    /// One entry's commitments and predicate proof (or, for `backend`
+    /// `"verify"`, the check of a client's) took `latency` on the range
+    /// prover `backend` (`zk::prover::RangeProver::name`).
+    fn proved(&self, _latency: Duration, _backend: &'static str) {}
 }
 
 /// The published head: what readers may see and prove against.

@@ -7,8 +7,10 @@
 //! fixed and tables for it are built once per shape. The scalars of those
 //! rounds are public (dalek's own prover multiplies them in variable time),
 //! so an engine may use variable-time methods for them. Secret-dependent
-//! group work (`A`, `S`, `T₁`, `T₂`, `V`) never reaches an engine: it stays
-//! in the constant-time code of [`super::fold_free`].
+//! group work stays constant-time: `T₁`, `T₂`, `V` in the CPU code of the
+//! prover, `A` and `S` in [`GroupEngine::commit_bits`], whose default is
+//! the CPU's constant-time [`commit_bits_cpu`] and which an engine may only
+//! replace with constant-time code of its own.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -16,7 +18,9 @@ use core::fmt;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::scalar::Scalar;
+use rayon::prelude::*;
 
+pub use super::fold_free::{commit_bits_cpu, BitSecrets};
 use super::gens::ShapeBases;
 use crate::error::BackendFailure;
 
@@ -30,11 +34,21 @@ pub trait GroupEngine: Send + Sync + fmt::Debug {
     /// `Σᵢ scalars[r·len + i] · bases[i]`. The scalars are public: this may
     /// run in variable time.
     fn msm_public(&self, bases: &ShapeBases, scalars: &[Scalar]) -> Result<Vec<CompressedRistretto>, BackendFailure>;
+
+    /// `A` and `S` of every proof, in **constant time** (they depend on
+    /// the values and the proof's secret randomness). The default runs
+    /// [`commit_bits_cpu`] in parallel on the calling rayon pool; an
+    /// engine overrides it only with constant-time code.
+    fn commit_bits(&self, shape: &ShapeBases, secrets: &[BitSecrets<'_>]) -> Result<Vec<[CompressedRistretto; 2]>, BackendFailure> {
+        Ok(match secrets.len() {
+            1 => alloc::vec![commit_bits_cpu(shape, &secrets[0])],
+            _ => secrets.par_iter().map(|s| commit_bits_cpu(shape, s)).collect(),
+        })
+    }
 }
 
 /// The CPU engine: curve25519-dalek's precomputed variable-time Straus
-/// over the shape's bases, one row after another (callers parallelise
-/// over proofs).
+/// over the shape's bases, rows in parallel on the calling rayon pool.
 #[derive(Debug, Default)]
 pub struct CpuEngine;
 
@@ -49,7 +63,10 @@ impl GroupEngine for CpuEngine {
             return Err(BackendFailure::Shape);
         }
         let table = bases.cpu_table();
-        Ok(scalars.chunks_exact(width).map(|row| table.vartime_multiscalar_mul(row)).collect())
+        if scalars.len() == width {
+            return Ok(alloc::vec![table.vartime_multiscalar_mul(scalars)]);
+        }
+        Ok(scalars.par_chunks_exact(width).map(|row| table.vartime_multiscalar_mul(row)).collect())
     }
 }
 

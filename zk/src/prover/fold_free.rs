@@ -34,7 +34,7 @@ use bulletproofs::RangeProof;
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, MultiscalarMul};
+use curve25519_dalek::traits::MultiscalarMul;
 use merlin::Transcript;
 use rayon::prelude::*;
 use subtle::{Choice, ConditionallySelectable};
@@ -67,7 +67,204 @@ fn inner_product(a: &[Scalar], b: &[Scalar]) -> Scalar {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// One proof between its opening and its last inner-product round.
+/// The secrets behind one proof's `A` and `S` (summed over its values
+/// where bulletproofs' dealer sums the parties' commitments).
+#[derive(Debug)]
+pub struct BitSecrets<'a> {
+    /// The values; their bits (`bits` per value, value-major) select `Gᵢ`
+    /// or `−Hᵢ` in `A`.
+    pub values: &'a [u64],
+    /// Bits per value.
+    pub bits: usize,
+    /// `Σ a_blinding` (the `B̃` coefficient of `A`).
+    pub a_blinding: &'a Scalar,
+    /// `Σ s_blinding` (the `B̃` coefficient of `S`).
+    pub s_blinding: &'a Scalar,
+    /// `s_L`, value-major (the `G` coefficients of `S`).
+    pub s_l: &'a [Scalar],
+    /// `s_R` (the `H` coefficients of `S`).
+    pub s_r: &'a [Scalar],
+}
+
+/// `A` and `S` of one proof in constant time on the CPU:
+/// `A = a·B̃ + Σᵢ (bitᵢ ? Gᵢ : −Hᵢ)` by conditional selection,
+/// `S = s·B̃ + ⟨s_L, G⟩ + ⟨s_R, H⟩` by a constant-time multiscalar
+/// multiplication.
+pub fn commit_bits_cpu(shape: &ShapeBases, secrets: &BitSecrets<'_>) -> [CompressedRistretto; 2] {
+    let (gens_g, gens_h) = (shape.g(), shape.h());
+    let n = secrets.bits;
+    let mut big_a = secrets.a_blinding * blinding_table();
+    for (j, v) in secrets.values.iter().enumerate() {
+        for i in 0..n {
+            let bit = Choice::from(((v >> i) & 1) as u8);
+            big_a += RistrettoPoint::conditional_select(&-gens_h[j * n + i], &gens_g[j * n + i], bit);
+        }
+    }
+    let big_s = RistrettoPoint::multiscalar_mul(
+        iter::once(secrets.s_blinding).chain(secrets.s_l.iter()).chain(secrets.s_r.iter()),
+        iter::once(&crate::commit::pedersen_gens().B_blinding).chain(gens_g).chain(gens_h),
+    );
+    [big_a.compress(), big_s.compress()]
+}
+
+/// One proof before `A` and `S`: its value commitments made and its bit
+/// randomness drawn.
+pub(crate) struct Pending<'a> {
+    transcript: Transcript,
+    values: Zeroizing<Vec<u64>>,
+    blindings: Zeroizing<Vec<Scalar>>,
+    bits: usize,
+    rng: &'a mut (dyn rand_core::CryptoRngCore + Send),
+    commitments: Vec<CompressedRistretto>,
+    a_blinding: Zeroizing<Vec<Scalar>>,
+    s_blinding: Zeroizing<Vec<Scalar>>,
+    a_sum: Zeroizing<Scalar>,
+    s_sum: Zeroizing<Scalar>,
+    s_l: Zeroizing<Vec<Scalar>>,
+    s_r: Zeroizing<Vec<Scalar>>,
+}
+
+impl<'a> Pending<'a> {
+    /// The value commitments, the domain separator and the parties' first
+    /// draws (`a`, `s`, `s_L`, `s_R` per value, in value order).
+    pub(crate) fn new(job: RangeJob<'a>, shape: &ShapeBases) -> Result<Self, BackendFailure> {
+        let RangeJob { mut transcript, values, blindings, bits: n, rng } = job;
+        let m = values.len();
+        if !shape_ok(n, m) || blindings.len() != m || shape.key() != (n, m) {
+            return Err(BackendFailure::Refused);
+        }
+        let nm = n * m;
+        let commitments: Vec<CompressedRistretto> =
+            values.iter().zip(blindings.iter()).map(|(v, r)| commit(&Scalar::from(*v), r).compress()).collect();
+        transcript.append_message(b"dom-sep", b"rangeproof v1");
+        transcript.append_u64(b"n", n as u64);
+        transcript.append_u64(b"m", m as u64);
+        let mut a_blinding = Zeroizing::new(Vec::with_capacity(m));
+        let mut s_blinding = Zeroizing::new(Vec::with_capacity(m));
+        let mut s_l = Zeroizing::new(Vec::with_capacity(nm));
+        let mut s_r = Zeroizing::new(Vec::with_capacity(nm));
+        for _ in 0..m {
+            a_blinding.push(Scalar::random(rng));
+            s_blinding.push(Scalar::random(rng));
+            s_l.extend((0..n).map(|_| Scalar::random(rng)));
+            s_r.extend((0..n).map(|_| Scalar::random(rng)));
+        }
+        let a_sum = Zeroizing::new(a_blinding.iter().sum());
+        let s_sum = Zeroizing::new(s_blinding.iter().sum());
+        Ok(Self { transcript, values, blindings, bits: n, rng, commitments, a_blinding, s_blinding, a_sum, s_sum, s_l, s_r })
+    }
+
+    /// What `A` and `S` are made of.
+    pub(crate) fn secrets(&self) -> BitSecrets<'_> {
+        BitSecrets {
+            values: &self.values,
+            bits: self.bits,
+            a_blinding: &self.a_sum,
+            s_blinding: &self.s_sum,
+            s_l: &self.s_l,
+            s_r: &self.s_r,
+        }
+    }
+
+    /// Everything after `A` and `S` up to the inner-product argument:
+    /// `y, z`, `T₁`, `T₂`, `x`, the blinding scalars and `w`.
+    pub(crate) fn resume(mut self, [big_a, big_s]: [CompressedRistretto; 2]) -> Result<Open, BackendFailure> {
+        let (n, m) = (self.bits, self.values.len());
+        let nm = n * m;
+        let transcript = &mut self.transcript;
+        for v in &self.commitments {
+            transcript.append_message(b"V", v.as_bytes());
+        }
+        transcript.append_message(b"A", big_a.as_bytes());
+        transcript.append_message(b"S", big_s.as_bytes());
+        let y = challenge(transcript, b"y");
+        let z = challenge(transcript, b"z");
+
+        // Each party's l(X), r(X) and t(X); bulletproofs' party.rs.
+        let mut l0 = Zeroizing::new(Vec::with_capacity(nm));
+        let mut r0 = Zeroizing::new(Vec::with_capacity(nm));
+        let mut r1 = Zeroizing::new(Vec::with_capacity(nm));
+        let mut offset_zz = Vec::with_capacity(m);
+        let (mut exp_y, mut exp_z) = (Scalar::ONE, Scalar::ONE);
+        let zz = z * z;
+        for (j, v) in self.values.iter().enumerate() {
+            let ozz = zz * exp_z;
+            let mut exp_2 = Scalar::ONE;
+            for i in 0..n {
+                let a_l = Scalar::from((v >> i) & 1);
+                let a_r = a_l - Scalar::ONE;
+                l0.push(a_l - z);
+                r0.push(exp_y * (a_r + z) + ozz * exp_2);
+                r1.push(exp_y * self.s_r[j * n + i]);
+                exp_y *= y;
+                exp_2 = exp_2 + exp_2;
+            }
+            offset_zz.push(ozz);
+            exp_z *= z;
+        }
+        // t₀, t₁, t₂ of the sum of the parties' t(X) (the commitments to
+        // them sum the same way, so T₁ and T₂ are single commitments).
+        let mut t0 = Zeroizing::new(Scalar::ZERO);
+        let mut t1 = Zeroizing::new(Scalar::ZERO);
+        let mut t2 = Zeroizing::new(Scalar::ZERO);
+        let mut t_bl = Zeroizing::new(Vec::with_capacity(2 * m));
+        for j in 0..m {
+            let span = j * n..(j + 1) * n;
+            let p0 = inner_product(&l0[span.clone()], &r0[span.clone()]);
+            let p2 = inner_product(&self.s_l[span.clone()], &r1[span.clone()]);
+            let sum_l: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| l0[i] + self.s_l[i]).collect());
+            let sum_r: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| r0[i] + r1[i]).collect());
+            *t0 += p0;
+            *t1 += inner_product(&sum_l, &sum_r) - p0 - p2;
+            *t2 += p2;
+            t_bl.push(Scalar::random(self.rng));
+            t_bl.push(Scalar::random(self.rng));
+        }
+        let t1_bl: Zeroizing<Scalar> = Zeroizing::new(t_bl.iter().step_by(2).sum());
+        let t2_bl: Zeroizing<Scalar> = Zeroizing::new(t_bl.iter().skip(1).step_by(2).sum());
+        let big_t1 = commit(&t1, &t1_bl).compress();
+        let big_t2 = commit(&t2, &t2_bl).compress();
+        transcript.append_message(b"T_1", big_t1.as_bytes());
+        transcript.append_message(b"T_2", big_t2.as_bytes());
+        let x = challenge(transcript, b"x");
+        if x == Scalar::ZERO {
+            return Err(BackendFailure::Refused);
+        }
+
+        let t_x = *t0 + x * (*t1 + x * *t2);
+        let mut t_x_blinding = Scalar::ZERO;
+        let mut e_blinding = Scalar::ZERO;
+        for j in 0..m {
+            t_x_blinding += offset_zz[j] * self.blindings[j] + x * (t_bl[2 * j] + x * t_bl[2 * j + 1]);
+            e_blinding += self.a_blinding[j] + self.s_blinding[j] * x;
+        }
+        transcript.append_message(b"t_x", t_x.as_bytes());
+        transcript.append_message(b"t_x_blinding", t_x_blinding.as_bytes());
+        transcript.append_message(b"e_blinding", e_blinding.as_bytes());
+        let w = challenge(transcript, b"w");
+
+        let a: Vec<Scalar> = l0.iter().zip(self.s_l.iter()).map(|(l, s)| l + s * x).collect();
+        let b: Vec<Scalar> = r0.iter().zip(r1.iter()).map(|(r, s)| r + s * x).collect();
+        let y_inv = y.invert();
+        let h: Vec<Scalar> = iter::successors(Some(Scalar::ONE), |p| Some(p * y_inv)).take(nm).collect();
+        transcript.append_message(b"dom-sep", b"ipp v1");
+        transcript.append_u64(b"n", nm as u64);
+        Ok(Open {
+            transcript: core::mem::replace(&mut self.transcript, Transcript::new(b"")),
+            head: [big_a, big_s, big_t1, big_t2],
+            scalars: [t_x, t_x_blinding, e_blinding],
+            commitments: core::mem::take(&mut self.commitments),
+            w,
+            a,
+            b,
+            g: alloc::vec![Scalar::ONE; nm],
+            h,
+            lr: Vec::new(),
+        })
+    }
+}
+
+/// One proof between `A`, `S` and its last inner-product round.
 pub(crate) struct Open {
     transcript: Transcript,
     /// `A, S, T₁, T₂` compressed.
@@ -88,140 +285,6 @@ pub(crate) struct Open {
 }
 
 impl Open {
-    /// Everything before the inner-product argument: commitments,
-    /// `A`, `S`, `T₁`, `T₂` and the challenges `y, z, x, w`.
-    pub(crate) fn new(job: RangeJob<'_>, shape: &ShapeBases) -> Result<Self, BackendFailure> {
-        let RangeJob { mut transcript, values, blindings, bits: n, rng } = job;
-        let m = values.len();
-        if !shape_ok(n, m) || blindings.len() != m || shape.key() != (n, m) {
-            return Err(BackendFailure::Refused);
-        }
-        let nm = n * m;
-        let (gens_g, gens_h) = (shape.g(), shape.h());
-        let commitments: Vec<CompressedRistretto> =
-            values.iter().zip(blindings.iter()).map(|(v, r)| commit(&Scalar::from(*v), r).compress()).collect();
-
-        transcript.append_message(b"dom-sep", b"rangeproof v1");
-        transcript.append_u64(b"n", n as u64);
-        transcript.append_u64(b"m", m as u64);
-
-        // The dealer sums the parties' A_j and S_j; the sums are computed
-        // directly (same points), S as one constant-time multiscalar
-        // multiplication over every party's terms.
-        let mut a_blinding = Zeroizing::new(Vec::with_capacity(m));
-        let mut s_blinding = Zeroizing::new(Vec::with_capacity(m));
-        let mut s_l = Zeroizing::new(Vec::with_capacity(nm));
-        let mut s_r = Zeroizing::new(Vec::with_capacity(nm));
-        let mut big_a = RistrettoPoint::identity();
-        for (j, v) in values.iter().enumerate() {
-            let a_bl = Scalar::random(rng);
-            big_a += &a_bl * blinding_table();
-            a_blinding.push(a_bl);
-            for i in 0..n {
-                let bit = Choice::from(((v >> i) & 1) as u8);
-                big_a += RistrettoPoint::conditional_select(&-gens_h[j * n + i], &gens_g[j * n + i], bit);
-            }
-            s_blinding.push(Scalar::random(rng));
-            s_l.extend((0..n).map(|_| Scalar::random(rng)));
-            s_r.extend((0..n).map(|_| Scalar::random(rng)));
-        }
-        let s_bl_sum: Zeroizing<Scalar> = Zeroizing::new(s_blinding.iter().sum());
-        let big_s = RistrettoPoint::multiscalar_mul(
-            iter::once(&*s_bl_sum).chain(s_l.iter()).chain(s_r.iter()),
-            iter::once(&crate::commit::pedersen_gens().B_blinding).chain(gens_g).chain(gens_h),
-        );
-        let (big_a, big_s) = (big_a.compress(), big_s.compress());
-        for v in &commitments {
-            transcript.append_message(b"V", v.as_bytes());
-        }
-        transcript.append_message(b"A", big_a.as_bytes());
-        transcript.append_message(b"S", big_s.as_bytes());
-        let y = challenge(&mut transcript, b"y");
-        let z = challenge(&mut transcript, b"z");
-
-        // Each party's l(X), r(X) and t(X); bulletproofs' party.rs.
-        let mut l0 = Zeroizing::new(Vec::with_capacity(nm));
-        let mut r0 = Zeroizing::new(Vec::with_capacity(nm));
-        let mut r1 = Zeroizing::new(Vec::with_capacity(nm));
-        let mut offset_zz = Vec::with_capacity(m);
-        let (mut exp_y, mut exp_z) = (Scalar::ONE, Scalar::ONE);
-        let zz = z * z;
-        for (j, v) in values.iter().enumerate() {
-            let ozz = zz * exp_z;
-            let mut exp_2 = Scalar::ONE;
-            for i in 0..n {
-                let a_l = Scalar::from((v >> i) & 1);
-                let a_r = a_l - Scalar::ONE;
-                l0.push(a_l - z);
-                r0.push(exp_y * (a_r + z) + ozz * exp_2);
-                r1.push(exp_y * s_r[j * n + i]);
-                exp_y *= y;
-                exp_2 = exp_2 + exp_2;
-            }
-            offset_zz.push(ozz);
-            exp_z *= z;
-        }
-        // t₁ and t₂ of the sum of the parties' t(X) (the commitments to
-        // them sum the same way, so T₁ and T₂ are single commitments).
-        let mut t1 = Zeroizing::new(Scalar::ZERO);
-        let mut t2 = Zeroizing::new(Scalar::ZERO);
-        let mut t0 = Zeroizing::new(Scalar::ZERO);
-        let mut t_bl = Zeroizing::new(Vec::with_capacity(2 * m));
-        for j in 0..m {
-            let span = j * n..(j + 1) * n;
-            let p0 = inner_product(&l0[span.clone()], &r0[span.clone()]);
-            let p2 = inner_product(&s_l[span.clone()], &r1[span.clone()]);
-            let sum_l: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| l0[i] + s_l[i]).collect());
-            let sum_r: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| r0[i] + r1[i]).collect());
-            *t0 += p0;
-            *t1 += inner_product(&sum_l, &sum_r) - p0 - p2;
-            *t2 += p2;
-            t_bl.push(Scalar::random(rng));
-            t_bl.push(Scalar::random(rng));
-        }
-        let t1_bl: Zeroizing<Scalar> = Zeroizing::new(t_bl.iter().step_by(2).sum());
-        let t2_bl: Zeroizing<Scalar> = Zeroizing::new(t_bl.iter().skip(1).step_by(2).sum());
-        let big_t1 = commit(&t1, &t1_bl).compress();
-        let big_t2 = commit(&t2, &t2_bl).compress();
-        transcript.append_message(b"T_1", big_t1.as_bytes());
-        transcript.append_message(b"T_2", big_t2.as_bytes());
-        let x = challenge(&mut transcript, b"x");
-        if x == Scalar::ZERO {
-            return Err(BackendFailure::Refused);
-        }
-
-        let t_x = *t0 + x * (*t1 + x * *t2);
-        let mut t_x_blinding = Scalar::ZERO;
-        let mut e_blinding = Scalar::ZERO;
-        for j in 0..m {
-            t_x_blinding += offset_zz[j] * blindings[j] + x * (t_bl[2 * j] + x * t_bl[2 * j + 1]);
-            e_blinding += a_blinding[j] + s_blinding[j] * x;
-        }
-        transcript.append_message(b"t_x", t_x.as_bytes());
-        transcript.append_message(b"t_x_blinding", t_x_blinding.as_bytes());
-        transcript.append_message(b"e_blinding", e_blinding.as_bytes());
-        let w = challenge(&mut transcript, b"w");
-
-        let a: Vec<Scalar> = l0.iter().zip(s_l.iter()).map(|(l, s)| l + s * x).collect();
-        let b: Vec<Scalar> = r0.iter().zip(r1.iter()).map(|(r, s)| r + s * x).collect();
-        let y_inv = y.invert();
-        let h: Vec<Scalar> = iter::successors(Some(Scalar::ONE), |p| Some(p * y_inv)).take(nm).collect();
-        transcript.append_message(b"dom-sep", b"ipp v1");
-        transcript.append_u64(b"n", nm as u64);
-        Ok(Self {
-            transcript,
-            head: [big_a, big_s, big_t1, big_t2],
-            scalars: [t_x, t_x_blinding, e_blinding],
-            commitments,
-            w,
-            a,
-            b,
-            g: alloc::vec![Scalar::ONE; nm],
-            h,
-            lr: Vec::new(),
-        })
-    }
-
     /// Inner-product rounds left.
     pub(crate) fn rounds_left(&self) -> usize {
         self.a.len().trailing_zeros() as usize
@@ -318,29 +381,57 @@ pub(crate) fn prove_lockstep(
     shape: &ShapeBases,
     jobs: Vec<RangeJob<'_>>,
 ) -> Vec<Result<RangeOutput, BackendFailure>> {
-    let opened: Vec<Result<Open, BackendFailure>> = if jobs.len() == 1 {
-        jobs.into_iter().map(|job| Open::new(job, shape)).collect()
-    } else {
-        jobs.into_par_iter().map(|job| Open::new(job, shape)).collect()
+    let single = jobs.len() == 1;
+    let pending: Vec<Result<Pending<'_>, BackendFailure>> = match single {
+        true => jobs.into_iter().map(|job| Pending::new(job, shape)).collect(),
+        false => jobs.into_par_iter().map(|job| Pending::new(job, shape)).collect(),
     };
-    let mut slots: Vec<Option<Result<RangeOutput, BackendFailure>>> = Vec::with_capacity(opened.len());
-    let mut live: Vec<(usize, Open)> = Vec::with_capacity(opened.len());
-    for (i, o) in opened.into_iter().enumerate() {
-        match o {
-            Ok(open) => {
+    let mut slots: Vec<Option<Result<RangeOutput, BackendFailure>>> = Vec::with_capacity(pending.len());
+    let mut live: Vec<(usize, Pending<'_>)> = Vec::with_capacity(pending.len());
+    for (i, p) in pending.into_iter().enumerate() {
+        match p {
+            Ok(p) => {
                 slots.push(None);
-                live.push((i, open));
+                live.push((i, p));
             }
             Err(e) => slots.push(Some(Err(e))),
         }
     }
-    if let Err(e) = rounds(engine, shape, &mut live) {
-        for (i, _) in live.drain(..) {
-            slots[i] = Some(Err(e));
+    let secrets: Vec<BitSecrets<'_>> = live.iter().map(|(_, p)| p.secrets()).collect();
+    let heads = engine.commit_bits(shape, &secrets);
+    drop(secrets);
+    let heads = match heads {
+        Ok(h) if h.len() == live.len() => h,
+        Ok(_) => return fail_all(slots, live.into_iter().map(|(i, _)| i), BackendFailure::Device),
+        Err(e) => return fail_all(slots, live.into_iter().map(|(i, _)| i), e),
+    };
+    let resumed: Vec<(usize, Result<Open, BackendFailure>)> = match single {
+        true => live.into_iter().zip(heads).map(|((i, p), h)| (i, p.resume(h))).collect(),
+        false => live.into_par_iter().zip(heads).map(|((i, p), h)| (i, p.resume(h))).collect(),
+    };
+    let mut open: Vec<(usize, Open)> = Vec::with_capacity(resumed.len());
+    for (i, r) in resumed {
+        match r {
+            Ok(o) => open.push((i, o)),
+            Err(e) => slots[i] = Some(Err(e)),
         }
     }
-    for (i, open) in live {
-        slots[i] = Some(open.finish());
+    if let Err(e) = rounds(engine, shape, &mut open) {
+        return fail_all(slots, open.into_iter().map(|(i, _)| i), e);
+    }
+    for (i, o) in open {
+        slots[i] = Some(o.finish());
+    }
+    slots.into_iter().map(|s| s.unwrap_or(Err(BackendFailure::Refused))).collect()
+}
+
+fn fail_all(
+    mut slots: Vec<Option<Result<RangeOutput, BackendFailure>>>,
+    live: impl Iterator<Item = usize>,
+    e: BackendFailure,
+) -> Vec<Result<RangeOutput, BackendFailure>> {
+    for i in live {
+        slots[i] = Some(Err(e));
     }
     slots.into_iter().map(|s| s.unwrap_or(Err(BackendFailure::Refused))).collect()
 }

@@ -41,7 +41,8 @@ impl ShapeBases {
     /// The bases of the shape `(bits, parties)`, built on first use and
     /// shared afterwards.
     pub fn get(bits: usize, parties: usize) -> Arc<Self> {
-        static SHAPES: OnceLock<Mutex<BTreeMap<(usize, usize), Arc<ShapeBases>>>> = OnceLock::new();
+        type Shapes = Mutex<BTreeMap<(usize, usize), Arc<ShapeBases>>>;
+        static SHAPES: OnceLock<Shapes> = OnceLock::new();
         let shapes = SHAPES.get_or_init(Mutex::default);
         if let Some(s) = shapes.lock().unwrap_or_else(|e| e.into_inner()).get(&(bits, parties)) {
             return Arc::clone(s);

@@ -201,7 +201,7 @@ impl<'a> Prepared<'a> {
 
 /// A ChaCha20 stream seeded from the OS: one OS read per proof for the
 /// hundreds of blinding scalars a proof draws.
-fn proof_rng() -> Result<rand_chacha::ChaCha20Rng, ZkError> {
+pub fn proof_rng() -> Result<rand_chacha::ChaCha20Rng, ZkError> {
     rand_chacha::ChaCha20Rng::from_rng(OsRng).map_err(|_| ZkError::Backend(BackendFailure::Randomness))
 }
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU measurement of the range provers, in two steps, because a GPU
+# machine may have no compiler and no registry access:
+#
+#   zk-cuda/scripts/gpu-bench.sh prepare   # here: build with --features cuda
+#   zk-cuda/scripts/gpu-bench.sh run       # on the GPU machine, from the repo root
+#
+# `prepare` installs the CUDA compiler (scripts/install-nvcc.sh), builds
+# `prover-bench` and the GPU test binary with the `cuda` feature (kernels
+# embedded as PTX) and copies both to zk-cuda/gpu-bin/ (git-ignored), the
+# folder to carry to the GPU machine.
+#
+# `run` prints the machine (nvidia-smi, CPU count), runs the GPU tests (the
+# CUDA engine against the CPU engine on the same inputs), then
+# `prover-bench` (dalek and the precomputed prover on all cores, the CPU
+# lockstep prover, and the CUDA lockstep prover at B = 64, 256, 1024, every
+# backend first checked byte for byte against dalek), writing everything to
+# ${OUT:-zk-cuda/gpu-bin}/gpu-bench.txt.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=zk-cuda/gpu-bin
+
+case "${1:-}" in
+prepare)
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/agent-ledger-target}"
+    bash zk-cuda/scripts/install-nvcc.sh >/dev/null
+    cargo build --release -p zk-cuda --features cuda --bin prover-bench
+    test_bin="$(cargo test --release -p zk-cuda --features cuda --test gpu --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+        print(m["executable"])' | tail -n 1)"
+    mkdir -p "$BIN"
+    cp "$CARGO_TARGET_DIR/release/prover-bench" "$BIN/prover-bench"
+    cp "$test_bin" "$BIN/gpu-tests"
+    ls -l "$BIN"
+    ;;
+run)
+    out="${OUT:-$BIN}"
+    mkdir -p "$out"
+    {
+        echo "## machine"
+        date -u
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+        echo "cpus: $(nproc)"
+        grep -m1 'model name' /proc/cpuinfo || true
+        echo
+        echo "## gpu tests"
+        "$BIN/gpu-tests" --test-threads 1 2>&1 || echo "gpu tests FAILED"
+        echo
+        echo "## prover-bench"
+        "$BIN/prover-bench" --proofs "${PROOFS:-2048}" --batches "${BATCHES:-64,256,1024}" --rounds "${ROUNDS:-5}" 2>&1
+    } | tee "$out/gpu-bench.txt"
+    ;;
+*)
+    echo "usage: $0 prepare|run" >&2
+    exit 2
+    ;;
+esac
