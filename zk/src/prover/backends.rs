@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::engine::{CpuEngine, GroupEngine};
-use super::fold_free::{prove_lockstep, shape_ok};
+use super::fold_free::{prove_lockstep, shape_ok, Profile, ProfileTimes};
 use super::gens::ShapeBases;
 use super::{RangeJob, RangeOutput, RangeProver};
 use crate::error::BackendFailure;
@@ -56,7 +56,7 @@ impl RangeProver for PrecomputedCpuProver {
                     return Err(BackendFailure::Refused);
                 }
                 let shape = ShapeBases::get(job.bits, job.values.len());
-                prove_lockstep(&CpuEngine, &shape, vec![job]).pop().unwrap_or(Err(BackendFailure::Refused))
+                prove_lockstep(&CpuEngine, &shape, vec![job], None).pop().unwrap_or(Err(BackendFailure::Refused))
             })
             .collect()
     }
@@ -70,12 +70,18 @@ impl RangeProver for PrecomputedCpuProver {
 pub struct LockstepProver {
     engine: Arc<dyn GroupEngine>,
     max_batch: usize,
+    profile: Profile,
 }
 
 impl LockstepProver {
     /// Batches of at most `max_batch` proofs (at least 1) on `engine`.
     pub fn new(engine: Arc<dyn GroupEngine>, max_batch: usize) -> Self {
-        Self { engine, max_batch: max_batch.max(1) }
+        Self { engine, max_batch: max_batch.max(1), profile: Profile::default() }
+    }
+
+    /// Where its time went so far.
+    pub fn profile(&self) -> ProfileTimes {
+        self.profile.times()
     }
 
     /// The engine's name.
@@ -108,7 +114,7 @@ impl RangeProver for LockstepProver {
             while !group.is_empty() {
                 let rest = group.split_off(group.len().min(self.max_batch));
                 let (index, batch): (Vec<usize>, Vec<RangeJob<'_>>) = group.into_iter().unzip();
-                for (i, r) in index.into_iter().zip(prove_lockstep(self.engine.as_ref(), &shape, batch)) {
+                for (i, r) in index.into_iter().zip(prove_lockstep(self.engine.as_ref(), &shape, batch, Some(&self.profile))) {
                     out[i] = Some(r);
                 }
                 group = rest;

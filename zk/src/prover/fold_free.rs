@@ -29,6 +29,8 @@
 
 use alloc::vec::Vec;
 use core::iter;
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bulletproofs::RangeProof;
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
@@ -380,7 +382,9 @@ pub(crate) fn prove_lockstep(
     engine: &dyn GroupEngine,
     shape: &ShapeBases,
     jobs: Vec<RangeJob<'_>>,
+    profile: Option<&Profile>,
 ) -> Vec<Result<RangeOutput, BackendFailure>> {
+    let mut clock = Lap::new(profile);
     let single = jobs.len() == 1;
     let pending: Vec<Result<Pending<'_>, BackendFailure>> = match single {
         true => jobs.into_iter().map(|job| Pending::new(job, shape)).collect(),
@@ -397,9 +401,11 @@ pub(crate) fn prove_lockstep(
             Err(e) => slots.push(Some(Err(e))),
         }
     }
+    clock.lap(|p| &p.open);
     let secrets: Vec<BitSecrets<'_>> = live.iter().map(|(_, p)| p.secrets()).collect();
     let heads = engine.commit_bits(shape, &secrets);
     drop(secrets);
+    clock.lap(|p| &p.commit_bits);
     let heads = match heads {
         Ok(h) if h.len() == live.len() => h,
         Ok(_) => return fail_all(slots, live.into_iter().map(|(i, _)| i), BackendFailure::Device),
@@ -416,12 +422,14 @@ pub(crate) fn prove_lockstep(
             Err(e) => slots[i] = Some(Err(e)),
         }
     }
-    if let Err(e) = rounds(engine, shape, &mut open) {
+    clock.lap(|p| &p.open);
+    if let Err(e) = rounds(engine, shape, &mut open, &mut clock) {
         return fail_all(slots, open.into_iter().map(|(i, _)| i), e);
     }
     for (i, o) in open {
         slots[i] = Some(o.finish());
     }
+    clock.lap(|p| &p.rounds);
     slots.into_iter().map(|s| s.unwrap_or(Err(BackendFailure::Refused))).collect()
 }
 
@@ -436,7 +444,7 @@ fn fail_all(
     slots.into_iter().map(|s| s.unwrap_or(Err(BackendFailure::Refused))).collect()
 }
 
-fn rounds(engine: &dyn GroupEngine, shape: &ShapeBases, live: &mut [(usize, Open)]) -> Result<(), BackendFailure> {
+fn rounds(engine: &dyn GroupEngine, shape: &ShapeBases, live: &mut [(usize, Open)], clock: &mut Lap<'_>) -> Result<(), BackendFailure> {
     let Some(rounds) = live.first().map(|(_, o)| o.rounds_left()) else {
         return Ok(());
     };
@@ -449,12 +457,18 @@ fn rounds(engine: &dyn GroupEngine, shape: &ShapeBases, live: &mut [(usize, Open
         } else {
             rows.par_chunks_exact_mut(2 * width).zip(live.par_iter()).for_each(|(out, (_, o))| o.rows(out));
         }
+        clock.lap(|p| &p.rounds);
         let points = engine.msm_public(shape, &rows)?;
+        clock.lap(|p| &p.msm);
         if points.len() != 2 * live.len() {
             return Err(BackendFailure::Device);
         }
-        for (((_, o), lr), u) in live.iter_mut().zip(points.chunks_exact(2)).zip(us.iter_mut()) {
-            *u = o.absorb(lr[0], lr[1]);
+        if live.len() == 1 {
+            us[0] = live[0].1.absorb(points[0], points[1]);
+        } else {
+            live.par_iter_mut().zip(points.par_chunks_exact(2)).zip(us.par_iter_mut()).for_each(|(((_, o), lr), u)| {
+                *u = o.absorb(lr[0], lr[1]);
+            });
         }
         let mut inv = us.clone();
         Scalar::batch_invert(&mut inv);
@@ -465,4 +479,57 @@ fn rounds(engine: &dyn GroupEngine, shape: &ShapeBases, live: &mut [(usize, Open
         }
     }
     Ok(())
+}
+
+/// Where a lockstep prover's time goes, summed over its batches: the
+/// per-proof CPU work before and after `A`, `S` (`open`), the engine's
+/// `commit_bits`, the engine's round multiplications (`msm`) and the
+/// per-proof CPU work of the rounds (`rounds`).
+#[derive(Debug, Default)]
+pub struct Profile {
+    open: AtomicU64,
+    commit_bits: AtomicU64,
+    msm: AtomicU64,
+    rounds: AtomicU64,
+}
+
+/// A snapshot of a [`Profile`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfileTimes {
+    /// Per-proof CPU work outside the rounds.
+    pub open: Duration,
+    /// The engine's `commit_bits`.
+    pub commit_bits: Duration,
+    /// The engine's `msm_public`.
+    pub msm: Duration,
+    /// Per-proof CPU work of the rounds.
+    pub rounds: Duration,
+}
+
+impl Profile {
+    /// The times so far.
+    pub fn times(&self) -> ProfileTimes {
+        let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        ProfileTimes { open: d(&self.open), commit_bits: d(&self.commit_bits), msm: d(&self.msm), rounds: d(&self.rounds) }
+    }
+}
+
+/// Adds the time since the last lap to a [`Profile`] field.
+pub(crate) struct Lap<'p> {
+    profile: Option<&'p Profile>,
+    last: Instant,
+}
+
+impl<'p> Lap<'p> {
+    fn new(profile: Option<&'p Profile>) -> Self {
+        Self { profile, last: Instant::now() }
+    }
+
+    fn lap(&mut self, field: impl Fn(&Profile) -> &AtomicU64) {
+        if let Some(p) = self.profile {
+            let now = Instant::now();
+            field(p).fetch_add((now - self.last).as_nanos() as u64, Ordering::Relaxed);
+            self.last = now;
+        }
+    }
 }

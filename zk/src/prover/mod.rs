@@ -36,6 +36,7 @@ pub mod gens;
 
 pub use backends::{Backend, DalekProver, LockstepProver, PrecomputedCpuProver, UnknownBackend};
 pub use engine::{CpuEngine, GroupEngine};
+pub use fold_free::ProfileTimes;
 
 /// One range-proof statement for a [`RangeProver`]: what
 /// `bulletproofs::RangeProof::prove_multiple_with_rng` takes.
