@@ -13,7 +13,7 @@ const DEFAULT_TOOLCHAIN: &str = "/var/tmp/agent-ledger-nvcc";
 const ARCH: &str = "compute_80";
 
 fn main() {
-    for f in ["cuda/curve25519.cuh", "cuda/host.c", "cuda/kernels.cu", "scripts/nvrtc-ptx.py"] {
+    for f in ["cuda/curve25519.cuh", "cuda/ct_fixed_base.cuh", "cuda/host.c", "cuda/kernels.cu", "scripts/nvrtc-ptx.py"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=NVCC");

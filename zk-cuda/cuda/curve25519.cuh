@@ -18,9 +18,12 @@
  * Ristretto255 encoding and decoding follow RFC 9496, sections 4.3.1 and
  * 4.3.2, step by step; SQRT_RATIO_M1 is section 4.2.
  *
- * Nothing here is constant time where it need not be: the engine only
- * sees public scalars and public points (see src/lib.rs). Selects are
- * branch-free anyway, because on a GPU that avoids warp divergence.
+ * The fixed-base code here (radix-256 tables, zk_acc_digit) is the public
+ * path: it sees only public scalars, and branches and indexes tables by
+ * digit (see src/lib.rs). The secret path, in ct_fixed_base.cuh, builds
+ * on the field and point arithmetic here, which is straight-line code
+ * with loops of fixed trip count and selects by masks: constant time as
+ * it is.
  */
 #ifndef ZK_CURVE25519_CUH
 #define ZK_CURVE25519_CUH
@@ -43,14 +46,17 @@ typedef unsigned long long uint64_t;
 #define ZK_HD_BIG static __host__ __device__
 #define ZK_ALIGN16 __align__(16)
 #define ZK_UNROLL _Pragma("unroll")
+#define ZK_UNROLL2 _Pragma("unroll 2")
 #else
 #define ZK_HD static inline
 #define ZK_HD_BIG static inline
 #define ZK_ALIGN16 __attribute__((aligned(16)))
 #if defined(__clang__)
 #define ZK_UNROLL _Pragma("unroll")
+#define ZK_UNROLL2 _Pragma("unroll 2")
 #else
 #define ZK_UNROLL _Pragma("GCC unroll 16")
+#define ZK_UNROLL2 _Pragma("GCC unroll 2")
 #endif
 #endif
 
@@ -596,12 +602,21 @@ ZK_HD_BIG void zk_ristretto_encode(uint8_t out[32], const zk_p3 *p) {
 /* Fixed-base tables                                                   */
 /* ------------------------------------------------------------------ */
 
-/* A scalar is recoded into 32 signed radix-2^8 digits d_k in [-128, 127]
- * (sum d_k 256^k). A canonical scalar is below 2^253, so its top byte is
- * at most 0x1f and the top digit takes no carry out: 32 windows suffice.
- * Window k of a base P holds (j + 1) 256^k P for j = 0 .. 127. */
+/* Fixed-base tables. A table of a base P has `windows` windows of
+ * `entries` entries; window k holds (j + 1) R^k P for j = 0 .. entries - 1
+ * in affine Niels form, R = 2^log_radix, laid out [base][window][entry].
+ * Two layouts are used:
+ *
+ * public (msm_public): R = 256, 32 windows of 128 entries. A scalar is
+ * recoded into 32 signed radix-2^8 digits d_k in [-128, 127]; a canonical
+ * scalar is below 2^253, so its top byte is at most 0x1f and the top
+ * digit takes no carry out: 32 windows suffice.
+ *
+ * secret (commit_bits): R = 16, 64 windows of 8 entries (ZK_CT_*), digits
+ * in [-8, 8), read in constant time by zk_ct_select (ct_fixed_base.cuh). */
 #define ZK_WINDOWS 32
 #define ZK_WINDOW_ENTRIES 128
+#define ZK_LOG_RADIX 8
 
 /* Per-entry scratch while a window is built: the projective multiple and
  * the running product of Z coordinates (for one batched inversion). */
@@ -609,15 +624,15 @@ typedef struct {
     zk_fe X, Y, Z, prefix;
 } zk_scratch;
 
-/* q[k] = 256^k p for k = 0 .. ZK_WINDOWS - 1. */
-ZK_HD_BIG void zk_window_bases(zk_p3 *q, const zk_p3 *p) {
+/* q[k] = R^k p for k = 0 .. windows - 1, R = 2^log_radix (log_radix >= 1). */
+ZK_HD_BIG void zk_window_bases(zk_p3 *q, const zk_p3 *p, int windows, int log_radix) {
     zk_p3 cur = *p;
     q[0] = cur;
-    for (int k = 1; k < ZK_WINDOWS; k++) {
+    for (int k = 1; k < windows; k++) {
         zk_p2 a;
         zk_p1p1 t;
         zk_p3_to_p2(&a, &cur);
-        for (int i = 0; i < 7; i++) {
+        for (int i = 1; i < log_radix; i++) {
             zk_p2_dbl(&t, &a);
             zk_p1p1_to_p2(&a, &t);
         }
@@ -627,15 +642,15 @@ ZK_HD_BIG void zk_window_bases(zk_p3 *q, const zk_p3 *p) {
     }
 }
 
-/* out[j] = (j + 1) q in affine Niels form, j = 0 .. 127, using
- * scratch[0 .. 127] and a single inversion (Montgomery's trick). */
-ZK_HD_BIG void zk_table_window(zk_niels *out, zk_scratch *scratch, const zk_p3 *q) {
+/* out[j] = (j + 1) q in affine Niels form, j = 0 .. entries - 1, using
+ * scratch[0 .. entries - 1] and a single inversion (Montgomery's trick). */
+ZK_HD_BIG void zk_table_window(zk_niels *out, zk_scratch *scratch, const zk_p3 *q, int entries) {
     zk_cached qc;
     zk_p3 acc = *q;
     zk_fe prefix, inv, zinv, x, y, d2;
     zk_p3_to_cached(&qc, q);
     zk_fe_one(&prefix);
-    for (int j = 0; j < ZK_WINDOW_ENTRIES; j++) {
+    for (int j = 0; j < entries; j++) {
         if (j > 0) {
             zk_p1p1 t;
             zk_add_cached(&t, &acc, &qc);
@@ -650,7 +665,7 @@ ZK_HD_BIG void zk_table_window(zk_niels *out, zk_scratch *scratch, const zk_p3 *
     /* Complete addition never yields Z = 0, so the product is invertible. */
     zk_fe_invert(&inv, &prefix);
     zk_fe_d2(&d2);
-    for (int j = ZK_WINDOW_ENTRIES - 1; j >= 0; j--) {
+    for (int j = entries - 1; j >= 0; j--) {
         if (j > 0) {
             zk_fe_mul(&zinv, &inv, &scratch[j - 1].prefix);
             zk_fe_mul(&inv, &inv, &scratch[j].Z);

@@ -1,12 +1,13 @@
 /*
  * The curve arithmetic of curve25519.cuh compiled for the host, behind a
  * small C ABI for src/host.rs: the tests compare it with curve25519-dalek
- * without a GPU, and the table code is the one the kernels run.
+ * without a GPU, and the table and constant-time code is the one the
+ * kernels run.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "curve25519.cuh"
+#include "ct_fixed_base.cuh"
 
 _Static_assert(sizeof(zk_fe) == 40, "zk_fe is ten int32 limbs");
 _Static_assert(sizeof(zk_p3) == 160, "zk_p3 is four field elements");
@@ -68,17 +69,24 @@ void zk_host_fe_invert(uint8_t out[32], const uint8_t a[32]) {
     zk_fe_tobytes(out, &f);
 }
 
-/* table[(i * ZK_WINDOWS + k) * ZK_WINDOW_ENTRIES + j] = (j + 1) 256^k bases[i]:
- * the layout the kernels build and read. */
-void zk_host_build_table(zk_niels *table, const zk_p3 *bases, size_t n) {
-    zk_p3 windows[ZK_WINDOWS];
+/* table[(i * windows + k) * entries + j] = (j + 1) R^k bases[i], R =
+ * 2^log_radix: the layout the kernels build and read (public: 32, 8, 128;
+ * secret: 64, 4, 8). windows <= 64, entries <= 128. Returns 0 for a
+ * layout out of those bounds. */
+int zk_host_build_table(zk_niels *table, const zk_p3 *bases, size_t n, size_t windows, int log_radix,
+                        size_t entries) {
+    zk_p3 window_bases[ZK_CT_WINDOWS];
     zk_scratch scratch[ZK_WINDOW_ENTRIES];
+    if (windows == 0 || windows > ZK_CT_WINDOWS || entries == 0 || entries > ZK_WINDOW_ENTRIES || log_radix < 1) {
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
-        zk_window_bases(windows, &bases[i]);
-        for (size_t k = 0; k < ZK_WINDOWS; k++) {
-            zk_table_window(table + (i * ZK_WINDOWS + k) * ZK_WINDOW_ENTRIES, scratch, &windows[k]);
+        zk_window_bases(window_bases, &bases[i], (int)windows, log_radix);
+        for (size_t k = 0; k < windows; k++) {
+            zk_table_window(table + (i * windows + k) * entries, scratch, &window_bases[k], (int)entries);
         }
     }
+    return 1;
 }
 
 /* out[r] = encode(sum_i scalars[r][i] bases[i]) for canonical scalars,
@@ -101,5 +109,56 @@ void zk_host_msm(uint8_t *out, const zk_niels *table, size_t n, const uint8_t *s
             }
         }
         zk_ristretto_encode(out + r * 32, &acc);
+    }
+}
+
+/* The signed radix-16 digits of a canonical scalar, as the secret path
+ * computes them (byte carries, then two digits a byte). */
+void zk_host_ct_recode(int8_t digits[64], const uint8_t s[32]) {
+    uint32_t carries = zk_ct_byte_carries(s);
+    for (int k = 0; k < 32; k++) {
+        int lo, hi;
+        zk_ct_recode_byte(&lo, &hi, s[k], (carries >> k) & 1u);
+        digits[2 * k] = (int8_t)lo;
+        digits[2 * k + 1] = (int8_t)hi;
+    }
+}
+
+/* out = d Q through zk_ct_select, window[j] = (j + 1) Q, d in [-8, 8]. */
+void zk_host_ct_select(zk_p3 *out, const zk_niels *window, int d) {
+    zk_niels e;
+    zk_ct_select(&e, window, d);
+    zk_p3_identity(out);
+    zk_p3_add_niels(out, &e);
+}
+
+/* out = s P for P's secret table and a canonical scalar s. */
+void zk_host_ct_mul(zk_p3 *out, const zk_niels *table, const uint8_t s[32]) {
+    zk_p3_identity(out);
+    zk_ct_acc_scalar(out, table, s);
+}
+
+/* The zk_commit_bits kernel's sums, one proof at a time, encoded:
+ * out[64 p .. 64 p + 31] = A, out[64 p + 32 ..] = S of proof p, over the
+ * secret tables of G_0 .. G_{N-1}, H_0 .. H_{N-1}, B~ and the records
+ * laid out as the kernel reads them. */
+void zk_host_commit_bits(uint8_t *out, const zk_niels *table, uint32_t bits, uint32_t parties,
+                         const uint8_t *records, size_t record, size_t proofs) {
+    const size_t n = (size_t)bits * parties;
+    const size_t base_entries = (size_t)ZK_CT_WINDOWS * ZK_CT_ENTRIES;
+    for (size_t p = 0; p < proofs; p++) {
+        const uint8_t *scalars = records + p * record;
+        const uint8_t *values = scalars + (2 * n + 2) * 32;
+        zk_p3 a, s;
+        zk_p3_identity(&s);
+        for (size_t i = 0; i < 2 * n + 1; i++) zk_ct_acc_scalar(&s, table + i * base_entries, scalars + i * 32);
+        zk_p3_identity(&a);
+        zk_ct_acc_scalar(&a, table + 2 * n * base_entries, scalars + (2 * n + 1) * 32);
+        for (size_t i = 0; i < n; i++) {
+            zk_ct_acc_bit(&a, table + i * base_entries, table + (n + i) * base_entries,
+                          zk_ct_value_bit(values, (uint32_t)i, bits));
+        }
+        zk_ristretto_encode(out + 64 * p, &a);
+        zk_ristretto_encode(out + 64 * p + 32, &s);
     }
 }

@@ -1,6 +1,7 @@
-//! `cuda-speed`: the CUDA engine's table build and `msm_public` latency
-//! for prover-sized batches, against `zk`'s CPU engine on the same inputs
-//! in the same run (one core, rows in sequence, as the prover calls it).
+//! `cuda-speed`: the CUDA engine's table build, `msm_public` and
+//! `commit_bits` latency for prover-sized batches, against `zk`'s CPU
+//! engine on the same inputs in the same run (one core, rows or proofs in
+//! sequence).
 //!
 //! ```text
 //! cargo run --release -p zk-cuda --features cuda --example cuda-speed [-- --cpu-rows N]
@@ -12,13 +13,35 @@ use std::time::{Duration, Instant};
 use curve25519_dalek::scalar::Scalar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use zk::prover::engine::{CpuEngine, GroupEngine};
+use zk::prover::engine::{commit_bits_cpu, BitSecrets, CpuEngine, GroupEngine};
 use zk::prover::gens::ShapeBases;
 use zk_cuda::{CudaEngine, MsmProfile};
 
 fn scalars(width: usize, rows: usize) -> Vec<Scalar> {
     let mut r = ChaCha20Rng::seed_from_u64(7);
     (0..width * rows).map(|_| if r.gen_bool(0.5) { Scalar::ZERO } else { Scalar::random(&mut r) }).collect()
+}
+
+/// One proof's `commit_bits` secrets, owned.
+struct Secrets {
+    values: Vec<u64>,
+    a: Scalar,
+    s: Scalar,
+    s_l: Vec<Scalar>,
+    s_r: Vec<Scalar>,
+}
+
+fn secrets(shape: &ShapeBases, proofs: usize) -> Vec<Secrets> {
+    let mut r = ChaCha20Rng::seed_from_u64(8);
+    (0..proofs)
+        .map(|_| Secrets {
+            values: (0..shape.parties()).map(|_| r.gen()).collect(),
+            a: Scalar::random(&mut r),
+            s: Scalar::random(&mut r),
+            s_l: (0..shape.n()).map(|_| Scalar::random(&mut r)).collect(),
+            s_r: (0..shape.n()).map(|_| Scalar::random(&mut r)).collect(),
+        })
+        .collect()
 }
 
 fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
@@ -79,4 +102,31 @@ fn main() {
             median(|p| p.encode),
         );
     }
+    for (bits, parties, proofs) in [(64, 1, 64), (64, 1, 256), (64, 1, 1024), (64, 4, 256)] {
+        let shape = ShapeBases::get(bits, parties);
+        engine.prepare(&shape).unwrap();
+        let owned = secrets(&shape, proofs);
+        let borrowed: Vec<BitSecrets<'_>> = owned
+            .iter()
+            .map(|o| BitSecrets { values: &o.values, bits, a_blinding: &o.a, s_blinding: &o.s, s_l: &o.s_l, s_r: &o.s_r })
+            .collect();
+        let gpu = best_of(5, || {
+            engine.commit_bits(&shape, &borrowed).unwrap();
+        });
+        let sample = &borrowed[..cpu_rows.min(proofs)];
+        let cpu = best_of(1, || {
+            for s in sample {
+                commit_bits_cpu(&shape, s);
+            }
+        }) * (proofs as u32)
+            / (sample.len() as u32);
+        let check = &borrowed[..4];
+        assert_eq!(engine.commit_bits(&shape, check).unwrap(), CpuEngine.commit_bits(&shape, check).unwrap());
+        println!(
+            "({bits:2}, {parties:2}) commit_bits × {proofs:4} proofs: gpu {gpu:?} ({:.0} proofs/ms), cpu one core ≈ {cpu:?}, ratio {:.0}x",
+            proofs as f64 / gpu.as_secs_f64() / 1e3,
+            cpu.as_secs_f64() / gpu.as_secs_f64(),
+        );
+    }
+    println!("engine profile: {:?}", engine.profile());
 }

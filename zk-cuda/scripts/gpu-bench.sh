@@ -14,8 +14,9 @@
 # CUDA engine against the CPU engine on the same inputs), then
 # `prover-bench` (dalek and the precomputed prover on all cores, the CPU
 # lockstep prover, and the CUDA lockstep prover at B = 64, 256, 1024, every
-# backend first checked byte for byte against dalek), writing everything to
-# ${OUT:-zk-cuda/gpu-bin}/gpu-bench.txt.
+# backend first checked byte for byte against dalek), then hidden appends
+# over HTTP against the server with `--prover-backend precomputed` and
+# `cuda`, writing everything to ${OUT:-zk-cuda/gpu-bin}/gpu-bench.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=zk-cuda/gpu-bin
@@ -34,6 +35,13 @@ for line in sys.stdin:
     mkdir -p "$BIN"
     cp "$CARGO_TARGET_DIR/release/prover-bench" "$BIN/prover-bench"
     cp "$test_bin" "$BIN/gpu-tests"
+    # The server with `--prover-backend cuda` and the load generator, for
+    # hidden appends over HTTP on the GPU machine. Building the server with
+    # `cuda` rebuilds ledger-core; the plain build is restored after.
+    cargo build --release -p ledger-server --features cuda --bin ledger-server
+    cp "$CARGO_TARGET_DIR/release/ledger-server" "$BIN/ledger-server"
+    cargo build --release -p ledger-server --bin ledger-server -p ledger-benches --bin ledger-load
+    cp "$CARGO_TARGET_DIR/release/ledger-load" "$BIN/ledger-load"
     ls -l "$BIN"
     ;;
 run)
@@ -51,6 +59,25 @@ run)
         echo
         echo "## prover-bench"
         "$BIN/prover-bench" --proofs "${PROOFS:-2048}" --batches "${BATCHES:-64,256,1024}" --rounds "${ROUNDS:-5}" 2>&1
+        if [ -x "$BIN/ledger-server" ] && [ -x "$BIN/ledger-load" ]; then
+            echo
+            echo "## hidden appends over HTTP (ledger-load --hidden), same run"
+            for backend in precomputed cuda; do
+                data="$(mktemp -d)"
+                "$BIN/ledger-server" --data-dir "$data" --listen 127.0.0.1:18080 --prover-backend "$backend" >"$data/server.log" 2>&1 &
+                pid=$!
+                for _ in $(seq 100); do
+                    (exec 3<>/dev/tcp/127.0.0.1/18080) 2>/dev/null && break
+                    sleep 0.1
+                done
+                grep -m1 'prover pool ready' "$data/server.log" || true
+                LEDGER_ADMIN_TOKEN="$(cat "$data/admin.token")" "$BIN/ledger-load" --url http://127.0.0.1:18080 \
+                    -c "${CLIENTS:-256}" -t "${SECONDS_PER_PHASE:-5}" --no-baseline --hidden 2>&1 | grep -E 'append|hidden' || true
+                kill "$pid"
+                wait "$pid" 2>/dev/null || true
+                rm -rf "$data"
+            done
+        fi
     } | tee "$out/gpu-bench.txt"
     ;;
 *)

@@ -11,22 +11,40 @@
 //! B`): for each row `r` of public scalars, `Σᵢ s[r][i] · Pᵢ`, returned as
 //! a compressed Ristretto point. A batch is `2·B` rows (`B` = 64 … 1024
 //! proofs) over `2·64·m + 1` bases (`m` = 1 … 16 values per proof), and the
-//! prover asks for six to ten batches over the same bases.
+//! prover asks for six to ten batches over the same bases
+//! ([`GroupEngine::msm_public`](zk::prover::engine::GroupEngine::msm_public)).
 //!
-//! # Why variable time is fine
+//! Before those rounds, every proof commits to its bits
+//! ([`GroupEngine::commit_bits`](zk::prover::engine::GroupEngine::commit_bits),
+//! what `zk::prover::engine::commit_bits_cpu` computes):
 //!
-//! Only public data reaches the engine: the bases are fixed generators and
-//! the scalars are the inner-product argument's folded vectors and
-//! challenges, which the verifier recomputes from the proof; dalek's own
-//! prover multiplies them in variable time. Secret-dependent group work
-//! (`A`, `S`, `T₁`, `T₂`, the value commitments) stays in `zk`'s
-//! constant-time code. So the kernels skip zero scalars and zero digits,
-//! branch on data and index tables by digit.
+//! ```text
+//! A = a·B̃ + Σ_{i<N} (bitᵢ ? Gᵢ : −Hᵢ)        bitᵢ = bit (i mod n) of value ⌊i/n⌋
+//! S = s·B̃ + Σᵢ s_L[i]·Gᵢ + Σᵢ s_R[i]·Hᵢ
+//! ```
+//!
+//! with `B̃` the Pedersen blinding base. Those scalars and bits are the
+//! prover's secrets.
+//!
+//! # Two paths
+//!
+//! **Public path, variable time.** The round scalars are the
+//! inner-product argument's folded vectors and challenges, which the
+//! verifier recomputes from the proof; dalek's own prover multiplies them
+//! in variable time. So `zk_msm` skips zero scalars and zero digits,
+//! branches on data and indexes tables by digit.
+//!
+//! **Secret path, constant time.** `zk_commit_bits` handles the values'
+//! bits, `a`, `s`, `s_L`, `s_R`: no branch and no memory address in it
+//! depends on them (see [the secret path](#secret-path-constant-time)).
+//! The other secret group work of a proof (`T₁`, `T₂`, the value
+//! commitments) stays in `zk`'s constant-time CPU code.
 //!
 //! # Design
 //!
 //! * **One source, two compilers.** `cuda/curve25519.cuh` holds the field,
-//!   point, Ristretto and table code once, every function `ZK_HD`
+//!   point, Ristretto and table code once (and `cuda/ct_fixed_base.cuh`
+//!   the secret path's on top of it), every function `ZK_HD`
 //!   (`__host__ __device__` under nvcc/NVRTC, `static inline` under a C
 //!   compiler). `build.rs` always compiles `cuda/host.c` on top of it;
 //!   [`host`] wraps that for the tests, which compare it with
@@ -66,11 +84,79 @@
 //!   memory (on all cores for large batches), uploaded, multiplied, encoded
 //!   and downloaded; buffers are kept and grown. One lock serialises the
 //!   engine's calls: callers batch proofs into rows instead.
+//! * **Profile.** `CudaEngine::profile` sums the wall time of the
+//!   engine's `msm_public` and `commit_bits` calls and counts them, so a
+//!   benchmark can tell the GPU engine's share of a proof from the CPU's.
+//!
+//! # Secret path (constant time)
+//!
+//! * **Tables.** A second, per-shape table over the `2N + 1` bases
+//!   `G₀ … G_{N−1}, H₀ … H_{N−1}, B̃` (`B̃` is not among `ShapeBases`; the
+//!   engine appends its encoding): signed radix 16, 64 windows of 8
+//!   entries, entry `j` of window `k` being `(j + 1)·16ᵏ·P` as affine
+//!   Niels, 64 KiB a base (8 MiB for `(64, 1)`), built by the same kernels
+//!   as the public tables with another layout ([`host::TableLayout`]):
+//!   curve25519-dalek's `EdwardsBasepointTable` without its doublings.
+//! * **Recoding.** A canonical scalar becomes 64 digits `dₖ ∈ [−8, 8)`
+//!   exactly as dalek's `Scalar::as_radix_16`, by arithmetic: lane `k` of
+//!   a warp holds byte `k` and its digits `2k`, `2k + 1`; the carries
+//!   between bytes are one 32-bit addition over two ballots ("byte ≥ 0x78
+//!   carries out", "byte = 0x77 passes a carry on").
+//! * **Selection.** For every digit the lane loads all eight entries of
+//!   the window and keeps `|dₖ|`'s with masks, starting from the identity
+//!   `(1, 1, 0)` so that `dₖ = 0` goes through the same instructions, then
+//!   negates by the sign's mask (dalek's `LookupTable::select`); then one
+//!   mixed addition. Every scalar costs 64 selections and 64 additions
+//!   whatever its value; no zero is skipped.
+//! * **`A`.** Thread `t` takes the bits `i ≡ t (mod 256)`: it loads `Gᵢ`
+//!   and `Hᵢ` (window 0, entry 0 of their tables), forms `−Hᵢ`, picks one
+//!   by the bit's mask and adds it; warp 0 adds `a·B̃` like any scalar
+//!   term.
+//! * **Kernel.** `zk_commit_bits`: one block of eight warps per proof;
+//!   warp `w` takes the `S` terms `i ≡ w (mod 8)`, the block adds its 256
+//!   partial sums in a fixed tree, then does `A` the same way; `zk_encode`
+//!   encodes both. The shared-memory partial sums are zeroed before the
+//!   block exits; the records, the unencoded sums (on the device) and the
+//!   staging buffer (pinned host memory) are zeroed after every call,
+//!   failed ones included.
+//! * **Host twin.** The recoding, the selection and the per-term and
+//!   per-proof evaluation are `ZK_HD` functions of `cuda/ct_fixed_base.cuh`,
+//!   run on the host by [`host::HostSecretTable`] and tested against
+//!   curve25519-dalek and `commit_bits_cpu` on every CI run.
+//!
+//! **What "constant time" means here, and its limits.** Inside
+//! `zk_commit_bits`, the instructions each thread executes and the
+//! addresses it reads and writes depend only on the shape, the number of
+//! proofs and the thread's indices, never on a bit or a scalar: values
+//! derived from secrets are only ever arithmetic operands, masks and
+//! ballot predicates. This was checked on the code ptxas 12.2 makes for
+//! `sm_90` (NVRTC with `--ptxas-options=-v`, then `nvdisasm`): the two
+//! secret-derived predicates feed only `VOTE` instructions, the masked
+//! selections are `LOP3` bit-selects, every branch tests a loop counter, a
+//! thread index or the shape, and there is no `SEL`. Its limits:
+//!
+//! * The driver JIT-compiles the PTX for the GPU at hand; another ptxas
+//!   could in principle turn masks into branches. The PTX has no
+//!   secret-dependent branch, and nothing re-checks the machine code at run
+//!   time.
+//! * It assumes that integer multiply-adds, shifts and logic take the same
+//!   time whatever their operands on NVIDIA GPUs, as dalek assumes of the
+//!   CPUs it targets; NVIDIA documents no such guarantee.
+//! * What the timing of a call does reveal (the shape, the number of
+//!   proofs, the GPU's load) is public, and `A`, `S` are published in the
+//!   proof.
+//! * Registers, the few bytes a thread spills to local memory (56 with
+//!   ptxas 12.2, `sm_90`), caches and the driver's own copies are not
+//!   cleared; a GPU shared with an untrusted tenant (time-slicing, MPS)
+//!   could see residue there. Only the buffers named above are zeroed.
+//! * The host twin is the same source built by a C compiler for the
+//!   tests; nobody checks what that compiler makes of it.
 //!
 //! # Building and testing
 //!
 //! Without features the crate builds the host shim only (a C compiler is
-//! enough) and `tests/host_arith.rs` checks it against curve25519-dalek.
+//! enough) and `tests/host_arith.rs` checks it against curve25519-dalek and
+//! the secret path against `commit_bits_cpu`.
 //! Feature `cuda` adds `CudaEngine` and needs a CUDA compiler for the
 //! PTX, found by `build.rs`: `$NVCC`, else NVRTC 12.2 in the venv that
 //! `scripts/install-nvcc.sh` makes (`/var/tmp/agent-ledger-nvcc`, or
@@ -84,15 +170,18 @@
 //! ```
 //!
 //! At run time only the driver (`libcuda`, CUDA 12.2 or newer) is needed;
-//! without it `CudaEngine::new` returns an error and `tests/gpu.rs`
-//! prints "no CUDA device: skipped". For a GPU machine without a Rust
+//! without it `CudaEngine::new` returns an error and `tests/gpu.rs` (the
+//! engine's `msm_public` and `commit_bits` against the CPU's) prints "no
+//! CUDA device: skipped". For a GPU machine without a Rust
 //! toolchain, `scripts/gpu-bench.sh prepare` builds the binaries into
 //! `gpu-bin/` (ignored by git) and `scripts/gpu-bench.sh run` runs them.
 //!
 //! # Performance
 //!
 //! Measured with `cuda-speed` on an H100 80GB HBM3 (driver 580.159),
-//! about half of each row's scalars zero, whole calls best of five:
+//! about half of each row's scalars zero, whole calls best of five (the
+//! tables column when `prepare` built the public tables only; it now
+//! builds the secret ones too):
 //!
 //! | bases × rows  | tables (once) | `msm_public` | `zk_msm` kernel | one core, `CpuEngine` |
 //! |---------------|---------------|--------------|-----------------|-----------------------|
@@ -102,16 +191,23 @@
 //! | 513 × 512     | 6.6–7.1 ms    | 1.7–2.3 ms   | 0.78 ms         | 0.4–0.57 s            |
 //! | 2049 × 2048   | 18 ms         | 15.7–16.3 ms | 9.7 ms          | 6.6–11 s              |
 //!
-//! The rest of a call is packing and upload (noisy, 0.1–0.4 ms for 2 MiB)
-//! and the encoding kernel, a fixed ≈ 0.2–0.26 ms: one inverse square root
-//! per row, 254 dependent squarings, is latency the GPU cannot spread.
-//! The driver JIT-compiles the PTX the first time a machine loads it
-//! (≈ 9–11 s) and caches the result (≈ 0.2–0.3 s afterwards).
+//! The rest of a `msm_public` call is packing and upload (noisy, 0.1–0.4
+//! ms for 2 MiB) and the encoding kernel, a fixed ≈ 0.2–0.26 ms: one
+//! inverse square root per row, 254 dependent squarings, is latency the
+//! GPU cannot spread. The driver JIT-compiles the PTX the first time a
+//! machine loads it (≈ 9–11 s) and caches the result (≈ 0.2–0.3 s
+//! afterwards).
+//!
+//! `commit_bits` has not been measured yet. Its work per proof is
+//! `(2N + 1)·64 + N + 64` mixed additions, each after an eight-entry
+//! masked selection (8 384 for `(64, 1)`), against at most `(2N + 1)·32`
+//! additions for a public row: expect a few public rows' time per proof.
 
 pub mod host;
+mod secret;
 
 #[cfg(feature = "cuda")]
 mod cuda;
 
 #[cfg(feature = "cuda")]
-pub use cuda::{CudaEngine, EngineError, MsmProfile};
+pub use cuda::{CudaEngine, EngineError, EngineProfile, MsmProfile};

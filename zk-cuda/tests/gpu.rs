@@ -1,7 +1,10 @@
-//! [`CudaEngine`] against `zk`'s [`CpuEngine`] on the same inputs. Needs
-//! feature `cuda`; on a machine without a CUDA device every test prints
-//! "no CUDA device: skipped" and passes.
+//! [`CudaEngine`] against `zk`'s [`CpuEngine`] on the same inputs:
+//! `msm_public`, and `commit_bits` (the constant-time secret path) against
+//! `commit_bits_cpu`. Needs feature `cuda`; on a machine without a CUDA
+//! device every test prints "no CUDA device: skipped" and passes.
 #![cfg(feature = "cuda")]
+
+mod bit_secrets;
 
 use std::sync::OnceLock;
 
@@ -10,7 +13,7 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use zk::prover::engine::{CpuEngine, GroupEngine};
+use zk::prover::engine::{BitSecrets, CpuEngine, GroupEngine};
 use zk::prover::gens::ShapeBases;
 use zk::BackendFailure;
 use zk_cuda::CudaEngine;
@@ -94,4 +97,59 @@ fn msm_rejects_ragged_rows() {
     let s = vec![Scalar::ONE; shape.len() + 3];
     assert_eq!(engine.msm_public(&shape, &s), Err(BackendFailure::Shape));
     assert_eq!(engine.msm_public(&shape, &[]), Ok(Vec::new()));
+}
+
+fn commit_bits_match_cpu(engine: &CudaEngine, bits: usize, parties: usize, proofs: usize) {
+    let shape = ShapeBases::get(bits, parties);
+    let owned = bit_secrets::proofs(&shape, proofs, (bits * 1000 + parties * 10 + proofs) as u64);
+    let secrets: Vec<BitSecrets<'_>> = owned.iter().map(|o| o.borrow()).collect();
+    // The trait's default: commit_bits_cpu on every proof.
+    let want = CpuEngine.commit_bits(&shape, &secrets).expect("cpu");
+    let got = engine.commit_bits(&shape, &secrets).expect("cuda");
+    assert_eq!(got.len(), proofs);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "[A, S] of proof {i} of shape ({bits}, {parties})");
+    }
+    assert_eq!(got[0][1], RistrettoPoint::identity().compress(), "all-zero secrets: S is the identity");
+}
+
+#[test]
+fn commit_bits_matches_commit_bits_cpu() {
+    let Some(engine) = engine() else { return };
+    commit_bits_match_cpu(engine, 64, 1, 300);
+    commit_bits_match_cpu(engine, 8, 2, 40);
+    commit_bits_match_cpu(engine, 32, 4, 24);
+    // The cached secret tables, after a call that used more buffer; then
+    // the public path over the buffers commit_bits zeroed.
+    commit_bits_match_cpu(engine, 64, 1, 3);
+    matches_cpu(engine, 64, 1, 5);
+    commit_bits_match_cpu(engine, 64, 1, 1);
+}
+
+#[test]
+fn commit_bits_rejects_secrets_of_another_shape() {
+    let Some(engine) = engine() else { return };
+    let shape = ShapeBases::get(8, 2);
+    let owned = bit_secrets::proofs(&shape, 2, 5);
+    let short = owned[1].truncated();
+    assert_eq!(engine.commit_bits(&shape, &[owned[0].borrow(), short.borrow()]), Err(BackendFailure::Shape));
+    let other = ShapeBases::get(8, 1);
+    assert_eq!(engine.commit_bits(&other, &[owned[0].borrow()]), Err(BackendFailure::Shape));
+    assert_eq!(engine.commit_bits(&shape, &[]), Ok(Vec::new()));
+}
+
+#[test]
+fn profile_counts_calls_and_time() {
+    let Some(engine) = engine() else { return };
+    let shape = ShapeBases::get(8, 1);
+    engine.prepare(&shape).expect("tables");
+    let owned = bit_secrets::proofs(&shape, 4, 6);
+    let secrets: Vec<BitSecrets<'_>> = owned.iter().map(|o| o.borrow()).collect();
+    let before = engine.profile();
+    engine.msm_public(&shape, &scalars(shape.len(), 4, 9)).expect("msm");
+    engine.commit_bits(&shape, &secrets).expect("commit_bits");
+    let after = engine.profile();
+    // Other tests share the engine: at least this test's calls.
+    assert!(after.msm_calls > before.msm_calls && after.msm_time > before.msm_time, "{before:?} → {after:?}");
+    assert!(after.bits_calls > before.bits_calls && after.bits_time > before.bits_time, "{before:?} → {after:?}");
 }

@@ -1,7 +1,11 @@
 //! The kernels' curve arithmetic, compiled for the host, against
 //! curve25519-dalek: Ristretto decoding and encoding, addition and
-//! doubling, field inversion, and the fixed-base table MSM on real shapes.
-//! Runs on every CI run; no GPU involved.
+//! doubling, field inversion, the fixed-base table MSM on real shapes, and
+//! the constant-time secret path (radix-16 recoding, masked selection,
+//! fixed-base terms, `A` and `S` against `commit_bits_cpu`). Runs on every
+//! CI run; no GPU involved.
+
+mod bit_secrets;
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -9,10 +13,10 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use zk::prover::engine::{CpuEngine, GroupEngine};
+use zk::prover::engine::{commit_bits_cpu, BitSecrets, CpuEngine, GroupEngine};
 use zk::prover::gens::ShapeBases;
 use zk::BackendFailure;
-use zk_cuda::host::{field_invert, field_mul, HostPoint, HostTable};
+use zk_cuda::host::{ct_recode, field_invert, field_mul, HostPoint, HostSecretTable, HostTable, CT_WINDOWS};
 
 /// p = 2²⁵⁵ − 19, little-endian.
 const P: [u8; 32] = {
@@ -293,4 +297,131 @@ fn tables_refuse_bases_that_do_not_decode() {
     let mut bad = ShapeBases::get(8, 1).compressed().to_vec();
     bad[3].0[31] |= 0x80;
     assert!(HostTable::new(&bad).is_none());
+}
+
+/// dalek's `Scalar::as_radix_16` (crate-private there), as written in
+/// curve25519-dalek 4.1 `src/scalar.rs`.
+fn dalek_radix_16(s: &Scalar) -> [i8; 64] {
+    let b = s.as_bytes();
+    let mut out = [0i8; 64];
+    for i in 0..32 {
+        out[2 * i] = (b[i] & 15) as i8;
+        out[2 * i + 1] = ((b[i] >> 4) & 15) as i8;
+    }
+    for i in 0..63 {
+        let carry = (out[i] + 8) >> 4;
+        out[i] -= carry << 4;
+        out[i + 1] += carry;
+    }
+    out
+}
+
+/// 0, 1, 8, 15, 16, l − 1, 2²⁵², and their neighbours in the recoding.
+fn edge_scalars() -> Vec<Scalar> {
+    let mut two_252 = [0u8; 32];
+    two_252[31] = 0x10;
+    let two_252 = Option::from(Scalar::from_canonical_bytes(two_252)).expect("2^252 < l");
+    let mut v: Vec<Scalar> = [0u64, 1, 7, 8, 9, 15, 16, 17, 0x77, 0x78, 0x88, 0x7777, 0x7878, u64::MAX].map(Scalar::from).into();
+    v.extend([-Scalar::ONE, two_252, two_252 - Scalar::ONE, -two_252]);
+    v
+}
+
+fn ct_scalars(r: &mut ChaCha20Rng) -> Vec<Scalar> {
+    let mut v = edge_scalars();
+    v.extend((0..40).map(|_| Scalar::random(r)));
+    v.extend((0..40).map(|_| bit_secrets::recoding_stress(r)));
+    v
+}
+
+#[test]
+fn ct_recoding_is_dalek_radix_16() {
+    let mut r = rng(10);
+    for s in ct_scalars(&mut r) {
+        let digits = ct_recode(&s);
+        assert_eq!(digits, dalek_radix_16(&s), "digits of {:?}", s);
+        assert!(digits[..63].iter().all(|d| (-8..8).contains(d)));
+        assert!((0..=2).contains(&digits[63]), "top digit of a canonical scalar");
+        let sum = digits.iter().rev().fold(Scalar::ZERO, |acc, &d| {
+            acc * Scalar::from(16u8) + if d < 0 { -Scalar::from(d.unsigned_abs()) } else { Scalar::from(d as u8) }
+        });
+        assert_eq!(sum, s);
+    }
+}
+
+#[test]
+fn ct_select_is_every_small_multiple() {
+    let mut r = rng(11);
+    let p = RistrettoPoint::random(&mut r);
+    let table = HostSecretTable::new(&[p.compress()]).expect("decodes");
+    let sixteen = Scalar::from(16u8);
+    for window in [0, 1, 2, 31, CT_WINDOWS - 1] {
+        let radix = (0..window).fold(Scalar::ONE, |acc, _| acc * sixteen);
+        for d in -8i8..=8 {
+            let k = if d < 0 { -Scalar::from(d.unsigned_abs()) } else { Scalar::from(d as u8) };
+            assert_eq!(table.select(0, window, d), Some((k * radix * p).compress()), "window {window}, digit {d}");
+        }
+    }
+    assert_eq!(table.select(0, 0, 0), Some(RistrettoPoint::identity().compress()));
+    assert_eq!(table.select(0, CT_WINDOWS, 1), None);
+    assert_eq!(table.select(0, 0, 9), None);
+    assert_eq!(table.select(1, 0, 1), None);
+}
+
+#[test]
+fn ct_fixed_base_term_matches_dalek() {
+    let mut r = rng(12);
+    let points = [RistrettoPoint::random(&mut r), RISTRETTO_BASEPOINT_POINT, zk::commit::pedersen_gens().B_blinding];
+    let table = HostSecretTable::new(&points.map(|p| p.compress())).expect("decodes");
+    assert_eq!(table.len(), 3);
+    for k in ct_scalars(&mut r) {
+        for (i, p) in points.iter().enumerate() {
+            assert_eq!(table.mul(i, &k), Some((k * p).compress()), "{k:?} · base {i}");
+        }
+    }
+    assert_eq!(table.mul(0, &Scalar::ZERO), Some(RistrettoPoint::identity().compress()));
+    assert_eq!(table.mul(3, &Scalar::ONE), None);
+}
+
+fn host_commit_bits_matches_cpu(bits: usize, parties: usize, proofs: usize, seed: u64) {
+    let shape = ShapeBases::get(bits, parties);
+    let table = HostSecretTable::for_shape(&shape).expect("shape bases decode");
+    assert_eq!(table.len(), 2 * shape.n() + 1);
+    let owned = bit_secrets::proofs(&shape, proofs, seed);
+    let secrets: Vec<BitSecrets<'_>> = owned.iter().map(|o| o.borrow()).collect();
+    let ours = table.commit_bits(&shape, &secrets).expect("well-shaped");
+    assert_eq!(ours.len(), proofs);
+    for (i, (o, s)) in ours.iter().zip(&secrets).enumerate() {
+        assert_eq!(*o, commit_bits_cpu(&shape, s), "proof {i} of shape ({bits}, {parties})");
+    }
+    // All-zero secrets: S is the identity.
+    assert_eq!(ours[0][1], RistrettoPoint::identity().compress());
+}
+
+#[test]
+fn host_commit_bits_matches_cpu_for_64_bits_one_party() {
+    host_commit_bits_matches_cpu(64, 1, 5, 13);
+}
+
+#[test]
+fn host_commit_bits_matches_cpu_for_8_bits_two_parties() {
+    host_commit_bits_matches_cpu(8, 2, 6, 14);
+}
+
+#[test]
+fn host_commit_bits_matches_cpu_for_16_bits_four_parties() {
+    host_commit_bits_matches_cpu(16, 4, 4, 15);
+}
+
+#[test]
+fn host_commit_bits_rejects_secrets_of_another_shape() {
+    let shape = ShapeBases::get(8, 2);
+    let table = HostSecretTable::for_shape(&shape).expect("shape bases decode");
+    let owned = bit_secrets::proofs(&shape, 2, 16);
+    let short = owned[1].truncated();
+    let mixed = [owned[0].borrow(), short.borrow()];
+    assert_eq!(table.commit_bits(&shape, &mixed), Err(BackendFailure::Shape));
+    // Tables of (8, 2) for a shape of another size.
+    let other = ShapeBases::get(8, 1);
+    assert_eq!(table.commit_bits(&other, &[]), Err(BackendFailure::Shape));
+    assert_eq!(table.commit_bits(&shape, &[]), Ok(Vec::new()));
 }

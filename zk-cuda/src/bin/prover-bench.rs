@@ -145,45 +145,105 @@ fn main() {
     };
     let r_d = timed("dalek", &DalekProver);
     let r_p = timed("precomputed", &PrecomputedCpuProver);
+    let before = lockstep_cpu.profile();
     let r_l = timed("lockstep-cpu (B=256)", &lockstep_cpu);
+    print_profile("lockstep-cpu", before, lockstep_cpu.profile());
     println!("all cores ratios vs dalek: precomputed {:.2}x, lockstep-cpu {:.2}x", r_p / r_d, r_l / r_d);
 
     gpu(&args, &all, r_d);
 }
 
+/// Where a lockstep prover's time went between two profiles.
+fn print_profile(name: &str, before: zk::prover::ProfileTimes, after: zk::prover::ProfileTimes) {
+    println!(
+        "  {name} time: per-proof CPU work {:?} (+ {:?} in the rounds), engine commit_bits (A, S) {:?}, engine round MSMs {:?}",
+        after.open - before.open,
+        after.rounds - before.rounds,
+        after.commit_bits - before.commit_bits,
+        after.msm - before.msm
+    );
+}
+
+/// The CUDA engine's round multiplications with `A` and `S` left on the
+/// CPU (the engine's default `commit_bits`): the GPU's share of the work
+/// without its constant-time kernel.
+#[cfg(feature = "cuda")]
+#[derive(Debug)]
+struct MsmOnly(Arc<zk_cuda::CudaEngine>);
+
+#[cfg(feature = "cuda")]
+impl zk::prover::GroupEngine for MsmOnly {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn msm_public(
+        &self,
+        bases: &zk::prover::gens::ShapeBases,
+        scalars: &[Scalar],
+    ) -> Result<Vec<curve25519_dalek::ristretto::CompressedRistretto>, zk::BackendFailure> {
+        self.0.msm_public(bases, scalars)
+    }
+}
+
 #[cfg(feature = "cuda")]
 fn gpu(args: &Args, all: &rayon::ThreadPool, dalek_rate: f64) {
+    use zk::prover::GroupEngine;
     let engine = match zk_cuda::CudaEngine::new() {
-        Ok(e) => e,
+        Ok(e) => Arc::new(e),
         Err(e) => {
             println!("cuda: no device ({e}); GPU measurements skipped");
             return;
         }
     };
     println!("cuda: {}", engine.device_name());
-    let engine: Arc<dyn zk::prover::GroupEngine> = Arc::new(engine);
-    for &b in &args.batches {
-        let prover = LockstepProver::new(Arc::clone(&engine), b);
-        let st = statements(b, 1_000_000 + b as u64 * 10_000);
-        all.install(|| check(&prover, &st[..b.min(16)]));
-        // Warm-up: tables, module load, allocations.
-        all.install(|| prove(&prover, &st));
-        let mut lat = Vec::with_capacity(args.rounds);
-        for _ in 0..args.rounds {
-            let t = Instant::now();
-            all.install(|| prove(&prover, &st));
-            lat.push(t.elapsed());
+    let variants: [(&str, Arc<dyn GroupEngine>); 2] = [
+        ("cuda lockstep (A, S on the GPU, constant time)", Arc::clone(&engine) as Arc<dyn GroupEngine>),
+        ("cuda lockstep (A, S on the CPU)", Arc::new(MsmOnly(Arc::clone(&engine)))),
+    ];
+    for (name, variant) in variants {
+        for &b in &args.batches {
+            // A failure of one variant (a wrong proof is a panic in
+            // `check`) must not hide the others' numbers.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let prover = LockstepProver::new(Arc::clone(&variant), b);
+                let st = statements(b, 1_000_000 + b as u64 * 10_000);
+                all.install(|| check(&prover, &st[..b.min(16)]));
+                // Warm-up: tables, module load, allocations.
+                all.install(|| prove(&prover, &st));
+                let mut lat = Vec::with_capacity(args.rounds);
+                let before = prover.profile();
+                let engine_before = engine.profile();
+                for _ in 0..args.rounds {
+                    let t = Instant::now();
+                    all.install(|| prove(&prover, &st));
+                    lat.push(t.elapsed());
+                }
+                lat.sort();
+                let total: Duration = lat.iter().sum();
+                let r = rate(b * args.rounds, total);
+                println!(
+                    "{name} B={b}: {r:.1} proofs/s, batch latency p50 {:?} min {:?} max {:?}, {:.2}x dalek on all cores",
+                    lat[lat.len() / 2],
+                    lat[0],
+                    lat[lat.len() - 1],
+                    r / dalek_rate
+                );
+                print_profile(&format!("B={b}"), before, prover.profile());
+                let e = engine.profile();
+                println!(
+                    "  B={b} engine: {} msm calls {:?}, {} commit_bits calls {:?}",
+                    e.msm_calls - engine_before.msm_calls,
+                    e.msm_time - engine_before.msm_time,
+                    e.bits_calls - engine_before.bits_calls,
+                    e.bits_time - engine_before.bits_time
+                );
+            }));
+            if run.is_err() {
+                println!("{name} B={b}: FAILED (see the panic above); skipping this variant");
+                break;
+            }
         }
-        lat.sort();
-        let total: Duration = lat.iter().sum();
-        let r = rate(b * args.rounds, total);
-        println!(
-            "cuda lockstep B={b}: {r:.1} proofs/s, batch latency p50 {:?} min {:?} max {:?}, {:.2}x dalek on all cores",
-            lat[lat.len() / 2],
-            lat[0],
-            lat[lat.len() - 1],
-            r / dalek_rate
-        );
     }
 }
 
