@@ -2,14 +2,17 @@
 //! to PTX for `compute_80`, embedded by `src/cuda.rs`.
 //!
 //! The CUDA compiler is, in order: `$NVCC`; NVRTC 12.2 in the toolchain
-//! venv (`$ZK_CUDA_TOOLCHAIN`, default `/var/tmp/agent-ledger-nvcc`, made
-//! by `scripts/install-nvcc.sh`); `nvcc` on `PATH`. PTX needs no GPU.
+//! venv (`$ZK_CUDA_TOOLCHAIN`, default `$HOME/.cache/agent-ledger/nvrtc`,
+//! made by `scripts/install-nvcc.sh`); `nvcc` on `PATH`. PTX needs no GPU.
+//! The build runs the venv's Python and loads its library, so a venv not
+//! owned by the building user, or writable by group or others, is refused.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DEFAULT_TOOLCHAIN: &str = "/var/tmp/agent-ledger-nvcc";
+/// The toolchain venv under `$HOME`.
+const DEFAULT_TOOLCHAIN: &str = ".cache/agent-ledger/nvrtc";
 const ARCH: &str = "compute_80";
 
 fn main() {
@@ -35,8 +38,12 @@ fn build_ptx(out: &Path) {
     if let Some(nvcc) = env::var_os("NVCC") {
         return run_nvcc(Path::new(&nvcc), &cuda_dir, &src, out);
     }
-    let toolchain = env::var_os("ZK_CUDA_TOOLCHAIN").map_or_else(|| PathBuf::from(DEFAULT_TOOLCHAIN), PathBuf::from);
-    if let Some(nvrtc) = find_nvrtc(&toolchain) {
+    let toolchain = env::var_os("ZK_CUDA_TOOLCHAIN")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(DEFAULT_TOOLCHAIN)));
+    if let Some(nvrtc) = toolchain.as_deref().and_then(find_nvrtc) {
+        let toolchain = toolchain.as_deref().unwrap_or(Path::new("."));
+        trusted(toolchain, out);
         let python = toolchain.join("bin/python");
         let mut cmd = Command::new(&python);
         cmd.arg(manifest.join("scripts/nvrtc-ptx.py"))
@@ -58,7 +65,7 @@ fn build_ptx(out: &Path) {
     }
     panic!(
         "zk-cuda: feature `cuda` needs a CUDA compiler to build its PTX and none was found.\n\
-         Run zk-cuda/scripts/install-nvcc.sh (installs NVRTC 12.2 from PyPI into {DEFAULT_TOOLCHAIN}),\n\
+         Run zk-cuda/scripts/install-nvcc.sh (installs NVRTC 12.2 from PyPI into $HOME/{DEFAULT_TOOLCHAIN}),\n\
          or set NVCC=/path/to/nvcc, or ZK_CUDA_TOOLCHAIN to a venv holding nvidia-cuda-nvrtc-cu12."
     );
 }
@@ -86,4 +93,25 @@ fn find_nvrtc(venv: &Path) -> Option<PathBuf> {
         .map(|e| e.path().join("site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12"))
         .find(|p| p.is_file())
         .filter(|_| venv.join("bin/python").is_file())
+}
+
+/// Refuses a toolchain the building user does not alone control: the venv
+/// folder and its `bin` and `lib` folders (what holds the Python it runs and
+/// the library it loads) must be owned by the owner of `out` (this build's
+/// output, so the building user) and not writable by group or others.
+fn trusted(venv: &Path, out: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let me = out.parent().and_then(|d| std::fs::metadata(d).ok()).map(|m| m.uid());
+    for p in [venv.to_path_buf(), venv.join("bin"), venv.join("lib")] {
+        let Ok(m) = std::fs::metadata(&p) else {
+            panic!("zk-cuda: cannot read {}", p.display());
+        };
+        if Some(m.uid()) != me || m.mode() & 0o022 != 0 {
+            panic!(
+                "zk-cuda: refusing the CUDA toolchain at {}: {} is not owned by the building user or is writable by group or others",
+                venv.display(),
+                p.display()
+            );
+        }
+    }
 }

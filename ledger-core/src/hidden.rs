@@ -47,7 +47,7 @@ pub struct CommittedHidden {
 /// Hidden values committed for one entry, their predicates not yet
 /// proven: the first step of [`CommitJob::prepare`] → prove →
 /// [`CommitJob::finish`], which the prover stage runs for many entries at
-/// once, proving all their predicates in one batch.
+/// once, proving all their predicates in one batch. `Debug` shows no value.
 #[derive(Debug)]
 pub struct CommitJob {
     context: Vec<u8>,
@@ -66,10 +66,10 @@ impl CommitJob {
 
     /// What to prove (`None`: no predicates declared): claims, witnesses
     /// and the context the proof is bound to.
-    pub fn statement(&self) -> Option<(&[zk::predicate::Claim], &[zk::prover::Witness], &[u8])> {
-        match self.prepared.claims.is_empty() {
+    pub fn statement(&self) -> Option<zk::prover::ProofItem<'_>> {
+        match self.prepared.claims().is_empty() {
             true => None,
-            false => Some((&self.prepared.claims, &self.prepared.witnesses, &self.context)),
+            false => Some((self.prepared.claims(), self.prepared.witnesses(), &self.context)),
         }
     }
 
@@ -85,7 +85,7 @@ impl CommitJob {
         let mut entry = Map::new();
         let openings = self.prepared.finish(&mut entry, proof, &self.context, params, self_check).map_err(|e| match e {
             verifier::hidden::CommitError::Predicate(z) => EntryError::Predicate(z),
-            verifier::hidden::CommitError::SelfCheck => EntryError::ProofSelfCheck,
+            verifier::hidden::CommitError::SelfCheck | verifier::hidden::CommitError::ProofMismatch => EntryError::ProofSelfCheck,
             verifier::hidden::CommitError::Invalid(e) => EntryError::Hidden(e),
         })?;
         Ok(CommittedHidden {

@@ -102,12 +102,18 @@ pub struct Config {
     pub prover_backend: zk::prover::Backend,
     /// Smallest batch of waiting commit proofs sent to the batch prover
     /// (`lockstep-cpu`, `cuda`); smaller batches go to `precomputed`.
-    #[arg(long, env = "LEDGER_PROVER_BATCH_MIN", default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..=1024))]
+    #[arg(long, env = "LEDGER_PROVER_BATCH_MIN", default_value_t = ledger_core::prover_backends::DEFAULT_BATCH_MIN as u64,
+        value_parser = clap::value_parser!(u64).range(2..=ledger_core::prover_backends::MAX_BATCH as u64))]
     pub prover_batch_min: u64,
     /// Refuse to start when `cuda` cannot run (no CUDA build, driver or
     /// device) instead of falling back to `lockstep-cpu` with a warning.
     #[arg(long, env = "LEDGER_PROVER_STRICT", default_value_t = false, action = clap::ArgAction::Set)]
     pub prover_strict: bool,
+    /// With `cuda`: compute the secret-dependent commitments `A` and `S` of
+    /// batched proofs on the GPU, in constant time (`false`: on the CPU, so
+    /// the GPU sees only public scalars; docs/SECURITY.md).
+    #[arg(long, env = "LEDGER_PROVER_GPU_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub prover_gpu_secrets: bool,
     /// Verify every proof the log makes for `POST /v1/hidden/commit` before
     /// answering (about 15 % of its cost; the prover already refuses false
     /// predicates). Proofs made by clients are always verified.
@@ -291,6 +297,32 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.max_entry_bytes, 65_535);
         assert!(Config::try_parse_from(["ledger-server", "--max-entry-bytes", "70000"]).is_err());
+    }
+
+    #[test]
+    fn prover_flags_parse_and_refuse() {
+        let config = Config::try_parse_from(["ledger-server"]).unwrap();
+        assert_eq!(config.prover_backend, zk::prover::Backend::Precomputed);
+        assert_eq!((config.prover_batch_min, config.prover_strict, config.prover_gpu_secrets), (32, false, true));
+        let config = Config::try_parse_from([
+            "ledger-server",
+            "--prover-backend",
+            "cuda",
+            "--prover-strict",
+            "true",
+            "--prover-gpu-secrets",
+            "false",
+        ])
+        .unwrap();
+        assert_eq!((config.prover_backend, config.prover_strict, config.prover_gpu_secrets), (zk::prover::Backend::Cuda, true, false));
+        for name in ["dalek", "precomputed", "lockstep-cpu", "cuda"] {
+            assert!(Config::try_parse_from(["ledger-server", "--prover-backend", name]).is_ok(), "{name}");
+        }
+        let bad = Config::try_parse_from(["ledger-server", "--prover-backend", "gpu"]).unwrap_err().to_string();
+        assert!(bad.contains("one of: dalek, precomputed, lockstep-cpu, cuda"), "{bad}");
+        for min in ["1", "1025"] {
+            assert!(Config::try_parse_from(["ledger-server", "--prover-batch-min", min]).is_err(), "{min}");
+        }
     }
 
     #[test]

@@ -188,6 +188,8 @@ impl From<EntryError> for ApiError {
             EntryError::Hidden(_) => ErrorCode::InvalidHidden,
             EntryError::HiddenInClear => ErrorCode::CommitHiddenFirst,
             EntryError::Predicate(zk::ZkError::PredicateFalse { .. }) => ErrorCode::PredicateFalse,
+            // The prover failed (its accelerator, a bug), not the caller.
+            EntryError::Predicate(zk::ZkError::Backend(_)) => return Self::internal(e),
             EntryError::Predicate(_) => ErrorCode::InvalidPredicate,
             EntryError::ProofSelfCheck => return Self::internal(e),
             _ => ErrorCode::InvalidEntry,

@@ -42,13 +42,15 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let prover_backends = ledger_core::ProverBackends::new(config.prover_backend, config.prover_batch_min as usize, config.prover_strict)?;
-    if let Some(why) = &prover_backends.fallback {
+    let prover_backends = ledger_core::ProverBackends::new(
+        config.prover_backend,
+        config.prover_batch_min as usize,
+        config.prover_strict,
+        config.prover_gpu_secrets,
+    )?;
+    if let Some(why) = prover_backends.fallback() {
         tracing::warn!(backend = %config.prover_backend, reason = %why, "prover backend unavailable; batches run on lockstep-cpu");
     }
-    // Disclosures and anything else proving in this process use the
-    // single-proof backend.
-    zk::prover::install(Arc::clone(&prover_backends.single));
     let log_config = LogConfig {
         origin: origin.clone(),
         queue_bytes: config.queue_bytes,
@@ -103,10 +105,10 @@ async fn main() -> anyhow::Result<()> {
     let backends = log.prover_backends();
     tracing::info!(
         threads = log.prover_threads(),
-        backend = %backends.chosen,
-        single = backends.single.name(),
-        batch = backends.batch.name(),
-        batch_min = backends.batch_min,
+        backend = %backends.chosen(),
+        single = backends.single().name(),
+        batch = backends.batch().name(),
+        batch_min = backends.batch_min(),
         curve_backend = zk::curve_backend(),
         "prover pool ready"
     );

@@ -94,6 +94,10 @@ pub enum CommitError {
     /// The entry's `hidden` values (or its `agent`, `seq`) are malformed.
     #[error("invalid hidden fields: {0}")]
     Invalid(HiddenError),
+    /// [`PreparedCommit::finish`] was given a proof without claims to
+    /// prove, or none for its claims (a caller's bug).
+    #[error("a predicate proof was given without claims, or none for the claims")]
+    ProofMismatch,
 }
 
 /// Commits the plain `hidden` values of an action entry in place (see
@@ -149,16 +153,20 @@ pub fn commit<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
 
 /// Hidden values committed, their predicates not yet proven: [`commit`] in
 /// two steps, so that a caller can prove many entries' predicates in one
-/// batch (`zk::prover::prove_many`) between them.
+/// batch (`zk::prover::prove_many`) between them. `Debug` shows no value.
 #[cfg(feature = "prover")]
-#[derive(Debug)]
 pub struct PreparedCommit {
     fields: BTreeMap<String, Commitment>,
     openings: BTreeMap<String, Opening>,
-    /// The predicates to prove, one per declared `prove`.
-    pub claims: Vec<zk::predicate::Claim>,
-    /// Their witnesses.
-    pub witnesses: Vec<zk::prover::Witness>,
+    claims: Vec<zk::predicate::Claim>,
+    witnesses: Vec<zk::prover::Witness>,
+}
+
+#[cfg(feature = "prover")]
+impl core::fmt::Debug for PreparedCommit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreparedCommit").field("fields", &self.fields.len()).field("claims", &self.claims.len()).finish_non_exhaustive()
+    }
 }
 
 #[cfg(feature = "prover")]
@@ -194,6 +202,16 @@ impl PreparedCommit {
         Self { fields, openings, claims, witnesses }
     }
 
+    /// The predicates to prove, one per declared `prove`.
+    pub fn claims(&self) -> &[zk::predicate::Claim] {
+        &self.claims
+    }
+
+    /// Their witnesses (the values and blindings).
+    pub fn witnesses(&self) -> &[zk::prover::Witness] {
+        &self.witnesses
+    }
+
     /// Writes the commitments (`hidden`) and `proof` of [`Self::claims`]
     /// (`predicates`, `None` when there are no claims) into `entry`, after
     /// verifying the proof when `self_check`, and returns the openings.
@@ -219,7 +237,7 @@ impl PreparedCommit {
                 committed.predicates =
                     Some(ClaimsProof { claims: self.claims.iter().map(|c| (c.field.clone(), c.predicate)).collect(), proof });
             }
-            _ => return Err(CommitError::SelfCheck),
+            _ => return Err(CommitError::ProofMismatch),
         }
         entry.insert("hidden".into(), committed.hidden_json());
         if let Some(p) = &committed.predicates {

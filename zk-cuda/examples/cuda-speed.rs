@@ -67,7 +67,7 @@ fn main() {
     };
     println!("device: {} (context + PTX load {:?})", engine.device_name(), t.elapsed());
     for (bits, parties, rows) in [(64, 1, 128), (64, 1, 512), (64, 1, 2048), (64, 4, 512), (64, 16, 2048)] {
-        let shape = ShapeBases::get(bits, parties);
+        let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
         let t = Instant::now();
         engine.prepare(&shape).unwrap();
         let build = t.elapsed();
@@ -103,7 +103,7 @@ fn main() {
         );
     }
     for (bits, parties, proofs) in [(64, 1, 64), (64, 1, 256), (64, 1, 1024), (64, 4, 256)] {
-        let shape = ShapeBases::get(bits, parties);
+        let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
         engine.prepare(&shape).unwrap();
         let owned = secrets(&shape, proofs);
         let borrowed: Vec<BitSecrets<'_>> = owned

@@ -55,7 +55,7 @@ run)
         grep -m1 'model name' /proc/cpuinfo || true
         echo
         echo "## gpu tests"
-        "$BIN/gpu-tests" --test-threads 1 2>&1 || echo "gpu tests FAILED"
+        ZK_CUDA_REQUIRE_GPU=1 "$BIN/gpu-tests" --test-threads 1 2>&1 || echo "gpu tests FAILED"
         echo
         echo "## prover-bench"
         "$BIN/prover-bench" --proofs "${PROOFS:-2048}" --batches "${BATCHES:-64,256,1024}" --rounds "${ROUNDS:-5}" 2>&1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the CUDA compiler that `cargo build -p zk-cuda --features cuda`
 # uses to turn cuda/kernels.cu into PTX: NVRTC 12.2, pinned, from PyPI,
-# into a venv (default /var/tmp/agent-ledger-nvcc, or $ZK_CUDA_TOOLCHAIN).
+# into a venv (default $HOME/.cache/agent-ledger/nvrtc, or $ZK_CUDA_TOOLCHAIN),
+# created with mode 0700 so that nobody else can change what the build runs.
 #
 # Why NVRTC and not nvcc: the nvidia-cuda-nvcc-cu12 wheels (12.0 to 12.9)
 # ship ptxas and libnvvm but no nvcc driver or front end; the
@@ -14,11 +15,12 @@
 # Building PTX needs no GPU. Prints the libnvrtc path on its last line.
 set -euo pipefail
 
-VENV="${ZK_CUDA_TOOLCHAIN:-/var/tmp/agent-ledger-nvcc}"
+VENV="${ZK_CUDA_TOOLCHAIN:-$HOME/.cache/agent-ledger/nvrtc}"
 CUDA_PIN="12.2.140"
 
 if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    (umask 077 && python3 -m venv "$VENV")
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "nvidia-cuda-nvrtc-cu12==$CUDA_PIN"
 

@@ -546,3 +546,26 @@ fn driver_present() -> bool {
     // function is called.
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
+
+/// A [`CudaEngine`] for the public round multiplications only: `A` and `S`
+/// stay on the CPU (the trait's default, constant-time `commit_bits`), so
+/// no secret reaches the GPU (`--prover-gpu-secrets false`).
+#[derive(Debug)]
+pub struct PublicOnly(Arc<CudaEngine>);
+
+impl PublicOnly {
+    /// Wraps `engine`.
+    pub fn new(engine: Arc<CudaEngine>) -> Self {
+        Self(engine)
+    }
+}
+
+impl GroupEngine for PublicOnly {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn msm_public(&self, bases: &ShapeBases, scalars: &[Scalar]) -> Result<Vec<CompressedRistretto>, BackendFailure> {
+        self.0.msm_public(bases, scalars)
+    }
+}

@@ -1,7 +1,9 @@
 //! [`CudaEngine`] against `zk`'s [`CpuEngine`] on the same inputs:
 //! `msm_public`, and `commit_bits` (the constant-time secret path) against
 //! `commit_bits_cpu`. Needs feature `cuda`; on a machine without a CUDA
-//! device every test prints "no CUDA device: skipped" and passes.
+//! device every test prints "no CUDA device: skipped" and passes, unless
+//! `ZK_CUDA_REQUIRE_GPU` is set (as `scripts/gpu-bench.sh run` does), when
+//! a missing device fails them.
 #![cfg(feature = "cuda")]
 
 mod bit_secrets;
@@ -26,6 +28,9 @@ fn engine() -> Option<&'static CudaEngine> {
         Ok(e) => {
             println!("cuda device: {}", e.device_name());
             Some(e)
+        }
+        Err(e) if std::env::var_os("ZK_CUDA_REQUIRE_GPU").is_some() => {
+            panic!("ZK_CUDA_REQUIRE_GPU is set but the engine did not start: {e}")
         }
         Err(e) => {
             println!("no CUDA device: skipped ({e})");
@@ -56,7 +61,7 @@ fn scalars(width: usize, rows: usize, seed: u64) -> Vec<Scalar> {
 }
 
 fn matches_cpu(engine: &CudaEngine, bits: usize, parties: usize, rows: usize) {
-    let shape = ShapeBases::get(bits, parties);
+    let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
     let s = scalars(shape.len(), rows, (bits * 100 + parties) as u64);
     let want = CpuEngine.msm_public(&shape, &s).expect("cpu");
     let got = engine.msm_public(&shape, &s).expect("cuda");
@@ -93,14 +98,14 @@ fn concurrent_callers_get_their_own_rows() {
 #[test]
 fn msm_rejects_ragged_rows() {
     let Some(engine) = engine() else { return };
-    let shape = ShapeBases::get(8, 1);
+    let shape = ShapeBases::get(8, 1).expect("a bulletproofs shape");
     let s = vec![Scalar::ONE; shape.len() + 3];
     assert_eq!(engine.msm_public(&shape, &s), Err(BackendFailure::Shape));
     assert_eq!(engine.msm_public(&shape, &[]), Ok(Vec::new()));
 }
 
 fn commit_bits_match_cpu(engine: &CudaEngine, bits: usize, parties: usize, proofs: usize) {
-    let shape = ShapeBases::get(bits, parties);
+    let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
     let owned = bit_secrets::proofs(&shape, proofs, (bits * 1000 + parties * 10 + proofs) as u64);
     let secrets: Vec<BitSecrets<'_>> = owned.iter().map(|o| o.borrow()).collect();
     // The trait's default: commit_bits_cpu on every proof.
@@ -129,11 +134,11 @@ fn commit_bits_matches_commit_bits_cpu() {
 #[test]
 fn commit_bits_rejects_secrets_of_another_shape() {
     let Some(engine) = engine() else { return };
-    let shape = ShapeBases::get(8, 2);
+    let shape = ShapeBases::get(8, 2).expect("a bulletproofs shape");
     let owned = bit_secrets::proofs(&shape, 2, 5);
     let short = owned[1].truncated();
     assert_eq!(engine.commit_bits(&shape, &[owned[0].borrow(), short.borrow()]), Err(BackendFailure::Shape));
-    let other = ShapeBases::get(8, 1);
+    let other = ShapeBases::get(8, 1).expect("a bulletproofs shape");
     assert_eq!(engine.commit_bits(&other, &[owned[0].borrow()]), Err(BackendFailure::Shape));
     assert_eq!(engine.commit_bits(&shape, &[]), Ok(Vec::new()));
 }
@@ -141,7 +146,7 @@ fn commit_bits_rejects_secrets_of_another_shape() {
 #[test]
 fn profile_counts_calls_and_time() {
     let Some(engine) = engine() else { return };
-    let shape = ShapeBases::get(8, 1);
+    let shape = ShapeBases::get(8, 1).expect("a bulletproofs shape");
     engine.prepare(&shape).expect("tables");
     let owned = bit_secrets::proofs(&shape, 4, 6);
     let secrets: Vec<BitSecrets<'_>> = owned.iter().map(|o| o.borrow()).collect();

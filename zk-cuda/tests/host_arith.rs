@@ -258,7 +258,7 @@ fn rows_for(width: usize, r: &mut ChaCha20Rng) -> Vec<Scalar> {
 
 fn msm_matches_dalek(bits: usize, parties: usize, seed: u64) {
     let mut r = rng(seed);
-    let shape = ShapeBases::get(bits, parties);
+    let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
     let table = HostTable::new(shape.compressed()).expect("shape bases decode");
     assert_eq!(table.len(), shape.len());
     let scalars = rows_for(shape.len(), &mut r);
@@ -285,7 +285,7 @@ fn table_msm_matches_dalek_for_8_bits_two_parties() {
 
 #[test]
 fn table_msm_rejects_ragged_rows() {
-    let shape = ShapeBases::get(8, 2);
+    let shape = ShapeBases::get(8, 2).expect("a bulletproofs shape");
     let table = HostTable::new(shape.compressed()).expect("shape bases decode");
     let scalars = vec![Scalar::ONE; shape.len() + 1];
     assert_eq!(table.msm(&scalars), Err(BackendFailure::Shape));
@@ -294,7 +294,7 @@ fn table_msm_rejects_ragged_rows() {
 
 #[test]
 fn tables_refuse_bases_that_do_not_decode() {
-    let mut bad = ShapeBases::get(8, 1).compressed().to_vec();
+    let mut bad = ShapeBases::get(8, 1).expect("a bulletproofs shape").compressed().to_vec();
     bad[3].0[31] |= 0x80;
     assert!(HostTable::new(&bad).is_none());
 }
@@ -383,7 +383,7 @@ fn ct_fixed_base_term_matches_dalek() {
 }
 
 fn host_commit_bits_matches_cpu(bits: usize, parties: usize, proofs: usize, seed: u64) {
-    let shape = ShapeBases::get(bits, parties);
+    let shape = ShapeBases::get(bits, parties).expect("a bulletproofs shape");
     let table = HostSecretTable::for_shape(&shape).expect("shape bases decode");
     assert_eq!(table.len(), 2 * shape.n() + 1);
     let owned = bit_secrets::proofs(&shape, proofs, seed);
@@ -414,14 +414,14 @@ fn host_commit_bits_matches_cpu_for_16_bits_four_parties() {
 
 #[test]
 fn host_commit_bits_rejects_secrets_of_another_shape() {
-    let shape = ShapeBases::get(8, 2);
+    let shape = ShapeBases::get(8, 2).expect("a bulletproofs shape");
     let table = HostSecretTable::for_shape(&shape).expect("shape bases decode");
     let owned = bit_secrets::proofs(&shape, 2, 16);
     let short = owned[1].truncated();
     let mixed = [owned[0].borrow(), short.borrow()];
     assert_eq!(table.commit_bits(&shape, &mixed), Err(BackendFailure::Shape));
     // Tables of (8, 2) for a shape of another size.
-    let other = ShapeBases::get(8, 1);
+    let other = ShapeBases::get(8, 1).expect("a bulletproofs shape");
     assert_eq!(table.commit_bits(&other, &[]), Err(BackendFailure::Shape));
     assert_eq!(table.commit_bits(&shape, &[]), Ok(Vec::new()));
 }

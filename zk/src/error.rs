@@ -140,4 +140,7 @@ pub enum BackendFailure {
     /// The accelerator of a prover backend failed.
     #[error("the prover's accelerator failed")]
     Device,
+    /// The prover panicked (a bug); nothing was proven.
+    #[error("the prover panicked")]
+    Panicked,
 }

@@ -121,3 +121,66 @@ fn refused_shapes_are_refused_by_every_backend() {
         }
     }
 }
+
+/// An engine that fails: an error from the round multiplications, too few
+/// points from them, or an error from `commit_bits`.
+#[derive(Debug)]
+enum Broken {
+    MsmError,
+    MsmShort,
+    BitsError,
+}
+
+impl zk::prover::GroupEngine for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn msm_public(
+        &self,
+        bases: &zk::prover::gens::ShapeBases,
+        scalars: &[Scalar],
+    ) -> Result<Vec<curve25519_dalek::ristretto::CompressedRistretto>, zk::BackendFailure> {
+        match self {
+            Broken::MsmError => Err(zk::BackendFailure::Device),
+            Broken::MsmShort => Ok(CpuEngine.msm_public(bases, scalars)?.into_iter().skip(1).collect()),
+            Broken::BitsError => CpuEngine.msm_public(bases, scalars),
+        }
+    }
+
+    fn commit_bits(
+        &self,
+        shape: &zk::prover::gens::ShapeBases,
+        secrets: &[zk::prover::engine::BitSecrets<'_>],
+    ) -> Result<Vec<[curve25519_dalek::ristretto::CompressedRistretto; 2]>, zk::BackendFailure> {
+        match self {
+            Broken::BitsError => Err(zk::BackendFailure::Device),
+            _ => CpuEngine.commit_bits(shape, secrets),
+        }
+    }
+}
+
+#[test]
+fn a_failing_engine_fails_its_proofs_with_device() {
+    for broken in [Broken::MsmError, Broken::MsmShort, Broken::BitsError] {
+        let name = format!("{broken:?}");
+        let lockstep = LockstepProver::new(Arc::new(broken), 8);
+        assert_eq!(lockstep.name(), "broken");
+        let cases: Vec<Case> = (0..3).map(|s| Case::new(7000 + s, 32, 1)).chain([Case::new(7010, 8, 2)]).collect();
+        let mut rngs: Vec<ChaCha20Rng> = cases.iter().map(|c| ChaCha20Rng::seed_from_u64(c.seed)).collect();
+        let jobs = cases
+            .iter()
+            .zip(rngs.iter_mut())
+            .map(|(c, rng)| RangeJob {
+                transcript: c.transcript(),
+                values: Zeroizing::new(c.values.clone()),
+                blindings: Zeroizing::new(c.blindings.clone()),
+                bits: c.bits,
+                rng,
+            })
+            .collect();
+        let results = lockstep.prove(jobs);
+        assert_eq!(results.len(), 4);
+        assert!(results.iter().all(|r| matches!(r, Err(zk::BackendFailure::Device))), "{name}: {results:?}");
+    }
+}

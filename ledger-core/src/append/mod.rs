@@ -16,7 +16,6 @@
 
 mod admission;
 pub(crate) mod prover;
-pub use prover::ProverBackends;
 pub(crate) mod sequencer;
 
 use std::sync::{Arc, Mutex, RwLock};

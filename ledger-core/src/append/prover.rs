@@ -21,6 +21,7 @@
 //! runs, so batches grow with the load.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,77 +30,13 @@ use rayon::prelude::*;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use verifier::agent_id::AgentId;
 use verifier::hidden::HiddenValue;
-use zk::prover::{Backend, CpuEngine, LockstepProver, PrecomputedCpuProver, ProverPool, RangeProver, Witness};
+use zk::prover::{ProverPool, Witness};
 
 use super::sequencer::CommitObserver;
 use crate::entry::{EntryError, NewEntry, PendingEntry};
 use crate::hidden::{CommitJob, CommittedHidden};
+use crate::prover_backends::{ProverBackends, MAX_BATCH};
 use crate::Error;
-
-/// Most commit requests proven in one batch.
-pub const MAX_BATCH: usize = 1024;
-
-/// The range provers the stage runs: one for single proofs (and for
-/// disclosures and the SDK in this process, through
-/// [`zk::prover::install`]), one for batches.
-#[derive(Clone, Debug)]
-pub struct ProverBackends {
-    /// The backend asked for.
-    pub chosen: Backend,
-    /// Proves single proofs and small batches.
-    pub single: Arc<dyn RangeProver>,
-    /// Proves batches of at least [`Self::batch_min`].
-    pub batch: Arc<dyn RangeProver>,
-    /// Smallest batch sent to [`Self::batch`].
-    pub batch_min: usize,
-    /// Why the batch backend is not the one asked for (e.g. no GPU), if so.
-    pub fallback: Option<String>,
-}
-
-impl ProverBackends {
-    /// The provers for `backend`: `dalek` and `precomputed` prove
-    /// everything themselves; `lockstep-cpu` and `cuda` prove single
-    /// proofs on the precomputed CPU prover and batches in lockstep (on
-    /// the GPU for `cuda`). Without a usable GPU (or without the `cuda`
-    /// feature) `cuda` falls back to `lockstep-cpu`, or, when `strict`,
-    /// refuses with [`Error::Config`].
-    pub fn new(backend: Backend, batch_min: usize, strict: bool) -> Result<Self, Error> {
-        let lockstep_cpu = || Arc::new(LockstepProver::new(Arc::new(CpuEngine), MAX_BATCH)) as Arc<dyn RangeProver>;
-        let (single, batch, fallback): (Arc<dyn RangeProver>, Arc<dyn RangeProver>, Option<String>) = match backend {
-            Backend::Dalek => (Arc::new(zk::prover::DalekProver), Arc::new(zk::prover::DalekProver), None),
-            Backend::Precomputed => (Arc::new(PrecomputedCpuProver), Arc::new(PrecomputedCpuProver), None),
-            Backend::LockstepCpu => (Arc::new(PrecomputedCpuProver), lockstep_cpu(), None),
-            Backend::Cuda => match cuda_engine() {
-                Ok(engine) => (Arc::new(PrecomputedCpuProver), Arc::new(LockstepProver::new(engine, MAX_BATCH)), None),
-                Err(why) if strict => return Err(Error::Config(format!("prover backend cuda: {why}"))),
-                Err(why) => (Arc::new(PrecomputedCpuProver), lockstep_cpu(), Some(why)),
-            },
-        };
-        Ok(Self { chosen: backend, single, batch, batch_min: batch_min.max(2), fallback })
-    }
-}
-
-impl Default for ProverBackends {
-    fn default() -> Self {
-        Self {
-            chosen: Backend::Precomputed,
-            single: Arc::new(PrecomputedCpuProver),
-            batch: Arc::new(PrecomputedCpuProver),
-            batch_min: 32,
-            fallback: None,
-        }
-    }
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_engine() -> Result<Arc<dyn zk::prover::GroupEngine>, String> {
-    zk_cuda::CudaEngine::new().map(|e| Arc::new(e) as Arc<dyn zk::prover::GroupEngine>).map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_engine() -> Result<Arc<dyn zk::prover::GroupEngine>, String> {
-    Err("this build has no CUDA support (build with --features cuda)".into())
-}
 
 /// Most `POST /v1/hidden/commit` proofs one agent may have in flight: one
 /// agent cannot take the whole prover pool from the others.
@@ -238,7 +175,7 @@ impl Prover {
     ) -> Result<zk::PredicateProof, Error> {
         let permit = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| self.busy())?;
         let (tx, rx) = oneshot::channel();
-        let (observer, single) = (self.observer.clone(), Arc::clone(&self.backends.single));
+        let (observer, single) = (self.observer.clone(), Arc::clone(self.backends.single()));
         self.pool.spawn(move || {
             let proved = zk::prover::timed(|| {
                 let mut rng = zk::prover::proof_rng()?;
@@ -290,43 +227,98 @@ impl Batcher {
                     Err(_) => break,
                 }
             }
-            self.pool.install(|| self.prove(batch));
+            self.pool.install(|| self.serve(batch));
         }
     }
 
-    fn prove(&self, batch: Vec<CommitRequest>) {
-        let started = Instant::now();
-        let jobs: Vec<Result<CommitJob, EntryError>> =
-            batch.par_iter().map(|r| CommitJob::prepare(&r.origin, &r.agent, r.seq, &r.hidden)).collect();
-        let statements: Vec<(&[zk::predicate::Claim], &[Witness], &[u8])> =
-            jobs.iter().filter_map(|j| j.as_ref().ok()?.statement()).collect();
-        let prover = match statements.len() >= self.backends.batch_min {
-            true => &self.backends.batch,
-            false => &self.backends.single,
-        };
-        let mut proofs = zk::prover::prove_many(prover.as_ref(), &statements).into_iter();
-        let with_proofs: Vec<(Result<CommitJob, EntryError>, Option<_>)> = jobs
-            .into_iter()
-            .map(|job| {
-                let proof = match &job {
-                    Ok(j) if j.statement().is_some() => proofs.next(),
-                    _ => None,
-                };
-                (job, proof)
+    /// Commits, proves and answers `batch`: one by one on the single-proof
+    /// backend (each answered as soon as its proof is done) when fewer than
+    /// `batch_min` of them declare predicates, else all in one call to the
+    /// batch backend. Proofs the batch backend fails on (e.g. the GPU) are
+    /// made again on the single-proof backend. A panic answers its requests
+    /// with an internal error and leaves the batcher running.
+    fn serve(&self, batch: Vec<CommitRequest>) {
+        let jobs: Vec<(CommitRequest, Result<CommitJob, EntryError>)> = batch
+            .into_par_iter()
+            .map(|r| {
+                let job = guarded(|| CommitJob::prepare(&r.origin, &r.agent, r.seq, &r.hidden));
+                (r, job)
             })
             .collect();
-        let latency = started.elapsed();
-        with_proofs.into_par_iter().zip(batch).for_each(|((job, proof), request)| {
-            let result = job.and_then(|j| j.finish(proof, zk::params(), request.self_check));
-            if let Some(obs) = &self.observer {
-                obs.proved(latency, prover.name());
+        let proving = jobs.iter().filter(|(_, j)| j.as_ref().is_ok_and(|j| j.statement().is_some())).count();
+        if proving < self.backends.batch_min() {
+            let single = self.backends.single();
+            jobs.into_par_iter().for_each(|(request, job)| {
+                let started = Instant::now();
+                let mut proven = false;
+                let result = guarded(|| {
+                    let job = job?;
+                    let proof = job.statement().map(|(claims, witnesses, context)| {
+                        proven = true;
+                        zk::prover::prove_many(single.as_ref(), &[(claims, witnesses, context)]).pop().unwrap_or(Err(PANICKED))
+                    });
+                    job.finish(proof, zk::params(), request.self_check)
+                });
+                self.answer(request, result, proven.then(|| (started.elapsed(), single.name())));
+            });
+            return;
+        }
+        let started = Instant::now();
+        let batch_prover = self.backends.batch();
+        let proofs: Vec<Option<Result<zk::PredicateProof, zk::ZkError>>> = {
+            let statements: Vec<(usize, zk::prover::ProofItem<'_>)> =
+                jobs.iter().enumerate().filter_map(|(i, (_, j))| Some((i, j.as_ref().ok()?.statement()?))).collect();
+            let items: Vec<_> = statements.iter().map(|(_, s)| *s).collect();
+            let mut proofs = std::panic::catch_unwind(AssertUnwindSafe(|| zk::prover::prove_many(batch_prover.as_ref(), &items)))
+                .unwrap_or_else(|_| items.iter().map(|_| Err(PANICKED)).collect());
+            let failed: Vec<usize> = (0..proofs.len()).filter(|&k| matches!(proofs[k], Err(zk::ZkError::Backend(_)))).collect();
+            if !failed.is_empty() {
+                let why = proofs[failed[0]].as_ref().err().map(ToString::to_string).unwrap_or_default();
+                tracing::warn!(backend = batch_prover.name(), failed = failed.len(), reason = %why, "batch prover failed; proving again on the CPU");
+                let again: Vec<_> = failed.iter().map(|&k| items[k]).collect();
+                let single = self.backends.single();
+                let redone = std::panic::catch_unwind(AssertUnwindSafe(|| zk::prover::prove_many(single.as_ref(), &again)))
+                    .unwrap_or_else(|_| again.iter().map(|_| Err(PANICKED)).collect());
+                for (k, r) in failed.into_iter().zip(redone) {
+                    proofs[k] = r;
+                }
             }
-            self.depth.fetch_sub(1, Ordering::Relaxed);
-            let CommitRequest { reply, held, .. } = request;
-            drop(held);
-            let _ = reply.send(result);
+            let mut by_job: Vec<Option<_>> = (0..jobs.len()).map(|_| None).collect();
+            for ((i, _), proof) in statements.iter().zip(proofs) {
+                by_job[*i] = Some(proof);
+            }
+            by_job
+        };
+        let latency = started.elapsed();
+        jobs.into_par_iter().zip(proofs).for_each(|((request, job), proof)| {
+            let proven = proof.is_some().then_some((latency, batch_prover.name()));
+            let result = guarded(|| job?.finish(proof, zk::params(), request.self_check));
+            self.answer(request, result, proven);
         });
     }
+
+    /// Answers one request (`proved`: how long its proof took, and on
+    /// which backend) and releases its slots.
+    fn answer(&self, request: CommitRequest, result: Result<CommittedHidden, EntryError>, proved: Option<(Duration, &'static str)>) {
+        if let (Some(obs), Some((latency, backend))) = (&self.observer, proved) {
+            obs.proved(latency, backend);
+        }
+        self.depth.fetch_sub(1, Ordering::Relaxed);
+        let CommitRequest { reply, held, .. } = request;
+        drop(held);
+        let _ = reply.send(result);
+    }
+}
+
+/// What a proof whose prover panicked is answered with (an internal error).
+const PANICKED: zk::ZkError = zk::ZkError::Backend(zk::BackendFailure::Panicked);
+
+/// Runs `f`, turning a panic into [`PANICKED`] (logged).
+fn guarded<T>(f: impl FnOnce() -> Result<T, EntryError>) -> Result<T, EntryError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("the prover panicked; the request is answered with an internal error");
+        Err(EntryError::Predicate(PANICKED))
+    })
 }
 
 /// One agent's commit proof in flight; released when dropped.
@@ -356,5 +348,129 @@ impl Drop for CommitSlot {
                 map.remove(&self.agent);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use zk::predicate::Predicate;
+    use zk::prover::{PrecomputedCpuProver, RangeJob, RangeOutput, RangeProver};
+    use zk::{BackendFailure, ZkError};
+
+    use super::*;
+
+    /// Records the size of every call; fails with `Device` or panics when
+    /// told to, else proves on the precomputed prover.
+    #[derive(Debug, Default)]
+    struct Recording {
+        calls: Mutex<Vec<usize>>,
+        fail: AtomicBool,
+        panic: AtomicBool,
+    }
+
+    impl RangeProver for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+
+        fn prove(&self, jobs: Vec<RangeJob<'_>>) -> Vec<Result<RangeOutput, BackendFailure>> {
+            self.calls.lock().unwrap().push(jobs.len());
+            if self.panic.load(Ordering::SeqCst) {
+                panic!("a prover bug");
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return jobs.iter().map(|_| Err(BackendFailure::Device)).collect();
+            }
+            PrecomputedCpuProver.prove(jobs)
+        }
+    }
+
+    /// Commit requests for `values` (`None`: a hidden value with no
+    /// predicate) with `value ≤ 1000` as the predicate, answered through
+    /// the returned receivers.
+    fn requests(
+        values: &[Option<u64>],
+        depth: &AtomicUsize,
+    ) -> (Vec<CommitRequest>, Vec<oneshot::Receiver<Result<CommittedHidden, EntryError>>>) {
+        let slots = Arc::new(Semaphore::new(64));
+        let committing = Arc::default();
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let agent = AgentId::parse(&format!("spiffe://example.org/agent/b{i}")).unwrap();
+                let prove = v.map(|_| vec![Predicate::le(1000)]).unwrap_or_default();
+                let hidden = BTreeMap::from([("amount".to_owned(), HiddenValue::U64 { value: v.unwrap_or(5), prove })]);
+                let (reply, rx) = oneshot::channel();
+                let held = (Arc::clone(&slots).try_acquire_owned().unwrap(), CommitSlot::take(&committing, &agent).unwrap());
+                depth.fetch_add(1, Ordering::Relaxed);
+                (CommitRequest { origin: "o".into(), agent, seq: 1, hidden, self_check: true, reply, held }, rx)
+            })
+            .unzip()
+    }
+
+    fn batcher(single: &Arc<Recording>, batch: &Arc<Recording>, batch_min: usize) -> Batcher {
+        Batcher {
+            pool: Arc::new(ProverPool::new(2).unwrap()),
+            backends: ProverBackends::of(Arc::clone(single) as _, Arc::clone(batch) as _, batch_min),
+            depth: Arc::new(AtomicUsize::new(0)),
+            observer: None,
+        }
+    }
+
+    fn answers(rx: Vec<oneshot::Receiver<Result<CommittedHidden, EntryError>>>) -> Vec<Result<CommittedHidden, EntryError>> {
+        rx.into_iter().map(|mut r| r.try_recv().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_proven_in_one_call_and_every_request_answered() {
+        let (single, batch) = (Arc::new(Recording::default()), Arc::new(Recording::default()));
+        let b = batcher(&single, &batch, 2);
+        // Three provable values, one without a predicate, one false.
+        let (reqs, rx) = requests(&[Some(1), Some(2), None, Some(5000), Some(3)], &b.depth);
+        b.serve(reqs);
+        let got = answers(rx);
+        assert_eq!(*batch.calls.lock().unwrap(), vec![3], "one call with the three true statements");
+        assert!(single.calls.lock().unwrap().is_empty());
+        assert!(got[0].as_ref().unwrap().predicates.is_some() && got[1].is_ok() && got[4].is_ok());
+        assert!(got[2].as_ref().unwrap().predicates.is_none());
+        assert!(matches!(&got[3], Err(EntryError::Predicate(ZkError::PredicateFalse { .. }))));
+        assert_eq!(b.depth.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn proofs_the_batch_prover_fails_on_are_made_on_the_single_prover() {
+        let (single, batch) = (Arc::new(Recording::default()), Arc::new(Recording::default()));
+        batch.fail.store(true, Ordering::SeqCst);
+        let b = batcher(&single, &batch, 2);
+        let (reqs, rx) = requests(&[Some(1), Some(2), Some(3)], &b.depth);
+        b.serve(reqs);
+        assert!(answers(rx).iter().all(|a| a.as_ref().is_ok_and(|c| c.predicates.is_some())));
+        assert_eq!((batch.calls.lock().unwrap().clone(), single.calls.lock().unwrap().clone()), (vec![3], vec![3]));
+    }
+
+    #[test]
+    fn small_batches_go_one_by_one_and_a_panic_is_an_internal_error() {
+        let (single, batch) = (Arc::new(Recording::default()), Arc::new(Recording::default()));
+        let b = batcher(&single, &batch, 4);
+        let (reqs, rx) = requests(&[Some(1), Some(2), None], &b.depth);
+        b.serve(reqs);
+        assert!(answers(rx).iter().all(Result::is_ok));
+        assert!(batch.calls.lock().unwrap().is_empty());
+        assert_eq!(*single.calls.lock().unwrap(), vec![1, 1]);
+        // A prover that panics: its requests get an internal error, the
+        // batcher goes on.
+        single.panic.store(true, Ordering::SeqCst);
+        let (reqs, rx) = requests(&[Some(1)], &b.depth);
+        b.serve(reqs);
+        assert!(matches!(&answers(rx)[0], Err(EntryError::Predicate(ZkError::Backend(BackendFailure::Panicked)))));
+        single.panic.store(false, Ordering::SeqCst);
+        let (reqs, rx) = requests(&[Some(1)], &b.depth);
+        b.serve(reqs);
+        assert!(answers(rx)[0].is_ok());
+        assert_eq!(b.depth.load(Ordering::Relaxed), 0);
     }
 }

@@ -164,28 +164,6 @@ fn print_profile(name: &str, before: zk::prover::ProfileTimes, after: zk::prover
     );
 }
 
-/// The CUDA engine's round multiplications with `A` and `S` left on the
-/// CPU (the engine's default `commit_bits`): the GPU's share of the work
-/// without its constant-time kernel.
-#[cfg(feature = "cuda")]
-#[derive(Debug)]
-struct MsmOnly(Arc<zk_cuda::CudaEngine>);
-
-#[cfg(feature = "cuda")]
-impl zk::prover::GroupEngine for MsmOnly {
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
-
-    fn msm_public(
-        &self,
-        bases: &zk::prover::gens::ShapeBases,
-        scalars: &[Scalar],
-    ) -> Result<Vec<curve25519_dalek::ristretto::CompressedRistretto>, zk::BackendFailure> {
-        self.0.msm_public(bases, scalars)
-    }
-}
-
 #[cfg(feature = "cuda")]
 fn gpu(args: &Args, all: &rayon::ThreadPool, dalek_rate: f64) {
     use zk::prover::GroupEngine;
@@ -199,7 +177,7 @@ fn gpu(args: &Args, all: &rayon::ThreadPool, dalek_rate: f64) {
     println!("cuda: {}", engine.device_name());
     let variants: [(&str, Arc<dyn GroupEngine>); 2] = [
         ("cuda lockstep (A, S on the GPU, constant time)", Arc::clone(&engine) as Arc<dyn GroupEngine>),
-        ("cuda lockstep (A, S on the CPU)", Arc::new(MsmOnly(Arc::clone(&engine)))),
+        ("cuda lockstep (A, S on the CPU)", Arc::new(zk_cuda::PublicOnly::new(Arc::clone(&engine)))),
     ];
     for (name, variant) in variants {
         for &b in &args.batches {

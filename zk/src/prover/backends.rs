@@ -7,9 +7,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::engine::{CpuEngine, GroupEngine};
-use super::fold_free::{prove_lockstep, shape_ok, Profile, ProfileTimes};
+use super::fold_free::{prove_lockstep, Profile, ProfileTimes};
 use super::gens::ShapeBases;
-use super::{RangeJob, RangeOutput, RangeProver};
+use super::range::{RangeJob, RangeOutput, RangeProver};
 use crate::error::BackendFailure;
 
 /// bulletproofs 5.0's own prover, one proof per rayon task: the reference
@@ -52,10 +52,9 @@ impl RangeProver for PrecomputedCpuProver {
     fn prove(&self, jobs: Vec<RangeJob<'_>>) -> Vec<Result<RangeOutput, BackendFailure>> {
         jobs.into_par_iter()
             .map(|job| {
-                if !shape_ok(job.bits, job.values.len()) {
+                let Ok(shape) = ShapeBases::get(job.bits, job.values.len()) else {
                     return Err(BackendFailure::Refused);
-                }
-                let shape = ShapeBases::get(job.bits, job.values.len());
+                };
                 prove_lockstep(&CpuEngine, &shape, vec![job], None).pop().unwrap_or(Err(BackendFailure::Refused))
             })
             .collect()
@@ -91,26 +90,33 @@ impl LockstepProver {
 }
 
 impl RangeProver for LockstepProver {
+    /// `lockstep-cpu` on the [`CpuEngine`], else the engine's own name
+    /// (`cuda`).
     fn name(&self) -> &'static str {
         match self.engine.name() {
             "cpu" => Backend::LockstepCpu.name(),
-            _ => Backend::Cuda.name(),
+            other => other,
         }
     }
 
     fn prove(&self, jobs: Vec<RangeJob<'_>>) -> Vec<Result<RangeOutput, BackendFailure>> {
         let total = jobs.len();
         let mut out: Vec<Option<Result<RangeOutput, BackendFailure>>> = (0..total).map(|_| None).collect();
-        let mut groups: BTreeMap<(usize, usize), Vec<(usize, RangeJob<'_>)>> = BTreeMap::new();
+        let mut groups: BTreeMap<(usize, usize), ShapeGroup<'_>> = BTreeMap::new();
         for (i, job) in jobs.into_iter().enumerate() {
-            if shape_ok(job.bits, job.values.len()) {
-                groups.entry((job.bits, job.values.len())).or_default().push((i, job));
-            } else {
-                out[i] = Some(Err(BackendFailure::Refused));
+            let key = (job.bits, job.values.len());
+            if let Some((_, group)) = groups.get_mut(&key) {
+                group.push((i, job));
+                continue;
+            }
+            match ShapeBases::get(key.0, key.1) {
+                Ok(shape) => {
+                    groups.insert(key, (shape, vec![(i, job)]));
+                }
+                Err(_) => out[i] = Some(Err(BackendFailure::Refused)),
             }
         }
-        for ((bits, values), mut group) in groups {
-            let shape = ShapeBases::get(bits, values);
+        for (shape, mut group) in groups.into_values() {
             while !group.is_empty() {
                 let rest = group.split_off(group.len().min(self.max_batch));
                 let (index, batch): (Vec<usize>, Vec<RangeJob<'_>>) = group.into_iter().unzip();
@@ -123,6 +129,9 @@ impl RangeProver for LockstepProver {
         out.into_iter().map(|r| r.unwrap_or(Err(BackendFailure::Refused))).collect()
     }
 }
+
+/// Jobs of one shape, with their places in the call.
+type ShapeGroup<'a> = (Arc<ShapeBases>, Vec<(usize, RangeJob<'a>)>);
 
 /// The backends by name (`--prover-backend`, `LEDGER_PROVER_BACKEND`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,7 +169,7 @@ impl fmt::Display for Backend {
 
 /// A backend name that is not one of [`Backend::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown prover backend {0:?} (one of: dalek, precomputed, lockstep-cpu, cuda)")]
+#[error("unknown prover backend {0:?} (one of: {names})", names = Backend::ALL.map(Backend::name).join(", "))]
 pub struct UnknownBackend(pub String);
 
 impl std::str::FromStr for Backend {

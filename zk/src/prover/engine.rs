@@ -12,16 +12,18 @@
 //! the CPU's constant-time [`commit_bits_cpu`] and which an engine may only
 //! replace with constant-time code of its own.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use curve25519_dalek::ristretto::CompressedRistretto;
-use curve25519_dalek::scalar::Scalar;
-use rayon::prelude::*;
+use core::iter;
 
-pub use super::fold_free::{commit_bits_cpu, BitSecrets};
-use super::gens::ShapeBases;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::MultiscalarMul;
+use rayon::prelude::*;
+use subtle::{Choice, ConditionallySelectable};
+
+use super::gens::{blinding_table, ShapeBases};
 use crate::error::BackendFailure;
 
 /// Multiscalar multiplications over the fixed bases of a proof shape.
@@ -70,29 +72,48 @@ impl GroupEngine for CpuEngine {
     }
 }
 
-/// Precomputed variable-time tables for a shape's bases
-/// (curve25519-dalek 5's width-8 precomputed Straus).
-pub(crate) struct CpuTable(dalek5::ristretto::VartimeRistrettoPrecomputation);
-
-impl CpuTable {
-    pub(crate) fn new(compressed: &[CompressedRistretto]) -> Arc<Self> {
-        use dalek5::traits::VartimePrecomputedMultiscalarMul as _;
-        let points = compressed
-            .iter()
-            .map(|c| dalek5::ristretto::CompressedRistretto(c.to_bytes()).decompress().expect("generators are valid encodings"));
-        Arc::new(Self(dalek5::ristretto::VartimeRistrettoPrecomputation::new(points)))
-    }
-
-    fn vartime_multiscalar_mul(&self, scalars: &[Scalar]) -> CompressedRistretto {
-        use dalek5::traits::VartimePrecomputedMultiscalarMul as _;
-        let scalars =
-            scalars.iter().map(|s| dalek5::scalar::Scalar::from_canonical_bytes(s.to_bytes()).unwrap_or(dalek5::scalar::Scalar::ZERO));
-        CompressedRistretto(self.0.vartime_multiscalar_mul(scalars).compress().to_bytes())
-    }
+/// The secrets behind one proof's `A` and `S` (summed over its values
+/// where bulletproofs' dealer sums the parties' commitments). `Debug`
+/// shows only their sizes.
+pub struct BitSecrets<'a> {
+    /// The values; their bits (`bits` per value, value-major) select `Gᵢ`
+    /// or `−Hᵢ` in `A`.
+    pub values: &'a [u64],
+    /// Bits per value.
+    pub bits: usize,
+    /// `Σ a_blinding` (the `B̃` coefficient of `A`).
+    pub a_blinding: &'a Scalar,
+    /// `Σ s_blinding` (the `B̃` coefficient of `S`).
+    pub s_blinding: &'a Scalar,
+    /// `s_L`, value-major (the `G` coefficients of `S`).
+    pub s_l: &'a [Scalar],
+    /// `s_R` (the `H` coefficients of `S`).
+    pub s_r: &'a [Scalar],
 }
 
-impl fmt::Debug for CpuTable {
+/// `A` and `S` of one proof in constant time on the CPU:
+/// `A = a·B̃ + Σᵢ (bitᵢ ? Gᵢ : −Hᵢ)` by conditional selection,
+/// `S = s·B̃ + ⟨s_L, G⟩ + ⟨s_R, H⟩` by a constant-time multiscalar
+/// multiplication.
+pub fn commit_bits_cpu(shape: &ShapeBases, secrets: &BitSecrets<'_>) -> [CompressedRistretto; 2] {
+    let (gens_g, gens_h) = (shape.g(), shape.h());
+    let n = secrets.bits;
+    let mut big_a = secrets.a_blinding * blinding_table();
+    for (j, v) in secrets.values.iter().enumerate() {
+        for i in 0..n {
+            let bit = Choice::from(((v >> i) & 1) as u8);
+            big_a += RistrettoPoint::conditional_select(&-gens_h[j * n + i], &gens_g[j * n + i], bit);
+        }
+    }
+    let big_s = RistrettoPoint::multiscalar_mul(
+        iter::once(secrets.s_blinding).chain(secrets.s_l.iter()).chain(secrets.s_r.iter()),
+        iter::once(&crate::commit::pedersen_gens().B_blinding).chain(gens_g).chain(gens_h),
+    );
+    [big_a.compress(), big_s.compress()]
+}
+
+impl fmt::Debug for BitSecrets<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CpuTable")
+        f.debug_struct("BitSecrets").field("values", &self.values.len()).field("bits", &self.bits).finish_non_exhaustive()
     }
 }

@@ -21,11 +21,15 @@
 //! prover works the same way).
 //!
 //! **Constant time where it matters.** The value bits, the blindings and
-//! `s_L`, `s_R` touch only constant-time code: `A` by conditional
-//! selection, `S` by curve25519-dalek's constant-time multiscalar
-//! multiplication, `V`, `T₁`, `T₂` by constant-time fixed-base tables.
-//! The inner-product rounds multiply public scalars (dalek's prover does
-//! them in variable time too): only they reach an engine.
+//! `s_L`, `s_R` touch only constant-time code: `V`, `T₁`, `T₂` by
+//! constant-time fixed-base tables here, `A` and `S` in the engine's
+//! [`GroupEngine::commit_bits`] (on the CPU, `A` by conditional selection
+//! and `S` by curve25519-dalek's constant-time multiscalar multiplication;
+//! an engine may replace it only with constant-time code of its own). The
+//! variable-time multiplications (`GroupEngine::msm_public`) see only the
+//! inner-product rounds' scalars, built from `l(x)` and `r(x)`, which
+//! `s_L` and `s_R` mask (dalek's prover multiplies them in variable time
+//! too).
 
 use alloc::vec::Vec;
 use core::iter;
@@ -36,22 +40,14 @@ use bulletproofs::RangeProof;
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::MultiscalarMul;
 use merlin::Transcript;
 use rayon::prelude::*;
-use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::engine::GroupEngine;
-use super::gens::{blinding_table, ShapeBases};
-use super::{RangeJob, RangeOutput};
+use super::engine::{BitSecrets, GroupEngine};
+use super::gens::{blinding_table, shape_ok, ShapeBases};
+use super::range::{RangeJob, RangeOutput};
 use crate::error::BackendFailure;
-use crate::proof::MAX_VALUES;
-
-/// Whether bulletproofs accepts the shape `(bits, values)`.
-pub(crate) fn shape_ok(bits: usize, values: usize) -> bool {
-    matches!(bits, 8 | 16 | 32 | 64) && values.is_power_of_two() && values <= MAX_VALUES
-}
 
 /// `v·B + r·B̃` in constant time.
 fn commit(value: &Scalar, blinding: &Scalar) -> RistrettoPoint {
@@ -67,46 +63,6 @@ fn challenge(t: &mut Transcript, label: &'static [u8]) -> Scalar {
 
 fn inner_product(a: &[Scalar], b: &[Scalar]) -> Scalar {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// The secrets behind one proof's `A` and `S` (summed over its values
-/// where bulletproofs' dealer sums the parties' commitments).
-#[derive(Debug)]
-pub struct BitSecrets<'a> {
-    /// The values; their bits (`bits` per value, value-major) select `Gᵢ`
-    /// or `−Hᵢ` in `A`.
-    pub values: &'a [u64],
-    /// Bits per value.
-    pub bits: usize,
-    /// `Σ a_blinding` (the `B̃` coefficient of `A`).
-    pub a_blinding: &'a Scalar,
-    /// `Σ s_blinding` (the `B̃` coefficient of `S`).
-    pub s_blinding: &'a Scalar,
-    /// `s_L`, value-major (the `G` coefficients of `S`).
-    pub s_l: &'a [Scalar],
-    /// `s_R` (the `H` coefficients of `S`).
-    pub s_r: &'a [Scalar],
-}
-
-/// `A` and `S` of one proof in constant time on the CPU:
-/// `A = a·B̃ + Σᵢ (bitᵢ ? Gᵢ : −Hᵢ)` by conditional selection,
-/// `S = s·B̃ + ⟨s_L, G⟩ + ⟨s_R, H⟩` by a constant-time multiscalar
-/// multiplication.
-pub fn commit_bits_cpu(shape: &ShapeBases, secrets: &BitSecrets<'_>) -> [CompressedRistretto; 2] {
-    let (gens_g, gens_h) = (shape.g(), shape.h());
-    let n = secrets.bits;
-    let mut big_a = secrets.a_blinding * blinding_table();
-    for (j, v) in secrets.values.iter().enumerate() {
-        for i in 0..n {
-            let bit = Choice::from(((v >> i) & 1) as u8);
-            big_a += RistrettoPoint::conditional_select(&-gens_h[j * n + i], &gens_g[j * n + i], bit);
-        }
-    }
-    let big_s = RistrettoPoint::multiscalar_mul(
-        iter::once(secrets.s_blinding).chain(secrets.s_l.iter()).chain(secrets.s_r.iter()),
-        iter::once(&crate::commit::pedersen_gens().B_blinding).chain(gens_g).chain(gens_h),
-    );
-    [big_a.compress(), big_s.compress()]
 }
 
 /// One proof before `A` and `S`: its value commitments made and its bit

@@ -9,15 +9,23 @@
 //! the crate's public ones, and byte-identical proofs check the `H`s.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::Shake256;
 
-use super::engine::CpuTable;
 use crate::commit::pedersen_gens;
+use crate::error::BackendFailure;
+use crate::proof::MAX_VALUES;
+
+/// Whether bulletproofs accepts the shape `(bits, values)`.
+pub(crate) fn shape_ok(bits: usize, values: usize) -> bool {
+    matches!(bits, 8 | 16 | 32 | 64) && values.is_power_of_two() && values <= MAX_VALUES
+}
 
 /// The fixed bases of one shape (`bits` per value, `parties` values), in
 /// the order engines index them: `G₀ … G_{N−1}`, `H₀ … H_{N−1}`, then `B`
@@ -31,26 +39,30 @@ pub struct ShapeBases {
     cpu: OnceLock<Arc<CpuTable>>,
 }
 
-impl core::fmt::Debug for ShapeBases {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl fmt::Debug for ShapeBases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShapeBases").field("bits", &self.bits).field("parties", &self.parties).finish()
     }
 }
 
 impl ShapeBases {
     /// The bases of the shape `(bits, parties)`, built on first use and
-    /// shared afterwards.
-    pub fn get(bits: usize, parties: usize) -> Arc<Self> {
+    /// shared afterwards; [`BackendFailure::Shape`] for a shape
+    /// bulletproofs does not prove (so at most 20 shapes are ever built).
+    pub fn get(bits: usize, parties: usize) -> Result<Arc<Self>, BackendFailure> {
+        if !shape_ok(bits, parties) {
+            return Err(BackendFailure::Shape);
+        }
         type Shapes = Mutex<BTreeMap<(usize, usize), Arc<ShapeBases>>>;
         static SHAPES: OnceLock<Shapes> = OnceLock::new();
         let shapes = SHAPES.get_or_init(Mutex::default);
         if let Some(s) = shapes.lock().unwrap_or_else(|e| e.into_inner()).get(&(bits, parties)) {
-            return Arc::clone(s);
+            return Ok(Arc::clone(s));
         }
         // Built outside the lock: two racing builders make equal values.
         let built = Arc::new(Self::build(bits, parties));
         let mut map = shapes.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(map.entry((bits, parties)).or_insert(built))
+        Ok(Arc::clone(map.entry((bits, parties)).or_insert(built)))
     }
 
     fn build(bits: usize, parties: usize) -> Self {
@@ -141,6 +153,33 @@ pub(crate) fn blinding_table() -> &'static RistrettoBasepointTable {
     TABLE.get_or_init(|| RistrettoBasepointTable::create(&pedersen_gens().B_blinding))
 }
 
+/// Precomputed variable-time tables for a shape's bases
+/// (curve25519-dalek 5's width-8 precomputed Straus).
+pub(crate) struct CpuTable(dalek5::ristretto::VartimeRistrettoPrecomputation);
+
+impl CpuTable {
+    pub(crate) fn new(compressed: &[CompressedRistretto]) -> Arc<Self> {
+        use dalek5::traits::VartimePrecomputedMultiscalarMul as _;
+        let points = compressed
+            .iter()
+            .map(|c| dalek5::ristretto::CompressedRistretto(c.to_bytes()).decompress().expect("generators are valid encodings"));
+        Arc::new(Self(dalek5::ristretto::VartimeRistrettoPrecomputation::new(points)))
+    }
+
+    pub(crate) fn vartime_multiscalar_mul(&self, scalars: &[Scalar]) -> CompressedRistretto {
+        use dalek5::traits::VartimePrecomputedMultiscalarMul as _;
+        let scalars =
+            scalars.iter().map(|s| dalek5::scalar::Scalar::from_canonical_bytes(s.to_bytes()).unwrap_or(dalek5::scalar::Scalar::ZERO));
+        CompressedRistretto(self.0.vartime_multiscalar_mul(scalars).compress().to_bytes())
+    }
+}
+
+impl fmt::Debug for CpuTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CpuTable")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,12 +187,13 @@ mod tests {
     #[test]
     fn g_generators_match_the_crates() {
         let params = crate::params();
-        let shape = ShapeBases::get(16, 4);
+        let shape = ShapeBases::get(16, 4).unwrap();
         for j in 0..4 {
             let theirs: Vec<_> = params.bp.share(j).G(16).copied().collect();
             assert_eq!(&shape.g()[j * 16..(j + 1) * 16], &theirs[..]);
         }
         assert_eq!(shape.len(), 2 * 64 + 1);
         assert_eq!(shape.points()[128], RISTRETTO_BASEPOINT_POINT);
+        assert!(ShapeBases::get(64, 32).is_err() && ShapeBases::get(7, 1).is_err() && ShapeBases::get(64, 3).is_err());
     }
 }

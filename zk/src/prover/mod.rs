@@ -14,12 +14,9 @@
 //! [`LockstepProver`] (many proofs of one shape round by round, the group
 //! work of each round in one call to a [`GroupEngine`], e.g. a GPU's).
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::scalar::Scalar;
-use merlin::Transcript;
 use rand_core::{CryptoRng, CryptoRngCore, OsRng, RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
@@ -33,67 +30,20 @@ mod backends;
 pub mod engine;
 mod fold_free;
 pub mod gens;
+mod range;
 
 pub use backends::{Backend, DalekProver, LockstepProver, PrecomputedCpuProver, UnknownBackend};
 pub use engine::{CpuEngine, GroupEngine};
 pub use fold_free::ProfileTimes;
+pub use range::{RangeJob, RangeOutput, RangeProver};
 
-/// One range-proof statement for a [`RangeProver`]: what
-/// `bulletproofs::RangeProof::prove_multiple_with_rng` takes.
-pub struct RangeJob<'a> {
-    /// The transcript the proof is bound to (statement already absorbed).
-    pub transcript: Transcript,
-    /// The values, each below `2^bits`; a power-of-two count.
-    pub values: Zeroizing<Vec<u64>>,
-    /// One blinding per value.
-    pub blindings: Zeroizing<Vec<Scalar>>,
-    /// Bits per value: 8, 16, 32 or 64.
-    pub bits: usize,
-    /// The proof's randomness: with the same stream every backend returns
-    /// the same bytes.
-    pub rng: &'a mut (dyn CryptoRngCore + Send),
+/// The range prover of the free functions here ([`prove`] and the
+/// others, which the SDK's client-side commitments use):
+/// [`PrecomputedCpuProver`]. The log chooses its own
+/// (`ledger_core::ProverBackends`).
+pub fn default_prover() -> &'static dyn RangeProver {
+    &PrecomputedCpuProver
 }
-
-impl core::fmt::Debug for RangeJob<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RangeJob").field("values", &self.values.len()).field("bits", &self.bits).finish_non_exhaustive()
-    }
-}
-
-/// A range proof and the value commitments it is about.
-#[derive(Clone, Debug)]
-pub struct RangeOutput {
-    /// The aggregated range proof.
-    pub proof: bulletproofs::RangeProof,
-    /// `V_j = v_j·B + r_j·B̃`, compressed, in value order.
-    pub commitments: Vec<CompressedRistretto>,
-}
-
-/// A range-proof backend. Every backend returns proofs that the unchanged
-/// bulletproofs verifier accepts; given the same RNG stream, the same
-/// bytes as [`DalekProver`].
-pub trait RangeProver: Send + Sync + core::fmt::Debug {
-    /// The backend's name, for logs and metrics labels.
-    fn name(&self) -> &'static str;
-
-    /// Proves every job (in parallel where the backend can); results in
-    /// job order.
-    fn prove(&self, jobs: Vec<RangeJob<'_>>) -> Vec<Result<RangeOutput, BackendFailure>>;
-}
-
-/// The process's range prover, chosen once with [`install`]; without it,
-/// [`PrecomputedCpuProver`].
-pub fn backend() -> &'static Arc<dyn RangeProver> {
-    BACKEND.get_or_init(|| Arc::new(PrecomputedCpuProver))
-}
-
-/// Sets the process's range prover. Only the first call (before any
-/// proof) takes effect; later ones return `false`.
-pub fn install(prover: Arc<dyn RangeProver>) -> bool {
-    BACKEND.set(prover).is_ok()
-}
-
-static BACKEND: OnceLock<Arc<dyn RangeProver>> = OnceLock::new();
 
 /// The secret side of a claim: the committed value and its blinding.
 #[derive(Clone, Debug)]
@@ -128,7 +78,7 @@ pub fn prove_bound_with_rng<R: RngCore + CryptoRng + Send>(
     // Every backend proves over the generators of `params` (there is one
     // set: `ZkParams::new`).
     let _ = params;
-    prove_bound_using(backend().as_ref(), claims, witnesses, context, rng)
+    prove_bound_using(default_prover(), claims, witnesses, context, rng)
 }
 
 /// [`prove_bound_with_rng`] on a given backend.
@@ -206,9 +156,13 @@ pub fn proof_rng() -> Result<rand_chacha::ChaCha20Rng, ZkError> {
     rand_chacha::ChaCha20Rng::from_rng(OsRng).map_err(|_| ZkError::Backend(BackendFailure::Randomness))
 }
 
-/// Proves every `(claims, witnesses, context)` on `prover` in one call, so
-/// that a batching backend sees them together; fresh randomness per proof.
-pub fn prove_many(prover: &dyn RangeProver, items: &[(&[Claim], &[Witness], &[u8])]) -> Vec<Result<PredicateProof, ZkError>> {
+/// What one predicate proof is about: its claims, their witnesses, and
+/// the context it is bound to.
+pub type ProofItem<'a> = (&'a [Claim], &'a [Witness], &'a [u8]);
+
+/// Proves every item on `prover` in one call, so that a batching backend
+/// sees them together; fresh randomness per proof.
+pub fn prove_many(prover: &dyn RangeProver, items: &[ProofItem<'_>]) -> Vec<Result<PredicateProof, ZkError>> {
     let mut out: Vec<Option<Result<PredicateProof, ZkError>>> = Vec::with_capacity(items.len());
     let mut ready = Vec::with_capacity(items.len());
     for (i, (claims, witnesses, context)) in items.iter().enumerate() {
@@ -253,7 +207,7 @@ pub struct ProofJob {
 pub struct Proved {
     /// The proof, or why it was refused.
     pub result: Result<PredicateProof, ZkError>,
-    /// Time spent proving.
+    /// Time spent proving (by [`ProverPool::prove_all`]: the whole batch's).
     pub latency: Duration,
 }
 
@@ -280,17 +234,15 @@ impl ProverPool {
         self.pool.current_num_threads()
     }
 
-    /// Proves every job on the process's backend ([`backend`]) in one
-    /// batch on the pool's workers; results in job order, each with the
-    /// batch's time.
+    /// Proves every job on [`default_prover`] in one batch on the pool's
+    /// workers; results in job order, each with the batch's time.
     pub fn prove_all(&self, jobs: &[ProofJob]) -> Vec<Proved> {
-        self.prove_all_using(backend().as_ref(), jobs)
+        self.prove_all_using(default_prover(), jobs)
     }
 
     /// [`ProverPool::prove_all`] on a given backend.
     pub fn prove_all_using(&self, prover: &dyn RangeProver, jobs: &[ProofJob]) -> Vec<Proved> {
-        let items: Vec<(&[Claim], &[Witness], &[u8])> =
-            jobs.iter().map(|j| (j.claims.as_slice(), j.witnesses.as_slice(), &[][..])).collect();
+        let items: Vec<ProofItem<'_>> = jobs.iter().map(|j| (j.claims.as_slice(), j.witnesses.as_slice(), &[][..])).collect();
         let started = Instant::now();
         let results = self.pool.install(|| prove_many(prover, &items));
         let latency = started.elapsed();
