@@ -289,7 +289,8 @@ impl Client {
     }
 
     /// [`Client::append`] with the randomness of the commitments and
-    /// proofs drawn from `rng`.
+    /// proofs drawn from `rng` (`Send`, since a prover may hand the proof to
+    /// another thread: a seeded `ChaCha20Rng` or `OsRng`, not `thread_rng`).
     pub fn append_with_rng<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
         &self,
         mut entry: Value,

@@ -118,7 +118,11 @@
 //!   encodes both. The shared-memory partial sums are zeroed before the
 //!   block exits; the records, the unencoded sums (on the device) and the
 //!   staging buffer (pinned host memory) are zeroed after every call,
-//!   failed ones included.
+//!   failed ones included, except after a sticky device error: the driver
+//!   then refuses every access, the staging buffer among them, and its
+//!   contents stay in the process's pinned memory until the engine is
+//!   dropped (the engine is unusable from then on; the log proves on the
+//!   CPU instead).
 //! * **Host twin.** The recoding, the selection and the per-term and
 //!   per-proof evaluation are `ZK_HD` functions of `cuda/ct_fixed_base.cuh`,
 //!   run on the host by [`host::HostSecretTable`] and tested against

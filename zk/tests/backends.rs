@@ -40,7 +40,8 @@ impl Case {
     }
 }
 
-fn prove_all(prover: &dyn RangeProver, cases: &[Case]) -> Vec<RangeOutput> {
+/// `prover`'s results for `cases`, each with its own seeded RNG.
+fn results(prover: &dyn RangeProver, cases: &[Case]) -> Vec<Result<RangeOutput, zk::BackendFailure>> {
     let mut rngs: Vec<ChaCha20Rng> = cases.iter().map(|c| ChaCha20Rng::seed_from_u64(c.seed ^ 0x5eed)).collect();
     let jobs = cases
         .iter()
@@ -53,7 +54,11 @@ fn prove_all(prover: &dyn RangeProver, cases: &[Case]) -> Vec<RangeOutput> {
             rng,
         })
         .collect();
-    prover.prove(jobs).into_iter().map(|r| r.expect("proved")).collect()
+    prover.prove(jobs)
+}
+
+fn prove_all(prover: &dyn RangeProver, cases: &[Case]) -> Vec<RangeOutput> {
+    results(prover, cases).into_iter().map(|r| r.expect("proved")).collect()
 }
 
 fn check_same(cases: &[Case], backends: &[&dyn RangeProver]) {
@@ -167,19 +172,7 @@ fn a_failing_engine_fails_its_proofs_with_device() {
         let lockstep = LockstepProver::new(Arc::new(broken), 8);
         assert_eq!(lockstep.name(), "broken");
         let cases: Vec<Case> = (0..3).map(|s| Case::new(7000 + s, 32, 1)).chain([Case::new(7010, 8, 2)]).collect();
-        let mut rngs: Vec<ChaCha20Rng> = cases.iter().map(|c| ChaCha20Rng::seed_from_u64(c.seed)).collect();
-        let jobs = cases
-            .iter()
-            .zip(rngs.iter_mut())
-            .map(|(c, rng)| RangeJob {
-                transcript: c.transcript(),
-                values: Zeroizing::new(c.values.clone()),
-                blindings: Zeroizing::new(c.blindings.clone()),
-                bits: c.bits,
-                rng,
-            })
-            .collect();
-        let results = lockstep.prove(jobs);
+        let results = results(&lockstep, &cases);
         assert_eq!(results.len(), 4);
         assert!(results.iter().all(|r| matches!(r, Err(zk::BackendFailure::Device))), "{name}: {results:?}");
     }

@@ -168,13 +168,13 @@ impl<'a> Pending<'a> {
         let mut t_bl = Zeroizing::new(Vec::with_capacity(2 * m));
         for j in 0..m {
             let span = j * n..(j + 1) * n;
-            let p0 = inner_product(&l0[span.clone()], &r0[span.clone()]);
-            let p2 = inner_product(&self.s_l[span.clone()], &r1[span.clone()]);
+            let p0 = Zeroizing::new(inner_product(&l0[span.clone()], &r0[span.clone()]));
+            let p2 = Zeroizing::new(inner_product(&self.s_l[span.clone()], &r1[span.clone()]));
             let sum_l: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| l0[i] + self.s_l[i]).collect());
             let sum_r: Zeroizing<Vec<Scalar>> = Zeroizing::new(span.clone().map(|i| r0[i] + r1[i]).collect());
-            *t0 += p0;
-            *t1 += inner_product(&sum_l, &sum_r) - p0 - p2;
-            *t2 += p2;
+            *t0 += *p0;
+            *t1 += inner_product(&sum_l, &sum_r) - *p0 - *p2;
+            *t2 += *p2;
             t_bl.push(Scalar::random(self.rng));
             t_bl.push(Scalar::random(self.rng));
         }
