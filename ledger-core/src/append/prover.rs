@@ -14,11 +14,12 @@
 //! **Batching.** `POST /v1/hidden/commit` requests go to one batcher
 //! thread. It takes the first waiting request and, without waiting for
 //! more, everything queued behind it (at most [`MAX_BATCH`]); the batch's
-//! predicates are proven in one call: on the single-proof backend when
-//! fewer than [`ProverBackends::batch_min`] wait (a lone request is proven
-//! at once, as before), else on the batch backend (the lockstep prover,
-//! on a GPU when there is one). Under load requests pile up while a batch
-//! runs, so batches grow with the load.
+//! predicates are proven together: when fewer than
+//! [`ProverBackends::batch_min`] of them declare predicates, one by one on
+//! the single-proof backend, each answered when its own proof is done;
+//! else in one call to the batch backend (the lockstep prover, on a GPU
+//! when there is one). Under load requests pile up while a batch runs, so
+//! batches grow with the load.
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;

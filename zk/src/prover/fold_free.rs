@@ -293,6 +293,10 @@ impl Open {
         }
         self.a.truncate(half);
         self.b.truncate(half);
+        if half == 1 {
+            // The last round: no later row reads the coefficients.
+            return;
+        }
         for (j, (g, h)) in self.g.iter_mut().zip(self.h.iter_mut()).enumerate() {
             if j & (nk - 1) >= half {
                 *g *= u;
@@ -341,6 +345,8 @@ pub(crate) fn prove_lockstep(
     profile: Option<&Profile>,
 ) -> Vec<Result<RangeOutput, BackendFailure>> {
     let mut clock = Lap::new(profile);
+    // A lone proof stays on the caller's thread: from outside a rayon pool
+    // every parallel call would be a round trip to the pool's threads.
     let single = jobs.len() == 1;
     let pending: Vec<Result<Pending<'_>, BackendFailure>> = match single {
         true => jobs.into_iter().map(|job| Pending::new(job, shape)).collect(),
