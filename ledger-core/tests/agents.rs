@@ -472,6 +472,7 @@ async fn an_agent_below_the_threshold_is_isolated_before_its_revocation_and_rein
         policy_index: None,
         decision: None,
         note: None,
+        tokens: Vec::new(),
     };
     let revoked_at = log.revoke(&revocation).await.unwrap().index;
     let size = log.head().size;

@@ -139,6 +139,7 @@ async fn sources_file_signals_and_agents_report_peers() {
         policy_index: None,
         decision: None,
         note: None,
+        tokens: Vec::new(),
     };
     log.revoke(&revocation).await.unwrap();
     submit(&log, &signal(PEER, json!(AGENT), "peer_report", 2, &peer_key)).await.unwrap();

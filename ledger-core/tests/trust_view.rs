@@ -127,7 +127,7 @@ proptest! {
                     rt.block_on(log.append(vec![entry])).unwrap();
                 }
                 Op::Revoke(i) => {
-                    let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: None, decision: None, note: None };
+                    let r = Revocation { agent: agent(i), reason: RevocationReason::Quarantine, score: 0, threshold: 30, causes: vec![], policy_index: None, decision: None, note: None , tokens: Vec::new() };
                     let done = rt.block_on(log.revoke(&r));
                     prop_assert!(matches!(done, Ok(_) | Err(Error::AlreadyRevoked(_) | Error::UnknownAgent(_))), "{done:?}");
                 }
@@ -206,6 +206,7 @@ async fn one_pass_over_the_agents_serves_listings_for_a_while() {
         policy_index: None,
         decision: None,
         note: None,
+        tokens: Vec::new(),
     };
     log.revoke(&r).await.unwrap();
     assert!(Arc::ptr_eq(&table, &log.trust().scores(now + 99)));

@@ -81,6 +81,7 @@ fn revocation(agent: &AgentId, note: Option<String>) -> Revocation {
         policy_index: None,
         decision: None,
         note,
+        tokens: Vec::new(),
     }
 }
 

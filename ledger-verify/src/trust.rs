@@ -554,6 +554,7 @@ mod tests {
                 policy_index: None,
                 decision: Some(Decision { as_of_index, decided_at }),
                 note: None,
+                tokens: Vec::new(),
             })
         };
         let mut counts = [0; 3];

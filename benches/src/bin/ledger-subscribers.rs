@@ -275,6 +275,7 @@ async fn phase(
             policy_index: None,
             decision: None,
             note: None,
+            tokens: Vec::new(),
         };
         let sent = Instant::now();
         let appended = log.revoke(&revocation).await?;

@@ -266,6 +266,7 @@ mod tests {
             policy_index: None,
             decision: None,
             note: Some("leaked key".into()),
+            tokens: Vec::new(),
         };
         let events = events_of(10, &leaf(revocation.to_object(), 5_000));
         let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();

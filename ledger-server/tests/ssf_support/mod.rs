@@ -170,6 +170,7 @@ impl Running {
             policy_index: None,
             decision: None,
             note: Some(note.into()),
+            tokens: Vec::new(),
         };
         self.log.revoke(&revocation).await.unwrap().index
     }

@@ -273,6 +273,9 @@ pub enum ShapeError {
     /// A score member.
     #[error("\"{0}\" must be an integer from 0 to 100")]
     Score(&'static str),
+    /// A revocation's `tokens`.
+    #[error("\"tokens\" must be 1 to 64 ascending token ids (32 lowercase hex digits)")]
+    RevokedTokens,
 }
 
 /// A key, signature, digest, sequence number or passport member is

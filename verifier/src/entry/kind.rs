@@ -34,6 +34,12 @@ pub enum EntryKind {
     Reinstatement,
     /// An agent's risk level changed (the log).
     Risk,
+    /// An action token issued (the log; the token itself is not logged).
+    Token,
+    /// A token request waiting for a human (the log).
+    Escalation,
+    /// An escalation approved or denied (an admin) or expired (the log).
+    Decision,
 }
 
 /// Who writes an entry of a kind.
@@ -52,7 +58,7 @@ pub enum Author {
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::Action,
         Self::Passport,
         Self::Rotation,
@@ -64,6 +70,9 @@ impl EntryKind {
         Self::Revocation,
         Self::Reinstatement,
         Self::Risk,
+        Self::Token,
+        Self::Escalation,
+        Self::Decision,
     ];
 
     /// The kind's name on the wire (the `"kind"` member).
@@ -80,6 +89,9 @@ impl EntryKind {
             Self::Revocation => "revocation",
             Self::Reinstatement => "reinstatement",
             Self::Risk => "risk",
+            Self::Token => "token",
+            Self::Escalation => "escalation",
+            Self::Decision => "decision",
         }
     }
 
@@ -95,7 +107,8 @@ impl EntryKind {
             Self::Passport | Self::Retirement | Self::Source | Self::Reinstatement => Author::Admin,
             // A revocation is the log's when a score falls, an admin's on
             // quarantine; its `reason` says which.
-            Self::Policy | Self::Revocation | Self::Risk => Author::Log,
+            // A decision is an admin's, or the log's when it expires.
+            Self::Policy | Self::Revocation | Self::Risk | Self::Token | Self::Escalation | Self::Decision => Author::Log,
             Self::Signal => Author::Source,
         }
     }

@@ -25,6 +25,7 @@
 pub mod action;
 pub mod attestation;
 pub mod error;
+pub mod grant;
 mod kind;
 pub mod members;
 pub mod passport;
@@ -46,6 +47,7 @@ use serde_json::{Map, Value};
 pub use self::action::Action;
 pub use self::attestation::Attestation;
 pub use self::error::{AgentError, AttestationPart, EntryError, HiddenError, JsonError, OpeningError, ShapeError};
+pub use self::grant::{Basis, Escalation, EscalationDecision, Outcome, Scope, TokenIssued};
 pub use self::kind::{Author, EntryKind, UnknownKind};
 pub use self::passport::Passport;
 pub use self::policy::PolicyEntry;
@@ -130,6 +132,12 @@ pub enum Entry {
     Reinstatement(Reinstatement),
     /// An agent's risk level changed.
     Risk(RiskChange),
+    /// An action token issued.
+    Token(TokenIssued),
+    /// A token request waiting for a human.
+    Escalation(Escalation),
+    /// An escalation decided.
+    Decision(EscalationDecision),
 }
 
 impl Entry {
@@ -159,6 +167,9 @@ impl Entry {
             EntryKind::Revocation => Self::Revocation(Revocation::from_object(obj, agent)?),
             EntryKind::Reinstatement => Self::Reinstatement(Reinstatement::from_object(obj, agent)?),
             EntryKind::Risk => Self::Risk(RiskChange::from_object(obj, agent)?),
+            EntryKind::Token => Self::Token(TokenIssued::from_object(obj, agent)?),
+            EntryKind::Escalation => Self::Escalation(Escalation::from_object(obj, agent)?),
+            EntryKind::Decision => Self::Decision(EscalationDecision::from_object(obj, agent)?),
             EntryKind::Action => Self::Action(Action::from_object(obj, agent, form)?),
             EntryKind::Rotation => Self::Rotation(Rotation::from_object(obj, agent, form)?),
             EntryKind::Passport => Self::Passport(Registration { agent, passport: Arc::new(Passport::from_stored(obj)?) }),
@@ -185,6 +196,9 @@ impl Entry {
             Self::Revocation(_) => EntryKind::Revocation,
             Self::Reinstatement(_) => EntryKind::Reinstatement,
             Self::Risk(_) => EntryKind::Risk,
+            Self::Token(_) => EntryKind::Token,
+            Self::Escalation(_) => EntryKind::Escalation,
+            Self::Decision(_) => EntryKind::Decision,
         }
     }
 
@@ -200,6 +214,9 @@ impl Entry {
             Self::Revocation(e) => &e.agent,
             Self::Reinstatement(e) => &e.agent,
             Self::Risk(e) => &e.agent,
+            Self::Token(e) => &e.agent,
+            Self::Escalation(e) => &e.agent,
+            Self::Decision(e) => &e.agent,
             Self::Signal(e) => return e.subject_agent(),
             Self::Policy(_) | Self::Source(_) => return None,
         })
@@ -244,7 +261,10 @@ impl Entry {
             | Self::Source(_)
             | Self::Revocation(_)
             | Self::Reinstatement(_)
-            | Self::Risk(_) => None,
+            | Self::Risk(_)
+            | Self::Token(_)
+            | Self::Escalation(_)
+            | Self::Decision(_) => None,
         }
     }
 }

@@ -17,8 +17,8 @@ use super::EntryKind;
 use crate::agent_id::AgentId;
 
 /// Members of a revocation.
-pub const MEMBERS: [&str; 10] =
-    ["kind", "agent", "reason", "score", "threshold", "causes", "policy_index", "as_of_index", "decided_at", "note"];
+pub const MEMBERS: [&str; 11] =
+    ["kind", "agent", "reason", "score", "threshold", "causes", "policy_index", "as_of_index", "decided_at", "note", "tokens"];
 /// Members of a reinstatement.
 pub const REINSTATEMENT_MEMBERS: [&str; 4] = ["kind", "agent", "attestation_index", "note"];
 /// Most entry indices a revocation names as its causes.
@@ -80,6 +80,10 @@ pub struct Revocation {
     pub decision: Option<Decision>,
     /// An admin's note (quarantines).
     pub note: Option<String>,
+    /// The ids of the agent's live action tokens, revoked with it
+    /// (ascending, at most [`crate::token::MAX_LIVE_TOKENS`]; the member is
+    /// absent when there are none).
+    pub tokens: Vec<String>,
 }
 
 /// The state a log-written trust entry was decided on: the trust view as
@@ -159,11 +163,26 @@ impl Revocation {
         if let Some(n) = &self.note {
             m.insert("note".into(), Value::from(n.as_str()));
         }
+        if !self.tokens.is_empty() {
+            m.insert("tokens".into(), Value::Array(self.tokens.iter().map(|t| Value::from(t.as_str())).collect()));
+        }
         m
     }
 
     pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId) -> Result<Self, EntryError> {
         only_members(obj, EntryKind::Revocation, &MEMBERS)?;
+        let tokens: Vec<String> = match obj.get("tokens") {
+            None => Vec::new(),
+            Some(Value::Array(list)) if !list.is_empty() && list.len() <= crate::token::MAX_LIVE_TOKENS => list
+                .iter()
+                .map(|t| t.as_str().filter(|t| crate::token::is_jti(t)).map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or(ShapeError::RevokedTokens)?,
+            Some(_) => return Err(ShapeError::RevokedTokens.into()),
+        };
+        if tokens.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ShapeError::RevokedTokens.into());
+        }
         let reason = match obj.get("reason").and_then(Value::as_str) {
             Some("score") => RevocationReason::Score,
             Some("quarantine") => RevocationReason::Quarantine,
@@ -190,6 +209,7 @@ impl Revocation {
             policy_index: optional_index(obj, "policy_index")?,
             decision,
             note: note(obj)?,
+            tokens,
         })
     }
 }

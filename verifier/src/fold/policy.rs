@@ -17,7 +17,10 @@ use sha2::{Digest, Sha256};
 
 use super::fixed::{self, CAP, ONE};
 
+pub mod classes;
 mod json;
+
+pub use self::classes::{RiskClass, TokenPolicy};
 
 /// The policy format version this code reads and writes.
 pub const POLICY_VERSION: u64 = 1;
@@ -56,6 +59,10 @@ pub struct Policy {
     pub weights: Weights,
     /// The drift detector's parameters.
     pub drift: DriftParams,
+    /// Risk classes of actions for action tokens (docs/POLICY.md): the
+    /// optional `tokens` member, written only when it is not the built-in
+    /// default, so a policy without it keeps its hash.
+    pub tokens: TokenPolicy,
 }
 
 /// Risk level bands: `Low` at `score ≥ low_min`, `Medium` at
@@ -295,6 +302,9 @@ pub enum PolicyError {
     /// No pseudo-evidence gives exactly this initial score.
     #[error("initial_score {0} cannot be reached exactly by initial evidence")]
     InitialScoreUnreachable(u8),
+    /// The `tokens` member (risk classes) is refused.
+    #[error("{0}")]
+    Tokens(#[from] classes::ClassError),
 }
 
 /// One integer member and its fixed range.
@@ -384,6 +394,7 @@ impl Default for Policy {
                 peer_report: PeerReportWeights { positive: 500, negative: 1000 },
             },
             drift: DriftParams { buckets: 64, baseline_events: 1000, window_events: 256, moderate_milli: 100, significant_milli: 250 },
+            tokens: TokenPolicy::default(),
         }
     }
 }

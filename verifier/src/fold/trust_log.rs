@@ -330,7 +330,9 @@ pub fn apply<S: TrustStore + ?Sized>(
         Entry::Revocation(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.revoke(index, time_ms)),
         Entry::Reinstatement(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.reinstate(p, index, time_ms)),
         Entry::Risk(r) => update(store, &r.agent, &mut effects, |rec| rec.trust.set_level(r.current)),
-        Entry::Rotation(_) | Entry::Retirement(_) | Entry::Source(_) => {}
+        // Tokens, escalations and decisions are decided on the score; they
+        // do not move it.
+        Entry::Rotation(_) | Entry::Retirement(_) | Entry::Source(_) | Entry::Token(_) | Entry::Escalation(_) | Entry::Decision(_) => {}
     }
     Ok(effects)
 }
@@ -394,6 +396,7 @@ pub fn revocation(
         policy_index: policy.index,
         decision: Some(decision),
         note,
+        tokens: Vec::new(),
     }
 }
 

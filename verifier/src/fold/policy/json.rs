@@ -76,6 +76,10 @@ impl Policy {
             significant_milli: dv.narrow(SIGNIFICANT_MILLI)?,
         };
         dv.finish()?;
+        let tokens = match top.optional("tokens") {
+            Some(v) => TokenPolicy::from_json(v)?,
+            None => TokenPolicy::default(),
+        };
         top.finish()?;
 
         let policy = Policy {
@@ -88,6 +92,7 @@ impl Policy {
             levels,
             weights: Weights { attestation, drift: drift_w, signals, peer_report },
             drift,
+            tokens,
         };
         policy.check()?;
         Ok(policy)
@@ -101,7 +106,7 @@ impl Policy {
         let w = &self.weights;
         let sev = |s: &SeverityWeights| obj(&Severity::ALL.map(|x| (x.as_str(), n(s.of(x).into()))));
         let signals: Map<String, Value> = SignalKind::ALL.iter().map(|k| (k.as_str().to_string(), sev(w.signals.of(*k)))).collect();
-        obj(&[
+        let mut policy = obj(&[
             ("version", n(POLICY_VERSION)),
             ("evidence_half_life_s", n(self.evidence_half_life_s)),
             ("attestation_half_life_s", n(self.attestation_half_life_s)),
@@ -143,7 +148,13 @@ impl Policy {
                     ("significant_milli", n(self.drift.significant_milli.into())),
                 ]),
             ),
-        ])
+        ]);
+        if self.tokens != TokenPolicy::default() {
+            if let Value::Object(m) = &mut policy {
+                m.insert("tokens".into(), self.tokens.to_json());
+            }
+        }
+        policy
     }
 }
 
@@ -167,6 +178,13 @@ impl<'a> Reader<'a> {
         let v = self.map.get(member.name).ok_or(PolicyError::Missing(member))?;
         self.read.push(member.name);
         Ok(v)
+    }
+
+    /// An optional member of this object, marked read.
+    fn optional(&mut self, name: &'static str) -> Option<&'a Value> {
+        let v = self.map.get(name)?;
+        self.read.push(name);
+        Some(v)
     }
 
     /// A nested object named `name` whose own dotted path is `path`.
