@@ -62,6 +62,9 @@ pub enum AdminOp {
     /// Registers a signal source, or replaces its key and types (the
     /// sources view: [`crate::views::sources`]).
     Source(Arc<verifier::entry::Source>),
+    /// An entry that grants an agent something (a `token`): the agent must
+    /// be registered, not retired and not revoked when it is sequenced.
+    Grant(AgentId),
 }
 
 /// A submitted entry: ready to append, or with committed hidden fields

@@ -113,6 +113,30 @@ pub enum Error {
     /// The attestation was recorded (at `index`) with a failing verdict.
     #[error("attestation recorded at index {index} with a failing verdict: {}", reasons.join("; "))]
     AttestationFailed { index: u64, reasons: Vec<String> },
+    /// A malformed token request (action, resource, constraints,
+    /// lifetime).
+    #[error("invalid token request: {0}")]
+    InvalidTokenRequest(String),
+    /// The agent's score is below what the action's risk class needs.
+    #[error("{agent} scores {score}; {class:?} actions need {required}: attest (or wait for signals against it to decay) to raise it")]
+    ScoreTooLow { agent: AgentId, score: u8, required: u8, class: String },
+    /// The action's risk class needs an attestation younger than the
+    /// agent's latest successful one.
+    #[error("{class:?} actions need a successful attestation in the last {max_age_s} s; {agent}'s latest is {}", last_ok_at.map_or("none".to_owned(), |t| format!("at {t} ms")))]
+    FreshAttestationRequired { agent: AgentId, class: String, max_age_s: u32, last_ok_at: Option<u64> },
+    /// The agent holds as many live action tokens as it may.
+    #[error("{0} holds {max} live action tokens; wait for one to expire", max = verifier::token::MAX_LIVE_TOKENS)]
+    TooManyTokens(AgentId),
+    /// No escalation at this index (or it was decided long ago and
+    /// forgotten).
+    #[error("no escalation at index {0}")]
+    UnknownEscalation(u64),
+    /// The escalation was decided already (or is being decided).
+    #[error("escalation {escalation} is already {outcome}")]
+    AlreadyDecided { escalation: u64, outcome: &'static str },
+    /// An action token is refused ([`verifier::token::TokenCheck::verify`]).
+    #[error(transparent)]
+    Token(#[from] verifier::token::TokenError),
     /// No OpenID SSF stream has this id ([`crate::ssf`]).
     #[error("no SSF stream {0:?}")]
     UnknownStream(String),

@@ -33,6 +33,9 @@
 //!   ([`Log::authenticate_request`]: window, registry, signature, replay
 //!   cache). All read the log's [`clock`]: wall time for timestamps,
 //!   monotonic time for nonce lifetimes.
+//! * [`issuer`] issues just-in-time action tokens on the live trust view,
+//!   escalates to a human where the policy says so, and signs trust
+//!   statements for peers; [`views::grants`] folds what it logged.
 //! * [`ssf`] keeps the OpenID SSF event streams of the server's
 //!   transmitter: their configuration and durable delivery cursor.
 //!
@@ -51,6 +54,7 @@ mod disclosure;
 pub mod entry;
 mod error;
 pub mod hidden;
+pub mod issuer;
 pub mod keys;
 mod log;
 pub mod nonces;

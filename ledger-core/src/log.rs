@@ -33,6 +33,7 @@ use crate::nonces::NonceStore;
 use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
 use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
+use crate::views::grants::Grants;
 use crate::views::registry::{AgentState, Registry};
 use crate::views::sources::{SourceState, Sources};
 use crate::views::trust::TrustView;
@@ -60,6 +61,7 @@ pub struct Log {
     registry: Arc<Registry>,
     trust: Arc<TrustView>,
     sources: Arc<Sources>,
+    grants: Arc<Grants>,
     /// Attestation nonces.
     pub(crate) nonces: NonceStore,
     /// Agent-signed requests already accepted (each is accepted once; see
@@ -141,8 +143,9 @@ impl Log {
         let registry = Arc::new(Registry::default());
         let trust = Arc::new(TrustView::default());
         let sources = Arc::new(Sources::default());
+        let grants = Arc::new(Grants::default());
         let mut views: Vec<Arc<dyn View>> =
-            vec![registry.clone(), Arc::new(crate::views::events::EventIndex), sources.clone(), trust.clone()];
+            vec![registry.clone(), Arc::new(crate::views::events::EventIndex), sources.clone(), trust.clone(), grants.clone()];
         views.extend(config.views.iter().cloned());
         for (i, view) in views.iter().enumerate() {
             if views[..i].iter().any(|v| v.name() == view.name()) {
@@ -173,7 +176,7 @@ impl Log {
             head: Arc::clone(&head),
         };
         let pipeline = Pipeline::start(context, frontier, last_time)?;
-        Ok(Self { config, store, verifier_key, head, registry, sources, trust, nonces, requests, pipeline })
+        Ok(Self { config, store, verifier_key, head, registry, sources, trust, grants, nonces, requests, pipeline })
     }
 
     /// The log's configuration.
@@ -279,8 +282,16 @@ impl Log {
     /// Revokes an agent: appends its revocation entry (the registry fold
     /// refuses an agent already revoked, unknown or retired). From then on
     /// only its attestations are taken.
+    ///
+    /// The agent's live action tokens are revoked with it: their ids are
+    /// put in the entry's `tokens`, read under the agent's issuance lock
+    /// ([`Grants::lock`]), so no token is issued between the reading and
+    /// the entry.
     pub async fn revoke(&self, revocation: &verifier::entry::Revocation) -> Result<Appended, Error> {
-        self.pipeline.revoke(revocation).await
+        let _issuance = self.grants.lock(&revocation.agent).await;
+        let mut revocation = revocation.clone();
+        revocation.tokens = self.grants.live_tokens(&revocation.agent, self.now_ms());
+        self.pipeline.revoke(&revocation).await
     }
 
     /// Reinstates a revoked agent on its last successful attestation,
@@ -319,6 +330,11 @@ impl Log {
     /// The trust view: every agent's trust state and the policy in force.
     pub fn trust(&self) -> &TrustView {
         &self.trust
+    }
+
+    /// The grants view: live and revoked action tokens, escalations.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
     }
 
     /// Registers a signal source (admin), or replaces the key and types of

@@ -32,11 +32,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Decision, RevocationReason, RiskChange};
+use verifier::entry::{Decision, Revocation, RevocationReason, RiskChange};
 use verifier::fold::trust::AgentTrust;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord};
 
-use crate::entry::{AdminOp, NewEntry};
+use crate::entry::NewEntry;
 use crate::{Error, Log};
 
 /// Longest sleep between two looks at the timer queue.
@@ -81,19 +81,29 @@ impl Timers {
     }
 }
 
+/// An entry the trigger writes.
+#[derive(Debug)]
+enum Write {
+    /// A revocation, appended by [`Log::revoke`] (which lists the agent's
+    /// live tokens in it).
+    Revocation(Revocation),
+    /// Any other entry of the log's.
+    Entry(Map<String, Value>),
+}
+
 /// What the trust view implies for one agent, decided on `record` as of
 /// `decision`.
-fn implied(record: &TrustRecord, policy: &PolicyInForce, agent: &AgentId, decision: Decision) -> Option<(Map<String, Value>, bool)> {
+fn implied(record: &TrustRecord, policy: &PolicyInForce, agent: &AgentId, decision: Decision) -> Option<Write> {
     let (p, trust, now) = (&policy.policy, &record.trust, decision.decided_at);
     let score = trust.score(p, now);
     if trust.revoked().is_none() && score < p.revocation_threshold {
-        return Some((trust_log::revocation(agent, record, policy, RevocationReason::Score, decision, None).to_object(), true));
+        return Some(Write::Revocation(trust_log::revocation(agent, record, policy, RevocationReason::Score, decision, None)));
     }
     let target = trust.target_level(p, now);
     (target != trust.level()).then(|| {
         let change =
             RiskChange { agent: agent.clone(), previous: trust.level(), current: target, score, policy_index: policy.index, decision };
-        (change.to_object(), false)
+        Write::Entry(change.to_object())
     })
 }
 
@@ -106,17 +116,20 @@ fn next_crossing(trust: &AgentTrust, policy: &PolicyInForce, now: u64) -> Option
 
 /// Appends one entry the log writes, retrying while it pushes back.
 /// Returns `false` when the log is shutting down.
-async fn append(log: &Log, object: &Map<String, Value>, admin: Option<AdminOp>) -> bool {
+async fn append(log: &Log, write: &Write) -> bool {
     loop {
-        let entry = match NewEntry::from_log(object, None, admin.clone()) {
-            Ok(entry) => entry,
-            Err(e) => {
-                tracing::error!(error = %e, "the revocation trigger built an invalid entry");
-                return true;
-            }
+        let done = match write {
+            Write::Revocation(revocation) => log.revoke(revocation).await.map(drop),
+            Write::Entry(object) => match NewEntry::from_log(object, None, None) {
+                Ok(entry) => log.append(vec![entry]).await.map(drop),
+                Err(e) => {
+                    tracing::error!(error = %e, "the revocation trigger built an invalid entry");
+                    return true;
+                }
+            },
         };
-        match log.append(vec![entry]).await {
-            Ok(_) => return true,
+        match done {
+            Ok(()) => return true,
             Err(Error::ShuttingDown) => return false,
             Err(Error::Pushback { .. }) => tokio::time::sleep(RETRY).await,
             // Refused by the registry (the agent was retired or revoked
@@ -206,12 +219,12 @@ impl Trigger {
             // The entry appended changes the agent's record: the view hands
             // the agent back for another look.
             if let Some(finding) = record.owed_drift.first() {
-                writes.push((trust_log::drift_signal(&agent, finding).to_object(), None));
+                writes.push(Write::Entry(trust_log::drift_signal(&agent, finding).to_object()));
                 continue;
             }
             let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: log.now_ms() };
             match implied(&record, &policy, &agent, decision) {
-                Some((object, revocation)) => writes.push((object, revocation.then(|| AdminOp::Revoke(agent.clone())))),
+                Some(write) => writes.push(write),
                 None => self.timers.arm(&agent, next_crossing(&record.trust, &policy, decision.decided_at)),
             }
         }
@@ -219,9 +232,9 @@ impl Trigger {
             return Pass::Idle;
         }
         let mut appends = tokio::task::JoinSet::new();
-        for (object, admin) in writes {
+        for write in writes {
             let log = Arc::clone(&log);
-            appends.spawn(async move { append(&log, &object, admin).await });
+            appends.spawn(async move { append(&log, &write).await });
         }
         if appends.join_all().await.contains(&false) {
             return Pass::Stopped;

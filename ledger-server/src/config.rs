@@ -51,6 +51,14 @@ pub struct Config {
     /// Seconds an attestation nonce stays valid.
     #[arg(long, env = "LEDGER_NONCE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub nonce_ttl_secs: u64,
+    /// Seconds an escalation waits for a human before it expires as a
+    /// denial.
+    #[arg(long, env = "LEDGER_ESCALATION_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub escalation_ttl_secs: u64,
+    /// Leeway, in milliseconds, on an action token's `nbf` and `exp` when
+    /// the log checks it (`POST /v1/tokens/verify`).
+    #[arg(long, env = "LEDGER_TOKEN_LEEWAY_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub token_leeway_ms: u64,
     /// Seconds a client may take to send a request's head, counted from
     /// when the server starts waiting for it; also how long an idle
     /// keep-alive connection stays open.
@@ -222,6 +230,15 @@ impl Config {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The token issuer's settings.
+    pub fn issuer_config(&self) -> ledger_core::issuer::IssuerConfig {
+        ledger_core::issuer::IssuerConfig {
+            leeway_ms: self.token_leeway_ms,
+            escalation_ttl: Duration::from_secs(self.escalation_ttl_secs),
+            ..ledger_core::issuer::IssuerConfig::default()
         }
     }
 

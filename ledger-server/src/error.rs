@@ -52,7 +52,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidStream
         | C::InvalidStreamStatus
         | C::InvalidSubject
-        | C::InvalidPoll => StatusCode::BAD_REQUEST,
+        | C::InvalidPoll
+        | C::InvalidTokenRequest
+        | C::InvalidTokenCheck => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::SignatureRequired | C::BadSignature | C::StaleRequest => StatusCode::UNAUTHORIZED,
         C::AdminDisabled
         | C::UnknownAgent
@@ -62,14 +64,29 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::NotOwner
         | C::UnknownSource
         | C::SignalTypeNotAllowed
-        | C::InsufficientScope => StatusCode::FORBIDDEN,
+        | C::InsufficientScope
+        | C::ScoreTooLow
+        | C::TokenMalformed
+        | C::TokenTooLong
+        | C::TokenBadSignature
+        | C::TokenWrongIssuer
+        | C::TokenExpired
+        | C::TokenNotYetValid
+        | C::TokenWrongAudience
+        | C::TokenWrongAction
+        | C::TokenSqlMismatch
+        | C::TokenAmountOverCeiling
+        | C::TokenTargetMismatch
+        | C::TokenRevoked => StatusCode::FORBIDDEN,
         C::NotFound
         | C::IndexBeyondTree
         | C::SizeBeyondTree
         | C::TileNotAvailable
         | C::NoHiddenFields
         | C::NoOpenings
-        | C::UnknownStream => StatusCode::NOT_FOUND,
+        | C::UnknownStream
+        | C::UnknownEscalation
+        | C::TokensDisabled => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         C::AgentExists
@@ -82,17 +99,20 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::AlreadyRevoked
         | C::NotRevoked
         | C::TooManyStreams
-        | C::TooManySubjects => StatusCode::CONFLICT,
+        | C::TooManySubjects
+        | C::AlreadyDecided
+        | C::TokenReplayed => StatusCode::CONFLICT,
         C::OpeningsShredded => StatusCode::GONE,
         C::PayloadTooLarge | C::EntryTooLarge | C::BatchTooLarge | C::TooManyHiddenEntries => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::PredicateFalse | C::AttestationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-        C::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        C::TooManyRequests | C::TooManyTokens => StatusCode::TOO_MANY_REQUESTS,
         C::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         C::Pushback
         | C::ProverBusy
         | C::ShuttingDown
         | C::ReplayCacheFull
+        | C::TokenReplayCacheFull
         | C::NonceStoreFull
         | C::TooManyConnections
         | C::TooManySubscribers => StatusCode::SERVICE_UNAVAILABLE,
@@ -111,6 +131,8 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// `WWW-Authenticate`, for 401 and 403 answers to bearer tokens.
     challenge: Option<HeaderValue>,
+    /// Machine-readable particulars ([`ErrorDetail::details`]).
+    details: Option<serde_json::Value>,
     /// What really failed, for a 500: logged, never sent.
     cause: Option<String>,
 }
@@ -119,7 +141,7 @@ impl ApiError {
     /// An error with a stable code (its status comes from [`status_of`])
     /// and a precise message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status: status_of(code), code, message: message.into(), retry_after: None, challenge: None, cause: None }
+        Self { status: status_of(code), code, message: message.into(), retry_after: None, challenge: None, details: None, cause: None }
     }
 
     /// 500 `internal` with a generic message; `cause` is logged by
@@ -141,6 +163,12 @@ impl ApiError {
     /// Adds this `WWW-Authenticate` challenge (RFC 6750 §3).
     pub fn with_www_authenticate(mut self, challenge: HeaderValue) -> Self {
         self.challenge = Some(challenge);
+        self
+    }
+
+    /// Adds machine-readable particulars.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
         self
     }
 
@@ -228,6 +256,19 @@ impl From<ledger_core::Error> for ApiError {
             E::AlreadyRevoked(_) => ErrorCode::AlreadyRevoked,
             E::NotRevoked(_) => ErrorCode::NotRevoked,
             E::AttestationRequired { .. } => ErrorCode::AttestationRequired,
+            E::ScoreTooLow { score, required, class, .. } => {
+                let details = serde_json::json!({"score": score, "required": required, "class": class, "raise": ["attest"]});
+                return Self::new(ErrorCode::ScoreTooLow, e.to_string()).with_details(details);
+            }
+            E::FreshAttestationRequired { class, max_age_s, last_ok_at, .. } => {
+                let details = serde_json::json!({"class": class, "max_age_s": max_age_s, "last_ok_at": last_ok_at, "raise": ["attest"]});
+                return Self::new(ErrorCode::AttestationRequired, e.to_string()).with_details(details);
+            }
+            E::InvalidTokenRequest(_) => ErrorCode::InvalidTokenRequest,
+            E::TooManyTokens(_) => ErrorCode::TooManyTokens,
+            E::UnknownEscalation(_) => ErrorCode::UnknownEscalation,
+            E::AlreadyDecided { .. } => ErrorCode::AlreadyDecided,
+            E::Token(t) => return t.clone().into(),
             E::SequenceReplayed { .. } => ErrorCode::SequenceReplayed,
             E::WrongTrustDomain { .. } => ErrorCode::WrongTrustDomain,
             E::Source(source) => return source_error(source),
@@ -294,6 +335,31 @@ impl From<ledger_core::requests::RequestError> for ApiError {
     }
 }
 
+/// A refused action token, with its code.
+impl From<verifier::token::TokenError> for ApiError {
+    fn from(e: verifier::token::TokenError) -> Self {
+        use verifier::token::TokenError as T;
+        let code = match &e {
+            T::Malformed => ErrorCode::TokenMalformed,
+            T::TooLong => ErrorCode::TokenTooLong,
+            T::BadSignature => ErrorCode::TokenBadSignature,
+            T::WrongIssuer { .. } => ErrorCode::TokenWrongIssuer,
+            T::Expired { .. } => ErrorCode::TokenExpired,
+            T::NotYetValid { .. } => ErrorCode::TokenNotYetValid,
+            T::WrongAudience { .. } => ErrorCode::TokenWrongAudience,
+            T::WrongAction { .. } => ErrorCode::TokenWrongAction,
+            T::SqlMismatch => ErrorCode::TokenSqlMismatch,
+            T::AmountOverCeiling { .. } => ErrorCode::TokenAmountOverCeiling,
+            T::TargetMismatch => ErrorCode::TokenTargetMismatch,
+            T::Revoked { .. } => ErrorCode::TokenRevoked,
+            T::Replayed { .. } => ErrorCode::TokenReplayed,
+            T::ReplayCacheFull => return Self::new(ErrorCode::TokenReplayCacheFull, e.to_string()).retry_after(Duration::from_secs(1)),
+            _ => ErrorCode::TokenMalformed,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 /// What [`log_errors`] learns about an error response: set by
 /// [`ApiError::into_response`] in the response's extensions.
 #[derive(Clone, Debug)]
@@ -304,7 +370,7 @@ struct ErrorReport {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorResponse { error: ErrorDetail { code: self.code, message: self.message } };
+        let body = ErrorResponse { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

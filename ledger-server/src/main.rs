@@ -112,6 +112,10 @@ async fn main() -> anyhow::Result<()> {
         curve_backend = zk::curve_backend(),
         "prover pool ready"
     );
+    let token_key = ledger_core::issuer::load_or_create_key(&config.data_dir.join(ledger_core::issuer::TOKEN_KEY_FILE))?;
+    let issuer = Arc::new(ledger_core::issuer::Issuer::new(Arc::clone(&log), token_key, config.issuer_config()));
+    tracing::info!(key = %ledger_core::issuer::paserk_public(&issuer.public_key()), "token issuer ready");
+    tokio::spawn(Arc::clone(&issuer).run_expiry());
     let events = Arc::new(RevocationBus::new(Arc::clone(&log), config.bus_config(), Arc::clone(&metrics)));
     let ssf = Arc::new(Transmitter::start(Arc::clone(&log), ssf_config, &config.data_dir).context("starting the SSF transmitter")?);
     let router = app(AppState {
@@ -121,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         admin: Some(admin),
         events: Arc::clone(&events),
         ssf: Some(Arc::clone(&ssf)),
+        issuer: Some(issuer),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

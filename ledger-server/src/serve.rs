@@ -198,6 +198,7 @@ async fn reject(mut stream: TcpStream, max_connections: usize) {
         error: ErrorDetail {
             code: ErrorCode::TooManyConnections,
             message: format!("the server is serving its maximum of {max_connections} connections; retry later"),
+            details: None,
         },
     };
     let body = serde_json::to_string(&error).unwrap_or_default();

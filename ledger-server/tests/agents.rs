@@ -67,6 +67,7 @@ fn harness(nonce_ttl: Duration) -> H {
         admin: Some(AdminToken::new(TOKEN).unwrap()),
         events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
         ssf: None,
+        issuer: None,
     };
     H { app: app(state), log }
 }

@@ -58,8 +58,15 @@ fn start(bus: BusConfig) -> Server {
         max_batch_request_bytes: 1 << 20,
         body_timeout: Duration::from_secs(5),
     };
-    let state =
-        AppState { log: Arc::clone(&log), metrics: Arc::clone(&metrics), limits, admin: None, events: Arc::clone(&events), ssf: None };
+    let state = AppState {
+        log: Arc::clone(&log),
+        metrics: Arc::clone(&metrics),
+        limits,
+        admin: None,
+        events: Arc::clone(&events),
+        ssf: None,
+        issuer: None,
+    };
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -75,6 +75,7 @@ impl H {
             admin: Some(AdminToken::new(TOKEN).unwrap()),
             events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
             ssf: None,
+            issuer: None,
         };
         Self { app: app(state), log, work }
     }

@@ -68,6 +68,7 @@ async fn harness() -> H {
         admin: Some(AdminToken::new(TOKEN).unwrap()),
         events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
         ssf: None,
+        issuer: None,
     };
     let h = H { app: app(state), log };
     for (agent, key) in [(A, key_a()), (B, key_b()), (SHARED, key_a())] {

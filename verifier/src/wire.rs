@@ -293,11 +293,18 @@ pub enum EventType {
     /// A `signal` entry: evidence about an agent or a code hash.
     #[serde(rename = "signal")]
     Signal,
+    /// An `escalation` entry: a token request waits for a human.
+    #[serde(rename = "escalation")]
+    Escalation,
+    /// A `decision` entry: an escalation approved, denied or expired.
+    #[serde(rename = "decision")]
+    Decision,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [Self; 4] = [Self::Revocation, Self::Reinstatement, Self::RiskLevelChange, Self::Signal];
+    pub const ALL: [Self; 6] =
+        [Self::Revocation, Self::Reinstatement, Self::RiskLevelChange, Self::Signal, Self::Escalation, Self::Decision];
 
     /// The name on the bus.
     pub const fn as_str(self) -> &'static str {
@@ -306,6 +313,8 @@ impl EventType {
             Self::Reinstatement => "reinstatement",
             Self::RiskLevelChange => "risk-level-change",
             Self::Signal => "signal",
+            Self::Escalation => "escalation",
+            Self::Decision => "decision",
         }
     }
 
@@ -323,6 +332,8 @@ impl EventType {
             K::Reinstatement => Some(Self::Reinstatement),
             K::Risk => Some(Self::RiskLevelChange),
             K::Signal => Some(Self::Signal),
+            K::Escalation => Some(Self::Escalation),
+            K::Decision => Some(Self::Decision),
             _ => None,
         }
     }
@@ -335,6 +346,8 @@ impl EventType {
             Self::Reinstatement => K::Reinstatement,
             Self::RiskLevelChange => K::Risk,
             Self::Signal => K::Signal,
+            Self::Escalation => K::Escalation,
+            Self::Decision => K::Decision,
         }
     }
 }
@@ -420,6 +433,12 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What exactly was wrong.
     pub message: String,
+    /// Machine-readable particulars of some codes (`score_too_low`:
+    /// `{"score", "required", "class", "raise"}`; `attestation_required`
+    /// on a token request: `{"class", "max_age_s", "last_ok_at"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub details: Option<serde_json::Value>,
 }
 
 /// Declares [`ErrorCode`] with the text of each code written once: serde,
@@ -523,6 +542,10 @@ error_codes! {
     InvalidSubject = "invalid_subject",
     /// 400: a malformed RFC 8936 poll request, or a poll of a push stream.
     InvalidPoll = "invalid_poll",
+    /// 400: a malformed token request (action, resource, constraints, lifetime).
+    InvalidTokenRequest = "invalid_token_request",
+    /// 400: a token verification request without a token or an operation.
+    InvalidTokenCheck = "invalid_token_check",
     // 401
     /// 401: an admin route without the right bearer token (with
     /// `WWW-Authenticate: Bearer`), or a nonce request without an agent signature.
@@ -552,6 +575,35 @@ error_codes! {
     UnknownSource = "unknown_source",
     /// 403: a signal of a type its source was not registered for.
     SignalTypeNotAllowed = "signal_type_not_allowed",
+    /// 403: the agent's trust score is below the minimum of the action's
+    /// risk class (`details`: score, required, class, what would raise it).
+    ScoreTooLow = "score_too_low",
+    /// 403: an action token is refused: not a token of this log's shape.
+    TokenMalformed = "token_malformed",
+    /// 403: an action token longer than the limit.
+    TokenTooLong = "token_too_long",
+    /// 403: an action token whose signature does not verify.
+    TokenBadSignature = "token_bad_signature",
+    /// 403: an action token issued by another log.
+    TokenWrongIssuer = "token_wrong_issuer",
+    /// 403: an action token past its `exp` (plus the leeway).
+    TokenExpired = "token_expired",
+    /// 403: an action token before its `nbf` (minus the leeway).
+    TokenNotYetValid = "token_not_yet_valid",
+    /// 403: an action token for another resource.
+    TokenWrongAudience = "token_wrong_audience",
+    /// 403: an action token for another action.
+    TokenWrongAction = "token_wrong_action",
+    /// 403: a statement other than the one the token pins.
+    TokenSqlMismatch = "token_sql_mismatch",
+    /// 403: an amount above the token's ceiling.
+    TokenAmountOverCeiling = "token_amount_over_ceiling",
+    /// 403: a target other than the one the token pins.
+    TokenTargetMismatch = "token_target_mismatch",
+    /// 403: a revoked action token.
+    TokenRevoked = "token_revoked",
+    /// 409: a single-use action token presented again.
+    TokenReplayed = "token_replayed",
     /// 403: the SSF bearer token lacks the scope the endpoint needs
     /// (`WWW-Authenticate: Bearer error="insufficient_scope"`).
     InsufficientScope = "insufficient_scope",
@@ -570,6 +622,10 @@ error_codes! {
     NoOpenings = "no_openings",
     /// 404: no SSF stream with this id for this receiver.
     UnknownStream = "unknown_stream",
+    /// 404: no escalation with this id.
+    UnknownEscalation = "unknown_escalation",
+    /// 404: this server issues no action tokens.
+    TokensDisabled = "tokens_disabled",
     /// 405: the route does not take this method.
     MethodNotAllowed = "method_not_allowed",
     /// 408: the body did not arrive in time.
@@ -597,6 +653,8 @@ error_codes! {
     TooManyStreams = "too_many_streams",
     /// 409: the SSF stream names as many subjects as it may.
     TooManySubjects = "too_many_subjects",
+    /// 409: the escalation is already decided (or being decided).
+    AlreadyDecided = "already_decided",
     /// 410: the openings a disclosure needs were crypto-shredded.
     OpeningsShredded = "openings_shredded",
     // 413
@@ -619,6 +677,8 @@ error_codes! {
     AttestationFailed = "attestation_failed",
     /// 429: the agent's budget of signed requests is spent (`Retry-After`).
     TooManyRequests = "too_many_requests",
+    /// 429: the agent holds as many live action tokens as it may.
+    TooManyTokens = "too_many_tokens",
     /// 500: the server failed (details only in its log).
     Internal = "internal",
     // 503, all with `Retry-After`
@@ -630,6 +690,8 @@ error_codes! {
     ShuttingDown = "shutting_down",
     /// 503: the replay cache of signed requests is full.
     ReplayCacheFull = "replay_cache_full",
+    /// 503: the log's cache of single-use action tokens is full.
+    TokenReplayCacheFull = "token_replay_cache_full",
     /// 503: the nonce store is full of live nonces.
     NonceStoreFull = "nonce_store_full",
     /// 503: the server serves its maximum of connections (from the connection layer).
@@ -810,4 +872,178 @@ mod tests {
         assert_eq!(known.code, ErrorCode::BadSignature);
         assert_eq!(known.code, "bad_signature");
     }
+}
+
+/// `POST /v1/tokens` answered with a token (201).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IssuedToken {
+    /// The PASETO `v4.public` token (a bearer credential: never log it).
+    pub token: String,
+    /// Its id.
+    pub jti: String,
+    /// Index of its `token` entry.
+    pub log_index: u64,
+    /// Valid from, ms since the Unix epoch.
+    pub not_before: u64,
+    /// Valid until, ms.
+    pub expires: u64,
+    /// The risk class of the action.
+    pub class: String,
+    /// Whether a resource takes it once only.
+    pub single_use: bool,
+    /// The agent's score it was issued at.
+    pub score: u8,
+}
+
+/// An escalation and what became of it (`POST /v1/tokens` answered 202,
+/// `GET /v1/escalations`, `GET /v1/escalations/{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStatus {
+    /// Its id: the index of its `escalation` entry.
+    pub escalation: u64,
+    /// `pending`, `approved`, `denied` or `expired`.
+    pub status: String,
+    /// The agent.
+    pub agent: String,
+    /// The action asked for.
+    pub action: String,
+    /// The resource.
+    pub resource: String,
+    /// The pinned parameters (`sql_sha256`, `amount_max`, `target`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub constraints: serde_json::Value,
+    /// The risk class.
+    pub class: String,
+    /// The agent's score when it asked.
+    pub score_at_request: u8,
+    /// When it expires unanswered, ms.
+    pub expires_at: u64,
+    /// Index of the `decision` entry, once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_index: Option<u64>,
+    /// The decider's note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Index of the `token` entry, once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_index: Option<u64>,
+    /// The token, once approved: only to its agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<IssuedToken>,
+    /// The agent's score now (listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_now: Option<u8>,
+    /// The entries that last moved the agent's score, with their kind and
+    /// time (listings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An entry in an agent's recent history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// Its index.
+    pub index: u64,
+    /// Its kind.
+    pub kind: String,
+    /// Its integrated time, ms.
+    pub integrated_time: u64,
+    /// Its action, for actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// `GET /v1/escalations`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationListing {
+    /// Pending escalations, oldest first.
+    pub pending: Vec<EscalationStatus>,
+}
+
+/// `POST /v1/escalations/{id}/approve|deny`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationDecided {
+    /// The escalation.
+    pub escalation: u64,
+    /// `approved` or `denied`.
+    pub outcome: String,
+    /// Index of the `decision` entry.
+    pub decision_index: u64,
+    /// Index of the `token` entry (approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_index: Option<u64>,
+}
+
+/// `GET /v1/tokens/key`: the key tokens and statements are signed with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenKey {
+    /// The issuer (`iss`): the log's origin.
+    pub issuer: String,
+    /// PASERK `k4.public` of the key.
+    pub paserk: String,
+    /// The Ed25519 public key, base64.
+    pub public_key: String,
+}
+
+/// `POST /v1/tokens/verify`: a token and the operation it is presented for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenCheckRequest {
+    /// The token.
+    pub token: String,
+    /// The resource asking (must be the token's `aud`).
+    pub audience: String,
+    /// The action asked for.
+    pub action: String,
+    /// The exact SQL statement, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    /// The amount, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
+    /// The target id, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// `POST /v1/tokens/verify` answered: the token holds for the operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenValid {
+    /// Always true (refusals are errors with a `token_*` code).
+    pub valid: bool,
+    /// The token id.
+    pub jti: String,
+    /// The agent.
+    pub sub: String,
+    /// Valid until, ms.
+    pub expires: u64,
+    /// Index of its `token` entry.
+    pub log_index: u64,
+    /// Whether it was single-use (and is now used up).
+    pub single_use: bool,
+}
+
+/// `GET /v1/agents/{id}/statement`: a trust statement for peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrustStatement {
+    /// The statement: PASETO `v4.public`, checked with
+    /// `verifier::statement::PeerCheck`.
+    pub statement: String,
 }

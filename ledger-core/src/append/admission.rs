@@ -104,6 +104,10 @@ impl Overlay<'_> {
                 self.set_source(&source.name, next);
                 None
             }
+            (Some(AdminOp::Grant(agent)), _) => {
+                registry::may_sign(agent, self.agent(agent).as_ref(), verifier::entry::EntryKind::Token)?;
+                None
+            }
             (None, Some(auth)) => {
                 signed = auth.in_log(origin);
                 Some((&auth.agent, Change::Signed(&signed)))

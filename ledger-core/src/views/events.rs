@@ -1,6 +1,6 @@
 //! The event index, a view: the index, kind and agent of every entry a
-//! subscriber hears of (revocations, reinstatements, risk-level changes and
-//! signals). The log is the event store: an event *is* its entry, its id
+//! subscriber hears of (revocations, reinstatements, risk-level changes,
+//! signals, escalations and their decisions). The log is the event store: an event *is* its entry, its id
 //! is the entry's index, and this index only lets a subscriber that
 //! resumes after index `n` find the next events without reading every
 //! entry in between ([`Log::events`](crate::Log::events)).
@@ -17,7 +17,8 @@ use crate::store::{LogStore, Namespace, Record, StorageError};
 use crate::Error;
 
 /// The kinds that are events.
-pub const EVENT_KINDS: [EntryKind; 4] = [EntryKind::Revocation, EntryKind::Reinstatement, EntryKind::Risk, EntryKind::Signal];
+pub const EVENT_KINDS: [EntryKind; 6] =
+    [EntryKind::Revocation, EntryKind::Reinstatement, EntryKind::Risk, EntryKind::Signal, EntryKind::Escalation, EntryKind::Decision];
 
 /// The view's name.
 pub const NAME: &str = "events";

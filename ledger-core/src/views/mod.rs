@@ -16,9 +16,11 @@
 //! entry. Folding is deterministic, so a rebuilt view equals one kept up to
 //! date entry by entry. The agent registry ([`registry`]) is the first
 //! view, the event index ([`events`]) the second, the signal sources
-//! ([`sources`]) the third, the trust view ([`trust`]) the fourth.
+//! ([`sources`]) the third, the trust view ([`trust`]) the fourth, the grants ([`grants`]: action
+//! tokens and escalations) the fifth.
 
 pub mod events;
+pub mod grants;
 pub mod registry;
 pub mod sources;
 pub mod trust;

@@ -13,6 +13,8 @@
 //! - [`events`]: the revocation bus over SSE and WebSocket;
 //! - [`ssf`]: the OpenID SSF transmitter: metadata, keys, stream
 //!   management and polling;
+//! - [`tokens`]: action tokens, their verification, escalations to a
+//!   human and trust statements for peers;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -30,6 +32,7 @@ mod proofs;
 mod signals;
 mod ssf;
 mod tlog;
+mod tokens;
 mod trust;
 
 use std::sync::Arc;
@@ -78,6 +81,9 @@ pub struct AppState {
     pub events: Arc<RevocationBus>,
     /// The OpenID SSF transmitter; `None`: its routes answer 404.
     pub ssf: Option<Arc<crate::ssf::Transmitter>>,
+    /// The token issuer; `None`: the token routes answer 404
+    /// `tokens_disabled`.
+    pub issuer: Option<Arc<ledger_core::issuer::Issuer>>,
 }
 
 impl AppState {
@@ -122,6 +128,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agents/{id}/retire", post(agents::retire).layer(limit(4 * 1024)))
         .route("/v1/agents/{id}/nonce", post(attestations::nonce))
         .route("/v1/agents/{id}/trust", get(trust::get))
+        .route("/v1/agents/{id}/statement", get(tokens::statement))
+        .route("/v1/tokens", post(tokens::request).layer(limit(tokens::MAX_REQUEST_BYTES)))
+        .route("/v1/tokens/verify", post(tokens::verify).layer(limit(tokens::MAX_CHECK_BYTES)))
+        .route("/v1/tokens/key", get(tokens::key))
+        .route("/v1/escalations", get(tokens::list))
+        .route("/v1/escalations/{index}", get(tokens::get))
+        .route("/v1/escalations/{index}/approve", post(tokens::approve).layer(limit(4 * 1024)))
+        .route("/v1/escalations/{index}/deny", post(tokens::deny).layer(limit(4 * 1024)))
         .route("/v1/agents/{id}/quarantine", post(trust::quarantine).layer(limit(4 * 1024)))
         .route("/v1/agents/{id}/reinstate", post(trust::reinstate).layer(limit(4 * 1024)))
         .route("/v1/trust", get(trust::list))

@@ -8,11 +8,12 @@ use axum::Json;
 use utoipa::OpenApi;
 use verifier::wire::{
     ActionEntryRequest, AppendedEntry, BatchAppendResponse, ConsistencyProofResponse, EntriesResponse, EntryRequest, EntryResponse,
-    ErrorCode, ErrorDetail, ErrorResponse, Event, EventType, InclusionProofResponse, ListedAgent, PolicyChange, PolicyInForceResponse,
-    RotationEntryRequest, SourceRecord, SourceRequest, SourcesResponse, TrustComponents, TrustListing, TrustScore,
+    ErrorCode, ErrorDetail, ErrorResponse, EscalationDecided, EscalationListing, EscalationStatus, Event, EventType, HistoryEntry,
+    InclusionProofResponse, IssuedToken, ListedAgent, PolicyChange, PolicyInForceResponse, RotationEntryRequest, SourceRecord,
+    SourceRequest, SourcesResponse, TokenCheckRequest, TokenKey, TokenValid, TrustComponents, TrustListing, TrustScore, TrustStatement,
 };
 
-use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, trust, AppState};
+use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, tokens, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -62,6 +63,14 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         trust::reinstate,
         trust::get_policy,
         trust::put_policy,
+        tokens::request,
+        tokens::verify,
+        tokens::key,
+        tokens::list,
+        tokens::get,
+        tokens::approve,
+        tokens::deny,
+        tokens::statement,
         attestations::nonce,
         attestations::attest,
         signals::register,
@@ -110,6 +119,15 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         SourcesResponse,
         Event,
         EventType,
+        IssuedToken,
+        EscalationStatus,
+        HistoryEntry,
+        EscalationListing,
+        EscalationDecided,
+        TokenKey,
+        TokenCheckRequest,
+        TokenValid,
+        TrustStatement,
         disclosures::DisclosureBody
     )),
     modifiers(&AdminSecurity)

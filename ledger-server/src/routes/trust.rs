@@ -97,7 +97,7 @@ pub(crate) async fn score_table(state: &AppState) -> Result<Arc<ScoreTable>, Api
 }
 
 /// An optional admin note from a JSON body (`{}` or `{"note": "…"}`).
-fn note(body: &[u8]) -> Result<Option<String>, ApiError> {
+pub(super) fn note(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.is_empty() {
         return Ok(None);
     }

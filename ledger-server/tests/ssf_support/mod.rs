@@ -113,6 +113,7 @@ pub async fn start(dir: &Path, port: u16, alg: SigningAlg) -> Running {
         admin: Some(ledger_server::auth::AdminToken::new(ADMIN).unwrap()),
         events,
         ssf: Some(Arc::clone(&ssf)),
+        issuer: None,
     };
     let serve_limits = ServeLimits { header_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(30), max_connections: 64 };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -23,7 +23,7 @@ use super::retirement::MAX_REASON_CHARS;
 use super::revocation::{index, optional_index, score, Decision};
 use super::EntryKind;
 use crate::agent_id::AgentId;
-use crate::token::{is_jti, Constraints, MAX_NAME_CHARS};
+use crate::token::{is_jti, Claims, Constraints, MAX_NAME_CHARS};
 
 /// Members of a token entry.
 pub const TOKEN_MEMBERS: [&str; 16] = [
@@ -168,6 +168,28 @@ impl TokenIssued {
             m.insert("escalation".into(), Value::from(e));
         }
         m
+    }
+
+    /// The claims of the token this entry records, logged at `index` by
+    /// the log named `issuer`: a pure function of the entry, so the log
+    /// can sign the same token again (Ed25519 is deterministic) for an
+    /// agent that fetches an approved escalation's token later.
+    pub fn claims(&self, index: u64, issuer: &str) -> Claims {
+        Claims {
+            issuer: issuer.to_string(),
+            jti: self.jti.clone(),
+            subject: self.agent.as_str().to_string(),
+            audience: self.scope.resource.clone(),
+            action: self.scope.action.clone(),
+            constraints: self.scope.constraints.clone(),
+            issued_at: self.not_before,
+            not_before: self.not_before,
+            expires: self.expires,
+            score: self.basis.score,
+            log_index: index,
+            class: self.scope.class.clone(),
+            single_use: self.single_use,
+        }
     }
 
     pub(super) fn from_object(obj: &Map<String, Value>, agent: AgentId) -> Result<Self, EntryError> {
