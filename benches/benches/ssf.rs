@@ -125,6 +125,7 @@ fn push(c: &mut Criterion, totals: &Totals, rt: &tokio::runtime::Runtime, alg: S
         agent: agent().into_string(),
         event: json!({"principal": "NHI", "current_level": "HIGH", "previous_level": "LOW",
                       "risk_reason": "trust score 33 under the policy at index 0", "initiating_entity": "policy", "event_timestamp": 1_790_000_000}),
+        subject: None,
     };
     let claims =
         entry_claims(&event, "0123456789abcdef0123456789abcdef", "https://ledger.bench.example", "rcv-0123456789abcdef", 1_790_000_001);

@@ -33,6 +33,7 @@ mod events;
 mod keys;
 mod request_signature;
 mod signals;
+mod tokens;
 #[cfg(feature = "tpm")]
 mod tpm;
 
@@ -55,8 +56,11 @@ pub use events::{Event, EventFilter, EventStream, EventType, Reconnect};
 pub use keys::{load_or_create_key, public_key_b64};
 pub use request_signature::RequestSignature;
 pub use signals::SignalSource;
+pub use tokens::{now_ms, verify_peer, EscalationStatus, IssuedToken, TokenGrant, TokenKey, TokenVerifier};
 #[cfg(feature = "tpm")]
 pub use tpm::TpmAttester;
+pub use verifier::statement::{PeerCheck, PeerError, Statement};
+pub use verifier::token::{Operation, TokenError};
 pub use verifier::wire::ErrorCode;
 pub use verifier::wire::{TrustComponents, TrustScore};
 
@@ -625,6 +629,21 @@ pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     verifier::hidden::commit_entry(entry, origin, rng, zk::params()).map_err(|e| match e {
         verifier::hidden::CommitError::Predicate(z) => ClientError::api(422, ErrorCode::PredicateFalse, z.to_string()),
         other => invalid_hidden(other.to_string()),
+    })
+}
+
+/// The JSON body of a 2xx answer, or the server's error.
+fn receipt_value(resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, ClientError> {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().map_err(transport)?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| transport(format!("{status}: not JSON: {text}")))?;
+    if (200..300).contains(&status) {
+        return Ok(value);
+    }
+    Err(ClientError::Api {
+        status,
+        code: value["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+        message: value["error"]["message"].as_str().unwrap_or_default().to_owned(),
     })
 }
 

@@ -90,7 +90,10 @@ pub(super) async fn events_of(inner: &Inner, refs: Vec<EventRef>, doc: &Stream) 
                     let leaf = log.entry(r.index)?;
                     let (leaf, _) = Leaf::decode(&leaf)
                         .map_err(|e| ledger_core::Error::Storage(StorageError::Corrupt(format!("entry {}: {e}", r.index))))?;
-                    let events = set::events_of(r.index, &leaf).into_iter().filter(|e| doc.delivers(e.event_type, &e.agent)).collect();
+                    let events = set::events_of(r.index, &leaf, &log.config().origin)
+                        .into_iter()
+                        .filter(|e| doc.delivers(e.event_type, &e.agent))
+                        .collect();
                     Ok((r.index, events))
                 })
                 .collect()

@@ -6,7 +6,7 @@
 //! | entry | SETs (ordinal: event type) |
 //! |---|---|
 //! | `risk` | 0: CAEP `risk-level-change` (`principal` `"NHI"`, `current_level`, `previous_level`, `risk_reason`) |
-//! | `revocation` | 0: CAEP `session-revoked`, 1: RISC `account-disabled` (both with `reason_admin`) |
+//! | `revocation` | 0: CAEP `session-revoked`, 1: RISC `account-disabled` (both with `reason_admin`), then 2…: one CAEP `session-revoked` per revoked action token, its `sub_id` in RFC 9493 `jwt_id` format (`iss`: the log's origin, `jti`: the token's id) |
 //! | `reinstatement` | 0: RISC `account-enabled` |
 //!
 //! Each carries `event_timestamp` (the entry's integrated time, in
@@ -78,10 +78,14 @@ pub struct EntryEvent {
     pub ordinal: u8,
     /// Its type.
     pub event_type: EventType,
-    /// The agent it is about (`sub_id`).
+    /// The agent it is about (`sub_id`, unless `subject` says otherwise;
+    /// streams filter on it).
     pub agent: String,
     /// The event object.
     pub event: Value,
+    /// A `sub_id` other than the agent's `uri` (an action token's
+    /// `jwt_id`).
+    pub subject: Option<Value>,
 }
 
 impl EntryEvent {
@@ -127,7 +131,8 @@ fn reason_admin(text: String) -> Value {
 
 /// The events of the entry at `index` (none for kinds that are not
 /// events, or that no event type carries: signals).
-pub fn events_of(index: u64, leaf: &Leaf) -> Vec<EntryEvent> {
+/// `origin` is the log's, the issuer of its action tokens.
+pub fn events_of(index: u64, leaf: &Leaf, origin: &str) -> Vec<EntryEvent> {
     let timestamp = leaf.integrated_time / 1000;
     let event = |ordinal: u8, event_type: EventType, agent: &str, event: Value| EntryEvent {
         index,
@@ -135,6 +140,7 @@ pub fn events_of(index: u64, leaf: &Leaf) -> Vec<EntryEvent> {
         event_type,
         agent: agent.to_owned(),
         event,
+        subject: None,
     };
     match &leaf.entry {
         Some(Entry::Risk(risk)) => vec![event(
@@ -177,7 +183,15 @@ pub fn events_of(index: u64, leaf: &Leaf) -> Vec<EntryEvent> {
                 "event_timestamp": timestamp,
             });
             let agent = revocation.agent.as_str();
-            vec![event(0, EventType::SessionRevoked, agent, body.clone()), event(1, EventType::AccountDisabled, agent, body)]
+            let mut events =
+                vec![event(0, EventType::SessionRevoked, agent, body.clone()), event(1, EventType::AccountDisabled, agent, body.clone())];
+            // At most 64 tokens, so the ordinals stay below 66.
+            for (i, jti) in revocation.tokens.iter().enumerate() {
+                let mut token = event(2 + i as u8, EventType::SessionRevoked, agent, body.clone());
+                token.subject = Some(json!({ "format": "jwt_id", "iss": origin, "jti": jti }));
+                events.push(token);
+            }
+            events
         }
         Some(Entry::Reinstatement(reinstatement)) => {
             let mut body = Map::new();
@@ -205,7 +219,7 @@ pub fn entry_claims(event: &EntryEvent, stream_id: &str, iss: &str, aud: &str, i
         "iat": iat,
         "aud": aud,
         "txn": event.index.to_string(),
-        "sub_id": { "format": "uri", "uri": event.agent },
+        "sub_id": event.subject.clone().unwrap_or_else(|| json!({ "format": "uri", "uri": event.agent })),
         "events": { event.event_type.uri(): event.event },
     })
 }
@@ -249,7 +263,7 @@ mod tests {
         let decision = verifier::entry::Decision { as_of_index: 8, decided_at: 1_700_000_123_000 };
         let risk =
             RiskChange { agent: agent.clone(), previous: Level::Low, current: Level::High, score: 31, policy_index: Some(2), decision };
-        let events = events_of(9, &leaf(risk.to_object(), 1_700_000_123_456));
+        let events = events_of(9, &leaf(risk.to_object(), 1_700_000_123_456), "example.org/log");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event_type, EventType::RiskLevelChange);
         assert_eq!(events[0].event["current_level"], "HIGH");
@@ -266,16 +280,20 @@ mod tests {
             policy_index: None,
             decision: None,
             note: Some("leaked key".into()),
-            tokens: Vec::new(),
+            tokens: vec!["0".repeat(32), "a".repeat(32)],
         };
-        let events = events_of(10, &leaf(revocation.to_object(), 5_000));
+        let events = events_of(10, &leaf(revocation.to_object(), 5_000), "example.org/log");
         let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
-        assert_eq!(types, [EventType::SessionRevoked, EventType::AccountDisabled]);
+        assert_eq!(types, [EventType::SessionRevoked, EventType::AccountDisabled, EventType::SessionRevoked, EventType::SessionRevoked]);
+        // Each revoked token is its own session, named by its jti.
+        let token = entry_claims(&events[3], "s1", "https://tr.example", "rx", 77);
+        assert_eq!(token["sub_id"], json!({"format": "jwt_id", "iss": "example.org/log", "jti": "a".repeat(32)}));
+        assert_eq!(token["jti"], "s1.10-3");
         assert_eq!(events[1].event["reason_admin"]["en"], "quarantined by an administrator: leaked key");
         assert_eq!(events[1].event["initiating_entity"], "admin");
 
         let back = Reinstatement { agent, attestation_index: 11, note: None };
-        let events = events_of(12, &leaf(back.to_object(), 5_000));
+        let events = events_of(12, &leaf(back.to_object(), 5_000), "example.org/log");
         assert_eq!(events[0].event_type, EventType::AccountEnabled);
 
         let claims = entry_claims(&events[0], "s1", "https://tr.example", "rx", 77);

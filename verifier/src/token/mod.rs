@@ -5,9 +5,9 @@
 //! [`TokenCheck::verify`] is the one verification rule, used by the log's
 //! `POST /v1/tokens/verify`, the SDK and any resource server offline (the
 //! issuer key and a revocation set are all it needs): the envelope and the
-//! signature, the issuer, `nbf` and `exp` with a leeway, the audience, the
-//! action, every pinned constraint against the operation presented, then
-//! the revocation set. Single use ([`SingleUse`]) is the caller's replay
+//! signature, the issuer, the revocation set, `nbf` and `exp` with a
+//! leeway, the audience, the action, then every pinned constraint against
+//! the operation presented. Single use ([`SingleUse`]) is the caller's replay
 //! cache, consulted last, so a refused token is not used up.
 //!
 //! * [`paseto`]: the `v4.public` envelope.
@@ -475,6 +475,10 @@ impl TokenCheck {
         if claims.issuer != self.issuer {
             return Err(TokenError::WrongIssuer { expected: self.issuer.clone(), found: claims.issuer });
         }
+        // A revoked token is dead whatever it is presented for.
+        if revoked.is_revoked(&claims.jti) {
+            return Err(TokenError::Revoked { jti: claims.jti });
+        }
         if now_ms > claims.expires.saturating_add(self.leeway_ms) {
             return Err(TokenError::Expired { expires: claims.expires, now: now_ms, leeway: self.leeway_ms });
         }
@@ -503,9 +507,6 @@ impl TokenCheck {
             if op.target != Some(target.as_str()) {
                 return Err(TokenError::TargetMismatch);
             }
-        }
-        if revoked.is_revoked(&claims.jti) {
-            return Err(TokenError::Revoked { jti: claims.jti });
         }
         Ok(claims)
     }
