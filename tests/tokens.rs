@@ -254,6 +254,19 @@ fn a_token_runs_one_statement_once_and_dies_with_expiry_and_revocation() {
     let revocation = entries["entries"].as_array().unwrap().iter().find(|e| e["entry"]["kind"] == "revocation").unwrap();
     let claims_jti = jti_of(&live);
     assert!(revocation["entry"]["tokens"].as_array().unwrap().iter().any(|j| j == &claims_jti), "{revocation}");
+
+    // An auditor recomputes, offline, that every token was issued while
+    // the agent met its class's minimum under the policy in force.
+    let audit = audit(&server);
+    assert_eq!(audit["tokens_checked"].as_u64(), Some(8), "{audit}");
+}
+
+/// `ledger-verify --json trust` against the server: must pass.
+fn audit(server: &Server) -> Value {
+    let out = ledger_e2e::ledger_verify(&["--json", "trust", "--url", &server.url, "--key", &server.key()]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"].clone()
 }
 
 /// The `jti` claim of a token (payload read without checking: the test
@@ -354,6 +367,8 @@ fn escalations_are_approved_denied_or_expire_once_each() {
     .unwrap();
     let outcomes: Vec<String> = events.take(3).map(|e| e.unwrap().entry["outcome"].as_str().unwrap().to_owned()).collect();
     assert_eq!(outcomes, ["approved", "denied", "expired"]);
+    let audit = audit(&server);
+    assert_eq!((audit["decisions_checked"].as_u64(), audit["escalated_tokens_checked"].as_u64()), (Some(3), Some(1)), "{audit}");
 }
 
 #[test]

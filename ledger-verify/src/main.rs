@@ -34,6 +34,7 @@
 
 mod agent_entries;
 mod escape;
+mod grants;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -18,7 +18,13 @@
 //! * a `drift` signal: it records a finding the detector owed
 //!   ([`Violation`]);
 //! * no crossing of the threshold is left unlogged for more than
-//!   [`MISSING_AFTER_MS`].
+//!   [`MISSING_AFTER_MS`];
+//! * a `token`: issued while the agent, not revoked, scored at least its
+//!   class's minimum under the policy in force (recomputed from the state
+//!   it was decided on), with the class, lifetime and single use the policy
+//!   gives, and after a human's approval where the class needs one
+//!   ([`crate::grants`]: each escalation decided once, each approved one
+//!   answered once, by a token for what it asked).
 //!
 //! Then each reported score is compared with the recomputed one at the
 //! report's instant; a listing must be the first agents recomputed by
@@ -39,6 +45,7 @@ use verifier::fold::trust::AgentTrust;
 use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustStore as _, Violation};
 use verifier::wire::{TrustListing, TrustScore};
 
+use crate::grants::Escalations;
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
 
 /// How long after its crossing instant a revocation may be logged before an
@@ -121,7 +128,7 @@ impl Replay {
     /// it was decided on, and that no crossing went unlogged while the log
     /// was writing entries (`times`: the integrated time of every entry
     /// before this one).
-    fn check(&self, ctx: &Context<'_>, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 3]) -> Result<(), String> {
+    fn check(&self, ctx: &Context<'_>, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 4]) -> Result<(), String> {
         let Some(agent) = entry.agent() else { return Ok(()) };
         let Some(now) = ctx.trust.agents.get(agent) else { return Ok(()) };
         if ctx.registry.get(agent).is_some_and(|s| s.retired.is_some()) {
@@ -196,6 +203,34 @@ impl Replay {
                         decided_on.level()
                     ));
                 }
+            }
+            Entry::Token(tok) => {
+                let (decided_on, policy, score) = decided(&tok.basis.decision)?;
+                let (class_name, class) = policy.policy.tokens.classify(&tok.scope.action, &tok.scope.resource);
+                let lifetime = tok.expires.saturating_sub(tok.not_before);
+                let problem = if decided_on.revoked().is_some() {
+                    Some("the agent was revoked".to_owned())
+                } else if score != tok.basis.score || score < class.min_score || tok.basis.required != class.min_score {
+                    Some(format!(
+                        "it records score {} against a minimum of {}, but as decided the score is {score} and class {class_name:?} needs {}",
+                        tok.basis.score, tok.basis.required, class.min_score
+                    ))
+                } else if tok.scope.class != class_name || tok.basis.policy_index != policy.index {
+                    Some(format!("it records class {:?}, the policy in force gives {class_name:?}", tok.scope.class))
+                } else if lifetime > u64::from(class.max_lifetime_s) * 1000 || tok.single_use != class.single_use {
+                    Some(format!(
+                        "a lifetime of {lifetime} ms (single use: {}) where the class allows {} s",
+                        tok.single_use, class.max_lifetime_s
+                    ))
+                } else if class.human_approval && tok.escalation.is_none() {
+                    Some(format!("class {class_name:?} needs a human's approval, and the token answers no escalation"))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(format!("token {} for {agent}: {problem}", tok.jti));
+                }
+                counts[3] += 1;
             }
             Entry::Reinstatement(r) if now.trust.reinstatement_basis() != Ok(r.attestation_index) => {
                 return Err(format!(
@@ -347,7 +382,8 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     let mut trust = TrustMap::default();
     let mut replay = Replay::default();
     let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 24));
-    let mut counts = [0u64; 3]; // revocations, risk changes, drift signals checked
+    let mut counts = [0u64; 4]; // revocations, risk changes, drift signals, tokens checked
+    let mut escalations = Escalations::default();
     let mut reported_state = None;
     let mut from_outside = Vec::new();
     for (index, bytes) in (0..n).zip(&leaves) {
@@ -367,6 +403,9 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
         if let Some(entry) = &leaf.entry {
             let ctx = Context { trust: &trust, registry: &registry, times: &times, external: &from_outside };
             if let Err(message) = replay.check(&ctx, index, t, entry, &mut counts) {
+                return broken(message);
+            }
+            if let Err(message) = escalations.check(index, entry) {
                 return broken(message);
             }
             if external(entry) {
@@ -473,15 +512,20 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             "revocations_checked": counts[0],
             "risk_changes_checked": counts[1],
             "drift_signals_checked": counts[2],
+            "tokens_checked": counts[3],
+            "decisions_checked": escalations.counts[0],
+            "escalated_tokens_checked": escalations.counts[1],
             "fold_seconds": elapsed.as_secs_f64(),
             "entries_per_second": rate,
         }),
         format!(
-            "{n} entries folded ({} agents, {} revocations, {} risk changes, {} drift signals checked; {rate} entries/s); {} reported scores match at index {as_of_index}",
+            "{n} entries folded ({} agents, {} revocations, {} risk changes, {} drift signals, {} tokens, {} escalation decisions checked; {rate} entries/s); {} reported scores match at index {as_of_index}",
             trust.agents.len(),
             counts[0],
             counts[1],
             counts[2],
+            counts[3],
+            escalations.counts[0],
             compared.len()
         ),
     ))
@@ -557,7 +601,7 @@ mod tests {
                 tokens: Vec::new(),
             })
         };
-        let mut counts = [0; 3];
+        let mut counts = [0; 4];
         // Honest: the latest state, read 100 ms before the entry.
         replay.check(&ctx, 2, 16_100, &revocation(1, 16_000, &attested), &mut counts).unwrap();
         // The state before the attestation, which came 6 s before the
@@ -570,5 +614,69 @@ mod tests {
         // Decided before the state it cites existed.
         let err = replay.check(&ctx, 2, 16_100, &revocation(1, 9_000, &attested), &mut counts).unwrap_err();
         assert!(err.contains("not between"), "{err}");
+    }
+
+    #[test]
+    fn a_token_must_meet_its_class_as_decided() {
+        use verifier::entry::{Basis, Scope, TokenIssued};
+        use verifier::fold::policy::{RiskClass, TokenPolicy};
+        let mut policy = PolicyInForce::default();
+        let high = RiskClass { min_score: 61, ..RiskClass::default() };
+        let human = RiskClass { min_score: 10, human_approval: true, ..RiskClass::default() };
+        policy.policy.tokens = TokenPolicy {
+            classes: [("high".to_owned(), high), ("human".to_owned(), human)].into_iter().collect(),
+            rules: vec![
+                verifier::fold::policy::classes::ActionRule { action: "db.update".into(), resource: "*".into(), class: "high".into() },
+                verifier::fold::policy::classes::ActionRule { action: "pay".into(), resource: "*".into(), class: "human".into() },
+            ],
+            ..TokenPolicy::default()
+        };
+        let p = &policy.policy;
+        // Registered at entry 0 with 60; attested at entry 1 (a higher score).
+        let registered = AgentTrust::register(p, 0, 0);
+        let mut attested = registered.clone();
+        attested.apply(p, 1, 1_000, &Evidence::Attestation { ok: true, tpm: false });
+        let (low, high_score) = (registered.score(p, 1_000), attested.score(p, 1_100));
+        assert!(low < 61 && high_score >= 61, "{low} {high_score}");
+        let mut replay = Replay { policies: vec![(0, 0, policy.clone())], ..Replay::default() };
+        replay.history.insert(
+            agent(),
+            VecDeque::from([
+                State { index: 0, time: 0, trust: registered.clone() },
+                State { index: 1, time: 1_000, trust: attested.clone() },
+            ]),
+        );
+        let mut trust = TrustMap::default();
+        let record = TrustRecord { trust: attested, drift: DriftState::new(p), code_hash: [0; 32], owed_drift: vec![], peers: vec![] };
+        trust.agents.insert(agent(), record);
+        let registry = Registry::new("example.org/log");
+        let times = [0, 1_000, 1_200];
+        let ctx = Context { trust: &trust, registry: &registry, times: &times, external: &[(0, 0), (1, 1_000)] };
+        let token = |action: &str, as_of_index: u64, score: u8, required: u8, class: &str| {
+            Entry::Token(TokenIssued {
+                agent: agent(),
+                jti: "0".repeat(32),
+                scope: Scope { action: action.into(), resource: "sqlite://x".into(), constraints: Default::default(), class: class.into() },
+                single_use: true,
+                not_before: 1_100,
+                expires: 11_100,
+                basis: Basis { score, required, policy_index: None, decision: Decision { as_of_index, decided_at: 1_100 } },
+                escalation: None,
+            })
+        };
+        let mut counts = [0; 4];
+        replay.check(&ctx, 2, 1_200, &token("db.update", 1, high_score, 61, "high"), &mut counts).unwrap();
+        // A required score other than the class's, a score other than the
+        // recomputed one, a class other than the policy's.
+        assert!(replay.check(&ctx, 2, 1_200, &token("db.update", 1, high_score, 50, "high"), &mut counts).is_err());
+        assert!(replay.check(&ctx, 2, 1_200, &token("db.update", 1, 99, 61, "high"), &mut counts).is_err());
+        assert!(replay.check(&ctx, 2, 1_200, &token("db.update", 1, high_score, 50, "default"), &mut counts).is_err());
+        // Decided on the state before the attestation: below the minimum.
+        let err = replay.check(&ctx, 2, 1_200, &token("db.update", 0, low, 61, "high"), &mut counts).unwrap_err();
+        assert!(err.contains(&format!("the score is {low} and class \"high\" needs 61")), "{err}");
+        // A class that needs a human, without an escalation.
+        let err = replay.check(&ctx, 2, 1_200, &token("pay", 1, high_score, 10, "human"), &mut counts).unwrap_err();
+        assert!(err.contains("human"), "{err}");
+        assert_eq!(counts[3], 1);
     }
 }

@@ -516,7 +516,15 @@ impl Registry {
     /// recomputed from its evidence, the passport and the key in force.
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<Applied, RegistryError> {
         let agent = match entry {
-            Entry::Policy(_) | Entry::Source(_) | Entry::Risk(_) => return Ok(Applied::Unchanged),
+            Entry::Policy(_) | Entry::Source(_) | Entry::Risk(_) | Entry::Decision(_) => return Ok(Applied::Unchanged),
+            // A grant (a token, or an escalation towards one) goes only to
+            // an agent that may sign: registered, not retired, not revoked
+            // (the log's admission applies the same rule to them).
+            Entry::Token(_) | Entry::Escalation(_) => {
+                let agent = entry.agent().ok_or(RegistryError::Unsigned(entry.kind()))?;
+                may_sign(agent, self.agents.get(agent), entry.kind())?;
+                return Ok(Applied::Unchanged);
+            }
             Entry::Signal(signal) => match &signal.signer {
                 Signer::Agent(reporter) => reporter,
                 Signer::Log | Signer::Source(_) => return Ok(Applied::Unchanged),
