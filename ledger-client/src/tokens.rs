@@ -233,6 +233,13 @@ impl TokenVerifier {
         self.verify_at(token, op, now_ms())
     }
 
+    /// The verification rule alone, now: the token is not taken, even if
+    /// single use (for probes; a resource calls [`TokenVerifier::verify`]).
+    pub fn check(&self, token: &str, op: &Operation<'_>) -> Result<Claims, TokenError> {
+        let revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        self.check.verify(token, op, now_ms(), &*revoked)
+    }
+
     /// [`TokenVerifier::verify`] at `now_ms`.
     pub fn verify_at(&self, token: &str, op: &Operation<'_>, now_ms: u64) -> Result<Claims, TokenError> {
         let claims = {

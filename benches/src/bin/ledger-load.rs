@@ -52,6 +52,12 @@ struct Args {
     /// committed form and appended with its openings (two requests).
     #[arg(long)]
     hidden: bool,
+    /// Add a phase of action-token requests (`POST /v1/tokens`, signed,
+    /// with the policy check and the `token` entry's durable append),
+    /// compared with plain signed appends. Each client rotates over four
+    /// agents: an agent holds at most 64 live tokens.
+    #[arg(long)]
+    tokens: bool,
 }
 
 /// What a phase sends.
@@ -60,6 +66,7 @@ enum Load {
     Healthz,
     Append,
     Hidden,
+    Token,
 }
 
 /// One client's agent: a fresh key, registered before the load starts.
@@ -178,7 +185,7 @@ fn post_json(path: &str, host: &str, body: String) -> anyhow::Result<Request<Bod
 async fn client(
     addr: SocketAddr,
     host: String,
-    agent: Arc<LoadAgent>,
+    agents: Vec<Arc<LoadAgent>>,
     load: Load,
     pad: String,
     deadline: Instant,
@@ -191,8 +198,20 @@ async fn client(
     let mut seq = 0u64;
     while Instant::now() < deadline {
         seq += 1;
+        let agent = &agents[(seq as usize) % agents.len()];
         let t0 = Instant::now();
         let req = match load {
+            Load::Token => {
+                // A 1 s token for one statement: the default class.
+                let body = serde_json::json!({"action": "db.update", "resource": "sqlite://load/main",
+                    "constraints": {"sql": format!("UPDATE items SET n = n + 1 WHERE id = {seq}")}, "lifetime_s": 1})
+                .to_string();
+                let mut req = post_json("/v1/tokens", &host, body.clone())?;
+                for (name, value) in agent.request_headers("POST", "/v1/tokens", body.as_bytes()) {
+                    req.headers_mut().insert(name, value.parse()?);
+                }
+                req
+            }
             Load::Append => {
                 let entry = serde_json::json!({"kind": EntryKind::Action.as_str(), "action": "write", "resource": "db/items", "data": {"seq": seq, "pad": &pad}});
                 post_json("/v1/entries", &host, agent.sign(entry))?
@@ -257,13 +276,13 @@ async fn client(
     Ok(phase)
 }
 
-async fn run_phase(addr: SocketAddr, args: &Args, agents: &[Arc<LoadAgent>], load: Load) -> Phase {
+async fn run_phase(addr: SocketAddr, args: &Args, agents: &[Vec<Arc<LoadAgent>>], load: Load) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     // The leaf adds about 170 bytes around the pad (ids, time, kind, version).
     let pad = "x".repeat(args.entry_bytes.saturating_sub(170));
     let tasks: Vec<_> =
-        agents.iter().map(|a| tokio::spawn(client(addr, addr.to_string(), Arc::clone(a), load, pad.clone(), deadline))).collect();
+        agents.iter().map(|a| tokio::spawn(client(addr, addr.to_string(), a.clone(), load, pad.clone(), deadline))).collect();
     let mut total = Phase::default();
     for t in tasks {
         match t.await {
@@ -313,10 +332,20 @@ async fn main() -> anyhow::Result<()> {
     let origin = fetch_origin(addr).await?;
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let mut agents = Vec::with_capacity(args.clients);
+    let mut token_agents = Vec::new();
     for c in 0..args.clients {
         let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}", args.trust_domain), &origin)?);
         agent.register(addr, &token).await?;
-        agents.push(agent);
+        agents.push(vec![agent]);
+        if args.tokens {
+            let mut rotation = Vec::with_capacity(4);
+            for k in 0..4 {
+                let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}-t{k}", args.trust_domain), &origin)?);
+                agent.register(addr, &token).await?;
+                rotation.push(agent);
+            }
+            token_agents.push(rotation);
+        }
     }
     println!("ledger-load: {} clients, {} s per phase, {} B entries, {}", args.clients, args.seconds, args.entry_bytes, args.url);
     let baseline = if args.no_baseline {
@@ -330,6 +359,11 @@ async fn main() -> anyhow::Result<()> {
     appends.print("append");
     if let Some(b) = baseline {
         println!("ratio append/healthz throughput: {:.3}", appends.rate() / b.rate());
+    }
+    if args.tokens {
+        let tokens = run_phase(addr, &args, &token_agents, Load::Token).await;
+        tokens.print("token");
+        println!("ratio token/append throughput: {:.3}", tokens.rate() / appends.rate());
     }
     if args.hidden {
         let hidden = run_phase(addr, &args, &agents, Load::Hidden).await;
