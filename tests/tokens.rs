@@ -235,8 +235,10 @@ fn a_token_runs_one_statement_once_and_dies_with_expiry_and_revocation() {
     feed.signal(verifier::entry::Subject::CodeHash([0xc0; 32]), threat, verifier::entry::Severity::Critical, None).unwrap();
     let deadline = filed + Duration::from_secs(10);
     let refused = loop {
-        // A different statement is refused anyway; run the token's own,
-        // which only a revocation can stop (single use is checked last).
+        // Presented for another statement, so nothing runs while it lives:
+        // the revocation set is checked before the statement, so a live
+        // token answers `token_wrong_action` and a revoked one
+        // `token_revoked`.
         let (status, body) = guarded.run(&live, "SELECT balance FROM accounts WHERE id = 1 AND 0");
         if body["error"]["code"] == "token_revoked" {
             break status;

@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn queries_name_the_types_and_encode_ids() {
-        assert_eq!(EventFilter::new().query(), "types=revocation,reinstatement,risk-level-change,signal");
+        assert_eq!(EventFilter::new().query(), "types=revocation,reinstatement,risk-level-change,signal,escalation,decision");
         let filter = EventFilter::new().types([EventType::RiskLevelChange]).agent("spiffe://a.example/agent/x").trust_domain("a.example");
         assert_eq!(filter.query(), "types=risk-level-change&agent=spiffe%3A%2F%2Fa.example%2Fagent%2Fx&trust_domain=a.example");
     }

@@ -202,6 +202,9 @@ impl TokenVerifier {
                     {
                         let mut set = revoked.lock().unwrap_or_else(|e| e.into_inner());
                         set.prune(now_ms(), leeway);
+                        if let Some(agent) = &event.agent {
+                            set.insert_agent(agent, event.integrated_time);
+                        }
                         // The expiry is not in the entry: an hour (the most a
                         // class allows) after the revocation bounds it.
                         let until = event.integrated_time.saturating_add(u64::from(verifier::fold::policy::classes::MAX_LIFETIME_S) * 1000);

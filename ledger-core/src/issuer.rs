@@ -52,6 +52,9 @@ use crate::{Error, Log};
 /// Name of the token key file inside a data directory.
 pub const TOKEN_KEY_FILE: &str = "token.key";
 
+/// Most escalations one agent may have waiting for a human.
+pub const MAX_PENDING_ESCALATIONS: usize = 16;
+
 /// PASERK prefix of a v4 secret key.
 const PASERK_SECRET: &str = "k4.secret.";
 
@@ -312,6 +315,10 @@ impl Issuer {
             class: class_name.clone(),
         };
         if class.human_approval {
+            let pending = self.log.grants().pending().iter().filter(|e| e.entry.agent == *agent).count();
+            if pending >= MAX_PENDING_ESCALATIONS {
+                return Err(Error::TooManyEscalations(agent.clone()));
+            }
             let ttl = u64::try_from(self.config.escalation_ttl.as_millis()).unwrap_or(u64::MAX);
             let expires_at = basis.decision.decided_at.saturating_add(ttl);
             let escalation = Escalation { agent: agent.clone(), scope, lifetime_s, basis, expires_at };
@@ -344,6 +351,13 @@ impl Issuer {
         };
         let _deciding = Deciding(&self.deciding, index);
         let agent = record.entry.agent.clone();
+        // Past its expiry an escalation can only expire: the expiry is
+        // logged now, and the decider told.
+        if outcome != Outcome::Expired && self.log.now_ms() >= record.entry.expires_at {
+            let expired = EscalationDecision { agent, escalation: index, outcome: Outcome::Expired, note: None };
+            self.log.append(vec![NewEntry::from_log(&expired.to_object(), None, None)?]).await?;
+            return Err(Error::AlreadyDecided { escalation: index, outcome: Outcome::Expired.as_str() });
+        }
         let decision = EscalationDecision { agent: agent.clone(), escalation: index, outcome, note };
         let decision_entry = NewEntry::from_log(&decision.to_object(), None, None)?;
         if outcome != Outcome::Approved {

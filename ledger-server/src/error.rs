@@ -265,7 +265,7 @@ impl From<ledger_core::Error> for ApiError {
                 return Self::new(ErrorCode::AttestationRequired, e.to_string()).with_details(details);
             }
             E::InvalidTokenRequest(_) => ErrorCode::InvalidTokenRequest,
-            E::TooManyTokens(_) => ErrorCode::TooManyTokens,
+            E::TooManyTokens(_) | E::TooManyEscalations(_) => ErrorCode::TooManyTokens,
             E::UnknownEscalation(_) => ErrorCode::UnknownEscalation,
             E::AlreadyDecided { .. } => ErrorCode::AlreadyDecided,
             E::Token(t) => return t.clone().into(),

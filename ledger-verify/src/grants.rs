@@ -13,6 +13,7 @@ use verifier::entry::{Entry, Outcome, Scope};
 struct Seen {
     agent: String,
     scope: Scope,
+    expires_at: u64,
     outcome: Option<Outcome>,
     answered: bool,
 }
@@ -26,12 +27,14 @@ pub(crate) struct Escalations {
 }
 
 impl Escalations {
-    /// Checks the entry at `index` against what came before it.
-    pub(crate) fn check(&mut self, index: u64, entry: &Entry) -> Result<(), String> {
+    /// Checks the entry at `index`, integrated at `t`, against what came
+    /// before it.
+    pub(crate) fn check(&mut self, index: u64, t: u64, entry: &Entry) -> Result<(), String> {
         match entry {
             Entry::Escalation(e) => {
                 let scope = e.scope.clone();
-                self.seen.insert(index, Seen { agent: e.agent.as_str().to_owned(), scope, outcome: None, answered: false });
+                let seen = Seen { agent: e.agent.as_str().to_owned(), scope, expires_at: e.expires_at, outcome: None, answered: false };
+                self.seen.insert(index, seen);
             }
             Entry::Decision(d) => {
                 let e = self
@@ -43,6 +46,11 @@ impl Escalations {
                 }
                 if let Some(before) = e.outcome {
                     return Err(format!("escalation {} decided twice ({} then {})", d.escalation, before.as_str(), d.outcome.as_str()));
+                }
+                // The decider checks the clock before the decision is
+                // sequenced: a decision may land this long after it.
+                if d.outcome == Outcome::Approved && t > e.expires_at.saturating_add(crate::trust::MISSING_AFTER_MS) {
+                    return Err(format!("escalation {} approved at {t} ms, after it expired at {} ms", d.escalation, e.expires_at));
                 }
                 e.outcome = Some(d.outcome);
                 self.counts[0] += 1;
@@ -119,16 +127,19 @@ mod tests {
     fn escalations_are_decided_once_and_answered_once_after_approval() {
         let mut e = Escalations::default();
         let esc = Entry::Escalation(Escalation { agent: agent(), scope: scope(), lifetime_s: 10, basis: basis(), expires_at: 9 });
-        e.check(1, &esc).unwrap();
-        assert!(e.check(2, &token(Some(1))).unwrap_err().contains("not approved"));
-        e.check(3, &decision(1, Outcome::Approved)).unwrap();
-        assert!(e.check(4, &decision(1, Outcome::Denied)).unwrap_err().contains("decided twice"));
-        e.check(5, &token(Some(1))).unwrap();
-        assert!(e.check(6, &token(Some(1))).unwrap_err().contains("second token"));
-        assert!(e.check(7, &decision(99, Outcome::Denied)).unwrap_err().contains("no escalation"));
-        e.check(8, &esc).unwrap();
-        e.check(9, &decision(8, Outcome::Expired)).unwrap();
-        assert!(e.check(10, &token(Some(8))).is_err());
+        e.check(1, 1, &esc).unwrap();
+        assert!(e.check(2, 1, &token(Some(1))).unwrap_err().contains("not approved"));
+        e.check(3, 1, &decision(1, Outcome::Approved)).unwrap();
+        assert!(e.check(4, 1, &decision(1, Outcome::Denied)).unwrap_err().contains("decided twice"));
+        e.check(5, 1, &token(Some(1))).unwrap();
+        assert!(e.check(6, 1, &token(Some(1))).unwrap_err().contains("second token"));
+        assert!(e.check(7, 1, &decision(99, Outcome::Denied)).unwrap_err().contains("no escalation"));
+        e.check(8, 1, &esc).unwrap();
+        e.check(9, 1, &decision(8, Outcome::Expired)).unwrap();
+        assert!(e.check(10, 1, &token(Some(8))).is_err());
         assert_eq!(e.counts, [2, 1]);
+        // Approved long after it expired.
+        e.check(11, 1, &esc).unwrap();
+        assert!(e.check(12, 9 + 5_001, &decision(11, Outcome::Approved)).unwrap_err().contains("after it expired"));
     }
 }

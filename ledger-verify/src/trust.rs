@@ -208,8 +208,17 @@ impl Replay {
                 let (decided_on, policy, score) = decided(&tok.basis.decision)?;
                 let (class_name, class) = policy.policy.tokens.classify(&tok.scope.action, &tok.scope.resource);
                 let lifetime = tok.expires.saturating_sub(tok.not_before);
+                let fresh = u64::from(class.fresh_attestation_s) * 1000;
+                let attested = decided_on.last_ok_attestation().map(|(_, at)| at);
                 let problem = if decided_on.revoked().is_some() {
                     Some("the agent was revoked".to_owned())
+                } else if score < policy.policy.revocation_threshold {
+                    Some(format!("the agent scored {score}, below the revocation threshold"))
+                } else if fresh > 0 && !attested.is_some_and(|at| tok.basis.decision.decided_at.saturating_sub(at) <= fresh) {
+                    Some(format!(
+                        "class {class_name:?} needs an attestation within {} s, the latest was at {attested:?}",
+                        class.fresh_attestation_s
+                    ))
                 } else if score != tok.basis.score || score < class.min_score || tok.basis.required != class.min_score {
                     Some(format!(
                         "it records score {} against a minimum of {}, but as decided the score is {score} and class {class_name:?} needs {}",
@@ -405,7 +414,7 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             if let Err(message) = replay.check(&ctx, index, t, entry, &mut counts) {
                 return broken(message);
             }
-            if let Err(message) = escalations.check(index, entry) {
+            if let Err(message) = escalations.check(index, t, entry) {
                 return broken(message);
             }
             if external(entry) {

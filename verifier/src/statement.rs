@@ -151,7 +151,7 @@ pub enum PeerError {
     /// The statement's signature does not verify with the log's token key.
     #[error("the statement's signature does not verify with the log's token key")]
     BadSignature,
-    /// Issued by another log, or about another agent than expected.
+    /// Issued by another log.
     #[error("the statement is from {found:?}, not {expected:?}")]
     WrongIssuer {
         /// The origin expected.

@@ -435,7 +435,7 @@ pub struct ErrorDetail {
     pub message: String,
     /// Machine-readable particulars of some codes (`score_too_low`:
     /// `{"score", "required", "class", "raise"}`; `attestation_required`
-    /// on a token request: `{"class", "max_age_s", "last_ok_at"}`).
+    /// on a token request: `{"class", "max_age_s", "last_ok_at", "raise"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
@@ -677,7 +677,8 @@ error_codes! {
     AttestationFailed = "attestation_failed",
     /// 429: the agent's budget of signed requests is spent (`Retry-After`).
     TooManyRequests = "too_many_requests",
-    /// 429: the agent holds as many live action tokens as it may.
+    /// 429: the agent holds as many live action tokens (64) or pending
+    /// escalations (16) as it may.
     TooManyTokens = "too_many_tokens",
     /// 500: the server failed (details only in its log).
     Internal = "internal",

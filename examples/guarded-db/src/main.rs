@@ -72,7 +72,11 @@ async fn sql(State(guard): State<Arc<Guard>>, Json(body): Json<Value>) -> (Statu
     let action = action_of(sql);
     let op = Operation { audience: &guard.audience, action: &action, sql: Some(sql), amount: None, target: None };
     if let Err(e) = guard.verifier.verify(token, &op) {
-        let status = if e.code() == "token_replayed" { StatusCode::CONFLICT } else { StatusCode::FORBIDDEN };
+        let status = match e.code() {
+            "token_replayed" => StatusCode::CONFLICT,
+            "token_replay_cache_full" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::FORBIDDEN,
+        };
         return refuse(status, e.code(), e.to_string());
     }
     let db = guard.db.lock().unwrap_or_else(|e| e.into_inner());

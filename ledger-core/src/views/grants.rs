@@ -6,9 +6,11 @@
 //! * every agent's live tokens (id and expiry): a revocation lists them
 //!   and revokes them all, so an agent holds at most
 //!   [`MAX_LIVE_TOKENS`];
-//! * the revoked token ids that have not expired yet, for
-//!   `POST /v1/tokens/verify` (a revocation revokes every token of its
-//!   agent that is live when it is sequenced, whether or not it lists it);
+//! * the revoked token ids that have not expired yet (counting the
+//!   largest leeway a verifier may allow, [`MAX_LEEWAY_MS`]), and the
+//!   revoked agents with the time of their revocation, for
+//!   `POST /v1/tokens/verify` (a revocation revokes every token its agent
+//!   was issued before it, listed or not: [`verifier::token::Revocations`]);
 //! * every escalation with its decision and the token that answered it,
 //!   kept for [`RETAIN_DECIDED_MS`] after it was decided, so that an agent
 //!   polling it learns the outcome.
@@ -23,8 +25,8 @@
 //!
 //! Records: namespace [`Namespace::Views`], keys [`record_key`]`("grants",
 //! …)`: `l ‖ agent` (the agent's live tokens), `r ‖ jti` (a revoked token's
-//! expiry), `e ‖ index` (an escalation), each canonical JSON (the expiry
-//! 8 bytes big-endian).
+//! expiry), `a ‖ agent` (a revoked agent's revocation time), `e ‖ index`
+//! (an escalation), each canonical JSON (times 8 bytes big-endian).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -32,7 +34,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
 use verifier::entry::{Entry, EntryKind, Escalation, Leaf, Outcome, TokenIssued};
-use verifier::token::{Revocations, MAX_LIVE_TOKENS};
+use verifier::token::{Revocations, MAX_LEEWAY_MS, MAX_LIVE_TOKENS};
 
 use super::{record_key, Entries, View};
 use crate::store::{LogStore, Namespace, Record, StorageError};
@@ -78,6 +80,9 @@ struct State {
     live: HashMap<AgentId, BTreeMap<String, u64>>,
     revoked: BTreeMap<String, u64>,
     revoked_by_expiry: BTreeSet<(u64, String)>,
+    /// Agents revoked, with the revocation's time, kept for as long as a
+    /// token issued before it may live.
+    revoked_agents: BTreeMap<AgentId, u64>,
     escalations: BTreeMap<u64, EscalationRecord>,
 }
 
@@ -85,6 +90,7 @@ struct State {
 #[derive(Debug, Default)]
 struct Dirty {
     agents: BTreeSet<AgentId>,
+    revoked_agents: BTreeSet<AgentId>,
     revoked: BTreeSet<String>,
     escalations: BTreeSet<u64>,
 }
@@ -102,13 +108,20 @@ impl State {
     /// their retention.
     fn prune(&mut self, now: u64, dirty: &mut Dirty) {
         while let Some((exp, _)) = self.revoked_by_expiry.first() {
-            if *exp >= now {
+            if exp.saturating_add(MAX_LEEWAY_MS) >= now {
                 break;
             }
             if let Some((_, jti)) = self.revoked_by_expiry.pop_first() {
                 self.revoked.remove(&jti);
                 dirty.revoked.insert(jti);
             }
+        }
+        let keep = u64::from(verifier::fold::policy::classes::MAX_LIFETIME_S) * 1000 + MAX_LEEWAY_MS;
+        let gone: Vec<AgentId> =
+            self.revoked_agents.iter().filter(|(_, at)| at.saturating_add(keep) < now).map(|(a, _)| a.clone()).collect();
+        for agent in gone {
+            self.revoked_agents.remove(&agent);
+            dirty.revoked_agents.insert(agent);
         }
         let stale: Vec<u64> = self
             .escalations
@@ -126,7 +139,7 @@ impl State {
         match entry {
             Entry::Token(t) => {
                 let live = self.live.entry(t.agent.clone()).or_default();
-                live.retain(|_, exp| *exp >= time);
+                live.retain(|_, exp| exp.saturating_add(MAX_LEEWAY_MS) >= time);
                 live.insert(t.jti.clone(), t.expires);
                 dirty.agents.insert(t.agent.clone());
                 if let Some(e) = t.escalation.and_then(|e| self.escalations.get_mut(&e)) {
@@ -143,11 +156,13 @@ impl State {
                     revoked.entry(jti.clone()).or_insert(0);
                 }
                 for (jti, exp) in revoked {
-                    if exp >= time {
+                    if exp.saturating_add(MAX_LEEWAY_MS) >= time {
                         self.revoke(&jti, exp, dirty);
                     }
                 }
                 dirty.agents.insert(r.agent.clone());
+                self.revoked_agents.insert(r.agent.clone(), time);
+                dirty.revoked_agents.insert(r.agent.clone());
                 self.prune(time, dirty);
             }
             Entry::Escalation(e) => {
@@ -174,6 +189,13 @@ impl State {
                     let m: Map<String, Value> = live.iter().map(|(j, e)| (j.clone(), Value::from(*e))).collect();
                     out.push(Record::put(Namespace::Views, key, verifier::canonical::to_canonical(&Value::Object(m))));
                 }
+                None => out.push(Record::delete(Namespace::Views, key)),
+            }
+        }
+        for agent in &dirty.revoked_agents {
+            let key = record_key(NAME, &[b"a", agent.as_str().as_bytes()].concat());
+            match self.revoked_agents.get(agent) {
+                Some(at) => out.push(Record::put(Namespace::Views, key, at.to_be_bytes())),
                 None => out.push(Record::delete(Namespace::Views, key)),
             }
         }
@@ -266,8 +288,9 @@ impl Default for Grants {
 pub struct RevokedIds<'g>(RwLockReadGuard<'g, State>);
 
 impl Revocations for RevokedIds<'_> {
-    fn is_revoked(&self, jti: &str) -> bool {
-        self.0.revoked.contains_key(jti)
+    fn is_revoked(&self, claims: &verifier::token::Claims) -> bool {
+        self.0.revoked.contains_key(&claims.jti)
+            || self.0.revoked_agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
     }
 }
 
@@ -276,7 +299,10 @@ impl Grants {
         self.published.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The ids of `agent`'s tokens live at `now_ms` (ascending).
+    /// The ids of `agent`'s tokens live at `now_ms` (ascending). Tokens
+    /// expired a moment before, which a verifier's leeway may still take,
+    /// are refused by the agent's revocation itself
+    /// ([`verifier::token::Revocations`]).
     pub fn live_tokens(&self, agent: &AgentId, now_ms: u64) -> Vec<String> {
         self.read()
             .live
@@ -356,6 +382,11 @@ impl View for Grants {
                         let exp = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt("expiry"))?);
                         state.revoked_by_expiry.insert((exp, jti.clone()));
                         state.revoked.insert(jti, exp);
+                    }
+                    b'a' => {
+                        let agent = AgentId::from_stored_unchecked(std::str::from_utf8(rest).map_err(|_| corrupt("agent"))?);
+                        let at = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt("revocation time"))?);
+                        state.revoked_agents.insert(agent, at);
                     }
                     b'e' => {
                         let e = escalation_from_bytes(value)?;

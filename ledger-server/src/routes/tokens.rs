@@ -75,7 +75,7 @@ fn issued(token: String, claims: &Claims) -> IssuedToken {
         (status = 400, description = "Malformed request (`invalid_token_request`)", body = ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = ErrorResponse),
         (status = 403, description = "`score_too_low` (with details), `attestation_required`, `agent_revoked`, `agent_retired`, `unknown_agent`", body = ErrorResponse),
-        (status = 429, description = "The agent holds too many live tokens (`too_many_tokens`)", body = ErrorResponse),
+        (status = 429, description = "The agent holds too many live tokens or pending escalations (`too_many_tokens`)", body = ErrorResponse),
     ))]
 pub(super) async fn request(State(state): State<AppState>, signed: SignedAgent<TokenRoute>) -> Result<Response, ApiError> {
     let issuer = issuer(&state)?;
@@ -124,7 +124,8 @@ fn status_of(record: &EscalationRecord, token: Option<IssuedToken>) -> Escalatio
     responses(
         (status = 200, description = "The token allows the operation (a single-use token is now used up)", body = TokenValid),
         (status = 400, description = "Malformed request (`invalid_token_check`)", body = ErrorResponse),
-        (status = 403, description = "Refused: `token_expired`, `token_not_yet_valid`, `token_wrong_audience`, `token_wrong_action`, `token_sql_mismatch`, `token_amount_over_ceiling`, `token_target_mismatch`, `token_revoked`, `token_bad_signature`, `token_malformed`", body = ErrorResponse),
+        (status = 403, description = "Refused: `token_expired`, `token_not_yet_valid`, `token_wrong_audience`, `token_wrong_action`, `token_sql_mismatch`, `token_amount_over_ceiling`, `token_target_mismatch`, `token_revoked`, `token_bad_signature`, `token_malformed`, `token_too_long`, `token_wrong_issuer`", body = ErrorResponse),
+        (status = 503, description = "The single-use cache is full (`token_replay_cache_full`)", body = ErrorResponse),
         (status = 409, description = "A single-use token presented again (`token_replayed`)", body = ErrorResponse),
     ))]
 pub(super) async fn verify(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<Json<TokenValid>, ApiError> {

@@ -6,7 +6,7 @@
 //! | entry | SETs (ordinal: event type) |
 //! |---|---|
 //! | `risk` | 0: CAEP `risk-level-change` (`principal` `"NHI"`, `current_level`, `previous_level`, `risk_reason`) |
-//! | `revocation` | 0: CAEP `session-revoked`, 1: RISC `account-disabled` (both with `reason_admin`), then 2…: one CAEP `session-revoked` per revoked action token, its `sub_id` in RFC 9493 `jwt_id` format (`iss`: the log's origin, `jti`: the token's id) |
+//! | `revocation` | 0: CAEP `session-revoked`, 1: RISC `account-disabled` (both with `reason_admin`), then 2…: one CAEP `session-revoked` per revoked action token, its `sub_id` in the `jwt_id` subject format of OpenID SSF 1.0 (`iss`: the log's origin, `jti`: the token's id) |
 //! | `reinstatement` | 0: RISC `account-enabled` |
 //!
 //! Each carries `event_timestamp` (the entry's integrated time, in

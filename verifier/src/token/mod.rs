@@ -345,10 +345,15 @@ impl From<paseto::PasetoError> for TokenError {
     }
 }
 
-/// A set of revoked token ids.
+/// What a verifier knows of revocations: revoked token ids, and revoked
+/// agents with the instant of their revocation. A token is revoked when its
+/// id is, or when its agent was revoked at or after the token's `iat`
+/// (so a token that expired just before its agent's revocation, and is not
+/// listed in it, is refused as well while a verifier's leeway would take
+/// it; a reinstated agent's later tokens are not).
 pub trait Revocations {
-    /// Whether `jti` is revoked.
-    fn is_revoked(&self, jti: &str) -> bool;
+    /// Whether the token with these claims is revoked.
+    fn is_revoked(&self, claims: &Claims) -> bool;
 }
 
 /// No token is revoked (a check that has no revocation set).
@@ -356,21 +361,35 @@ pub trait Revocations {
 pub struct NoRevocations;
 
 impl Revocations for NoRevocations {
-    fn is_revoked(&self, _: &str) -> bool {
+    fn is_revoked(&self, _: &Claims) -> bool {
         false
     }
 }
 
-/// Revoked token ids with their expiry, forgotten once expired (a token
-/// past `exp` is refused anyway). Fed from revocation entries (their
-/// `tokens` member) or the event stream.
+/// Revoked token ids and agents, each with the instant after which it no
+/// longer matters (a token past `exp` is refused anyway). Fed from
+/// revocation entries (their agent, time and `tokens`) or the event stream.
 #[derive(Clone, Debug, Default)]
 pub struct RevokedSet {
     by_jti: BTreeMap<String, u64>,
     by_expiry: BTreeSet<(u64, String)>,
+    agents: BTreeMap<String, (u64, u64)>,
+    agents_by_expiry: BTreeSet<(u64, String)>,
 }
 
 impl RevokedSet {
+    /// Adds an agent revoked at `revoked_at` (ms): its tokens issued at or
+    /// before then are revoked. Forgotten after `revoked_at` plus the
+    /// longest token lifetime plus [`MAX_LEEWAY_MS`].
+    pub fn insert_agent(&mut self, agent: &str, revoked_at: u64) {
+        let forget =
+            revoked_at.saturating_add(u64::from(crate::fold::policy::classes::MAX_LIFETIME_S) * 1000).saturating_add(MAX_LEEWAY_MS);
+        if let Some((_, old)) = self.agents.insert(agent.to_string(), (revoked_at, forget)) {
+            self.agents_by_expiry.remove(&(old, agent.to_string()));
+        }
+        self.agents_by_expiry.insert((forget, agent.to_string()));
+    }
+
     /// Adds a revoked token id that expires at `expires` (ms).
     pub fn insert(&mut self, jti: &str, expires: u64) {
         if let Some(old) = self.by_jti.insert(jti.to_string(), expires) {
@@ -379,8 +398,17 @@ impl RevokedSet {
         self.by_expiry.insert((expires, jti.to_string()));
     }
 
-    /// Forgets ids that expired more than `leeway_ms` before `now_ms`.
+    /// Forgets ids that expired more than `leeway_ms` before `now_ms`, and
+    /// agents whose tokens all have.
     pub fn prune(&mut self, now_ms: u64, leeway_ms: u64) {
+        while let Some((forget, _)) = self.agents_by_expiry.first() {
+            if *forget >= now_ms {
+                break;
+            }
+            if let Some((_, agent)) = self.agents_by_expiry.pop_first() {
+                self.agents.remove(&agent);
+            }
+        }
         while let Some((exp, _)) = self.by_expiry.first() {
             if exp.saturating_add(leeway_ms) >= now_ms {
                 break;
@@ -403,7 +431,14 @@ impl RevokedSet {
 }
 
 impl Revocations for RevokedSet {
-    fn is_revoked(&self, jti: &str) -> bool {
+    fn is_revoked(&self, claims: &Claims) -> bool {
+        self.by_jti.contains_key(&claims.jti) || self.agents.get(&claims.subject).is_some_and(|(at, _)| claims.issued_at <= *at)
+    }
+}
+
+impl RevokedSet {
+    /// Whether the id `jti` is revoked (by itself).
+    pub fn contains(&self, jti: &str) -> bool {
         self.by_jti.contains_key(jti)
     }
 }
@@ -429,7 +464,7 @@ impl SingleUse {
             return Ok(());
         }
         self.used.prune(now_ms, leeway_ms);
-        if self.used.is_revoked(&claims.jti) {
+        if self.used.contains(&claims.jti) {
             return Err(TokenError::Replayed { jti: claims.jti.clone() });
         }
         if self.used.len() >= self.capacity {
@@ -452,6 +487,11 @@ impl SingleUse {
 
 /// The default leeway on `nbf` and `exp`, ms.
 pub const DEFAULT_LEEWAY_MS: u64 = 1000;
+
+/// The largest leeway the log allows a verifier, ms: a revoked token id is
+/// kept (and a live one listed in a revocation) until this long after its
+/// `exp`, so no leeway up to it lets a revoked token through.
+pub const MAX_LEEWAY_MS: u64 = 60_000;
 
 /// The one verification rule for action tokens: the issuer's key and
 /// origin, and a leeway for clocks.
@@ -476,7 +516,7 @@ impl TokenCheck {
             return Err(TokenError::WrongIssuer { expected: self.issuer.clone(), found: claims.issuer });
         }
         // A revoked token is dead whatever it is presented for.
-        if revoked.is_revoked(&claims.jti) {
+        if revoked.is_revoked(&claims) {
             return Err(TokenError::Revoked { jti: claims.jti });
         }
         if now_ms > claims.expires.saturating_add(self.leeway_ms) {

@@ -103,6 +103,20 @@ fn every_refusal_has_its_code() {
 }
 
 #[test]
+fn a_revoked_agent_revokes_its_earlier_tokens_listed_or_not() {
+    let token = claims().sign(&key());
+    let mut revoked = RevokedSet::default();
+    revoked.insert_agent("spiffe://test/agent/a", NOW);
+    assert_eq!(code(check().verify(&token, &op(), NOW, &revoked)), "token_revoked");
+    // A token issued after the revocation (a reinstated agent's) is not.
+    let later = Claims { issued_at: NOW + 1, not_before: NOW + 1, ..claims() }.sign(&key());
+    assert!(check().verify(&later, &op(), NOW + 1, &revoked).is_ok());
+    // Forgotten once no token issued before it can be live.
+    revoked.prune(NOW + 3_600_000 + MAX_LEEWAY_MS + 1, 0);
+    assert!(check().verify(&token, &op(), NOW, &revoked).is_ok());
+}
+
+#[test]
 fn the_leeway_is_respected_at_both_ends() {
     let token = claims().sign(&key());
     let c = check();
