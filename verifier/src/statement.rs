@@ -293,3 +293,108 @@ impl PeerCheck {
         Ok(s)
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::note::NoteSigner;
+
+    const ORIGIN: &str = "peer.test/log";
+    const NOW: u64 = 1_795_719_600_000;
+    const AGENT: &str = "spiffe://peer.test/agent/supplier";
+
+    fn attestation_leaf(agent: &str, ok: bool) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = serde_json::json!({"kind": "attestation", "agent": agent, "integrated_time": NOW - 10, "v": crate::canonical::LEAF_VERSION,
+            "nonce": B64.encode([7u8; 32]), "code_hash": "c0".repeat(32),
+            "runtime": {"os": "linux", "version": "1", "image_digest": "sha256:t"},
+            "behaviour": {"digest": "00".repeat(32), "calls": 0, "distinct": 0},
+            "evidence": {"type": "software"}, "seq": 1, "signature": B64.encode([0u8; 64]),
+            "verdict": {"evidence": "software", "ok": ok, "reasons": if ok { serde_json::json!([]) } else { serde_json::json!(["code hash"]) }}});
+        to_canonical(&v)
+    }
+
+    /// A log of `leaves`, its signed checkpoint and the inclusion proof of
+    /// leaf `index`.
+    fn tree(signer: &NoteSigner, leaves: &[Vec<u8>], index: usize) -> (String, Vec<Hash>) {
+        let hashes: Vec<Hash> = leaves.iter().map(|l| leaf_hash(l)).collect();
+        let node = |id: crate::tree::NodeId| {
+            let (a, b) = id.leaf_range();
+            crate::tree::hash_leaves(&hashes[a as usize..b as usize])
+        };
+        let plan = crate::tree::inclusion_plan(index as u64, leaves.len() as u64).unwrap();
+        let proof = plan.assemble(&plan.nodes().iter().map(|id| node(*id)).collect::<Vec<_>>()).unwrap();
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: leaves.len() as u64,
+            root: crate::tree::hash_leaves(&hashes),
+            extensions: Vec::new(),
+        };
+        (cp.sign(signer).unwrap(), proof)
+    }
+
+    fn statement(checkpoint: String, index: u64, leaf: Vec<u8>, proof: Vec<Hash>) -> Statement {
+        Statement {
+            issuer: ORIGIN.into(),
+            subject: AGENT.into(),
+            issued_at: NOW,
+            score: 71,
+            level: "low".into(),
+            revoked: false,
+            as_of_index: 3,
+            attestation: Some(ProvenAttestation { index, leaf, proof }),
+            checkpoint,
+        }
+    }
+
+    #[test]
+    fn statements_verify_and_every_refusal_has_its_code() {
+        let log = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let token_key = SigningKey::from_bytes(&[2; 32]);
+        let check = PeerCheck { token_key: token_key.verifying_key(), log: NoteVerifier::new(log.verifier_key()) };
+        let leaves: Vec<Vec<u8>> =
+            (0..4).map(|i| if i == 2 { attestation_leaf(AGENT, true) } else { alloc::format!("leaf {i}").into_bytes() }).collect();
+        let (cp, proof) = tree(&log, &leaves, 2);
+        let good = statement(cp.clone(), 2, leaves[2].clone(), proof.clone());
+        let verify = |s: &Statement| check.verify(&s.sign(&token_key), Some(AGENT), 60, 60_000, NOW + 1);
+        assert_eq!(verify(&good).unwrap(), good);
+        let code = |s: &Statement| verify(s).unwrap_err().code();
+
+        // An inclusion proof from another tree (same leaf, other leaves
+        // around it), against this checkpoint.
+        let mut other = leaves.clone();
+        other[0] = b"another first leaf".to_vec();
+        let (_, foreign_proof) = tree(&log, &other, 2);
+        assert_eq!(code(&statement(cp.clone(), 2, leaves[2].clone(), foreign_proof)), "statement_not_included");
+        // The right proof for another index.
+        assert_eq!(code(&statement(cp.clone(), 1, leaves[2].clone(), proof.clone())), "statement_not_included");
+        // A checkpoint signed by another key.
+        let impostor = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[3; 32])).unwrap();
+        let (forged_cp, _) = tree(&impostor, &leaves, 2);
+        assert_eq!(code(&statement(forged_cp, 2, leaves[2].clone(), proof.clone())), "statement_bad_checkpoint");
+        // A failing attestation, another agent's, something else proven.
+        for leaf in [attestation_leaf(AGENT, false), attestation_leaf("spiffe://peer.test/agent/other", true)] {
+            let mut l = leaves.clone();
+            l[2] = leaf.clone();
+            let (c, p) = tree(&log, &l, 2);
+            assert_eq!(code(&statement(c, 2, leaf, p)), "statement_not_an_attestation");
+        }
+        // Stale, revoked, too low, never attested, another subject or issuer.
+        assert_eq!(code(&Statement { issued_at: NOW - 60_002, ..good.clone() }), "statement_stale");
+        assert_eq!(code(&Statement { issued_at: NOW + 60_000, ..good.clone() }), "statement_stale");
+        assert_eq!(code(&Statement { revoked: true, ..good.clone() }), "peer_revoked");
+        assert_eq!(code(&Statement { score: 59, ..good.clone() }), "peer_score_too_low");
+        assert_eq!(code(&Statement { attestation: None, ..good.clone() }), "peer_not_attested");
+        assert_eq!(code(&Statement { subject: "spiffe://peer.test/agent/x".into(), ..good.clone() }), "statement_wrong_subject");
+        assert_eq!(code(&Statement { issuer: "other.test/log".into(), ..good.clone() }), "statement_wrong_issuer");
+        // The attestation after the state the statement speaks of.
+        assert_eq!(code(&Statement { as_of_index: 1, ..good.clone() }), "statement_not_included");
+        // Signed as an action token, or by another key: not a statement.
+        let as_token = crate::token::paseto::sign(&token_key, &good.to_payload(), crate::token::TOKEN_ASSERTION);
+        assert_eq!(check.verify(&as_token, Some(AGENT), 0, 60_000, NOW).unwrap_err().code(), "statement_bad_signature");
+        assert_eq!(Statement::from_payload(&good.to_payload()).unwrap(), good);
+    }
+}

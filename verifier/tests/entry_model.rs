@@ -23,7 +23,7 @@ fn kind_names_round_trip() {
         assert_eq!(serde_json::to_value(kind).unwrap(), Value::from(kind.as_str()));
         assert_eq!(kind.to_string(), kind.as_str());
     }
-    assert_eq!(EntryKind::parse("token"), None);
+    assert_eq!(EntryKind::parse("tokens"), None);
     assert!(EntryKind::Action.is_agent_signed() && !EntryKind::Passport.is_agent_signed());
 }
 
