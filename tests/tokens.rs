@@ -6,6 +6,9 @@
 //! signal; escalations (approve, deny, expiry, two concurrent approvals);
 //! peer statements checked offline.
 
+// In tests a failed unwrap is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -292,7 +295,7 @@ fn escalations_are_approved_denied_or_expire_once_each() {
     c.attest().unwrap();
     let ask = || match c.request_token("payments.transfer", "bank://acct/7", json!({"amount_max": 500, "target": "acct-9"}), None).unwrap()
     {
-        TokenGrant::Escalated(e) => e,
+        TokenGrant::Escalated(e) => *e,
         TokenGrant::Token(_) => panic!("a payment needs a human"),
     };
 

@@ -56,7 +56,7 @@ fn main() {
     while seq < max {
         let batch = ledger_benches::bench_entries(10_000, &mut seq).unwrap();
         rt.block_on(log.append(batch)).unwrap();
-        if SIZES.contains(&seq) || seq % 250_000 == 0 {
+        if SIZES.contains(&seq) || seq.is_multiple_of(250_000) {
             rss.push((seq, ledger_benches::rss_kib()));
         }
     }

@@ -31,7 +31,7 @@ pub enum TokenGrant {
     /// The token.
     Token(IssuedToken),
     /// It waits for a human.
-    Escalated(EscalationStatus),
+    Escalated(Box<EscalationStatus>),
 }
 
 impl Client {
@@ -56,7 +56,9 @@ impl Client {
         if value.get("token").is_some() {
             return serde_json::from_value(value).map(TokenGrant::Token).map_err(|e| transport(format!("unexpected token response: {e}")));
         }
-        serde_json::from_value(value).map(TokenGrant::Escalated).map_err(|e| transport(format!("unexpected escalation response: {e}")))
+        serde_json::from_value(value)
+            .map(|e| TokenGrant::Escalated(Box::new(e)))
+            .map_err(|e| transport(format!("unexpected escalation response: {e}")))
     }
 
     /// The status of one of this agent's escalations (a signed GET); its
@@ -207,7 +209,7 @@ impl TokenVerifier {
                         }
                         // The expiry is not in the entry: an hour (the most a
                         // class allows) after the revocation bounds it.
-                        let until = event.integrated_time.saturating_add(u64::from(verifier::fold::policy::classes::MAX_LIFETIME_S) * 1000);
+                        let until = event.integrated_time.saturating_add(u64::from(verifier::token::MAX_LIFETIME_S) * 1000);
                         for jti in tokens.iter().filter_map(Value::as_str) {
                             set.insert(jti, until);
                         }

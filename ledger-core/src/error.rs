@@ -128,7 +128,7 @@ pub enum Error {
     #[error("{0} holds {max} live action tokens; wait for one to expire", max = verifier::token::MAX_LIVE_TOKENS)]
     TooManyTokens(AgentId),
     /// The agent has as many escalations waiting for a human as it may.
-    #[error("{0} has {max} escalations waiting for a decision", max = crate::issuer::MAX_PENDING_ESCALATIONS)]
+    #[error("{0} has {max} escalations waiting for a decision", max = verifier::token::MAX_PENDING_ESCALATIONS)]
     TooManyEscalations(AgentId),
     /// No escalation at this index (or it was decided long ago and
     /// forgotten).

@@ -43,7 +43,7 @@ use verifier::entry::signing::hex;
 use verifier::entry::{Basis, Decision, Escalation, EscalationDecision, Outcome, Scope, TokenIssued};
 use verifier::fold::registry;
 use verifier::statement::{ProvenAttestation, Statement};
-use verifier::token::{Claims, Constraints, Operation, SingleUse, TokenCheck, MAX_NAME_CHARS};
+use verifier::token::{Claims, Constraints, Operation, SingleUse, TokenCheck, MAX_NAME_CHARS, MAX_PENDING_ESCALATIONS};
 
 use crate::entry::{AdminOp, NewEntry};
 use crate::views::grants::EscalationRecord;
@@ -51,9 +51,6 @@ use crate::{Error, Log};
 
 /// Name of the token key file inside a data directory.
 pub const TOKEN_KEY_FILE: &str = "token.key";
-
-/// Most escalations one agent may have waiting for a human.
-pub const MAX_PENDING_ESCALATIONS: usize = 16;
 
 /// PASERK prefix of a v4 secret key.
 const PASERK_SECRET: &str = "k4.secret.";
@@ -127,7 +124,7 @@ pub enum Grant {
         /// The PASETO token.
         token: String,
         /// Its claims.
-        claims: Claims,
+        claims: Box<Claims>,
     },
     /// The request waits for a human.
     Escalated {
@@ -248,7 +245,7 @@ impl Issuer {
         }
         if class.fresh_attestation_s > 0 {
             let last = record.trust.last_ok_attestation().map(|(_, t)| t);
-            if !last.is_some_and(|t| now.saturating_sub(t) <= u64::from(class.fresh_attestation_s) * 1000) {
+            if last.is_none_or(|t| now.saturating_sub(t) > u64::from(class.fresh_attestation_s) * 1000) {
                 return Err(Error::FreshAttestationRequired {
                     agent: agent.clone(),
                     class: class_name,
@@ -330,7 +327,7 @@ impl Issuer {
         let entry = NewEntry::from_log(&issued.to_object(), None, Some(AdminOp::Grant(agent.clone())))?;
         let done = first(self.log.append(vec![entry]).await?)?;
         let (token, claims) = self.token_of(&issued, done.index);
-        Ok(Grant::Token { token, claims })
+        Ok(Grant::Token { token, claims: Box::new(claims) })
     }
 
     /// Decides escalation `index`: exactly once, whatever the number of

@@ -132,7 +132,7 @@ pub struct ApiError {
     /// `WWW-Authenticate`, for 401 and 403 answers to bearer tokens.
     challenge: Option<HeaderValue>,
     /// Machine-readable particulars ([`ErrorDetail::details`]).
-    details: Option<serde_json::Value>,
+    details: Option<Box<serde_json::Value>>,
     /// What really failed, for a 500: logged, never sent.
     cause: Option<String>,
 }
@@ -168,7 +168,7 @@ impl ApiError {
 
     /// Adds machine-readable particulars.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -370,7 +370,7 @@ struct ErrorReport {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorResponse { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
+        let body = ErrorResponse { error: ErrorDetail { code: self.code, message: self.message, details: self.details.map(|d| *d) } };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -214,7 +214,7 @@ impl Replay {
                     Some("the agent was revoked".to_owned())
                 } else if score < policy.policy.revocation_threshold {
                     Some(format!("the agent scored {score}, below the revocation threshold"))
-                } else if fresh > 0 && !attested.is_some_and(|at| tok.basis.decision.decided_at.saturating_sub(at) <= fresh) {
+                } else if fresh > 0 && attested.is_none_or(|at| tok.basis.decision.decided_at.saturating_sub(at) > fresh) {
                     Some(format!(
                         "class {class_name:?} needs an attestation within {} s, the latest was at {attested:?}",
                         class.fresh_attestation_s

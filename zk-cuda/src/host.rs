@@ -248,7 +248,7 @@ impl HostTable {
     /// For every row of `self.len()` scalars, `Σᵢ sᵢ · Pᵢ`, compressed:
     /// the arithmetic of the `zk_msm` kernel, one row at a time.
     pub fn msm(&self, scalars: &[Scalar]) -> Result<Vec<CompressedRistretto>, BackendFailure> {
-        if self.bases == 0 || scalars.len() % self.bases != 0 {
+        if self.bases == 0 || !scalars.len().is_multiple_of(self.bases) {
             return Err(BackendFailure::Shape);
         }
         let rows = scalars.len() / self.bases;

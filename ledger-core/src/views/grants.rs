@@ -116,7 +116,7 @@ impl State {
                 dirty.revoked.insert(jti);
             }
         }
-        let keep = u64::from(verifier::fold::policy::classes::MAX_LIFETIME_S) * 1000 + MAX_LEEWAY_MS;
+        let keep = u64::from(verifier::token::MAX_LIFETIME_S) * 1000 + MAX_LEEWAY_MS;
         let gone: Vec<AgentId> =
             self.revoked_agents.iter().filter(|(_, at)| at.saturating_add(keep) < now).map(|(a, _)| a.clone()).collect();
         for agent in gone {

@@ -25,7 +25,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{parse_strict, to_canonical};
-use crate::entry::signing::{hex, parse_hash};
 
 /// The implicit assertion of action tokens (PASETO "implicit assertion"):
 /// a token verifies only as an action token.
@@ -33,6 +32,32 @@ pub const TOKEN_ASSERTION: &[u8] = b"agent-ledger/action-token/v1";
 
 /// Longest action name, resource, target or class name, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
+
+/// The longest lifetime a token may have, seconds (a risk class allows at
+/// most this).
+pub const MAX_LIFETIME_S: u32 = 3600;
+
+/// Most escalations one agent may have waiting for a human.
+pub const MAX_PENDING_ESCALATIONS: usize = 16;
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
+}
+
+/// 64 lowercase or uppercase hex digits as 32 bytes.
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
+}
 
 /// Most live tokens one agent holds at a time: a revocation lists them
 /// all, so this bounds it.
@@ -91,7 +116,7 @@ impl Constraints {
             return Err(ConstraintsError::Malformed);
         }
         let sql_sha256 = match (obj.get("sql_sha256"), obj.get("sql")) {
-            (Some(Value::String(h)), None) => Some(parse_hash(h, "sql_sha256").map_err(|_| ConstraintsError::Malformed)?),
+            (Some(Value::String(h)), None) => Some(parse_hash(h).ok_or(ConstraintsError::Malformed)?),
             (None, Some(Value::String(sql))) => Some(sql_sha256(sql)),
             (None, None) => None,
             _ => return Err(ConstraintsError::Malformed),
@@ -382,8 +407,7 @@ impl RevokedSet {
     /// before then are revoked. Forgotten after `revoked_at` plus the
     /// longest token lifetime plus [`MAX_LEEWAY_MS`].
     pub fn insert_agent(&mut self, agent: &str, revoked_at: u64) {
-        let forget =
-            revoked_at.saturating_add(u64::from(crate::fold::policy::classes::MAX_LIFETIME_S) * 1000).saturating_add(MAX_LEEWAY_MS);
+        let forget = revoked_at.saturating_add(u64::from(MAX_LIFETIME_S) * 1000).saturating_add(MAX_LEEWAY_MS);
         if let Some((_, old)) = self.agents.insert(agent.to_string(), (revoked_at, forget)) {
             self.agents_by_expiry.remove(&(old, agent.to_string()));
         }
@@ -539,7 +563,7 @@ impl TokenCheck {
             }
         }
         if let Some(ceiling) = c.amount_max {
-            if !op.amount.is_some_and(|a| a <= ceiling) {
+            if op.amount.is_none_or(|a| a > ceiling) {
                 return Err(TokenError::AmountOverCeiling { asked: op.amount, ceiling });
             }
         }

@@ -61,7 +61,7 @@ impl GroupEngine for CpuEngine {
 
     fn msm_public(&self, bases: &ShapeBases, scalars: &[Scalar]) -> Result<Vec<CompressedRistretto>, BackendFailure> {
         let width = bases.len();
-        if width == 0 || scalars.len() % width != 0 {
+        if width == 0 || !scalars.len().is_multiple_of(width) {
             return Err(BackendFailure::Shape);
         }
         let table = bases.cpu_table();

@@ -28,7 +28,7 @@ pub const MAX_PATTERN_CHARS: usize = 256;
 /// Longest class name, in bytes (`[a-z0-9_-]`).
 pub const MAX_CLASS_NAME: usize = 32;
 /// The longest token lifetime a class may allow, seconds.
-pub const MAX_LIFETIME_S: u32 = 3600;
+pub use crate::token::MAX_LIFETIME_S;
 
 /// What an action token for a class of actions needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
