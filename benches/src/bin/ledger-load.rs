@@ -54,7 +54,7 @@ struct Args {
     hidden: bool,
     /// Add a phase of action-token requests (`POST /v1/tokens`, signed,
     /// with the policy check and the `token` entry's durable append),
-    /// compared with plain signed appends. Each client rotates over four
+    /// compared with plain signed appends. Each client rotates over eight
     /// agents: an agent holds at most 64 live tokens.
     #[arg(long)]
     tokens: bool,
@@ -338,8 +338,8 @@ async fn main() -> anyhow::Result<()> {
         agent.register(addr, &token).await?;
         agents.push(vec![agent]);
         if args.tokens {
-            let mut rotation = Vec::with_capacity(4);
-            for k in 0..4 {
+            let mut rotation = Vec::with_capacity(8);
+            for k in 0..8 {
                 let agent = Arc::new(LoadAgent::new(&format!("spiffe://{}/agent/load-{run_id}-{c}-t{k}", args.trust_domain), &origin)?);
                 agent.register(addr, &token).await?;
                 rotation.push(agent);

@@ -29,7 +29,7 @@
 //! (an escalation), each canonical JSON (times 8 bytes big-endian).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
@@ -75,15 +75,24 @@ impl EscalationRecord {
 }
 
 /// The view's state.
+/// The revoked part of the state (changed by revocations only).
 #[derive(Clone, Debug, Default)]
-struct State {
-    live: HashMap<AgentId, BTreeMap<String, u64>>,
-    revoked: BTreeMap<String, u64>,
-    revoked_by_expiry: BTreeSet<(u64, String)>,
+struct Revoked {
+    by_jti: BTreeMap<String, u64>,
+    by_expiry: BTreeSet<(u64, String)>,
     /// Agents revoked, with the revocation's time, kept for as long as a
     /// token issued before it may live.
-    revoked_agents: BTreeMap<AgentId, u64>,
-    escalations: BTreeMap<u64, EscalationRecord>,
+    agents: BTreeMap<AgentId, u64>,
+}
+
+/// The view's state. Staging a group clones it: the parts are behind
+/// `Arc`s, so a clone copies one pointer per agent with live tokens and
+/// the parts a group changes are copied on write.
+#[derive(Clone, Debug, Default)]
+struct State {
+    live: HashMap<AgentId, Arc<BTreeMap<String, u64>>>,
+    revoked: Arc<Revoked>,
+    escalations: Arc<BTreeMap<u64, EscalationRecord>>,
 }
 
 /// Which records a fold changed.
@@ -95,42 +104,51 @@ struct Dirty {
     escalations: BTreeSet<u64>,
 }
 
-impl State {
+impl Revoked {
     fn revoke(&mut self, jti: &str, expires: u64, dirty: &mut Dirty) {
-        if let Some(old) = self.revoked.insert(jti.to_owned(), expires) {
-            self.revoked_by_expiry.remove(&(old, jti.to_owned()));
+        if let Some(old) = self.by_jti.insert(jti.to_owned(), expires) {
+            self.by_expiry.remove(&(old, jti.to_owned()));
         }
-        self.revoked_by_expiry.insert((expires, jti.to_owned()));
+        self.by_expiry.insert((expires, jti.to_owned()));
         dirty.revoked.insert(jti.to_owned());
     }
 
-    /// Forgets revoked ids expired at `now` and decided escalations past
-    /// their retention.
+    /// Forgets ids expired (with the largest leeway) at `now`, and agents
+    /// none of whose earlier tokens can be live.
     fn prune(&mut self, now: u64, dirty: &mut Dirty) {
-        while let Some((exp, _)) = self.revoked_by_expiry.first() {
+        while let Some((exp, _)) = self.by_expiry.first() {
             if exp.saturating_add(MAX_LEEWAY_MS) >= now {
                 break;
             }
-            if let Some((_, jti)) = self.revoked_by_expiry.pop_first() {
-                self.revoked.remove(&jti);
+            if let Some((_, jti)) = self.by_expiry.pop_first() {
+                self.by_jti.remove(&jti);
                 dirty.revoked.insert(jti);
             }
         }
         let keep = u64::from(verifier::token::MAX_LIFETIME_S) * 1000 + MAX_LEEWAY_MS;
-        let gone: Vec<AgentId> =
-            self.revoked_agents.iter().filter(|(_, at)| at.saturating_add(keep) < now).map(|(a, _)| a.clone()).collect();
+        let gone: Vec<AgentId> = self.agents.iter().filter(|(_, at)| at.saturating_add(keep) < now).map(|(a, _)| a.clone()).collect();
         for agent in gone {
-            self.revoked_agents.remove(&agent);
+            self.agents.remove(&agent);
             dirty.revoked_agents.insert(agent);
         }
+    }
+}
+
+impl State {
+    /// Forgets decided escalations past their retention.
+    fn prune_escalations(&mut self, now: u64, dirty: &mut Dirty) {
         let stale: Vec<u64> = self
             .escalations
             .values()
             .filter(|e| e.decision.as_ref().is_some_and(|(_, _, at, _)| at.saturating_add(RETAIN_DECIDED_MS) < now))
             .map(|e| e.index)
             .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let escalations = Arc::make_mut(&mut self.escalations);
         for index in stale {
-            self.escalations.remove(&index);
+            escalations.remove(&index);
             dirty.escalations.insert(index);
         }
     }
@@ -138,43 +156,50 @@ impl State {
     fn apply(&mut self, index: u64, time: u64, entry: &Entry, dirty: &mut Dirty) {
         match entry {
             Entry::Token(t) => {
-                let live = self.live.entry(t.agent.clone()).or_default();
-                live.retain(|_, exp| exp.saturating_add(MAX_LEEWAY_MS) >= time);
+                let live = Arc::make_mut(self.live.entry(t.agent.clone()).or_default());
+                live.retain(|_, exp| *exp >= time);
                 live.insert(t.jti.clone(), t.expires);
                 dirty.agents.insert(t.agent.clone());
-                if let Some(e) = t.escalation.and_then(|e| self.escalations.get_mut(&e)) {
-                    e.token = Some((t.clone(), index));
-                    dirty.escalations.insert(e.index);
+                if let Some(at) = t.escalation.filter(|e| self.escalations.contains_key(e)) {
+                    if let Some(e) = Arc::make_mut(&mut self.escalations).get_mut(&at) {
+                        e.token = Some((t.clone(), index));
+                        dirty.escalations.insert(at);
+                    }
                 }
             }
             Entry::Revocation(r) => {
-                let mut revoked: BTreeMap<String, u64> = self.live.remove(&r.agent).unwrap_or_default();
+                let mut revoked: BTreeMap<String, u64> = self.live.remove(&r.agent).map(Arc::unwrap_or_clone).unwrap_or_default();
                 // Listed ids this view no longer holds live (expired) are
                 // revoked until the latest expiry it could have: they are
                 // past it already, so nothing is kept for them.
                 for jti in &r.tokens {
                     revoked.entry(jti.clone()).or_insert(0);
                 }
+                let set = Arc::make_mut(&mut self.revoked);
                 for (jti, exp) in revoked {
                     if exp.saturating_add(MAX_LEEWAY_MS) >= time {
-                        self.revoke(&jti, exp, dirty);
+                        set.revoke(&jti, exp, dirty);
                     }
                 }
                 dirty.agents.insert(r.agent.clone());
-                self.revoked_agents.insert(r.agent.clone(), time);
+                set.agents.insert(r.agent.clone(), time);
                 dirty.revoked_agents.insert(r.agent.clone());
-                self.prune(time, dirty);
+                set.prune(time, dirty);
+                self.prune_escalations(time, dirty);
             }
             Entry::Escalation(e) => {
-                self.escalations.insert(index, EscalationRecord { index, entry: e.clone(), logged_at: time, decision: None, token: None });
+                let record = EscalationRecord { index, entry: e.clone(), logged_at: time, decision: None, token: None };
+                Arc::make_mut(&mut self.escalations).insert(index, record);
                 dirty.escalations.insert(index);
             }
             Entry::Decision(d) => {
-                if let Some(e) = self.escalations.get_mut(&d.escalation).filter(|e| e.pending()) {
-                    e.decision = Some((d.outcome, index, time, d.note.clone()));
-                    dirty.escalations.insert(d.escalation);
+                if self.escalations.get(&d.escalation).is_some_and(EscalationRecord::pending) {
+                    if let Some(e) = Arc::make_mut(&mut self.escalations).get_mut(&d.escalation) {
+                        e.decision = Some((d.outcome, index, time, d.note.clone()));
+                        dirty.escalations.insert(d.escalation);
+                    }
                 }
-                self.prune(time, dirty);
+                self.prune_escalations(time, dirty);
             }
             _ => {}
         }
@@ -194,14 +219,14 @@ impl State {
         }
         for agent in &dirty.revoked_agents {
             let key = record_key(NAME, &[b"a", agent.as_str().as_bytes()].concat());
-            match self.revoked_agents.get(agent) {
+            match self.revoked.agents.get(agent) {
                 Some(at) => out.push(Record::put(Namespace::Views, key, at.to_be_bytes())),
                 None => out.push(Record::delete(Namespace::Views, key)),
             }
         }
         for jti in &dirty.revoked {
             let key = record_key(NAME, &[b"r", jti.as_bytes()].concat());
-            match self.revoked.get(jti) {
+            match self.revoked.by_jti.get(jti) {
                 Some(exp) => out.push(Record::put(Namespace::Views, key, exp.to_be_bytes())),
                 None => out.push(Record::delete(Namespace::Views, key)),
             }
@@ -289,8 +314,8 @@ pub struct RevokedIds<'g>(RwLockReadGuard<'g, State>);
 
 impl Revocations for RevokedIds<'_> {
     fn is_revoked(&self, claims: &verifier::token::Claims) -> bool {
-        self.0.revoked.contains_key(&claims.jti)
-            || self.0.revoked_agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
+        self.0.revoked.by_jti.contains_key(&claims.jti)
+            || self.0.revoked.agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
     }
 }
 
@@ -375,22 +400,23 @@ impl View for Grants {
                             .map(|(j, e)| e.as_u64().map(|e| (j, e)))
                             .collect::<Option<_>>()
                             .ok_or_else(|| corrupt("expiry"))?;
-                        state.live.insert(agent, live);
+                        state.live.insert(agent, Arc::new(live));
                     }
                     b'r' => {
                         let jti = std::str::from_utf8(rest).map_err(|_| corrupt("jti"))?.to_owned();
                         let exp = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt("expiry"))?);
-                        state.revoked_by_expiry.insert((exp, jti.clone()));
-                        state.revoked.insert(jti, exp);
+                        let revoked = Arc::make_mut(&mut state.revoked);
+                        revoked.by_expiry.insert((exp, jti.clone()));
+                        revoked.by_jti.insert(jti, exp);
                     }
                     b'a' => {
                         let agent = AgentId::from_stored_unchecked(std::str::from_utf8(rest).map_err(|_| corrupt("agent"))?);
                         let at = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt("revocation time"))?);
-                        state.revoked_agents.insert(agent, at);
+                        Arc::make_mut(&mut state.revoked).agents.insert(agent, at);
                     }
                     b'e' => {
                         let e = escalation_from_bytes(value)?;
-                        state.escalations.insert(e.index, e);
+                        Arc::make_mut(&mut state.escalations).insert(e.index, e);
                     }
                     _ => return Err(corrupt("unknown record").into()),
                 }
