@@ -41,6 +41,7 @@ use serde_json::Value;
 use verifier::agent_id::AgentId;
 use verifier::entry::signing::hex;
 use verifier::entry::{Basis, Decision, Escalation, EscalationDecision, Outcome, Scope, TokenIssued};
+use verifier::fold::grant::{self, GrantRefusal};
 use verifier::fold::registry;
 use verifier::statement::{ProvenAttestation, Statement};
 use verifier::token::{Claims, Constraints, Operation, SingleUse, TokenCheck, MAX_NAME_CHARS, MAX_PENDING_ESCALATIONS};
@@ -229,36 +230,25 @@ impl Issuer {
     ) -> Result<(Basis, String, verifier::fold::policy::RiskClass), Error> {
         registry::active(agent, self.log.agent(agent).as_ref())?;
         let (record, policy, applied) = self.log.trust().snapshot(agent).ok_or_else(|| Error::UnknownAgent(agent.clone()))?;
-        if record.trust.revoked().is_some() {
-            return Err(Error::AgentRevoked(agent.clone()));
-        }
         let p = &policy.policy;
         let now = self.log.now_ms();
-        let score = record.trust.score(p, now);
-        if score < p.revocation_threshold {
-            return Err(Error::BelowThreshold { agent: agent.clone(), score, threshold: p.revocation_threshold });
-        }
-        let (class_name, class) = p.tokens.classify(action, resource);
-        let class_name = class_name.to_owned();
-        if score < class.min_score {
-            return Err(Error::ScoreTooLow { agent: agent.clone(), score, required: class.min_score, class: class_name });
-        }
-        if class.fresh_attestation_s > 0 {
-            let last = record.trust.last_ok_attestation().map(|(_, t)| t);
-            if last.is_none_or(|t| now.saturating_sub(t) > u64::from(class.fresh_attestation_s) * 1000) {
-                return Err(Error::FreshAttestationRequired {
-                    agent: agent.clone(),
-                    class: class_name,
-                    max_age_s: class.fresh_attestation_s,
-                    last_ok_at: last,
-                });
+        let class_of = || p.tokens.classify(action, resource).0.to_owned();
+        let granted = grant::decide(&record.trust, p, now, action, resource).map_err(|refusal| match refusal {
+            GrantRefusal::Revoked => Error::AgentRevoked(agent.clone()),
+            GrantRefusal::BelowThreshold { score, threshold } => Error::BelowThreshold { agent: agent.clone(), score, threshold },
+            GrantRefusal::ScoreTooLow { score, required } => {
+                Error::ScoreTooLow { agent: agent.clone(), score, required, class: class_of() }
             }
-        }
+            GrantRefusal::FreshAttestationRequired { max_age_s, last_ok_at } => {
+                Error::FreshAttestationRequired { agent: agent.clone(), class: class_of(), max_age_s, last_ok_at }
+            }
+        })?;
         if !self.log.grants().has_room(agent, now) {
             return Err(Error::TooManyTokens(agent.clone()));
         }
         let decision = Decision { as_of_index: applied.saturating_sub(1), decided_at: now };
-        Ok((Basis { score, required: class.min_score, policy_index: policy.index, decision }, class_name, *class))
+        let basis = Basis { score: granted.score, required: granted.class.min_score, policy_index: policy.index, decision };
+        Ok((basis, granted.class_name.to_owned(), granted.class))
     }
 
     /// A token entry for `scope` on `basis`, valid for `lifetime_s` from
@@ -279,7 +269,7 @@ impl Issuer {
             scope,
             single_use,
             not_before: now,
-            expires: now + u64::from(lifetime_s) * 1000,
+            expires: now.saturating_add(u64::from(lifetime_s) * 1000),
             basis,
             escalation,
         }

@@ -38,7 +38,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use verifier::agent_id::AgentId;
 
-use verifier::entry::{Decision, Entry, Form, Leaf, RevocationReason};
+use verifier::entry::{Basis, Decision, Entry, Form, Leaf, RevocationReason, Scope};
+use verifier::fold::grant::{self, Granted};
 use verifier::fold::registry::Registry;
 use verifier::fold::sources::Sources;
 use verifier::fold::trust::AgentTrust;
@@ -205,41 +206,36 @@ impl Replay {
                 }
             }
             Entry::Token(tok) => {
-                let (decided_on, policy, score) = decided(&tok.basis.decision)?;
-                let (class_name, class) = policy.policy.tokens.classify(&tok.scope.action, &tok.scope.resource);
+                let (decided_on, policy, _) = decided(&tok.basis.decision)?;
                 let lifetime = tok.expires.saturating_sub(tok.not_before);
-                let fresh = u64::from(class.fresh_attestation_s) * 1000;
-                let attested = decided_on.last_ok_attestation().map(|(_, at)| at);
-                let problem = if decided_on.revoked().is_some() {
-                    Some("the agent was revoked".to_owned())
-                } else if score < policy.policy.revocation_threshold {
-                    Some(format!("the agent scored {score}, below the revocation threshold"))
-                } else if fresh > 0 && attested.is_none_or(|at| tok.basis.decision.decided_at.saturating_sub(at) > fresh) {
-                    Some(format!(
-                        "class {class_name:?} needs an attestation within {} s, the latest was at {attested:?}",
-                        class.fresh_attestation_s
-                    ))
-                } else if score != tok.basis.score || score < class.min_score || tok.basis.required != class.min_score {
-                    Some(format!(
-                        "it records score {} against a minimum of {}, but as decided the score is {score} and class {class_name:?} needs {}",
-                        tok.basis.score, tok.basis.required, class.min_score
-                    ))
-                } else if tok.scope.class != class_name || tok.basis.policy_index != policy.index {
-                    Some(format!("it records class {:?}, the policy in force gives {class_name:?}", tok.scope.class))
-                } else if lifetime > u64::from(class.max_lifetime_s) * 1000 || tok.single_use != class.single_use {
-                    Some(format!(
-                        "a lifetime of {lifetime} ms (single use: {}) where the class allows {} s",
-                        tok.single_use, class.max_lifetime_s
-                    ))
-                } else if class.human_approval && tok.escalation.is_none() {
-                    Some(format!("class {class_name:?} needs a human's approval, and the token answers no escalation"))
-                } else {
-                    None
+                let check = |g: &Granted<'_>| {
+                    if lifetime > u64::from(g.class.max_lifetime_s) * 1000 || tok.single_use != g.class.single_use {
+                        Some(format!(
+                            "a lifetime of {lifetime} ms (single use: {}) where the class allows {} s",
+                            tok.single_use, g.class.max_lifetime_s
+                        ))
+                    } else if g.class.human_approval && tok.escalation.is_none() {
+                        Some(format!("class {:?} needs a human's approval, and the token answers no escalation", g.class_name))
+                    } else {
+                        None
+                    }
                 };
-                if let Some(problem) = problem {
-                    return Err(format!("token {} for {agent}: {problem}", tok.jti));
-                }
+                regranted(&tok.scope, &tok.basis, decided_on, &policy, check)
+                    .map_err(|problem| format!("token {} for {agent}: {problem}", tok.jti))?;
                 counts[3] += 1;
+            }
+            Entry::Escalation(e) => {
+                let (decided_on, policy, _) = decided(&e.basis.decision)?;
+                let check = |g: &Granted<'_>| {
+                    if !g.class.human_approval {
+                        Some(format!("class {:?} needs no human", g.class_name))
+                    } else if e.lifetime_s > g.class.max_lifetime_s {
+                        Some(format!("a lifetime of {} s where the class allows {} s", e.lifetime_s, g.class.max_lifetime_s))
+                    } else {
+                        None
+                    }
+                };
+                regranted(&e.scope, &e.basis, decided_on, &policy, check).map_err(|problem| format!("escalation of {agent}: {problem}"))?;
             }
             Entry::Reinstatement(r) if now.trust.reinstatement_basis() != Ok(r.attestation_index) => {
                 return Err(format!(
@@ -276,6 +272,33 @@ impl Replay {
         }
         None
     }
+}
+
+/// Decides a grant again ([`verifier::fold::grant::decide`], the rule the
+/// log decided with) from the state an entry says it was decided on, and
+/// compares with what the entry records: the score, the class and its
+/// minimum, the policy; then `more` (a token's lifetime, an escalation's
+/// class).
+fn regranted(
+    scope: &Scope,
+    basis: &Basis,
+    decided_on: &AgentTrust,
+    policy: &PolicyInForce,
+    more: impl FnOnce(&Granted<'_>) -> Option<String>,
+) -> Result<(), String> {
+    let granted = grant::decide(decided_on, &policy.policy, basis.decision.decided_at, &scope.action, &scope.resource)
+        .map_err(|refusal| format!("as decided, it is refused: {refusal:?}"))?;
+    let problem = if granted.score != basis.score || basis.required != granted.class.min_score {
+        Some(format!(
+            "it records score {} against a minimum of {}, but as decided the score is {} and class {:?} needs {}",
+            basis.score, basis.required, granted.score, granted.class_name, granted.class.min_score
+        ))
+    } else if scope.class != granted.class_name || basis.policy_index != policy.index {
+        Some(format!("it records class {:?}, the policy in force gives {:?}", scope.class, granted.class_name))
+    } else {
+        more(&granted)
+    };
+    problem.map_or(Ok(()), Err)
 }
 
 /// Fails when `trust` crossed the threshold ([`crossing`]) more than
@@ -682,7 +705,7 @@ mod tests {
         assert!(replay.check(&ctx, 2, 1_200, &token("db.update", 1, high_score, 50, "default"), &mut counts).is_err());
         // Decided on the state before the attestation: below the minimum.
         let err = replay.check(&ctx, 2, 1_200, &token("db.update", 0, low, 61, "high"), &mut counts).unwrap_err();
-        assert!(err.contains(&format!("the score is {low} and class \"high\" needs 61")), "{err}");
+        assert!(err.contains(&format!("ScoreTooLow {{ score: {low}, required: 61 }}")), "{err}");
         // A class that needs a human, without an escalation.
         let err = replay.check(&ctx, 2, 1_200, &token("pay", 1, high_score, 10, "human"), &mut counts).unwrap_err();
         assert!(err.contains("human"), "{err}");

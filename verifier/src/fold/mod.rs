@@ -15,6 +15,8 @@
 //!   auditor recomputes.
 //! * [`drift`]: each agent's behaviour drift, a histogram of its actions
 //!   compared with its own baseline by the Population Stability Index.
+//! * [`grant`]: the one rule an action token is granted by, from an
+//!   agent's trust state under the policy's risk classes.
 //! * [`policy`]: the parameters of both, read strictly and hashed
 //!   canonically.
 //! * [`fixed`]: the Q32.32 arithmetic and pinned tables they share; no
@@ -22,6 +24,7 @@
 
 pub mod drift;
 pub mod fixed;
+pub mod grant;
 pub mod policy;
 pub mod registry;
 pub mod sources;
