@@ -335,28 +335,17 @@ impl From<ledger_core::requests::RequestError> for ApiError {
     }
 }
 
-/// A refused action token, with its code.
+/// A refused action token: its code is the token rule's own
+/// ([`verifier::token::TokenError::code`]), which names an [`ErrorCode`].
 impl From<verifier::token::TokenError> for ApiError {
     fn from(e: verifier::token::TokenError) -> Self {
-        use verifier::token::TokenError as T;
-        let code = match &e {
-            T::Malformed => ErrorCode::TokenMalformed,
-            T::TooLong => ErrorCode::TokenTooLong,
-            T::BadSignature => ErrorCode::TokenBadSignature,
-            T::WrongIssuer { .. } => ErrorCode::TokenWrongIssuer,
-            T::Expired { .. } => ErrorCode::TokenExpired,
-            T::NotYetValid { .. } => ErrorCode::TokenNotYetValid,
-            T::WrongAudience { .. } => ErrorCode::TokenWrongAudience,
-            T::WrongAction { .. } => ErrorCode::TokenWrongAction,
-            T::SqlMismatch => ErrorCode::TokenSqlMismatch,
-            T::AmountOverCeiling { .. } => ErrorCode::TokenAmountOverCeiling,
-            T::TargetMismatch => ErrorCode::TokenTargetMismatch,
-            T::Revoked { .. } => ErrorCode::TokenRevoked,
-            T::Replayed { .. } => ErrorCode::TokenReplayed,
-            T::ReplayCacheFull => return Self::new(ErrorCode::TokenReplayCacheFull, e.to_string()).retry_after(Duration::from_secs(1)),
-            _ => ErrorCode::TokenMalformed,
-        };
-        Self::new(code, e.to_string())
+        match e.code().parse::<ErrorCode>() {
+            Ok(ErrorCode::TokenReplayCacheFull) => {
+                Self::new(ErrorCode::TokenReplayCacheFull, e.to_string()).retry_after(Duration::from_secs(1))
+            }
+            Ok(code) => Self::new(code, e.to_string()),
+            Err(_) => Self::internal(format_args!("token error {} has no API code", e.code())),
+        }
     }
 }
 
@@ -491,5 +480,32 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let report = resp.extensions().get::<ErrorReport>().expect("a report");
         assert_eq!((report.code, report.cause.as_deref()), (ErrorCode::Internal, Some("disk on fire")));
+    }
+
+    #[test]
+    fn every_token_refusal_has_its_api_code() {
+        use verifier::token::TokenError as T;
+        let all = [
+            T::Malformed,
+            T::TooLong,
+            T::BadSignature,
+            T::WrongIssuer { expected: String::new(), found: String::new() },
+            T::Expired { expires: 0, now: 0, leeway: 0 },
+            T::NotYetValid { not_before: 0, now: 0 },
+            T::WrongAudience { expected: String::new(), found: String::new() },
+            T::WrongAction { allowed: String::new(), asked: String::new() },
+            T::SqlMismatch,
+            T::AmountOverCeiling { asked: None, ceiling: 0 },
+            T::TargetMismatch,
+            T::Revoked { jti: String::new() },
+            T::Replayed { jti: String::new() },
+            T::ReplayCacheFull,
+        ];
+        for e in all {
+            let code = e.code();
+            let api = ApiError::from(e);
+            assert_eq!(api.code().as_str(), code);
+            assert_ne!(api.status(), StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+        }
     }
 }

@@ -60,7 +60,7 @@ pub struct Statement {
     pub score: u8,
     /// The risk level (`low`, `medium`, `high`).
     pub level: String,
-    /// Whether the agent is revoked (by score or quarantine).
+    /// Whether the agent is revoked (by score or quarantine) or retired.
     pub revoked: bool,
     /// The last entry the trust view had applied.
     pub as_of_index: u64,

@@ -168,13 +168,11 @@ impl State {
                 }
             }
             Entry::Revocation(r) => {
-                let mut revoked: BTreeMap<String, u64> = self.live.remove(&r.agent).map(Arc::unwrap_or_clone).unwrap_or_default();
-                // Listed ids this view no longer holds live (expired) are
-                // revoked until the latest expiry it could have: they are
-                // past it already, so nothing is kept for them.
-                for jti in &r.tokens {
-                    revoked.entry(jti.clone()).or_insert(0);
-                }
+                // The view's live tokens of the agent are what its issuance
+                // lock let the revocation list; the entry's `tokens` are
+                // for subscribers. Tokens that expired before are refused
+                // by the agent's revocation time.
+                let revoked: BTreeMap<String, u64> = self.live.remove(&r.agent).map(Arc::unwrap_or_clone).unwrap_or_default();
                 let set = Arc::make_mut(&mut self.revoked);
                 for (jti, exp) in revoked {
                     if exp.saturating_add(MAX_LEEWAY_MS) >= time {
@@ -308,14 +306,14 @@ impl Default for Grants {
     }
 }
 
-/// The revoked token ids, read under the view's lock.
+/// The revoked token ids and agents as published when read (a snapshot:
+/// no lock is held while a token is checked against it).
 #[derive(Debug)]
-pub struct RevokedIds<'g>(RwLockReadGuard<'g, State>);
+pub struct RevokedIds(Arc<Revoked>);
 
-impl Revocations for RevokedIds<'_> {
+impl Revocations for RevokedIds {
     fn is_revoked(&self, claims: &verifier::token::Claims) -> bool {
-        self.0.revoked.by_jti.contains_key(&claims.jti)
-            || self.0.revoked.agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
+        self.0.by_jti.contains_key(&claims.jti) || self.0.agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
     }
 }
 
@@ -343,8 +341,8 @@ impl Grants {
 
     /// The revoked token ids that have not expired, to check tokens
     /// against.
-    pub fn revoked(&self) -> RevokedIds<'_> {
-        RevokedIds(self.read())
+    pub fn revoked(&self) -> RevokedIds {
+        RevokedIds(Arc::clone(&self.read().revoked))
     }
 
     /// The escalation logged at `index`.

@@ -203,8 +203,8 @@ pub(super) async fn list(State(state): State<AppState>, _: AdminAuth) -> Result<
 
 /// An escalation's status: the admin's, or its agent's (signed request),
 /// who receives the token once it is approved.
-#[utoipa::path(get, path = "/v1/escalations/{id}", tag = "tokens",
-    params(("id" = u64, Path, description = "The escalation entry's index")),
+#[utoipa::path(get, path = "/v1/escalations/{index}", tag = "tokens",
+    params(("index" = u64, Path, description = "The escalation entry's index")),
     responses(
         (status = 200, description = "Status (and, for its agent, the token once approved)", body = EscalationStatus),
         (status = 403, description = "Another agent's escalation (`not_owner`)", body = ErrorResponse),
@@ -241,8 +241,8 @@ async fn decide(state: &AppState, index: u64, body: &[u8], outcome: Outcome) -> 
 /// Approve an escalation (admin): checked like a token request now; logs
 /// the `decision` and the `token` together. Exactly one of concurrent
 /// decisions wins; the others get 409 `already_decided`.
-#[utoipa::path(post, path = "/v1/escalations/{id}/approve", tag = "tokens",
-    params(("id" = u64, Path, description = "The escalation entry's index")),
+#[utoipa::path(post, path = "/v1/escalations/{index}/approve", tag = "tokens",
+    params(("index" = u64, Path, description = "The escalation entry's index")),
     request_body(content = Object, content_type = "application/json", description = "`{\"note\"?: \"…\"}` (or empty)"),
     responses(
         (status = 200, description = "Approved: decision and token logged", body = EscalationDecided),
@@ -261,8 +261,8 @@ pub(super) async fn approve(
 }
 
 /// Deny an escalation (admin): logs the `decision`.
-#[utoipa::path(post, path = "/v1/escalations/{id}/deny", tag = "tokens",
-    params(("id" = u64, Path, description = "The escalation entry's index")),
+#[utoipa::path(post, path = "/v1/escalations/{index}/deny", tag = "tokens",
+    params(("index" = u64, Path, description = "The escalation entry's index")),
     request_body(content = Object, content_type = "application/json", description = "`{\"note\"?: \"…\"}` (or empty)"),
     responses(
         (status = 200, description = "Denied: decision logged", body = EscalationDecided),

@@ -46,9 +46,10 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
 }
 
-/// 64 lowercase or uppercase hex digits as 32 bytes.
+/// 64 lowercase hex digits as 32 bytes (the only form written, so a
+/// stored or signed form reads back to its own bytes).
 fn parse_hash(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -533,7 +534,10 @@ impl TokenCheck {
     /// Verifies `token` for `op` at `now_ms` against `revoked`, in the
     /// order of the module documentation, and returns its claims. Single
     /// use is checked after this ([`SingleUse::take`]).
+    /// A leeway above [`MAX_LEEWAY_MS`] counts as that much: revoked ids
+    /// are not kept longer than it allows.
     pub fn verify(&self, token: &str, op: &Operation<'_>, now_ms: u64, revoked: &dyn Revocations) -> Result<Claims, TokenError> {
+        let leeway = self.leeway_ms.min(MAX_LEEWAY_MS);
         let payload = paseto::verify(&self.key, token, TOKEN_ASSERTION)?;
         let claims = Claims::from_payload(&payload)?;
         if claims.issuer != self.issuer {
@@ -543,10 +547,10 @@ impl TokenCheck {
         if revoked.is_revoked(&claims) {
             return Err(TokenError::Revoked { jti: claims.jti });
         }
-        if now_ms > claims.expires.saturating_add(self.leeway_ms) {
-            return Err(TokenError::Expired { expires: claims.expires, now: now_ms, leeway: self.leeway_ms });
+        if now_ms > claims.expires.saturating_add(leeway) {
+            return Err(TokenError::Expired { expires: claims.expires, now: now_ms, leeway });
         }
-        if now_ms.saturating_add(self.leeway_ms) < claims.not_before {
+        if now_ms.saturating_add(leeway) < claims.not_before {
             return Err(TokenError::NotYetValid { not_before: claims.not_before, now: now_ms });
         }
         if claims.audience != op.audience {
