@@ -146,6 +146,8 @@ pub struct TokenVerifier {
 #[derive(Debug)]
 struct Follower {
     stop: Arc<AtomicBool>,
+    /// False while the stream reports failures (until the next event).
+    healthy: Arc<AtomicBool>,
     reached: Arc<AtomicU64>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -167,7 +169,7 @@ impl TokenVerifier {
     /// `leeway` on `nbf` and `exp`.
     pub fn new(key: ed25519_dalek::VerifyingKey, issuer: &str, leeway: Duration) -> Self {
         let check = TokenCheck { key, issuer: issuer.to_owned(), leeway_ms: u64::try_from(leeway.as_millis()).unwrap_or(u64::MAX) };
-        Self { check, revoked: Arc::default(), used: Mutex::new(SingleUse::new(Self::SINGLE_USE_CAPACITY)), follower: None }
+        Self { check, revoked: Arc::default(), used: Mutex::new(SingleUse::new(Self::SINGLE_USE_CAPACITY, now_ms())), follower: None }
     }
 
     /// A verifier for the log at `base`, with its token key (fetched once)
@@ -190,8 +192,9 @@ impl TokenVerifier {
         let reconnect = Reconnect { initial: Duration::from_millis(50), ..Reconnect::default() };
         let stream = EventStream::connect_with(base, EventFilter::new().types([EventType::Revocation]).from_first(), reconnect)?;
         let (stop, reached) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let healthy = Arc::new(AtomicBool::new(true));
         let (revoked, leeway) = (Arc::clone(&self.revoked), self.check.leeway_ms);
-        let (stop2, reached2) = (Arc::clone(&stop), Arc::clone(&reached));
+        let (stop2, reached2, healthy2) = (Arc::clone(&stop), Arc::clone(&reached), Arc::clone(&healthy));
         let handle = std::thread::Builder::new()
             .name("token-revocations".into())
             .spawn(move || {
@@ -199,7 +202,14 @@ impl TokenVerifier {
                     if stop2.load(Ordering::Relaxed) {
                         return;
                     }
-                    let Ok(event) = event else { continue };
+                    // The stream reconnects by itself; it reports an error
+                    // only once its attempts are spent. Until the next
+                    // event, tokens are refused: a revocation may be missed.
+                    let Ok(event) = event else {
+                        healthy2.store(false, Ordering::Release);
+                        continue;
+                    };
+                    healthy2.store(true, Ordering::Release);
                     let tokens = event.entry.get("tokens").and_then(Value::as_array).cloned().unwrap_or_default();
                     {
                         let mut set = revoked.lock().unwrap_or_else(|e| e.into_inner());
@@ -218,8 +228,16 @@ impl TokenVerifier {
                 }
             })
             .map_err(|e| transport(format!("starting the revocation follower: {e}")))?;
-        self.follower = Some(Follower { stop, reached, handle: Some(handle) });
+        self.follower = Some(Follower { stop, healthy, reached, handle: Some(handle) });
         Ok(())
+    }
+
+    /// Refuses while the revocation feed reports failures.
+    fn feed(&self) -> Result<(), TokenError> {
+        match &self.follower {
+            Some(f) if !f.healthy.load(Ordering::Acquire) => Err(TokenError::RevocationsUnknown),
+            _ => Ok(()),
+        }
     }
 
     /// The log size up to which revocations have been applied (0 when not
@@ -241,12 +259,14 @@ impl TokenVerifier {
     /// The verification rule alone, now: the token is not taken, even if
     /// single use (for probes; a resource calls [`TokenVerifier::verify`]).
     pub fn check(&self, token: &str, op: &Operation<'_>) -> Result<Claims, TokenError> {
+        self.feed()?;
         let revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
         self.check.verify(token, op, now_ms(), &*revoked)
     }
 
     /// [`TokenVerifier::verify`] at `now_ms`.
     pub fn verify_at(&self, token: &str, op: &Operation<'_>, now_ms: u64) -> Result<Claims, TokenError> {
+        self.feed()?;
         let claims = {
             let revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
             self.check.verify(token, op, now_ms, &*revoked)?

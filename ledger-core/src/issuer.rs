@@ -200,7 +200,7 @@ impl Drop for Deciding<'_> {
 impl Issuer {
     /// An issuer for `log`, signing with `key`.
     pub fn new(log: Arc<Log>, key: SigningKey, config: IssuerConfig) -> Self {
-        let single_use = Mutex::new(SingleUse::new(config.single_use_capacity));
+        let single_use = Mutex::new(SingleUse::new(config.single_use_capacity, log.now_ms()));
         Self { log, key, config, deciding: Mutex::default(), single_use }
     }
 
@@ -352,6 +352,10 @@ impl Issuer {
             return Ok(Decided { decision_index: done.index, outcome, token: None });
         }
         let _issuance = self.log.grants().lock(&agent).await;
+        // The lock may have been waited for: expiry is checked again.
+        if self.log.now_ms() >= record.entry.expires_at {
+            return Err(Error::AlreadyDecided { escalation: index, outcome: "expiring" });
+        }
         let (basis, class_name, class) = self.decide_basis(&agent, &record.entry.scope.action, &record.entry.scope.resource)?;
         let scope = Scope { class: class_name, ..record.entry.scope.clone() };
         let lifetime_s = record.entry.lifetime_s.min(class.max_lifetime_s);

@@ -290,7 +290,11 @@ impl Log {
     pub async fn revoke(&self, revocation: &verifier::entry::Revocation) -> Result<Appended, Error> {
         let _issuance = self.grants.lock(&revocation.agent).await;
         let mut revocation = revocation.clone();
-        revocation.tokens = self.grants.live_tokens(&revocation.agent, self.now_ms());
+        // Bounded even if the clock stepped back (tokens beyond are refused
+        // by the agent's revocation time).
+        let now = self.now_ms().max(self.head().integrated_time);
+        revocation.tokens = self.grants.live_tokens(&revocation.agent, now);
+        revocation.tokens.truncate(verifier::token::MAX_LIVE_TOKENS);
         self.pipeline.revoke(&revocation).await
     }
 

@@ -113,6 +113,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::ShuttingDown
         | C::ReplayCacheFull
         | C::TokenReplayCacheFull
+        | C::TokenRevocationsUnknown
         | C::NonceStoreFull
         | C::TooManyConnections
         | C::TooManySubscribers => StatusCode::SERVICE_UNAVAILABLE,
@@ -500,6 +501,7 @@ mod tests {
             T::Revoked { jti: String::new() },
             T::Replayed { jti: String::new() },
             T::ReplayCacheFull,
+            T::RevocationsUnknown,
         ];
         for e in all {
             let code = e.code();

@@ -209,7 +209,12 @@ impl Replay {
                 let (decided_on, policy, _) = decided(&tok.basis.decision)?;
                 let lifetime = tok.expires.saturating_sub(tok.not_before);
                 let check = |g: &Granted<'_>| {
-                    if lifetime > u64::from(g.class.max_lifetime_s) * 1000 || tok.single_use != g.class.single_use {
+                    if tok.not_before != tok.basis.decision.decided_at {
+                        Some(format!(
+                            "it is valid from {} ms, not from when it was decided ({} ms)",
+                            tok.not_before, tok.basis.decision.decided_at
+                        ))
+                    } else if lifetime > u64::from(g.class.max_lifetime_s) * 1000 || tok.single_use != g.class.single_use {
                         Some(format!(
                             "a lifetime of {lifetime} ms (single use: {}) where the class allows {} s",
                             tok.single_use, g.class.max_lifetime_s

@@ -693,6 +693,9 @@ error_codes! {
     ReplayCacheFull = "replay_cache_full",
     /// 503: the log's cache of single-use action tokens is full.
     TokenReplayCacheFull = "token_replay_cache_full",
+    /// 503: a resource's feed of revocations is down, so it takes no token
+    /// (an SDK verifier's code; the log itself never answers it).
+    TokenRevocationsUnknown = "token_revocations_unknown",
     /// 503: the nonce store is full of live nonces.
     NonceStoreFull = "nonce_store_full",
     /// 503: the server serves its maximum of connections (from the connection layer).

@@ -3,7 +3,10 @@
 //! pin exactly that statement (docs/FORMAT.md, "Action tokens").
 //!
 //! `POST /sql` with `{"token": "v4.public.…", "sql": "UPDATE …"}`. The
-//! action asked for is `db.<first keyword>` (`db.update`, `db.select`, …)
+//! action asked for is `db.<first keyword>` (`db.update`, `db.select`, …;
+//! only `select`, `insert`, `update`, `delete` and `create`, at the very
+//! start of the statement), and the token must pin the statement
+//! (`sql_sha256`)
 //! on this server's audience (`--audience`). The token is checked offline
 //! with `ledger_client::TokenVerifier`: the log's token key (fetched once
 //! at start), the one verification rule, single use, and the revoked token
@@ -55,10 +58,15 @@ struct Guard {
     db: Mutex<rusqlite::Connection>,
 }
 
-/// The action a statement asks for: `db.` and its first keyword.
-fn action_of(sql: &str) -> String {
-    let keyword: String = sql.trim_start().chars().take_while(char::is_ascii_alphabetic).collect();
-    format!("db.{}", keyword.to_ascii_lowercase())
+/// The statements this server runs, by their first keyword.
+const KEYWORDS: [&str; 5] = ["select", "insert", "update", "delete", "create"];
+
+/// The action a statement asks for: `db.` and its first keyword, which
+/// must be one of [`KEYWORDS`] at the very start (no comment, no `WITH`,
+/// whose real verb comes later).
+fn action_of(sql: &str) -> Option<String> {
+    let keyword: String = sql.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_lowercase();
+    KEYWORDS.contains(&keyword.as_str()).then(|| format!("db.{keyword}"))
 }
 
 fn refuse(status: StatusCode, code: &str, message: String) -> (StatusCode, Json<Value>) {
@@ -69,12 +77,22 @@ async fn sql(State(guard): State<Arc<Guard>>, Json(body): Json<Value>) -> (Statu
     let (Some(token), Some(sql)) = (body["token"].as_str(), body["sql"].as_str()) else {
         return refuse(StatusCode::BAD_REQUEST, "invalid_request", "the body is {\"token\", \"sql\"}".into());
     };
-    let action = action_of(sql);
+    let Some(action) = action_of(sql) else {
+        return refuse(StatusCode::BAD_REQUEST, "unsupported_statement", format!("a statement starts with one of {KEYWORDS:?}"));
+    };
     let op = Operation { audience: &guard.audience, action: &action, sql: Some(sql), amount: None, target: None };
+    // Only a token that pins the statement runs one: a token without
+    // `sql_sha256` would allow any statement of its action.
+    match guard.verifier.check(token, &op) {
+        Ok(claims) if claims.constraints.sql_sha256.is_none() => {
+            return refuse(StatusCode::FORBIDDEN, "token_sql_mismatch", "this server runs only statements a token pins".into());
+        }
+        _ => {}
+    }
     if let Err(e) = guard.verifier.verify(token, &op) {
         let status = match e.code() {
             "token_replayed" => StatusCode::CONFLICT,
-            "token_replay_cache_full" => StatusCode::SERVICE_UNAVAILABLE,
+            "token_replay_cache_full" | "token_revocations_unknown" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::FORBIDDEN,
         };
         return refuse(status, e.code(), e.to_string());

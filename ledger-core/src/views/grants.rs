@@ -50,7 +50,7 @@ pub const RETAIN_DECIDED_MS: u64 = 24 * 3600 * 1000;
 const LOCKS: usize = 64;
 
 /// The kinds this view folds.
-const KINDS: [EntryKind; 4] = [EntryKind::Token, EntryKind::Escalation, EntryKind::Decision, EntryKind::Revocation];
+const KINDS: [EntryKind; 5] = [EntryKind::Token, EntryKind::Escalation, EntryKind::Decision, EntryKind::Revocation, EntryKind::Retirement];
 
 /// An escalation and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +184,15 @@ impl State {
                 dirty.revoked_agents.insert(r.agent.clone());
                 set.prune(time, dirty);
                 self.prune_escalations(time, dirty);
+            }
+            // A retired agent's tokens die with it, as a revoked agent's.
+            Entry::Retirement(r) => {
+                self.live.remove(&r.agent);
+                dirty.agents.insert(r.agent.clone());
+                let set = Arc::make_mut(&mut self.revoked);
+                set.agents.insert(r.agent.clone(), time);
+                dirty.revoked_agents.insert(r.agent.clone());
+                set.prune(time, dirty);
             }
             Entry::Escalation(e) => {
                 let record = EscalationRecord { index, entry: e.clone(), logged_at: time, decision: None, token: None };

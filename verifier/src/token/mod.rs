@@ -337,6 +337,10 @@ pub enum TokenError {
     /// The replay cache holds as many live single-use tokens as it may.
     #[error("the replay cache of single-use tokens is full")]
     ReplayCacheFull,
+    /// The verifier cannot tell whether the token was revoked: its feed of
+    /// revocations failed (it refuses rather than guess).
+    #[error("the revocation feed is down: no token is taken until it is back")]
+    RevocationsUnknown,
 }
 
 impl TokenError {
@@ -357,6 +361,7 @@ impl TokenError {
             Self::Revoked { .. } => "token_revoked",
             Self::Replayed { .. } => "token_replayed",
             Self::ReplayCacheFull => "token_replay_cache_full",
+            Self::RevocationsUnknown => "token_revocations_unknown",
         }
     }
 }
@@ -474,12 +479,15 @@ impl RevokedSet {
 pub struct SingleUse {
     used: RevokedSet,
     capacity: usize,
+    since_ms: u64,
 }
 
 impl SingleUse {
-    /// A cache of at most `capacity` live ids.
-    pub fn new(capacity: usize) -> Self {
-        Self { used: RevokedSet::default(), capacity }
+    /// A cache of at most `capacity` live ids, remembering from `since_ms`
+    /// on: a single-use token issued before then may have been taken by
+    /// this verifier before it (re)started, so it is refused as replayed.
+    pub fn new(capacity: usize, since_ms: u64) -> Self {
+        Self { used: RevokedSet::default(), capacity, since_ms }
     }
 
     /// Takes a verified token: refuses a single-use token seen before, and
@@ -489,7 +497,7 @@ impl SingleUse {
             return Ok(());
         }
         self.used.prune(now_ms, leeway_ms);
-        if self.used.contains(&claims.jti) {
+        if self.used.contains(&claims.jti) || claims.issued_at < self.since_ms {
             return Err(TokenError::Replayed { jti: claims.jti.clone() });
         }
         if self.used.len() >= self.capacity {

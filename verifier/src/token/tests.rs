@@ -129,7 +129,7 @@ fn the_leeway_is_respected_at_both_ends() {
 
 #[test]
 fn single_use_tokens_are_taken_once_and_forgotten_after_expiry() {
-    let mut cache = SingleUse::new(2);
+    let mut cache = SingleUse::new(2, NOW);
     let c = claims();
     cache.take(&c, NOW, 500).unwrap();
     assert_eq!(cache.take(&c, NOW + 1, 500).unwrap_err().code(), "token_replayed");
@@ -140,6 +140,9 @@ fn single_use_tokens_are_taken_once_and_forgotten_after_expiry() {
     cache.take(&second, NOW, 500).unwrap();
     let third = Claims { jti: "2".repeat(32), ..claims() };
     assert_eq!(cache.take(&third, NOW, 500).unwrap_err(), TokenError::ReplayCacheFull);
+    // Issued before the cache started: it may have been taken already.
+    let before = Claims { jti: "3".repeat(32), issued_at: NOW - 1, ..claims() };
+    assert_eq!(SingleUse::new(2, NOW).take(&before, NOW, 500).unwrap_err().code(), "token_replayed");
     // After expiry plus leeway, the ids are forgotten and room is made.
     cache.take(&third, c.expires + 501, 500).unwrap();
     assert_eq!(cache.len(), 1);
