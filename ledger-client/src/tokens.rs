@@ -210,19 +210,13 @@ impl TokenVerifier {
                         continue;
                     };
                     healthy2.store(true, Ordering::Release);
-                    let tokens = event.entry.get("tokens").and_then(Value::as_array).cloned().unwrap_or_default();
-                    {
+                    // Every token the entry lists was issued to its agent
+                    // before it: the agent's revocation time refuses them
+                    // all (and any it could not list).
+                    if let Some(agent) = &event.agent {
                         let mut set = revoked.lock().unwrap_or_else(|e| e.into_inner());
                         set.prune(now_ms(), leeway);
-                        if let Some(agent) = &event.agent {
-                            set.insert_agent(agent, event.integrated_time);
-                        }
-                        // The expiry is not in the entry: an hour (the most a
-                        // class allows) after the revocation bounds it.
-                        let until = event.integrated_time.saturating_add(u64::from(verifier::token::MAX_LIFETIME_S) * 1000);
-                        for jti in tokens.iter().filter_map(Value::as_str) {
-                            set.insert(jti, until);
-                        }
+                        set.insert_agent(agent, event.integrated_time);
                     }
                     reached2.store(event.index + 1, Ordering::Release);
                 }

@@ -302,8 +302,7 @@ impl Issuer {
             class: class_name.clone(),
         };
         if class.human_approval {
-            let pending = self.log.grants().pending().iter().filter(|e| e.entry.agent == *agent).count();
-            if pending >= MAX_PENDING_ESCALATIONS {
+            if self.log.grants().pending_of(agent) >= MAX_PENDING_ESCALATIONS {
                 return Err(Error::TooManyEscalations(agent.clone()));
             }
             let ttl = u64::try_from(self.config.escalation_ttl.as_millis()).unwrap_or(u64::MAX);
@@ -368,34 +367,29 @@ impl Issuer {
         Ok(Decided { decision_index: decided.index, outcome, token: Some(self.token_of(&issued, token.index)) })
     }
 
-    /// The escalation at `index`, with its token signed again when it was
-    /// approved (for its agent only: the caller decides who sees it).
-    pub fn escalation(&self, index: u64) -> Option<(EscalationRecord, Option<(String, Claims)>)> {
-        let record = self.log.grants().escalation(index)?;
-        let token = record.token.as_ref().map(|(t, i)| self.token_of(t, *i));
-        Some((record, token))
+    /// The token an approved escalation was answered with, signed again
+    /// from its entry (for its agent only: the caller decides who sees it).
+    pub fn approved_token(&self, record: &EscalationRecord) -> Option<(String, Claims)> {
+        record.token.as_ref().map(|(t, i)| self.token_of(t, *i))
     }
 
     /// Expires unanswered escalations, as denials, until the log shuts
-    /// down: every pending escalation past its `expires_at` gets an
-    /// `expired` decision.
+    /// down: every quarter of a second, each pending escalation past its
+    /// `expires_at` gets an `expired` decision.
     pub async fn run_expiry(self: Arc<Self>) {
-        let mut head = self.log.watch_head();
+        let head = self.log.watch_head();
         loop {
-            let now = self.log.now_ms();
-            for record in self.log.grants().pending() {
-                if record.entry.expires_at > now {
-                    continue;
-                }
-                match self.decide(record.index, Outcome::Expired, None).await {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // The head's sender goes when the log does.
+            if head.has_changed().is_err() {
+                return;
+            }
+            for index in self.log.grants().expired(self.log.now_ms()) {
+                match self.decide(index, Outcome::Expired, None).await {
                     Ok(_) | Err(Error::AlreadyDecided { .. } | Error::UnknownEscalation(_)) => {}
                     Err(Error::ShuttingDown) => return,
-                    Err(e) => tracing::warn!(escalation = record.index, error = %e, "could not expire an escalation; retrying"),
+                    Err(e) => tracing::warn!(escalation = index, error = %e, "could not expire an escalation; retrying"),
                 }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                changed = head.changed() => if changed.is_err() { return },
             }
         }
     }

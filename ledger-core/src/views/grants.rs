@@ -1,16 +1,17 @@
 //! Grants, a view: what action tokens and escalations the log has issued
 //! and decided (docs/FORMAT.md, "Action tokens", "Escalations"), as a
-//! deterministic fold of `token`, `escalation`, `decision` and
-//! `revocation` entries:
+//! deterministic fold of `token`, `escalation`, `decision`, `revocation`
+//! and `retirement` entries:
 //!
 //! * every agent's live tokens (id and expiry): a revocation lists them
 //!   and revokes them all, so an agent holds at most
 //!   [`MAX_LIVE_TOKENS`];
-//! * the revoked token ids that have not expired yet (counting the
-//!   largest leeway a verifier may allow, [`MAX_LEEWAY_MS`]), and the
-//!   revoked agents with the time of their revocation, for
-//!   `POST /v1/tokens/verify` (a revocation revokes every token its agent
-//!   was issued before it, listed or not: [`verifier::token::Revocations`]);
+//! * the revoked (or retired) agents with the time of their revocation,
+//!   kept while a token issued before it may live (counting the largest
+//!   leeway a verifier may allow, [`MAX_LEEWAY_MS`]), for
+//!   `POST /v1/tokens/verify`: a revocation revokes every token its agent
+//!   was issued before it ([`verifier::token::Revocations`]), the ids it
+//!   lists among them;
 //! * every escalation with its decision and the token that answered it,
 //!   kept for [`RETAIN_DECIDED_MS`] after it was decided, so that an agent
 //!   polling it learns the outcome.
@@ -24,16 +25,16 @@
 //! revocation lists every token issued before it.
 //!
 //! Records: namespace [`Namespace::Views`], keys [`record_key`]`("grants",
-//! …)`: `l ‖ agent` (the agent's live tokens), `r ‖ jti` (a revoked token's
-//! expiry), `a ‖ agent` (a revoked agent's revocation time), `e ‖ index`
-//! (an escalation), each canonical JSON (times 8 bytes big-endian).
+//! …)`: `l ‖ agent` (the agent's live tokens), `a ‖ agent` (a revoked or
+//! retired agent's revocation time, 8 bytes big-endian), `e ‖ index` (an
+//! escalation), canonical JSON otherwise.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde_json::{Map, Value};
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, EntryKind, Escalation, Leaf, Outcome, TokenIssued};
+use verifier::entry::{Entry, EntryKind, Escalation, Leaf, Outcome, Retirement, Revocation, TokenIssued};
 use verifier::token::{Revocations, MAX_LEEWAY_MS, MAX_LIVE_TOKENS};
 
 use super::{record_key, Entries, View};
@@ -75,13 +76,13 @@ impl EscalationRecord {
 }
 
 /// The view's state.
-/// The revoked part of the state (changed by revocations only).
+/// Revoked and retired agents, with the instant of their revocation or
+/// retirement, kept for as long as a token issued before it may live: every
+/// token an agent was issued before then is dead
+/// ([`verifier::token::Revocations`]). Every id a revocation lists is one of
+/// them (issuance and revocation share the agent's lock), so no id is kept.
 #[derive(Clone, Debug, Default)]
 struct Revoked {
-    by_jti: BTreeMap<String, u64>,
-    by_expiry: BTreeSet<(u64, String)>,
-    /// Agents revoked, with the revocation's time, kept for as long as a
-    /// token issued before it may live.
     agents: BTreeMap<AgentId, u64>,
 }
 
@@ -100,37 +101,26 @@ struct State {
 struct Dirty {
     agents: BTreeSet<AgentId>,
     revoked_agents: BTreeSet<AgentId>,
-    revoked: BTreeSet<String>,
     escalations: BTreeSet<u64>,
 }
 
 impl Revoked {
-    fn revoke(&mut self, jti: &str, expires: u64, dirty: &mut Dirty) {
-        if let Some(old) = self.by_jti.insert(jti.to_owned(), expires) {
-            self.by_expiry.remove(&(old, jti.to_owned()));
-        }
-        self.by_expiry.insert((expires, jti.to_owned()));
-        dirty.revoked.insert(jti.to_owned());
-    }
-
-    /// Forgets ids expired (with the largest leeway) at `now`, and agents
-    /// none of whose earlier tokens can be live.
+    /// Forgets agents none of whose earlier tokens can be live at `now`
+    /// (with the largest leeway a verifier may allow).
     fn prune(&mut self, now: u64, dirty: &mut Dirty) {
-        while let Some((exp, _)) = self.by_expiry.first() {
-            if exp.saturating_add(MAX_LEEWAY_MS) >= now {
-                break;
-            }
-            if let Some((_, jti)) = self.by_expiry.pop_first() {
-                self.by_jti.remove(&jti);
-                dirty.revoked.insert(jti);
-            }
-        }
         let keep = u64::from(verifier::token::MAX_LIFETIME_S) * 1000 + MAX_LEEWAY_MS;
         let gone: Vec<AgentId> = self.agents.iter().filter(|(_, at)| at.saturating_add(keep) < now).map(|(a, _)| a.clone()).collect();
         for agent in gone {
             self.agents.remove(&agent);
             dirty.revoked_agents.insert(agent);
         }
+    }
+
+    /// Records `agent` revoked (or retired) at `time`.
+    fn add(&mut self, agent: &AgentId, time: u64, dirty: &mut Dirty) {
+        self.agents.insert(agent.clone(), time);
+        dirty.revoked_agents.insert(agent.clone());
+        self.prune(time, dirty);
     }
 }
 
@@ -167,32 +157,13 @@ impl State {
                     }
                 }
             }
-            Entry::Revocation(r) => {
-                // The view's live tokens of the agent are what its issuance
-                // lock let the revocation list; the entry's `tokens` are
-                // for subscribers. Tokens that expired before are refused
-                // by the agent's revocation time.
-                let revoked: BTreeMap<String, u64> = self.live.remove(&r.agent).map(Arc::unwrap_or_clone).unwrap_or_default();
-                let set = Arc::make_mut(&mut self.revoked);
-                for (jti, exp) in revoked {
-                    if exp.saturating_add(MAX_LEEWAY_MS) >= time {
-                        set.revoke(&jti, exp, dirty);
-                    }
-                }
-                dirty.agents.insert(r.agent.clone());
-                set.agents.insert(r.agent.clone(), time);
-                dirty.revoked_agents.insert(r.agent.clone());
-                set.prune(time, dirty);
+            // A revoked or retired agent's tokens die with it: every one
+            // it was issued before is refused by the time recorded here.
+            Entry::Revocation(Revocation { agent, .. }) | Entry::Retirement(Retirement { agent, .. }) => {
+                self.live.remove(agent);
+                dirty.agents.insert(agent.clone());
+                Arc::make_mut(&mut self.revoked).add(agent, time, dirty);
                 self.prune_escalations(time, dirty);
-            }
-            // A retired agent's tokens die with it, as a revoked agent's.
-            Entry::Retirement(r) => {
-                self.live.remove(&r.agent);
-                dirty.agents.insert(r.agent.clone());
-                let set = Arc::make_mut(&mut self.revoked);
-                set.agents.insert(r.agent.clone(), time);
-                dirty.revoked_agents.insert(r.agent.clone());
-                set.prune(time, dirty);
             }
             Entry::Escalation(e) => {
                 let record = EscalationRecord { index, entry: e.clone(), logged_at: time, decision: None, token: None };
@@ -228,13 +199,6 @@ impl State {
             let key = record_key(NAME, &[b"a", agent.as_str().as_bytes()].concat());
             match self.revoked.agents.get(agent) {
                 Some(at) => out.push(Record::put(Namespace::Views, key, at.to_be_bytes())),
-                None => out.push(Record::delete(Namespace::Views, key)),
-            }
-        }
-        for jti in &dirty.revoked {
-            let key = record_key(NAME, &[b"r", jti.as_bytes()].concat());
-            match self.revoked.by_jti.get(jti) {
-                Some(exp) => out.push(Record::put(Namespace::Views, key, exp.to_be_bytes())),
                 None => out.push(Record::delete(Namespace::Views, key)),
             }
         }
@@ -315,14 +279,14 @@ impl Default for Grants {
     }
 }
 
-/// The revoked token ids and agents as published when read (a snapshot:
-/// no lock is held while a token is checked against it).
+/// The revoked agents as published when read (a snapshot: no lock is held
+/// while a token is checked against it).
 #[derive(Debug)]
 pub struct RevokedIds(Arc<Revoked>);
 
 impl Revocations for RevokedIds {
     fn is_revoked(&self, claims: &verifier::token::Claims) -> bool {
-        self.0.by_jti.contains_key(&claims.jti) || self.0.agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
+        self.0.agents.get(claims.subject.as_str()).is_some_and(|at| claims.issued_at <= *at)
     }
 }
 
@@ -348,8 +312,7 @@ impl Grants {
         self.live_tokens(agent, now_ms).len() < MAX_LIVE_TOKENS
     }
 
-    /// The revoked token ids that have not expired, to check tokens
-    /// against.
+    /// The revoked agents, to check tokens against.
     pub fn revoked(&self) -> RevokedIds {
         RevokedIds(Arc::clone(&self.read().revoked))
     }
@@ -357,6 +320,17 @@ impl Grants {
     /// The escalation logged at `index`.
     pub fn escalation(&self, index: u64) -> Option<EscalationRecord> {
         self.read().escalations.get(&index).cloned()
+    }
+
+    /// How many escalations of `agent` wait for a decision.
+    pub fn pending_of(&self, agent: &AgentId) -> usize {
+        self.read().escalations.values().filter(|e| e.pending() && e.entry.agent == *agent).count()
+    }
+
+    /// The indices of pending escalations whose `expires_at` is at or
+    /// before `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> Vec<u64> {
+        self.read().escalations.values().filter(|e| e.pending() && e.entry.expires_at <= now_ms).map(|e| e.index).collect()
     }
 
     /// Escalations waiting for a decision, oldest first.
@@ -408,13 +382,6 @@ impl View for Grants {
                             .collect::<Option<_>>()
                             .ok_or_else(|| corrupt("expiry"))?;
                         state.live.insert(agent, Arc::new(live));
-                    }
-                    b'r' => {
-                        let jti = std::str::from_utf8(rest).map_err(|_| corrupt("jti"))?.to_owned();
-                        let exp = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt("expiry"))?);
-                        let revoked = Arc::make_mut(&mut state.revoked);
-                        revoked.by_expiry.insert((exp, jti.clone()));
-                        revoked.by_jti.insert(jti, exp);
                     }
                     b'a' => {
                         let agent = AgentId::from_stored_unchecked(std::str::from_utf8(rest).map_err(|_| corrupt("agent"))?);

@@ -216,12 +216,13 @@ pub(super) async fn get(
     auth: AdminOrAgent,
 ) -> Result<Json<EscalationStatus>, ApiError> {
     let issuer = issuer(&state)?;
-    let (record, token) = issuer.escalation(index).ok_or(ledger_core::Error::UnknownEscalation(index))?;
+    let record = state.log.grants().escalation(index).ok_or(ledger_core::Error::UnknownEscalation(index))?;
     let token = match auth.caller {
         Caller::Agent(agent) if agent != record.entry.agent => {
             return Err(ApiError::new(ErrorCode::NotOwner, format!("escalation {index} is not {agent}'s")));
         }
-        Caller::Agent(_) => token.map(|(t, c)| issued(t, &c)),
+        // Signed again only for its agent.
+        Caller::Agent(_) => issuer.approved_token(&record).map(|(t, c)| issued(t, &c)),
         Caller::Admin => None,
     };
     Ok(Json(status_of(&record, token)))
