@@ -149,6 +149,12 @@ pub enum Error {
     /// The log cannot start with this configuration or data.
     #[error("{0}")]
     Config(String),
+    /// An export range that is not within the checkpoint's tree.
+    #[error("export range: {0}")]
+    BadExportRange(String),
+    /// Writing an export failed (the reader went away, say).
+    #[error("export: {0}")]
+    Export(String),
 }
 
 /// The registry fold's refusals ([`verifier::fold::registry::decide`]) as

@@ -36,6 +36,9 @@
 //! * [`issuer`] issues just-in-time action tokens on the live trust view,
 //!   escalates to a human where the policy says so, and signs trust
 //!   statements for peers; [`views::grants`] folds what it logged.
+//! * [`export`] writes audit archives ([`export_archive`],
+//!   [`Log::export`]): a range of entries tied to a signed checkpoint,
+//!   streamed and zstd-compressed, for `ledger-verify audit`.
 //! * [`ssf`] keeps the OpenID SSF event streams of the server's
 //!   transmitter: their configuration and durable delivery cursor.
 //!
@@ -52,6 +55,7 @@ mod config;
 pub mod conformance;
 mod disclosure;
 pub mod entry;
+pub mod export;
 mod error;
 pub mod hidden;
 pub mod issuer;
@@ -72,6 +76,7 @@ pub use config::LogConfig;
 pub use disclosure::{DisclosureRequest, ShredTarget};
 pub use entry::{AdminOp, EntryAuth, EntryKind, Leaf, NewEntry, Submission};
 pub use error::Error;
+pub use export::{export_archive, ExportRange};
 pub use log::{Log, MAX_RANGE, MAX_RANGE_BYTES};
 pub use prover_backends::ProverBackends;
 pub use views::registry::AgentState;

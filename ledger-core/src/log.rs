@@ -516,6 +516,14 @@ impl Log {
         Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: head.checkpoint.to_string() })
     }
 
+    /// Writes a zstd-compressed audit archive of `range` under the signed
+    /// checkpoint `note` (the latest, or an older one such as the latest
+    /// witnessed) to `out`, reading the store as it goes (see
+    /// [`crate::export_archive`]).
+    pub fn export(&self, note: &str, range: crate::ExportRange, out: impl std::io::Write) -> Result<verifier::archive::ArchiveHeader, Error> {
+        crate::export_archive(&*self.store, note, range, out)
+    }
+
     /// The body of a tile (c2sp.org/tlog-tiles).
     pub fn tile(&self, path: &TilePath) -> Result<Vec<u8>, Error> {
         if !path.available_in(self.head().size) {

@@ -47,6 +47,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::InvalidIndex
         | C::InvalidTilePath
         | C::OldSizeLarger
+        | C::InvalidExportRange
         | C::InvalidPolicy
         | C::BodyReadFailed
         | C::InvalidStream
@@ -247,6 +248,7 @@ impl From<ledger_core::Error> for ApiError {
             E::IndexBeyondTree { .. } => ErrorCode::IndexBeyondTree,
             E::SizeBeyondTree { .. } => ErrorCode::SizeBeyondTree,
             E::OldSizeLarger { .. } => ErrorCode::OldSizeLarger,
+            E::BadExportRange(_) => ErrorCode::InvalidExportRange,
             E::TileNotAvailable(_) => ErrorCode::TileNotAvailable,
             E::Unsigned(_) => ErrorCode::SignatureRequired,
             E::BadSignature(_) => ErrorCode::BadSignature,

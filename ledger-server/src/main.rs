@@ -1,5 +1,7 @@
 //! `ledger-server`: serves the log over HTTP until SIGTERM/SIGINT, then
 //! stops accepting requests, lets in-flight appends commit and exits.
+//! `ledger-server export --data-dir D --out FILE` writes an audit archive
+//! from a data directory instead (read-only; see docs/FORMAT.md).
 
 use std::sync::Arc;
 
@@ -17,8 +19,87 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `ledger-server export`: an audit archive from a data directory.
+#[derive(Debug, clap::Parser)]
+#[command(name = "ledger-server export", about = "Write an audit archive (agent-ledger-archive/v1, zstd) from a data directory, opened read-only")]
+struct ExportArgs {
+    /// The data directory (its `db/`; the server may be running).
+    #[arg(long, default_value = "./data")]
+    data_dir: std::path::PathBuf,
+    /// Where to write the archive (`-`: standard output).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// First entry (default 0).
+    #[arg(long)]
+    start: Option<u64>,
+    /// One past the last entry (default: the stored checkpoint's size).
+    #[arg(long)]
+    end: Option<u64>,
+    /// Include a consistency proof from this tree size (the one the
+    /// auditor last saw).
+    #[arg(long)]
+    since_size: Option<u64>,
+}
+
+fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let started = std::time::Instant::now();
+    let db = args.data_dir.join("db");
+    let store = ledger_core::store::RocksStore::open_read_only(&db).with_context(|| format!("opening {} read-only", db.display()))?;
+    let head = ledger_core::store::LogStore::head(&store)?.ok_or_else(|| anyhow::anyhow!("{} holds an empty log", db.display()))?;
+    let range = ledger_core::ExportRange { start: args.start, end: args.end, since_size: args.since_size };
+    let (header, bytes) = if args.out.as_os_str() == "-" {
+        let mut out = CountingWriter(std::io::BufWriter::new(std::io::stdout().lock()), 0);
+        let header = ledger_core::export_archive(&store, &head.checkpoint, range, &mut out)?;
+        out.flush()?;
+        (header, out.1)
+    } else {
+        // Written beside the target and renamed once complete: a failed
+        // export never leaves a file that looks like an archive.
+        let tmp = args.out.with_extension("partial");
+        let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut out = CountingWriter(std::io::BufWriter::new(file), 0);
+        let header = ledger_core::export_archive(&store, &head.checkpoint, range, &mut out)?;
+        out.flush()?;
+        out.0.get_ref().sync_all()?;
+        std::fs::rename(&tmp, &args.out).with_context(|| format!("renaming to {}", args.out.display()))?;
+        (header, out.1)
+    };
+    eprintln!(
+        "exported entries [{}, {}) of {} (tree size {}) in {} bytes, {:.2} s",
+        header.start,
+        header.end,
+        header.origin,
+        header.tree_size,
+        bytes,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Counts the bytes written through it.
+struct CountingWriter<W>(W, u64);
+
+impl<W: std::io::Write> std::io::Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "export") {
+        return export(&<ExportArgs as clap::Parser>::parse_from(std::env::args_os().skip(1)));
+    }
+    serve_main()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve_main() -> anyhow::Result<()> {
     let config = Config::load();
     let filter = EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if config.log_format == "json" {

@@ -14,8 +14,9 @@
 //!   key chain (passport, rotations, retirement); forks and inconsistent
 //!   checkpoints are reported with their evidence.
 //! * `entry`: fetches one entry and its inclusion proof from a running log.
-//! * `audit`: downloads every entry (tlog-tiles entry bundles), recomputes
-//!   the tree and checks its root against the signed checkpoint.
+//! * `audit`: the full offline audit of an archive (or of a running log's
+//!   tiles): checkpoint, witnesses, consistency, tree, registry,
+//!   attestations, hidden fields, trust and tokens ([`audit`]).
 //! * `trust`: recomputes every trust score, drift signal, revocation and
 //!   risk change from the log with the folds the server uses, and compares
 //!   with the scores it reports.
@@ -33,7 +34,9 @@
 //! [`escape`]); `--json` output is JSON, escaped by construction.
 
 mod agent_entries;
+mod audit;
 mod escape;
+mod folds;
 mod grants;
 mod trust;
 
@@ -127,15 +130,35 @@ enum Command {
         #[arg(long)]
         index: u64,
     },
-    /// Download every entry (tlog-tiles entry bundles), recompute the tree
-    /// and check its root against the signed checkpoint.
+    /// The full offline audit: of an archive (`GET /v1/export`,
+    /// `ledger-server export`), or of a running log's tiles with `--url`.
+    /// Checks the checkpoint (and witness cosignatures with `--quorum`),
+    /// consistency with `--since`, every leaf against the root, the whole
+    /// registry replayed (every agent signature, sequence number,
+    /// retirement and revocation), every attestation verdict, hidden-field
+    /// commitment and predicate proof, and every trust score, revocation,
+    /// risk change, drift signal, token and escalation. Exit 0 only when
+    /// nothing is found.
     Audit {
-        /// Server base URL.
-        #[arg(long)]
-        url: String,
         /// Verifier key or a file holding it.
         #[arg(long)]
         key: String,
+        /// Server base URL, to audit a running log instead of an archive.
+        #[arg(long, conflicts_with = "archive")]
+        url: Option<String>,
+        /// The archive (zstd-compressed agent-ledger-archive/v1).
+        #[arg(required_unless_present = "url")]
+        archive: Option<PathBuf>,
+        /// The checkpoint the auditor verified last: the archive's must be
+        /// consistent with it (no rollback, no fork).
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// A witness's verifier key (or a file holding it); repeat for each.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Cosignatures required from `--witness` keys.
+        #[arg(long, requires = "witnesses")]
+        quorum: Option<usize>,
     },
     /// Recompute every trust score, drift signal, revocation and risk change
     /// from the log's entries (tiles, checked against the checkpoint) with
@@ -185,7 +208,14 @@ fn main() -> ExitCode {
         Command::Proof { key, file, entry } => check_proof(key, file, entry.as_deref()),
         Command::Entry { url, key, index } => check_entry(url, key, *index),
         Command::Monitor { url, key, state } => monitor(url, key, state),
-        Command::Audit { url, key } => audit(url, key),
+        Command::Audit { key, url, archive, since, witnesses, quorum } => {
+            let options = audit::AuditOptions { since: since.clone(), witnesses: witnesses.clone(), quorum: *quorum, progress: !cli.json };
+            match (url, archive) {
+                (Some(url), _) => audit::audit_url(url, key, &options),
+                (None, Some(archive)) => audit::audit_archive(key, archive, &options),
+                (None, None) => Err(anyhow::anyhow!("audit needs an archive or --url")),
+            }
+        }
         Command::Trust { url, key, agent } => trust::check_trust(url, key, agent.as_deref()),
         Command::Disclosure { key, file } => check_disclosure(key, file),
         Command::Agent { key, url, files } => agent_entries::check_agent(key, url.as_deref(), files),
@@ -223,6 +253,20 @@ fn main() -> ExitCode {
 
 fn fail(message: impl Into<String>, evidence: Value) -> anyhow::Result<Outcome> {
     Ok(Outcome::Failed(Failure { message: message.into(), evidence }))
+}
+
+/// Witness verifier keys, each given as the key or a file holding it.
+fn witness_keys(args: &[String]) -> anyhow::Result<Vec<verifier::cosignature::WitnessKey>> {
+    args.iter()
+        .map(|arg| {
+            let text = match verifier::cosignature::WitnessKey::parse(arg) {
+                Ok(key) => return Ok(key),
+                Err(_) if Path::new(arg).exists() => std::fs::read_to_string(arg)?,
+                Err(e) => anyhow::bail!("--witness is neither a witness key nor a readable file: {e}"),
+            };
+            verifier::cosignature::WitnessKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("witness key file {arg}: {e}"))
+        })
+        .collect()
 }
 
 fn load_key(arg: &str) -> anyhow::Result<NoteVerifier> {
@@ -424,35 +468,6 @@ fn leaves_match(leaves: &[Vec<u8>], cp: &Checkpoint) -> bool {
         tree.push(leaf_hash(leaf));
     }
     verifier::hash::hashes_equal(&tree.root(), &cp.root)
-}
-
-fn audit(url: &str, key: &str) -> anyhow::Result<Outcome> {
-    let verifier = load_key(key)?;
-    let base = url.trim_end_matches('/');
-    let agent = agent();
-    let (note, cp) = match fetch_checkpoint(&agent, base, &verifier)? {
-        Ok(found) => found,
-        Err(failed) => return Ok(failed),
-    };
-    let leaves = match fetch_leaves(&agent, base, &note, &cp)? {
-        Ok(leaves) => leaves,
-        Err(failed) => return Ok(failed),
-    };
-    let mut tree = CompactRange::new();
-    for leaf in &leaves {
-        tree.push(leaf_hash(leaf));
-    }
-    let root = tree.root();
-    if !verifier::hash::hashes_equal(&root, &cp.root) {
-        return fail(
-            "the entries do not hash to the checkpoint's root",
-            json!({ "checkpoint": note, "computed_root": B64.encode(root), "entries": tree.size() }),
-        );
-    }
-    Ok(Outcome::Verified(
-        json!({ "entries": tree.size(), "checkpoint": checkpoint_json(&cp) }),
-        format!("all {} entries of {} hash to the checkpoint root {}", tree.size(), escape::text(&cp.origin), B64.encode(root)),
-    ))
 }
 
 fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {

@@ -41,12 +41,11 @@ use verifier::agent_id::AgentId;
 use verifier::entry::{Basis, Decision, Entry, Form, Leaf, RevocationReason, Scope};
 use verifier::fold::grant::{self, Granted};
 use verifier::fold::registry::Registry;
-use verifier::fold::sources::Sources;
 use verifier::fold::trust::AgentTrust;
-use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustStore as _, Violation};
+use verifier::fold::trust_log::{PolicyInForce, TrustMap, TrustStore as _};
 use verifier::wire::{TrustListing, TrustScore};
 
-use crate::grants::Escalations;
+use crate::folds::Folds;
 use crate::{agent, escape, fail, fetch_checkpoint, fetch_leaves, get_json, leaves_match, load_key, Failure, Outcome};
 
 /// How long after its crossing instant a revocation may be logged before an
@@ -59,7 +58,7 @@ const MAX_LISTED: usize = 1000;
 /// States the trust fold passed through, for checking the entries the
 /// log wrote from its view against the state they were decided on.
 #[derive(Default)]
-struct Replay {
+pub(crate) struct Replay {
     /// Each agent's last [`HISTORY`] score states (drift detectors left
     /// out), each kept only when it differs from the one before.
     history: HashMap<AgentId, VecDeque<State>>,
@@ -76,16 +75,16 @@ struct State {
 
 /// What the checks read besides the history: the folds so far and the
 /// integrated time of every entry so far.
-struct Context<'a> {
-    trust: &'a TrustMap,
-    registry: &'a Registry,
-    times: &'a [u64],
+pub(crate) struct Context<'a> {
+    pub(crate) trust: &'a TrustMap,
+    pub(crate) registry: &'a Registry,
+    pub(crate) times: &'a [u64],
     /// Index and time of every entry before this one that came from
     /// outside the log (agents, sources, the admin): proof that the log was
     /// up and writing then. The log's own entries (its trigger's, its
     /// policy at start) are not: after a restart the trigger logs what is
     /// owed before anything else.
-    external: &'a [(u64, u64)],
+    pub(crate) external: &'a [(u64, u64)],
 }
 
 /// Score states kept per agent: the log decides right before it appends,
@@ -93,7 +92,7 @@ struct Context<'a> {
 const HISTORY: usize = 64;
 
 impl Replay {
-    fn remember(&mut self, trust: &TrustMap, index: u64, time: u64, touched: &[AgentId]) {
+    pub(crate) fn remember(&mut self, trust: &TrustMap, index: u64, time: u64, touched: &[AgentId]) {
         if trust.policy.index == Some(index) {
             self.policies.push((index, time, trust.policy.clone()));
         }
@@ -129,7 +128,7 @@ impl Replay {
     /// it was decided on, and that no crossing went unlogged while the log
     /// was writing entries (`times`: the integrated time of every entry
     /// before this one).
-    fn check(&self, ctx: &Context<'_>, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 4]) -> Result<(), String> {
+    pub(crate) fn check(&self, ctx: &Context<'_>, index: u64, t: u64, entry: &Entry, counts: &mut [u64; 4]) -> Result<(), String> {
         let Some(agent) = entry.agent() else { return Ok(()) };
         let Some(now) = ctx.trust.agents.get(agent) else { return Ok(()) };
         if ctx.registry.get(agent).is_some_and(|s| s.retired.is_some()) {
@@ -256,7 +255,7 @@ impl Replay {
     /// At the last entry's time: no agent left below the threshold
     /// unrevoked, and no drift finding unannounced, for longer than
     /// [`MISSING_AFTER_MS`].
-    fn owed_at_end(&self, ctx: &Context<'_>, last: u64) -> Option<String> {
+    pub(crate) fn owed_at_end(&self, ctx: &Context<'_>, last: u64) -> Option<String> {
         let (policy, since) = self.policy_at(u64::MAX);
         for (agent, record) in &ctx.trust.agents {
             if ctx.registry.get(agent).is_some_and(|s| s.retired.is_some()) {
@@ -336,7 +335,7 @@ fn late_revocation(agent: &AgentId, trust: &AgentTrust, policy: &PolicyInForce, 
 /// Whether an entry came from outside the log (an agent, a source, the
 /// admin) rather than from the log itself (its trigger's revocations for a
 /// score, risk changes and drift signals; policy entries).
-fn external(entry: &Entry) -> bool {
+pub(crate) fn external(entry: &Entry) -> bool {
     match entry {
         Entry::Revocation(r) => r.reason != RevocationReason::Score,
         Entry::Risk(_) | Entry::Policy(_) => false,
@@ -414,62 +413,25 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
     // does not choose where the audit stops); the scores are compared as
     // of the report's index.
     let n = cp.size;
-    let mut registry = Registry::new(verifier.key().name());
-    let mut sources = Sources::new(verifier.key().name());
-    let mut trust = TrustMap::default();
-    let mut replay = Replay::default();
-    let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 24));
-    let mut counts = [0u64; 4]; // revocations, risk changes, drift signals, tokens checked
-    let mut escalations = Escalations::default();
+    let mut folds = Folds::new(verifier.key().name());
     let mut reported_state = None;
-    let mut from_outside = Vec::new();
     for (index, bytes) in (0..n).zip(&leaves) {
         let broken = |message: String| fail(format!("entry {index}: {message}"), json!({ "checkpoint": note, "index": index }));
         let leaf = match Leaf::decode_in(bytes, Form::Audit) {
             Ok((leaf, _)) => leaf,
             Err(e) => return broken(format!("not a valid leaf: {e}")),
         };
-        times.push(leaf.integrated_time);
-        if let Err(e) = sources.apply_leaf(index, &leaf, &registry) {
-            return broken(e.to_string());
-        }
-        if let Err(e) = registry.apply_leaf(index, &leaf) {
-            return broken(e.to_string());
-        }
-        let t = leaf.integrated_time;
-        if let Some(entry) = &leaf.entry {
-            let ctx = Context { trust: &trust, registry: &registry, times: &times, external: &from_outside };
-            if let Err(message) = replay.check(&ctx, index, t, entry, &mut counts) {
-                return broken(message);
-            }
-            if let Err(message) = escalations.check(index, t, entry) {
-                return broken(message);
-            }
-            if external(entry) {
-                from_outside.push((index, t));
-            }
-        }
-        match trust.apply_leaf(index, &leaf) {
-            Ok(effects) => {
-                if let Some(v) = effects.violations.first() {
-                    let message = match v {
-                        Violation::UnjustifiedDrift { agent } => format!("a drift signal about {agent} records no finding of its detector"),
-                        other => format!("{other:?}"),
-                    };
-                    return broken(message);
-                }
-                counts[2] += u64::from(leaf.kind == verifier::entry::EntryKind::Signal && leaf.text("source") == "ledger");
-                replay.remember(&trust, index, t, &effects.moved);
-            }
-            Err(e) => return broken(e.to_string()),
+        if let Err(finding) = folds.apply(index, &leaf, None) {
+            return broken(finding.message);
         }
         if index == as_of_index {
-            reported_state = Some(trust.clone());
+            reported_state = Some(folds.trust.clone());
         }
     }
     let Some(as_of) = reported_state else {
         return fail(format!("the checkpoint (size {n}) does not cover the report's index {as_of_index}"), json!({ "checkpoint": note }));
     };
+    let times = &folds.times;
     let reported_entry_time = times[usize::try_from(as_of_index).unwrap_or(usize::MAX).min(times.len() - 1)];
     if as_of_time < reported_entry_time {
         return fail(
@@ -477,13 +439,10 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             report.clone(),
         );
     }
-    // What the log still owes at its last entry: a crossing not revoked, a
-    // drift finding not announced, for longer than the tolerance.
-    let last = times.last().copied().unwrap_or(0);
-    if let Some(message) = replay.owed_at_end(&Context { trust: &trust, registry: &registry, times: &times, external: &from_outside }, last)
-    {
+    if let Some(message) = folds.owed_at_end() {
         return fail(message, json!({ "checkpoint": note }));
     }
+    let counts = folds.counts();
     let trust = as_of;
     let elapsed = started.elapsed();
     let policy = trust.policy.clone();
@@ -546,23 +505,23 @@ pub(crate) fn check_trust(url: &str, key: &str, only: Option<&str>) -> anyhow::R
             "as_of_time": as_of_time,
             "agents": trust.agents.len(),
             "compared": compared,
-            "revocations_checked": counts[0],
-            "risk_changes_checked": counts[1],
-            "drift_signals_checked": counts[2],
-            "tokens_checked": counts[3],
-            "decisions_checked": escalations.counts[0],
-            "escalated_tokens_checked": escalations.counts[1],
+            "revocations_checked": counts.revocations,
+            "risk_changes_checked": counts.risk_changes,
+            "drift_signals_checked": counts.drift_signals,
+            "tokens_checked": counts.tokens,
+            "decisions_checked": counts.decisions,
+            "escalated_tokens_checked": counts.escalated_tokens,
             "fold_seconds": elapsed.as_secs_f64(),
             "entries_per_second": rate,
         }),
         format!(
             "{n} entries folded ({} agents, {} revocations, {} risk changes, {} drift signals, {} tokens, {} escalation decisions checked; {rate} entries/s); {} reported scores match at index {as_of_index}",
             trust.agents.len(),
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3],
-            escalations.counts[0],
+            counts.revocations,
+            counts.risk_changes,
+            counts.drift_signals,
+            counts.tokens,
+            counts.decisions,
             compared.len()
         ),
     ))

@@ -13,6 +13,8 @@
 //!   verification with one typed error enum per proof kind.
 //! * [`note`] and [`checkpoint`]: C2SP signed notes (c2sp.org/signed-note)
 //!   with Ed25519 keys, and checkpoints (c2sp.org/tlog-checkpoint).
+//! * [`cosignature`]: witness cosignatures on checkpoints
+//!   (c2sp.org/tlog-cosignature, Ed25519 `cosignature/v1`) and quorums.
 //! * [`tlog_proof`]: offline proof files (c2sp.org/tlog-proof, `@v1`).
 //! * [`tiles`]: tile paths and geometry (c2sp.org/tlog-tiles, height 8).
 //! * [`canonical`]: RFC 8785 canonical JSON and the strict parser every
@@ -29,6 +31,8 @@
 //!   predicate proofs) and offline disclosure bundles.
 //! * [`tpm`]: TPM 2.0 quotes as attestation evidence.
 //! * [`wire`]: the JSON shapes of the HTTP API.
+//! * [`archive`] (`std`): the framing of audit archives, a streamable
+//!   export of a range of the log with what checks it offline.
 //! * [`error`]: the crate's one error enum ([`Error`]), over the typed
 //!   errors of each module.
 //!
@@ -55,8 +59,11 @@
 extern crate alloc;
 
 pub mod agent_id;
+#[cfg(feature = "std")]
+pub mod archive;
 pub mod canonical;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod disclosure;
 pub mod entry;
 pub mod error;

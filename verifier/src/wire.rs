@@ -529,6 +529,8 @@ error_codes! {
     InvalidTilePath = "invalid_tile_path",
     /// 400: a consistency proof asked from a larger to a smaller tree.
     OldSizeLarger = "old_size_larger",
+    /// 400: an export range outside the checkpoint's tree.
+    InvalidExportRange = "invalid_export_range",
     /// 400: not a valid trust policy (TOML or JSON).
     InvalidPolicy = "invalid_policy",
     /// 400: the request body could not be read.

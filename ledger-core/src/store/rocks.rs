@@ -118,6 +118,21 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// Opens an existing store read-only: for exporting from a copy of a
+    /// data directory, or beside a running server (it reads what was
+    /// flushed when it opened). Every write is refused.
+    pub fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        if !path.join("CURRENT").exists() {
+            return Err(StorageError::Backend(format!("{} holds no database", path.display())));
+        }
+        let opts = Options::default();
+        let db = DB::open_cf_for_read_only(&opts, path, column_families(), false).map_err(backend)?;
+        let store = Self { db, size: AtomicU64::new(0), sync: true };
+        let size = store.head()?.map_or(0, |h| h.size);
+        store.size.store(size, Ordering::SeqCst);
+        Ok(store)
+    }
+
     /// Flushes the memtables and compacts every level, so reads measured
     /// afterwards do not race background compactions (benchmarks, offline
     /// maintenance).

@@ -4,6 +4,7 @@
 //!   log-side commitment of hidden values (`POST /v1/hidden/commit`);
 //! - [`proofs`]: inclusion and consistency proofs, tlog-proof bundles;
 //! - [`tlog`]: the checkpoint, the log's key and tiles (C2SP);
+//! - [`export`]: audit archives of a range of the log (admin);
 //! - [`agents`]: passports, retirement and agent reads (rotations are
 //!   entries, appended through [`entries`]);
 //! - [`attestations`]: attestation nonces and attestations;
@@ -27,6 +28,7 @@ mod attestations;
 mod disclosures;
 mod entries;
 mod events;
+mod export;
 mod ops;
 mod proofs;
 mod signals;
@@ -101,6 +103,13 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The checkpoint exports are made under: the latest.
+    pub(crate) fn export_checkpoint(&self) -> String {
+        self.log.head().checkpoint.to_string()
+    }
+}
+
 impl AuthState for AppState {
     fn admin_token(&self) -> Option<&AdminToken> {
         self.admin.as_ref()
@@ -152,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tlog/checkpoint", get(tlog::checkpoint))
         .route("/v1/log/key", get(tlog::log_key))
         .route("/tlog/tile/{*path}", get(tlog::tile))
+        .route("/v1/export", get(export::export))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))

@@ -13,7 +13,7 @@ use verifier::wire::{
     SourceRequest, SourcesResponse, TokenCheckRequest, TokenKey, TokenValid, TrustComponents, TrustListing, TrustScore, TrustStatement,
 };
 
-use super::{agents, attestations, disclosures, entries, events, proofs, signals, ssf, tlog, tokens, trust, AppState};
+use super::{agents, attestations, disclosures, entries, events, export, proofs, signals, ssf, tlog, tokens, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -51,6 +51,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         tlog::checkpoint,
         tlog::log_key,
         tlog::tile,
+        export::export,
         disclosures::disclose,
         entries::commit_hidden,
         disclosures::shred_entry,

@@ -219,6 +219,33 @@ impl Signed for OfflineSigned<'_> {
     }
 }
 
+/// An entry's signatures with the outcome of one check already known.
+struct Preverified<'a> {
+    inner: OfflineSigned<'a>,
+    checked: Option<(VerifyingKey, bool)>,
+}
+
+impl Signed for Preverified<'_> {
+    fn kind(&self) -> EntryKind {
+        self.inner.kind()
+    }
+
+    fn seq(&self) -> u64 {
+        self.inner.seq()
+    }
+
+    fn new_key(&self) -> Option<&VerifyingKey> {
+        self.inner.new_key()
+    }
+
+    fn verify(&self, key: &VerifyingKey) -> bool {
+        match self.checked {
+            Some((checked, ok)) if checked == *key => ok,
+            _ => self.inner.verify(key),
+        }
+    }
+}
+
 /// Which keys the registry takes: a new registration or rotation is
 /// refused a weak key ([`is_weak_key`]), except when the log replays its
 /// own leaves ([`replay`]), admitted under the rules of their time. Only
@@ -515,6 +542,22 @@ impl Registry {
     /// Applies the entry at `index`. An attestation's recorded verdict is
     /// recomputed from its evidence, the passport and the key in force.
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<Applied, RegistryError> {
+        self.apply_preverified(index, entry, None)
+    }
+
+    /// The key an agent-signed `entry` must verify with if it were applied
+    /// now (`None` for entries no agent signs, or an unknown agent): lets
+    /// an auditor verify a run of signatures in parallel before folding
+    /// them in order ([`Registry::apply_preverified`]).
+    pub fn signing_key(&self, entry: &Entry) -> Option<VerifyingKey> {
+        entry.signer().and_then(|agent| self.agents.get(agent)).map(|state| state.key)
+    }
+
+    /// [`Registry::apply`], with the outcome of the entry's signature check
+    /// ([`OfflineSigned::verify`]) already known for one key: it is used
+    /// when that key is the key in force, and the signature is checked
+    /// again otherwise, so a wrong guess costs time, never a verdict.
+    pub fn apply_preverified(&mut self, index: u64, entry: &Entry, checked: Option<(VerifyingKey, bool)>) -> Result<Applied, RegistryError> {
         let agent = match entry {
             Entry::Policy(_) | Entry::Source(_) | Entry::Risk(_) | Entry::Decision(_) => return Ok(Applied::Unchanged),
             // A grant (a token, or an escalation towards one) goes only to
@@ -532,7 +575,7 @@ impl Registry {
             _ => entry.agent().ok_or(RegistryError::Unsigned(entry.kind()))?,
         };
         let state = self.agents.get(agent);
-        let signed = OfflineSigned::of(&self.origin, entry);
+        let signed = OfflineSigned::of(&self.origin, entry).map(|inner| Preverified { inner, checked });
         let (change, applied) = match (entry, &signed) {
             (Entry::Passport(r), _) => (Change::Register(&r.passport), Applied::Registered),
             (Entry::Retirement(_), _) => (Change::Retire, Applied::Retired),
