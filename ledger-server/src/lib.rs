@@ -8,6 +8,8 @@
 //! handlers in `routes/` (one module per resource). Error codes are
 //! [`verifier::wire::ErrorCode`], shared with the SDK. [`ssf`] is the
 //! OpenID Shared Signals Framework transmitter (docs/SSF.md).
+//! [`witnessing`] gathers witness cosignatures on the log's checkpoints
+//! (c2sp.org/tlog-witness).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -20,6 +22,7 @@ pub mod policy;
 mod routes;
 pub mod serve;
 pub mod ssf;
+pub mod witnessing;
 
 pub use config::Config;
 pub use routes::{app, openapi, AppState, Limits};

@@ -46,7 +46,8 @@ fn log_keys(args: &[String]) -> anyhow::Result<Vec<VerifierKey>> {
             keys.push(key);
             continue;
         }
-        let text = std::fs::read_to_string(arg).with_context(|| format!("--log-key {arg:?} is neither a verifier key nor a readable file"))?;
+        let text =
+            std::fs::read_to_string(arg).with_context(|| format!("--log-key {arg:?} is neither a verifier key nor a readable file"))?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             keys.push(VerifierKey::parse(line).with_context(|| format!("log key in {arg}"))?);
         }

@@ -58,11 +58,8 @@ impl<'a> AddCheckpoint<'a> {
             if proof.len() == MAX_PROOF_LINES {
                 return Err(RequestSyntax::TooManyProofLines);
             }
-            let hash: Hash = B64
-                .decode(line)
-                .ok()
-                .and_then(|h| h.try_into().ok())
-                .ok_or(RequestSyntax::ProofLine { line: proof.len() + 2 })?;
+            let hash: Hash =
+                B64.decode(line).ok().and_then(|h| h.try_into().ok()).ok_or(RequestSyntax::ProofLine { line: proof.len() + 2 })?;
             proof.push(hash);
         }
         Ok(Self { old_size, proof, note: rest })

@@ -193,7 +193,7 @@ fn every_refusal_has_its_status_and_moves_nothing() {
         // 400: old size beyond the checkpoint.
         ("old beyond size", body(13, &[], &n12), 400),
         // 422: proofs that do not verify.
-        ("proof from empty", body(0, &good_proof, &n12), 409),
+        ("stale old size 0", body(0, &good_proof, &n12), 409),
         ("wrong proof", body(8, &wrong_proof, &n12), 422),
         ("short proof", body(8, &good_proof[1..], &n12), 422),
         ("no proof", body(8, &[], &n12), 422),

@@ -168,8 +168,7 @@ impl WitnessKey {
         let (Some(ts), Some(sig)) = (cosignature.get(..8), cosignature.get(8..)) else {
             return Err(CosignatureError::Length { name: self.name.clone(), len: cosignature.len() });
         };
-        let sig: [u8; 64] =
-            sig.try_into().map_err(|_| CosignatureError::Length { name: self.name.clone(), len: cosignature.len() })?;
+        let sig: [u8; 64] = sig.try_into().map_err(|_| CosignatureError::Length { name: self.name.clone(), len: cosignature.len() })?;
         let mut ts_bytes = [0u8; 8];
         ts_bytes.copy_from_slice(ts);
         let timestamp = u64::from_be_bytes(ts_bytes);
@@ -483,7 +482,10 @@ mod tests {
     fn a_key_listed_twice_counts_once() {
         let w = witness(1);
         let note = cosigned(std::slice::from_ref(&w));
-        assert_eq!(require_quorum(&note, &[w.witness_key(), w.witness_key()], 2), Err(CosignatureError::NoQuorum { verified: 1, required: 2 }));
+        assert_eq!(
+            require_quorum(&note, &[w.witness_key(), w.witness_key()], 2),
+            Err(CosignatureError::NoQuorum { verified: 1, required: 2 })
+        );
     }
 
     #[test]
