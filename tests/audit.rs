@@ -177,6 +177,23 @@ fn index_of(leaves: &[Vec<u8>], pred: impl Fn(&Value) -> bool) -> usize {
     leaves.iter().position(|l| pred(&serde_json::from_slice(l).expect("JSON"))).expect("a matching leaf")
 }
 
+/// One tamper: what the insider wrote, the checkpoint the auditor saw
+/// last (if the case needs one) and the check that must name it (none: the
+/// archive alone cannot show it).
+struct Case<'a> {
+    name: &'static str,
+    leaves: Vec<Vec<u8>>,
+    note: String,
+    since: Option<&'a Path>,
+    expected: &'static str,
+}
+
+impl<'a> Case<'a> {
+    fn new(name: &'static str, leaves: Vec<Vec<u8>>, note: String, since: Option<&'a Path>, expected: &'static str) -> Self {
+        Self { name, leaves, note, since, expected }
+    }
+}
+
 #[test]
 fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -272,30 +289,30 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     let passport = index_of(&leaves, |l| l["kind"] == "passport");
     let failed_attestation = index_of(&leaves, |l| l["kind"] == "attestation" && l["verdict"]["ok"] == false);
 
-    let mut cases: Vec<(&str, Vec<Vec<u8>>, String, Option<&Path>, &str)> = Vec::new();
+    let mut cases: Vec<Case<'_>> = Vec::new();
     // An entry's bytes changed, the signed checkpoint kept.
     let mut changed = leaves.clone();
     changed[first_action] = edit(&changed[first_action], |m| {
         m.insert("resource".into(), "db/elsewhere".into());
     });
-    cases.push(("changed entry", changed.clone(), head.checkpoint.clone(), None, "tree"));
+    cases.push(Case::new("changed entry", changed.clone(), head.checkpoint.clone(), None, "tree"));
     // The same change, the tree rewritten and re-signed with the stolen
     // key: the agent's signature no longer verifies.
-    cases.push(("changed agent entry, re-signed", changed.clone(), sign(&changed, &stolen), None, "registry"));
+    cases.push(Case::new("changed agent entry, re-signed", changed.clone(), sign(&changed, &stolen), None, "registry"));
     // Two of an agent's entries swapped: the tree no longer matches; once
     // re-signed, its sequence numbers go backwards.
     let mut swapped = leaves.clone();
     swapped.swap(first_action, second_action);
     assert_eq!(serde_json::from_slice::<Value>(&swapped[first_action]).expect("JSON")["agent"], a.id.as_str());
-    cases.push(("reordered entries", swapped.clone(), head.checkpoint.clone(), None, "tree"));
-    cases.push(("reordered entries, re-signed", swapped.clone(), sign(&swapped, &stolen), None, "registry"));
+    cases.push(Case::new("reordered entries", swapped.clone(), head.checkpoint.clone(), None, "tree"));
+    cases.push(Case::new("reordered entries, re-signed", swapped.clone(), sign(&swapped, &stolen), None, "registry"));
     // A failing attestation recorded as passing, re-signed: the verdict is
     // recomputed from the evidence.
     let mut forged = leaves.clone();
     forged[failed_attestation] = edit(&forged[failed_attestation], |m| {
         m.insert("verdict".into(), serde_json::json!({"evidence": "software", "ok": true, "reasons": []}));
     });
-    cases.push(("forged attestation verdict", forged.clone(), sign(&forged, &stolen), None, "attestation"));
+    cases.push(Case::new("forged attestation verdict", forged.clone(), sign(&forged, &stolen), None, "attestation"));
     // History rewritten where no agent signed (a passport's owner), every
     // hash recomputed and re-signed: the archive is self-consistent; only
     // a checkpoint seen before (the monitor's, a witness's) shows the fork.
@@ -304,17 +321,17 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
         m.insert("owner".into(), "someone else".into());
     });
     let resigned = sign(&hidden_change, &stolen);
-    cases.push(("rewritten history, re-signed (alone)", hidden_change.clone(), resigned.clone(), None, ""));
-    cases.push(("rewritten history, re-signed", hidden_change.clone(), resigned, Some(later.as_path()), "consistency"));
+    cases.push(Case::new("rewritten history, re-signed (alone)", hidden_change.clone(), resigned.clone(), None, ""));
+    cases.push(Case::new("rewritten history, re-signed", hidden_change.clone(), resigned, Some(later.as_path()), "consistency"));
     // An entry dropped, re-signed: shorter than what the auditor saw.
     let mut dropped = leaves.clone();
     dropped.remove(dropped.len() - 1);
-    cases.push(("dropped entry, re-signed", dropped.clone(), sign(&dropped, &stolen), Some(later.as_path()), "consistency"));
+    cases.push(Case::new("dropped entry, re-signed", dropped.clone(), sign(&dropped, &stolen), Some(later.as_path()), "consistency"));
     // The log key swapped for the insider's own.
     let other = NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[9; 32])).expect("a key");
-    cases.push(("swapped log key", leaves.clone(), sign(&leaves, &other), None, "checkpoint"));
+    cases.push(Case::new("swapped log key", leaves.clone(), sign(&leaves, &other), None, "checkpoint"));
 
-    for (i, (name, forged_leaves, note, since, expected)) in cases.iter().enumerate() {
+    for (i, Case { name, leaves: forged_leaves, note, since, expected }) in cases.iter().enumerate() {
         let case_dir = dir.path().join(format!("case-{i}"));
         forge(&case_dir, forged_leaves, note);
         let archive = case_dir.join("archive.alar.zst");
@@ -370,4 +387,3 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     assert_eq!(code, Some(1), "{report}");
     assert!(caught_by(&report).contains(&"registry".to_owned()), "{report}");
 }
-

@@ -49,9 +49,18 @@ impl Totals {
 
 /// Resident set size of this process in KiB (Linux), 0 where unknown.
 pub fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// Peak resident set size of this process in KiB (Linux), 0 where unknown.
+pub fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
 }
 

@@ -88,7 +88,10 @@ pub fn export_archive(store: &dyn LogStore, note: &str, range: ExportRange, out:
         let to = from.saturating_add(CHUNK).min(header.end);
         let leaves = store.get_entries(from, to)?;
         if leaves.len() as u64 != to - from {
-            return Err(Error::Storage(StorageError::Corrupt(format!("entry {} is missing below the tree size", from + leaves.len() as u64))));
+            return Err(Error::Storage(StorageError::Corrupt(format!(
+                "entry {} is missing below the tree size",
+                from + leaves.len() as u64
+            ))));
         }
         for leaf in &leaves {
             writer.leaf(leaf).map_err(archive)?;

@@ -520,7 +520,12 @@ impl Log {
     /// checkpoint `note` (the latest, or an older one such as the latest
     /// witnessed) to `out`, reading the store as it goes (see
     /// [`crate::export_archive`]).
-    pub fn export(&self, note: &str, range: crate::ExportRange, out: impl std::io::Write) -> Result<verifier::archive::ArchiveHeader, Error> {
+    pub fn export(
+        &self,
+        note: &str,
+        range: crate::ExportRange,
+        out: impl std::io::Write,
+    ) -> Result<verifier::archive::ArchiveHeader, Error> {
         crate::export_archive(&*self.store, note, range, out)
     }
 

@@ -21,7 +21,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `ledger-server export`: an audit archive from a data directory.
 #[derive(Debug, clap::Parser)]
-#[command(name = "ledger-server export", about = "Write an audit archive (agent-ledger-archive/v1, zstd) from a data directory, opened read-only")]
+#[command(
+    name = "ledger-server export",
+    about = "Write an audit archive (agent-ledger-archive/v1, zstd) from a data directory, opened read-only"
+)]
 struct ExportArgs {
     /// The data directory (its `db/`; the server may be running).
     #[arg(long, default_value = "./data")]

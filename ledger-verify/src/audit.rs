@@ -173,8 +173,14 @@ pub(crate) fn audit_url(url: &str, key: &str, options: &AuditOptions) -> anyhow:
         Ok(leaves) => leaves,
         Err(failed) => return Ok(failed),
     };
-    let header =
-        ArchiveHeader { format: FORMAT.to_owned(), origin: cp.origin.clone(), start: 0, end: cp.size, tree_size: cp.size, since_size: None };
+    let header = ArchiveHeader {
+        format: FORMAT.to_owned(),
+        origin: cp.origin.clone(),
+        start: 0,
+        end: cp.size,
+        tree_size: cp.size,
+        since_size: None,
+    };
     let head = ArchiveHead { header, checkpoint: note, frontier: Vec::new(), range_proof: Vec::new(), since_proof: None };
     let mut auditor = match Auditor::start(&verifier, head, since, &witnesses, options, started) {
         Ok(a) => a,
@@ -218,7 +224,10 @@ impl<'v> Auditor<'v> {
         if h.origin != checkpoint.origin || h.tree_size != checkpoint.size {
             return Err(stop(
                 Check::Archive,
-                format!("the header describes {:?} at size {}, the checkpoint {:?} at {}", h.origin, h.tree_size, checkpoint.origin, checkpoint.size),
+                format!(
+                    "the header describes {:?} at size {}, the checkpoint {:?} at {}",
+                    h.origin, h.tree_size, checkpoint.origin, checkpoint.size
+                ),
                 json!({ "checkpoint": head.checkpoint }),
             ));
         }
@@ -232,7 +241,12 @@ impl<'v> Auditor<'v> {
         let Some(tree) = CompactRange::from_frontier(h.start, &head.frontier) else {
             return Err(stop(
                 Check::Tree,
-                format!("the archive's frontier holds {} hashes, a tree of {} entries has {}", head.frontier.len(), h.start, frontier(h.start).len()),
+                format!(
+                    "the archive's frontier holds {} hashes, a tree of {} entries has {}",
+                    head.frontier.len(),
+                    h.start,
+                    frontier(h.start).len()
+                ),
                 Value::Null,
             ));
         };
@@ -387,7 +401,12 @@ impl<'v> Auditor<'v> {
             (!hashes_equal(&old.root, &self.checkpoint.root)).then(|| format!("fork: two different trees of {n} entries"))
         } else if let Some(root) = self.since_root {
             (!hashes_equal(&old.root, &root)).then(|| {
-                format!("fork: the first {} entries hash to {}, the previous checkpoint says {}", old.size, B64.encode(root), B64.encode(old.root))
+                format!(
+                    "fork: the first {} entries hash to {}, the previous checkpoint says {}",
+                    old.size,
+                    B64.encode(root),
+                    B64.encode(old.root)
+                )
             })
         } else if self.head.header.since_size == Some(old.size) {
             let proof = self.head.since_proof.clone().unwrap_or_default();

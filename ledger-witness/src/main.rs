@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let witness = Arc::new(Witness::open(signer, keys, CheckpointStore::open(&args.state)?)?);
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %args.listen, "listening");
+    tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app(witness)).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }

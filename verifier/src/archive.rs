@@ -167,7 +167,11 @@ fn hashes_bytes(hashes: &[Hash]) -> Vec<u8> {
 }
 
 fn frame(out: &mut impl Write, tag: u8, body: &[u8]) -> Result<(), ArchiveError> {
-    let len = u32::try_from(body.len()).map_err(|_| ArchiveError::TooLong { tag: char::from(tag), len: body.len() as u64, max: u32::MAX as usize })?;
+    let len = u32::try_from(body.len()).map_err(|_| ArchiveError::TooLong {
+        tag: char::from(tag),
+        len: body.len() as u64,
+        max: u32::MAX as usize,
+    })?;
     out.write_all(&[tag])?;
     out.write_all(&len.to_be_bytes())?;
     out.write_all(body)?;
@@ -260,7 +264,7 @@ fn expect_frame(input: &mut impl Read, tag: u8, max: usize) -> Result<Vec<u8>, A
 }
 
 fn parse_hashes(tag: u8, body: &[u8]) -> Result<Vec<Hash>, ArchiveError> {
-    if body.len() % 32 != 0 {
+    if !body.len().is_multiple_of(32) {
         return Err(ArchiveError::Hashes(char::from(tag)));
     }
     Ok(body.chunks_exact(32).map(|c| <Hash>::try_from(c).unwrap_or([0; 32])).collect())

@@ -539,11 +539,11 @@ mod tests {
         let w = witness(1);
         let as_note = NoteSigner::new(w.name(), ed25519_dalek::SigningKey::from_bytes(&[1; 32])).unwrap();
         let note = format!("{}{}", log_note(), as_note.sign(CHECKPOINT).unwrap().rsplit_once("\n\n").unwrap().1);
-        assert_eq!(require_quorum(&note, &keys(&[w.clone()]), 1), Err(CosignatureError::NoQuorum { verified: 0, required: 1 }));
+        assert_eq!(require_quorum(&note, &keys(std::slice::from_ref(&w)), 1), Err(CosignatureError::NoQuorum { verified: 0, required: 1 }));
         // The same signature relabelled with the witness's 0x04 key id: it
         // signed the bare text, not the cosignature message, and is too short.
         let relabelled = edit_line(&note, w.name(), |blob| blob[..4].copy_from_slice(&w.witness_key().id().to_be_bytes()));
-        let report = verify_cosignatures(&relabelled, &keys(&[w.clone()])).unwrap();
+        let report = verify_cosignatures(&relabelled, &keys(std::slice::from_ref(&w))).unwrap();
         assert_eq!(report.failed[0].error, CosignatureError::Length { name: w.name().into(), len: 64 });
     }
 

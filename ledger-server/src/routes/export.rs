@@ -72,7 +72,11 @@ pub(super) async fn export(State(state): State<AppState>, _: AdminAuth, Query(q)
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let name = format!("attachment; filename=\"export-{}-{}.alar.zst\"", header.start, header.end);
     Ok((
-        [(header::CONTENT_TYPE, ARCHIVE_MEDIA_TYPE.to_owned()), (header::CONTENT_DISPOSITION, name), (header::CACHE_CONTROL, "no-store".to_owned())],
+        [
+            (header::CONTENT_TYPE, ARCHIVE_MEDIA_TYPE.to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
         Body::from_stream(stream),
     )
         .into_response())

@@ -557,7 +557,12 @@ impl Registry {
     /// ([`OfflineSigned::verify`]) already known for one key: it is used
     /// when that key is the key in force, and the signature is checked
     /// again otherwise, so a wrong guess costs time, never a verdict.
-    pub fn apply_preverified(&mut self, index: u64, entry: &Entry, checked: Option<(VerifyingKey, bool)>) -> Result<Applied, RegistryError> {
+    pub fn apply_preverified(
+        &mut self,
+        index: u64,
+        entry: &Entry,
+        checked: Option<(VerifyingKey, bool)>,
+    ) -> Result<Applied, RegistryError> {
         let agent = match entry {
             Entry::Policy(_) | Entry::Source(_) | Entry::Risk(_) | Entry::Decision(_) => return Ok(Applied::Unchanged),
             // A grant (a token, or an escalation towards one) goes only to
