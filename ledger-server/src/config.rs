@@ -45,6 +45,17 @@ pub struct Config {
     /// Seconds a client may take to send a request body (then 408).
     #[arg(long, env = "LEDGER_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
+    /// A witness to submit checkpoints to (c2sp.org/tlog-witness):
+    /// `"VKEY URL"`, its verifier key (`name+id+base64`) and submission
+    /// prefix, one space apart; repeat for each (in the environment,
+    /// comma-separated).
+    #[arg(long = "witness", env = "LEDGER_WITNESSES", value_delimiter = ',')]
+    pub witnesses: Vec<String>,
+    /// Cosignatures that make a checkpoint witnessed (default: 1 with
+    /// witnesses configured). Exports are made under the latest witnessed
+    /// checkpoint.
+    #[arg(long, env = "LEDGER_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
     /// SPIFFE trust domain agents are registered in.
     #[arg(long, env = "LEDGER_TRUST_DOMAIN", default_value = "example.org")]
     pub trust_domain: String,
@@ -231,6 +242,35 @@ impl Config {
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
+    }
+
+    /// The witnesses (`--witness`) and the quorum, `None` without
+    /// witnesses; an error names the malformed one.
+    pub fn witness_config(&self) -> anyhow::Result<Option<(Vec<crate::witnessing::WitnessConfig>, usize)>> {
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|w| {
+                let (key, url) = w.trim().split_once(' ').ok_or_else(|| anyhow::anyhow!("--witness {w:?}: expected \"VKEY URL\""))?;
+                let key = verifier::cosignature::WitnessKey::parse(key).map_err(|e| anyhow::anyhow!("--witness {w:?}: {e}"))?;
+                let url = url.trim();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    anyhow::bail!("--witness {w:?}: the URL must be http:// or https://");
+                }
+                Ok(crate::witnessing::WitnessConfig { url: url.to_owned(), key })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if witnesses.is_empty() {
+            return match self.witness_quorum {
+                Some(k) if k > 0 => Err(anyhow::anyhow!("--witness-quorum {k} without any --witness")),
+                _ => Ok(None),
+            };
+        }
+        let quorum = self.witness_quorum.unwrap_or(1);
+        if quorum == 0 || quorum > witnesses.len() {
+            anyhow::bail!("--witness-quorum must be between 1 and the {} witnesses configured", witnesses.len());
+        }
+        Ok(Some((witnesses, quorum)))
     }
 
     /// The token issuer's settings.

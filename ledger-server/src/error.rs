@@ -117,7 +117,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::TokenRevocationsUnknown
         | C::NonceStoreFull
         | C::TooManyConnections
-        | C::TooManySubscribers => StatusCode::SERVICE_UNAVAILABLE,
+        | C::TooManySubscribers
+        | C::NotWitnessed => StatusCode::SERVICE_UNAVAILABLE,
         // `Internal`, and a code added to the wire enum but not yet given a
         // status here (a unit test below catches that).
         _ => StatusCode::INTERNAL_SERVER_ERROR,

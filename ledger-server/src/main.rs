@@ -202,6 +202,10 @@ async fn serve_main() -> anyhow::Result<()> {
     tokio::spawn(Arc::clone(&issuer).run_expiry());
     let events = Arc::new(RevocationBus::new(Arc::clone(&log), config.bus_config(), Arc::clone(&metrics)));
     let ssf = Arc::new(Transmitter::start(Arc::clone(&log), ssf_config, &config.data_dir).context("starting the SSF transmitter")?);
+    let witnessing = config.witness_config()?.map(|(witnesses, quorum)| {
+        tracing::info!(witnesses = witnesses.len(), quorum, "submitting checkpoints to witnesses");
+        ledger_server::witnessing::Witnessing::spawn(Arc::clone(&log), witnesses, quorum)
+    });
     let router = app(AppState {
         log: Arc::clone(&log),
         metrics,
@@ -210,6 +214,7 @@ async fn serve_main() -> anyhow::Result<()> {
         events: Arc::clone(&events),
         ssf: Some(Arc::clone(&ssf)),
         issuer: Some(issuer),
+        witnessing,
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -68,6 +68,7 @@ fn harness(nonce_ttl: Duration) -> H {
         events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
         ssf: None,
         issuer: None,
+        witnessing: None,
     };
     H { app: app(state), log }
 }

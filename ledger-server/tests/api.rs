@@ -67,7 +67,7 @@ fn harness_full(queue_bytes: usize, prover_queue: usize) -> Harness {
     };
     let admin = Some(ledger_server::auth::AdminToken::new(ADMIN_TOKEN).unwrap());
     let events = Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::clone(&metrics)));
-    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits, admin, events, ssf: None, issuer: None }), log }
+    Harness { app: app(AppState { log: Arc::clone(&log), metrics, limits, admin, events, ssf: None, issuer: None, witnessing: None }), log }
 }
 
 fn harness() -> Harness {

@@ -66,6 +66,7 @@ fn start(bus: BusConfig) -> Server {
         events: Arc::clone(&events),
         ssf: None,
         issuer: None,
+        witnessing: None,
     };
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

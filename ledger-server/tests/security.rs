@@ -76,6 +76,7 @@ impl H {
             events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
             ssf: None,
             issuer: None,
+            witnessing: None,
         };
         Self { app: app(state), log, work }
     }

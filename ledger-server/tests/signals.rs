@@ -48,8 +48,16 @@ fn harness() -> H {
     };
     let metrics = Arc::new(Metrics::new());
     let events = Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::clone(&metrics)));
-    let state =
-        AppState { log: Arc::clone(&log), metrics, limits, admin: Some(AdminToken::new(TOKEN).unwrap()), events, ssf: None, issuer: None };
+    let state = AppState {
+        log: Arc::clone(&log),
+        metrics,
+        limits,
+        admin: Some(AdminToken::new(TOKEN).unwrap()),
+        events,
+        ssf: None,
+        issuer: None,
+        witnessing: None,
+    };
     H { app: app(state), log }
 }
 

@@ -69,6 +69,7 @@ async fn harness() -> H {
         events: Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::new(Metrics::new()))),
         ssf: None,
         issuer: None,
+        witnessing: None,
     };
     let h = H { app: app(state), log };
     for (agent, key) in [(A, key_a()), (B, key_b()), (SHARED, key_a())] {

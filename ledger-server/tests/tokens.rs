@@ -67,8 +67,16 @@ async fn harness(log: Arc<Log>, policy: Option<&Policy>, tokens: bool) -> H {
     let metrics = Arc::new(Metrics::new());
     let events = Arc::new(ledger_server::bus::RevocationBus::new(Arc::clone(&log), Default::default(), Arc::clone(&metrics)));
     let issuer = tokens.then(|| Arc::new(Issuer::new(Arc::clone(&log), SigningKey::from_bytes(&[5; 32]), IssuerConfig::default())));
-    let state =
-        AppState { log: Arc::clone(&log), metrics, limits, admin: Some(AdminToken::new(TOKEN).unwrap()), events, ssf: None, issuer };
+    let state = AppState {
+        log: Arc::clone(&log),
+        metrics,
+        limits,
+        admin: Some(AdminToken::new(TOKEN).unwrap()),
+        events,
+        ssf: None,
+        issuer,
+        witnessing: None,
+    };
     H { app: app(state), log }
 }
 

@@ -531,6 +531,9 @@ error_codes! {
     OldSizeLarger = "old_size_larger",
     /// 400: an export range outside the checkpoint's tree.
     InvalidExportRange = "invalid_export_range",
+    /// 503: witnesses are configured and no checkpoint has reached their
+    /// quorum yet.
+    NotWitnessed = "not_witnessed",
     /// 400: not a valid trust policy (TOML or JSON).
     InvalidPolicy = "invalid_policy",
     /// 400: the request body could not be read.
@@ -773,6 +776,36 @@ pub struct TrustComponents {
     pub quarantined: bool,
     /// Index of the revocation in force.
     pub revoked_at: Option<u64>,
+}
+
+/// `GET /v1/witnesses`: the witnesses the log submits its checkpoints to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WitnessListing {
+    /// Cosignatures that make a checkpoint witnessed (0: no witnesses).
+    pub quorum: usize,
+    /// Size of the latest checkpoint cosigned by the quorum.
+    pub witnessed: Option<u64>,
+    /// Each witness, in configuration order.
+    pub witnesses: Vec<WitnessRow>,
+}
+
+/// One witness's progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WitnessRow {
+    /// Its name (from its verifier key).
+    pub name: String,
+    /// Its submission prefix.
+    pub url: String,
+    /// The largest tree size it is known to have cosigned.
+    pub cosigned_size: u64,
+    /// Failures in a row.
+    pub failures: u32,
+    /// The last failure, until the next success.
+    pub last_error: Option<String>,
 }
 
 /// `GET /v1/trust`: agents by (score, id) at one instant.

@@ -117,8 +117,16 @@ async fn start_server(dir: &std::path::Path, subscribers: usize, clients: usize)
         body_timeout: Duration::from_secs(30),
     };
     let admin = ledger_server::auth::AdminToken::new("bench-admin-token-0123456789").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let router =
-        app(AppState { log: Arc::clone(&log), metrics, limits, admin: Some(admin), events: Arc::clone(&events), ssf: None, issuer: None });
+    let router = app(AppState {
+        log: Arc::clone(&log),
+        metrics,
+        limits,
+        admin: Some(admin),
+        events: Arc::clone(&events),
+        ssf: None,
+        issuer: None,
+        witnessing: None,
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let serve_limits = ServeLimits {

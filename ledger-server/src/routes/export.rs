@@ -50,10 +50,11 @@ pub(super) struct ExportQuery {
         (status = 200, description = "agent-ledger-archive/v1, zstd-compressed", content_type = "application/vnd.agent-ledger.archive+zstd", body = Vec<u8>),
         (status = 400, description = "A range outside the checkpoint's tree", body = ErrorResponse),
         (status = 401, description = "No or wrong admin token", body = ErrorResponse),
+        (status = 503, description = "Witnesses are configured and none of the checkpoints reached the quorum yet", body = ErrorResponse),
     ),
     security(("admin" = [])))]
 pub(super) async fn export(State(state): State<AppState>, _: AdminAuth, Query(q): Query<ExportQuery>) -> Result<Response, ApiError> {
-    let note = state.export_checkpoint();
+    let note = state.export_checkpoint()?;
     let range = ExportRange { start: q.start, end: q.end, since_size: q.since_size };
     // A bad range is refused before anything is streamed.
     let header = range.header(&checkpoint_of(&note)?)?;

@@ -86,6 +86,9 @@ pub struct AppState {
     /// The token issuer; `None`: the token routes answer 404
     /// `tokens_disabled`.
     pub issuer: Option<Arc<ledger_core::issuer::Issuer>>,
+    /// Witness cosigning; `None`: checkpoints are served as the log signs
+    /// them and exports are made under the latest.
+    pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
 }
 
 impl AppState {
@@ -104,9 +107,27 @@ impl AppState {
 }
 
 impl AppState {
-    /// The checkpoint exports are made under: the latest.
-    pub(crate) fn export_checkpoint(&self) -> String {
-        self.log.head().checkpoint.to_string()
+    /// The latest checkpoint, with the witnesses' cosignatures once they
+    /// have cosigned it.
+    pub(crate) fn checkpoint_note(&self) -> String {
+        let signed = self.log.head().checkpoint.to_string();
+        match self.witnessing.as_ref().and_then(|w| w.latest()) {
+            Some(cosigned) if cosigned.starts_with(&signed) => cosigned,
+            _ => signed,
+        }
+    }
+
+    /// The checkpoint exports are made under: the latest, or with
+    /// witnesses the latest cosigned by the quorum (none yet: 503
+    /// `not_witnessed`), so that an auditor can require the quorum.
+    pub(crate) fn export_checkpoint(&self) -> Result<String, ApiError> {
+        match &self.witnessing {
+            None => Ok(self.log.head().checkpoint.to_string()),
+            Some(w) => w.latest_quorum().ok_or_else(|| {
+                ApiError::new(ErrorCode::NotWitnessed, format!("no checkpoint is cosigned by {} witnesses yet", w.quorum()))
+                    .retry_after(Duration::from_secs(1))
+            }),
+        }
     }
 }
 
@@ -162,6 +183,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/log/key", get(tlog::log_key))
         .route("/tlog/tile/{*path}", get(tlog::tile))
         .route("/v1/export", get(export::export))
+        .route("/v1/witnesses", get(tlog::witnesses))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))

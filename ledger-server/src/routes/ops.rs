@@ -11,6 +11,7 @@ use verifier::wire::{
     ErrorCode, ErrorDetail, ErrorResponse, EscalationDecided, EscalationListing, EscalationStatus, Event, EventType, HistoryEntry,
     InclusionProofResponse, IssuedToken, ListedAgent, PolicyChange, PolicyInForceResponse, RotationEntryRequest, SourceRecord,
     SourceRequest, SourcesResponse, TokenCheckRequest, TokenKey, TokenValid, TrustComponents, TrustListing, TrustScore, TrustStatement,
+    WitnessListing, WitnessRow,
 };
 
 use super::{agents, attestations, disclosures, entries, events, export, proofs, signals, ssf, tlog, tokens, trust, AppState};
@@ -52,6 +53,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         tlog::log_key,
         tlog::tile,
         export::export,
+        tlog::witnesses,
         disclosures::disclose,
         entries::commit_hidden,
         disclosures::shred_entry,
@@ -108,6 +110,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ConsistencyProofResponse,
         ErrorResponse,
         ErrorDetail,
+        WitnessListing,
+        WitnessRow,
         TrustScore,
         TrustComponents,
         TrustListing,

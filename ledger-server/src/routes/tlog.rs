@@ -1,14 +1,17 @@
 //! The log itself, as C2SP formats: the signed checkpoint
 //! (c2sp.org/tlog-checkpoint), the verifier key (c2sp.org/signed-note) and
-//! tiles (c2sp.org/tlog-tiles).
+//! tiles (c2sp.org/tlog-tiles), with the witnesses' cosignatures
+//! (c2sp.org/tlog-cosignature) on the checkpoint once they have them.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use verifier::tiles::TilePath;
-use verifier::wire::{ErrorCode, ErrorResponse};
+use verifier::wire::{ErrorCode, ErrorResponse, WitnessListing, WitnessRow};
 
 use super::AppState;
+use crate::auth::AdminAuth;
 use crate::error::ApiError;
 
 /// Full tiles never change.
@@ -23,7 +26,26 @@ pub(super) fn text(body: impl Into<String>) -> Response {
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "log",
     responses((status = 200, description = "c2sp.org/tlog-checkpoint signed note", content_type = "text/plain", body = String)))]
 pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
-    text(state.log.head().checkpoint.to_string())
+    text(state.checkpoint_note())
+}
+
+/// Each configured witness: what it cosigned last and its last failure
+/// (admin: the failures name internal addresses).
+#[utoipa::path(get, path = "/v1/witnesses", tag = "log",
+    responses(
+        (status = 200, description = "The quorum and each witness's progress", body = WitnessListing),
+        (status = 401, description = "No or wrong admin token", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn witnesses(State(state): State<AppState>, _: AdminAuth) -> Json<WitnessListing> {
+    let Some(w) = &state.witnessing else { return Json(WitnessListing { quorum: 0, witnessed: None, witnesses: Vec::new() }) };
+    let witnessed = w.latest_quorum().and_then(|note| ledger_core::export::checkpoint_of(&note).ok()).map(|cp| cp.size);
+    let witnesses = w
+        .status()
+        .into_iter()
+        .map(|s| WitnessRow { name: s.name, url: s.url, cosigned_size: s.cosigned_size, failures: s.failures, last_error: s.last_error })
+        .collect();
+    Json(WitnessListing { quorum: w.quorum(), witnessed, witnesses })
 }
 
 /// The log's verifier key, `name+hex8(keyid)+base64(0x01||pubkey)`.

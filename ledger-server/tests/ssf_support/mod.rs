@@ -114,6 +114,7 @@ pub async fn start(dir: &Path, port: u16, alg: SigningAlg) -> Running {
         events,
         ssf: Some(Arc::clone(&ssf)),
         issuer: None,
+        witnessing: None,
     };
     let serve_limits = ServeLimits { header_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(30), max_connections: 64 };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
