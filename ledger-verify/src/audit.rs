@@ -131,29 +131,31 @@ pub(crate) fn audit_archive(key: &str, path: &Path, options: &AuditOptions) -> a
         Ok(opened) => opened,
         Err(e) => return archive_failure(e),
     };
-    let mut auditor = match Auditor::start(&verifier, head, since, &witnesses, options, started) {
+    let auditor = match Auditor::start(&verifier, head, since, &witnesses, options, started) {
         Ok(a) => a,
         Err(failed) => return Ok(failed),
     };
-    let mut chunk = Vec::with_capacity(CHUNK);
-    loop {
-        match reader.next_leaf() {
-            Ok(Some(leaf)) => {
-                chunk.push(leaf);
-                if chunk.len() == CHUNK {
-                    auditor.feed(&std::mem::take(&mut chunk));
+    // A chunk cut short by a broken archive is audited before the error.
+    let mut broken = None;
+    let chunks = std::iter::from_fn(move || {
+        if let Some(e) = broken.take() {
+            return Some(Err(e));
+        }
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            match reader.next_leaf() {
+                Ok(Some(leaf)) => chunk.push(leaf),
+                Ok(None) => break,
+                Err(e) if chunk.is_empty() => return Some(Err(e)),
+                Err(e) => {
+                    broken = Some(e);
+                    break;
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                auditor.feed(&std::mem::take(&mut chunk));
-                auditor.violation(None, Finding::new(Check::Archive, e.to_string()));
-                return Ok(auditor.report(false));
-            }
         }
-    }
-    auditor.feed(&chunk);
-    Ok(auditor.finish())
+        (!chunk.is_empty()).then_some(Ok(chunk))
+    });
+    Ok(run(auditor, chunks))
 }
 
 /// Audits a running log: its latest checkpoint and every entry (tlog-tiles
@@ -182,14 +184,11 @@ pub(crate) fn audit_url(url: &str, key: &str, options: &AuditOptions) -> anyhow:
         since_size: None,
     };
     let head = ArchiveHead { header, checkpoint: note, frontier: Vec::new(), range_proof: Vec::new(), since_proof: None };
-    let mut auditor = match Auditor::start(&verifier, head, since, &witnesses, options, started) {
+    let auditor = match Auditor::start(&verifier, head, since, &witnesses, options, started) {
         Ok(a) => a,
         Err(failed) => return Ok(failed),
     };
-    for chunk in leaves.chunks(CHUNK) {
-        auditor.feed(chunk);
-    }
-    Ok(auditor.finish())
+    Ok(run(auditor, leaves.chunks(CHUNK).map(|chunk| Ok(chunk.to_vec()))))
 }
 
 /// The auditor's previous checkpoint, verified with the log's key.
@@ -300,37 +299,9 @@ impl<'v> Auditor<'v> {
         }
     }
 
-    /// Checks the next leaves.
-    fn feed(&mut self, chunk: &[Vec<u8>]) {
-        if chunk.is_empty() {
-            return;
-        }
-        let origin = self.origin().to_owned();
-        let decoded: Vec<Decoded> = chunk
-            .par_iter()
-            .map(|bytes| {
-                let hash = leaf_hash(bytes);
-                match Leaf::decode_in(bytes, Form::Audit) {
-                    Ok((leaf, _)) => Decoded { hash, hidden: check_hidden(&origin, &leaf), leaf: Ok(leaf) },
-                    Err(e) => Decoded { hash, leaf: Err(e.to_string()), hidden: None },
-                }
-            })
-            .collect();
-        let checked: Vec<Option<(VerifyingKey, bool)>> = match &self.folds {
-            Some(folds) => {
-                let keys = plan_keys(folds, &decoded);
-                decoded
-                    .par_iter()
-                    .zip(keys.par_iter())
-                    .map(|(d, key)| {
-                        let (Ok(leaf), Some(key)) = (&d.leaf, key) else { return None };
-                        let signed = OfflineSigned::of(&origin, leaf.entry.as_ref()?)?;
-                        Some((*key, signed.verify(key)))
-                    })
-                    .collect()
-            }
-            None => vec![None; decoded.len()],
-        };
+    /// Folds the next leaves, prepared by [`Prepared::of`], in order.
+    fn apply(&mut self, prepared: Prepared) {
+        let Prepared { decoded, checked } = prepared;
         for (d, checked) in decoded.into_iter().zip(checked) {
             let index = self.next;
             self.next += 1;
@@ -509,29 +480,126 @@ impl<'v> Auditor<'v> {
     }
 }
 
-/// The key each leaf's agent signature must verify with, from the registry
-/// as the folds left it and the passports and rotations earlier in the
-/// chunk. A guess that turns out wrong (a rotation the registry refuses)
-/// only costs a second check in the fold.
-fn plan_keys(folds: &Folds, decoded: &[Decoded]) -> Vec<Option<VerifyingKey>> {
-    let mut overlay: HashMap<&AgentId, VerifyingKey> = HashMap::new();
-    decoded
-        .iter()
-        .map(|d| {
-            let entry = d.leaf.as_ref().ok()?.entry.as_ref()?;
-            if let Entry::Passport(r) = entry {
-                overlay.insert(&r.passport.agent, r.passport.public_key);
-                return None;
-            }
-            let agent = entry.signer()?;
-            let key = overlay.get(agent).copied().or_else(|| folds.registry.get(agent).map(|s| s.key));
-            if let Entry::Rotation(r) = entry {
-                overlay.insert(&r.agent, r.new_key);
-            }
-            key
-        })
-        .collect()
+/// A chunk of leaves with the work that needs no fold state done, on
+/// every core: decoded, hashed, hidden fields checked, agent signatures
+/// checked with the key the [`Planner`] expects.
+struct Prepared {
+    decoded: Vec<Decoded>,
+    checked: Vec<Option<(VerifyingKey, bool)>>,
 }
+
+impl Prepared {
+    /// Prepares `chunk`; `planner` is `None` when the folds do not run.
+    fn of(chunk: &[Vec<u8>], origin: &str, planner: Option<&mut Planner>) -> Self {
+        let decoded: Vec<Decoded> = chunk
+            .par_iter()
+            .map(|bytes| {
+                let hash = leaf_hash(bytes);
+                match Leaf::decode_in(bytes, Form::Audit) {
+                    Ok((leaf, _)) => Decoded { hash, hidden: check_hidden(origin, &leaf), leaf: Ok(leaf) },
+                    Err(e) => Decoded { hash, leaf: Err(e.to_string()), hidden: None },
+                }
+            })
+            .collect();
+        let checked = match planner {
+            Some(planner) => {
+                let keys = planner.keys(&decoded);
+                decoded
+                    .par_iter()
+                    .zip(keys.par_iter())
+                    .map(|(d, key)| {
+                        let (Ok(leaf), Some(key)) = (&d.leaf, key) else { return None };
+                        let signed = OfflineSigned::of(origin, leaf.entry.as_ref()?)?;
+                        Some((*key, signed.verify(key)))
+                    })
+                    .collect()
+            }
+            None => vec![None; decoded.len()],
+        };
+        Self { decoded, checked }
+    }
+}
+
+/// Which key each agent signature will be checked with, ahead of the
+/// registry fold: the key of the agent's passport, then of each rotation,
+/// as the leaves go by. It may guess wrong (a rotation or a passport the
+/// registry refuses); the fold then finds the key in force differs from
+/// the one checked and checks again ([`Registry::apply_preverified`]), so
+/// a guess costs time, never a verdict. Running ahead of the fold lets the
+/// checks of one chunk overlap with the folding of the one before.
+///
+/// [`Registry::apply_preverified`]: verifier::fold::registry::Registry::apply_preverified
+#[derive(Default)]
+struct Planner {
+    keys: HashMap<AgentId, VerifyingKey>,
+}
+
+impl Planner {
+    fn keys(&mut self, decoded: &[Decoded]) -> Vec<Option<VerifyingKey>> {
+        decoded
+            .iter()
+            .map(|d| {
+                let entry = d.leaf.as_ref().ok()?.entry.as_ref()?;
+                if let Entry::Passport(r) = entry {
+                    self.keys.entry(r.passport.agent.clone()).or_insert(r.passport.public_key);
+                    return None;
+                }
+                let key = self.keys.get(entry.signer()?).copied();
+                if let Entry::Rotation(r) = entry {
+                    self.keys.insert(r.agent.clone(), r.new_key);
+                }
+                key
+            })
+            .collect()
+    }
+}
+
+/// Audits `leaves` (chunks, or where the input broke) with `auditor`: one
+/// thread folds chunk after chunk while the calling thread and the rayon
+/// pool prepare the next ones ([`Prepared`]); at most [`IN_FLIGHT`]
+/// prepared chunks wait.
+fn run(mut auditor: Auditor<'_>, leaves: impl Iterator<Item = Result<Vec<Vec<u8>>, ArchiveError>>) -> Outcome {
+    let origin = auditor.origin().to_owned();
+    let mut planner = auditor.folds.is_some().then(Planner::default);
+    let (auditor, broken) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(IN_FLIGHT);
+        let folder = scope.spawn(move || {
+            for prepared in rx {
+                auditor.apply(prepared);
+            }
+            auditor
+        });
+        let mut broken = None;
+        for chunk in leaves {
+            match chunk {
+                Ok(chunk) => {
+                    if tx.send(Prepared::of(&chunk, &origin, planner.as_mut())).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        (folder.join(), broken)
+    });
+    let Ok(mut auditor) = auditor else {
+        return Outcome::Failed(Failure { message: "the audit's fold thread panicked".into(), evidence: Value::Null });
+    };
+    match broken {
+        Some(e) => {
+            auditor.violation(None, Finding::new(Check::Archive, e.to_string()));
+            auditor.report(false)
+        }
+        None => auditor.finish(),
+    }
+}
+
+/// Prepared chunks that may wait for the fold.
+const IN_FLIGHT: usize = 2;
 
 /// Checks a leaf's hidden fields: every commitment decodes, and the
 /// predicate proof made at append time verifies in its context. `None`

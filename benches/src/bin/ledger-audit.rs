@@ -89,7 +89,8 @@ fn build(dir: &std::path::Path, entries: u64, agents: usize, hidden_every: u64) 
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[5; 32])).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(dir.join("log.pub"), format!("{}\n", signer.verifier_key()))?;
     let store = Arc::new(RocksStore::open(&dir.join("db"))?);
-    let log = Log::open(store, signer, LogConfig { origin: ORIGIN.into(), ..LogConfig::default() }, None)?;
+    let openings_key = Some(ledger_core::sealing::OpeningsKey::from_bytes(&[7; 32]));
+    let log = Log::open(store, signer, LogConfig { origin: ORIGIN.into(), openings_key, ..LogConfig::default() }, None)?;
     let keys: Vec<SigningKey> = (0..agents).map(|i| SigningKey::from_bytes(&[(i % 250) as u8 + 1; 32])).collect();
     for (i, key) in keys.iter().enumerate() {
         let passport = verifier::entry::Passport {

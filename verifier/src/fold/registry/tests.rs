@@ -132,3 +132,34 @@ fn version_1_admin_leaves_are_applied() {
     let retirement = json!({"kind": "retirement", "agent": AGENT, "reason": "done"}).as_object().unwrap().clone();
     assert_eq!(auditor.apply_leaf(2, &leaf(retirement, 1)), Ok(Applied::Retired));
 }
+
+/// A signature outcome known in advance counts only for the key it was
+/// checked with: a wrong guess (another key) is checked again, a forgery
+/// stays a forgery, and a cached "valid" for a key that is not the one in
+/// force proves nothing.
+#[test]
+fn a_preverified_outcome_counts_only_for_its_key() {
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]).verifying_key();
+    let passport = Entry::from_object(&passport_object(&signer.verifying_key()), Form::Audit).unwrap();
+    let signed = |seq: u64, key: &ed25519_dalek::SigningKey| {
+        let mut m = json!({"kind": "action", "agent": AGENT, "action": "a", "resource": "r", "seq": seq}).as_object().unwrap().clone();
+        crate::entry::signing::sign_entry(&mut m, "log.example", key);
+        Entry::from_object(&m, Form::Audit).unwrap()
+    };
+    let mut registry = Registry::new("log.example");
+    registry.apply(0, &passport).unwrap();
+    assert_eq!(registry.signing_key(&signed(1, &signer)), Some(signer.verifying_key()));
+    // A wrong guess: checked again with the key in force, and it verifies.
+    registry.apply_preverified(1, &signed(1, &signer), Some((other, false))).unwrap();
+    // A forgery cached as valid under another key is checked again: refused.
+    let forged = signed(2, &ed25519_dalek::SigningKey::from_bytes(&[9; 32]));
+    assert!(matches!(registry.apply_preverified(2, &forged, Some((other, true))), Err(RegistryError::BadSignature { .. })));
+    // The outcome for the key in force is taken as checked.
+    assert!(matches!(
+        registry.apply_preverified(2, &signed(2, &signer), Some((signer.verifying_key(), false))),
+        Err(RegistryError::BadSignature { .. })
+    ));
+    registry.apply_preverified(2, &signed(2, &signer), Some((signer.verifying_key(), true))).unwrap();
+    assert_eq!(registry.get(&AgentId::parse(AGENT).unwrap()).unwrap().last_seq, 2);
+}
