@@ -347,6 +347,15 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
         } else {
             assert_eq!(code, Some(1), "{name}: {report}");
             assert!(caught_by(&report).contains(&(*expected).to_owned()), "{name}: expected {expected}: {report}");
+            // Each violation at an entry carries that entry's bytes.
+            for v in report["evidence"]["violations"].as_array().expect("violations") {
+                if let Some(index) = v["index"].as_u64() {
+                    use base64::Engine as _;
+                    let leaf =
+                        base64::engine::general_purpose::STANDARD.decode(v["evidence"]["leaf"].as_str().expect("leaf")).expect("b64");
+                    assert_eq!(leaf, forged_leaves[index as usize], "{name}: {v}");
+                }
+            }
         }
     }
 

@@ -76,10 +76,15 @@ pub(crate) struct AuditOptions {
 struct Violation {
     index: Option<u64>,
     finding: Finding,
+    /// What proves it: the leaf's bytes, or the checkpoints, roots and
+    /// proofs compared.
+    evidence: Value,
 }
 
 /// Per-leaf results of the parallel pass.
 struct Decoded {
+    /// The leaf's bytes, kept as evidence.
+    bytes: Vec<u8>,
     hash: Hash,
     leaf: Result<Leaf, String>,
     /// `None`: no hidden fields; otherwise the predicate proofs verified,
@@ -284,10 +289,10 @@ impl<'v> Auditor<'v> {
         self.verifier.key().name()
     }
 
-    fn violation(&mut self, index: Option<u64>, finding: Finding) {
+    fn violation(&mut self, index: Option<u64>, finding: Finding, evidence: Value) {
         *self.by_check.entry(finding.check.as_str()).or_default() += 1;
         if self.violations.len() < MAX_LISTED {
-            self.violations.push(Violation { index, finding });
+            self.violations.push(Violation { index, finding, evidence });
         }
     }
 
@@ -304,6 +309,7 @@ impl<'v> Auditor<'v> {
         let Prepared { decoded, checked } = prepared;
         for (d, checked) in decoded.into_iter().zip(checked) {
             let index = self.next;
+            let leaf_evidence = || json!({ "leaf": B64.encode(&d.bytes) });
             self.next += 1;
             self.tree.push(d.hash);
             self.note_since_root();
@@ -311,7 +317,7 @@ impl<'v> Auditor<'v> {
             let leaf = match d.leaf {
                 Ok(leaf) => leaf,
                 Err(e) => {
-                    self.violation(Some(index), Finding::new(Check::Leaf, format!("not a valid leaf: {e}")));
+                    self.violation(Some(index), Finding::new(Check::Leaf, format!("not a valid leaf: {e}")), leaf_evidence());
                     continue;
                 }
             };
@@ -321,12 +327,12 @@ impl<'v> Auditor<'v> {
                     self.hidden_entries += 1;
                     self.predicate_proofs += proofs as u64;
                 }
-                Some(Err(e)) => self.violation(Some(index), Finding::new(Check::Hidden, e)),
+                Some(Err(e)) => self.violation(Some(index), Finding::new(Check::Hidden, e), leaf_evidence()),
                 None => {}
             }
             if let Some(folds) = &mut self.folds {
                 if let Err(finding) = folds.apply(index, &leaf, checked) {
-                    self.violation(Some(index), finding);
+                    self.violation(Some(index), finding, leaf_evidence());
                 }
             }
         }
@@ -341,22 +347,31 @@ impl<'v> Auditor<'v> {
         let h = self.head.header.clone();
         let root = self.tree.root();
         let n = self.checkpoint.size;
+        let hashes = |proof: &[Hash]| proof.iter().map(|p| B64.encode(p)).collect::<Vec<_>>();
+        let evidence = json!({
+            "checkpoint": self.head.checkpoint,
+            "computed_root": B64.encode(root),
+            "start": h.start,
+            "end": h.end,
+            "frontier": hashes(&self.head.frontier),
+            "range_proof": hashes(&self.head.range_proof),
+        });
         if h.end == n {
             if !hashes_equal(&root, &self.checkpoint.root) {
                 let message = format!("the entries do not hash to the checkpoint's root (computed {})", B64.encode(root));
-                self.violation(None, Finding::new(Check::Tree, message));
+                self.violation(None, Finding::new(Check::Tree, message), evidence.clone());
             }
         } else if h.end > 0 {
             if let Err(e) = verify_consistency(h.end, n, &self.head.range_proof, &root, &self.checkpoint.root) {
                 let message = format!("the entries up to {} are not a prefix of the checkpoint's tree: {e}", h.end);
-                self.violation(None, Finding::new(Check::Tree, message));
+                self.violation(None, Finding::new(Check::Tree, message), evidence.clone());
             }
         }
         if let Some((_, old)) = self.since.clone() {
             self.check_since(&old);
         }
         if let Some(owed) = self.folds.as_ref().and_then(Folds::owed_at_end) {
-            self.violation(None, Finding::new(Check::Trust, owed));
+            self.violation(None, Finding::new(Check::Trust, owed), Value::Null);
         }
         self.report(true)
     }
@@ -391,7 +406,12 @@ impl<'v> Auditor<'v> {
             ))
         };
         if let Some(message) = finding {
-            self.violation(None, Finding::new(Check::Consistency, message));
+            let evidence = json!({
+                "checkpoint": self.head.checkpoint,
+                "previous": self.since.as_ref().map(|(note, _)| note),
+                "since_proof": self.head.since_proof.as_ref().map(|p| p.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()),
+            });
+            self.violation(None, Finding::new(Check::Consistency, message), evidence);
         }
     }
 
@@ -408,7 +428,7 @@ impl<'v> Auditor<'v> {
         let listed: Vec<Value> = self
             .violations
             .iter()
-            .map(|v| json!({ "index": v.index, "check": v.finding.check.as_str(), "message": v.finding.message }))
+            .map(|v| json!({ "index": v.index, "check": v.finding.check.as_str(), "message": v.finding.message, "evidence": v.evidence }))
             .collect();
         let folds = self.folds.as_ref().map(|f| json!({ "agents": f.agents(), "trust": f.counts() }));
         let value = json!({
@@ -490,17 +510,20 @@ struct Prepared {
 
 impl Prepared {
     /// Prepares `chunk`; `planner` is `None` when the folds do not run.
-    fn of(chunk: &[Vec<u8>], origin: &str, planner: Option<&mut Planner>) -> Self {
-        let decoded: Vec<Decoded> = chunk
+    fn of(chunk: Vec<Vec<u8>>, origin: &str, planner: Option<&mut Planner>) -> Self {
+        let mut decoded: Vec<Decoded> = chunk
             .par_iter()
             .map(|bytes| {
                 let hash = leaf_hash(bytes);
                 match Leaf::decode_in(bytes, Form::Audit) {
-                    Ok((leaf, _)) => Decoded { hash, hidden: check_hidden(origin, &leaf), leaf: Ok(leaf) },
-                    Err(e) => Decoded { hash, leaf: Err(e.to_string()), hidden: None },
+                    Ok((leaf, _)) => Decoded { bytes: Vec::new(), hash, hidden: check_hidden(origin, &leaf), leaf: Ok(leaf) },
+                    Err(e) => Decoded { bytes: Vec::new(), hash, leaf: Err(e.to_string()), hidden: None },
                 }
             })
             .collect();
+        for (d, bytes) in decoded.iter_mut().zip(chunk) {
+            d.bytes = bytes;
+        }
         let checked = match planner {
             Some(planner) => {
                 let keys = planner.keys(&decoded);
@@ -573,7 +596,7 @@ fn run(mut auditor: Auditor<'_>, leaves: impl Iterator<Item = Result<Vec<Vec<u8>
         for chunk in leaves {
             match chunk {
                 Ok(chunk) => {
-                    if tx.send(Prepared::of(&chunk, &origin, planner.as_mut())).is_err() {
+                    if tx.send(Prepared::of(chunk, &origin, planner.as_mut())).is_err() {
                         break;
                     }
                 }
@@ -591,7 +614,7 @@ fn run(mut auditor: Auditor<'_>, leaves: impl Iterator<Item = Result<Vec<Vec<u8>
     };
     match broken {
         Some(e) => {
-            auditor.violation(None, Finding::new(Check::Archive, e.to_string()));
+            auditor.violation(None, Finding::new(Check::Archive, e.to_string()), Value::Null);
             auditor.report(false)
         }
         None => auditor.finish(),
