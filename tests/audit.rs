@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use ledger_core::store::{CommitBatch, LogStore, Namespace, Record, RocksStore, StoredHead};
 use ledger_e2e::{bin_path, ledger_verify, Agent, Server, ORIGIN};
 use serde_json::Value;
+use verifier::entry::{Severity, SignalType, Subject};
 use verifier::hash::leaf_hash;
 use verifier::note::NoteSigner;
 use verifier::tree::CompactRange;
@@ -86,6 +87,13 @@ fn populate(server: &Server) -> (Agent, Agent) {
     append(server, &hidden);
     assert_eq!(attest(server, &a, "c0"), 201);
     assert_eq!(attest(server, &a, "bb"), 422, "a failing attestation is recorded with its verdict");
+    // A registered source files a signal about b.
+    let siem = ed25519_dalek::SigningKey::from_bytes(&[21; 32]);
+    let token = server.admin_token();
+    ledger_client::SignalSource::register(&server.url, &token, "siem-1", &siem.verifying_key(), &[SignalType::Siem]).expect("source");
+    let source = ledger_client::SignalSource::connect(&server.url, "siem-1", siem).expect("connect");
+    let subject = Subject::Agent(verifier::AgentId::parse(&b.id).expect("id"));
+    source.signal(subject, SignalType::Siem, Severity::Low, None).expect("signal");
     assert_eq!(admin(server, "POST", &format!("/v1/agents/{}/quarantine", b.path_id())).0, 201);
     (a, b)
 }
@@ -234,7 +242,7 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     assert_eq!(r["violation_count"], 0);
     assert!(r["signatures_checked"].as_u64().expect("count") >= 14, "{r}");
     assert_eq!((r["hidden_entries"].as_u64(), r["predicate_proofs"].as_u64()), (Some(1), Some(1)), "{r}");
-    for kind in ["passport", "action", "attestation", "revocation", "risk"] {
+    for kind in ["passport", "action", "attestation", "revocation", "risk", "source", "signal"] {
         assert!(r["by_kind"][kind].as_u64().is_some_and(|n| n > 0), "{kind}: {r}");
     }
     assert_eq!(r["folds"]["agents"], 2);
@@ -313,6 +321,29 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
         m.insert("verdict".into(), serde_json::json!({"evidence": "software", "ok": true, "reasons": []}));
     });
     cases.push(Case::new("forged attestation verdict", forged.clone(), sign(&forged, &stolen), None, "attestation"));
+    // A leaf that is no longer canonical JSON, re-signed.
+    let mut garbled = leaves.clone();
+    let mut bytes = garbled[first_action].clone();
+    bytes.insert(1, b' ');
+    garbled[first_action] = bytes;
+    cases.push(Case::new("non-canonical leaf, re-signed", garbled.clone(), sign(&garbled, &stolen), None, "leaf"));
+    // The hidden amount's range proof altered, re-signed.
+    let hidden_action = index_of(&leaves, |l| l.get("hidden").is_some());
+    let mut bad_proof = leaves.clone();
+    bad_proof[hidden_action] = edit(&bad_proof[hidden_action], |m| {
+        let proof = m["predicates"]["proof"].as_str().expect("a proof").to_owned();
+        let flipped = if proof.ends_with('A') { 'B' } else { 'A' };
+        m["predicates"]["proof"] = format!("{}{flipped}", &proof[..proof.len() - 1]).into();
+    });
+    cases.push(Case::new("altered range proof, re-signed", bad_proof.clone(), sign(&bad_proof, &stolen), None, "hidden"));
+    // A source's signal made more severe, re-signed: the source's
+    // signature fails.
+    let signal = index_of(&leaves, |l| l["kind"] == "signal" && l["source"] == "siem-1");
+    let mut louder = leaves.clone();
+    louder[signal] = edit(&louder[signal], |m| {
+        m.insert("severity".into(), "critical".into());
+    });
+    cases.push(Case::new("a source's signal changed, re-signed", louder.clone(), sign(&louder, &stolen), None, "sources"));
     // History rewritten where no agent signed (a passport's owner), every
     // hash recomputed and re-signed: the archive is self-consistent; only
     // a checkpoint seen before (the monitor's, a witness's) shows the fork.
