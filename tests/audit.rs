@@ -255,7 +255,12 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     assert_eq!(status, 200);
     let tail = dir.path().join("tail.alar.zst");
     std::fs::write(&tail, &body).expect("write");
+    // Not the whole tree: refused as unchecked unless --partial says the
+    // auditor knows signatures and scores are not checked.
     let (code, report) = audit(&key, &tail, &["--since", early.to_str().expect("path")]);
+    assert_eq!(code, Some(2), "{report}");
+    assert!(report["error"].as_str().is_some_and(|e| e.contains("--partial")), "{report}");
+    let (code, report) = audit(&key, &tail, &["--partial", "--since", early.to_str().expect("path")]);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["result"]["entries"], size - early_size);
     assert!(report["result"]["folds"].is_null());
@@ -264,7 +269,8 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     assert_eq!(status, 200);
     let middle = dir.path().join("middle.alar.zst");
     std::fs::write(&middle, &body).expect("write");
-    assert_eq!(audit(&key, &middle, &[]).0, Some(0));
+    assert_eq!(audit(&key, &middle, &[]).0, Some(2));
+    assert_eq!(audit(&key, &middle, &["--partial"]).0, Some(0));
 
     // Offline, beside the running server (read-only): the same archive.
     let offline = dir.path().join("offline.alar.zst");

@@ -202,7 +202,8 @@ fn witnesses_cosign_the_served_checkpoint_and_refuse_a_split_view() {
     let (code, report) = audit(&log_key, &archive, &["--since", witnessed.to_str().expect("path")]);
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(report["evidence"]["violations"][0]["check"], "consistency", "{report}");
-    let (code, report) = audit(&log_key, &archive, &["--witness", &w1.key, "--quorum", "1"]);
+    // Witnesses named without --quorum: all of them are required.
+    let (code, report) = audit(&log_key, &archive, &["--witness", &w1.key]);
     assert_eq!((code, &report["evidence"]["violations"][0]["check"]), (Some(1), &Value::from("witnesses")), "{report}");
 }
 

@@ -266,6 +266,17 @@ impl Config {
                 _ => Ok(None),
             };
         }
+        // One signature line is the log's; a verifier reads at most
+        // `MAX_SIGNATURES` (c2sp.org/signed-note).
+        let most = verifier::note::MAX_SIGNATURES - 1;
+        if witnesses.len() > most {
+            anyhow::bail!("at most {most} witnesses: a checkpoint carries at most {} signature lines", verifier::note::MAX_SIGNATURES);
+        }
+        for (i, w) in witnesses.iter().enumerate() {
+            if witnesses[..i].iter().any(|o| o.key.name() == w.key.name()) {
+                anyhow::bail!("--witness {:?} is configured twice (a quorum counts distinct witnesses)", w.key.name());
+            }
+        }
         let quorum = self.witness_quorum.unwrap_or(1);
         if quorum == 0 || quorum > witnesses.len() {
             anyhow::bail!("--witness-quorum must be between 1 and the {} witnesses configured", witnesses.len());

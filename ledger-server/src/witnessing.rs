@@ -100,6 +100,9 @@ struct WitnessState {
     last_error: Option<String>,
     failures: u32,
     retry_at: Option<Instant>,
+    /// A submission's thread is still running (past [`SUBMIT_TIMEOUT`],
+    /// the round stopped waiting for it): no second one is started.
+    in_flight: bool,
 }
 
 #[derive(Debug)]
@@ -154,6 +157,7 @@ impl Witnessing {
     pub fn spawn(log: Arc<Log>, witnesses: Vec<WitnessConfig>, quorum: usize) -> Arc<Self> {
         let http: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(SUBMIT_TIMEOUT / 2))
             .timeout_connect(Some(IO_TIMEOUT))
             .timeout_per_read(Some(IO_TIMEOUT))
             .timeout_per_write(Some(IO_TIMEOUT))
@@ -167,7 +171,7 @@ impl Witnessing {
             .into_iter()
             .map(|config| Witness {
                 config,
-                state: Mutex::new(WitnessState { cosigned_size: 0, last_error: None, failures: 0, retry_at: None }),
+                state: Mutex::new(WitnessState { cosigned_size: 0, last_error: None, failures: 0, retry_at: None, in_flight: false }),
             })
             .collect();
         let this = Arc::new(Self { log, witnesses, quorum, http, round: Mutex::new(None), latest_quorum: Mutex::new(None), _stop: stop });
@@ -223,7 +227,12 @@ impl Witnessing {
             let lines = round.as_ref().map(|r| r.lines.clone()).unwrap_or_default();
             let now = Instant::now();
             (0..self.witnesses.len())
-                .filter(|&i| lines[i].is_none() && lock(&self.witnesses[i].state).retry_at.is_none_or(|t| t <= now))
+                .filter(|&i| {
+                    let mut state = lock(&self.witnesses[i].state);
+                    let due = lines[i].is_none() && !state.in_flight && state.retry_at.is_none_or(|t| t <= now);
+                    state.in_flight |= due;
+                    due
+                })
                 .collect()
         };
         let submissions = due.iter().map(|&i| {
@@ -231,7 +240,11 @@ impl Witnessing {
             let checkpoint = Arc::clone(&head.checkpoint);
             let size = head.size;
             async move {
-                let task = tokio::task::spawn_blocking(move || this.submit(i, &checkpoint, size));
+                let task = tokio::task::spawn_blocking(move || {
+                    let result = this.submit(i, &checkpoint, size);
+                    lock(&this.witnesses[i].state).in_flight = false;
+                    result
+                });
                 let result = match tokio::time::timeout(SUBMIT_TIMEOUT, task).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(e)) => Err(SubmitError::Transport(e.to_string())),
@@ -336,33 +349,35 @@ impl Witnessing {
         Err(SubmitError::ConflictAgain { witness: old })
     }
 
-    /// The lines of `answer` from the witness's key, if they verify on the
-    /// checkpoint; lines from other keys are dropped.
+    /// The first line of `answer` from the witness's key that verifies on
+    /// the checkpoint: one line per witness, so a witness answering many
+    /// cannot push the served note past the signature lines a verifier
+    /// reads (`verifier::note::MAX_SIGNATURES`); lines from other keys are
+    /// dropped.
     fn keep_cosignature(&self, witness: &Witness, checkpoint: &str, answer: &str) -> Result<String, SubmitError> {
         let key = &witness.config.key;
         let prefix = format!("{SIG_PREFIX}{} ", key.name());
-        let mut kept = String::new();
+        let mut last_error = SubmitError::NoCosignature;
         for line in answer.lines() {
             let ours = line
                 .strip_prefix(&prefix)
                 .and_then(|b64| B64.decode(b64).ok())
                 .is_some_and(|blob| blob.get(..4) == Some(&key.id().to_be_bytes()[..]));
-            if ours {
-                kept.push_str(line);
-                kept.push('\n');
+            if !ours {
+                continue;
+            }
+            let line = format!("{line}\n");
+            match verify_cosignatures(&format!("{checkpoint}{line}"), std::slice::from_ref(key)) {
+                Ok(report) if !report.verified.is_empty() => return Ok(line),
+                Ok(report) => {
+                    if let Some(failure) = report.failed.into_iter().next() {
+                        last_error = SubmitError::Cosignature(failure.error);
+                    }
+                }
+                Err(e) => last_error = SubmitError::Cosignature(e),
             }
         }
-        if kept.is_empty() {
-            return Err(SubmitError::NoCosignature);
-        }
-        let report = verify_cosignatures(&format!("{checkpoint}{kept}"), std::slice::from_ref(key)).map_err(SubmitError::Cosignature)?;
-        if let Some(failure) = report.failed.into_iter().next() {
-            return Err(SubmitError::Cosignature(failure.error));
-        }
-        if report.verified.is_empty() {
-            return Err(SubmitError::NoCosignature);
-        }
-        Ok(kept)
+        Err(last_error)
     }
 }
 

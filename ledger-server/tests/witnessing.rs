@@ -130,3 +130,41 @@ async fn a_witness_down_blocks_a_quorum_of_two_but_not_of_one() {
     assert_eq!(status[1].cosigned_size, 0);
     assert!(status[1].failures >= 1);
 }
+
+/// A witness that answers every submission with many valid cosignature
+/// lines (15 timestamps) and one honest witness: the log keeps one line
+/// per witness, so the served note stays within the signature lines a
+/// verifier reads, and both cosignatures verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_answering_many_lines_gets_one() {
+    use axum::routing::post;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(&dir.path().join("log"));
+    let (url, honest) = start_witness(&log, 1, &dir.path().join("w1")).await;
+    let flood = WitnessSigner::new("witness.example/flood", SigningKey::from_bytes(&[9; 32])).unwrap();
+    let flood_key = flood.witness_key();
+    let flood = Arc::new(flood);
+    let router = axum::Router::new().route(
+        "/add-checkpoint",
+        post(move |body: String| {
+            let flood = Arc::clone(&flood);
+            async move {
+                let note = body.split_once("\n\n").map(|(_, note)| note.to_owned()).unwrap_or_default();
+                let text = &note[..note.find("\n\n").unwrap() + 1];
+                (1..=15u64).map(|t| flood.cosign(text, 1_700_000_000 + t).unwrap()).collect::<String>()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let flood_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let keys = [honest.clone(), flood_key.clone()];
+    let configs = vec![WitnessConfig { url, key: honest }, WitnessConfig { url: flood_url, key: flood_key }];
+    let witnessing = Witnessing::spawn(Arc::clone(&log), configs, 2);
+    let size = append(&log, 3).await;
+    let note = wait_for_quorum(&witnessing, size).await;
+    let parsed = verifier::note::SignedNote::parse(&note).unwrap();
+    assert_eq!(parsed.signatures.len(), 3, "the log's line and one per witness: {note}");
+    assert_eq!(require_quorum(&note, &keys, 2).unwrap().len(), 2);
+    Checkpoint::open(&note, &NoteVerifier::new(log.verifier_key())).unwrap();
+}

@@ -56,6 +56,14 @@ use crate::{agent, checkpoint_json, escape, fetch_checkpoint, fetch_leaves, load
 /// enough that memory does not grow with the log.
 pub(crate) const CHUNK: usize = 4096;
 
+/// Leaf bytes checked at a time at most: a decoded leaf takes a few
+/// times its bytes, so memory stays bounded by bytes as well as by count.
+pub(crate) const CHUNK_BYTES: usize = 8 << 20;
+
+/// Largest zstd window an archive may ask for (2^24 bytes); exports are
+/// written with a far smaller one.
+const MAX_WINDOW_LOG: u32 = 24;
+
 /// Violations listed in the report (all are counted).
 pub(crate) const MAX_LISTED: usize = 100;
 
@@ -66,8 +74,10 @@ pub(crate) struct AuditOptions {
     pub(crate) since: Option<std::path::PathBuf>,
     /// Witness verifier keys (or files holding them).
     pub(crate) witnesses: Vec<String>,
-    /// Cosignatures required among `witnesses`.
-    pub(crate) quorum: Option<usize>,
+    /// Cosignatures required among `witnesses` (0: none asked for).
+    pub(crate) quorum: usize,
+    /// Accept an archive that is not the whole tree.
+    pub(crate) partial: bool,
     /// Show a progress bar on standard error (when it is a terminal).
     pub(crate) progress: bool,
 }
@@ -128,7 +138,7 @@ pub(crate) fn audit_archive(key: &str, path: &Path, options: &AuditOptions) -> a
             evidence: json!({ "violations": [{ "check": "archive", "message": e.to_string() }] }),
         }))
     };
-    let decoder = match zstd::stream::read::Decoder::new(file) {
+    let decoder = match zstd::stream::read::Decoder::new(file).and_then(|mut d| d.window_log_max(MAX_WINDOW_LOG).map(|()| d)) {
         Ok(d) => d,
         Err(e) => return archive_failure(ArchiveError::Io(e)),
     };
@@ -146,10 +156,13 @@ pub(crate) fn audit_archive(key: &str, path: &Path, options: &AuditOptions) -> a
         if let Some(e) = broken.take() {
             return Some(Err(e));
         }
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while chunk.len() < CHUNK {
+        let (mut chunk, mut bytes) = (Vec::with_capacity(CHUNK), 0usize);
+        while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
             match reader.next_leaf() {
-                Ok(Some(leaf)) => chunk.push(leaf),
+                Ok(Some(leaf)) => {
+                    bytes += leaf.len();
+                    chunk.push(leaf);
+                }
                 Ok(None) => break,
                 Err(e) if chunk.is_empty() => return Some(Err(e)),
                 Err(e) => {
@@ -193,7 +206,17 @@ pub(crate) fn audit_url(url: &str, key: &str, options: &AuditOptions) -> anyhow:
         Ok(a) => a,
         Err(failed) => return Ok(failed),
     };
-    Ok(run(auditor, leaves.chunks(CHUNK).map(|chunk| Ok(chunk.to_vec()))))
+    let mut leaves = leaves.into_iter();
+    let chunks = std::iter::from_fn(move || {
+        let (mut chunk, mut bytes) = (Vec::with_capacity(CHUNK), 0usize);
+        while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
+            let Some(leaf) = leaves.next() else { break };
+            bytes += leaf.len();
+            chunk.push(leaf);
+        }
+        (!chunk.is_empty()).then_some(Ok(chunk))
+    });
+    Ok(run(auditor, chunks))
 }
 
 /// The auditor's previous checkpoint, verified with the log's key.
@@ -236,8 +259,16 @@ impl<'v> Auditor<'v> {
             ));
         }
         let mut witnessed = Vec::new();
-        if let Some(k) = options.quorum.filter(|&k| k > 0) {
-            match verifier::cosignature::require_quorum(&head.checkpoint, witnesses, k) {
+        if !h.whole_tree() && !options.partial {
+            return Err(Outcome::Unchecked(format!(
+                "the archive holds entries [{}, {}) of a tree of {}: the registry and trust folds need every entry from the first, \
+                 so signatures and scores cannot be checked; export the whole log, or pass --partial to check only the tree and \
+                 each entry's hidden fields",
+                h.start, h.end, h.tree_size
+            )));
+        }
+        if options.quorum > 0 {
+            match verifier::cosignature::require_quorum(&head.checkpoint, witnesses, options.quorum) {
                 Ok(names) => witnessed = names,
                 Err(e) => return Err(stop(Check::Witnesses, e.to_string(), json!({ "checkpoint": head.checkpoint }))),
             }

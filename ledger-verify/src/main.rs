@@ -156,9 +156,17 @@ enum Command {
         /// A witness's verifier key (or a file holding it); repeat for each.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
-        /// Cosignatures required from `--witness` keys.
-        #[arg(long, requires = "witnesses")]
-        quorum: Option<usize>,
+        /// Cosignatures required from `--witness` keys (default: all of
+        /// them).
+        #[arg(long, requires = "witnesses", value_parser = clap::value_parser!(u64).range(1..))]
+        quorum: Option<u64>,
+        /// Accept an archive that is not the whole tree (`start` > 0 or
+        /// `end` < its size): the tree and each entry's hidden fields are
+        /// checked, but the registry and trust folds need every entry from
+        /// the first, so signatures and scores are not. Without it such an
+        /// archive exits 2.
+        #[arg(long)]
+        partial: bool,
     },
     /// Recompute every trust score, drift signal, revocation and risk change
     /// from the log's entries (tiles, checked against the checkpoint) with
@@ -199,6 +207,8 @@ struct Failure {
 enum Outcome {
     Verified(Value, String),
     Failed(Failure),
+    /// The check could not be run as asked (exit 2), with why.
+    Unchecked(String),
 }
 
 fn main() -> ExitCode {
@@ -208,8 +218,10 @@ fn main() -> ExitCode {
         Command::Proof { key, file, entry } => check_proof(key, file, entry.as_deref()),
         Command::Entry { url, key, index } => check_entry(url, key, *index),
         Command::Monitor { url, key, state } => monitor(url, key, state),
-        Command::Audit { key, url, archive, since, witnesses, quorum } => {
-            let options = audit::AuditOptions { since: since.clone(), witnesses: witnesses.clone(), quorum: *quorum, progress: !cli.json };
+        Command::Audit { key, url, archive, since, witnesses, quorum, partial } => {
+            let quorum = quorum.map_or(witnesses.len(), |k| usize::try_from(k).unwrap_or(usize::MAX));
+            let options =
+                audit::AuditOptions { since: since.clone(), witnesses: witnesses.clone(), quorum, partial: *partial, progress: !cli.json };
             match (url, archive) {
                 (Some(url), _) => audit::audit_url(url, key, &options),
                 (None, Some(archive)) => audit::audit_archive(key, archive, &options),
@@ -239,6 +251,14 @@ fn main() -> ExitCode {
                 }
             }
             ExitCode::from(1)
+        }
+        Ok(Outcome::Unchecked(why)) => {
+            if cli.json {
+                println!("{}", json!({ "verified": false, "error": why, "could_not_check": true }));
+            } else {
+                eprintln!("error: {}", escape::line(&why));
+            }
+            ExitCode::from(2)
         }
         Err(e) => {
             if cli.json {

@@ -142,6 +142,11 @@ pub enum ArchiveError {
 }
 
 impl ArchiveHeader {
+    /// Whether the archive holds every entry of its tree.
+    pub fn whole_tree(&self) -> bool {
+        self.start == 0 && self.end == self.tree_size
+    }
+
     /// Checks that the header describes a range of the tree it names.
     pub fn check(&self) -> Result<(), ArchiveError> {
         if self.format != FORMAT {

@@ -12,7 +12,7 @@ use ledger_core::export::{checkpoint_of, ExportRange};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
-use verifier::wire::ErrorResponse;
+use verifier::wire::{ErrorCode, ErrorResponse};
 
 use super::AppState;
 use crate::auth::AdminAuth;
@@ -24,6 +24,16 @@ pub const ARCHIVE_MEDIA_TYPE: &str = "application/vnd.agent-ledger.archive+zstd"
 
 /// Bytes handed to the connection at a time.
 const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Exports served at once; one more is answered 429 `too_many_requests`.
+/// Each holds a blocking thread while it streams.
+pub const MAX_EXPORTS: usize = 2;
+
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_EXPORTS);
+
+/// How long the exporter waits for the connection to take a chunk before
+/// it gives up (a client that stopped reading does not hold its thread).
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Chunks in flight between the store reader and the connection: with
 /// [`CHUNK_BYTES`], what an export holds in memory besides one read
@@ -50,6 +60,7 @@ pub(super) struct ExportQuery {
         (status = 200, description = "agent-ledger-archive/v1, zstd-compressed", content_type = "application/vnd.agent-ledger.archive+zstd", body = Vec<u8>),
         (status = 400, description = "A range outside the checkpoint's tree", body = ErrorResponse),
         (status = 401, description = "No or wrong admin token", body = ErrorResponse),
+        (status = 429, description = "Too many exports at once", body = ErrorResponse),
         (status = 503, description = "Witnesses are configured and none of the checkpoints reached the quorum yet", body = ErrorResponse),
     ),
     security(("admin" = [])))]
@@ -58,11 +69,16 @@ pub(super) async fn export(State(state): State<AppState>, _: AdminAuth, Query(q)
     let range = ExportRange { start: q.start, end: q.end, since_size: q.since_size };
     // A bad range is refused before anything is streamed.
     let header = range.header(&checkpoint_of(&note)?)?;
+    let permit = EXPORTS.try_acquire().map_err(|_| {
+        ApiError::new(ErrorCode::TooManyRequests, format!("{MAX_EXPORTS} exports are running; retry when one is done"))
+            .retry_after(std::time::Duration::from_secs(5))
+    })?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
     let log = std::sync::Arc::clone(&state.log);
     let errors = tx.clone();
     tokio::task::spawn_blocking(move || {
-        let out = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK_BYTES) };
+        let _permit = permit;
+        let out = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK_BYTES), runtime: tokio::runtime::Handle::current() };
         if let Err(e) = log.export(&note, range, out) {
             // The status line is gone: the connection is cut, so the reader
             // sees a broken transfer, never a short archive that parses.
@@ -89,6 +105,7 @@ pub(super) async fn export(State(state): State<AppState>, _: AdminAuth, Query(q)
 struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl ChannelWriter {
@@ -97,7 +114,11 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        match self.runtime.block_on(tokio::time::timeout(SEND_TIMEOUT, self.tx.send(Ok(chunk)))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")),
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading")),
+        }
     }
 }
 
