@@ -193,11 +193,12 @@ struct Case<'a> {
     leaves: Vec<Vec<u8>>,
     note: String,
     since: Option<&'a Path>,
-    expected: &'static str,
+    /// Every check that finds something, by name (sorted).
+    expected: &'static [&'static str],
 }
 
 impl<'a> Case<'a> {
-    fn new(name: &'static str, leaves: Vec<Vec<u8>>, note: String, since: Option<&'a Path>, expected: &'static str) -> Self {
+    fn new(name: &'static str, leaves: Vec<Vec<u8>>, note: String, since: Option<&'a Path>, expected: &'static [&'static str]) -> Self {
         Self { name, leaves, note, since, expected }
     }
 }
@@ -309,30 +310,30 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     changed[first_action] = edit(&changed[first_action], |m| {
         m.insert("resource".into(), "db/elsewhere".into());
     });
-    cases.push(Case::new("changed entry", changed.clone(), head.checkpoint.clone(), None, "tree"));
+    cases.push(Case::new("changed entry", changed.clone(), head.checkpoint.clone(), None, &["registry", "tree"]));
     // The same change, the tree rewritten and re-signed with the stolen
     // key: the agent's signature no longer verifies.
-    cases.push(Case::new("changed agent entry, re-signed", changed.clone(), sign(&changed, &stolen), None, "registry"));
+    cases.push(Case::new("changed agent entry, re-signed", changed.clone(), sign(&changed, &stolen), None, &["registry"]));
     // Two of an agent's entries swapped: the tree no longer matches; once
     // re-signed, its sequence numbers go backwards.
     let mut swapped = leaves.clone();
     swapped.swap(first_action, second_action);
     assert_eq!(serde_json::from_slice::<Value>(&swapped[first_action]).expect("JSON")["agent"], a.id.as_str());
-    cases.push(Case::new("reordered entries", swapped.clone(), head.checkpoint.clone(), None, "tree"));
-    cases.push(Case::new("reordered entries, re-signed", swapped.clone(), sign(&swapped, &stolen), None, "registry"));
+    cases.push(Case::new("reordered entries", swapped.clone(), head.checkpoint.clone(), None, &["registry", "tree"]));
+    cases.push(Case::new("reordered entries, re-signed", swapped.clone(), sign(&swapped, &stolen), None, &["registry"]));
     // A failing attestation recorded as passing, re-signed: the verdict is
     // recomputed from the evidence.
     let mut forged = leaves.clone();
     forged[failed_attestation] = edit(&forged[failed_attestation], |m| {
         m.insert("verdict".into(), serde_json::json!({"evidence": "software", "ok": true, "reasons": []}));
     });
-    cases.push(Case::new("forged attestation verdict", forged.clone(), sign(&forged, &stolen), None, "attestation"));
+    cases.push(Case::new("forged attestation verdict", forged.clone(), sign(&forged, &stolen), None, &["attestation", "trust"]));
     // A leaf that is no longer canonical JSON, re-signed.
     let mut garbled = leaves.clone();
     let mut bytes = garbled[first_action].clone();
     bytes.insert(1, b' ');
     garbled[first_action] = bytes;
-    cases.push(Case::new("non-canonical leaf, re-signed", garbled.clone(), sign(&garbled, &stolen), None, "leaf"));
+    cases.push(Case::new("non-canonical leaf, re-signed", garbled.clone(), sign(&garbled, &stolen), None, &["leaf"]));
     // The hidden amount's range proof altered, re-signed.
     let hidden_action = index_of(&leaves, |l| l.get("hidden").is_some());
     let mut bad_proof = leaves.clone();
@@ -341,7 +342,7 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
         let flipped = if proof.ends_with('A') { 'B' } else { 'A' };
         m["predicates"]["proof"] = format!("{}{flipped}", &proof[..proof.len() - 1]).into();
     });
-    cases.push(Case::new("altered range proof, re-signed", bad_proof.clone(), sign(&bad_proof, &stolen), None, "hidden"));
+    cases.push(Case::new("altered range proof, re-signed", bad_proof.clone(), sign(&bad_proof, &stolen), None, &["hidden", "registry"]));
     // A source's signal made more severe, re-signed: the source's
     // signature fails.
     let signal = index_of(&leaves, |l| l["kind"] == "signal" && l["source"] == "siem-1");
@@ -349,7 +350,16 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
     louder[signal] = edit(&louder[signal], |m| {
         m.insert("severity".into(), "critical".into());
     });
-    cases.push(Case::new("a source's signal changed, re-signed", louder.clone(), sign(&louder, &stolen), None, "sources"));
+    cases.push(Case::new("a source's signal changed, re-signed", louder.clone(), sign(&louder, &stolen), None, &["sources"]));
+    // A risk change the log wrote from its trust view, recorded at another
+    // score, re-signed: recomputed, the band rule disagrees.
+    let risk = index_of(&leaves, |l| l["kind"] == "risk");
+    let mut misscored = leaves.clone();
+    misscored[risk] = edit(&misscored[risk], |m| {
+        let score = m["score"].as_u64().expect("a score");
+        m.insert("score".into(), (if score > 50 { score - 40 } else { score + 40 }).into());
+    });
+    cases.push(Case::new("a risk change's score rewritten, re-signed", misscored.clone(), sign(&misscored, &stolen), None, &["trust"]));
     // History rewritten where no agent signed (a passport's owner), every
     // hash recomputed and re-signed: the archive is self-consistent; only
     // a checkpoint seen before (the monitor's, a witness's) shows the fork.
@@ -358,15 +368,15 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
         m.insert("owner".into(), "someone else".into());
     });
     let resigned = sign(&hidden_change, &stolen);
-    cases.push(Case::new("rewritten history, re-signed (alone)", hidden_change.clone(), resigned.clone(), None, ""));
-    cases.push(Case::new("rewritten history, re-signed", hidden_change.clone(), resigned, Some(later.as_path()), "consistency"));
+    cases.push(Case::new("rewritten history, re-signed (alone)", hidden_change.clone(), resigned.clone(), None, &[]));
+    cases.push(Case::new("rewritten history, re-signed", hidden_change.clone(), resigned, Some(later.as_path()), &["consistency"]));
     // An entry dropped, re-signed: shorter than what the auditor saw.
     let mut dropped = leaves.clone();
     dropped.remove(dropped.len() - 1);
-    cases.push(Case::new("dropped entry, re-signed", dropped.clone(), sign(&dropped, &stolen), Some(later.as_path()), "consistency"));
+    cases.push(Case::new("dropped entry, re-signed", dropped.clone(), sign(&dropped, &stolen), Some(later.as_path()), &["consistency"]));
     // The log key swapped for the insider's own.
     let other = NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[9; 32])).expect("a key");
-    cases.push(Case::new("swapped log key", leaves.clone(), sign(&leaves, &other), None, "checkpoint"));
+    cases.push(Case::new("swapped log key", leaves.clone(), sign(&leaves, &other), None, &["checkpoint"]));
 
     for (i, Case { name, leaves: forged_leaves, note, since, expected }) in cases.iter().enumerate() {
         let case_dir = dir.path().join(format!("case-{i}"));
@@ -383,7 +393,7 @@ fn exports_audit_clean_and_every_tamper_is_caught_by_its_check() {
             assert_eq!(code, Some(0), "{name}: only a saved checkpoint or a witness catches it: {report}");
         } else {
             assert_eq!(code, Some(1), "{name}: {report}");
-            assert!(caught_by(&report).contains(&(*expected).to_owned()), "{name}: expected {expected}: {report}");
+            assert_eq!(caught_by(&report), *expected, "{name}: {report}");
             // Each violation at an entry carries that entry's bytes.
             for v in report["evidence"]["violations"].as_array().expect("violations") {
                 if let Some(index) = v["index"].as_u64() {

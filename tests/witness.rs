@@ -166,6 +166,21 @@ fn witnesses_cosign_the_served_checkpoint_and_refuse_a_split_view() {
     // size (a passport's owner changed), every hash recomputed and the
     // checkpoint re-signed with the log's own key.
     assert!(server.terminate(), "clean stop");
+    // Offline, from the data directory: the export is made under the
+    // witnessed checkpoint the server kept, so the quorum can be required.
+    let offline = dir.path().join("offline.alar.zst");
+    let out = Command::new(bin_path("ledger-server"))
+        .arg("export")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&offline)
+        .output()
+        .expect("export");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, report) = audit(&log_key, &offline, &["--witness", &w1.key, "--witness", &w2.key]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["result"]["witnesses"].as_array().map(Vec::len), Some(2), "{report}");
     let forged = dir.path().join("forged");
     forge_same_size(&data, &forged);
     let server = start(&forged, &[&w1, &w2], 1);

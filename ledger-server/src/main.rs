@@ -42,6 +42,12 @@ struct ExportArgs {
     /// auditor last saw).
     #[arg(long)]
     since_size: Option<u64>,
+    /// The checkpoint to export under: `witnessed` (the latest the
+    /// server's witnesses cosigned to its quorum, kept in
+    /// `witnessed.checkpoint`; the default when that file exists) or
+    /// `latest` (the log's own, without cosignatures).
+    #[arg(long, value_parser = ["witnessed", "latest"])]
+    checkpoint: Option<String>,
 }
 
 fn export(args: &ExportArgs) -> anyhow::Result<()> {
@@ -50,10 +56,17 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let db = args.data_dir.join("db");
     let store = ledger_core::store::RocksStore::open_read_only(&db).with_context(|| format!("opening {} read-only", db.display()))?;
     let head = ledger_core::store::LogStore::head(&store)?.ok_or_else(|| anyhow::anyhow!("{} holds an empty log", db.display()))?;
+    let witnessed = args.data_dir.join(ledger_server::witnessing::WITNESSED_FILE);
+    let note = match args.checkpoint.as_deref() {
+        Some("latest") => head.checkpoint.clone(),
+        Some(_) => std::fs::read_to_string(&witnessed).with_context(|| format!("reading {}", witnessed.display()))?,
+        None if witnessed.exists() => std::fs::read_to_string(&witnessed).with_context(|| format!("reading {}", witnessed.display()))?,
+        None => head.checkpoint.clone(),
+    };
     let range = ledger_core::ExportRange { start: args.start, end: args.end, since_size: args.since_size };
     let (header, bytes) = if args.out.as_os_str() == "-" {
         let mut out = CountingWriter(std::io::BufWriter::new(std::io::stdout().lock()), 0);
-        let header = ledger_core::export_archive(&store, &head.checkpoint, range, &mut out)?;
+        let header = ledger_core::export_archive(&store, &note, range, &mut out)?;
         out.flush()?;
         (header, out.1)
     } else {
@@ -62,7 +75,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
         let tmp = args.out.with_extension("partial");
         let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut out = CountingWriter(std::io::BufWriter::new(file), 0);
-        let header = ledger_core::export_archive(&store, &head.checkpoint, range, &mut out)?;
+        let header = ledger_core::export_archive(&store, &note, range, &mut out)?;
         out.flush()?;
         out.0.get_ref().sync_all()?;
         std::fs::rename(&tmp, &args.out).with_context(|| format!("renaming to {}", args.out.display()))?;
@@ -204,7 +217,8 @@ async fn serve_main() -> anyhow::Result<()> {
     let ssf = Arc::new(Transmitter::start(Arc::clone(&log), ssf_config, &config.data_dir).context("starting the SSF transmitter")?);
     let witnessing = config.witness_config()?.map(|(witnesses, quorum)| {
         tracing::info!(witnesses = witnesses.len(), quorum, "submitting checkpoints to witnesses");
-        ledger_server::witnessing::Witnessing::spawn(Arc::clone(&log), witnesses, quorum)
+        let file = config.data_dir.join(ledger_server::witnessing::WITNESSED_FILE);
+        ledger_server::witnessing::Witnessing::spawn_with_file(Arc::clone(&log), witnesses, quorum, Some(file))
     });
     let router = app(AppState {
         log: Arc::clone(&log),

@@ -140,6 +140,9 @@ pub struct Witnessing {
     http: ureq::Agent,
     round: Mutex<Option<Round>>,
     latest_quorum: Mutex<Option<Arc<str>>>,
+    /// Where the latest witnessed checkpoint is kept for exports made from
+    /// the data directory (`ledger-server export`) and restarts.
+    file: Option<std::path::PathBuf>,
     /// Dropped with `self`, which ends the background task.
     _stop: watch::Sender<()>,
 }
@@ -155,6 +158,16 @@ impl Witnessing {
     /// counts as witnessed once `quorum` of them cosigned it. Must run
     /// inside a Tokio runtime; the task ends when the returned value drops.
     pub fn spawn(log: Arc<Log>, witnesses: Vec<WitnessConfig>, quorum: usize) -> Arc<Self> {
+        Self::spawn_with_file(log, witnesses, quorum, None)
+    }
+
+    /// [`Witnessing::spawn`], keeping the latest witnessed checkpoint in
+    /// `file` ([`WITNESSED_FILE`] in the data directory): read back at
+    /// start when it is a checkpoint of this log's tree cosigned by the
+    /// quorum, rewritten (atomically) whenever a newer one is.
+    pub fn spawn_with_file(log: Arc<Log>, witnesses: Vec<WitnessConfig>, quorum: usize, file: Option<std::path::PathBuf>) -> Arc<Self> {
+        let keys: Vec<WitnessKey> = witnesses.iter().map(|w| w.key.clone()).collect();
+        let restored = file.as_deref().and_then(|path| restore(&log, &keys, quorum, path));
         let http: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(SUBMIT_TIMEOUT / 2))
@@ -174,7 +187,16 @@ impl Witnessing {
                 state: Mutex::new(WitnessState { cosigned_size: 0, last_error: None, failures: 0, retry_at: None, in_flight: false }),
             })
             .collect();
-        let this = Arc::new(Self { log, witnesses, quorum, http, round: Mutex::new(None), latest_quorum: Mutex::new(None), _stop: stop });
+        let this = Arc::new(Self {
+            log,
+            witnesses,
+            quorum,
+            http,
+            round: Mutex::new(None),
+            latest_quorum: Mutex::new(restored.map(Arc::from)),
+            file,
+            _stop: stop,
+        });
         tokio::spawn(run(Arc::downgrade(&this), heads, stopped));
         this
     }
@@ -283,7 +305,16 @@ impl Witnessing {
             let newer = latest.as_deref().is_none_or(|l| l != r.note());
             if newer {
                 tracing::debug!(size = r.size, cosignatures = r.cosigned(), "checkpoint witnessed");
-                *latest = Some(r.note().into());
+                let note = r.note();
+                if let Some(path) = self.file.clone() {
+                    let text = note.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = save(&path, &text) {
+                            tracing::warn!(path = %path.display(), error = %e, "cannot keep the witnessed checkpoint");
+                        }
+                    });
+                }
+                *latest = Some(note.into());
             }
         }
         let lines = round.as_ref().map(|r| r.lines.clone()).unwrap_or_default();
@@ -379,6 +410,40 @@ impl Witnessing {
         }
         Err(last_error)
     }
+}
+
+/// The file in the data directory that keeps the latest witnessed
+/// checkpoint.
+pub const WITNESSED_FILE: &str = "witnessed.checkpoint";
+
+/// The witnessed checkpoint kept in `path`, if it still is one: signed by
+/// the log, of a tree the log holds (same root at that size), cosigned by
+/// `quorum` of `keys`. Anything else is ignored with a warning.
+fn restore(log: &Log, keys: &[WitnessKey], quorum: usize, path: &std::path::Path) -> Option<String> {
+    let note = std::fs::read_to_string(path).ok()?;
+    let checked =
+        verifier::Checkpoint::open(&note, &verifier::NoteVerifier::new(log.verifier_key())).map_err(|e| e.to_string()).and_then(|cp| {
+            let root = log.root_at(cp.size).map_err(|e| e.to_string())?;
+            if !verifier::hash::hashes_equal(&root, &cp.root) {
+                return Err(format!("its root at size {} is not the log's", cp.size));
+            }
+            verifier::cosignature::require_quorum(&note, keys, quorum).map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(_) => Some(note),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring the kept witnessed checkpoint");
+            None
+        }
+    }
+}
+
+/// Writes `note` to `path` through a temporary file and a rename.
+fn save(path: &std::path::Path, note: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, note)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 async fn run(this: Weak<Witnessing>, mut heads: watch::Receiver<u64>, mut stopped: watch::Receiver<()>) {

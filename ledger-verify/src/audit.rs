@@ -349,6 +349,9 @@ impl<'v> Auditor<'v> {
                 Ok(leaf) => leaf,
                 Err(e) => {
                     self.violation(Some(index), Finding::new(Check::Leaf, format!("not a valid leaf: {e}")), leaf_evidence());
+                    if let Some(folds) = &mut self.folds {
+                        folds.skip(index);
+                    }
                     continue;
                 }
             };

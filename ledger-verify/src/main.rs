@@ -37,7 +37,6 @@ mod agent_entries;
 mod audit;
 mod escape;
 mod folds;
-mod grants;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! the way: the registry (agent signatures against the key in force,
 //! sequence numbers, retirements and revocations, attestation verdicts
 //! recomputed), the signal sources, and the trust fold with every entry the
-//! log wrote from it ([`crate::trust`]) and the escalations
-//! ([`crate::grants`]). `ledger-verify trust` and `ledger-verify audit`
+//! log wrote from it ([`replay`]) and the escalations ([`grants`]). `ledger-verify trust` and `ledger-verify audit`
 //! both replay through [`Folds`]; the server keeps its views with the very
 //! same folds (`verifier::fold`).
 
@@ -13,8 +12,11 @@ use verifier::fold::registry::{Registry, RegistryError};
 use verifier::fold::sources::Sources;
 use verifier::fold::trust_log::{TrustMap, Violation};
 
-use crate::grants::Escalations;
-use crate::trust::{external, Context, Replay};
+pub(crate) mod grants;
+pub(crate) mod replay;
+
+use grants::Escalations;
+use replay::{external, Context, Replay};
 
 /// Which check found a problem: stable names, printed in reports and
 /// matched by tests.
@@ -163,6 +165,16 @@ impl Folds {
         self.counts[2] += u64::from(leaf.kind == verifier::entry::EntryKind::Signal && leaf.text("source") == "ledger");
         self.replay.remember(&self.trust, index, t, &effects.moved);
         Ok(())
+    }
+
+    /// Records entry `index` as one no fold could read (it does not
+    /// decode): it keeps its place in the integrated times, taking the
+    /// time of the entry before it, so later entries' references by index
+    /// stay right.
+    pub(crate) fn skip(&mut self, index: u64) {
+        debug_assert_eq!(self.times.len() as u64, index);
+        let previous = self.times.last().copied().unwrap_or(0);
+        self.times.push(previous);
     }
 
     /// What the log still owes at its last entry: a crossing of the

@@ -1,5 +1,5 @@
 //! What `ledger-verify trust` checks of action tokens and escalations
-//! besides the scores they were issued at ([`crate::trust`] checks those
+//! besides the scores they were issued at ([`super::replay`] checks those
 //! with the trust fold): every escalation is decided at most once, every
 //! decision answers an escalation of its agent, and every token that
 //! answers an escalation follows its approval, for exactly what was asked,
@@ -49,7 +49,7 @@ impl Escalations {
                 }
                 // The decider checks the clock before the decision is
                 // sequenced: a decision may land this long after it.
-                if d.outcome == Outcome::Approved && t > e.expires_at.saturating_add(crate::trust::MISSING_AFTER_MS) {
+                if d.outcome == Outcome::Approved && t > e.expires_at.saturating_add(super::replay::MISSING_AFTER_MS) {
                     return Err(format!("escalation {} approved at {t} ms, after it expired at {} ms", d.escalation, e.expires_at));
                 }
                 e.outcome = Some(d.outcome);
