@@ -8,7 +8,7 @@
 //!
 //! | tag | body | |
 //! |---|---|---|
-//! | `H` | header, canonical JSON ([`ArchiveHeader`]) | once |
+//! | `H` | header, JSON ([`ArchiveHeader`]) | once |
 //! | `C` | the signed checkpoint note of `tree_size`, with any witness cosignatures | once |
 //! | `F` | the frontier of `[0, start)`: the hashes of its complete subtrees, largest first (`32·k` bytes) | once |
 //! | `R` | the RFC 9162 consistency proof from `end` to `tree_size` | once |
@@ -20,7 +20,7 @@
 //! proofs: the leaves and the frontier rebuild the tree of size `end`
 //! exactly (every leaf is hashed into the root, none can be skipped or
 //! reordered), and one consistency proof ties that root to the signed one.
-//! The overhead is at most `3·64` hashes whatever the range, where hash
+//! The overhead is at most 320 hashes whatever the range, where hash
 //! tiles add 32 bytes per entry and per-entry inclusion proofs
 //! `32·log2(n)` bytes per entry. A reader never holds more than one leaf:
 //! each frame is bounded before it is read.
@@ -135,6 +135,14 @@ pub enum ArchiveError {
         expected: u64,
         /// Leaves found.
         found: u64,
+    },
+    /// The end frame declares another count than the header's range.
+    #[error("the end frame counts {declared} leaves, the header promises {expected}")]
+    EndCount {
+        /// What the end frame says.
+        declared: u64,
+        /// Leaves the header promises.
+        expected: u64,
     },
     /// Bytes after the end frame.
     #[error("bytes after the end of the archive")]
@@ -321,8 +329,11 @@ impl<R: Read> ArchiveReader<R> {
             b'E' => {
                 let body = read_body(&mut self.input, tag, len, 8)?;
                 let count = <[u8; 8]>::try_from(body.as_slice()).map(u64::from_be_bytes).map_err(|_| ArchiveError::Hashes('E'))?;
-                if count != self.expected || self.read != self.expected {
-                    return Err(ArchiveError::Count { expected: self.expected, found: self.read.min(count) });
+                if self.read != self.expected {
+                    return Err(ArchiveError::Count { expected: self.expected, found: self.read });
+                }
+                if count != self.expected {
+                    return Err(ArchiveError::EndCount { declared: count, expected: self.expected });
                 }
                 let mut rest = [0u8; 1];
                 if self.input.read(&mut rest)? != 0 {
@@ -393,7 +404,7 @@ mod tests {
         let mut wrong = bytes.clone();
         let n = wrong.len();
         wrong[n - 1] = 3;
-        assert!(matches!(read_all(&wrong), Err(ArchiveError::Count { .. })));
+        assert!(matches!(read_all(&wrong), Err(ArchiveError::EndCount { declared: 3, expected: 2 })));
         // Frames out of order: the range proof before the frontier.
         let mut out = MAGIC.to_vec();
         frame(&mut out, b'H', &serde_json::to_vec(&head(3, 5, None).header).unwrap()).unwrap();
