@@ -159,6 +159,8 @@ fn witnesses_cosign_the_served_checkpoint_and_refuse_a_split_view() {
     let (code, report) = audit(&log_key, &archive, &["--witness", &w1.key, "--witness", &stranger, "--quorum", "2"]);
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(report["evidence"]["violations"][0]["check"], "witnesses", "{report}");
+    // A quorum above the witnesses named is a usage error, not a verdict.
+    assert_eq!(audit(&log_key, &archive, &["--witness", &w1.key, "--quorum", "2"]).0, Some(2));
     let honest = w1.latest();
     assert!(honest.starts_with(&format!("{ORIGIN}\n{size}\n")), "{honest}");
 

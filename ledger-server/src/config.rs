@@ -18,7 +18,13 @@ pub const MAX_BATCH_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 /// `ledger-server`: an append-only, verifiable ledger for AI agents.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "ledger-server", version, about)]
+#[command(
+    name = "ledger-server",
+    version,
+    about,
+    after_help = "`ledger-server export --data-dir D --out FILE` writes an audit archive from a data directory instead of serving \
+                  (`ledger-server export --help`)."
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:8080")]

@@ -18,6 +18,7 @@ use base64::Engine as _;
 use ledger_core::{Head, Log};
 use tokio::sync::watch;
 use verifier::cosignature::{verify_cosignatures, CosignatureError, WitnessKey};
+use verifier::note::SIG_PREFIX;
 
 /// Bound on connecting to a witness, and on each read and write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,8 +34,6 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Most bytes of a witness's answer that are read.
 const MAX_RESPONSE_BYTES: u64 = 16 * 1024;
-
-const SIG_PREFIX: &str = "\u{2014} ";
 
 /// A witness to ask for cosignatures.
 #[derive(Clone, Debug)]

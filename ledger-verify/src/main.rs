@@ -222,6 +222,9 @@ fn main() -> ExitCode {
             let options =
                 audit::AuditOptions { since: since.clone(), witnesses: witnesses.clone(), quorum, partial: *partial, progress: !cli.json };
             match (url, archive) {
+                _ if quorum > witnesses.len() => {
+                    Err(anyhow::anyhow!("--quorum {quorum} needs at least {quorum} --witness keys, {} given", witnesses.len()))
+                }
                 (Some(url), _) => audit::audit_url(url, key, &options),
                 (None, Some(archive)) => audit::audit_archive(key, archive, &options),
                 (None, None) => Err(anyhow::anyhow!("audit needs an archive or --url")),

@@ -50,7 +50,7 @@ use base64::Engine as _;
 use verifier::checkpoint::CheckpointError;
 use verifier::cosignature::{CosignatureError, WitnessKey, WitnessSigner};
 use verifier::hash::{hashes_equal, Hash, EMPTY_ROOT};
-use verifier::note::{NoteError, SignedNote};
+use verifier::note::{NoteError, SignedNote, SIG_PREFIX};
 use verifier::proof::ConsistencyError;
 use verifier::{Checkpoint, NoteVerifier, VerifierKey};
 
@@ -63,8 +63,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Content type of the 409 answer's body, the size last cosigned.
 pub const TLOG_SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
-
-const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Why the witness cosigns nothing: the checkpoint's fault (each maps to
 /// its status in [`WitnessError::status`]) or the witness's own.

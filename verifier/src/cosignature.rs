@@ -22,9 +22,8 @@ use core::fmt;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
-use sha2::{Digest, Sha256};
 
-use crate::note::{KeySyntax, NoteError, SignedNote, VerifierKey};
+use crate::note::{KeySyntax, NoteError, SignedNote, VerifierKey, SIG_PREFIX};
 
 /// Signature type byte of timestamped Ed25519 checkpoint cosignatures.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -37,8 +36,6 @@ pub const COSIGNATURE_LEN: usize = 8 + 64;
 
 /// The largest timestamp a cosignature may carry (2^63 - 1).
 pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
-
-const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Why a witness key, a cosignature or a quorum was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -78,12 +75,7 @@ impl From<NoteError> for CosignatureError {
 
 /// Computes the 4-byte key id of a witness's Ed25519 key under `name`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', ALG_COSIGNATURE_V1]);
-    h.update(public_key);
-    let digest = h.finalize();
-    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+    crate::note::key_id_of(name, ALG_COSIGNATURE_V1, public_key)
 }
 
 /// The message a witness signs: the header, the time line, then `text`

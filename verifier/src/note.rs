@@ -22,7 +22,8 @@ pub const ALG_ED25519: u8 = 0x01;
 /// Most signature lines a note may carry before it is rejected as abuse.
 pub const MAX_SIGNATURES: usize = 16;
 
-const SIG_PREFIX: &str = "\u{2014} ";
+/// What starts every signature line: an em dash and a space.
+pub const SIG_PREFIX: &str = "\u{2014} ";
 
 /// What is wrong with a signed note's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -128,9 +129,15 @@ pub enum NoteError {
 
 /// Computes the 4-byte key id of an Ed25519 key named `name`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    key_id_of(name, ALG_ED25519, public_key)
+}
+
+/// The key id of a key named `name` with signature type `alg`:
+/// `SHA-256(name ‖ 0x0A ‖ alg ‖ public key)[:4]` (c2sp.org/signed-note).
+pub fn key_id_of(name: &str, alg: u8, public_key: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', alg]);
     h.update(public_key);
     let digest = h.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])

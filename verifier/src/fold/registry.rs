@@ -545,14 +545,6 @@ impl Registry {
         self.apply_preverified(index, entry, None)
     }
 
-    /// The key an agent-signed `entry` must verify with if it were applied
-    /// now (`None` for entries no agent signs, or an unknown agent): lets
-    /// an auditor verify a run of signatures in parallel before folding
-    /// them in order ([`Registry::apply_preverified`]).
-    pub fn signing_key(&self, entry: &Entry) -> Option<VerifyingKey> {
-        entry.signer().and_then(|agent| self.agents.get(agent)).map(|state| state.key)
-    }
-
     /// [`Registry::apply`], with the outcome of the entry's signature check
     /// ([`OfflineSigned::verify`]) already known for one key: it is used
     /// when that key is the key in force, and the signature is checked

@@ -19,35 +19,34 @@
 //!   change, token and escalation recomputed with the policy in force.
 //!
 //! The stateless checks (decoding, hashing, predicate proofs, agent
-//! signatures) run on every core (rayon), a chunk of leaves at a time; the
-//! folds then run in order. Signatures are checked one by one with
-//! `verify_strict`, the rule the log admits them with: a batch
-//! verification equation admits signatures the strict check refuses, so
-//! the key each signature needs is planned from the registry first
-//! ([`plan_keys`]) and the checks run in parallel.
+//! signatures) run on every core (rayon), a chunk of leaves at a time
+//! ([`prepare`]), while one thread folds the chunk before in order
+//! ([`run`]). Signatures are checked one by one with `verify_strict`, the
+//! rule the log admits them with (a batch verification equation admits
+//! signatures the strict check refuses), with the key a planner expects
+//! from the passports and rotations seen so far ([`prepare::Planner`]).
 //!
 //! A violation does not stop the audit: every one is counted by check
-//! ([`Check`]), the first [`MAX_LISTED`] are listed with their entry index.
-//! Exit status 0 only when nothing is found.
+//! ([`Check`]), the first [`MAX_LISTED`] are listed with their entry index
+//! and evidence. Exit status 0 only when nothing is found; 2 for an
+//! archive that is not the whole tree without `--partial`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::VerifyingKey;
-use rayon::prelude::*;
 use serde_json::{json, Value};
-use verifier::agent_id::AgentId;
 use verifier::archive::{ArchiveError, ArchiveHead, ArchiveHeader, ArchiveReader, FORMAT};
-use verifier::disclosure::{leaf_predicates_context, CommittedFields};
-use verifier::entry::{Entry, Form, Leaf};
-use verifier::fold::registry::{OfflineSigned, Signed as _};
-use verifier::hash::{hashes_equal, leaf_hash, Hash};
+use verifier::hash::{hashes_equal, Hash};
 use verifier::proof::verify_consistency;
 use verifier::tree::{frontier, CompactRange};
 use verifier::{Checkpoint, NoteVerifier};
+
+mod prepare;
+
+use prepare::{Planner, Prepared};
 
 use crate::folds::{Check, Finding, Folds};
 use crate::{agent, checkpoint_json, escape, fetch_checkpoint, fetch_leaves, load_key, Failure, Outcome};
@@ -89,17 +88,6 @@ struct Violation {
     /// What proves it: the leaf's bytes, or the checkpoints, roots and
     /// proofs compared.
     evidence: Value,
-}
-
-/// Per-leaf results of the parallel pass.
-struct Decoded {
-    /// The leaf's bytes, kept as evidence.
-    bytes: Vec<u8>,
-    hash: Hash,
-    leaf: Result<Leaf, String>,
-    /// `None`: no hidden fields; otherwise the predicate proofs verified,
-    /// or what failed.
-    hidden: Option<Result<usize, String>>,
 }
 
 /// The audit in progress.
@@ -534,83 +522,6 @@ impl<'v> Auditor<'v> {
     }
 }
 
-/// A chunk of leaves with the work that needs no fold state done, on
-/// every core: decoded, hashed, hidden fields checked, agent signatures
-/// checked with the key the [`Planner`] expects.
-struct Prepared {
-    decoded: Vec<Decoded>,
-    checked: Vec<Option<(VerifyingKey, bool)>>,
-}
-
-impl Prepared {
-    /// Prepares `chunk`; `planner` is `None` when the folds do not run.
-    fn of(chunk: Vec<Vec<u8>>, origin: &str, planner: Option<&mut Planner>) -> Self {
-        let mut decoded: Vec<Decoded> = chunk
-            .par_iter()
-            .map(|bytes| {
-                let hash = leaf_hash(bytes);
-                match Leaf::decode_in(bytes, Form::Audit) {
-                    Ok((leaf, _)) => Decoded { bytes: Vec::new(), hash, hidden: check_hidden(origin, &leaf), leaf: Ok(leaf) },
-                    Err(e) => Decoded { bytes: Vec::new(), hash, leaf: Err(e.to_string()), hidden: None },
-                }
-            })
-            .collect();
-        for (d, bytes) in decoded.iter_mut().zip(chunk) {
-            d.bytes = bytes;
-        }
-        let checked = match planner {
-            Some(planner) => {
-                let keys = planner.keys(&decoded);
-                decoded
-                    .par_iter()
-                    .zip(keys.par_iter())
-                    .map(|(d, key)| {
-                        let (Ok(leaf), Some(key)) = (&d.leaf, key) else { return None };
-                        let signed = OfflineSigned::of(origin, leaf.entry.as_ref()?)?;
-                        Some((*key, signed.verify(key)))
-                    })
-                    .collect()
-            }
-            None => vec![None; decoded.len()],
-        };
-        Self { decoded, checked }
-    }
-}
-
-/// Which key each agent signature will be checked with, ahead of the
-/// registry fold: the key of the agent's passport, then of each rotation,
-/// as the leaves go by. It may guess wrong (a rotation or a passport the
-/// registry refuses); the fold then finds the key in force differs from
-/// the one checked and checks again ([`Registry::apply_preverified`]), so
-/// a guess costs time, never a verdict. Running ahead of the fold lets the
-/// checks of one chunk overlap with the folding of the one before.
-///
-/// [`Registry::apply_preverified`]: verifier::fold::registry::Registry::apply_preverified
-#[derive(Default)]
-struct Planner {
-    keys: HashMap<AgentId, VerifyingKey>,
-}
-
-impl Planner {
-    fn keys(&mut self, decoded: &[Decoded]) -> Vec<Option<VerifyingKey>> {
-        decoded
-            .iter()
-            .map(|d| {
-                let entry = d.leaf.as_ref().ok()?.entry.as_ref()?;
-                if let Entry::Passport(r) = entry {
-                    self.keys.entry(r.passport.agent.clone()).or_insert(r.passport.public_key);
-                    return None;
-                }
-                let key = self.keys.get(entry.signer()?).copied();
-                if let Entry::Rotation(r) = entry {
-                    self.keys.insert(r.agent.clone(), r.new_key);
-                }
-                key
-            })
-            .collect()
-    }
-}
-
 /// Audits `leaves` (chunks, or where the input broke) with `auditor`: one
 /// thread folds chunk after chunk while the calling thread and the rayon
 /// pool prepare the next ones ([`Prepared`]); at most [`IN_FLIGHT`]
@@ -657,20 +568,3 @@ fn run(mut auditor: Auditor<'_>, leaves: impl Iterator<Item = Result<Vec<Vec<u8>
 
 /// Prepared chunks that may wait for the fold.
 const IN_FLIGHT: usize = 2;
-
-/// Checks a leaf's hidden fields: every commitment decodes, and the
-/// predicate proof made at append time verifies in its context. `None`
-/// for a leaf without hidden fields; otherwise the claims proven.
-fn check_hidden(origin: &str, leaf: &Leaf) -> Option<Result<usize, String>> {
-    match CommittedFields::from_leaf(&leaf.members) {
-        Ok(None) => None,
-        Err(e) => Some(Err(format!("hidden fields: {e}"))),
-        Ok(Some(fields)) => Some(match &fields.predicates {
-            None => Ok(0),
-            Some(p) => p
-                .verify(&fields, &leaf_predicates_context(origin, &leaf.members), zk::params())
-                .map(|()| p.claims.len())
-                .map_err(|e| e.to_string()),
-        }),
-    }
-}
