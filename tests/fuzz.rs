@@ -590,6 +590,16 @@ fn fuzz_signal() {
 }
 
 #[test]
+fn fuzz_archive() {
+    fuzz("archive");
+}
+
+#[test]
+fn fuzz_witness_request() {
+    fuzz("witness_request");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let source = include_str!("fuzz.rs");
     for (name, _) in targets::TARGETS {

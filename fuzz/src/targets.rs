@@ -48,6 +48,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("agent_entry", agent_entry),
     ("tpm_quote", tpm_quote),
     ("signal", signal),
+    ("archive", archive),
+    ("witness_request", witness_request),
 ];
 
 /// The fuzzing log's Ed25519 key (not a secret: it signs test data).
@@ -93,6 +95,72 @@ pub fn signed_note(data: &[u8]) -> u32 {
             assert_eq!(Checkpoint::from_text(&cp.to_text()).as_ref(), Ok(&cp), "a checkpoint must format back to itself");
         }
         let _ = Checkpoint::open(text, log_verifier());
+    }
+    depth
+}
+
+/// Audit archives (`agent-ledger-archive/v1`, the framing inside the zstd
+/// stream an auditor is handed): a read never panics or allocates past a
+/// frame's limit, and an archive that reads through writes back to one
+/// that reads the same.
+pub fn archive(data: &[u8]) -> u32 {
+    use verifier::archive::{ArchiveReader, ArchiveWriter};
+    let Ok((mut reader, head)) = ArchiveReader::open(data) else { return 0 };
+    let mut leaves = Vec::new();
+    loop {
+        match reader.next_leaf() {
+            Ok(Some(leaf)) => leaves.push(leaf),
+            Ok(None) => break,
+            Err(_) => return 1,
+        }
+    }
+    // The header is JSON that may be written in other ways (spacing,
+    // member order): what was read must write and read back the same.
+    let written = ArchiveWriter::begin(Vec::new(), &head)
+        .and_then(|mut w| {
+            leaves.iter().try_for_each(|l| w.leaf(l))?;
+            w.finish()
+        })
+        .expect("an archive that reads through writes back");
+    let (mut again, head_again) = ArchiveReader::open(written.as_slice()).expect("a written archive reads");
+    assert_eq!(head_again, head, "an archive's head must read back as written");
+    for leaf in &leaves {
+        assert_eq!(again.next_leaf().ok().flatten().as_ref(), Some(leaf), "leaves must read back as written");
+    }
+    assert!(matches!(again.next_leaf(), Ok(None)), "a written archive ends where it should");
+    2
+}
+
+/// The fuzzing witness's key (not a secret).
+pub const WITNESS_KEY_SEED: [u8; 32] = [0x57; 32];
+
+/// The fuzzing witness.
+pub fn witness_signer() -> verifier::cosignature::WitnessSigner {
+    verifier::cosignature::WitnessSigner::new("witness.fuzz.example/w", SigningKey::from_bytes(&WITNESS_KEY_SEED))
+        .expect("a valid witness name")
+}
+
+/// What a witness reads (`POST /add-checkpoint`: `old`, proof lines, the
+/// checkpoint) and what an auditor reads of witnesses (keys, cosigned
+/// notes): parsing never panics, a witness key formats back to itself,
+/// and cosignatures are checked without panicking.
+pub fn witness_request(data: &[u8]) -> u32 {
+    use verifier::cosignature::{verify_cosignatures, WitnessKey};
+    let mut depth = 0;
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(key) = WitnessKey::parse(text) {
+            assert_eq!(WitnessKey::parse(&key.to_string()).as_ref(), Ok(&key), "a witness key must format back to itself");
+            depth += 1;
+        }
+        if let Ok(report) = verify_cosignatures(text, &[witness_signer().witness_key()]) {
+            depth += 1 + u32::from(!report.verified.is_empty());
+        }
+    }
+    if let Ok(request) = ledger_witness::AddCheckpoint::parse(data) {
+        depth += 1;
+        if let Ok(note) = SignedNote::parse(request.note) {
+            depth += 1 + u32::from(log_verifier().verify(&note).is_ok());
+        }
     }
     depth
 }

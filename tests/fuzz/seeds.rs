@@ -33,6 +33,8 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "agent_entry" => fixture.agent_entries(),
         "tpm_quote" => fixture.quotes(),
         "signal" => signals(),
+        "archive" => archives(),
+        "witness_request" => fixture.witness_requests(),
         _ => Vec::new(),
     }
 }
@@ -188,6 +190,28 @@ impl Fixture {
         out.push(format!("{ours}{second_line}").into_bytes());
         out.push(log.key().into_bytes());
         out.push(other.verifier_key().to_string().into_bytes());
+        out
+    }
+
+    /// Witness inputs: add-checkpoint bodies (first, and from an older
+    /// size with a consistency proof), a witness key, a cosigned note.
+    fn witness_requests(&self) -> Vec<Vec<u8>> {
+        let log = self.log();
+        let mut out = vec![format!("old 0\n\n{}", log.checkpoint(5)).into_bytes()];
+        let proof = log.consistency(5, 8);
+        let mut body = String::from("old 5\n");
+        for h in &proof {
+            body.push_str(&B64.encode(h));
+            body.push('\n');
+        }
+        body.push('\n');
+        body.push_str(&log.checkpoint(8));
+        out.push(body.into_bytes());
+        let witness = crate::targets::witness_signer();
+        out.push(witness.witness_key().to_string().into_bytes());
+        let note = log.checkpoint(8);
+        let text = &note[..note.find("\n\n").map_or(note.len(), |i| i + 1)];
+        out.push(format!("{note}{}", witness.cosign(text, 1_700_000_000).expect("cosigning")).into_bytes());
         out
     }
 
@@ -374,4 +398,27 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Archive framings: empty, a range of a tree with a frontier and a
+/// range proof, and one with a consistency proof from an earlier size.
+fn archives() -> Vec<Vec<u8>> {
+    use verifier::archive::{ArchiveHead, ArchiveHeader, ArchiveWriter, FORMAT};
+    let head = |start: u64, end: u64, since: Option<u64>| ArchiveHead {
+        header: ArchiveHeader { format: FORMAT.into(), origin: ORIGIN.into(), start, end, tree_size: 8, since_size: since },
+        checkpoint: format!("{ORIGIN}\n8\n{}\n\n\u{2014} {ORIGIN} AAAA\n", B64.encode([7u8; 32])),
+        frontier: (0..start.count_ones()).map(|i| [i as u8; 32]).collect(),
+        range_proof: if end < 8 { vec![[3; 32], [4; 32]] } else { Vec::new() },
+        since_proof: since.map(|_| vec![[5; 32]]),
+    };
+    [(0, 0, None), (2, 5, None), (0, 8, Some(3))]
+        .into_iter()
+        .map(|(start, end, since)| {
+            let mut w = ArchiveWriter::begin(Vec::new(), &head(start, end, since)).expect("a valid head");
+            for i in start..end {
+                w.leaf(format!("{{\"i\":{i}}}").as_bytes()).expect("a leaf");
+            }
+            w.finish().expect("finished")
+        })
+        .collect()
 }
