@@ -23,7 +23,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::note::{KeySyntax, NoteError, SignedNote, VerifierKey, SIG_PREFIX};
+#[cfg(feature = "std")]
+use crate::note::SIG_PREFIX;
+use crate::note::{KeySyntax, NoteError, SignedNote, VerifierKey};
 
 /// Signature type byte of timestamped Ed25519 checkpoint cosignatures.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
