@@ -14,9 +14,10 @@ use std::io::Write;
 use verifier::archive::{ArchiveHead, ArchiveHeader, ArchiveWriter, FORMAT};
 use verifier::hash::Hash;
 use verifier::note::SignedNote;
-use verifier::tree::{self, NodeId};
+use verifier::tree;
 use verifier::Checkpoint;
 
+use crate::log::fetch_nodes;
 use crate::store::{LogStore, StorageError};
 use crate::Error;
 
@@ -76,7 +77,7 @@ pub fn export_archive(store: &dyn LogStore, note: &str, range: ExportRange, out:
     let n = header.tree_size;
     let head = ArchiveHead {
         checkpoint: note.to_owned(),
-        frontier: fetch(store, &tree::frontier(header.start))?,
+        frontier: fetch_nodes(store, &tree::frontier(header.start))?,
         range_proof: consistency(store, header.end, n)?,
         since_proof: header.since_size.map(|m| consistency(store, m, n)).transpose()?,
         header: header.clone(),
@@ -109,17 +110,8 @@ fn consistency(store: &dyn LogStore, old: u64, new: u64) -> Result<Vec<Hash>, Er
         return Ok(Vec::new());
     }
     let plan = tree::consistency_plan(old, new).map_err(|_| Error::OldSizeLarger { old, new })?;
-    let hashes = fetch(store, plan.nodes())?;
+    let hashes = fetch_nodes(store, plan.nodes())?;
     plan.assemble(&hashes).map_err(|e| Error::Storage(StorageError::Corrupt(e.to_string())))
-}
-
-fn fetch(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
-    store
-        .get_nodes(ids)?
-        .into_iter()
-        .zip(ids)
-        .map(|(h, id)| h.ok_or_else(|| Error::Storage(StorageError::Corrupt(format!("node {}/{} is missing", id.level, id.index)))))
-        .collect()
 }
 
 fn archive(e: verifier::archive::ArchiveError) -> Error {

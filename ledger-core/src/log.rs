@@ -559,7 +559,8 @@ fn missing_entry(index: u64) -> Error {
     Error::Storage(StorageError::Corrupt(format!("entry {index} is missing below the tree size")))
 }
 
-fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
+/// The stored hashes of `ids`; a missing one means the store is damaged.
+pub(crate) fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
     store
         .get_nodes(ids)?
         .into_iter()
