@@ -17,8 +17,7 @@ use verifier::note::SignedNote;
 use verifier::tree;
 use verifier::Checkpoint;
 
-use crate::log::fetch_nodes;
-use crate::store::{LogStore, StorageError};
+use crate::store::{fetch_nodes, LogStore, StorageError};
 use crate::Error;
 
 /// Leaves read from the store at a time.

@@ -21,7 +21,7 @@ use verifier::hidden::HiddenValue;
 use verifier::note::{NoteSigner, NoteVerifier, SignedNote, VerifierKey};
 use verifier::tiles::{self, TileKind, TilePath};
 use verifier::tlog_proof::TlogProof;
-use verifier::tree::{self, CompactRange, NodeId, ProofPlan};
+use verifier::tree::{self, CompactRange, ProofPlan};
 use verifier::Checkpoint;
 
 use crate::append::prover::Prover;
@@ -32,7 +32,7 @@ use crate::hidden::CommittedHidden;
 use crate::nonces::NonceStore;
 use crate::requests::{ReplayCache, RequestError};
 use crate::sealing::OpeningsKey;
-use crate::store::{CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
+use crate::store::{fetch_nodes, CommitBatch, LogStore, OpeningsRecord, RocksStore, StorageError, StoredHead};
 use crate::views::grants::Grants;
 use crate::views::registry::{AgentState, Registry};
 use crate::views::sources::{SourceState, Sources};
@@ -557,16 +557,6 @@ impl Drop for Log {
 
 fn missing_entry(index: u64) -> Error {
     Error::Storage(StorageError::Corrupt(format!("entry {index} is missing below the tree size")))
-}
-
-/// The stored hashes of `ids`; a missing one means the store is damaged.
-pub(crate) fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
-    store
-        .get_nodes(ids)?
-        .into_iter()
-        .zip(ids)
-        .map(|(h, id)| h.ok_or_else(|| Error::Storage(StorageError::Corrupt(format!("node {}/{} is missing", id.level, id.index)))))
-        .collect()
 }
 
 /// Rebuilds the frontier from stored nodes and checks it against the stored

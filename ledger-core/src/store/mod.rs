@@ -305,3 +305,13 @@ fn decode_head(bytes: &[u8]) -> Result<StoredHead, StorageError> {
         checkpoint: String::from_utf8(checkpoint.to_vec()).map_err(|_| corrupt())?,
     })
 }
+
+/// The stored hashes of `ids`; a missing one means the store is damaged.
+pub(crate) fn fetch_nodes(store: &dyn LogStore, ids: &[NodeId]) -> Result<Vec<Hash>, StorageError> {
+    store
+        .get_nodes(ids)?
+        .into_iter()
+        .zip(ids)
+        .map(|(h, id)| h.ok_or_else(|| StorageError::Corrupt(format!("node {}/{} is missing", id.level, id.index))))
+        .collect()
+}
