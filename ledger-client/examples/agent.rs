@@ -59,11 +59,9 @@ fn main() -> Result<(), ClientError> {
     let r = client.act_high_risk("transfer", "payments/42", Some(json!({"amount": 1250})))?;
     println!("high-risk action (attested first) at index {}", r.index);
 
-    let mut client = Arc::try_unwrap(client).map_err(|_| ClientError::Key("client still shared".into()))?;
     let new_key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
     let r = client.rotate(new_key.clone())?;
-    std::fs::write(&key_file, base64::Engine::encode(&base64::engine::general_purpose::STANDARD, new_key.to_bytes()))
-        .map_err(|e| ClientError::Key(e.to_string()))?;
+    ledger_client::save_key(&key_file, &new_key, true)?;
     println!("rotated key at index {}", r.index);
     let r = client.act("read", "db/after-rotation", None)?;
     println!("action with the new key at index {}", r.index);

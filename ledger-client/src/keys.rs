@@ -10,31 +10,78 @@ use ed25519_dalek::SigningKey;
 
 use crate::ClientError;
 
-/// Loads the key at `path`, or generates and stores one.
+/// Loads the key at `path`, or generates and stores one (mode 0600).
 pub fn load_or_create_key(path: &Path) -> Result<SigningKey, ClientError> {
-    let io = |e: std::io::Error| ClientError::Key(format!("{}: {e}", path.display()));
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let seed = B64.decode(text.trim()).map_err(|_| ClientError::Key(format!("{}: not base64", path.display())))?;
-            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| ClientError::Key(format!("{}: not 32 bytes", path.display())))?;
-            Ok(SigningKey::from_bytes(&seed))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match load_key(path) {
+        Err(ClientError::Key(_)) if !path.exists() => {
             let key = SigningKey::generate(&mut rand_core::OsRng);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut file = opts.open(path).map_err(io)?;
-            file.write_all(B64.encode(key.to_bytes()).as_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            save_key(path, &key, false)?;
             Ok(key)
         }
-        Err(e) => Err(io(e)),
+        loaded => loaded,
     }
+}
+
+/// Loads the key at `path` (base64 of the 32-byte seed). On Unix a file
+/// that its group or others may read or write is refused: the key is the
+/// agent's identity.
+pub fn load_key(path: &Path) -> Result<SigningKey, ClientError> {
+    let bad = |why: String| ClientError::Key(format!("{}: {why}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = file.metadata().map_err(|e| bad(e.to_string()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(bad(format!("mode {:o} lets others read or write the key; chmod 600 it", mode & 0o777)));
+        }
+    }
+    // A key file is 44 characters; read a little more to tell it from a
+    // larger file without reading all of one.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(&mut file, 256), &mut text).map_err(|e| bad(e.to_string()))?;
+    let seed = B64.decode(text.trim()).map_err(|_| bad("not base64".into()))?;
+    let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| bad("not 32 bytes".into()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Stores `key` at `path` with mode 0600: written whole to a temporary
+/// file beside it, synced, then renamed over `path` (an existing file only
+/// with `overwrite`), so a crash leaves the old key or the new one, never
+/// half of one.
+pub fn save_key(path: &Path, key: &SigningKey, overwrite: bool) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::Key(format!("{}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let name = path.file_name().ok_or_else(|| ClientError::Key(format!("{}: not a file name", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let written = (|| {
+        let mut file = opts.open(&tmp)?;
+        file.write_all(B64.encode(key.to_bytes()).as_bytes())?;
+        file.sync_all()?;
+        if overwrite {
+            std::fs::rename(&tmp, path)
+        } else {
+            // hard_link fails if `path` exists: no key is ever replaced
+            // by accident.
+            std::fs::hard_link(&tmp, path).and_then(|()| std::fs::remove_file(&tmp))
+        }
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// The base64 public key, as a passport carries it.

@@ -38,7 +38,7 @@ mod tokens;
 mod tpm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -53,7 +53,7 @@ use verifier::AgentId;
 
 pub use attester::{Attester, BehaviourTracker, Runtime, SoftwareAttester};
 pub use events::{Event, EventFilter, EventStream, EventType, Reconnect};
-pub use keys::{load_or_create_key, public_key_b64};
+pub use keys::{load_key, load_or_create_key, public_key_b64, save_key};
 pub use request_signature::RequestSignature;
 pub use signals::SignalSource;
 pub use tokens::{now_ms, verify_peer, EscalationStatus, IssuedToken, TokenGrant, TokenKey, TokenVerifier};
@@ -99,6 +99,17 @@ pub enum ClientError {
     /// Still 503 after every retry.
     #[error("server still busy after {0} attempts")]
     Busy(u32),
+    /// Nothing accepted the connection, on every attempt (the server is
+    /// down or not listening); nothing was sent.
+    #[error("the ledger at {base} is unreachable after {attempts} attempts: {reason}")]
+    Unavailable {
+        /// The server's base URL.
+        base: String,
+        /// Attempts in all.
+        attempts: u32,
+        /// The last connection error.
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -190,7 +201,9 @@ pub struct Client {
     /// signatures are bound to it, so they cannot be replayed to another log.
     origin: String,
     agent: AgentId,
-    key: SigningKey,
+    /// The agent's key; replaced by [`Client::rotate`] under the `seq`
+    /// lock, so every entry is signed with the key in force at its `seq`.
+    key: RwLock<SigningKey>,
     http: ureq::Agent,
     retry: Retry,
     /// Next sequence number; held while an entry is signed and sent, so the
@@ -216,15 +229,21 @@ impl Client {
     /// (the agent must be registered). The id is checked here, once
     /// ([`ClientError::AgentId`]), before anything is sent.
     pub fn connect(base: &str, agent: &str, key: SigningKey) -> Result<Self, ClientError> {
+        Self::connect_with(base, agent, key, Retry::default())
+    }
+
+    /// [`Client::connect`] with a retry policy, used from the first
+    /// request on (a server that is not up yet is retried like a 503).
+    pub fn connect_with(base: &str, agent: &str, key: SigningKey, retry: Retry) -> Result<Self, ClientError> {
         let agent = AgentId::parse(agent).map_err(|reason| ClientError::AgentId { id: agent.to_owned(), reason })?;
         let http = http_agent();
         let mut client = Self {
             base: base.trim_end_matches('/').to_owned(),
             origin: String::new(),
             agent,
-            key,
+            key: RwLock::new(key),
             http,
-            retry: Retry::default(),
+            retry,
             seq: Mutex::new(1),
             attester: None,
         };
@@ -263,7 +282,7 @@ impl Client {
 
     /// The log's origin: the first line of its latest checkpoint.
     fn fetch_origin(&self) -> Result<String, ClientError> {
-        fetch_origin(&self.http, &self.base)
+        fetch_origin(&self.http, &self.base, self.retry)
     }
 
     /// Records an action: signs it with the next sequence number and
@@ -297,17 +316,21 @@ impl Client {
     /// another thread: a seeded `ChaCha20Rng` or `OsRng`, not `thread_rng`).
     pub fn append_with_rng<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
         &self,
-        mut entry: Value,
+        entry: Value,
         rng: &mut R,
     ) -> Result<Receipt, ClientError> {
+        if let (Some((_, m)), Some(action)) = (&self.attester, entry.get("action").and_then(Value::as_str)) {
+            m.behaviour.record(action);
+        }
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        let obj = entry.as_object_mut().ok_or_else(|| invalid_hidden("an entry must be a JSON object".into()))?;
-        obj.insert("agent".into(), Value::from(self.agent.as_str()));
-        obj.insert("seq".into(), Value::from(*seq));
         // The proof is bound to this agent and sequence number, so they are
         // fixed (under the lock) before committing.
-        let openings = if obj.contains_key("hidden") { Some(commit_hidden(obj, &self.origin, rng)?) } else { None };
-        self.sign_and_append(&mut seq, entry, openings)
+        let body = seal_entry(entry, &self.origin, &self.agent, *seq, &self.key(), rng)?;
+        let result = self.send("/v1/entries", &body);
+        if result.is_ok() {
+            *seq += 1;
+        }
+        result
     }
 
     /// Signs a committed entry (its `agent` and `seq` set under the `seq`
@@ -315,7 +338,7 @@ impl Client {
     /// sequence number advances once the log recorded it.
     fn sign_and_append(&self, seq: &mut u64, mut entry: Value, openings: Option<Value>) -> Result<Receipt, ClientError> {
         if let Some(obj) = entry.as_object_mut() {
-            sign_entry(obj, &self.origin, &self.key);
+            sign_entry(obj, &self.origin, &self.key());
             if let Some(o) = openings {
                 obj.insert("openings".into(), o);
             }
@@ -383,12 +406,15 @@ impl Client {
     /// POSTs `body` as a request signed with the agent's key, bound to the
     /// log's origin and the agent id.
     fn signed_post(&self, path: &str, body: String) -> Result<Value, ClientError> {
-        let signed = RequestSignature::sign(&self.origin, &self.agent, &self.key, "POST", path, body.as_bytes());
-        let mut request = self.http.post(&format!("{}{path}", self.base)).header("content-type", "application/json");
-        for (name, value) in signed.headers() {
-            request = request.header(name, &value);
-        }
-        let resp = request.send(body).map_err(transport)?;
+        // Signed afresh for each attempt: a retried request is a new one.
+        let resp = retrying(&self.base, self.retry, || {
+            let signed = RequestSignature::sign(&self.origin, &self.agent, &self.key(), "POST", path, body.as_bytes());
+            let mut request = self.http.post(&format!("{}{path}", self.base)).header("content-type", "application/json");
+            for (name, value) in signed.headers() {
+                request = request.header(name, &value);
+            }
+            request.send(body.as_str())
+        })?;
         receipt(resp).map(|r| r.response)
     }
 
@@ -421,18 +447,25 @@ impl Client {
     }
 
     /// Rotates the agent's key: the log records the rotation signed by the
-    /// old and the new key, and the client signs with the new key after.
-    pub fn rotate(&mut self, new_key: SigningKey) -> Result<Receipt, ClientError> {
+    /// old and the new key, and the client signs with the new key after
+    /// (also on other threads, such as an [`Client::attest_every`] loop).
+    pub fn rotate(&self, new_key: SigningKey) -> Result<Receipt, ClientError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = rotation(&self.origin, self.agent.as_str(), *seq, &self.key, &new_key);
-        let receipt = self.send("/v1/entries", &Value::Object(entry));
-        if receipt.is_ok() {
-            *seq += 1;
-        }
-        drop(seq);
-        let receipt = receipt?;
-        self.key = new_key;
+        let entry = rotation(&self.origin, self.agent.as_str(), *seq, &self.key(), &new_key);
+        let receipt = self.send("/v1/entries", &Value::Object(entry))?;
+        *seq += 1;
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = new_key;
         Ok(receipt)
+    }
+
+    /// The key in force (a copy: [`Client::rotate`] may replace it).
+    fn key(&self) -> SigningKey {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The agent's public key in force, base64.
+    pub fn public_key(&self) -> String {
+        public_key_b64(&self.key())
     }
 
     /// One attestation: fetches a nonce, builds the claims (measurements,
@@ -463,9 +496,10 @@ impl Client {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         body.insert("agent".into(), Value::from(self.agent.as_str()));
         body.insert("seq".into(), Value::from(*seq));
-        let qualifying_data = verifier::tpm::qualifying_data(&nonce_bytes, self.key.verifying_key().as_bytes(), &body);
+        let key = self.key();
+        let qualifying_data = verifier::tpm::qualifying_data(&nonce_bytes, key.verifying_key().as_bytes(), &body);
         body.insert("evidence".into(), attester.evidence(&qualifying_data, &m.code_hash)?);
-        sign_entry(&mut body, &self.origin, &self.key);
+        sign_entry(&mut body, &self.origin, &key);
         let result = self.send("/v1/attestations", &Value::Object(body));
         // The log consumed this sequence number if it recorded the
         // attestation, which it does with a failing verdict too.
@@ -500,7 +534,7 @@ impl Client {
         if let Some(obj) = entry.as_object_mut() {
             obj.insert("agent".into(), Value::from(self.agent.as_str()));
             obj.insert("seq".into(), Value::from(*seq));
-            sign_entry(obj, &self.origin, &self.key);
+            sign_entry(obj, &self.origin, &self.key());
         }
         let result = self.send(path, &entry);
         // The log consumed this sequence number if it recorded the entry
@@ -516,38 +550,68 @@ impl Client {
     }
 
     fn get(&self, path: &str) -> Result<Value, ClientError> {
-        let resp = self.http.get(&format!("{}{path}", self.base)).call().map_err(transport)?;
+        let resp = retrying(&self.base, self.retry, || self.http.get(&format!("{}{path}", self.base)).call())?;
         receipt(resp).map(|r| r.response)
     }
 }
 
-/// POSTs `body` to `base` + `path`, retrying with exponential backoff on
-/// 503 (honouring `Retry-After`) up to `retry.attempts` times.
+/// POSTs `body` to `base` + `path` ([`retrying`]).
 fn send(http: &ureq::Agent, base: &str, retry: Retry, path: &str, body: &Value) -> Result<Receipt, ClientError> {
+    let body = body.to_string();
+    receipt(retrying(base, retry, || http.post(&format!("{base}{path}")).header("content-type", "application/json").send(body.as_str()))?)
+}
+
+/// Runs `request` up to `retry.attempts` times, with exponential backoff,
+/// while the server answers 503 (honouring `Retry-After`) or nothing
+/// accepts the connection (nothing was sent, so nothing is recorded
+/// twice); any other answer is returned.
+fn retrying(
+    base: &str,
+    retry: Retry,
+    mut request: impl FnMut() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
     let mut backoff = retry.initial;
+    let mut refused = None;
     for _ in 0..retry.attempts {
-        let resp = http.post(&format!("{base}{path}")).header("content-type", "application/json").send(body.to_string());
-        let resp = resp.map_err(transport)?;
-        if resp.status().as_u16() == 503 {
-            let wait = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.parse::<u64>().ok())
-                .map_or(backoff, |s| Duration::from_secs(s).min(retry.max));
-            std::thread::sleep(wait.max(backoff));
-            backoff = (backoff * 2).min(retry.max);
-            continue;
-        }
-        return receipt(resp);
+        let wait = match request() {
+            Ok(resp) if resp.status().as_u16() == 503 => {
+                refused = None;
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map_or(backoff, |s| Duration::from_secs(s).min(retry.max))
+            }
+            Ok(resp) => return Ok(resp),
+            Err(e) if not_connected(&e) => {
+                refused = Some(e.to_string());
+                backoff
+            }
+            Err(e) => return Err(transport(e)),
+        };
+        std::thread::sleep(wait.max(backoff));
+        backoff = (backoff * 2).min(retry.max);
     }
-    Err(ClientError::Busy(retry.attempts))
+    match refused {
+        Some(reason) => Err(ClientError::Unavailable { base: base.to_owned(), attempts: retry.attempts, reason }),
+        None => Err(ClientError::Busy(retry.attempts)),
+    }
+}
+
+/// Whether the request failed before a connection was made, so that
+/// nothing reached the server.
+fn not_connected(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
 }
 
 /// The origin of the log at `base`: the first line of its latest
 /// checkpoint. Signatures are bound to it.
-fn fetch_origin(http: &ureq::Agent, base: &str) -> Result<String, ClientError> {
-    let mut resp = http.get(&format!("{base}/v1/checkpoint")).call().map_err(transport)?;
+fn fetch_origin(http: &ureq::Agent, base: &str, retry: Retry) -> Result<String, ClientError> {
+    let mut resp = retrying(base, retry, || http.get(&format!("{base}/v1/checkpoint")).call())?;
     let text = resp.body_mut().read_to_string().map_err(transport)?;
     let origin = text.lines().next().unwrap_or_default();
     if origin.is_empty() {
@@ -632,6 +696,31 @@ pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     })
 }
 
+/// An entry exactly as [`Client::append`] sends it, with no network:
+/// `agent` and `seq` set, hidden fields committed and proven
+/// ([`commit_hidden`], randomness from `rng`), signed for the log named
+/// `origin`, and the openings beside the signature (`openings`, which the
+/// log seals and keeps out of the leaf). The same key, entry, sequence
+/// number and `rng` give the same bytes on every platform and binding.
+pub fn seal_entry<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
+    mut entry: Value,
+    origin: &str,
+    agent: &AgentId,
+    seq: u64,
+    key: &SigningKey,
+    rng: &mut R,
+) -> Result<Value, ClientError> {
+    let obj = entry.as_object_mut().ok_or_else(|| invalid_hidden("an entry must be a JSON object".into()))?;
+    obj.insert("agent".into(), Value::from(agent.as_str()));
+    obj.insert("seq".into(), Value::from(seq));
+    let openings = if obj.contains_key("hidden") { Some(commit_hidden(obj, origin, rng)?) } else { None };
+    sign_entry(obj, origin, key);
+    if let Some(o) = openings {
+        obj.insert("openings".into(), o);
+    }
+    Ok(entry)
+}
+
 /// The JSON body of a 2xx answer, or the server's error.
 fn receipt_value(resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, ClientError> {
     let status = resp.status().as_u16();
@@ -672,6 +761,15 @@ impl AttestLoop {
     /// Stops the loop and waits for it.
     pub fn stop(mut self) {
         self.halt();
+    }
+
+    /// Tells the loop to stop and returns at once: the thread ends by
+    /// itself within 50 ms, or after an attestation in progress. For
+    /// owners that must not block (a binding dropping it while another
+    /// thread may wait for the loop's `on_error`).
+    pub fn stop_in_background(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.handle.take());
     }
 
     fn halt(&mut self) {

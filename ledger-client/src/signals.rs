@@ -73,7 +73,7 @@ impl SignalSource {
     pub fn connect(base: &str, name: &str, key: SigningKey) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
         let http = http_agent();
-        let origin = fetch_origin(&http, &base)?;
+        let origin = fetch_origin(&http, &base, Retry::default())?;
         let resp = http.get(&format!("{base}/v1/sources")).call().map_err(transport)?;
         let listed = receipt(resp)?.response;
         let last_seq = listed["sources"]
@@ -163,7 +163,7 @@ impl Client {
             signature: None,
         };
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = signed(&signal, *seq, &self.origin, &self.key);
+        let entry = signed(&signal, *seq, &self.origin, &self.key());
         let result = self.send("/v1/signals", &entry);
         if result.is_ok() {
             *seq = seq.saturating_add(1);

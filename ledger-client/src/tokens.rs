@@ -65,7 +65,7 @@ impl Client {
     /// `token` once approved.
     pub fn escalation(&self, escalation: u64) -> Result<EscalationStatus, ClientError> {
         let path = format!("/v1/escalations/{escalation}");
-        let signed = RequestSignature::sign(self.origin(), self.agent(), &self.key, "GET", &path, b"");
+        let signed = RequestSignature::sign(self.origin(), self.agent(), &self.key(), "GET", &path, b"");
         let mut request = self.http.get(&format!("{}{path}", self.base));
         for (name, value) in signed.headers() {
             request = request.header(name, &value);

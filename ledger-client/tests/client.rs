@@ -53,7 +53,7 @@ fn sdk_attests_acts_rotates_and_resumes() {
     // `client` is behind `resumed` now: its next sequence number is replayed.
     let err = client.act("read", "db/3", None).unwrap_err();
     assert!(matches!(&err, ClientError::Api { status: 409, code, .. } if code == "sequence_replayed"), "{err:?}");
-    let mut client = Client::connect(&server.url, &agent, key.clone()).unwrap();
+    let client = Client::connect(&server.url, &agent, key.clone()).unwrap();
     client.rotate(new_key.clone()).unwrap();
     client.act("read", "db/4", None).unwrap();
     let stale = Client::connect(&server.url, &agent, key).unwrap();
