@@ -4,18 +4,38 @@ export CARGO_TARGET_DIR ?= /var/tmp/agent-ledger-target
 BIN := $(CARGO_TARGET_DIR)/release
 DEBIAN_PACKAGES := libclang-dev g++ pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
 
-.PHONY: run test bench load setup build lint fmt fuzz
+.PHONY: run test bench load setup build lint fmt fuzz python test-python
+# The Python package (ledger-py) is built into this virtual environment.
+PYTHON ?= python3
+VENV := $(CARGO_TARGET_DIR)/py-venv
 
 ## Run the server on its defaults: 127.0.0.1:8080, RocksDB under ./data.
 run: build
 	$(BIN)/ledger-server
 
-## Install what is missing, then run every test: the workspace, then the
-## TPM tests (`tpm` feature; each test process starts its own swtpm).
+## Install what is missing, then run every test: the workspace, the
+## TPM tests (`tpm` feature; each test process starts its own swtpm), then
+## the Python package's tests against the real server binary.
 test: setup
 	cargo build --release -p zk -p verifier --no-default-features
 	cargo test --release --workspace
 	cargo test --release -p ledger-client --features tpm --test tpm
+	$(MAKE) test-python
+
+## The Python package: a virtual environment with the pinned test
+## requirements, the abi3 wheel built by maturin (same target directory and
+## profile as the rest), installed into it.
+python: setup
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r ledger-py/requirements-test.txt
+	rm -rf $(CARGO_TARGET_DIR)/wheels
+	cd ledger-py && $(VENV)/bin/maturin build --release --out $(CARGO_TARGET_DIR)/wheels -i $(VENV)/bin/python
+	$(VENV)/bin/pip install -q --force-reinstall --no-deps $(CARGO_TARGET_DIR)/wheels/agent_ledger-*.whl
+
+## The Python tests (pytest) against the server and verifier binaries.
+test-python: python
+	cargo build --release --workspace --bins
+	cd ledger-py && $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 ## Every fuzz target (fuzz/src/targets.rs) for FUZZ_ITERS executions
 ## (default 10^6) on the stable toolchain; `make test` runs a short pass.
@@ -34,7 +54,9 @@ load: build
 
 lint: setup
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path ledger-py/Cargo.toml -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
+	PYO3_PYTHON=$(PYTHON) cargo clippy --release --manifest-path ledger-py/Cargo.toml -- -D warnings
 
 fmt:
 	cargo fmt --all
@@ -45,7 +67,8 @@ build: setup
 	cargo build --release --workspace --all-targets
 
 setup:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="python3-venv python3-pip"; \
+	for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

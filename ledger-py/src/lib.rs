@@ -8,6 +8,7 @@
 //! server error code), raised with the code the server sent.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -218,6 +219,16 @@ impl Drop for AttestLoop {
 #[pyclass(frozen, module = "agent_ledger._native")]
 struct EventStream {
     stream: Mutex<ledger_client::EventStream>,
+    /// The stream's `resume_after`, kept beside it so that reading it never
+    /// waits for a `__next__` blocked on the network (`u64::MAX`: none yet).
+    resume_after: AtomicU64,
+}
+
+impl EventStream {
+    fn new(stream: ledger_client::EventStream) -> Self {
+        let resume_after = AtomicU64::new(stream.resume_after().unwrap_or(u64::MAX));
+        Self { stream: Mutex::new(stream), resume_after }
+    }
 }
 
 #[pymethods]
@@ -227,7 +238,12 @@ impl EventStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let next = py.detach(|| self.stream.lock().unwrap_or_else(|e| e.into_inner()).next());
+        let next = py.detach(|| {
+            let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+            let next = stream.next();
+            self.resume_after.store(stream.resume_after().unwrap_or(u64::MAX), Ordering::Relaxed);
+            next
+        });
         match next {
             None => Ok(None),
             Some(Ok(event)) => {
@@ -242,7 +258,7 @@ impl EventStream {
     /// has told where it starts).
     #[getter]
     fn resume_after(&self) -> Option<u64> {
-        self.stream.lock().unwrap_or_else(|e| e.into_inner()).resume_after()
+        Some(self.resume_after.load(Ordering::Relaxed)).filter(|&i| i != u64::MAX)
     }
 }
 
@@ -528,7 +544,7 @@ impl Client {
         }
         let inner = Arc::clone(&self.inner);
         let stream = py.detach(move || inner.events(filter)).map_err(|e| client_error(py, e))?;
-        Ok(EventStream { stream: Mutex::new(stream) })
+        Ok(EventStream::new(stream))
     }
 
     /// Asks for an action token for `action` on `resource`, pinning
