@@ -801,4 +801,22 @@ mod tests {
         );
         assert_eq!(err.to_string(), "invalid agent id \"spiffe://example.org/workload/a\": agent ids have the path /agent/<name>");
     }
+
+    #[test]
+    fn a_refused_connection_is_retried_then_unavailable() {
+        // Bind then drop: nothing listens on the port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let retry = Retry { attempts: 3, initial: Duration::from_millis(1), max: Duration::from_millis(2) };
+        let mut calls = 0;
+        let err = retrying(&base, retry, || {
+            calls += 1;
+            http_agent().get(&format!("{base}/v1/checkpoint")).call()
+        })
+        .unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(matches!(&err, ClientError::Unavailable { attempts: 3, base: b, .. } if *b == base), "{err}");
+        let err = Client::connect_with(&base, "spiffe://example.org/agent/a", SigningKey::from_bytes(&[1; 32]), retry).unwrap_err();
+        assert!(matches!(err, ClientError::Unavailable { .. }), "{err}");
+    }
 }
