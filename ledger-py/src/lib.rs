@@ -420,6 +420,19 @@ impl Client {
         self.append_value(py, entry)
     }
 
+    /// Appends several action objects (as `append_entry` takes them) in
+    /// one request, all or none, at contiguous indices in this order; one
+    /// round trip and one durable commit for all.
+    fn append_batch(&self, py: Python<'_>, entries: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<Receipt>> {
+        if entries.is_empty() {
+            return Err(PyValueError::new_err("append_batch needs at least one entry"));
+        }
+        let entries = entries.iter().map(to_json).collect::<PyResult<Vec<_>>>()?;
+        let inner = Arc::clone(&self.inner);
+        let receipts = py.detach(move || inner.append_batch(entries)).map_err(|e| client_error(py, e))?;
+        Ok(receipts.into_iter().map(Receipt::from).collect())
+    }
+
     /// One attestation with the software attester (needs `code_hash`):
     /// a fresh nonce, the measurements, signed and recorded with its
     /// verdict. A failing verdict raises `AttestationFailedError`.

@@ -6,6 +6,13 @@ the `ToolPolicy` also need a fresh attestation and an action token
 (docs/POLICY.md, "Action tokens") first: the tool reads its token with
 `current_token()` and presents it to the resource it acts on.
 
+Each tool's start entry is recorded (durably: the log has synced it) before
+the tool runs. What happens after (a tool's end or error, a model call) is
+deferred and goes in the same batch as the next start entry, so one tool
+call costs one round trip to the log and the log keeps the calls in the
+order they happened; `flush()` (or `close()`, or leaving the `with` block,
+or the interpreter exiting) records what is still deferred.
+
 The handler fails closed: when the ledger refuses (revoked agent, score too
 low, a class that waits for a human) or cannot be reached, the tool does
 not run and the caller gets `ToolRefused`. That holds because LangChain
@@ -37,9 +44,11 @@ import hashlib
 import json
 import logging
 import re
+import atexit
 import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -60,6 +69,10 @@ MAX_HIDDEN_FIELDS = 16
 MAX_HIDDEN_STR_CHARS = 4096
 MAX_HIDDEN_U64 = 2**53 - 1
 _HIDDEN_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+
+#: At most this many entries wait for the next tool start before they are
+#: recorded on their own.
+MAX_DEFERRED = 64
 
 #: The hidden field holding the digest of a tool's input.
 INPUT_FIELD = "input_sha256"
@@ -120,7 +133,7 @@ class ToolPolicy:
     parameters the token pins (default: `default_constraints`).
     """
 
-    high_risk: FrozenSet[str] = frozenset()
+    high_risk: AbstractSet[str] = frozenset()
     hidden_fields: List[str] = field(default_factory=list)
     resource: Optional[Callable[[str, Any], str]] = None
     constraints: Optional[Callable[[str, Any], Dict[str, Any]]] = None
@@ -217,10 +230,11 @@ class LedgerCallbackHandler(BaseCallbackHandler):
     and every model call as signed entries of `client`'s agent, and asks
     for an action token before each high-risk tool.
 
-    A refusal, or a ledger that cannot record the start of a tool, raises
-    `ToolRefused` and the tool does not run. A failure to record anything
-    else raises the ledger's error: what was done is then not on the record,
-    and the agent should not go on as if it were.
+    A refusal, or a ledger that cannot record the start of a tool (with
+    the entries deferred before it), raises `ToolRefused` and the tool does
+    not run; the deferred entries stay queued and go with the next attempt.
+    `flush()` and `close()` raise the ledger's error when what was done
+    cannot be recorded.
     """
 
     raise_error = True
@@ -244,15 +258,31 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         self._lock = threading.Lock()
         self._tools: Dict[UUID, _ToolRun] = {}
         self._models: Dict[UUID, _ModelRun] = {}
+        # Entries of what already happened, waiting for the next start
+        # entry; `_record_lock` keeps one batch in flight, so the log gets
+        # them in order.
+        self._deferred: List[Dict[str, Any]] = []
+        self._record_lock = threading.Lock()
+        _live_handlers.add(self)
         self._attest_loop: Optional[AttestLoop] = None
         if attest_every_s is not None:
             self._attest_loop = client.attest_every(attest_every_s, on_error=_log_attestation_failure)
 
+    def flush(self) -> None:
+        """Records the deferred entries now; raises the ledger's error if it
+        cannot (they stay queued)."""
+        with self._lock:
+            waiting = bool(self._deferred)
+        if waiting:
+            self._record([])
+
     def close(self) -> None:
-        """Stops the attestation loop, if any (idempotent)."""
+        """Stops the attestation loop, if any, and records the deferred
+        entries (idempotent)."""
         loop, self._attest_loop = self._attest_loop, None
         if loop is not None:
             loop.stop()
+        self.flush()
 
     def __enter__(self) -> "LedgerCallbackHandler":
         return self
@@ -303,7 +333,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         if grant is not None:
             data["token_jti"] = grant["jti"]
         try:
-            self.client.append(action, resource, data=data, hidden=hidden)
+            self._record([_entry(action, resource, data, hidden)])
         except LedgerError as e:
             raise ToolRefused.because(name, "recording the call", e) from e
         token = _current_token.set(grant["token"] if grant is not None else None)
@@ -316,7 +346,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         if run is not None:
             data = {"phase": "end", "run_id": str(run_id)}
             hidden = {"output_sha256": {"str": sha256_hex(_output_text(output))}}
-            self.client.append(run.action, run.resource, data=data, hidden=hidden)
+            self._defer(_entry(run.action, run.resource, data, hidden))
 
     def on_tool_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
@@ -327,7 +357,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         if run is not None:
             data = {"phase": "error", "run_id": str(run_id), "error": type(error).__name__}
             try:
-                self.client.append(run.action, run.resource, data=data)
+                self._defer(_entry(run.action, run.resource, data))
             except LedgerError as e:
                 # LangChain raises this instead of the tool's error: keep both.
                 raise e from error
@@ -337,6 +367,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         (`token`, `jti`, …), or `ToolRefused`."""
         constraints = self.policy.constraints_for(name, tool_input)
         try:
+            # What happened before goes in the log before the attestation.
+            self.flush()
             self.client.attest()
         except LedgerError as e:
             raise ToolRefused.because(name, "attesting", e) from e
@@ -399,7 +431,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 "prompt_sha256": {"str": run.prompt_sha256},
                 "response_sha256": {"str": sha256_hex(_response_text(response))},
             }
-            self.client.append("llm.call", run.resource, data={"run_id": str(run_id)}, hidden=hidden)
+            self._defer(_entry("llm.call", run.resource, {"run_id": str(run_id)}, hidden))
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
@@ -408,7 +440,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         run = self._finish_model(run_id)
         if run is not None:
             data = {"run_id": str(run_id), "error": type(error).__name__}
-            self.client.append("llm.call", run.resource, data=data, hidden={"prompt_sha256": {"str": run.prompt_sha256}})
+            self._defer(_entry("llm.call", run.resource, data, {"prompt_sha256": {"str": run.prompt_sha256}}))
 
     def _start_model(
         self,
@@ -426,6 +458,51 @@ class LedgerCallbackHandler(BaseCallbackHandler):
     def _finish_model(self, run_id: UUID) -> Optional[_ModelRun]:
         with self._lock:
             return self._models.pop(run_id, None)
+
+    # Recording.
+
+    def _defer(self, entry: Dict[str, Any]) -> None:
+        """Queues the entry of something that already happened for the next
+        batch; records the queue now once it is `MAX_DEFERRED` long."""
+        with self._lock:
+            self._deferred.append(entry)
+            full = len(self._deferred) >= MAX_DEFERRED
+        if full:
+            self.flush()
+
+    def _record(self, entries: List[Dict[str, Any]]) -> None:
+        """Appends the deferred entries, then `entries`, in one batch (all
+        or none); on failure the deferred ones stay queued."""
+        with self._record_lock:
+            with self._lock:
+                batch = self._deferred + entries
+                taken = len(self._deferred)
+            if batch:
+                self.client.append_batch(batch)
+            with self._lock:
+                del self._deferred[:taken]
+
+
+def _entry(action: str, resource: str, data: Dict[str, Any], hidden: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """An action entry as `Client.append_batch` takes it."""
+    entry: Dict[str, Any] = {"kind": "action", "action": action, "resource": resource, "data": data}
+    if hidden:
+        entry["hidden"] = hidden
+    return entry
+
+
+# Handlers still holding deferred entries when the interpreter exits record
+# them then.
+_live_handlers: "weakref.WeakSet[LedgerCallbackHandler]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for handler in list(_live_handlers):
+        try:
+            handler.flush()
+        except LedgerError as e:
+            logger.error("entries of finished calls could not be recorded: %s", e)
 
 
 def _tool_name(serialized: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> str:
