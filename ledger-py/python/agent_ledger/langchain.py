@@ -40,8 +40,6 @@ statement publishes the statement's SHA-256 in its `token` entry
 from __future__ import annotations
 
 import contextvars
-import hashlib
-import json
 import logging
 import re
 import atexit
@@ -56,6 +54,7 @@ from langchain_core.messages import BaseMessage, ToolMessage, message_to_dict
 from langchain_core.outputs import LLMResult
 
 from ._native import AttestLoop, Client
+from .calls import canonical_json, resource_of, sha256_hex, sql_constraints
 from .errors import LedgerError
 
 __all__ = ["LedgerCallbackHandler", "ToolPolicy", "ToolRefused", "current_token"]
@@ -76,9 +75,6 @@ MAX_DEFERRED = 64
 
 #: The hidden field holding the digest of a tool's input.
 INPUT_FIELD = "input_sha256"
-
-#: Tool-input members that name what a tool acts on, in order of preference.
-RESOURCE_MEMBERS = ("resource", "path", "url", "table", "file")
 
 _current_token: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     "agent_ledger_action_token", default=None
@@ -168,23 +164,12 @@ class ToolPolicy:
 
 def default_resource(tool: str, tool_input: Any) -> str:
     """The input's first str member among `RESOURCE_MEMBERS`, else `tool/<name>`."""
-    if isinstance(tool_input, Mapping):
-        for member in RESOURCE_MEMBERS:
-            value = tool_input.get(member)
-            if isinstance(value, str) and value:
-                return value
-    return f"tool/{tool}"
+    return resource_of(tool_input, f"tool/{tool}")
 
 
 def default_constraints(tool: str, tool_input: Any) -> Dict[str, Any]:
-    """Pins the input's `sql` statement, if any, by its SHA-256.
-
-    The log keeps only the digest either way; sending the digest rather than
-    the text keeps the text from the log too (docs/POLICY.md).
-    """
-    if isinstance(tool_input, Mapping) and isinstance(tool_input.get("sql"), str):
-        return {"sql_sha256": sha256_hex(tool_input["sql"])}
-    return {}
+    """Pins the input's `sql` statement, if any, by its SHA-256 (`sql_constraints`)."""
+    return sql_constraints(tool_input)
 
 
 def hidden_value(name: str, value: Any) -> Dict[str, Any]:
@@ -197,17 +182,6 @@ def hidden_value(name: str, value: Any) -> Dict[str, Any]:
         # Truncating would commit to something the tool never saw.
         raise ValueError(f"hidden field {name!r} is longer than {MAX_HIDDEN_STR_CHARS} characters")
     return {"str": text}
-
-
-def sha256_hex(text: str) -> str:
-    """SHA-256 of the UTF-8 of `text`, lowercase hex."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted, compact JSON, so a holder of the same value gets the same
-    digest; values JSON lacks are written as their `str`."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class _ToolRun(NamedTuple):

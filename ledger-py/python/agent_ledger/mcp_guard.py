@@ -26,36 +26,46 @@ HTTP at `/mcp` (`--listen HOST:PORT`).
 Everything in an entry is public forever, so arguments and results are
 never logged, not even as plain hashes (the hash of a guessable argument,
 a path or a query, gives it away). Their SHA-256 digests go in hidden
-fields (`arguments_sha256`, `result_sha256`), committed with a salt by the
-agent's side, which the agent can disclose later (`Client.disclose`).
+fields, committed with a salt by the agent's side, which the agent can
+disclose later (`Client.disclose`): `arguments_sha256`, of the arguments
+object as `canonical_json` (`{}` when absent), and `result_sha256`, of the
+upstream's `CallToolResult` (its wire form, nulls left out) as
+`canonical_json`.
 
 A refusal forwards nothing and answers the client with a JSON-RPC error,
 code `LEDGER_REFUSED` (-31403), message
-`agent-ledger refused <tool>: <code>: <message>` and `data` holding the
-ledger's error code (`RefusalData`). A JSON-RPC error rather than a
-`CallToolResult` with `isError`: nothing ran, so there is no tool result,
-and the SDK's `ClientSession.call_tool` raises it as `MCPError` carrying
-the code and data, which no client can mistake for a tool's output.
+`agent-ledger refused <tool>: <code>: <message>` and `data`
+`{"tool", "reason", "code", "status"}` (`reason`: `refused`, the ledger's
+`code` beside it; `escalation`, with the escalation's index; `unreachable`;
+`error`).
+
+A JSON-RPC error rather than a `CallToolResult` with `isError`: nothing
+ran, so there is no tool result, and the SDK's `ClientSession.call_tool`
+raises it as `MCPError` carrying the code and data, which no client can
+mistake for a tool's output (nor a model for one it may retry around).
 Refused are: a revoked or quarantined agent (`agent_revoked`), a token the
 log refuses (`score_too_low`, …) or that waits for a human (`escalation`),
 and, unless `--fail-open`, a ledger that cannot be reached. With
 `--fail-open` an unreachable ledger only logs a warning on stderr and the
 call is forwarded unrecorded; a ledger that answers with a refusal is
-still obeyed.
+still obeyed. A result the ledger cannot record (after the call ran) is
+withheld with the same error code, `reason` `result_unrecorded`.
 
-Only tools are proxied: prompts, resources and server-initiated requests
-(sampling, elicitation) are not, so nothing reaches the upstream around
-the guard. On stdio, stdout carries protocol messages only; logs go to
+Only tools are proxied: prompts, resources, notifications and
+server-initiated requests (sampling, elicitation) are not, so nothing
+reaches the upstream around the guard, and the client's `_meta` (progress
+tokens) is not forwarded either. The guard speaks both protocol eras
+downstream (the `initialize` handshake and 2026-07-28) and the handshake
+upstream. On stdio, stdout carries protocol messages only; logs go to
 stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
+import re
 import signal
 import sys
 import uuid
@@ -74,6 +84,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from ._native import AttestLoop, Client, Key
+from .calls import canonical_json, resource_of, sha256_hex, sql_constraints
 from .errors import LedgerBusy, LedgerError, LedgerUnavailable, TransportError
 
 __all__ = [
@@ -81,15 +92,19 @@ __all__ = [
     "LEDGER_REFUSED",
     "RESULT_FIELD",
     "TOKEN_META_KEY",
+    "Admission",
     "GuardOptions",
     "LedgerGuard",
-    "Admission",
+    "Refusal",
     "build_proxy",
     "canonical_json",
     "default_constraints",
     "default_resource",
+    "forward_call",
     "main",
+    "open_upstream",
     "parse_args",
+    "run_proxy",
     "sha256_hex",
 ]
 
@@ -110,9 +125,6 @@ ARGUMENTS_FIELD = "arguments_sha256"
 #: The hidden field holding the digest of a call's result.
 RESULT_FIELD = "result_sha256"
 
-#: Argument members that name what a tool acts on, in order of preference.
-RESOURCE_MEMBERS = ("resource", "path", "url", "table", "file")
-
 #: Failures that mean the ledger could not be reached (nothing was refused):
 #: the only ones `--fail-open` forwards through.
 UNREACHABLE = (LedgerUnavailable, LedgerBusy, TransportError)
@@ -121,36 +133,15 @@ UNREACHABLE = (LedgerUnavailable, LedgerBusy, TransportError)
 UPSTREAM_START_TIMEOUT_S = 60.0
 
 
-def sha256_hex(text: str) -> str:
-    """SHA-256 of the UTF-8 of `text`, lowercase hex."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted, compact JSON, so a holder of the same value gets the same
-    digest (the LangChain handler's form); values JSON lacks are written
-    as their `str`."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def default_resource(tool: str, arguments: Mapping[str, Any]) -> str:
     """The arguments' first non-empty str member among `RESOURCE_MEMBERS`,
     else `mcp/<tool>`."""
-    for member in RESOURCE_MEMBERS:
-        value = arguments.get(member)
-        if isinstance(value, str) and value:
-            return value
-    return f"mcp/{tool}"
+    return resource_of(arguments, f"mcp/{tool}")
 
 
 def default_constraints(arguments: Mapping[str, Any]) -> Dict[str, Any]:
-    """Pins the arguments' `sql` statement, if any, by its SHA-256.
-
-    The log keeps only the digest either way (docs/POLICY.md); sending the
-    digest rather than the text keeps the text from the log too.
-    """
-    sql = arguments.get("sql")
-    return {"sql_sha256": sha256_hex(sql)} if isinstance(sql, str) else {}
+    """Pins the arguments' `sql` statement, if any, by its SHA-256 (`sql_constraints`)."""
+    return sql_constraints(arguments)
 
 
 class Refusal(Exception):
@@ -194,7 +185,11 @@ class Refusal(Exception):
         data = {"tool": self.tool, "reason": self.reason, "code": self.code, "status": self.status}
         if self.escalation is not None:
             data["escalation"] = self.escalation
-        return MCPError(LEDGER_REFUSED, f"agent-ledger refused {self.tool}: {self.message}", data)
+        if self.reason == "result_unrecorded":
+            lead = f"agent-ledger withheld the result of {self.tool}, which ran upstream"
+        else:
+            lead = f"agent-ledger refused {self.tool}"
+        return MCPError(LEDGER_REFUSED, f"{lead}: {self.message}", data)
 
 
 @dataclass(frozen=True)
@@ -333,13 +328,11 @@ class LedgerGuard:
                                                               hidden=hidden))
             except UNREACHABLE as e:
                 if not self.fail_open:
-                    raise Refusal.of(admission.tool, "recording the result (the call was forwarded)", e,
-                                     "result_unrecorded") from e
+                    raise Refusal.of(admission.tool, "recording the result", e, "result_unrecorded") from e
                 logger.warning("fail-open: the ledger cannot be reached; the result of %s (call %s) is unrecorded: %s",
                                admission.action, admission.call_id, e)
             except Exception as e:
-                raise Refusal.of(admission.tool, "recording the result (the call was forwarded)", e,
-                                 "result_unrecorded") from e
+                raise Refusal.of(admission.tool, "recording the result", e, "result_unrecorded") from e
 
     async def _call(self, op: Callable[[Client], Any]) -> Any:
         """Runs `op` with the client on a worker thread (the caller holds
@@ -469,6 +462,8 @@ def parse_args(argv: Sequence[str]) -> GuardOptions:
     args = parser.parse_args(argv)
     if bool(command) == bool(args.upstream_url):
         parser.error("give the upstream server either as -- COMMAND [ARGS...] or as --upstream-url URL")
+    if args.code_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", args.code_hash.lower()):
+        parser.error("--code-hash takes 64 hex digits (the SHA-256 in the agent's passport)")
     if args.high_risk and not args.code_hash:
         parser.error("--high-risk tools attest first: give --code-hash")
     if args.attest_every is not None and (not args.code_hash or not args.attest_every > 0):
@@ -483,7 +478,7 @@ def parse_args(argv: Sequence[str]) -> GuardOptions:
         ledger=args.ledger,
         agent=args.agent,
         key_file=args.key_file,
-        code_hash=args.code_hash,
+        code_hash=args.code_hash.lower() if args.code_hash is not None else None,
         high_risk=frozenset(args.high_risk),
         fail_open=args.fail_open,
         attest_every_s=args.attest_every,
@@ -578,9 +573,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         pass
     except Exception as e:
-        logger.error("stopped: %s: %s", type(e).__name__, e)
+        logger.error("stopped: %s", "; ".join(f"{type(c).__name__}: {c}" for c in _leaves(e)))
         return 1
     return 0
+
+
+def _leaves(error: BaseException) -> List[BaseException]:
+    """The exceptions in `error`, exception groups (task groups) flattened."""
+    nested = getattr(error, "exceptions", None)
+    if not isinstance(nested, tuple):
+        return [error]
+    return [leaf for inner in nested for leaf in _leaves(inner)]
 
 
 if __name__ == "__main__":
