@@ -117,10 +117,16 @@ def codes():
 
 def main():
     out = [HEAD]
-    for _, (name, doc) in sorted(STATUS.items()):
-        out.append(f'\n\nclass {name}(ApiError):\n    """{doc}"""\n')
     all_codes = list(codes())
+    # A code named like its status (payload_too_large, 413) is that
+    # status's class itself, not a second class of the same name.
+    merged = {status: text for variant, text, _, status in all_codes if f"{variant}Error" == STATUS[status][0]}
+    for status, (name, doc) in sorted(STATUS.items()):
+        code = f'\n    code = "{merged[status]}"\n' if status in merged else ""
+        out.append(f'\n\nclass {name}(ApiError):\n    """{doc}"""\n{code}')
     for variant, text, doc, status in all_codes:
+        if merged.get(status) == text:
+            continue
         doc = textwrap.fill(doc.replace("\\", "\\\\").replace('"""', "'''"), 84, subsequent_indent="    ", break_on_hyphens=False)
         out.append(f'\n\nclass {variant}Error({STATUS[status][0]}):\n    """{doc}"""\n\n    code = "{text}"\n')
     out.append("\n\n#: The class of each server error code.\nBY_CODE: Dict[str, Type[ApiError]] = {\n")

@@ -57,12 +57,14 @@ pub fn save_key(path: &Path, key: &SigningKey, overwrite: bool) -> Result<(), Cl
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let name = path.file_name().ok_or_else(|| ClientError::Key(format!("{}: not a file name", path.display())))?;
+    // A fresh name, created here and nowhere else (no symlink or file
+    // planted at a guessable name is ever opened).
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    tmp_name.push(format!(".{:016x}.tmp", rand_core::RngCore::next_u64(&mut rand_core::OsRng)));
     let tmp = dir.join(tmp_name);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let written = (|| {
@@ -87,4 +89,37 @@ pub fn save_key(path: &Path, key: &SigningKey, overwrite: bool) -> Result<(), Cl
 /// The base64 public key, as a passport carries it.
 pub fn public_key_b64(key: &SigningKey) -> String {
     B64.encode(key.verifying_key().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_saved_0600_never_replaced_by_accident_and_loose_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.key");
+        let key = SigningKey::from_bytes(&[3; 32]);
+        save_key(&path, &key, false).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(load_key(&path).unwrap().to_bytes(), key.to_bytes());
+        let other = SigningKey::from_bytes(&[4; 32]);
+        assert!(matches!(save_key(&path, &other, false), Err(ClientError::Key(_))));
+        assert_eq!(load_or_create_key(&path).unwrap().to_bytes(), key.to_bytes());
+        save_key(&path, &other, true).unwrap();
+        assert_eq!(load_key(&path).unwrap().to_bytes(), other.to_bytes());
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = load_key(&path).unwrap_err().to_string();
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+    }
 }

@@ -248,9 +248,33 @@ impl Client {
             attester: None,
         };
         client.origin = client.fetch_origin()?;
-        let state = client.get(&format!("/v1/agents/{}", encode_id(client.agent.as_str())))?;
-        client.seq = Mutex::new(state["last_seq"].as_u64().unwrap_or(0) + 1);
+        client.seq = Mutex::new(client.next_seq_from_log()?);
         Ok(client)
+    }
+
+    /// The sequence number after the last one the log recorded for this
+    /// agent.
+    fn next_seq_from_log(&self) -> Result<u64, ClientError> {
+        let state = self.get(&format!("/v1/agents/{}", encode_id(self.agent.as_str())))?;
+        state["last_seq"]
+            .as_u64()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or_else(|| transport("the log's last sequence number is the largest there is"))
+    }
+
+    /// After an answer to an entry: the sequence number advances if the
+    /// log recorded it, and is read again from the log if the log says it
+    /// was already used (an earlier answer was lost, e.g. a timeout after
+    /// the commit), so the next entry does not fail the same way.
+    fn settle(&self, seq: &mut u64, count: u64, result: &Result<Receipt, ClientError>) {
+        if ClientError::recorded(result) {
+            *seq += count;
+        } else if matches!(result, Err(e) if e.error_code() == Some(ErrorCode::SequenceReplayed)) {
+            if let Ok(next) = self.next_seq_from_log() {
+                *seq = next;
+            }
+        }
     }
 
     /// Registers a passport with the admin token (an operator's call).
@@ -327,9 +351,7 @@ impl Client {
         // fixed (under the lock) before committing.
         let body = seal_entry(entry, &self.origin, &self.agent, *seq, &self.key(), rng)?;
         let result = self.send("/v1/entries", &body);
-        if result.is_ok() {
-            *seq += 1;
-        }
+        self.settle(&mut seq, 1, &result);
         result
     }
 
@@ -339,6 +361,9 @@ impl Client {
     /// contiguous indices in this order. One round trip and one durable
     /// commit for all of them.
     pub fn append_batch(&self, entries: Vec<Value>) -> Result<Vec<Receipt>, ClientError> {
+        if entries.is_empty() {
+            return Err(ClientError::api(400, ErrorCode::EmptyBatch, "a batch needs at least one entry".into()));
+        }
         let mut rng =
             rand_chacha::ChaCha20Rng::from_rng(rand_core::OsRng).map_err(|e| ClientError::Key(format!("OS random source: {e}")))?;
         if let Some((_, m)) = &self.attester {
@@ -352,13 +377,15 @@ impl Client {
             .map(|(entry, n)| seal_entry(entry, &self.origin, &self.agent, n, &key, &mut rng))
             .collect::<Result<Vec<_>, _>>()?;
         let count = sealed.len() as u64;
-        let answer = self.send("/v1/entries/batch", &Value::Array(sealed))?;
-        *seq += count;
-        let receipts = answer.response["entries"]
-            .as_array()
-            .map(|done| done.iter().map(|e| Receipt { index: e["index"].as_u64().unwrap_or_default(), response: e.clone() }).collect::<Vec<_>>())
+        let result = self.send("/v1/entries/batch", &Value::Array(sealed));
+        self.settle(&mut seq, count, &result);
+        let listed = result?.response["entries"].as_array().cloned().unwrap_or_default();
+        let receipts = listed
+            .into_iter()
+            .map(|e| e["index"].as_u64().map(|index| Receipt { index, response: e.clone() }))
+            .collect::<Option<Vec<_>>>()
             .filter(|r| r.len() as u64 == count)
-            .ok_or_else(|| transport("the batch answer does not list every entry"))?;
+            .ok_or_else(|| transport("the batch answer does not list the index of every entry"))?;
         Ok(receipts)
     }
 
@@ -373,9 +400,7 @@ impl Client {
             }
         }
         let result = self.send("/v1/entries", &entry);
-        if result.is_ok() {
-            *seq += 1;
-        }
+        self.settle(seq, 1, &result);
         result
     }
 
@@ -568,9 +593,7 @@ impl Client {
         let result = self.send(path, &entry);
         // The log consumed this sequence number if it recorded the entry
         // (a failed attestation is recorded too).
-        if ClientError::recorded(&result) {
-            *seq += 1;
-        }
+        self.settle(&mut seq, 1, &result);
         result
     }
 
@@ -725,6 +748,13 @@ pub fn commit_hidden<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
     })
 }
 
+/// An answer that is not JSON, quoting at most its first 200 characters
+/// (the message may reach a model or a log).
+fn not_json(status: u16, text: &str) -> ClientError {
+    let excerpt: String = text.chars().take(200).collect();
+    transport(format!("{status}: not JSON: {excerpt}{}", if excerpt.len() < text.len() { "…" } else { "" }))
+}
+
 /// An entry exactly as [`Client::append`] sends it, with no network:
 /// `agent` and `seq` set, hidden fields committed and proven
 /// ([`commit_hidden`], randomness from `rng`), signed for the log named
@@ -754,7 +784,7 @@ pub fn seal_entry<R: rand_core::RngCore + rand_core::CryptoRng + Send>(
 fn receipt_value(resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, ClientError> {
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().map_err(transport)?;
-    let value: Value = serde_json::from_str(&text).map_err(|_| transport(format!("{status}: not JSON: {text}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| not_json(status, &text))?;
     if (200..300).contains(&status) {
         return Ok(value);
     }
@@ -768,7 +798,7 @@ fn receipt_value(resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, C
 fn receipt(mut resp: ureq::http::Response<ureq::Body>) -> Result<Receipt, ClientError> {
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().map_err(transport)?;
-    let value: Value = serde_json::from_str(&text).map_err(|_| transport(format!("{status}: not JSON: {text}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| not_json(status, &text))?;
     if (200..300).contains(&status) {
         return Ok(Receipt { index: value["index"].as_u64().unwrap_or_default(), response: value });
     }

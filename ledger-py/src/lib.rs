@@ -82,16 +82,8 @@ fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     Ok(py.import("json")?.getattr("loads")?.call1((value.to_string(),))?.unbind())
 }
 
-fn hex32(name: &str, text: &str) -> PyResult<[u8; 32]> {
-    let bad = || PyValueError::new_err(format!("{name} must be 64 hex digits (a SHA-256)"));
-    if text.len() != 64 || !text.is_ascii() {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+fn hex32(name: &'static str, text: &str) -> PyResult<[u8; 32]> {
+    verifier::entry::signing::parse_hash(text, name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// An agent's Ed25519 signing key. Its secret is never printed; files
@@ -272,6 +264,8 @@ struct Client {
     url: String,
     /// Whether it was given a code hash, so that it can attest.
     attests: bool,
+    /// Held through a rotation (they share the pending key file).
+    rotating: Mutex<()>,
     /// Where the key lives, if it was given as a file: a rotation saves
     /// the new key there.
     key_file: Option<PathBuf>,
@@ -309,6 +303,18 @@ fn agent_key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<(SigningKey, Op
         return Ok((k.key.clone(), None));
     }
     let path: PathBuf = key.extract().map_err(|_| PyTypeError::new_err("key must be a Key or the path of a key file"))?;
+    let next = pending_key_file(&path);
+    if next.exists() {
+        return Err(ledger_exception(
+            py,
+            "KeyFileError",
+            format!(
+                "{} exists: a key rotation's outcome is unknown; keep the key the log has in force (GET /v1/agents/{{id}}) as {} and remove the other",
+                next.display(),
+                path.display()
+            ),
+        ));
+    }
     let loaded = ledger_client::load_key(&path).map_err(|e| client_error(py, e))?;
     Ok((loaded, Some(path)))
 }
@@ -365,7 +371,7 @@ impl Client {
                 })
             })
             .map_err(|e| client_error(py, e))?;
-        Ok(Self { inner: Arc::new(inner), url: url.trim_end_matches('/').to_owned(), attests, key_file })
+        Ok(Self { inner: Arc::new(inner), url: url.trim_end_matches('/').to_owned(), attests, rotating: Mutex::new(()), key_file })
     }
 
     /// The agent's SPIFFE id.
@@ -453,35 +459,63 @@ impl Client {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| PyValueError::new_err("seconds must be positive"))?;
         let running = self.inner.attest_every(interval, move |e| match &on_error {
-            Some(callback) => Python::attach(|py| {
-                let err = client_error(py, clone_error(e));
-                if let Err(raised) = callback.call1(py, (err.into_value(py),)) {
-                    raised.print(py);
-                }
-            }),
+            // Not while the interpreter shuts down.
+            Some(callback) => {
+                let _ = Python::try_attach(|py| {
+                    let err = client_error(py, clone_error(e));
+                    if let Err(raised) = callback.call1(py, (err.into_value(py),)) {
+                        raised.print(py);
+                    }
+                });
+            }
             None => eprintln!("agent-ledger: attestation failed: {e}"),
         });
         Ok(AttestLoop { running: Mutex::new(Some(running)) })
     }
 
     /// Rotates the agent's key: the log records the rotation signed by the
-    /// old and the new key (a new one is generated if none is given). A
-    /// client made from a key file saves the new key there: first beside
-    /// it (`<file>.next`), then over it once the log has recorded the
-    /// rotation, so the key in force is never lost.
+    /// old and the new key. A client made from a key file generates the
+    /// new key (unless one is given) and keeps it beside the file
+    /// (`<file>.next`) until the log has recorded the rotation, then
+    /// renames it over the file. If the outcome is unknown (no answer), the
+    /// new key stays in `<file>.next` and clients refuse to start until
+    /// someone checks the log (`GET /v1/agents/{id}`) and keeps the key in
+    /// force. A client made from a `Key` needs `new_key`: a key generated
+    /// here would exist nowhere else.
     #[pyo3(signature = (new_key = None))]
     fn rotate(&self, py: Python<'_>, new_key: Option<PyRef<'_, Key>>) -> PyResult<Receipt> {
-        let new_key = new_key.map_or_else(|| SigningKey::generate(&mut rand_core::OsRng), |k| k.key.clone());
-        let pending = self.key_file.as_ref().map(|f| pending_key_file(f));
-        if let Some(next) = &pending {
-            ledger_client::save_key(next, &new_key, true).map_err(|e| client_error(py, e))?;
-        }
+        let new_key = match (new_key, &self.key_file) {
+            (Some(k), _) => k.key.clone(),
+            (None, Some(_)) => SigningKey::generate(&mut rand_core::OsRng),
+            (None, None) => {
+                return Err(PyValueError::new_err("rotate(new_key) needs the new key when the client was not made from a key file"))
+            }
+        };
+        let Some(file) = self.key_file.clone() else {
+            let inner = Arc::clone(&self.inner);
+            return py.detach(move || inner.rotate(new_key)).map(Receipt::from).map_err(|e| client_error(py, e));
+        };
+        // One rotation at a time: they share the pending file.
+        let _one = match self.rotating.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(ledger_exception(py, "KeyFileError", "another rotation of this key is in progress".into()))
+            }
+        };
+        let next = pending_key_file(&file);
+        ledger_client::save_key(&next, &new_key, false).map_err(|e| {
+            ledger_exception(
+                py,
+                "KeyFileError",
+                format!("{e} (a pending rotation's key: see whether the log recorded it before removing it)"),
+            )
+        })?;
         let inner = Arc::clone(&self.inner);
-        let key = new_key.clone();
-        let rotated = py.detach(move || inner.rotate(key));
-        match (rotated, &self.key_file, &pending) {
-            (Ok(receipt), Some(file), Some(next)) => {
-                std::fs::rename(next, file).map_err(|e| {
+        match py.detach(move || inner.rotate(new_key)) {
+            Ok(receipt) => {
+                let renamed = std::fs::rename(&next, &file).and_then(|()| sync_parent(&file));
+                renamed.map_err(|e| {
                     ledger_exception(
                         py,
                         "KeyFileError",
@@ -490,10 +524,13 @@ impl Client {
                 })?;
                 Ok(receipt.into())
             }
-            (Ok(receipt), _, _) => Ok(receipt.into()),
-            (Err(e), _, next) => {
-                if let Some(next) = next {
-                    let _ = std::fs::remove_file(next);
+            Err(e) => {
+                // Only a refusal, or no connection at all, says for sure that
+                // the log did not record it.
+                let refused = matches!(&e, ClientError::Api { status, .. } if (400..500).contains(status))
+                    || matches!(e, ClientError::Unavailable { .. } | ClientError::Busy(_));
+                if refused {
+                    let _ = std::fs::remove_file(&next);
                 }
                 Err(client_error(py, e))
             }
@@ -640,6 +677,14 @@ fn pending_key_file(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".next");
     PathBuf::from(name)
+}
+
+/// Makes a rename in `file`'s directory durable.
+fn sync_parent(file: &Path) -> std::io::Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
+    }
 }
 
 /// A copy of an error for a callback (the loop keeps its own).

@@ -43,6 +43,12 @@ def build_server(db: Path, calls_log: Path) -> MCPServer:
         return Path(path).read_text(encoding="utf-8")
 
     @server.tool()
+    def transfer(target: str, amount: int, ctx: Context) -> str:
+        """Pays `amount` to `target` (a tool whose class needs a human)."""
+        record(ctx, "transfer", target=target, amount=amount)
+        return f"paid {amount} to {target}"
+
+    @server.tool()
     def run_sql(sql: str, ctx: Context) -> str:
         """Runs one SQL statement on the database; answers its rows as JSON."""
         record(ctx, "run_sql", sql=sql)

@@ -29,6 +29,7 @@ from agent_ledger.langchain import (
     canonical_json,
     current_token,
     default_resource,
+    resource_of,
     hidden_value,
 )
 
@@ -155,7 +156,7 @@ def test_an_agent_loop_is_logged_in_order_and_verifies(ledger, agent, client, tm
 
     # Tools: resources per the default policy, one run id per call, the
     # digests hidden, the token's id in the start entry.
-    assert read_start["resource"] == str(tools.notes)
+    assert read_start["resource"] == "tool/read_file"  # the path is not published
     assert read_start["data"]["run_id"] == read_end["data"]["run_id"] != sql_start["data"]["run_id"]
     assert set(read_start["hidden"]) == {"input_sha256"}
     assert set(read_end["hidden"]) == {"output_sha256"}
@@ -318,7 +319,9 @@ def test_finished_calls_wait_for_the_next_start_and_survive_an_outage(own_ledger
 def test_periodic_attestation_stops_with_the_handler(ledger, agent, client):
     after = tree_end(ledger)
     with LedgerCallbackHandler(client, attest_every_s=0.2):
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while len(ledger.entries_of(agent[0], after=after)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     attested = len(ledger.entries_of(agent[0], after=after))
     time.sleep(0.5)
 
@@ -342,6 +345,8 @@ def test_hidden_values_and_default_resources():
     assert hidden_value("delta", -3) == {"str": "-3"}
     assert hidden_value("flag", True) == {"str": "true"}
     assert hidden_value("rows", {"b": 1, "a": [2]}) == {"str": '{"a":[2],"b":1}'}
-    assert default_resource("fetch", {"url": "https://example.org", "path": "/x"}) == "/x"
-    assert default_resource("fetch", {"url": 7}) == "tool/fetch"
+    assert default_resource("fetch", {"url": "https://example.org", "path": "/x"}) == "tool/fetch"
+    opted_in = ToolPolicy(resource=lambda tool, args: resource_of(args, "path", f"tool/{tool}"))
+    assert opted_in.resource_for("fetch", {"path": "/x"}) == "/x"
+    assert opted_in.resource_for("fetch", {"path": 7}) == "tool/fetch"
     assert default_resource("fetch", "plain input") == "tool/fetch"

@@ -141,8 +141,13 @@ def test_tools_are_listed_and_a_call_is_logged_before_it_is_forwarded(ledger, ag
         with open(demo.guard_log, "w") as errlog:
             async with guarded(guard_args(ledger.url, agent_id, key_file, demo), errlog) as session:
                 tools = await session.list_tools()
-                assert sorted(t.name for t in tools.tools) == ["read_file", "run_sql"]
+                assert sorted(t.name for t in tools.tools) == ["read_file", "run_sql", "transfer"]
                 assert demo.calls() == []
+                # A tool the upstream does not list is neither logged nor forwarded.
+                with pytest.raises(MCPError) as unknown:
+                    await session.call_tool("exfiltrate: " + SECRET, {"path": str(demo.notes)})
+                assert unknown.value.error.code == LEDGER_REFUSED
+                assert unknown.value.error.data["reason"] == "unknown_tool"
                 return await session.call_tool("read_file", {"path": str(demo.notes)})
 
     result = run(scenario)
@@ -153,7 +158,7 @@ def test_tools_are_listed_and_a_call_is_logged_before_it_is_forwarded(ledger, ag
     assert summary(entries) == [("action", "tool.read_file", "call"), ("action", "tool.read_file", "result")]
     call, answer = (e["entry"] for e in entries)
     call_id = call["data"]["call_id"]
-    assert call["resource"] == answer["resource"] == str(demo.notes)
+    assert call["resource"] == answer["resource"] == "mcp/read_file"
     assert call["data"] == {"phase": "call", "call_id": call_id}
     assert answer["data"] == {"phase": "result", "call_id": call_id, "is_error": False}
     assert set(call["hidden"]) == {"arguments_sha256"}
@@ -163,7 +168,7 @@ def test_tools_are_listed_and_a_call_is_logged_before_it_is_forwarded(ledger, ag
     # anyone could confirm a guess with.
     arguments_digest = sha256_hex(canonical_json({"path": str(demo.notes)}))
     public = public_text(entries)
-    for clear in (SECRET, sha256_hex(SECRET), arguments_digest):
+    for clear in (SECRET, sha256_hex(SECRET), arguments_digest, str(demo.notes)):
         assert clear not in public
 
     # The agent can still prove what the arguments were.
@@ -387,7 +392,7 @@ def test_the_guard_serves_streamable_http(ledger, agent, tmp_path):
             proc.kill()
             proc.wait()
 
-    assert sorted(t.name for t in tools.tools) == ["read_file", "run_sql"]
+    assert sorted(t.name for t in tools.tools) == ["read_file", "run_sql", "transfer"]
     assert text_of(first) == SECRET
     assert json.loads(text_of(second)) == [[1250]]
     assert [c["tool"] for c in demo.calls()] == ["read_file", "run_sql"]
@@ -418,7 +423,14 @@ def test_the_command_line_needs_exactly_one_upstream():
     assert options.listen == ("::1", 8765)
 
 
-def test_default_resources():
-    assert default_resource("fetch", {"url": "https://example.org", "path": "/x"}) == "/x"
-    assert default_resource("fetch", {"url": 7}) == "mcp/fetch"
+def test_resources_are_public_only_when_the_operator_names_the_argument():
+    assert default_resource("fetch", {"url": "https://example.org", "path": "/x"}) == "mcp/fetch"
+    assert default_resource("fetch", {"url": "https://example.org", "path": "/x"}, "path") == "/x"
+    assert default_resource("fetch", {"url": 7}, "url") == "mcp/fetch"
     assert default_resource("fetch", {}) == "mcp/fetch"
+    options = parse_args(["--ledger", "http://l", "--agent", "spiffe://example.org/agent/a", "--key-file", "k",
+                          "--resource-arg", "run_sql=db", "--", "server"])
+    assert dict(options.resource_args) == {"run_sql": "db"}
+    with pytest.raises(SystemExit):
+        parse_args(["--ledger", "http://l", "--agent", "spiffe://example.org/agent/a", "--key-file", "k",
+                    "--listen", "0.0.0.0:8765", "--", "server"])

@@ -8,10 +8,6 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping
 
-#: Argument members that name what a tool acts on, in order of preference.
-RESOURCE_MEMBERS = ("resource", "path", "url", "table", "file")
-
-
 def sha256_hex(text: str) -> str:
     """SHA-256 of the UTF-8 of `text`, lowercase hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -23,14 +19,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def resource_of(arguments: Any, fallback: str) -> str:
-    """The arguments' first non-empty str member among `RESOURCE_MEMBERS`,
-    else `fallback`."""
+def resource_of(arguments: Any, member: str, fallback: str) -> str:
+    """The arguments' `member` when it is a non-empty str, else `fallback`.
+
+    The resource of an entry is public forever: only an argument the
+    operator names is ever used (a path or URL may be a secret)."""
     if isinstance(arguments, Mapping):
-        for member in RESOURCE_MEMBERS:
-            value = arguments.get(member)
-            if isinstance(value, str) and value:
-                return value
+        value = arguments.get(member)
+        if isinstance(value, str) and value:
+            return value
     return fallback
 
 

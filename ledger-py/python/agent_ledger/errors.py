@@ -68,6 +68,8 @@ class BadRequestError(ApiError):
 class UnauthorizedError(ApiError):
     """401: the request was not authenticated (admin token, agent signature)."""
 
+    code = "unauthorized"
+
 
 class ForbiddenError(ApiError):
     """403: authenticated, but not allowed (revoked, retired, unknown agent, policy)."""
@@ -76,13 +78,19 @@ class ForbiddenError(ApiError):
 class NotFoundError(ApiError):
     """404: nothing at that index, id or path."""
 
+    code = "not_found"
+
 
 class MethodNotAllowedError(ApiError):
     """405: the method is not allowed on that path."""
 
+    code = "method_not_allowed"
+
 
 class RequestTimeoutError(ApiError):
     """408: the request body arrived too slowly."""
+
+    code = "request_timeout"
 
 
 class ConflictError(ApiError):
@@ -96,9 +104,13 @@ class GoneError(ApiError):
 class PayloadTooLargeError(ApiError):
     """413: the request is larger than the server takes."""
 
+    code = "payload_too_large"
+
 
 class UnsupportedMediaTypeError(ApiError):
     """415: the content type is not one the path takes."""
+
+    code = "unsupported_media_type"
 
 
 class UnprocessableError(ApiError):
@@ -108,9 +120,13 @@ class UnprocessableError(ApiError):
 class UpgradeRequiredError(ApiError):
     """426: the path needs another protocol."""
 
+    code = "upgrade_required"
+
 
 class TooManyRequestsError(ApiError):
     """429: too many at once; try again later."""
+
+    code = "too_many_requests"
 
 
 class ServerError(ApiError):
@@ -309,13 +325,6 @@ class InvalidTokenCheckError(BadRequestError):
     code = "invalid_token_check"
 
 
-class UnauthorizedError(UnauthorizedError):
-    """401: an admin route without the right bearer token (with `WWW-Authenticate:
-    Bearer`), or a nonce request without an agent signature."""
-
-    code = "unauthorized"
-
-
 class SignatureRequiredError(UnauthorizedError):
     """401: an agent entry or a commit request without a signature."""
 
@@ -476,12 +485,6 @@ class InsufficientScopeError(ForbiddenError):
     code = "insufficient_scope"
 
 
-class NotFoundError(NotFoundError):
-    """404: no such route."""
-
-    code = "not_found"
-
-
 class IndexBeyondTreeError(NotFoundError):
     """404: an index beyond the tree."""
 
@@ -528,18 +531,6 @@ class TokensDisabledError(NotFoundError):
     """404: this server issues no action tokens."""
 
     code = "tokens_disabled"
-
-
-class MethodNotAllowedError(MethodNotAllowedError):
-    """405: the route does not take this method."""
-
-    code = "method_not_allowed"
-
-
-class RequestTimeoutError(RequestTimeoutError):
-    """408: the body did not arrive in time."""
-
-    code = "request_timeout"
 
 
 class AgentExistsError(ConflictError):
@@ -620,12 +611,6 @@ class OpeningsShreddedError(GoneError):
     code = "openings_shredded"
 
 
-class PayloadTooLargeError(PayloadTooLargeError):
-    """413: a request body over the route's limit."""
-
-    code = "payload_too_large"
-
-
 class EntryTooLargeError(PayloadTooLargeError):
     """413: an entry (or a batch element) over the entry limit."""
 
@@ -644,18 +629,6 @@ class TooManyHiddenEntriesError(PayloadTooLargeError):
     code = "too_many_hidden_entries"
 
 
-class UnsupportedMediaTypeError(UnsupportedMediaTypeError):
-    """415: a body that must be `application/json` is not."""
-
-    code = "unsupported_media_type"
-
-
-class UpgradeRequiredError(UpgradeRequiredError):
-    """426: a WebSocket route asked for without a WebSocket upgrade."""
-
-    code = "upgrade_required"
-
-
 class PredicateFalseError(UnprocessableError):
     """422: a declared or requested predicate does not hold."""
 
@@ -666,12 +639,6 @@ class AttestationFailedError(UnprocessableError):
     """422: an attestation recorded with a failing verdict."""
 
     code = "attestation_failed"
-
-
-class TooManyRequestsError(TooManyRequestsError):
-    """429: the agent's budget of signed requests is spent (`Retry-After`)."""
-
-    code = "too_many_requests"
 
 
 class TooManyTokensError(TooManyRequestsError):

@@ -54,8 +54,8 @@ from langchain_core.messages import BaseMessage, ToolMessage, message_to_dict
 from langchain_core.outputs import LLMResult
 
 from ._native import AttestLoop, Client
-from .calls import canonical_json, resource_of, sha256_hex, sql_constraints
-from .errors import LedgerError
+from .calls import canonical_json, resource_of, sha256_hex, sql_constraints  # noqa: F401 (resource_of: for policies)
+from .errors import ApiError, LedgerError
 
 __all__ = ["LedgerCallbackHandler", "ToolPolicy", "ToolRefused", "current_token"]
 
@@ -163,8 +163,11 @@ class ToolPolicy:
 
 
 def default_resource(tool: str, tool_input: Any) -> str:
-    """The input's first str member among `RESOURCE_MEMBERS`, else `tool/<name>`."""
-    return resource_of(tool_input, f"tool/{tool}")
+    """`tool/<name>`. The resource is public forever, and an input member
+    (a path, a URL) may be a secret: publish one only through
+    `ToolPolicy.resource`, e.g. `lambda tool, args: resource_of(args, "db",
+    f"tool/{tool}")`."""
+    return f"tool/{tool}"
 
 
 def default_constraints(tool: str, tool_input: Any) -> Dict[str, Any]:
@@ -346,6 +349,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             self.client.attest()
         except LedgerError as e:
             raise ToolRefused.because(name, "attesting", e) from e
+        except ValueError as e:  # a client made without its code hash
+            raise ToolRefused(name, f"attesting: {e}") from e
         try:
             grant = self.client.request_token(action, resource, constraints)
         except LedgerError as e:
@@ -363,7 +368,12 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         with self._lock:
             run = self._tools.pop(run_id, None)
         if run is not None:
-            _current_token.reset(run.token)
+            try:
+                _current_token.reset(run.token)
+            except ValueError:
+                # Ended in another context than it started in: that one's
+                # value is not ours to reset; withdraw the token here.
+                _current_token.set(None)
         return run
 
     # Models: one entry per call, at its end, with both digests.
@@ -451,8 +461,24 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             with self._lock:
                 batch = self._deferred + entries
                 taken = len(self._deferred)
-            if batch:
+            if not batch:
+                return
+            try:
                 self.client.append_batch(batch)
+            except ApiError as e:
+                if not (taken and e.status is not None and 400 <= e.status < 500):
+                    raise
+                # The log refused the batch for good (a deferred entry it
+                # will never take, or one it already has: `sequence_replayed`
+                # after a lost answer). Holding them would refuse every
+                # later tool; they are dropped, said so, and `entries` go
+                # alone.
+                logger.error("dropping %d entries of finished calls the log refused: %s", taken, e)
+                with self._lock:
+                    del self._deferred[:taken]
+                if entries:
+                    self.client.append_batch(entries)
+                return
             with self._lock:
                 del self._deferred[:taken]
 

@@ -37,7 +37,12 @@ code `LEDGER_REFUSED` (-31403), message
 `agent-ledger refused <tool>: <code>: <message>` and `data`
 `{"tool", "reason", "code", "status"}` (`reason`: `refused`, the ledger's
 `code` beside it; `escalation`, with the escalation's index; `unreachable`;
-`error`).
+`unknown_tool`, a name the upstream does not list, which is neither logged
+nor forwarded; `error`).
+
+The entry's `resource` is public: it is `mcp/<tool>` unless the operator
+names an argument to use instead (`--resource-arg run_sql=db`), since an
+argument (a path, a URL) may be a secret.
 
 A JSON-RPC error rather than a `CallToolResult` with `isError`: nothing
 ran, so there is no tool result, and the SDK's `ClientSession.call_tool`
@@ -46,9 +51,10 @@ mistake for a tool's output (nor a model for one it may retry around).
 Refused are: a revoked or quarantined agent (`agent_revoked`), a token the
 log refuses (`score_too_low`, …) or that waits for a human (`escalation`),
 and, unless `--fail-open`, a ledger that cannot be reached. With
-`--fail-open` an unreachable ledger only logs a warning on stderr and the
-call is forwarded unrecorded; a ledger that answers with a refusal is
-still obeyed. A result the ledger cannot record (after the call ran) is
+`--fail-open` a ledger to which no connection can be made only logs a
+warning on stderr and a call to a tool that is not high-risk is forwarded
+unrecorded; a high-risk tool never runs without its token, and a ledger
+that answers (with a refusal, busy, or unreadably) is obeyed. A result the ledger cannot record (after the call ran) is
 withheld with the same error code, `reason` `result_unrecorded`.
 
 Only tools are proxied: prompts, resources, notifications and
@@ -85,7 +91,7 @@ from mcp.shared.exceptions import MCPError
 
 from ._native import AttestLoop, Client, Key
 from .calls import canonical_json, resource_of, sha256_hex, sql_constraints
-from .errors import LedgerBusy, LedgerError, LedgerUnavailable, TransportError
+from .errors import LedgerError, LedgerUnavailable
 
 __all__ = [
     "ARGUMENTS_FIELD",
@@ -125,18 +131,25 @@ ARGUMENTS_FIELD = "arguments_sha256"
 #: The hidden field holding the digest of a call's result.
 RESULT_FIELD = "result_sha256"
 
-#: Failures that mean the ledger could not be reached (nothing was refused):
-#: the only ones `--fail-open` forwards through.
-UNREACHABLE = (LedgerUnavailable, LedgerBusy, TransportError)
+#: Failures that mean the ledger could not be reached (no connection was
+#: ever made, so nothing was refused): the only ones `--fail-open` forwards
+#: through. A busy ledger answered; a transport error may be a reply that
+#: could not be read.
+UNREACHABLE = (LedgerUnavailable,)
+
+#: Pages of `tools/list` read to find a tool not seen yet.
+MAX_LIST_PAGES = 100
 
 #: How long the upstream server may take to start and answer `initialize`.
 UPSTREAM_START_TIMEOUT_S = 60.0
 
 
-def default_resource(tool: str, arguments: Mapping[str, Any]) -> str:
-    """The arguments' first non-empty str member among `RESOURCE_MEMBERS`,
-    else `mcp/<tool>`."""
-    return resource_of(arguments, f"mcp/{tool}")
+def default_resource(tool: str, arguments: Mapping[str, Any], resource_arg: Optional[str] = None) -> str:
+    """`mcp/<tool>`, or with `resource_arg` (`--resource-arg TOOL=ARG`) the
+    argument of that name when it is a non-empty str. The resource is
+    public: an argument is published only when the operator names it."""
+    fallback = f"mcp/{tool}"
+    return resource_of(arguments, resource_arg, fallback) if resource_arg else fallback
 
 
 def default_constraints(arguments: Mapping[str, Any]) -> Dict[str, Any]:
@@ -225,8 +238,10 @@ class LedgerGuard:
         *,
         fail_open: bool = False,
         attest_every_s: Optional[float] = None,
+        resource_args: Optional[Mapping[str, str]] = None,
     ) -> None:
         self._connect = connect
+        self.resource_args = dict(resource_args or {})
         self.high_risk = frozenset(high_risk)
         self.fail_open = fail_open
         self.attest_every_s = attest_every_s
@@ -247,7 +262,7 @@ class LedgerGuard:
         """Authorizes (high-risk tools) and records a call before it is
         forwarded; raises `Refusal` if it must not be."""
         action = f"tool.{tool}"
-        resource = default_resource(tool, arguments)
+        resource = default_resource(tool, arguments, self.resource_args.get(tool))
         call_id = uuid.uuid4().hex
         try:
             hidden = {ARGUMENTS_FIELD: {"str": sha256_hex(canonical_json(dict(arguments)))}}
@@ -279,7 +294,8 @@ class LedgerGuard:
             except Refusal:
                 raise
             except UNREACHABLE as e:
-                if not self.fail_open:
+                # A high-risk tool never runs without its token.
+                if not self.fail_open or tool in self.high_risk:
                     raise Refusal.of(tool, step, e) from e
                 logger.warning("fail-open: the ledger cannot be reached (%s: %s); forwarding %s unrecorded",
                                step, e, action)
@@ -372,6 +388,19 @@ def build_proxy(upstream: ClientSession, guard: LedgerGuard, *, instructions: Op
         return result
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        # Only tools the upstream lists: a name is logged, so a made-up one
+        # (a model's, a prompt injection's) must not reach the log.
+        cursor: Optional[str] = None
+        for _ in range(MAX_LIST_PAGES):
+            if params.name in schemas:
+                break
+            page = await list_tools(ctx, types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        if params.name not in schemas:
+            refusal = Refusal(params.name[:64], "unknown_tool", "the upstream lists no tool of that name")
+            raise refusal.to_mcp_error()
         return await forward_call(upstream, guard, params.name, params.arguments)
 
     return Server(
@@ -429,6 +458,7 @@ class GuardOptions:
     upstream_command: Tuple[str, ...]
     upstream_url: Optional[str]
     listen: Optional[Tuple[str, int]]
+    resource_args: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str]) -> GuardOptions:
@@ -452,9 +482,12 @@ def parse_args(argv: Sequence[str]) -> GuardOptions:
                         help="hex SHA-256 of the agent's code, as in its passport (needed to attest)")
     parser.add_argument("--high-risk", action="append", default=[], metavar="TOOL",
                         help="a tool that needs a fresh attestation and an action token (repeatable)")
+    parser.add_argument("--resource-arg", action="append", default=[], metavar="TOOL=ARG",
+                        help="log TOOL's argument ARG (a str) as the call's resource, which is public; "
+                             "default: mcp/TOOL (repeatable)")
     parser.add_argument("--fail-open", action="store_true",
-                        help="forward calls, with a warning, when the ledger cannot be reached "
-                             "(default: refuse them)")
+                        help="forward calls other than --high-risk ones, with a warning, when no "
+                             "connection to the ledger can be made (default: refuse them)")
     parser.add_argument("--attest-every", type=float, metavar="SECONDS", help="also attest on this period")
     parser.add_argument("--upstream-url", metavar="URL", help="the upstream MCP server (streamable HTTP)")
     parser.add_argument("--listen", metavar="HOST:PORT",
@@ -468,12 +501,21 @@ def parse_args(argv: Sequence[str]) -> GuardOptions:
         parser.error("--high-risk tools attest first: give --code-hash")
     if args.attest_every is not None and (not args.code_hash or not args.attest_every > 0):
         parser.error("--attest-every takes a positive number of seconds and needs --code-hash")
+    resource_args: Dict[str, str] = {}
+    for spec in args.resource_arg:
+        tool, _, arg = spec.partition("=")
+        if not tool or not arg:
+            parser.error(f"--resource-arg {spec!r}: expected TOOL=ARG")
+        resource_args[tool] = arg
     listen = None
     if args.listen is not None:
         host, _, port = args.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             parser.error(f"--listen {args.listen!r}: expected HOST:PORT")
         listen = (host.strip("[]"), int(port))
+        # Whoever reaches the port acts as the agent: loopback only.
+        if listen[0] not in ("127.0.0.1", "::1", "localhost"):
+            parser.error(f"--listen {args.listen!r}: the guard serves loopback only (127.0.0.1, ::1, localhost)")
     return GuardOptions(
         ledger=args.ledger,
         agent=args.agent,
@@ -485,6 +527,7 @@ def parse_args(argv: Sequence[str]) -> GuardOptions:
         upstream_command=tuple(command),
         upstream_url=args.upstream_url,
         listen=listen,
+        resource_args=resource_args,
     )
 
 
@@ -513,6 +556,7 @@ async def run_proxy(options: GuardOptions) -> None:
         options.high_risk,
         fail_open=options.fail_open,
         attest_every_s=options.attest_every_s,
+        resource_args=options.resource_args,
     )
     try:
         async with open_upstream(options) as (upstream, initialized):
