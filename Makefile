@@ -29,7 +29,7 @@ python: setup
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r ledger-py/requirements-test.txt
 	rm -rf $(CARGO_TARGET_DIR)/wheels
-	cd ledger-py && $(VENV)/bin/maturin build --release --out $(CARGO_TARGET_DIR)/wheels -i $(VENV)/bin/python
+	cd ledger-py && $(VENV)/bin/maturin build --release --locked --out $(CARGO_TARGET_DIR)/wheels -i $(VENV)/bin/python
 	$(VENV)/bin/pip install -q --force-reinstall --no-deps $(CARGO_TARGET_DIR)/wheels/agent_ledger-*.whl
 
 ## The Python tests (pytest) against the server and verifier binaries.
@@ -52,11 +52,11 @@ bench: setup
 load: build
 	$(BIN)/ledger-load --clients 64 --seconds 10
 
-lint: setup
+lint: python
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path ledger-py/Cargo.toml -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
-	PYO3_PYTHON=$(PYTHON) cargo clippy --release --manifest-path ledger-py/Cargo.toml -- -D warnings
+	PYO3_PYTHON=$(VENV)/bin/python cargo clippy --release --manifest-path ledger-py/Cargo.toml -- -D warnings
 
 fmt:
 	cargo fmt --all

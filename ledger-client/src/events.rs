@@ -290,6 +290,11 @@ impl EventStream {
                 "" => {} // a comment (keep-alive)
                 "id" => id = value.parse().ok(),
                 "data" => {
+                    // An event, like a line, is bounded: many `data:` lines
+                    // must not add up to more.
+                    if data.len() + 1 + value.len() > MAX_LINE_BYTES {
+                        return Err(ClientError::Transport(format!("an event longer than {MAX_LINE_BYTES} bytes")));
+                    }
                     if !data.is_empty() {
                         data.push('\n');
                     }

@@ -170,6 +170,24 @@ def test_rotation_saves_the_new_key_and_signs_with_it(ledger, agent, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_a_rotation_of_unknown_outcome_stops_the_next_start(ledger, agent, tmp_path):
+    agent_id, key_file, key = agent
+    client = Client(ledger.url, agent_id, key)
+    with pytest.raises(ValueError, match="new key"):
+        client.rotate()  # a key generated here would exist nowhere else
+    pending = Path(str(key_file) + ".next")
+    Key.generate().save(pending)
+    with pytest.raises(errors.KeyFileError, match="outcome is unknown"):
+        Client(ledger.url, agent_id, key_file)
+    # A refused rotation removes the pending key: the old one stays in force.
+    pending.unlink()
+    impostor = Client(ledger.url, agent_id, key_file)
+    quarantine(ledger, agent_id)
+    with pytest.raises(errors.ApiError):
+        impostor.rotate()
+    assert not pending.exists() and Key.load(key_file).public_key == key.public_key
+
+
 def test_attest_every_attests_on_a_timer(ledger, agent):
     agent_id, key_file, _ = agent
     client = Client(ledger.url, agent_id, key_file, code_hash=CODE_HASH)
