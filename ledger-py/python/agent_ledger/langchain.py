@@ -491,8 +491,8 @@ def _entry(action: str, resource: str, data: Dict[str, Any], hidden: Optional[Di
     return entry
 
 
-# Handlers still holding deferred entries when the interpreter exits record
-# them then.
+# Handlers still open when the interpreter exits are closed then: their
+# deferred entries recorded, their attestation loops stopped.
 _live_handlers: "weakref.WeakSet[LedgerCallbackHandler]" = weakref.WeakSet()
 
 
@@ -500,7 +500,7 @@ _live_handlers: "weakref.WeakSet[LedgerCallbackHandler]" = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for handler in list(_live_handlers):
         try:
-            handler.flush()
+            handler.close()
         except LedgerError as e:
             logger.error("entries of finished calls could not be recorded: %s", e)
 
