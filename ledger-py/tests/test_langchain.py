@@ -157,7 +157,7 @@ def test_an_agent_loop_is_logged_in_order_and_verifies(ledger, agent, client, tm
     # Tools: resources per the default policy, one run id per call, the
     # digests hidden, the token's id in the start entry.
     assert read_start["resource"] == "tool/read_file"  # the path is not published
-    assert read_start["data"]["run_id"] == read_end["data"]["run_id"] != sql_start["data"]["run_id"]
+    assert read_start["data"]["call_id"] == read_end["data"]["call_id"] != sql_start["data"]["call_id"]
     assert set(read_start["hidden"]) == {"input_sha256"}
     assert set(read_end["hidden"]) == {"output_sha256"}
     assert sql_start["resource"] == sql_end["resource"] == token["resource"] == "tool/run_sql"
@@ -170,7 +170,7 @@ def test_an_agent_loop_is_logged_in_order_and_verifies(ledger, agent, client, tm
     for llm in (llm1, llm2, llm3):
         assert llm["resource"] == "model/FakeMessagesListChatModel"
         assert set(llm["hidden"]) == {"prompt_sha256", "response_sha256"}
-        assert set(llm["data"]) == {"run_id"}
+        assert set(llm["data"]) == {"call_id"}
 
     # Nothing of the inputs or outputs is public: not the text, not a digest
     # anyone could confirm a guess with.
@@ -311,7 +311,7 @@ def test_finished_calls_wait_for_the_next_start_and_survive_an_outage(own_ledger
 
     entries = own_ledger.entries_of(agent_id)
     assert summary(entries) == [("action", "tool.read_file", p) for p in ("start", "end", "start", "end")]
-    assert entries[1]["entry"]["data"]["run_id"] == entries[0]["entry"]["data"]["run_id"]
+    assert entries[1]["entry"]["data"]["call_id"] == entries[0]["entry"]["data"]["call_id"]
     assert entries[2]["index"] == entries[1]["index"] + 1
     assert tools.ran == ["read_file", "read_file"]
 

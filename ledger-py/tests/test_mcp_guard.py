@@ -155,14 +155,14 @@ def test_tools_are_listed_and_a_call_is_logged_before_it_is_forwarded(ledger, ag
     assert text_of(result) == SECRET, demo.stderr()
     assert demo.calls() == [{"tool": "read_file", "arguments": {"path": str(demo.notes)}, "token": None}]
     entries = ledger.entries_of(agent_id, after=after)
-    assert summary(entries) == [("action", "tool.read_file", "call"), ("action", "tool.read_file", "result")]
+    assert summary(entries) == [("action", "tool.read_file", "start"), ("action", "tool.read_file", "end")]
     call, answer = (e["entry"] for e in entries)
     call_id = call["data"]["call_id"]
     assert call["resource"] == answer["resource"] == "mcp/read_file"
-    assert call["data"] == {"phase": "call", "call_id": call_id}
-    assert answer["data"] == {"phase": "result", "call_id": call_id, "is_error": False}
-    assert set(call["hidden"]) == {"arguments_sha256"}
-    assert set(answer["hidden"]) == {"result_sha256"}
+    assert call["data"] == {"phase": "start", "call_id": call_id}
+    assert answer["data"] == {"phase": "end", "call_id": call_id, "is_error": False}
+    assert set(call["hidden"]) == {"input_sha256"}
+    assert set(answer["hidden"]) == {"output_sha256"}
 
     # Nothing of the arguments or the result is public, not even a digest
     # anyone could confirm a guess with.
@@ -173,7 +173,7 @@ def test_tools_are_listed_and_a_call_is_logged_before_it_is_forwarded(ledger, ag
 
     # The agent can still prove what the arguments were.
     client = agent_ledger.Client(ledger.url, agent_id, key_file)
-    bundle = client.disclose(entries[0]["index"], {"reveal": ["arguments_sha256"]})
+    bundle = client.disclose(entries[0]["index"], {"reveal": ["input_sha256"]})
     assert arguments_digest in json.dumps(bundle)
 
     indices = [passport_index(ledger, agent_id)] + [e["index"] for e in entries]
@@ -203,8 +203,8 @@ def test_concurrent_calls_are_each_recorded(ledger, agent, tmp_path):
     assert [text_of(r) for r in results] == [SECRET] * 6, demo.stderr()
     assert len(demo.calls()) == 6
     entries = [e["entry"] for e in ledger.entries_of(agent_id, after=after)]
-    calls = [e["data"]["call_id"] for e in entries if e["data"]["phase"] == "call"]
-    answers = [e["data"]["call_id"] for e in entries if e["data"]["phase"] == "result"]
+    calls = [e["data"]["call_id"] for e in entries if e["data"]["phase"] == "start"]
+    answers = [e["data"]["call_id"] for e in entries if e["data"]["phase"] == "end"]
     assert len(entries) == 12 and len(set(calls)) == 6 and sorted(calls) == sorted(answers)
 
 
@@ -225,15 +225,15 @@ def test_a_high_risk_call_attests_and_forwards_its_token(ledger, agent, tmp_path
     assert summary(entries) == [
         ("attestation", None, None),
         ("token", "tool.run_sql", None),
-        ("action", "tool.run_sql", "call"),
-        ("action", "tool.run_sql", "result"),
+        ("action", "tool.run_sql", "start"),
+        ("action", "tool.run_sql", "end"),
     ]
     attestation, token, call, answer = (e["entry"] for e in entries)
     assert attestation["verdict"]["ok"] is True
     assert token["resource"] == call["resource"] == answer["resource"] == "mcp/run_sql"
     assert token["constraints"] == {"sql_sha256": sha256_hex(SQL)}
     assert call["data"]["token_jti"] == token["jti"]
-    assert answer["data"] == {"phase": "result", "call_id": call["data"]["call_id"], "is_error": False}
+    assert answer["data"] == {"phase": "end", "call_id": call["data"]["call_id"], "is_error": False}
     assert SQL not in public_text(entries)
 
     # The upstream got the token in `_meta`, and the log takes it for
@@ -397,12 +397,12 @@ def test_the_guard_serves_streamable_http(ledger, agent, tmp_path):
     assert json.loads(text_of(second)) == [[1250]]
     assert [c["tool"] for c in demo.calls()] == ["read_file", "run_sql"]
     assert summary(ledger.entries_of(agent_id, after=after)) == [
-        ("action", "tool.read_file", "call"),
-        ("action", "tool.read_file", "result"),
+        ("action", "tool.read_file", "start"),
+        ("action", "tool.read_file", "end"),
         ("attestation", None, None),
         ("token", "tool.run_sql", None),
-        ("action", "tool.run_sql", "call"),
-        ("action", "tool.run_sql", "result"),
+        ("action", "tool.run_sql", "start"),
+        ("action", "tool.run_sql", "end"),
     ]
     # SIGTERM is a clean shutdown.
     assert proc.returncode == 0, demo.stderr()

@@ -8,6 +8,15 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping
 
+#: The phase of each entry of a tool call (`data.phase`): before it runs,
+#: after it answered, after it failed without an answer. Each also carries
+#: the call's `call_id`, which pairs them.
+START, END, ERROR = "start", "end", "error"
+
+#: The hidden fields holding the digests of a call's input and its output.
+INPUT_FIELD, OUTPUT_FIELD = "input_sha256", "output_sha256"
+
+
 def sha256_hex(text: str) -> str:
     """SHA-256 of the UTF-8 of `text`, lowercase hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

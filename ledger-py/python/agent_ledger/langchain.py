@@ -54,7 +54,7 @@ from langchain_core.messages import BaseMessage, ToolMessage, message_to_dict
 from langchain_core.outputs import LLMResult
 
 from ._native import AttestLoop, Client
-from .calls import canonical_json, resource_of, sha256_hex, sql_constraints  # noqa: F401 (resource_of: for policies)
+from .calls import END, ERROR, INPUT_FIELD, OUTPUT_FIELD, START, canonical_json, resource_of, sha256_hex, sql_constraints  # noqa: F401 (resource_of: for policies)
 from .errors import ApiError, LedgerError
 
 __all__ = ["LedgerCallbackHandler", "ToolPolicy", "ToolRefused", "current_token"]
@@ -73,8 +73,6 @@ _HIDDEN_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 #: recorded on their own.
 MAX_DEFERRED = 64
 
-#: The hidden field holding the digest of a tool's input.
-INPUT_FIELD = "input_sha256"
 
 _current_token: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     "agent_ledger_action_token", default=None
@@ -305,7 +303,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         except ValueError as e:
             raise ToolRefused(name, str(e)) from e
         resource = self.policy.resource_for(name, tool_input)
-        data: Dict[str, Any] = {"phase": "start", "run_id": str(run_id)}
+        data: Dict[str, Any] = {"phase": START, "call_id": str(run_id)}
         grant = self._authorize(name, action, resource, tool_input) if name in self.policy.high_risk else None
         if grant is not None:
             data["token_jti"] = grant["jti"]
@@ -321,8 +319,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         """Signs the end entry, with the output's digest hidden."""
         run = self._finish_tool(run_id)
         if run is not None:
-            data = {"phase": "end", "run_id": str(run_id)}
-            hidden = {"output_sha256": {"str": sha256_hex(_output_text(output))}}
+            data = {"phase": END, "call_id": str(run_id)}
+            hidden = {OUTPUT_FIELD: {"str": sha256_hex(_output_text(output))}}
             self._defer(_entry(run.action, run.resource, data, hidden))
 
     def on_tool_error(
@@ -332,7 +330,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         message may quote the input."""
         run = self._finish_tool(run_id)
         if run is not None:
-            data = {"phase": "error", "run_id": str(run_id), "error": type(error).__name__}
+            data = {"phase": ERROR, "call_id": str(run_id), "error": type(error).__name__}
             try:
                 self._defer(_entry(run.action, run.resource, data))
             except LedgerError as e:
@@ -415,7 +413,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 "prompt_sha256": {"str": run.prompt_sha256},
                 "response_sha256": {"str": sha256_hex(_response_text(response))},
             }
-            self._defer(_entry("llm.call", run.resource, {"run_id": str(run_id)}, hidden))
+            self._defer(_entry("llm.call", run.resource, {"call_id": str(run_id)}, hidden))
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
@@ -423,7 +421,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         """Signs `llm.call` with the prompt's digest and the error's type."""
         run = self._finish_model(run_id)
         if run is not None:
-            data = {"run_id": str(run_id), "error": type(error).__name__}
+            data = {"call_id": str(run_id), "error": type(error).__name__}
             self._defer(_entry("llm.call", run.resource, data, {"prompt_sha256": {"str": run.prompt_sha256}}))
 
     def _start_model(

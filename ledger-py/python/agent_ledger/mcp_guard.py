@@ -18,17 +18,20 @@ HTTP at `/mcp` (`--listen HOST:PORT`).
    `tool.<name>` on the call's resource (docs/POLICY.md, "Action tokens"),
    an SQL statement pinned by its SHA-256; the token goes to the upstream
    in the request's `_meta` under `agent-ledger/token` and nowhere else;
-2. a signed `tool.<name>` action entry, `data.phase = "call"`, appended
+2. a signed `tool.<name>` action entry, `data.phase = "start"`, appended
    (and acknowledged by the log) before the call is forwarded;
 3. the call, forwarded;
-4. a second `tool.<name>` entry, `data.phase = "result"` with `is_error`.
+4. a second `tool.<name>` entry, `data.phase = "end"` with `is_error`
+   (`"error"` when no answer came), paired with the first by `call_id`;
+   the same entries as the LangChain handler's (docs/FORMAT.md, "Tool
+   calls").
 
 Everything in an entry is public forever, so arguments and results are
 never logged, not even as plain hashes (the hash of a guessable argument,
 a path or a query, gives it away). Their SHA-256 digests go in hidden
 fields, committed with a salt by the agent's side, which the agent can
-disclose later (`Client.disclose`): `arguments_sha256`, of the arguments
-object as `canonical_json` (`{}` when absent), and `result_sha256`, of the
+disclose later (`Client.disclose`): `input_sha256`, of the arguments
+object as `canonical_json` (`{}` when absent), and `output_sha256`, of the
 upstream's `CallToolResult` (its wire form, nulls left out) as
 `canonical_json`.
 
@@ -90,13 +93,11 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from ._native import AttestLoop, Client, Key
-from .calls import canonical_json, resource_of, sha256_hex, sql_constraints
+from .calls import END, ERROR, INPUT_FIELD, OUTPUT_FIELD, START, canonical_json, resource_of, sha256_hex, sql_constraints
 from .errors import LedgerError, LedgerUnavailable
 
 __all__ = [
-    "ARGUMENTS_FIELD",
     "LEDGER_REFUSED",
-    "RESULT_FIELD",
     "TOKEN_META_KEY",
     "Admission",
     "GuardOptions",
@@ -125,11 +126,6 @@ LEDGER_REFUSED = -31403
 #: The `_meta` key under which a high-risk call's action token is forwarded.
 TOKEN_META_KEY = "agent-ledger/token"
 
-#: The hidden field holding the digest of a call's arguments.
-ARGUMENTS_FIELD = "arguments_sha256"
-
-#: The hidden field holding the digest of a call's result.
-RESULT_FIELD = "result_sha256"
 
 #: Failures that mean the ledger could not be reached (no connection was
 #: ever made, so nothing was refused): the only ones `--fail-open` forwards
@@ -265,10 +261,10 @@ class LedgerGuard:
         resource = default_resource(tool, arguments, self.resource_args.get(tool))
         call_id = uuid.uuid4().hex
         try:
-            hidden = {ARGUMENTS_FIELD: {"str": sha256_hex(canonical_json(dict(arguments)))}}
+            hidden = {INPUT_FIELD: {"str": sha256_hex(canonical_json(dict(arguments)))}}
         except (TypeError, ValueError) as e:
             raise Refusal(tool, "error", f"the arguments cannot be digested: {e}") from e
-        data: Dict[str, Any] = {"phase": "call", "call_id": call_id}
+        data: Dict[str, Any] = {"phase": START, "call_id": call_id}
         token: Optional[str] = None
         async with self._lock:
             step = "connecting"
@@ -309,14 +305,14 @@ class LedgerGuard:
         `Refusal` (`result_unrecorded`) if the ledger cannot, unless
         `--fail-open` and unreachable."""
         wire = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        await self._record_outcome(admission, bool(result.is_error), canonical_json(wire))
+        await self._record_outcome(admission, END, canonical_json(wire), {"is_error": bool(result.is_error)})
 
     async def record_error(self, admission: Admission, error: types.ErrorData) -> None:
         """Records that the upstream answered with a JSON-RPC error (its
         code public, the error's digest hidden); never raises."""
         wire = error.model_dump(by_alias=True, mode="json", exclude_none=True)
         try:
-            await self._record_outcome(admission, True, canonical_json(wire), {"rpc_error": error.code})
+            await self._record_outcome(admission, END, canonical_json(wire), {"is_error": True, "rpc_error": error.code})
         except Refusal as e:
             # The client gets the upstream's error; this one only goes to the log.
             logger.warning("could not record the error of %s: %s", admission.action, e.message)
@@ -325,19 +321,18 @@ class LedgerGuard:
         """Records that the call ended without an answer (`kind`: the
         exception's type, or `cancelled`); never raises."""
         try:
-            await self._record_outcome(admission, True, None, {"error": kind})
+            await self._record_outcome(admission, ERROR, None, {"error": kind})
         except Refusal as e:
             logger.warning("could not record the failure of %s: %s", admission.action, e.message)
 
     async def _record_outcome(
-        self, admission: Admission, is_error: bool, digested: Optional[str], extra: Optional[Dict[str, Any]] = None
+        self, admission: Admission, phase: str, digested: Optional[str], extra: Dict[str, Any]
     ) -> None:
         if not admission.recorded:
             logger.warning("fail-open: %s (call %s) was forwarded unrecorded", admission.action, admission.call_id)
             return
-        data: Dict[str, Any] = {"phase": "result", "call_id": admission.call_id, "is_error": is_error}
-        data.update(extra or {})
-        hidden = {RESULT_FIELD: {"str": sha256_hex(digested)}} if digested is not None else None
+        data: Dict[str, Any] = {"phase": phase, "call_id": admission.call_id, **extra}
+        hidden = {OUTPUT_FIELD: {"str": sha256_hex(digested)}} if digested is not None else None
         async with self._lock:
             try:
                 await self._call(lambda client: client.append(admission.action, admission.resource, data=data,
