@@ -65,7 +65,7 @@ pub use verifier::wire::ErrorCode;
 pub use verifier::wire::{TrustComponents, TrustScore};
 
 /// What the client failed at.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// The key file.

@@ -462,7 +462,7 @@ impl Client {
             // Not while the interpreter shuts down.
             Some(callback) => {
                 let _ = Python::try_attach(|py| {
-                    let err = client_error(py, clone_error(e));
+                    let err = client_error(py, e.clone());
                     if let Err(raised) = callback.call1(py, (err.into_value(py),)) {
                         raised.print(py);
                     }
@@ -687,20 +687,6 @@ fn sync_parent(file: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A copy of an error for a callback (the loop keeps its own).
-fn clone_error(e: &ClientError) -> ClientError {
-    match e {
-        ClientError::Api { status, code, message } => ClientError::Api { status: *status, code: code.clone(), message: message.clone() },
-        ClientError::Busy(n) => ClientError::Busy(*n),
-        ClientError::Unavailable { base, attempts, reason } => {
-            ClientError::Unavailable { base: base.clone(), attempts: *attempts, reason: reason.clone() }
-        }
-        ClientError::Key(m) => ClientError::Key(m.clone()),
-        ClientError::Tpm(m) => ClientError::Tpm(m.clone()),
-        other => ClientError::Transport(other.to_string()),
-    }
-}
-
 /// Registers a passport with the admin token (an operator's call):
 /// `agent`, `public_key`, `code_hash`, `owner`, `purpose`, and optionally
 /// `model_hash` and `tpm_ak`.
@@ -752,10 +738,6 @@ fn bytes_or_file(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     std::fs::read(&path).map_err(PyErr::from)
 }
 
-fn checkpoint_dict(cp: &verifier::Checkpoint) -> Value {
-    serde_json::json!({ "origin": cp.origin, "size": cp.size, "root": B64.encode(cp.root) })
-}
-
 /// Checks a signed checkpoint note with the log's key; returns its
 /// `origin`, `size` and `root`.
 #[pyfunction]
@@ -765,7 +747,7 @@ fn verify_checkpoint(py: Python<'_>, key: &str, checkpoint: &Bound<'_, PyAny>) -
         Err(_) => checkpoint.extract::<String>()?,
     };
     let cp = verifier::Checkpoint::open(&note, &note_verifier(py, key)?).map_err(|e| verification_error(py, format!("checkpoint: {e}")))?;
-    to_py(py, &checkpoint_dict(&cp))
+    to_py(py, &cp.to_json())
 }
 
 /// Checks a tlog-proof file (`GET /v1/proof/bundle`) with no network, as
@@ -778,7 +760,7 @@ fn verify_proof_file(py: Python<'_>, key: &str, proof: &Bound<'_, PyAny>, entry:
     let text = String::from_utf8(bytes_or_file(proof)?).map_err(|_| verification_error(py, "the proof file is not UTF-8".into()))?;
     let parsed = verifier::tlog_proof::TlogProof::parse(&text).map_err(|e| verification_error(py, e.to_string()))?;
     let v = parsed.verify(&verifier, entry).map_err(|e| verification_error(py, e.to_string()))?;
-    to_py(py, &serde_json::json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": checkpoint_dict(&v.checkpoint) }))
+    to_py(py, &serde_json::json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": v.checkpoint.to_json() }))
 }
 
 /// Checks a disclosure bundle with no network, as `ledger-verify
@@ -794,16 +776,7 @@ fn verify_disclosure(py: Python<'_>, key: &str, bundle: &Bound<'_, PyAny>) -> Py
     let parsed = verifier::disclosure::DisclosureBundle::parse(&bytes).map_err(|e| verification_error(py, e.to_string()))?;
     let v =
         py.detach(|| verifier::disclosure::verify(&parsed, &verifier, zk::params())).map_err(|e| verification_error(py, e.to_string()))?;
-    let public: serde_json::Map<String, Value> =
-        v.public.iter().map(|(k, j)| (k.clone(), serde_json::from_str(j).unwrap_or(Value::Null))).collect();
-    to_py(
-        py,
-        &serde_json::json!({
-            "index": v.index, "origin": v.origin, "tree_size": v.tree_size, "public": public,
-            "revealed": v.revealed.iter().map(|(k, x)| serde_json::json!({"field": k, "value": x})).collect::<Vec<_>>(),
-            "proven": v.proven, "proven_at_append": v.proven_at_append, "undisclosed": v.undisclosed,
-        }),
-    )
+    to_py(py, &v.to_json())
 }
 
 /// Checks a peer's trust statement with no network: signed by the log

@@ -5,6 +5,7 @@ make admin calls. The binaries come from `$CARGO_TARGET_DIR/release`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -201,6 +202,30 @@ class LedgerServer:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+def sha256_hex(text: str) -> str:
+    """The digest the wrappers commit to, recomputed here independently."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tree_end(ledger: LedgerServer) -> int:
+    """The index of the last entry in the latest checkpoint."""
+    return int(ledger.get("/v1/checkpoint").splitlines()[1]) - 1
+
+
+def passport_index(ledger: LedgerServer, agent_id: str) -> int:
+    """The index of `agent_id`'s passport entry."""
+    for i in range(tree_end(ledger), -1, -1):
+        entry = ledger.entry(i)["entry"]
+        if entry["kind"] == "passport" and entry["agent"] == agent_id:
+            return i
+    raise AssertionError(f"no passport for {agent_id}")
+
+
+def summary(entries: list) -> list:
+    """(kind, action, phase) of each entry."""
+    return [(e["entry"]["kind"], e["entry"].get("action"), e["entry"].get("data", {}).get("phase")) for e in entries]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import sqlite3
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import pytest
-from conftest import CODE_HASH
+from conftest import CODE_HASH, passport_index, sha256_hex, summary, tree_end
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
@@ -35,28 +34,6 @@ from agent_ledger.langchain import (
 
 SECRET = "invoice 7: ACME owes 1250 EUR"
 SQL = "SELECT balance FROM accounts WHERE id = 1"
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def tree_end(ledger) -> int:
-    """The index of the last entry now."""
-    return int(ledger.get("/v1/checkpoint").splitlines()[1]) - 1
-
-
-def passport_index(ledger, agent_id: str) -> int:
-    for i in range(tree_end(ledger), -1, -1):
-        entry = ledger.entry(i)["entry"]
-        if entry["kind"] == "passport" and entry["agent"] == agent_id:
-            return i
-    raise AssertionError(f"no passport for {agent_id}")
-
-
-def summary(entries: List[dict]) -> List[tuple]:
-    """(kind, action, phase) of each entry."""
-    return [(e["entry"]["kind"], e["entry"].get("action"), e["entry"].get("data", {}).get("phase")) for e in entries]
 
 
 class Tools:

@@ -6,7 +6,6 @@ server's calls log proves what was forwarded and what was not."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import socket
@@ -21,7 +20,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, List, TextIO, TypeVa
 
 import anyio
 import pytest
-from conftest import CODE_HASH, free_port
+from conftest import CODE_HASH, free_port, passport_index, sha256_hex, summary, tree_end
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -38,28 +37,6 @@ SQL = "SELECT balance FROM accounts WHERE id = 1"
 SCENARIO_TIMEOUT_S = 120
 
 T = TypeVar("T")
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def tree_end(ledger) -> int:
-    """The index of the last entry now."""
-    return int(ledger.get("/v1/checkpoint").splitlines()[1]) - 1
-
-
-def passport_index(ledger, agent_id: str) -> int:
-    for i in range(tree_end(ledger), -1, -1):
-        entry = ledger.entry(i)["entry"]
-        if entry["kind"] == "passport" and entry["agent"] == agent_id:
-            return i
-    raise AssertionError(f"no passport for {agent_id}")
-
-
-def summary(entries: List[dict]) -> List[tuple]:
-    """(kind, action, phase) of each entry."""
-    return [(e["entry"]["kind"], e["entry"].get("action"), e["entry"].get("data", {}).get("phase")) for e in entries]
 
 
 def public_text(entries: List[dict]) -> str:

@@ -304,17 +304,13 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
 }
 
-fn checkpoint_json(cp: &Checkpoint) -> Value {
-    json!({ "origin": cp.origin, "size": cp.size, "root": B64.encode(cp.root) })
-}
-
 fn check_checkpoint(key: &str, file: &Path) -> anyhow::Result<Outcome> {
     let verifier = load_key(key)?;
     let note = read(file)?;
     match Checkpoint::open(&note, &verifier) {
         Ok(cp) => {
             let human = format!("checkpoint {} size {} root {}", escape::text(&cp.origin), cp.size, B64.encode(cp.root));
-            Ok(Outcome::Verified(checkpoint_json(&cp), human))
+            Ok(Outcome::Verified(cp.to_json(), human))
         }
         Err(e) => fail(format!("checkpoint: {e}"), json!({ "checkpoint": note })),
     }
@@ -330,7 +326,7 @@ fn check_proof(key: &str, file: &Path, entry: Option<&Path>) -> anyhow::Result<O
     };
     match proof.verify(&verifier, entry_bytes.as_deref()) {
         Ok(v) => Ok(Outcome::Verified(
-            json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": checkpoint_json(&v.checkpoint) }),
+            json!({ "index": v.index, "leaf_hash": B64.encode(v.leaf_hash), "checkpoint": v.checkpoint.to_json() }),
             format!(
                 "entry {} (leaf hash {}) is in {} at size {}",
                 v.index,
@@ -371,16 +367,7 @@ fn check_disclosure(key: &str, file: &Path) -> anyhow::Result<Outcome> {
                 let names: Vec<String> = v.undisclosed.iter().map(|n| escape::text(n)).collect();
                 human.push_str(&format!("\n  hidden, nothing disclosed: {}", names.join(", ")));
             }
-            let public: serde_json::Map<String, Value> =
-                v.public.iter().map(|(k, j)| (k.clone(), serde_json::from_str(j).unwrap_or(Value::Null))).collect();
-            Ok(Outcome::Verified(
-                json!({
-                    "index": v.index, "origin": v.origin, "tree_size": v.tree_size, "public": public,
-                    "revealed": v.revealed.iter().map(|(k, x)| json!({"field": k, "value": x})).collect::<Vec<_>>(),
-                    "proven": v.proven, "proven_at_append": v.proven_at_append, "undisclosed": v.undisclosed,
-                }),
-                human,
-            ))
+            Ok(Outcome::Verified(v.to_json(), human))
         }
         Err(e) => fail(format!("{e}"), Value::Null),
     }
@@ -438,7 +425,7 @@ fn check_entry(url: &str, key: &str, index: u64) -> anyhow::Result<Outcome> {
         return fail(format!("inclusion: {e}"), evidence);
     }
     Ok(Outcome::Verified(
-        json!({ "index": index, "leaf_hash": B64.encode(leaf), "entry": decoded, "checkpoint": checkpoint_json(&cp) }),
+        json!({ "index": index, "leaf_hash": B64.encode(leaf), "entry": decoded, "checkpoint": cp.to_json() }),
         format!(
             "entry {index} (leaf hash {}) is in {} at size {}\n{}",
             B64.encode(leaf),
@@ -508,7 +495,7 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
     let Some(old_note) = old_note else {
         save_state(state, &new_note)?;
         return Ok(Outcome::Verified(
-            json!({ "old": null, "new": checkpoint_json(&new) }),
+            json!({ "old": null, "new": new.to_json() }),
             format!("first checkpoint saved: {} size {}", escape::text(&new.origin), new.size),
         ));
     };
@@ -530,7 +517,7 @@ fn monitor(url: &str, key: &str, state: &Path) -> anyhow::Result<Outcome> {
     }
     save_state(state, &new_note)?;
     Ok(Outcome::Verified(
-        json!({ "old": checkpoint_json(&old), "new": checkpoint_json(&new) }),
+        json!({ "old": old.to_json(), "new": new.to_json() }),
         if new.size == old.size {
             format!("{} unchanged at {} entries (same root)", escape::text(&new.origin), new.size)
         } else {

@@ -70,6 +70,12 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// `{"origin", "size", "root"}` (root in base64): how the offline tools
+    /// (`ledger-verify`, the Python package) report a checkpoint.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "origin": self.origin, "size": self.size, "root": B64.encode(self.root) })
+    }
+
     /// The note text that gets signed.
     pub fn to_text(&self) -> String {
         let mut s = String::new();

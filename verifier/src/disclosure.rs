@@ -814,6 +814,21 @@ pub struct VerifiedDisclosure {
     pub undisclosed: Vec<String>,
 }
 
+impl VerifiedDisclosure {
+    /// What the bundle establishes as JSON (`index`, `origin`, `tree_size`,
+    /// `public`, `revealed` as `[{"field","value"}]`, `proven`,
+    /// `proven_at_append`, `undisclosed`): how the offline tools report it.
+    pub fn to_json(&self) -> Value {
+        let public: Map<String, Value> =
+            self.public.iter().map(|(k, j)| (k.clone(), serde_json::from_str(j).unwrap_or(Value::Null))).collect();
+        serde_json::json!({
+            "index": self.index, "origin": self.origin, "tree_size": self.tree_size, "public": public,
+            "revealed": self.revealed.iter().map(|(k, x)| serde_json::json!({"field": k, "value": x})).collect::<Vec<_>>(),
+            "proven": self.proven, "proven_at_append": self.proven_at_append, "undisclosed": self.undisclosed,
+        })
+    }
+}
+
 /// Verifies a bundle offline: checkpoint signature, inclusion of the entry,
 /// every revealed opening against its commitment, the entry's own predicate
 /// proof and every proof in the bundle.

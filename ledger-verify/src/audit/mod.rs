@@ -49,7 +49,7 @@ mod prepare;
 use prepare::{Planner, Prepared};
 
 use crate::folds::{Check, Finding, Folds};
-use crate::{agent, checkpoint_json, escape, fetch_checkpoint, fetch_leaves, load_key, Failure, Outcome};
+use crate::{agent, escape, fetch_checkpoint, fetch_leaves, load_key, Failure, Outcome};
 
 /// Leaves checked at a time: big enough to keep every core busy, small
 /// enough that memory does not grow with the log.
@@ -455,7 +455,7 @@ impl<'v> Auditor<'v> {
         let folds = self.folds.as_ref().map(|f| json!({ "agents": f.agents(), "trust": f.counts() }));
         let value = json!({
             "origin": h.origin,
-            "checkpoint": checkpoint_json(&self.checkpoint),
+            "checkpoint": self.checkpoint.to_json(),
             "start": h.start,
             "end": h.end,
             "entries": entries,
@@ -465,7 +465,7 @@ impl<'v> Auditor<'v> {
             "hidden_entries": self.hidden_entries,
             "predicate_proofs": self.predicate_proofs,
             "witnesses": self.witnessed,
-            "since": self.since.as_ref().map(|(_, cp)| checkpoint_json(cp)),
+            "since": self.since.as_ref().map(|(_, cp)| cp.to_json()),
             "folds": folds,
             "violation_count": total,
             "violations_by_check": self.by_check,
