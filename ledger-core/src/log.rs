@@ -331,6 +331,14 @@ impl Log {
         Ok(self.append(vec![entry]).await?.pop())
     }
 
+    /// The last `limit` points (at most
+    /// [`crate::views::trust::MAX_HISTORY`]) of an agent's score history,
+    /// oldest first: its score after each entry that moved it or changed
+    /// its key or lifecycle. Reads the store (blocking).
+    pub fn score_history(&self, agent: &AgentId, limit: usize) -> Result<Vec<crate::views::trust::ScorePoint>, Error> {
+        crate::views::trust::history(self.store(), agent, limit)
+    }
+
     /// The trust view: every agent's trust state and the policy in force.
     pub fn trust(&self) -> &TrustView {
         &self.trust

@@ -1,8 +1,9 @@
 //! Prometheus metrics, exposed as text at `GET /metrics`, and the
 //! middleware that counts requests.
 
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -118,6 +119,25 @@ pub struct Metrics {
     /// Events handed to subscribers from the log rather than the bus's
     /// ring (resumes from long ago, subscribers slower than the ring).
     pub events_from_log: Counter,
+    /// The latest [`RECENT_COMMITS`] commit latencies, µs, oldest first
+    /// (the console's percentiles; the histogram keeps the whole run).
+    recent_commits: Mutex<VecDeque<u32>>,
+}
+
+/// Commits [`Metrics::recent_commit_latency`] summarises.
+pub const RECENT_COMMITS: usize = 1024;
+
+/// Percentiles of the latest commits' latency.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct LatencySummary {
+    /// Commits summarised (at most [`RECENT_COMMITS`]).
+    pub count: usize,
+    /// Median, ms.
+    pub p50: f64,
+    /// 90th percentile, ms.
+    pub p90: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
 }
 
 impl Default for Metrics {
@@ -149,6 +169,7 @@ impl Metrics {
             revocations: Family::default(),
             event_subscribers: Gauge::default(),
             events_from_log: Counter::default(),
+            recent_commits: Mutex::new(VecDeque::with_capacity(RECENT_COMMITS)),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -225,6 +246,21 @@ impl Metrics {
         }
     }
 
+    /// Percentiles (nearest rank) of the latest [`RECENT_COMMITS`]
+    /// commits' latency; `None` before the first.
+    pub fn recent_commit_latency(&self) -> Option<LatencySummary> {
+        let mut sorted: Vec<u32> = self.recent_commits.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable();
+        let n = sorted.len();
+        // The smallest value with at least `permille`/1000 of them at or
+        // below it.
+        let rank = |permille: usize| f64::from(sorted[(n * permille).div_ceil(1000).clamp(1, n) - 1]) / 1000.0;
+        Some(LatencySummary { count: n, p50: rank(500), p90: rank(900), p99: rank(990) })
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -236,6 +272,13 @@ impl Metrics {
 
 impl CommitObserver for Metrics {
     fn committed(&self, entries: usize, _requests: usize, latency: Duration, tree_size: u64) {
+        {
+            let mut recent = self.recent_commits.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT_COMMITS {
+                recent.pop_front();
+            }
+            recent.push_back(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+        }
         self.appended_entries.inc_by(entries as u64);
         self.commits.inc();
         self.batch_size.observe(entries as f64);
@@ -259,4 +302,27 @@ pub async fn count_requests(State(metrics): State<Arc<Metrics>>, req: Request, n
     }
     metrics.requests.get_or_create(&RequestLabels { route, status }).inc();
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_commit_percentiles_are_nearest_rank_over_the_latest_commits() {
+        let m = Metrics::new();
+        assert_eq!(m.recent_commit_latency(), None);
+        // 2000 commits: the first 976 (at 1 s) fall out of the window,
+        // which then holds 1..=1024 ms.
+        for _ in 0..(2000 - RECENT_COMMITS) {
+            m.committed(1, 1, Duration::from_secs(1), 1);
+        }
+        for ms in 1..=RECENT_COMMITS as u64 {
+            m.committed(1, 1, Duration::from_millis(ms), 1);
+        }
+        let s = m.recent_commit_latency().unwrap_or_else(|| panic!("no summary"));
+        assert_eq!((s.count, s.p50, s.p90, s.p99), (RECENT_COMMITS, 512.0, 922.0, 1014.0));
+        m.committed(1, 1, Duration::from_secs(2), 1);
+        assert_eq!(m.recent_commit_latency().map(|s| (s.count, s.p50)), Some((RECENT_COMMITS, 513.0)));
+    }
 }

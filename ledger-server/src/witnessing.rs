@@ -51,6 +51,8 @@ pub struct WitnessStatus {
     pub url: String,
     /// The witness's name.
     pub name: String,
+    /// Its verifier key (`name+hex8+base64(0x04 || key)`).
+    pub key: String,
     /// The largest size it is known to have cosigned (0 until known).
     pub cosigned_size: u64,
     /// The last failure, cleared by the next success.
@@ -225,6 +227,7 @@ impl Witnessing {
                 WitnessStatus {
                     url: w.config.url.clone(),
                     name: w.config.key.name().to_owned(),
+                    key: w.config.key.to_string(),
                     cosigned_size: s.cosigned_size,
                     last_error: s.last_error.clone(),
                     failures: s.failures,

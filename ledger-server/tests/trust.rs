@@ -344,3 +344,131 @@ async fn a_crossing_while_down_is_logged_before_the_first_request() {
     let (leaf, _) = Leaf::decode(&log.entry(size).unwrap()).unwrap();
     assert_eq!((leaf.kind, leaf.text("reason")), (EntryKind::Revocation, "score"));
 }
+
+/// The body and headers of a GET.
+async fn raw_get(h: &H, uri: &str, admin: bool) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::get(uri);
+    if admin {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    }
+    let resp = h.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+/// What the console's table says of the agent: (status, evidence of the
+/// last attestation).
+async fn console_row(h: &H) -> (String, Option<String>) {
+    let (status, v) = call(h, Method::GET, "/v1/console/agents", true, None).await;
+    assert_eq!((status, v["total"].as_u64()), (StatusCode::OK, Some(1)), "{v}");
+    let row = &v["agents"][0];
+    assert_eq!(
+        (row["agent"].as_str(), row["owner"].as_str(), row["purpose"].as_str()),
+        (Some(AGENT), Some("payments"), Some("pays invoices"))
+    );
+    (row["status"].as_str().unwrap().to_owned(), row["last_attestation"]["evidence"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_reads_are_admin_only_and_tell_status_history_and_proofs() {
+    let h = harness(&Policy::default()).await;
+    let detail = format!("/v1/console/agents/{AGENT_PATH}");
+    // The page is served to anyone, under its CSP; its data only to the
+    // admin.
+    for uri in ["/console", "/console/app.js", "/console/app.css"] {
+        let (status, headers, _) = raw_get(&h, uri, false).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'") && !csp.contains("unsafe"), "{csp}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+    assert_eq!(raw_get(&h, "/console/index.html", false).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(raw_get(&h, "/console/..%2Fadmin.token", false).await.0, StatusCode::NOT_FOUND);
+    for uri in ["/v1/console/agents", &detail, "/v1/console/health", "/v1/console/entries/0", "/v1/console/events?after=-1"] {
+        let (status, headers, body) = raw_get(&h, uri, false).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{uri}");
+        assert!(String::from_utf8(body).unwrap().contains("\"unauthorized\""), "{uri}");
+    }
+    let (status, v) = call(&h, Method::GET, &detail, true, None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_agent")));
+
+    // Status and last attestation follow the log.
+    let key = SigningKey::from_bytes(&[1; 32]);
+    register(&h, &key).await;
+    assert_eq!(console_row(&h).await, ("active".into(), None));
+    assert_eq!(attest(&h, &key, 1).await.0, StatusCode::CREATED);
+    assert_eq!(console_row(&h).await, ("active".into(), Some("software".into())));
+    let (status, v) = call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/quarantine"), true, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(console_row(&h).await.0, "quarantined");
+    assert_eq!(attest(&h, &key, 2).await.0, StatusCode::CREATED);
+    let (status, v) = call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/reinstate"), true, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(console_row(&h).await.0, "active");
+    let (status, v) =
+        call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/retire"), true, Some(&json!({"reason": "decommissioned"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(console_row(&h).await.0, "retired");
+
+    // The detail: the score after each entry that moved it, as the trust
+    // fold computed it (0 while quarantined).
+    let (status, v) = call(&h, Method::GET, &detail, true, None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let history: Vec<(String, u64)> =
+        v["history"].as_array().unwrap().iter().map(|p| (p["kind"].as_str().unwrap().to_owned(), p["score"].as_u64().unwrap())).collect();
+    let kinds: Vec<&str> = history.iter().map(|(k, _)| k.as_str()).collect();
+    // (The logged risk level moves with the revocation and back.)
+    assert_eq!(kinds, ["passport", "attestation", "revocation", "risk", "attestation", "reinstatement", "risk", "retirement"], "{v}");
+    assert_eq!(history[0].1, 60);
+    assert!(history[1].1 > 60, "{history:?}");
+    assert_eq!((history[2].1, history[3].1, history[4].1), (0, 0, 0), "no score while quarantined");
+    assert!(history[5].1 > 0, "{history:?}");
+    let indices: Vec<u64> = v["history"].as_array().unwrap().iter().map(|p| p["index"].as_u64().unwrap()).collect();
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "{indices:?}");
+    for p in v["history"].as_array().unwrap() {
+        let (leaf, _) = Leaf::decode(&h.log.entry(p["index"].as_u64().unwrap()).unwrap()).unwrap();
+        assert_eq!((leaf.kind.as_str(), leaf.integrated_time), (p["kind"].as_str().unwrap(), p["time"].as_u64().unwrap()));
+    }
+    assert_eq!((v["status"].as_str(), v["passport"]["entry"]["owner"].as_str()), (Some("retired"), Some("payments")));
+    assert_eq!(v["passport"]["index"], v["history"][0]["index"]);
+    assert_eq!(v["trust"]["agent"].as_str(), Some(AGENT));
+
+    // Health, and an entry with what proves it, checked here as the page
+    // checks it.
+    let (status, health) = call(&h, Method::GET, "/v1/console/health", true, None).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["tree_size"].as_u64(), Some(h.log.head().size));
+    assert_eq!(health["log_key"].as_str(), Some(h.log.verifier_key().to_string().as_str()));
+    // (This harness's metrics see no commits: `null` until the first.)
+    assert!(health["commit_latency_ms"].is_null(), "{health}");
+    let passport_index = v["passport"]["index"].as_u64().unwrap();
+    let (status, e) = call(&h, Method::GET, &format!("/v1/console/entries/{passport_index}"), true, None).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    let verifier = verifier::note::NoteVerifier::new(h.log.verifier_key());
+    let checkpoint = verifier::Checkpoint::open(e["checkpoint"].as_str().unwrap(), &verifier).unwrap();
+    assert_eq!(checkpoint.size, e["tree_size"].as_u64().unwrap());
+    let leaf = B64.decode(e["leaf"].as_str().unwrap()).unwrap();
+    assert_eq!(leaf, h.log.entry(passport_index).unwrap());
+    let proof: Vec<verifier::hash::Hash> =
+        e["inclusion"].as_array().unwrap().iter().map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()).collect();
+    verifier::proof::verify_inclusion(&verifier::hash::leaf_hash(&leaf), passport_index, checkpoint.size, &proof, &checkpoint.root)
+        .unwrap();
+    let (status, e) = call(&h, Method::GET, &format!("/v1/console/entries/{}", checkpoint.size), true, None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("index_beyond_tree")));
+
+    // The history rebuilt from the log equals the one kept entry by entry.
+    let agent = AgentId::parse(AGENT).unwrap();
+    let kept = h.log.score_history(&agent, 100).unwrap();
+    h.log.shutdown();
+    use ledger_core::store::{CommitBatch, LogStore as _, Namespace, Record};
+    let mut wipe = vec![Record::delete(Namespace::Views, b"trust".to_vec())];
+    for prefix in [&b"trust\0"[..], b"trust-history\0"] {
+        let records = h.store.scan_prefix(Namespace::Views, prefix, prefix, 10_000).unwrap();
+        assert!(!records.is_empty());
+        wipe.extend(records.into_iter().map(|(k, _)| Record::delete(Namespace::Views, k)));
+    }
+    h.store.commit(&CommitBatch { first_index: h.log.head().size, records: wipe, ..Default::default() }).unwrap();
+    assert_eq!(open(&h.store).score_history(&agent, 100).unwrap(), kept);
+    assert_eq!(open(&h.store).score_history(&agent, 2).unwrap(), kept[kept.len() - 2..]);
+}

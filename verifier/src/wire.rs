@@ -799,6 +799,9 @@ pub struct WitnessRow {
     /// Its name (from its verifier key).
     pub name: String,
     /// Its submission prefix.
+    /// Its verifier key, `name+hex8(key id)+base64(0x04 || public key)`
+    /// (c2sp.org/tlog-cosignature): what its cosignature lines verify with.
+    pub key: String,
     pub url: String,
     /// The largest tree size it is known to have cosigned.
     pub cosigned_size: u64,

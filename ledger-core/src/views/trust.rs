@@ -14,7 +14,14 @@
 //! action, the score part only when it changes), and `record_key("trust",
 //! "policy")` → the index of the policy entry in force (u64 BE,
 //! `u64::MAX` for the built-in default) ‖ the policy's canonical JSON;
-//! written in the commit of the entries they fold. What changed in a
+//! written in the commit of the entries they fold. Beside them, each
+//! agent's score history: key [`record_key`]`("trust-history", agent id ‖
+//! 0x00 ‖ !index)` (the index bit-inverted, big-endian, so a forward scan
+//! reads the newest first) → [`ScorePoint`]'s bytes, one per entry that
+//! moved the agent's score part or changed its key or lifecycle (rotation,
+//! retirement): what an operator's chart reads ([`history`]). A log kept
+//! before these records existed has points from its upgrade on (a rebuilt
+//! view has them all). What changed in a
 //! published group (agents, the policy) is handed to the revocation
 //! trigger ([`crate::trigger`]) through [`TrustView::take_changes`].
 
@@ -22,7 +29,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use verifier::agent_id::AgentId;
-use verifier::entry::{Entry, Leaf, Level, RevocationReason};
+use verifier::entry::{Entry, EntryKind, Leaf, Level, RevocationReason};
 use verifier::fold::policy::Policy;
 use verifier::fold::trust_log::{self, PolicyInForce, TrustRecord, TrustStore};
 
@@ -35,6 +42,9 @@ pub use verifier::fold::trust::AgentTrust;
 
 /// The view's name.
 pub const NAME: &str = "trust";
+/// The prefix of the score history's records (not under [`NAME`]'s, which
+/// [`TrustView`] loads whole).
+const HISTORY: &str = "trust-history";
 const POLICY_KEY: &[u8] = b"policy";
 
 #[derive(Debug, Default)]
@@ -266,6 +276,79 @@ impl TrustView {
 /// Records read per page when loading.
 const LOAD_PAGE: usize = 1024;
 
+/// One point of an agent's score history: its score and level right after
+/// an entry that moved it (or changed its key or lifecycle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScorePoint {
+    /// The entry's index.
+    pub index: u64,
+    /// Its integrated time, ms.
+    pub time_ms: u64,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// The score right after it (0 while revoked).
+    pub score: u8,
+    /// The logged risk level right after it.
+    pub level: Level,
+}
+
+/// Bytes of a stored [`ScorePoint`] (the index is in the key): time (u64
+/// BE) ‖ score ‖ level ordinal ‖ kind name.
+fn point_value(point: &ScorePoint) -> Vec<u8> {
+    let level = Level::ALL.iter().position(|l| *l == point.level).unwrap_or(0) as u8;
+    [&point.time_ms.to_be_bytes()[..], &[point.score, level], point.kind.as_str().as_bytes()].concat()
+}
+
+fn history_prefix(agent: &AgentId) -> Vec<u8> {
+    record_key(HISTORY, &[agent.as_str().as_bytes(), &[0]].concat())
+}
+
+/// Adds a history point for each of `agents` after the entry at `index`.
+fn history_points(
+    store: &Overlay<'_>,
+    policy: &Policy,
+    index: u64,
+    time_ms: u64,
+    kind: EntryKind,
+    agents: &[AgentId],
+    records: &mut Vec<Record>,
+) {
+    for agent in agents {
+        let Some(record) = store.get(agent) else { continue };
+        let point = ScorePoint { index, time_ms, kind, score: record.trust.score(policy, time_ms), level: record.trust.level() };
+        let key = [history_prefix(agent), (!index).to_be_bytes().to_vec()].concat();
+        records.push(Record::put(Namespace::Views, key, point_value(&point)));
+    }
+}
+
+/// Most points [`history`] reads.
+pub const MAX_HISTORY: usize = 1000;
+
+/// The last `limit` (at most [`MAX_HISTORY`]) points of `agent`'s score
+/// history, oldest first. Reads the store: call it off the async workers.
+pub fn history(store: &dyn LogStore, agent: &AgentId, limit: usize) -> Result<Vec<ScorePoint>, Error> {
+    let prefix = history_prefix(agent);
+    let page = store.scan_prefix(Namespace::Views, &prefix, &prefix, limit.min(MAX_HISTORY))?;
+    let mut points = page
+        .iter()
+        .map(|(key, value)| {
+            let bad = || corrupt(format!("score history record of {agent}"));
+            let inverted: [u8; 8] = key.get(prefix.len()..).and_then(|k| k.try_into().ok()).ok_or_else(bad)?;
+            let (time, rest) = value.split_first_chunk::<8>().ok_or_else(bad)?;
+            let [score, level, kind @ ..] = rest else { return Err(bad()) };
+            Ok(ScorePoint {
+                index: !u64::from_be_bytes(inverted),
+                time_ms: u64::from_be_bytes(*time),
+                kind: std::str::from_utf8(kind).ok().and_then(EntryKind::parse).ok_or_else(bad)?,
+                score: *score,
+                level: *Level::ALL.get(usize::from(*level)).ok_or_else(bad)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    points.reverse();
+    Ok(points)
+}
+
 impl View for TrustView {
     fn name(&self) -> &'static str {
         NAME
@@ -348,6 +431,9 @@ impl View for TrustView {
                 let observed = admitted.as_ref().and_then(|a| a.get(i)).and_then(|e| e.observed());
                 if let (Some((agent, observation)), Some(time)) = (observed, entries.integrated_time) {
                     let effects = trust_log::observe_action(&mut overlay, &policy.policy, index, time, agent, *observation);
+                    // A drift window that closed with a finding moved the
+                    // score.
+                    history_points(&overlay, &policy.policy, index, time, EntryKind::Action, &effects.moved, records);
                     touched_here.extend(effects.touched);
                     moved_here.extend(effects.moved);
                     continue;
@@ -361,6 +447,13 @@ impl View for TrustView {
                 }
                 let effects = trust_log::apply(&mut overlay, &mut policy, index, leaf.integrated_time, entry)
                     .map_err(|e| corrupt(format!("entry {index}: the trust fold refuses it: {e}")))?;
+                let lifecycle = match entry {
+                    Entry::Rotation(r) => Some(&r.agent),
+                    Entry::Retirement(r) => Some(&r.agent),
+                    _ => None,
+                };
+                let marked: Vec<AgentId> = effects.moved.iter().chain(lifecycle).cloned().collect();
+                history_points(&overlay, &policy.policy, index, leaf.integrated_time, leaf.kind, &marked, records);
                 touched_here.extend(effects.touched);
                 moved_here.extend(effects.moved);
                 for violation in effects.violations {

@@ -16,6 +16,7 @@
 //!   management and polling;
 //! - [`tokens`]: action tokens, their verification, escalations to a
 //!   human and trust statements for peers;
+//! - [`console`]: the security console's page and its admin reads;
 //! - [`ops`]: health, metrics and the OpenAPI document.
 //!
 //! Authentication is done by the extractors of [`crate::auth`], malformed
@@ -25,6 +26,7 @@
 
 mod agents;
 mod attestations;
+mod console;
 mod disclosures;
 mod entries;
 mod events;
@@ -184,6 +186,14 @@ pub fn app(state: AppState) -> Router {
         .route("/tlog/tile/{*path}", get(tlog::tile))
         .route("/v1/export", get(export::export))
         .route("/v1/witnesses", get(tlog::witnesses))
+        .route("/console", get(console::page))
+        .route("/console/", get(console::page))
+        .route("/console/{file}", get(console::file))
+        .route("/v1/console/agents", get(console::agents))
+        .route("/v1/console/agents/{id}", get(console::agent))
+        .route("/v1/console/health", get(console::health))
+        .route("/v1/console/entries/{index}", get(console::entry))
+        .route("/v1/console/events", get(console::events))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))

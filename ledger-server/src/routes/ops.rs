@@ -14,7 +14,7 @@ use verifier::wire::{
     WitnessListing, WitnessRow,
 };
 
-use super::{agents, attestations, disclosures, entries, events, export, proofs, signals, ssf, tlog, tokens, trust, AppState};
+use super::{agents, attestations, console, disclosures, entries, events, export, proofs, signals, ssf, tlog, tokens, trust, AppState};
 
 /// Liveness and the current tree size.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\":\"ok\",\"tree_size\":N}`")))]
@@ -82,6 +82,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         disclosures::shred_agent,
         events::stream,
         events::websocket,
+        console::agents,
+        console::agent,
+        console::health,
+        console::entry,
+        console::events,
         ssf::configuration,
         ssf::jwks,
         ssf::create,
@@ -133,7 +138,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         TokenCheckRequest,
         TokenValid,
         TrustStatement,
-        disclosures::DisclosureBody
+        disclosures::DisclosureBody,
+        console::ConsoleAgents,
+        console::ConsoleAgentDetail,
+        console::ConsoleHealth,
+        console::ConsoleEntry
     )),
     modifiers(&AdminSecurity)
 )]

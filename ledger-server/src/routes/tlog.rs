@@ -38,14 +38,27 @@ pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
     ),
     security(("admin" = [])))]
 pub(super) async fn witnesses(State(state): State<AppState>, _: AdminAuth) -> Json<WitnessListing> {
-    let Some(w) = &state.witnessing else { return Json(WitnessListing { quorum: 0, witnessed: None, witnesses: Vec::new() }) };
+    Json(witness_listing(&state))
+}
+
+/// The quorum and each witness's progress (`GET /v1/witnesses`, the
+/// console's health).
+pub(super) fn witness_listing(state: &AppState) -> WitnessListing {
+    let Some(w) = &state.witnessing else { return WitnessListing { quorum: 0, witnessed: None, witnesses: Vec::new() } };
     let witnessed = w.latest_quorum().and_then(|note| ledger_core::export::checkpoint_of(&note).ok()).map(|cp| cp.size);
     let witnesses = w
         .status()
         .into_iter()
-        .map(|s| WitnessRow { name: s.name, url: s.url, cosigned_size: s.cosigned_size, failures: s.failures, last_error: s.last_error })
+        .map(|s| WitnessRow {
+            name: s.name,
+            key: s.key,
+            url: s.url,
+            cosigned_size: s.cosigned_size,
+            failures: s.failures,
+            last_error: s.last_error,
+        })
         .collect();
-    Json(WitnessListing { quorum: w.quorum(), witnessed, witnesses })
+    WitnessListing { quorum: w.quorum(), witnessed, witnesses }
 }
 
 /// The log's verifier key, `name+hex8(keyid)+base64(0x01||pubkey)`.

@@ -1,0 +1,462 @@
+//! The security console: its page at `/console` (three files embedded in
+//! the binary from `ledger-server/console/`), and the admin-only reads it
+//! is built on (`/v1/console/*`), docs/CONSOLE.md.
+//!
+//! The page holds no data and needs no login to load; everything it shows
+//! comes from admin routes called with the token the operator types in,
+//! which the page keeps in memory only. There is no cookie, so no request
+//! can be forged from another site. Every file is served under a strict
+//! Content-Security-Policy ([`CSP`]): scripts and styles only from the
+//! console's own files, no inline script, no other origin.
+//!
+//! The reads gather what the public API spreads over several calls or does
+//! not say (an agent's status, the evidence of its last attestation, its
+//! score history, commit latency percentiles), and the live events are the
+//! revocation bus's SSE stream behind the admin token.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger_core::views::trust::{ScorePoint, MAX_HISTORY};
+use ledger_core::Log;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use verifier::entry::{Entry, Leaf, RevocationReason};
+use verifier::fold::registry::AgentState;
+use verifier::fold::trust_log::{self, TrustRecord};
+use verifier::hash::Hash;
+use verifier::wire::{ErrorCode, ErrorResponse, TrustScore, WitnessListing};
+use verifier::AgentId;
+
+use super::events::EventsQuery;
+use super::AppState;
+use crate::auth::AdminAuth;
+use crate::error::ApiError;
+use crate::extract::{EntryIndex, Query};
+use crate::metrics::LatencySummary;
+
+/// The Content-Security-Policy of every console file: nothing but the
+/// console's own script, style and API calls.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                       base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The console's files: name under `/console/` (`""`: the page), content
+/// type, bytes.
+const ASSETS: [(&str, &str, &[u8]); 3] = [
+    ("", "text/html; charset=utf-8", include_bytes!("../../console/index.html")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../console/app.js")),
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
+];
+
+/// The file names of [`ASSETS`] on disk.
+const FILES: [&str; 3] = ["index.html", "app.js", "app.css"];
+
+/// Agents [`agents`] lists at most (the lowest scores).
+pub const MAX_AGENTS: usize = 1000;
+
+/// History points [`agent`] returns at most (the latest).
+pub const HISTORY_POINTS: usize = 500;
+
+/// Where the console's files are read from instead of the binary: the
+/// environment's `LEDGER_CONSOLE_DIR`, for working on the page without
+/// rebuilding the server. Read once.
+fn console_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("LEDGER_CONSOLE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from)).as_deref()
+}
+
+/// The console page.
+pub(super) async fn page() -> Response {
+    asset("")
+}
+
+/// One of the console's files (`app.js`, `app.css`); 404 for any other.
+pub(super) async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    asset(&name)
+}
+
+fn asset(name: &str) -> Response {
+    let Some(i) = ASSETS.iter().position(|(n, _, _)| *n == name) else {
+        return ApiError::new(ErrorCode::NotFound, "no such console file").into_response();
+    };
+    let (_, content_type, embedded) = ASSETS[i];
+    let body = match console_dir() {
+        None => embedded.to_vec(),
+        Some(dir) => match std::fs::read(dir.join(FILES[i])) {
+            Ok(bytes) => bytes,
+            Err(e) => return ApiError::internal(format_args!("LEDGER_CONSOLE_DIR: {}: {e}", FILES[i])).into_response(),
+        },
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
+    ];
+    (StatusCode::OK, headers, body).into_response()
+}
+
+/// An index and the time of its entry.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct IndexTime {
+    /// The entry's index.
+    pub index: u64,
+    /// Its integrated time, ms since the Unix epoch.
+    pub time: u64,
+}
+
+/// An agent's last successful attestation.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LastAttestation {
+    /// The attestation entry's index.
+    pub index: u64,
+    /// Its integrated time, ms.
+    pub time: u64,
+    /// Its evidence: `tpm` or `software`.
+    pub evidence: String,
+}
+
+/// One agent in [`ConsoleAgents`].
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsoleAgent {
+    /// The agent's id.
+    pub agent: String,
+    /// Its score now.
+    pub score: u8,
+    /// Its logged risk level.
+    pub level: String,
+    /// `active`, `quarantined` (by an admin), `revoked` (by its score) or
+    /// `retired`.
+    pub status: String,
+    /// Its passport's owner.
+    pub owner: String,
+    /// Its passport's purpose.
+    pub purpose: String,
+    /// Its passport.
+    pub registered: IndexTime,
+    /// Its last successful attestation.
+    pub last_attestation: Option<LastAttestation>,
+    /// The revocation in force.
+    pub revoked_at: Option<u64>,
+}
+
+/// `GET /v1/console/agents`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsoleAgents {
+    /// The last entry the scores reflect.
+    pub as_of_index: u64,
+    /// The instant they are read at, ms.
+    pub as_of_time: u64,
+    /// Agents in the log (at most [`MAX_AGENTS`] listed, lowest scores
+    /// first).
+    pub total: u64,
+    /// The agents.
+    pub agents: Vec<ConsoleAgent>,
+}
+
+/// One point of [`ConsoleAgentDetail::history`].
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HistoryPoint {
+    /// The entry's index.
+    pub index: u64,
+    /// Its integrated time, ms.
+    pub time: u64,
+    /// Its kind.
+    pub kind: String,
+    /// The agent's score right after it.
+    pub score: u8,
+    /// Its logged risk level right after it.
+    pub level: String,
+}
+
+impl From<ScorePoint> for HistoryPoint {
+    fn from(p: ScorePoint) -> Self {
+        Self { index: p.index, time: p.time_ms, kind: p.kind.as_str().into(), score: p.score, level: p.level.as_str().into() }
+    }
+}
+
+/// An agent's passport entry.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PassportEntry {
+    /// Its index.
+    pub index: u64,
+    /// Its integrated time, ms.
+    pub time: u64,
+    /// The entry, decoded.
+    #[schema(value_type = Object)]
+    pub entry: Value,
+}
+
+/// `GET /v1/console/agents/{id}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsoleAgentDetail {
+    /// The agent's id.
+    pub agent: String,
+    /// As in [`ConsoleAgent::status`].
+    pub status: String,
+    /// Its passport's owner.
+    pub owner: String,
+    /// Its passport's purpose.
+    pub purpose: String,
+    /// Its score now, as `GET /v1/agents/{id}/trust` reports it.
+    pub trust: TrustScore,
+    /// Its passport.
+    pub passport: PassportEntry,
+    /// The entry that set its key in force (the passport or its last
+    /// rotation).
+    pub key_index: u64,
+    /// Its retirement entry.
+    pub retired: Option<u64>,
+    /// Its last successful attestation.
+    pub last_attestation: Option<LastAttestation>,
+    /// Its score after each entry that moved it or changed its key or
+    /// lifecycle, oldest first (the latest [`HISTORY_POINTS`]).
+    pub history: Vec<HistoryPoint>,
+}
+
+/// `GET /v1/console/health`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsoleHealth {
+    /// The server's clock, ms.
+    pub time: u64,
+    /// Entries in the log.
+    pub tree_size: u64,
+    /// Entries made durable since the server started.
+    pub appended_entries: u64,
+    /// Latency of the latest commits.
+    pub commit_latency_ms: Option<LatencySummary>,
+    /// Entries waiting for or in the prover pool.
+    pub prover_queue: u64,
+    /// Bytes of entries waiting for the sequencer.
+    pub sequencer_queue_bytes: u64,
+    /// Open subscriptions to the revocation bus.
+    pub event_subscribers: u64,
+    /// Registered agents.
+    pub agents: u64,
+    /// The latest checkpoint (signed note, with the witnesses' cosignature
+    /// lines once they have cosigned it).
+    pub checkpoint: String,
+    /// The log's verifier key (`name+hex8+base64(0x01 || key)`).
+    pub log_key: String,
+    /// The witnesses.
+    pub witnesses: WitnessListing,
+}
+
+/// `GET /v1/console/entries/{index}`: an entry with what proves it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsoleEntry {
+    /// Its index.
+    pub index: u64,
+    /// The exact leaf bytes, base64.
+    pub leaf: String,
+    /// The entry, decoded.
+    #[schema(value_type = Object)]
+    pub entry: Value,
+    /// The size of [`Self::checkpoint`]'s tree.
+    pub tree_size: u64,
+    /// The latest checkpoint (signed note, cosignature lines included).
+    pub checkpoint: String,
+    /// The RFC 9162 inclusion proof of the entry in that tree, base64
+    /// hashes, leaf sibling first.
+    pub inclusion: Vec<String>,
+}
+
+/// Every agent (lowest score first, at most [`MAX_AGENTS`]) with its
+/// status, passport and last attestation (admin).
+#[utoipa::path(get, path = "/v1/console/agents", tag = "console",
+    responses(
+        (status = 200, description = "Agents, lowest score first", body = ConsoleAgents),
+        (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn agents(State(state): State<AppState>, _: AdminAuth) -> Result<Json<ConsoleAgents>, ApiError> {
+    let table = super::trust::score_table(&state).await?;
+    let rows: Vec<_> = table.rows.iter().take(MAX_AGENTS).cloned().collect();
+    let agents = state
+        .read(move |log| {
+            rows.into_iter()
+                .filter_map(|row| {
+                    let registered = log.agent(&row.agent)?;
+                    let record = log.trust().get(&row.agent)?;
+                    Some((row, registered, record))
+                })
+                .map(|(row, registered, record)| {
+                    Ok(ConsoleAgent {
+                        agent: row.agent.as_str().into(),
+                        score: row.score,
+                        level: row.level.as_str().into(),
+                        status: status(log, &registered, &record)?.into(),
+                        owner: registered.passport.owner.clone(),
+                        purpose: registered.passport.purpose.clone(),
+                        registered: index_time(record.trust.registered()),
+                        last_attestation: last_attestation(log, &record)?,
+                        revoked_at: record.trust.revoked().map(|(index, _)| index),
+                    })
+                })
+                .collect::<Result<Vec<_>, ledger_core::Error>>()
+        })
+        .await?;
+    Ok(Json(ConsoleAgents {
+        as_of_index: table.applied.saturating_sub(1),
+        as_of_time: table.time_ms,
+        total: table.rows.len() as u64,
+        agents,
+    }))
+}
+
+/// One agent: its score and what it is made of, passport, key, status and
+/// score history (admin).
+#[utoipa::path(get, path = "/v1/console/agents/{id}", tag = "console",
+    params(("id" = String, Path, description = "SPIFFE id, percent-encoded")),
+    responses(
+        (status = 200, description = "The agent", body = ConsoleAgentDetail),
+        (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 404, description = "No such agent (`unknown_agent`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn agent(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<ConsoleAgentDetail>, ApiError> {
+    let agent = AgentId::parse(&id).map_err(|_| ApiError::no_such_agent(&id))?;
+    let detail = state
+        .read(move |log| {
+            let (Some(registered), Some((record, policy, applied))) = (log.agent(&agent), log.trust().snapshot(&agent)) else {
+                return Ok(None);
+            };
+            let trust = trust_log::report(&agent, &record, &policy, applied.saturating_sub(1), log.now_ms());
+            let (leaf, entry) = decode(log, registered.passport_index)?;
+            Ok(Some(ConsoleAgentDetail {
+                agent: agent.as_str().into(),
+                status: status(log, &registered, &record)?.into(),
+                owner: registered.passport.owner.clone(),
+                purpose: registered.passport.purpose.clone(),
+                trust,
+                passport: PassportEntry { index: registered.passport_index, time: leaf.integrated_time, entry },
+                key_index: registered.key_index,
+                retired: registered.retired,
+                last_attestation: last_attestation(log, &record)?,
+                history: log.score_history(&agent, HISTORY_POINTS.min(MAX_HISTORY))?.into_iter().map(HistoryPoint::from).collect(),
+            }))
+        })
+        .await?;
+    detail.map(Json).ok_or_else(|| ApiError::no_such_agent(&id))
+}
+
+/// The log's health: size, commits, queues, the latest checkpoint and the
+/// witnesses (admin).
+#[utoipa::path(get, path = "/v1/console/health", tag = "console",
+    responses(
+        (status = 200, description = "The log's health", body = ConsoleHealth),
+        (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn health(State(state): State<AppState>, _: AdminAuth) -> Json<ConsoleHealth> {
+    let log = &state.log;
+    Json(ConsoleHealth {
+        time: log.now_ms(),
+        tree_size: log.head().size,
+        appended_entries: state.metrics.appended_entries.get(),
+        commit_latency_ms: state.metrics.recent_commit_latency(),
+        prover_queue: log.prover_queue_depth() as u64,
+        sequencer_queue_bytes: log.queued_bytes() as u64,
+        event_subscribers: state.metrics.event_subscribers.get(),
+        agents: log.agent_count() as u64,
+        checkpoint: state.checkpoint_note(),
+        log_key: log.verifier_key().to_string(),
+        witnesses: super::tlog::witness_listing(&state),
+    })
+}
+
+/// An entry, the latest checkpoint and the entry's inclusion proof in its
+/// tree: what the page verifies by itself (admin).
+#[utoipa::path(get, path = "/v1/console/entries/{index}", tag = "console",
+    params(("index" = u64, Path, description = "Entry index")),
+    responses(
+        (status = 200, description = "The entry, checkpoint and inclusion proof", body = ConsoleEntry),
+        (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 404, description = "Beyond the latest checkpoint (`index_beyond_tree`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn entry(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    EntryIndex(index): EntryIndex,
+) -> Result<Json<ConsoleEntry>, ApiError> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let checkpoint = state.checkpoint_note();
+    let tree_size = ledger_core::export::checkpoint_of(&checkpoint)
+        .map_err(|e| ApiError::internal(format_args!("the log's checkpoint does not parse: {e}")))?
+        .size;
+    if index >= tree_size {
+        return Err(ApiError::new(ErrorCode::IndexBeyondTree, format!("entry {index} is not in the latest checkpoint (size {tree_size})")));
+    }
+    let (leaf, proof): (Vec<u8>, Vec<Hash>) =
+        state.read(move |log| Ok((log.entry(index)?, log.inclusion_proof(index, tree_size)?))).await?;
+    let (_, entry) = Leaf::decode(&leaf).map_err(|e| ApiError::internal(format_args!("stored leaf {index} does not decode: {e}")))?;
+    Ok(Json(ConsoleEntry { index, leaf: b64(&leaf), entry, tree_size, checkpoint, inclusion: proof.iter().map(|h| b64(h)).collect() }))
+}
+
+/// The revocation bus as Server-Sent Events, as `GET /v1/events/stream`
+/// (same query, `Last-Event-ID` and frames), for the admin only.
+#[utoipa::path(get, path = "/v1/console/events", tag = "console",
+    params(EventsQuery, ("Last-Event-ID" = Option<u64>, Header, description = "Resume right after this index (takes precedence over `after`)")),
+    responses(
+        (status = 200, description = "`text/event-stream`, as `GET /v1/events/stream`", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 400, description = "Malformed query or Last-Event-ID (`invalid_query`, `invalid_agent_id`)", body = ErrorResponse),
+    ),
+    security(("admin" = [])))]
+pub(super) async fn events(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    headers: HeaderMap,
+    query: Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    super::events::stream(State(state), headers, query).await
+}
+
+fn index_time((index, time): (u64, u64)) -> IndexTime {
+    IndexTime { index, time }
+}
+
+/// The stored entry at `index`, decoded.
+fn decode(log: &Log, index: u64) -> Result<(Leaf, Value), ledger_core::Error> {
+    Leaf::decode(&log.entry(index)?)
+        .map_err(|e| ledger_core::Error::Storage(ledger_core::store::StorageError::Corrupt(format!("entry {index}: {e}"))))
+}
+
+/// An agent's status: retired, else quarantined or revoked (by the reason
+/// of the revocation in force), else active.
+fn status(log: &Log, registered: &AgentState, record: &TrustRecord) -> Result<&'static str, ledger_core::Error> {
+    if registered.retired.is_some() {
+        return Ok("retired");
+    }
+    let Some(index) = registered.revoked.or(record.trust.revoked().map(|(i, _)| i)) else { return Ok("active") };
+    Ok(match decode(log, index)?.0.entry {
+        Some(Entry::Revocation(r)) if r.reason == RevocationReason::Quarantine => "quarantined",
+        _ => "revoked",
+    })
+}
+
+/// An agent's last successful attestation and its evidence type.
+fn last_attestation(log: &Log, record: &TrustRecord) -> Result<Option<LastAttestation>, ledger_core::Error> {
+    let Some((index, time)) = record.trust.last_ok_attestation() else { return Ok(None) };
+    let evidence = match decode(log, index)?.0.entry {
+        Some(Entry::Attestation(att)) => {
+            att.verdict().and_then(|v| v.get("evidence")).and_then(Value::as_str).unwrap_or("software").to_owned()
+        }
+        _ => "unknown".to_owned(),
+    };
+    Ok(Some(LastAttestation { index, time, evidence }))
+}
