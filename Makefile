@@ -2,7 +2,7 @@
 # bundled RocksDB is compiled once and shared by runs, tests and benches.
 export CARGO_TARGET_DIR ?= /var/tmp/agent-ledger-target
 BIN := $(CARGO_TARGET_DIR)/release
-DEBIAN_PACKAGES := libclang-dev g++ pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
+DEBIAN_PACKAGES := libclang-dev g++ pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools chromium chromium-driver
 
 .PHONY: run test bench load setup build lint fmt fuzz python test-python
 # The Python package (ledger-py) is built into this virtual environment.
@@ -15,7 +15,8 @@ run: build
 
 ## Install what is missing, then run every test: the workspace, the
 ## TPM tests (`tpm` feature; each test process starts its own swtpm), then
-## the Python package's tests against the real server binary.
+## the Python package's tests against the real server binary, and the
+## console's in headless Chromium.
 test: setup
 	cargo build --release -p zk -p verifier --no-default-features
 	cargo test --release --workspace

@@ -4,7 +4,8 @@
 # `make run`), then
 #  - signed appends/s through the Python package vs the Rust SDK
 #    (ledger-client's append-rate example), alternating rounds;
-#  - a LangChain tool call with the ledger callback vs without.
+#  - a LangChain tool call with the ledger callback vs without;
+#  - the console's agent table vs the public score listing (1000 agents).
 # Needs `make python` first (the virtual environment with the wheel).
 # Usage: scripts/python-bench.sh [COUNT] [ROUNDS]
 set -euo pipefail
@@ -27,3 +28,4 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 "$py" ledger-py/bench/bench_sdk.py --url "http://127.0.0.1:$port" --admin-token "$token" \
   --rust-bin "$bin/examples/append-rate" --count "$count" --rounds "$rounds"
 "$py" ledger-py/bench/bench_langchain.py --url "http://127.0.0.1:$port" --admin-token "$token" --calls "$((count / 4))"
+"$py" ledger-py/bench/bench_console.py --url "http://127.0.0.1:$port" --admin-token "$token" --agents 1000 --requests 200

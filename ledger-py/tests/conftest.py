@@ -81,6 +81,9 @@ def free_port() -> int:
 class LedgerServer:
     """A `ledger-server` process on its own data directory."""
 
+    # More flags for the next start (e.g. `--witness`), set before a restart.
+    extra_args: tuple[str, ...] = ()
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -104,6 +107,7 @@ class LedgerServer:
                 "--trust-domain", TRUST_DOMAIN,
                 "--data-dir", str(self.data_dir),
                 "--policy", str(self.policy),
+                *self.extra_args,
             ],
             env={**os.environ, "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN, "LEDGER_LOG": "warn"},
             stdout=log,

@@ -798,10 +798,10 @@ pub struct WitnessListing {
 pub struct WitnessRow {
     /// Its name (from its verifier key).
     pub name: String,
-    /// Its submission prefix.
     /// Its verifier key, `name+hex8(key id)+base64(0x04 || public key)`
     /// (c2sp.org/tlog-cosignature): what its cosignature lines verify with.
     pub key: String,
+    /// Its submission prefix.
     pub url: String,
     /// The largest tree size it is known to have cosigned.
     pub cosigned_size: u64,
