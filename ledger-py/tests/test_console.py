@@ -532,6 +532,9 @@ def test_6_approve_an_escalation(ledger, data, browser):
     assert data.billing in text and "tool.transfer" in text and "bank/console" in text and "critical" in text
     b.shot("08-escalations")
     b.css(f"button.approve[data-escalation='{data.escalation}']").click()
+    # A second step names what the approval allows.
+    b.until("the confirmation", lambda: b.css(f"button.confirm-approve[data-escalation='{data.escalation}']").is_displayed())
+    b.css(f"button.confirm-approve[data-escalation='{data.escalation}']").click()
     b.until("the outcome", lambda: "approved" in b.text("#escalation-outcome"))
     b.until("the queue to empty", lambda: not b.all(item))
     assert "No escalation waits for a decision" in b.text("#view")

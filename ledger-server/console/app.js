@@ -10,6 +10,8 @@ const EVENT_TYPES = ['revocation', 'reinstatement', 'risk-level-change', 'signal
 const EVENTS_KEPT = 500;
 const EVENTS_REPLAYED = 200;
 const POLL_MS = 2000;
+// Least time between two reloads of a view that live events ask for.
+const REFRESH_GAP_MS = 500;
 const SERIES_KEPT = 300;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -187,6 +189,34 @@ function every(ms, signal, fn) {
   signal.addEventListener('abort', () => clearInterval(t), { once: true });
 }
 
+/**
+ * `fn` run on demand (polls, live events), one run at a time and at most
+ * once per `gapMs`: demands meanwhile fold into one later run, so a burst
+ * of events costs one reload and replies never arrive out of order.
+ */
+function throttled(fn, gapMs, signal) {
+  let running = false;
+  let again = false;
+  let last = 0;
+  let timer = null;
+  const run = async () => {
+    timer = null;
+    if (signal.aborted) return;
+    if (running) { again = true; return; }
+    const wait = last + gapMs - Date.now();
+    if (wait > 0) { timer = setTimeout(run, wait); return; }
+    running = true;
+    last = Date.now();
+    try { await fn(); } finally {
+      running = false;
+      if (again) { again = false; poke(); }
+    }
+  };
+  const poke = () => { if (!timer) run(); };
+  signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return poke;
+}
+
 // --- bytes, hashes, signatures (WebCrypto) ---------------------------------------
 
 const utf8 = new TextEncoder();
@@ -246,7 +276,8 @@ async function keyIdOf(key) {
 
 /** A signed note: body (through its last "\n"), parsed checkpoint lines, signature lines. */
 function parseCheckpoint(text) {
-  const blank = text.indexOf('\n\n');
+  // The text ends at the last blank line (as `verifier`'s note.rs).
+  const blank = text.lastIndexOf('\n\n');
   if (blank < 0) throw new Error('the note has no blank line before its signatures');
   const body = text.slice(0, blank + 1);
   const lines = body.split('\n').slice(0, -1);
@@ -271,7 +302,7 @@ const LSB = (n) => (n & 1n) === 1n;
 
 /** RFC 9162 §2.1.3.2: verifying an inclusion proof. */
 async function verifyInclusion(index, size, leafHash, path, root) {
-  if (index >= size) throw new Error(`index ${index} is not below the tree size ${size}`);
+  if (index < 0n || index >= size) throw new Error(`index ${index} is not in a tree of size ${size}`);
   let fn = index;
   let sn = size - 1n;
   let r = leafHash;
@@ -309,10 +340,11 @@ function setPinnedKey(text) {
  * checkpoint signature, the witness cosignatures, the leaf's inclusion.
  * Renders each step into `list` as it is decided.
  */
-async function verifyEntry(index, list, summary, signal) {
+async function verifyEntry(index, list, summary, signal, prefetched) {
   list.replaceChildren();
   summary.textContent = 'Verifying…';
   summary.className = 'summary';
+  delete summary.dataset.failed;
   const results = [];
   const step = (id, ok, label, detail) => {
     const mark = { true: '✓ verified', false: '✗ failed', warn: '⚠ warning', skip: '– not checked' }[String(ok)];
@@ -328,7 +360,8 @@ async function verifyEntry(index, list, summary, signal) {
   let health;
   let got;
   try {
-    [health, got] = await Promise.all([api('/v1/console/health', { signal }), api(`/v1/console/entries/${index}`, { signal })]);
+    // The entry view verifies exactly the entry it shows (`prefetched`).
+    [health, got] = await Promise.all([api('/v1/console/health', { signal }), prefetched || api(`/v1/console/entries/${index}`, { signal })]);
   } catch (e) {
     if (isAbort(e)) return;
     step('fetch', false, 'Fetching the entry and its proof', describe(e));
@@ -362,18 +395,25 @@ async function verifyEntry(index, list, summary, signal) {
   // 3. The checkpoint signature.
   let cp;
   try { cp = parseCheckpoint(got.checkpoint); } catch (e) { step('checkpoint', false, 'Checkpoint signature', e.message); finish(); return; }
-  const line = cp.sigs.find((sg) => sg.name === trusted.name && sg.raw.length === 68 && sameBytes(sg.raw.slice(0, 4), idBytes));
-  if (!line) {
+  // Every line that names the trusted key must verify (as note.rs).
+  const lines = cp.sigs.filter((sg) => sg.name === trusted.name && sg.raw.length >= 4 && sameBytes(sg.raw.slice(0, 4), idBytes));
+  if (lines.length === 0) {
     step('checkpoint', false, 'Checkpoint signature', `no signature line by ${trusted.name} with key id ${toHex(idBytes)}`);
   } else {
-    let ok = false;
-    let why = 'the Ed25519 signature does not verify';
-    try { ok = await ed25519Verify(trusted.pub, line.raw.slice(4), cp.bodyBytes); } catch (e) { why = `WebCrypto refused it: ${e.message}`; }
+    let ok = true;
+    let why = '';
+    for (const line of lines) {
+      let good = false;
+      try { good = line.raw.length === 68 && await ed25519Verify(trusted.pub, line.raw.slice(4), cp.bodyBytes); } catch (e) { why = `WebCrypto refused it: ${e.message}`; }
+      if (!good) { ok = false; why = why || 'the Ed25519 signature does not verify'; }
+    }
     step('checkpoint', ok, 'Checkpoint signature', ok ? `${cp.origin}, size ${cp.size}, by ${trusted.name}` : why);
   }
 
   // 4. Witness cosignatures (c2sp.org/tlog-cosignature).
   const witnesses = (health.witnesses && health.witnesses.witnesses) || [];
+  const quorum = Number((health.witnesses && health.witnesses.quorum) || 0);
+  let cosigned = 0;
   if (witnesses.length === 0) step('witnesses', 'skip', 'Witness cosignatures', 'no witness is configured for this log');
   for (const w of witnesses) {
     const id = `witness:${w.name}`;
@@ -383,12 +423,17 @@ async function verifyEntry(index, list, summary, signal) {
     const wid = await keyIdOf(wk);
     if (toHex(wid) !== wk.id) { step(id, false, label, 'its key id does not match its key'); continue; }
     const cos = cp.sigs.find((sg) => sg.name === wk.name && sg.raw.length === 76 && sameBytes(sg.raw.slice(0, 4), wid));
-    if (!cos) { step(id, 'skip', label, 'no cosignature of this witness on this checkpoint'); continue; }
+    if (!cos) { step(id, 'warn', label, 'no cosignature of this witness on this checkpoint (yet)'); continue; }
     const ts = new DataView(cos.raw.buffer, cos.raw.byteOffset + 4, 8).getBigUint64(0, false);
     const message = concat(utf8.encode(`cosignature/v1\ntime ${ts}\n`), cp.bodyBytes);
     let ok = false;
     try { ok = await ed25519Verify(wk.pub, cos.raw.slice(12), message); } catch { ok = false; }
+    if (ok) cosigned += 1;
     step(id, ok, label, ok ? `cosigned at ${new Date(Number(ts) * 1000).toISOString()}` : 'the cosignature does not verify');
+  }
+  if (witnesses.length > 0) {
+    step('quorum', cosigned >= quorum ? true : 'warn', 'Witness quorum',
+      `${cosigned} of the ${quorum} cosignatures the log requires verified on this checkpoint${cosigned >= quorum ? '' : ': not witnessed yet'}`);
   }
 
   // 5. The leaf hash and its inclusion proof to the checkpoint's root.
@@ -396,6 +441,7 @@ async function verifyEntry(index, list, summary, signal) {
     const leaf = b64decode(got.leaf);
     const leafHash = await sha256([0x00], leaf);
     if (BigInt(got.tree_size) !== cp.size) throw new Error(`the proof is for size ${got.tree_size}, the checkpoint for size ${cp.size}`);
+    if (BigInt(got.index) !== BigInt(index)) throw new Error(`asked for entry ${index}, the server answered with entry ${got.index}`);
     const path = got.inclusion.map((p) => {
       const b = b64decode(p);
       if (b.length !== 32) throw new Error('a proof hash is not 32 bytes');
@@ -421,6 +467,7 @@ async function verifyEntry(index, list, summary, signal) {
 
 /** The "Verify in the browser" block: index input, pin, button, steps. */
 function verifyPanel(signal, { index, fixed }) {
+  let prefetched = null;
   const indexInput = h('input', { id: 'verify-index', type: 'number', min: '0', step: '1', inputmode: 'numeric' });
   if (index !== undefined && index !== null) indexInput.value = String(index);
   const pinInput = h('input', { id: 'pinned-key', type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: 'name+1a2b3c4d+AQ…' });
@@ -448,7 +495,7 @@ function verifyPanel(signal, { index, fixed }) {
     running = new AbortController();
     signal.addEventListener('abort', () => running && running.abort(), { once: true });
     verifyButton.disabled = true;
-    try { await verifyEntry(n, list, summary, running.signal); } finally { verifyButton.disabled = false; }
+    try { await verifyEntry(n, list, summary, running.signal, fixed ? prefetched : null); } finally { verifyButton.disabled = false; }
   };
   const verifyButton = h('button', { id: 'verify', type: 'button', onclick: run }, 'Verify');
   const pinServed = h('button', {
@@ -467,9 +514,11 @@ function verifyPanel(signal, { index, fixed }) {
   const forget = h('button', { id: 'pin-clear', type: 'button', class: 'secondary', onclick: () => { pinInput.value = ''; setPinnedKey(''); showPin(); } }, 'Forget the pin');
   return {
     indexInput,
+    // The entry the page shows, which "Verify" then checks (entry view).
+    setEntry: (got) => { prefetched = got; },
     node: h('section', { class: 'card verify', 'aria-labelledby': 'verify-title' },
       h('h3', { id: 'verify-title' }, 'Verify in the browser'),
-      h('p', { class: 'hint' }, 'Checks the entry\'s inclusion proof, the checkpoint\'s signature and the witnesses\' cosignatures here, with WebCrypto: nothing is taken on the server\'s word except the key you pin.'),
+      h('p', { class: 'hint' }, 'Checks the entry\'s inclusion proof, the checkpoint\'s signature and the witnesses\' cosignatures here, with WebCrypto, against the log key you pin: the server\'s answers are not taken on its word. (This page is itself served by the server: to audit a server you do not trust, use ledger-verify.)'),
       h('div', { class: 'form-row' },
         fixed ? null : [h('label', { for: 'verify-index' }, 'Entry index'), indexInput]),
       h('div', { class: 'form-row' },
@@ -785,13 +834,9 @@ function mountAgents(root, _arg, signal) {
       ready(root);
     }
   };
-  every(POLL_MS, signal, load);
-  let pending = null;
-  session.feed.on((msg) => {
-    if (!msg.event || pending) return;
-    pending = setTimeout(() => { pending = null; load(); }, 50);
-  }, signal);
-  signal.addEventListener('abort', () => clearTimeout(pending), { once: true });
+  const refresh = throttled(load, REFRESH_GAP_MS, signal);
+  every(POLL_MS, signal, refresh);
+  session.feed.on((msg) => { if (msg.event) refresh(); }, signal);
   return load();
 }
 
@@ -927,8 +972,9 @@ function mountAgent(root, id, signal) {
           : emptyState('No key rotation: the passport\'s key is in force.')));
   }
 
-  every(POLL_MS * 2, signal, async () => { if (confirmBox.hidden) await load(); });
-  session.feed.on((msg) => { if (msg.event && msg.event.agent === id && confirmBox.hidden) load(); }, signal);
+  const refresh = throttled(async () => { if (confirmBox.hidden) await load(); }, REFRESH_GAP_MS, signal);
+  every(POLL_MS * 2, signal, refresh);
+  session.feed.on((msg) => { if (msg.event && msg.event.agent === id) refresh(); }, signal);
   return load();
 }
 
@@ -1092,8 +1138,15 @@ function mountEscalations(root, _arg, signal) {
       }
       await load();
     };
-    buttons.push(
-      h('button', { type: 'button', class: 'approve', dataset: { escalation: String(p.escalation) }, onclick: () => decide('approve') }, 'Approve'),
+    // Approving issues a token: a second step names what it allows, so a
+    // click on a list that moved (or on look-alike text) issues nothing.
+    const confirmApprove = h('button', { type: 'button', class: 'confirm-approve', dataset: { escalation: String(p.escalation) }, onclick: () => decide('approve') }, 'Confirm approval');
+    const confirmRow = h('div', { class: 'confirm', role: 'group', 'aria-label': `Confirm escalation ${p.escalation}`, hidden: true },
+      h('p', null, 'Issue a token to ', agentLink(p.agent), ' for ', mono(p.action), ' on ', mono(p.resource), '?'),
+      h('div', { class: 'buttons' }, confirmApprove,
+        h('button', { type: 'button', class: 'secondary', onclick: () => { confirmRow.hidden = true; approve.focus(); } }, 'Cancel')));
+    const approve = h('button', { type: 'button', class: 'approve', dataset: { escalation: String(p.escalation) }, onclick: () => { confirmRow.hidden = false; confirmApprove.focus(); } }, 'Approve…');
+    buttons.push(approve, confirmApprove,
       h('button', { type: 'button', class: 'deny danger', dataset: { escalation: String(p.escalation) }, onclick: () => decide('deny') }, 'Deny'));
     const history = Array.isArray(p.history) ? p.history : [];
     const scoreNow = h('span', { class: 'score-now' }, String(p.score_now ?? '—'));
@@ -1112,7 +1165,7 @@ function mountEscalations(root, _arg, signal) {
         history.length ? h('ul', { class: 'history' }, history.map((e) => h('li', null, entryLink(e.index), ` ${e.kind}${e.action ? ` ${e.action}` : ''} `, timeEl(e.integrated_time))))
           : emptyState('No recent entries.')),
       h('div', { class: 'form-row' }, h('label', { for: `note-${p.escalation}` }, 'Note (optional)'), note),
-      h('div', { class: 'buttons' }, buttons));
+      h('div', { class: 'buttons' }, approve, buttons[2]), confirmRow);
     node.update = (q) => { scoreNow.textContent = String(q.score_now ?? '—'); };
     return node;
   }
@@ -1260,15 +1313,21 @@ function mountEntry(root, arg, signal) {
     index > 0 ? h('a', { href: `#entry/${index - 1}` }, `← Entry ${index - 1}`) : null, ' ',
     h('a', { href: `#entry/${index + 1}` }, `Entry ${index + 1} →`)), content, verify.node);
   return api(`/v1/console/entries/${index}`, { signal }).then((got) => {
-    const e = got.entry || {};
+    // What is shown is the leaf bytes themselves, which "Verify" hashes
+    // and proves, not the server's decoding of them.
+    const leaf = b64decode(got.leaf);
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(leaf);
+    const e = JSON.parse(text);
+    if (String(got.index) !== String(index)) throw new Error(`asked for entry ${index}, the server answered with entry ${got.index}`);
+    verify.setEntry(got);
     content.replaceChildren(dl([
       ['Index', h('span', { id: 'entry-index' }, String(got.index))],
-      ['Kind', e.kind || '—'],
+      ['Kind', String(e.kind ?? '—')],
       ['Integrated', timeEl(e.integrated_time)],
-      e.agent ? ['Agent', agentLink(e.agent)] : null,
-      ['Leaf', `${b64decode(got.leaf).length} bytes`],
+      typeof e.agent === 'string' ? ['Agent', agentLink(e.agent)] : null,
+      ['Leaf', `${leaf.length} bytes`],
       ['In tree of size', String(got.tree_size)],
-    ]), h('h2', null, 'Entry'), h('pre', { id: 'entry-json', class: 'json' }, JSON.stringify(e, null, 2)));
+    ]), h('h2', null, 'Entry'), h('pre', { id: 'entry-json', class: 'json' }, indentJson(text)));
     ready(root);
   }).catch((err) => {
     if (isAbort(err)) return;
@@ -1276,6 +1335,40 @@ function mountEntry(root, arg, signal) {
       ? emptyState(`There is no entry ${index} yet: the log has fewer entries.`) : null, errorBox(err, 'The entry could not be read')].filter(Boolean));
     ready(root);
   });
+}
+
+/**
+ * Compact JSON laid out with two-space indents, character by character, so
+ * that numbers keep every digit (JSON.parse would round those past 2^53).
+ */
+function indentJson(text) {
+  let out = '';
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  const newline = () => `\n${'  '.repeat(depth)}`;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') { inString = true; out += ch; } else if (ch === '{' || ch === '[') {
+      const close = ch === '{' ? '}' : ']';
+      if (text[i + 1] === close) { out += ch + close; i += 1; continue; }
+      depth += 1;
+      out += ch + newline();
+    } else if (ch === '}' || ch === ']') {
+      depth -= 1;
+      out += newline() + ch;
+    } else if (ch === ',') out += `,${newline()}`;
+    else if (ch === ':') out += ': ';
+    else out += ch;
+  }
+  return out;
 }
 
 // --- routing ------------------------------------------------------------------------
