@@ -332,7 +332,7 @@ impl Log {
     }
 
     /// The last `limit` points (at most
-    /// [`crate::views::trust::MAX_HISTORY`]) of an agent's score history,
+    /// [`crate::views::trust::HISTORY_RING`]) of an agent's score history,
     /// oldest first: its score after each entry that moved it or changed
     /// its key or lifecycle. Reads the store (blocking).
     pub fn score_history(&self, agent: &AgentId, limit: usize) -> Result<Vec<crate::views::trust::ScorePoint>, Error> {

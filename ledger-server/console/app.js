@@ -217,6 +217,24 @@ function throttled(fn, gapMs, signal) {
   return poke;
 }
 
+/**
+ * Runs `redraw`, which rebuilds what is inside `container`, then gives the
+ * focus back to the same control (by id, sort key or link target) if it
+ * was in there: a refresh never throws a keyboard user out.
+ */
+function keepingFocus(container, redraw) {
+  const el = document.activeElement;
+  let selector = null;
+  if (el && el !== container && container.contains(el)) {
+    if (el.id) selector = `#${CSS.escape(el.id)}`;
+    else if (el.dataset && el.dataset.sort) selector = `[data-sort="${CSS.escape(el.dataset.sort)}"]`;
+    else if (el.getAttribute('href')) selector = `[href="${CSS.escape(el.getAttribute('href'))}"]`;
+  }
+  redraw();
+  const again = selector && container.querySelector(selector);
+  if (again) again.focus();
+}
+
 // --- bytes, hashes, signatures (WebCrypto) ---------------------------------------
 
 const utf8 = new TextEncoder();
@@ -569,7 +587,10 @@ class EventFeed {
         const url = new URL('/v1/console/events', location.origin);
         url.searchParams.set('types', EVENT_TYPES.join(','));
         const headers = { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' };
-        if (this.lastId !== null) headers['Last-Event-ID'] = this.lastId;
+        // Resume after the last id seen; "-1" (before the first entry) is
+        // not an id the header takes, only `after=`.
+        if (this.lastId !== null && this.lastId !== '-1') headers['Last-Event-ID'] = this.lastId;
+        else if (this.lastId === '-1') url.searchParams.set('after', '-1');
         else if (startAfter !== null) url.searchParams.set('after', String(startAfter));
         let resp;
         try {
@@ -579,6 +600,7 @@ class EventFeed {
           throw new NetworkError(`The ledger server did not answer: ${e.message}`);
         }
         if (resp.status === 401) { endSession('The server refused the token (unauthorized): sign in again.'); return; }
+        if (resp.status === 403) { endSession('This server has no admin token: its admin routes, and so this console, are disabled (admin_disabled).'); return; }
         if (!resp.ok || !resp.body) {
           let detail = {};
           try { detail = (await resp.json()).error || {}; } catch { /* not JSON */ }
@@ -718,6 +740,7 @@ function viewHeader(title, ...extra) {
 
 function ready(root) {
   root.dataset.state = 'ready';
+  if (document.body.dataset.ready !== '1') performance.mark('agent-ledger:first-view');
   document.body.dataset.ready = '1';
 }
 
@@ -767,7 +790,7 @@ function mountAgents(root, _arg, signal) {
           onclick: () => {
             agentsSort.dir = agentsSort.key === c.key ? -agentsSort.dir : 1;
             agentsSort.key = c.key;
-            drawHead();
+            keepingFocus(headRow, drawHead);
             draw();
           },
         }, c.label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, sorted ? (agentsSort.dir > 0 ? ' ▲' : ' ▼') : '')));
@@ -816,7 +839,7 @@ function mountAgents(root, _arg, signal) {
       body.replaceChildren(...[h('div', { class: 'table-wrap' }, table), rows.length ? null : emptyState('No agent matches this filter: clear the filter or pick another status.')].filter(Boolean));
     }
     count.textContent = `${rows.length} of ${data.total} agent${data.total === 1 ? '' : 's'} shown${data.total > data.agents.length ? ` (the ${data.agents.length} lowest scores are listed)` : ''}.`;
-    asOf.replaceChildren('As of entry ', String(data.as_of_index), ' (', timeEl(data.as_of_time), '). Refreshes every 2 s and on live events.');
+    asOf.replaceChildren('As of entry ', String(data.as_of_index), ' (', timeEl(data.as_of_time), `). Refreshes every ${POLL_MS / 1000} s and on live events.`);
   };
 
   filterInput.addEventListener('input', () => { agentsFilter.text = filterInput.value; draw(); });
@@ -924,7 +947,7 @@ function mountAgent(root, id, signal) {
       h('p', null, 'As of entry ', String(t.as_of_index), ' (', timeEl(t.as_of_time), ')'));
     // The actions block stays in place: a note being typed keeps its focus.
     if (!actions.isConnected) content.replaceChildren(summaryBox, actions, rest);
-    rest.replaceChildren(
+    keepingFocus(rest, () => rest.replaceChildren(
       h('section', { class: 'card', 'aria-labelledby': 'chart-title' },
         h('h2', { id: 'chart-title' }, 'Score over time'),
         scoreChart(history, t),
@@ -969,7 +992,14 @@ function mountAgent(root, id, signal) {
         h('h2', { id: 'rotations-title' }, 'Key rotations'),
         rotations.length
           ? h('ul', { id: 'rotations' }, rotations.map((p) => h('li', null, 'Rotated at ', entryLink(p.index), ' ', timeEl(p.time))))
-          : emptyState('No key rotation: the passport\'s key is in force.')));
+          : null,
+        // The history keeps the latest points only: a key set by an
+        // older rotation is named, not claimed absent.
+        d.passport && d.key_index !== d.passport.index && !rotations.some((p) => p.index === d.key_index)
+          ? h('p', null, 'The key in force was set by the rotation at ', entryLink(d.key_index), '; older rotations are beyond the history kept here.')
+          : null,
+        !rotations.length && d.passport && d.key_index === d.passport.index
+          ? emptyState('No key rotation: the passport\'s key is in force.') : null)));
   }
 
   const refresh = throttled(async () => { if (confirmBox.hidden) await load(); }, REFRESH_GAP_MS, signal);
@@ -1478,6 +1508,7 @@ function init() {
       $('#login-error').textContent = 'Type the admin token first.';
       return;
     }
+    performance.mark('agent-ledger:sign-in');
     signIn(candidate);
   });
   $('#logout').addEventListener('click', () => endSession('Logged out: the token is forgotten.'));

@@ -62,6 +62,11 @@ pub struct Config {
     /// checkpoint.
     #[arg(long, env = "LEDGER_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
+    /// Serve the console's files (`index.html`, `app.js`, `app.css`) from
+    /// this directory, read at each request, instead of the copies built
+    /// into the binary: for working on the page (docs/CONSOLE.md).
+    #[arg(long, env = "LEDGER_CONSOLE_DIR")]
+    pub console_dir: Option<std::path::PathBuf>,
     /// SPIFFE trust domain agents are registered in.
     #[arg(long, env = "LEDGER_TRUST_DOMAIN", default_value = "example.org")]
     pub trust_domain: String,

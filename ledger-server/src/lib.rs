@@ -25,4 +25,4 @@ pub mod ssf;
 pub mod witnessing;
 
 pub use config::Config;
-pub use routes::{app, openapi, AppState, Limits};
+pub use routes::{app, openapi, serve_console_from, AppState, Limits};

@@ -117,6 +117,9 @@ fn main() -> anyhow::Result<()> {
 #[tokio::main]
 async fn serve_main() -> anyhow::Result<()> {
     let config = Config::load();
+    if let Some(dir) = &config.console_dir {
+        ledger_server::serve_console_from(dir.clone());
+    }
     let filter = EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if config.log_format == "json" {
         tracing_subscriber::fmt().with_env_filter(filter).json().init();

@@ -472,3 +472,33 @@ async fn the_console_reads_are_admin_only_and_tell_status_history_and_proofs() {
     assert_eq!(open(&h.store).score_history(&agent, 100).unwrap(), kept);
     assert_eq!(open(&h.store).score_history(&agent, 2).unwrap(), kept[kept.len() - 2..]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_score_history_keeps_the_latest_points_in_a_ring() {
+    use ledger_core::store::{LogStore as _, Namespace};
+    use ledger_core::views::trust::HISTORY_RING;
+    let h = harness(&Policy::default()).await;
+    let key = SigningKey::from_bytes(&[1; 32]);
+    register(&h, &key).await;
+    let agent = AgentId::parse(AGENT).unwrap();
+    let attestations = HISTORY_RING + 10;
+    for seq in 1..=attestations {
+        assert_eq!(attest(&h, &key, seq).await.0, StatusCode::CREATED);
+    }
+    let points = h.log.score_history(&agent, usize::MAX).unwrap();
+    let ring = usize::try_from(HISTORY_RING).unwrap();
+    assert_eq!(points.len(), ring);
+    // The newest, in order: the passport and the first attestations fell
+    // out of the ring.
+    let last = h.log.head().size - 1;
+    assert_eq!(points.last().map(|p| (p.index, p.kind)), Some((last, EntryKind::Attestation)));
+    assert!(points.windows(2).all(|w| w[0].index < w[1].index));
+    assert!(points.iter().all(|p| p.kind == EntryKind::Attestation));
+    let stored = h.store.scan_prefix(Namespace::Views, b"trust-history\0", b"trust-history\0", 10 * ring).unwrap();
+    assert_eq!(stored.len(), ring, "one record per slot, however many points");
+    assert_eq!(h.log.score_history(&agent, 3).unwrap(), points[ring - 3..]);
+    // Across a restart the ring goes on where it was.
+    h.log.shutdown();
+    let reopened = open(&h.store);
+    assert_eq!(reopened.score_history(&agent, usize::MAX).unwrap(), points);
+}

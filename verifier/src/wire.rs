@@ -799,7 +799,9 @@ pub struct WitnessRow {
     /// Its name (from its verifier key).
     pub name: String,
     /// Its verifier key, `name+hex8(key id)+base64(0x04 || public key)`
-    /// (c2sp.org/tlog-cosignature): what its cosignature lines verify with.
+    /// (c2sp.org/tlog-cosignature): what its cosignature lines verify with
+    /// (absent from servers before it was listed).
+    #[serde(default)]
     pub key: String,
     /// Its submission prefix.
     pub url: String,

@@ -15,13 +15,16 @@
 //! "policy")` → the index of the policy entry in force (u64 BE,
 //! `u64::MAX` for the built-in default) ‖ the policy's canonical JSON;
 //! written in the commit of the entries they fold. Beside them, each
-//! agent's score history: key [`record_key`]`("trust-history", agent id ‖
-//! 0x00 ‖ !index)` (the index bit-inverted, big-endian, so a forward scan
-//! reads the newest first) → [`ScorePoint`]'s bytes, one per entry that
-//! moved the agent's score part or changed its key or lifecycle (rotation,
-//! retirement): what an operator's chart reads ([`history`]). A log kept
-//! before these records existed has points from its upgrade on (a rebuilt
-//! view has them all). What changed in a
+//! agent's score history: its last [`HISTORY_RING`] points, one per entry
+//! that moved the agent's score part or changed its key or lifecycle
+//! (rotation, retirement), in a ring: key [`record_key`]`("trust-history",
+//! agent id ‖ 0x00 ‖ slot)` (u16 BE) → [`ScorePoint`]'s bytes, the slot
+//! being the count of the agent's points so far modulo the ring's size,
+//! and that count at `record_key("trust", agent id ‖ 0x00 ‖ "history")`
+//! (u64 BE). What an operator's chart reads ([`history`]); an agent
+//! attesting every second for years still holds [`HISTORY_RING`] points.
+//! A log kept before these records existed has points from its upgrade on
+//! (a rebuilt view has them all). What changed in a
 //! published group (agents, the policy) is handed to the revocation
 //! trigger ([`crate::trigger`]) through [`TrustView::take_changes`].
 
@@ -52,6 +55,8 @@ struct State {
     agents: HashMap<AgentId, TrustRecord>,
     codes: HashMap<[u8; 32], BTreeSet<AgentId>>,
     policy: PolicyInForce,
+    /// Score history points written per agent (see [`HISTORY_RING`]).
+    history: HashMap<AgentId, u64>,
     /// Entries applied (the log's size this state reflects).
     applied: u64,
 }
@@ -59,6 +64,7 @@ struct State {
 #[derive(Debug, Default)]
 struct Pending {
     agents: HashMap<AgentId, TrustRecord>,
+    history: HashMap<AgentId, u64>,
     policy: Option<PolicyInForce>,
     /// Agents whose score state or owed findings changed (for the
     /// trigger).
@@ -156,6 +162,8 @@ fn drift_key(agent: &[u8]) -> Vec<u8> {
 
 /// See [`drift_key`].
 const DRIFT_SUFFIX: &[u8] = b"\0drift";
+/// The suffix of an agent's history count, beside its drift detector.
+const HISTORY_SUFFIX: &[u8] = b"\0history";
 
 fn corrupt(what: String) -> Error {
     Error::Storage(StorageError::Corrupt(what))
@@ -292,20 +300,34 @@ pub struct ScorePoint {
     pub level: Level,
 }
 
-/// Bytes of a stored [`ScorePoint`] (the index is in the key): time (u64
-/// BE) ‖ score ‖ level ordinal ‖ kind name.
+/// Points of an agent's score history kept: the latest, in a ring.
+pub const HISTORY_RING: u64 = 256;
+
+/// The layout version of a stored [`ScorePoint`].
+const POINT_VERSION: u8 = 1;
+
+/// Bytes of a stored [`ScorePoint`]: version (1) ‖ index (u64 BE) ‖ time
+/// (u64 BE) ‖ score ‖ level ([`Level::code`]) ‖ kind name.
 fn point_value(point: &ScorePoint) -> Vec<u8> {
-    let level = Level::ALL.iter().position(|l| *l == point.level).unwrap_or(0) as u8;
-    [&point.time_ms.to_be_bytes()[..], &[point.score, level], point.kind.as_str().as_bytes()].concat()
+    let head = [POINT_VERSION];
+    [
+        &head[..],
+        &point.index.to_be_bytes(),
+        &point.time_ms.to_be_bytes(),
+        &[point.score, point.level.code()],
+        point.kind.as_str().as_bytes(),
+    ]
+    .concat()
 }
 
 fn history_prefix(agent: &AgentId) -> Vec<u8> {
     record_key(HISTORY, &[agent.as_str().as_bytes(), &[0]].concat())
 }
 
-/// Adds a history point for each of `agents` after the entry at `index`.
+/// Adds a history point for each of `agents` after the entry at `index`,
+/// in the slot of the oldest once the ring is full.
 fn history_points(
-    store: &Overlay<'_>,
+    store: &mut Overlay<'_>,
     policy: &Policy,
     index: u64,
     time_ms: u64,
@@ -316,37 +338,39 @@ fn history_points(
     for agent in agents {
         let Some(record) = store.get(agent) else { continue };
         let point = ScorePoint { index, time_ms, kind, score: record.trust.score(policy, time_ms), level: record.trust.level() };
-        let key = [history_prefix(agent), (!index).to_be_bytes().to_vec()].concat();
-        records.push(Record::put(Namespace::Views, key, point_value(&point)));
+        let count = store.pending.history.get(agent).or_else(|| store.base.history.get(agent)).copied().unwrap_or(0);
+        let slot = u16::try_from(count % HISTORY_RING).unwrap_or(u16::MAX);
+        records.push(Record::put(Namespace::Views, [history_prefix(agent), slot.to_be_bytes().to_vec()].concat(), point_value(&point)));
+        let id = agent.as_str().as_bytes();
+        records.push(Record::put(Namespace::Views, record_key(NAME, &[id, HISTORY_SUFFIX].concat()), (count + 1).to_be_bytes()));
+        store.pending.history.insert(agent.clone(), count + 1);
     }
 }
 
-/// Most points [`history`] reads.
-pub const MAX_HISTORY: usize = 1000;
-
-/// The last `limit` (at most [`MAX_HISTORY`]) points of `agent`'s score
+/// The last `limit` (at most [`HISTORY_RING`]) points of `agent`'s score
 /// history, oldest first. Reads the store: call it off the async workers.
 pub fn history(store: &dyn LogStore, agent: &AgentId, limit: usize) -> Result<Vec<ScorePoint>, Error> {
     let prefix = history_prefix(agent);
-    let page = store.scan_prefix(Namespace::Views, &prefix, &prefix, limit.min(MAX_HISTORY))?;
-    let mut points = page
+    let ring = store.scan_prefix(Namespace::Views, &prefix, &prefix, HISTORY_RING as usize)?;
+    let mut points = ring
         .iter()
-        .map(|(key, value)| {
+        .map(|(_, value)| {
             let bad = || corrupt(format!("score history record of {agent}"));
-            let inverted: [u8; 8] = key.get(prefix.len()..).and_then(|k| k.try_into().ok()).ok_or_else(bad)?;
-            let (time, rest) = value.split_first_chunk::<8>().ok_or_else(bad)?;
+            let rest = value.strip_prefix(&[POINT_VERSION]).ok_or_else(bad)?;
+            let (index, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+            let (time, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
             let [score, level, kind @ ..] = rest else { return Err(bad()) };
             Ok(ScorePoint {
-                index: !u64::from_be_bytes(inverted),
+                index: u64::from_be_bytes(*index),
                 time_ms: u64::from_be_bytes(*time),
                 kind: std::str::from_utf8(kind).ok().and_then(EntryKind::parse).ok_or_else(bad)?,
                 score: *score,
-                level: *Level::ALL.get(usize::from(*level)).ok_or_else(bad)?,
+                level: Level::from_code(*level).ok_or_else(bad)?,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    points.reverse();
-    Ok(points)
+    points.sort_unstable_by_key(|p| p.index);
+    Ok(points.split_off(points.len().saturating_sub(limit)))
 }
 
 impl View for TrustView {
@@ -376,6 +400,10 @@ impl View for TrustView {
                 }
                 if let Some(agent) = name.strip_suffix(DRIFT_SUFFIX) {
                     drifts.insert(agent.to_vec(), value.clone());
+                } else if let Some(agent) = name.strip_suffix(HISTORY_SUFFIX) {
+                    let count = value.as_slice().try_into().map_err(|_| corrupt("trust history count".into()))?;
+                    let agent = std::str::from_utf8(agent).map_err(|_| corrupt("trust history key is not UTF-8".into()))?;
+                    state.history.insert(AgentId::from_stored_unchecked(agent), u64::from_be_bytes(count));
                 } else {
                     scores.insert(name.to_vec(), value.clone());
                 }
@@ -433,7 +461,7 @@ impl View for TrustView {
                     let effects = trust_log::observe_action(&mut overlay, &policy.policy, index, time, agent, *observation);
                     // A drift window that closed with a finding moved the
                     // score.
-                    history_points(&overlay, &policy.policy, index, time, EntryKind::Action, &effects.moved, records);
+                    history_points(&mut overlay, &policy.policy, index, time, EntryKind::Action, &effects.moved, records);
                     touched_here.extend(effects.touched);
                     moved_here.extend(effects.moved);
                     continue;
@@ -453,7 +481,7 @@ impl View for TrustView {
                     _ => None,
                 };
                 let marked: Vec<AgentId> = effects.moved.iter().chain(lifecycle).cloned().collect();
-                history_points(&overlay, &policy.policy, index, leaf.integrated_time, leaf.kind, &marked, records);
+                history_points(&mut overlay, &policy.policy, index, leaf.integrated_time, leaf.kind, &marked, records);
                 touched_here.extend(effects.touched);
                 moved_here.extend(effects.moved);
                 for violation in effects.violations {
@@ -498,6 +526,7 @@ impl View for TrustView {
                 state.codes.entry(record.code_hash).or_default().insert(agent.clone());
                 state.agents.insert(agent, record);
             }
+            state.history.extend(pending.history);
             if let Some(policy) = pending.policy {
                 state.policy = policy;
             }

@@ -14,14 +14,15 @@
 //! score history, commit latency percentiles), and the live events are the
 //! revocation bus's SSE stream behind the admin token.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ledger_core::views::trust::{ScorePoint, MAX_HISTORY};
+use ledger_core::views::trust::{ScorePoint, HISTORY_RING};
 use ledger_core::Log;
 use serde::Serialize;
 use serde_json::Value;
@@ -45,52 +46,49 @@ use crate::metrics::LatencySummary;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                        base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The console's files: name under `/console/` (`""`: the page), content
-/// type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 3] = [
-    ("", "text/html; charset=utf-8", include_bytes!("../../console/index.html")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../console/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
+/// The console's files: name under `/console/` (`""`: the page), file
+/// name in `ledger-server/console/`, content type, bytes.
+const ASSETS: [(&str, &str, &str, &[u8]); 3] = [
+    ("", "index.html", "text/html; charset=utf-8", include_bytes!("../../console/index.html")),
+    ("app.js", "app.js", "text/javascript; charset=utf-8", include_bytes!("../../console/app.js")),
+    ("app.css", "app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
 ];
 
-/// The file names of [`ASSETS`] on disk.
-const FILES: [&str; 3] = ["index.html", "app.js", "app.css"];
+/// Where the console's files are read from instead of the binary
+/// (`--console-dir`); set once, at start.
+static CONSOLE_DIR: OnceLock<PathBuf> = OnceLock::new();
 
-/// Agents [`agents`] lists at most (the lowest scores).
-pub const MAX_AGENTS: usize = 1000;
-
-/// History points [`agent`] returns at most (the latest).
-pub const HISTORY_POINTS: usize = 500;
-
-/// Where the console's files are read from instead of the binary: the
-/// environment's `LEDGER_CONSOLE_DIR`, for working on the page without
-/// rebuilding the server. Read once.
-fn console_dir() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| std::env::var_os("LEDGER_CONSOLE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from)).as_deref()
+/// Serves the console's files from `dir`, read at each request, instead of
+/// the copies built into the binary (`--console-dir`, for working on the
+/// page). Only the first call counts.
+pub fn serve_console_from(dir: PathBuf) {
+    let _ = CONSOLE_DIR.set(dir);
 }
 
 /// The console page.
 pub(super) async fn page() -> Response {
-    asset("")
+    asset("").await
 }
 
 /// One of the console's files (`app.js`, `app.css`); 404 for any other.
 pub(super) async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    asset(&name)
+    asset(&name).await
 }
 
-fn asset(name: &str) -> Response {
-    let Some(i) = ASSETS.iter().position(|(n, _, _)| *n == name) else {
+async fn asset(name: &str) -> Response {
+    let Some(&(_, file, content_type, embedded)) = ASSETS.iter().find(|(n, ..)| *n == name) else {
         return ApiError::new(ErrorCode::NotFound, "no such console file").into_response();
     };
-    let (_, content_type, embedded) = ASSETS[i];
-    let body = match console_dir() {
-        None => embedded.to_vec(),
-        Some(dir) => match std::fs::read(dir.join(FILES[i])) {
-            Ok(bytes) => bytes,
-            Err(e) => return ApiError::internal(format_args!("LEDGER_CONSOLE_DIR: {}: {e}", FILES[i])).into_response(),
-        },
+    let body = match CONSOLE_DIR.get() {
+        None => Bytes::from_static(embedded),
+        Some(dir) => {
+            let path = dir.join(file);
+            match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                Ok(Ok(bytes)) => Bytes::from(bytes),
+                Ok(Err(e)) => return ApiError::internal(format_args!("--console-dir: {file}: {e}")).into_response(),
+                Err(e) => return ApiError::internal(format_args!("--console-dir: {file}: {e}")).into_response(),
+            }
+        }
     };
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -98,7 +96,9 @@ fn asset(name: &str) -> Response {
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // Not kept, so no copy of a signed-in page outlives the tab (the
+        // back/forward cache included).
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
     ];
     (StatusCode::OK, headers, body).into_response()
@@ -155,7 +155,7 @@ pub struct ConsoleAgents {
     pub as_of_index: u64,
     /// The instant they are read at, ms.
     pub as_of_time: u64,
-    /// Agents in the log (at most [`MAX_AGENTS`] listed, lowest scores
+    /// Agents in the log (at most `trust::MAX_LIST` listed, lowest scores
     /// first).
     pub total: u64,
     /// The agents.
@@ -218,7 +218,7 @@ pub struct ConsoleAgentDetail {
     /// Its last successful attestation.
     pub last_attestation: Option<LastAttestation>,
     /// Its score after each entry that moved it or changed its key or
-    /// lifecycle, oldest first (the latest [`HISTORY_POINTS`]).
+    /// lifecycle, oldest first (the latest [`HISTORY_RING`]).
     pub history: Vec<HistoryPoint>,
 }
 
@@ -269,17 +269,18 @@ pub struct ConsoleEntry {
     pub inclusion: Vec<String>,
 }
 
-/// Every agent (lowest score first, at most [`MAX_AGENTS`]) with its
+/// Every agent (lowest score first, at most `trust::MAX_LIST`) with its
 /// status, passport and last attestation (admin).
 #[utoipa::path(get, path = "/v1/console/agents", tag = "console",
     responses(
         (status = 200, description = "Agents, lowest score first", body = ConsoleAgents),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
 pub(super) async fn agents(State(state): State<AppState>, _: AdminAuth) -> Result<Json<ConsoleAgents>, ApiError> {
     let table = super::trust::score_table(&state).await?;
-    let rows: Vec<_> = table.rows.iter().take(MAX_AGENTS).cloned().collect();
+    let rows: Vec<_> = table.rows.iter().take(super::trust::MAX_LIST).cloned().collect();
     let agents = state
         .read(move |log| {
             rows.into_iter()
@@ -319,6 +320,7 @@ pub(super) async fn agents(State(state): State<AppState>, _: AdminAuth) -> Resul
     responses(
         (status = 200, description = "The agent", body = ConsoleAgentDetail),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
         (status = 404, description = "No such agent (`unknown_agent`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
@@ -345,7 +347,7 @@ pub(super) async fn agent(
                 key_index: registered.key_index,
                 retired: registered.retired,
                 last_attestation: last_attestation(log, &record)?,
-                history: log.score_history(&agent, HISTORY_POINTS.min(MAX_HISTORY))?.into_iter().map(HistoryPoint::from).collect(),
+                history: log.score_history(&agent, HISTORY_RING as usize)?.into_iter().map(HistoryPoint::from).collect(),
             }))
         })
         .await?;
@@ -358,6 +360,7 @@ pub(super) async fn agent(
     responses(
         (status = 200, description = "The log's health", body = ConsoleHealth),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
 pub(super) async fn health(State(state): State<AppState>, _: AdminAuth) -> Json<ConsoleHealth> {
@@ -384,6 +387,7 @@ pub(super) async fn health(State(state): State<AppState>, _: AdminAuth) -> Json<
     responses(
         (status = 200, description = "The entry, checkpoint and inclusion proof", body = ConsoleEntry),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
         (status = 404, description = "Beyond the latest checkpoint (`index_beyond_tree`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
@@ -414,6 +418,7 @@ pub(super) async fn entry(
     responses(
         (status = 200, description = "`text/event-stream`, as `GET /v1/events/stream`", content_type = "text/event-stream", body = String),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
+        (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
         (status = 400, description = "Malformed query or Last-Event-ID (`invalid_query`, `invalid_agent_id`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]

@@ -53,6 +53,7 @@ use crate::error::ApiError;
 use crate::extract::{BodyLimit, BodyTimeout};
 use crate::metrics::Metrics;
 
+pub use console::serve_console_from;
 pub use ops::openapi;
 
 /// Request limits.
@@ -216,6 +217,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(Extension(BodyTimeout(limits.body_timeout)))
+        // No answer of this origin is ever sniffed into something else
+        // (the console lives here).
+        .layer(middleware::map_response(|mut resp: axum::response::Response| async move {
+            resp.headers_mut().entry(axum::http::header::X_CONTENT_TYPE_OPTIONS).or_insert(axum::http::HeaderValue::from_static("nosniff"));
+            resp
+        }))
         .layer(middleware::from_fn(crate::error::log_errors))
         .layer(middleware::from_fn_with_state(Arc::clone(&state.metrics), crate::metrics::count_requests))
         .with_state(state)

@@ -124,7 +124,8 @@ impl Level {
         Self::ALL.into_iter().filter(|l| *l < self).find(reaches).unwrap_or(self)
     }
 
-    const fn code(self) -> u8 {
+    /// The level's code in stored records (0 low, 1 medium, 2 high).
+    pub const fn code(self) -> u8 {
         match self {
             Self::Low => 0,
             Self::Medium => 1,
@@ -132,7 +133,8 @@ impl Level {
         }
     }
 
-    fn from_code(code: u8) -> Option<Self> {
+    /// The level of a [`Level::code`].
+    pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|l| l.code() == code)
     }
 }
