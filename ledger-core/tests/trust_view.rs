@@ -251,13 +251,13 @@ async fn records_of_the_one_record_layout_are_dropped_and_the_view_rebuilt() {
     let kept: Vec<_> = (0..2).map(|i| log.trust().get(&agent(i)).unwrap()).collect();
     let size = log.head().size;
     log.shutdown();
-    // The earlier layout: one record per agent, no drift record (its
-    // bytes unreadable now).
+    // The earlier layout: one record per agent, no drift record and no
+    // score history count (its bytes unreadable now).
     let records = store.scan_prefix(Namespace::Views, b"trust\0", b"trust\0", 1_000).unwrap();
     let rewrite = records
         .into_iter()
         .map(|(k, v)| {
-            if k.ends_with(b"\0drift") {
+            if k.ends_with(b"\0drift") || k.ends_with(b"\0history") {
                 Record::delete(Namespace::Views, k)
             } else {
                 Record::put(Namespace::Views, k, [&v[..], &[0xff; 8]].concat())

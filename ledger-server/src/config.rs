@@ -62,7 +62,7 @@ pub struct Config {
     /// checkpoint.
     #[arg(long, env = "LEDGER_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
-    /// Serve the console's files (`index.html`, `app.js`, `app.css`) from
+    /// Serve the console's files (`index.html`, `app.css`, its `.js` modules) from
     /// this directory, read at each request, instead of the copies built
     /// into the binary: for working on the page (docs/CONSOLE.md).
     #[arg(long, env = "LEDGER_CONSOLE_DIR")]

@@ -1,4 +1,4 @@
-//! The security console: its page at `/console` (three files embedded in
+//! The security console: its page at `/console` (the files embedded in
 //! the binary from `ledger-server/console/`), and the admin-only reads it
 //! is built on (`/v1/console/*`), docs/CONSOLE.md.
 //!
@@ -47,12 +47,21 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The console's files: name under `/console/` (`""`: the page), file
-/// name in `ledger-server/console/`, content type, bytes.
-const ASSETS: [(&str, &str, &str, &[u8]); 3] = [
-    ("", "index.html", "text/html; charset=utf-8", include_bytes!("../../console/index.html")),
-    ("app.js", "app.js", "text/javascript; charset=utf-8", include_bytes!("../../console/app.js")),
+/// name in `ledger-server/console/`, content type, bytes. The script is
+/// ES modules: `app.js` imports the others.
+const ASSETS: [(&str, &str, &str, &[u8]); 9] = [
+    ("", "index.html", HTML, include_bytes!("../../console/index.html")),
     ("app.css", "app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
+    ("app.js", "app.js", JS, include_bytes!("../../console/app.js")),
+    ("api.js", "api.js", JS, include_bytes!("../../console/api.js")),
+    ("dom.js", "dom.js", JS, include_bytes!("../../console/dom.js")),
+    ("verify.js", "verify.js", JS, include_bytes!("../../console/verify.js")),
+    ("feed.js", "feed.js", JS, include_bytes!("../../console/feed.js")),
+    ("agents.js", "agents.js", JS, include_bytes!("../../console/agents.js")),
+    ("views.js", "views.js", JS, include_bytes!("../../console/views.js")),
 ];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// Where the console's files are read from instead of the binary
 /// (`--console-dir`); set once, at start.
@@ -70,7 +79,7 @@ pub(super) async fn page() -> Response {
     asset("").await
 }
 
-/// One of the console's files (`app.js`, `app.css`); 404 for any other.
+/// One of the console's files ([`ASSETS`]); 404 for any other.
 pub(super) async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     asset(&name).await
 }
@@ -104,6 +113,20 @@ async fn asset(name: &str) -> Response {
     (StatusCode::OK, headers, body).into_response()
 }
 
+/// An agent's status in the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    /// Neither revoked nor retired.
+    Active,
+    /// Revoked by an admin's quarantine.
+    Quarantined,
+    /// Revoked by its score.
+    Revoked,
+    /// Retired (whether or not it was revoked before).
+    Retired,
+}
+
 /// An index and the time of its entry.
 #[derive(Clone, Copy, Debug, Serialize, ToSchema)]
 pub struct IndexTime {
@@ -120,7 +143,8 @@ pub struct LastAttestation {
     pub index: u64,
     /// Its integrated time, ms.
     pub time: u64,
-    /// Its evidence: `tpm` or `software`.
+    /// Its evidence: `tpm` or `software` (`none`: an attestation that
+    /// presented neither, which cannot have held).
     pub evidence: String,
 }
 
@@ -133,9 +157,8 @@ pub struct ConsoleAgent {
     pub score: u8,
     /// Its logged risk level.
     pub level: String,
-    /// `active`, `quarantined` (by an admin), `revoked` (by its score) or
-    /// `retired`.
-    pub status: String,
+    /// Its status.
+    pub status: AgentStatus,
     /// Its passport's owner.
     pub owner: String,
     /// Its passport's purpose.
@@ -200,8 +223,8 @@ pub struct PassportEntry {
 pub struct ConsoleAgentDetail {
     /// The agent's id.
     pub agent: String,
-    /// As in [`ConsoleAgent::status`].
-    pub status: String,
+    /// Its status.
+    pub status: AgentStatus,
     /// Its passport's owner.
     pub owner: String,
     /// Its passport's purpose.
@@ -294,7 +317,7 @@ pub(super) async fn agents(State(state): State<AppState>, _: AdminAuth) -> Resul
                         agent: row.agent.as_str().into(),
                         score: row.score,
                         level: row.level.as_str().into(),
-                        status: status(log, &registered, &record)?.into(),
+                        status: status(log, &registered, &record)?,
                         owner: registered.passport.owner.clone(),
                         purpose: registered.passport.purpose.clone(),
                         registered: index_time(record.trust.registered()),
@@ -339,7 +362,7 @@ pub(super) async fn agent(
             let (leaf, entry) = decode(log, registered.passport_index)?;
             Ok(Some(ConsoleAgentDetail {
                 agent: agent.as_str().into(),
-                status: status(log, &registered, &record)?.into(),
+                status: status(log, &registered, &record)?,
                 owner: registered.passport.owner.clone(),
                 purpose: registered.passport.purpose.clone(),
                 trust,
@@ -443,14 +466,14 @@ fn decode(log: &Log, index: u64) -> Result<(Leaf, Value), ledger_core::Error> {
 
 /// An agent's status: retired, else quarantined or revoked (by the reason
 /// of the revocation in force), else active.
-fn status(log: &Log, registered: &AgentState, record: &TrustRecord) -> Result<&'static str, ledger_core::Error> {
+fn status(log: &Log, registered: &AgentState, record: &TrustRecord) -> Result<AgentStatus, ledger_core::Error> {
     if registered.retired.is_some() {
-        return Ok("retired");
+        return Ok(AgentStatus::Retired);
     }
-    let Some(index) = registered.revoked.or(record.trust.revoked().map(|(i, _)| i)) else { return Ok("active") };
+    let Some(index) = registered.revoked.or(record.trust.revoked().map(|(i, _)| i)) else { return Ok(AgentStatus::Active) };
     Ok(match decode(log, index)?.0.entry {
-        Some(Entry::Revocation(r)) if r.reason == RevocationReason::Quarantine => "quarantined",
-        _ => "revoked",
+        Some(Entry::Revocation(r)) if r.reason == RevocationReason::Quarantine => AgentStatus::Quarantined,
+        _ => AgentStatus::Revoked,
     })
 }
 
@@ -458,10 +481,8 @@ fn status(log: &Log, registered: &AgentState, record: &TrustRecord) -> Result<&'
 fn last_attestation(log: &Log, record: &TrustRecord) -> Result<Option<LastAttestation>, ledger_core::Error> {
     let Some((index, time)) = record.trust.last_ok_attestation() else { return Ok(None) };
     let evidence = match decode(log, index)?.0.entry {
-        Some(Entry::Attestation(att)) => {
-            att.verdict().and_then(|v| v.get("evidence")).and_then(Value::as_str).unwrap_or("software").to_owned()
-        }
-        _ => "unknown".to_owned(),
+        Some(Entry::Attestation(att)) => att.evidence_type().unwrap_or("none").to_owned(),
+        _ => "none".to_owned(),
     };
     Ok(Some(LastAttestation { index, time, evidence }))
 }

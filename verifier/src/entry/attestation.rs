@@ -44,6 +44,18 @@ impl Attestation {
     pub fn verdict(&self) -> Option<&Value> {
         self.members.get("verdict")
     }
+
+    /// Whether the recorded verdict says the attestation held (leaves
+    /// only; `false` without a verdict).
+    pub fn held(&self) -> bool {
+        self.verdict().and_then(|v| v.get("ok")).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// The evidence type the recorded verdict names: `software`, `tpm` or
+    /// `none` ([`verdict`]; leaves only).
+    pub fn evidence_type(&self) -> Option<&str> {
+        self.verdict().and_then(|v| v.get("evidence")).and_then(Value::as_str)
+    }
 }
 
 impl Attestation {

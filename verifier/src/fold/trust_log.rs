@@ -287,9 +287,7 @@ pub fn apply<S: TrustStore + ?Sized>(
             effects.moved.push(r.agent.clone());
         }
         Entry::Attestation(att) => {
-            let verdict = att.verdict();
-            let ok = verdict.and_then(|v| v.get("ok")).and_then(Value::as_bool).unwrap_or(false);
-            let tpm = verdict.and_then(|v| v.get("evidence")).and_then(Value::as_str) == Some("tpm");
+            let (ok, tpm) = (att.held(), att.evidence_type() == Some("tpm"));
             update(store, &att.agent, &mut effects, |r| r.trust.apply(p, index, time_ms, &Evidence::Attestation { ok, tpm }));
         }
         Entry::Action(action) => {
