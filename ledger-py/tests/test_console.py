@@ -31,7 +31,7 @@ import pytest
 
 import agent_ledger
 
-from conftest import ORIGIN, TRUST_DOMAIN, LedgerServer, bin_path, free_port
+from conftest import ORIGIN, ROOT, TRUST_DOMAIN, LedgerServer, bin_path, free_port
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
 BROWSER = next((p for p in map(shutil.which, BROWSER_NAMES) if p), None)
@@ -663,10 +663,54 @@ def test_8_narrow_window_and_log_out(ledger, data, browser):
 def test_9_no_csp_violation_nor_script_error(browser):
     browser.drain_logs()
     messages = [f"{e.get('level')} {e.get('source')}: {e.get('message')}" for e in browser.logs]
-    print(f"browser console: {len(messages)} messages, {sum('SEVERE' in m for m in messages)} SEVERE (network answers the test provoked)")
+    print(f"browser console: {len(messages)} messages, {sum('SEVERE' in m for m in messages)} SEVERE (network answers the test provoked): {messages}")
     assert not [m for m in messages if "Content Security Policy" in m], messages
     # 401/403/409 answers the test provoked are logged by the network layer;
     # anything else SEVERE is a script error.
     severe = [f"{e.get('source')}: {e.get('message')}" for e in browser.logs
               if e.get("level") == "SEVERE" and e.get("source") != "network"]
     assert severe == [], severe
+
+
+# --- 10. the page's proof checks against known answers ----------------------------------------
+
+def test_10_the_page_checks_rfc6962_inclusion_vectors(browser):
+    """The page's own inclusion check (`verify.js`), run in Chromium on
+    transparency-dev/merkle's RFC 6962 vectors (tests/vectors/rfc6962.json):
+    every proof holds, and each one altered (a flipped bit, another index,
+    a hash short or extra) is refused."""
+    vectors = json.loads((ROOT / "tests" / "vectors" / "rfc6962.json").read_text())
+    result = browser.driver.execute_async_script("""
+        const [vectors, done] = arguments;
+        const bytes = (hex) => Uint8Array.from(hex.match(/../g) || [], (b) => parseInt(b, 16));
+        import('/console/verify.js').then(async (m) => {
+          const holds = async (index, size, leafHash, path, root) => {
+            try { await m.verifyInclusion(BigInt(index), BigInt(size), leafHash, path, root); return true; }
+            catch { return false; }
+          };
+          const out = { ok: 0, refused: 0, wrong: [] };
+          for (const v of vectors.inclusion) {
+            const leafHash = await m.sha256([0x00], bytes(vectors.leaves_hex[v.index]));
+            const root = bytes(vectors.roots_hex[v.tree_size - 1]);
+            const path = v.path_hex.map(bytes);
+            if (await holds(v.index, v.tree_size, leafHash, path, root)) out.ok += 1;
+            else out.wrong.push(['refused', v]);
+            const altered = [];
+            if (path.length) {
+              const flipped = path.map((p) => p.slice());
+              flipped[0][0] ^= 1;
+              altered.push([v.index, v.tree_size, flipped], [v.index, v.tree_size, path.slice(0, -1)]);
+            }
+            // (Not another size: a path can fit two sizes, and the size is
+            // bound by the signed checkpoint, not by the proof.)
+            altered.push([v.index, v.tree_size, [...path, new Uint8Array(32)]], [v.index + 1, v.tree_size, path], [-1, v.tree_size, path]);
+            for (const [index, size, p] of altered) {
+              if (await holds(index, size, leafHash, p, root)) out.wrong.push(['accepted', index, size, p.length]);
+              else out.refused += 1;
+            }
+          }
+          done(out);
+        }).catch((e) => done({ error: String(e) }));
+    """, vectors)
+    assert "error" not in result, result
+    assert result["wrong"] == [] and result["ok"] == len(vectors["inclusion"]) and result["refused"] >= 3 * len(vectors["inclusion"]), result

@@ -20,7 +20,7 @@ const agentsSort = { key: 'score', dir: 1 };
 const agentsFilter = { text: '', status: '' };
 
 export function mountAgents(root, _arg, signal) {
-  const filterInput = h('input', { id: 'agent-filter', type: 'search', placeholder: 'id, owner or purpose', autocomplete: 'off' });
+  const filterInput = h('input', { id: 'agent-filter', type: 'search', placeholder: 'id, owner or purpose', autocomplete: 'off', maxlength: '256' });
   filterInput.value = agentsFilter.text;
   const statusSelect = h('select', { id: 'status-filter' },
     h('option', { value: '' }, 'every status'),
@@ -102,13 +102,18 @@ export function mountAgents(root, _arg, signal) {
     asOf.replaceChildren('As of entry ', String(data.as_of_index), ' (', timeEl(data.as_of_time), `). Refreshes every ${POLL_MS / 1000} s and on live events.`);
   };
 
-  filterInput.addEventListener('input', () => { agentsFilter.text = filterInput.value; draw(); });
-  statusSelect.addEventListener('change', () => { agentsFilter.status = statusSelect.value; draw(); });
+  // The filter applies at once to the rows shown, and on the server to
+  // every agent (the table lists at most the 1,000 lowest scores).
+  filterInput.addEventListener('input', () => { agentsFilter.text = filterInput.value; draw(); refresh(); });
+  statusSelect.addEventListener('change', () => { agentsFilter.status = statusSelect.value; draw(); refresh(); });
   drawHead();
 
   const load = async () => {
     try {
-      data = await api('/v1/console/agents', { signal });
+      const query = new URLSearchParams();
+      if (agentsFilter.text.trim()) query.set('q', agentsFilter.text.trim());
+      if (agentsFilter.status) query.set('status', agentsFilter.status);
+      data = await api(`/v1/console/agents${query.size ? `?${query}` : ''}`, { signal });
       draw();
       ready(root);
     } catch (e) {

@@ -7,7 +7,7 @@ import { $, POLL_MS, every, setStatusMessage, sleep } from './dom.js';
 const EVENT_TYPES = ['revocation', 'reinstatement', 'risk-level-change', 'signal'];
 export const EVENTS_KEPT = 500;
 export const EVENTS_REPLAYED = 200;
-const SERIES_KEPT = 300;
+const SERIES_KEPT = 600;
 
 // --- the live event stream (fetch + SSE parser, reconnect with Last-Event-ID) ----
 
@@ -159,22 +159,26 @@ export class HealthPoll {
     signal.addEventListener('abort', () => this.listeners.delete(fn), { once: true });
   }
 
+  /** Takes a health answer: its size samples newer than those kept join the series. */
   record(health) {
     this.latest = health;
-    const last = this.series[this.series.length - 1];
-    let rate = 0;
-    if (last && health.time > last.time) {
-      rate = Math.max(0, (health.appended_entries - last.appended) * 1000 / (health.time - last.time));
+    for (const sample of Array.isArray(health.series) ? health.series : []) {
+      const last = this.series[this.series.length - 1];
+      if (last && sample.time <= last.time) continue;
+      // Entries appended per second since the previous sample (the
+      // counter starts again when the server does).
+      const rate = last ? Math.max(0, (sample.appended_entries - last.appended) * 1000 / (sample.time - last.time)) : 0;
+      this.series.push({ time: sample.time, size: sample.tree_size, appended: sample.appended_entries, rate });
+      if (this.series.length > SERIES_KEPT) this.series.shift();
     }
-    this.series.push({ time: health.time, size: health.tree_size, appended: health.appended_entries, rate });
-    if (this.series.length > SERIES_KEPT) this.series.shift();
     for (const fn of this.listeners) fn(health);
   }
 
   start() {
     every(POLL_MS, this.signal, async () => {
       try {
-        this.record(await api('/v1/console/health', { signal: this.signal }));
+        const last = this.series[this.series.length - 1];
+        this.record(await api(`/v1/console/health${last ? `?after=${last.time}` : ''}`, { signal: this.signal }));
         if (this.failing) { this.failing = false; setStatusMessage(''); }
       } catch (e) {
         if (isAbort(e) || !session) return;

@@ -38,7 +38,8 @@ function sameBytes(a, b) {
   return diff === 0;
 }
 
-async function sha256(...parts) {
+/** SHA-256 of the parts concatenated (exported for the tests' vectors). */
+export async function sha256(...parts) {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', concat(...parts)));
 }
 
@@ -90,8 +91,8 @@ export function parseCheckpoint(text) {
 
 const LSB = (n) => (n & 1n) === 1n;
 
-/** RFC 9162 §2.1.3.2: verifying an inclusion proof. */
-async function verifyInclusion(index, size, leafHash, path, root) {
+/** RFC 9162 §2.1.3.2: verifying an inclusion proof (exported for the tests' vectors). */
+export async function verifyInclusion(index, size, leafHash, path, root) {
   if (index < 0n || index >= size) throw new Error(`index ${index} is not in a tree of size ${size}`);
   let fn = index;
   let sn = size - 1n;

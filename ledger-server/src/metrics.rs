@@ -122,6 +122,24 @@ pub struct Metrics {
     /// The latest [`RECENT_COMMITS`] commit latencies, µs, oldest first
     /// (the console's percentiles; the histogram keeps the whole run).
     recent_commits: Mutex<VecDeque<u32>>,
+    /// The log's size over time, at most one sample a second, the latest
+    /// [`SAMPLES`] (the console's charts).
+    samples: Mutex<VecDeque<SizeSample>>,
+}
+
+/// Samples of the log's size [`Metrics`] keeps: 10 minutes at one a
+/// second, longer when the log is idle.
+pub const SAMPLES: usize = 600;
+
+/// The log's size at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SizeSample {
+    /// When, ms since the Unix epoch (the server's clock).
+    pub time: u64,
+    /// Entries in the log.
+    pub tree_size: u64,
+    /// Entries made durable since the server started.
+    pub appended_entries: u64,
 }
 
 /// Commits [`Metrics::recent_commit_latency`] summarises.
@@ -170,6 +188,7 @@ impl Metrics {
             event_subscribers: Gauge::default(),
             events_from_log: Counter::default(),
             recent_commits: Mutex::new(VecDeque::with_capacity(RECENT_COMMITS)),
+            samples: Mutex::new(VecDeque::with_capacity(SAMPLES)),
             registry: Registry::default(),
         };
         registry.register("appended_entries", "Entries made durable", m.appended_entries.clone());
@@ -261,6 +280,31 @@ impl Metrics {
         Some(LatencySummary { count: n, p50: rank(500), p90: rank(900), p99: rank(990) })
     }
 
+    /// Samples the log's size now (at most one a second: a later call in
+    /// the same second updates that second's sample). Called with every
+    /// commit, and by readers so that an idle log is sampled too.
+    pub fn sample(&self, tree_size: u64) {
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let sample = SizeSample { time, tree_size, appended_entries: self.appended_entries.get() };
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        match samples.back_mut() {
+            Some(last) if last.time / 1000 == time / 1000 => *last = sample,
+            _ => {
+                if samples.len() == SAMPLES {
+                    samples.pop_front();
+                }
+                samples.push_back(sample);
+            }
+        }
+    }
+
+    /// The samples taken after `after_ms`, oldest first.
+    pub fn samples_after(&self, after_ms: u64) -> Vec<SizeSample> {
+        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let first = samples.partition_point(|s| s.time <= after_ms);
+        samples.range(first..).copied().collect()
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -280,6 +324,7 @@ impl CommitObserver for Metrics {
             recent.push_back(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
         }
         self.appended_entries.inc_by(entries as u64);
+        self.sample(tree_size);
         self.commits.inc();
         self.batch_size.observe(entries as f64);
         self.commit_latency.observe(latency.as_secs_f64());
@@ -324,5 +369,23 @@ mod tests {
         assert_eq!((s.count, s.p50, s.p90, s.p99), (RECENT_COMMITS, 512.0, 922.0, 1014.0));
         m.committed(1, 1, Duration::from_secs(2), 1);
         assert_eq!(m.recent_commit_latency().map(|s| (s.count, s.p50)), Some((RECENT_COMMITS, 513.0)));
+    }
+
+    #[test]
+    fn size_samples_are_one_a_second_and_read_after_an_instant() {
+        let m = Metrics::new();
+        m.committed(3, 1, Duration::from_millis(1), 3);
+        m.committed(2, 1, Duration::from_millis(1), 5);
+        // Within one second: one sample, the latest.
+        let all = m.samples_after(0);
+        assert!(!all.is_empty() && all.len() <= 2, "{all:?}");
+        let last = all[all.len() - 1];
+        assert_eq!((last.tree_size, last.appended_entries), (5, 5));
+        assert!(m.samples_after(last.time).is_empty());
+        std::thread::sleep(Duration::from_millis(1001));
+        m.sample(5);
+        let newer = m.samples_after(last.time);
+        assert_eq!(newer.len(), 1);
+        assert!(newer[0].time > last.time && newer[0].tree_size == 5);
     }
 }

@@ -410,6 +410,21 @@ async fn the_console_reads_are_admin_only_and_tell_status_history_and_proofs() {
         call(&h, Method::POST, &format!("/v1/agents/{AGENT_PATH}/retire"), true, Some(&json!({"reason": "decommissioned"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(console_row(&h).await.0, "retired");
+    // Filtered by text (id, owner, purpose; any case) and status.
+    for (query, matching) in [("q=PAYS", 1), ("q=billing&status=retired", 1), ("q=nobody", 0), ("status=active", 0), ("status=retired", 1)]
+    {
+        let (status, v) = call(&h, Method::GET, &format!("/v1/console/agents?{query}"), true, None).await;
+        assert_eq!(
+            (status, v["total"].as_u64(), v["agents"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(matching), Some(matching as usize)),
+            "{query}: {v}"
+        );
+    }
+    let long = "x".repeat(257);
+    for query in ["status=asleep", "colour=red", &format!("q={long}")] {
+        let (status, v) = call(&h, Method::GET, &format!("/v1/console/agents?{query}"), true, None).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{query}");
+    }
 
     // The detail: the score after each entry that moved it, as the trust
     // fold computed it (0 while quarantined).
@@ -442,6 +457,14 @@ async fn the_console_reads_are_admin_only_and_tell_status_history_and_proofs() {
     assert_eq!(health["log_key"].as_str(), Some(h.log.verifier_key().to_string().as_str()));
     // (This harness's metrics see no commits: `null` until the first.)
     assert!(health["commit_latency_ms"].is_null(), "{health}");
+    // Reading samples the size (an idle log has its series too); `after`
+    // leaves out what a poller has seen.
+    let last = health["series"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
+    assert_eq!(last["tree_size"].as_u64(), Some(h.log.head().size), "{health}");
+    let (_, again) = call(&h, Method::GET, &format!("/v1/console/health?after={}", last["time"]), true, None).await;
+    assert!(again["series"].as_array().unwrap().iter().all(|s| s["time"].as_u64() > last["time"].as_u64()), "{again}");
+    let (status, bad) = call(&h, Method::GET, "/v1/console/health?after=soon", true, None).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
     let passport_index = v["passport"]["index"].as_u64().unwrap();
     let (status, e) = call(&h, Method::GET, &format!("/v1/console/entries/{passport_index}"), true, None).await;
     assert_eq!(status, StatusCode::OK, "{e}");

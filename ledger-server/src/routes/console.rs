@@ -24,8 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger_core::views::trust::{ScorePoint, HISTORY_RING};
 use ledger_core::Log;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 use verifier::entry::{Entry, Leaf, RevocationReason};
 use verifier::fold::registry::AgentState;
@@ -39,7 +40,7 @@ use super::AppState;
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
 use crate::extract::{EntryIndex, Query};
-use crate::metrics::LatencySummary;
+use crate::metrics::{LatencySummary, SizeSample};
 
 /// The Content-Security-Policy of every console file: nothing but the
 /// console's own script, style and API calls.
@@ -114,7 +115,7 @@ async fn asset(name: &str) -> Response {
 }
 
 /// An agent's status in the console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
     /// Neither revoked nor retired.
@@ -178,8 +179,8 @@ pub struct ConsoleAgents {
     pub as_of_index: u64,
     /// The instant they are read at, ms.
     pub as_of_time: u64,
-    /// Agents in the log (at most `trust::MAX_LIST` listed, lowest scores
-    /// first).
+    /// Agents matching the query (all without one); at most
+    /// `trust::MAX_LIST` are listed, lowest scores first.
     pub total: u64,
     /// The agents.
     pub agents: Vec<ConsoleAgent>,
@@ -254,6 +255,9 @@ pub struct ConsoleHealth {
     pub tree_size: u64,
     /// Entries made durable since the server started.
     pub appended_entries: u64,
+    /// The log's size over time (one sample a second at most, the latest
+    /// 600), after `after=` when given: tree size and append rate charts.
+    pub series: Vec<SizeSample>,
     /// Latency of the latest commits.
     pub commit_latency_ms: Option<LatencySummary>,
     /// Entries waiting for or in the prover pool.
@@ -292,48 +296,87 @@ pub struct ConsoleEntry {
     pub inclusion: Vec<String>,
 }
 
+/// Query of `GET /v1/console/agents`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AgentsQuery {
+    /// Only agents whose id, owner or purpose contains this text (any
+    /// case; at most [`MAX_FILTER_CHARS`] characters).
+    q: Option<String>,
+    /// Only agents with this status.
+    status: Option<AgentStatus>,
+}
+
+/// Longest `q=` of `GET /v1/console/agents`.
+pub const MAX_FILTER_CHARS: usize = 256;
+
 /// Every agent (lowest score first, at most `trust::MAX_LIST`) with its
 /// status, passport and last attestation (admin).
-#[utoipa::path(get, path = "/v1/console/agents", tag = "console",
+#[utoipa::path(get, path = "/v1/console/agents", tag = "console", params(AgentsQuery),
     responses(
-        (status = 200, description = "Agents, lowest score first", body = ConsoleAgents),
+        (status = 200, description = "Agents, lowest score first (those matching `q` and `status`; `total`: how many match)", body = ConsoleAgents),
+        (status = 400, description = "Bad query (`invalid_query`)", body = ErrorResponse),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
         (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
-pub(super) async fn agents(State(state): State<AppState>, _: AdminAuth) -> Result<Json<ConsoleAgents>, ApiError> {
+pub(super) async fn agents(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Query(query): Query<AgentsQuery>,
+) -> Result<Json<ConsoleAgents>, ApiError> {
+    let needle = query.q.unwrap_or_default().to_lowercase();
+    if needle.chars().count() > MAX_FILTER_CHARS {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("q= is at most {MAX_FILTER_CHARS} characters")));
+    }
+    let wanted = query.status;
     let table = super::trust::score_table(&state).await?;
-    let rows: Vec<_> = table.rows.iter().take(super::trust::MAX_LIST).cloned().collect();
-    let agents = state
+    let (as_of_index, as_of_time) = (table.applied.saturating_sub(1), table.time_ms);
+    let (total, agents) = state
         .read(move |log| {
-            rows.into_iter()
-                .filter_map(|row| {
-                    let registered = log.agent(&row.agent)?;
-                    let record = log.trust().get(&row.agent)?;
-                    Some((row, registered, record))
-                })
-                .map(|(row, registered, record)| {
-                    Ok(ConsoleAgent {
+            let (mut total, mut agents) = (0u64, Vec::new());
+            for row in &table.rows {
+                // Unfiltered, a full listing only counts the rest.
+                if needle.is_empty() && wanted.is_none() && agents.len() == super::trust::MAX_LIST {
+                    total += 1;
+                    continue;
+                }
+                let (Some(registered), Some(record)) = (log.agent(&row.agent), log.trust().get(&row.agent)) else { continue };
+                let passport = &registered.passport;
+                if !needle.is_empty()
+                    && ![row.agent.as_str(), &passport.owner, &passport.purpose].iter().any(|t| t.to_lowercase().contains(&needle))
+                {
+                    continue;
+                }
+                // Without a status wanted, only the rows listed need theirs.
+                if wanted.is_none() && agents.len() == super::trust::MAX_LIST {
+                    total += 1;
+                    continue;
+                }
+                let status = status(log, &registered, &record)?;
+                if wanted.is_some_and(|w| w != status) {
+                    continue;
+                }
+                total += 1;
+                if agents.len() < super::trust::MAX_LIST {
+                    agents.push(ConsoleAgent {
                         agent: row.agent.as_str().into(),
                         score: row.score,
                         level: row.level.as_str().into(),
-                        status: status(log, &registered, &record)?,
-                        owner: registered.passport.owner.clone(),
-                        purpose: registered.passport.purpose.clone(),
+                        status,
+                        owner: passport.owner.clone(),
+                        purpose: passport.purpose.clone(),
                         registered: index_time(record.trust.registered()),
                         last_attestation: last_attestation(log, &record)?,
                         revoked_at: record.trust.revoked().map(|(index, _)| index),
-                    })
-                })
-                .collect::<Result<Vec<_>, ledger_core::Error>>()
+                    });
+                }
+            }
+            Ok((total, agents))
         })
         .await?;
-    Ok(Json(ConsoleAgents {
-        as_of_index: table.applied.saturating_sub(1),
-        as_of_time: table.time_ms,
-        total: table.rows.len() as u64,
-        agents,
-    }))
+    Ok(Json(ConsoleAgents { as_of_index, as_of_time, total, agents }))
 }
 
 /// One agent: its score and what it is made of, passport, key, status and
@@ -377,21 +420,35 @@ pub(super) async fn agent(
     detail.map(Json).ok_or_else(|| ApiError::no_such_agent(&id))
 }
 
-/// The log's health: size, commits, queues, the latest checkpoint and the
-/// witnesses (admin).
-#[utoipa::path(get, path = "/v1/console/health", tag = "console",
+/// Query of `GET /v1/console/health`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HealthQuery {
+    /// Only the size samples taken after this instant (ms since the Unix
+    /// epoch): what a poller has not seen yet.
+    after: Option<u64>,
+}
+
+/// The log's health: size over time, commits, queues, the latest
+/// checkpoint and the witnesses (admin).
+#[utoipa::path(get, path = "/v1/console/health", tag = "console", params(HealthQuery),
     responses(
         (status = 200, description = "The log's health", body = ConsoleHealth),
         (status = 401, description = "Missing or wrong admin token (`unauthorized`)", body = ErrorResponse),
         (status = 403, description = "Admin routes disabled (`admin_disabled`)", body = ErrorResponse),
     ),
     security(("admin" = [])))]
-pub(super) async fn health(State(state): State<AppState>, _: AdminAuth) -> Json<ConsoleHealth> {
+pub(super) async fn health(State(state): State<AppState>, _: AdminAuth, Query(query): Query<HealthQuery>) -> Json<ConsoleHealth> {
     let log = &state.log;
+    let tree_size = log.head().size;
+    // An idle log is sampled by its readers.
+    state.metrics.sample(tree_size);
     Json(ConsoleHealth {
         time: log.now_ms(),
-        tree_size: log.head().size,
+        tree_size,
         appended_entries: state.metrics.appended_entries.get(),
+        series: state.metrics.samples_after(query.after.unwrap_or(0)),
         commit_latency_ms: state.metrics.recent_commit_latency(),
         prover_queue: log.prover_queue_depth() as u64,
         sequencer_queue_bytes: log.queued_bytes() as u64,
