@@ -401,7 +401,8 @@ def test_3_wrong_token_then_the_agents_table(ledger, data, browser):
     took = b.js("""
         const [a] = performance.getEntriesByName('agent-ledger:sign-in');
         const [v] = performance.getEntriesByName('agent-ledger:first-view');
-        return v.startTime - a.startTime;""")
+        return a && v ? v.startTime - a.startTime : null;""")
+    assert took is not None, "the page set no sign-in or first-view mark"
     print(f"signed in: the agents table drawn {took:.0f} ms after the submit")
     assert took <= BUDGET_MS, took
     b.until("the test's agents", lambda: all(agent_row(b, a) for a in (data.billing, data.support, data.target)))
@@ -497,6 +498,7 @@ def test_4b_the_stream_reconnects_after_a_restart_and_resumes(ledger, data, brow
 # --- 4. an agent ---------------------------------------------------------------------------
 
 def confirm(b: Browser, button: str) -> None:
+    b.until(f"{button} enabled", lambda: b.css(button).is_enabled())
     b.css(button).click()
     b.until("the confirmation", lambda: b.css("#confirm-action").is_displayed())
     b.css("#confirm-action").click()

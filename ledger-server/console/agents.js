@@ -113,7 +113,8 @@ export function mountAgents(root, _arg, signal) {
       const query = new URLSearchParams();
       if (agentsFilter.text.trim()) query.set('q', agentsFilter.text.trim());
       if (agentsFilter.status) query.set('status', agentsFilter.status);
-      data = await api(`/v1/console/agents${query.size ? `?${query}` : ''}`, { signal });
+      const qs = query.toString();
+      data = await api(`/v1/console/agents${qs ? `?${qs}` : ''}`, { signal });
       draw();
       ready(root);
     } catch (e) {
@@ -125,7 +126,8 @@ export function mountAgents(root, _arg, signal) {
   const refresh = throttled(load, REFRESH_GAP_MS, signal);
   every(POLL_MS, signal, refresh);
   session.feed.on((msg) => { if (msg.event) refresh(); }, signal);
-  return load();
+  // Every load goes through `refresh`: one at a time, replies in order.
+  refresh();
 }
 
 // Agent detail ------------------------------------------------------------------------
@@ -181,7 +183,7 @@ export function mountAgent(root, id, signal) {
       result.textContent = `${action === 'quarantine' ? 'Quarantine' : 'Reinstatement'} refused: ${describe(e)}`;
       result.className = 'result bad';
     }
-    await load();
+    refresh.now();
   }
 
   const load = async () => {
@@ -270,7 +272,8 @@ export function mountAgent(root, id, signal) {
   const refresh = throttled(async () => { if (confirmBox.hidden) await load(); }, REFRESH_GAP_MS, signal);
   every(POLL_MS * 2, signal, refresh);
   session.feed.on((msg) => { if (msg.event && msg.event.agent === id) refresh(); }, signal);
-  return load();
+  // Every load goes through `refresh`: one at a time, replies in order.
+  refresh();
 }
 
 /** The score history as an SVG line chart: one marker per entry plus "now". */

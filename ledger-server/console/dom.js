@@ -126,14 +126,16 @@ export function every(ms, signal, fn) {
 export function throttled(fn, gapMs, signal) {
   let running = false;
   let again = false;
+  let urgent = false;
   let last = 0;
   let timer = null;
   const run = async () => {
     timer = null;
     if (signal.aborted) return;
     if (running) { again = true; return; }
-    const wait = last + gapMs - Date.now();
+    const wait = urgent ? 0 : last + gapMs - Date.now();
     if (wait > 0) { timer = setTimeout(run, wait); return; }
+    urgent = false;
     running = true;
     last = Date.now();
     try { await fn(); } finally {
@@ -142,6 +144,14 @@ export function throttled(fn, gapMs, signal) {
     }
   };
   const poke = () => { if (!timer) run(); };
+  // At once, without the gap (after the user's own action): still one
+  // run at a time, so replies stay in order.
+  poke.now = () => {
+    urgent = true;
+    clearTimeout(timer);
+    timer = null;
+    run();
+  };
   signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   return poke;
 }

@@ -221,7 +221,7 @@ export function mountHealth(root, _arg, signal) {
       h('div', { class: 'two-col' },
         h('figure', null, h('figcaption', null, 'Tree size over time'), treeSpark),
         h('figure', null, h('figcaption', null, 'Append rate over time (entries/s)'), rateSpark)),
-      h('p', { class: 'hint' }, 'Sampled every 2 s while you are signed in; kept in this tab only.')),
+      h('p', { class: 'hint' }, 'Sampled by the server once a second while it commits or is read (the latest 600 samples).')),
     h('section', { class: 'card', 'aria-labelledby': 'cp-title' }, h('h2', { id: 'cp-title' }, 'Latest checkpoint'), cpFacts, note),
     h('section', { class: 'card', 'aria-labelledby': 'wit-title' }, h('h2', { id: 'wit-title' }, 'Witnesses'), witnesses),
     verify.node);

@@ -284,9 +284,16 @@ impl Metrics {
     /// the same second updates that second's sample). Called with every
     /// commit, and by readers so that an idle log is sampled too.
     pub fn sample(&self, tree_size: u64) {
-        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let sample = SizeSample { time, tree_size, appended_entries: self.appended_entries.get() };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        // Times never go back (a clock stepped back) and the size never
+        // shrinks (a reader's older size landing after a commit's), so the
+        // series stays sorted for `samples_after`.
+        let (time, tree_size) = match samples.back() {
+            Some(last) => (now.max(last.time), tree_size.max(last.tree_size)),
+            None => (now, tree_size),
+        };
+        let sample = SizeSample { time, tree_size, appended_entries: self.appended_entries.get() };
         match samples.back_mut() {
             Some(last) if last.time / 1000 == time / 1000 => *last = sample,
             _ => {

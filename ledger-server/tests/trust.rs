@@ -461,8 +461,14 @@ async fn the_console_reads_are_admin_only_and_tell_status_history_and_proofs() {
     // leaves out what a poller has seen.
     let last = health["series"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
     assert_eq!(last["tree_size"].as_u64(), Some(h.log.head().size), "{health}");
-    let (_, again) = call(&h, Method::GET, &format!("/v1/console/health?after={}", last["time"]), true, None).await;
-    assert!(again["series"].as_array().unwrap().iter().all(|s| s["time"].as_u64() > last["time"].as_u64()), "{again}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, all) = call(&h, Method::GET, "/v1/console/health", true, None).await;
+    let all = all["series"].as_array().unwrap().clone();
+    assert!(all.len() >= 2, "a second later, another sample: {all:?}");
+    let (_, after) = call(&h, Method::GET, &format!("/v1/console/health?after={}", last["time"]), true, None).await;
+    let after = after["series"].as_array().unwrap().clone();
+    assert!(!after.is_empty() && after.len() < all.len(), "{after:?} of {all:?}");
+    assert!(after.iter().all(|s| s["time"].as_u64() > last["time"].as_u64()), "{after:?}");
     let (status, bad) = call(&h, Method::GET, "/v1/console/health?after=soon", true, None).await;
     assert_eq!((status, bad["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
     let passport_index = v["passport"]["index"].as_u64().unwrap();
@@ -520,8 +526,14 @@ async fn the_score_history_keeps_the_latest_points_in_a_ring() {
     let stored = h.store.scan_prefix(Namespace::Views, b"trust-history\0", b"trust-history\0", 10 * ring).unwrap();
     assert_eq!(stored.len(), ring, "one record per slot, however many points");
     assert_eq!(h.log.score_history(&agent, 3).unwrap(), points[ring - 3..]);
-    // Across a restart the ring goes on where it was.
+    // Across a restart the ring goes on where it was: the next point
+    // takes the oldest's slot.
     h.log.shutdown();
     let reopened = open(&h.store);
     assert_eq!(reopened.score_history(&agent, usize::MAX).unwrap(), points);
+    let retired = reopened.retire(&agent, "decommissioned").await.unwrap();
+    let after = reopened.score_history(&agent, usize::MAX).unwrap();
+    assert_eq!(after.len(), ring);
+    assert_eq!(after[..ring - 1], points[1..]);
+    assert_eq!(after.last().map(|p| (p.index, p.kind)), Some((retired.index, EntryKind::Retirement)));
 }

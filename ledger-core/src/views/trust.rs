@@ -354,6 +354,8 @@ pub fn history(store: &dyn LogStore, agent: &AgentId, limit: usize) -> Result<Ve
     let ring = store.scan_prefix(Namespace::Views, &prefix, &prefix, HISTORY_RING as usize)?;
     let mut points = ring
         .iter()
+        // A slot is two bytes (keys of another length are not points).
+        .filter(|(key, _)| key.len() == prefix.len() + 2)
         .map(|(_, value)| {
             let bad = || corrupt(format!("score history record of {agent}"));
             let rest = value.strip_prefix(&[POINT_VERSION]).ok_or_else(bad)?;
